@@ -1,0 +1,202 @@
+import type { Violations } from '../common/violations.js';
+import type { Packet, PacketSink } from './types.js';
+
+/*
+ * pcapng (draft-ietf-opsawg-pcapng). Every block is
+ *
+ *   +------------+-------------+---------------------+-------------+
+ *   | block type | total length| body ...            | total length|
+ *   +------------+-------------+---------------------+-------------+
+ *
+ * in the byte order set by the Section Header Block's byte-order magic. Interfaces (IDBs) are
+ * numbered per section; each has its own link type and timestamp resolution (if_tsresol).
+ */
+export const PCAPNG_SHB = 0x0a0d0d0a;
+const BOM = 0x1a2b3c4d;
+const IDB = 0x00000001;
+const OPB = 0x00000002; // obsolete Packet Block (§ Appendix A)
+const SPB = 0x00000003;
+const EPB = 0x00000006;
+const OPT_IF_TSRESOL = 9;
+const OPT_IF_TSOFFSET = 14;
+/** A block longer than this is taken for a lie: no real capture writes 64 MiB frames. */
+export const MAX_PCAPNG_BLOCK = 64 * 1024 * 1024;
+const KNOWN_BLOCKS = new Set([PCAPNG_SHB, IDB, OPB, SPB, 4, 5, EPB, 7, 8, 9, 10, 0x0bad, 0x40000bad]);
+
+interface Iface {
+  linkType: number;
+  snaplen: number;
+  /** Units per second of this interface's timestamps. */
+  perSec: number;
+  offset: number;
+}
+
+export class PcapngParser {
+  private little = true;
+  private ifaces: Iface[] = [];
+  private frame = 0;
+  private resyncing = false;
+
+  constructor(private readonly sink: PacketSink, private readonly violations: Violations) {}
+
+  parse(buf: Buffer, pos: number, base: number): number {
+    for (;;) {
+      if (buf.length - pos < 12) return pos;
+      if (this.resyncing) {
+        const found = this.findBlock(buf, pos);
+        if (found < 0) return -found - 1; // keep from there and wait for more data
+        pos = found;
+        this.resyncing = false;
+      }
+      const type = buf.readUInt32LE(pos); // the SHB type is a palindrome, so either order reads it
+      if (type === PCAPNG_SHB) {
+        const bom = buf.readUInt32LE(pos + 8);
+        if (bom === BOM) this.little = true;
+        else if (bom === 0x4d3c2b1a) this.little = false;
+        else {
+          this.violations.add('pcapng.byte_order', `section header at byte ${base + pos} has no byte-order magic`, base + pos);
+          this.resyncing = true;
+          pos += 4;
+          continue;
+        }
+      }
+      const little = this.little;
+      const btype = little ? type : buf.readUInt32BE(pos);
+      const len = little ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
+      if (len < 12 || len % 4 !== 0 || len > MAX_PCAPNG_BLOCK) {
+        this.violations.add('pcapng.block_length', `block at byte ${base + pos} has impossible length ${len}; resynchronising`, base + pos);
+        this.resyncing = true;
+        pos += 4;
+        continue;
+      }
+      if (buf.length - pos < len) return pos;
+      const trailer = little ? buf.readUInt32LE(pos + len - 4) : buf.readUInt32BE(pos + len - 4);
+      if (trailer !== len) {
+        this.violations.add('pcapng.block_length', `block at byte ${base + pos}: leading length ${len} but trailing ${trailer}; resynchronising`, base + pos);
+        this.resyncing = true;
+        pos += 4;
+        continue;
+      }
+      const body = buf.subarray(pos + 8, pos + len - 4);
+      switch (btype) {
+        case PCAPNG_SHB: this.ifaces = []; break;
+        case IDB: this.readIdb(body, base + pos); break;
+        case EPB: this.readEpb(body, base + pos); break;
+        case SPB: this.readSpb(body, base + pos); break;
+        case OPB: this.readOpb(body, base + pos); break;
+        default: break; // name resolution, statistics, custom and unknown blocks are skipped
+      }
+      pos += len;
+    }
+  }
+
+  private u32(b: Buffer, o: number): number {
+    return this.little ? b.readUInt32LE(o) : b.readUInt32BE(o);
+  }
+
+  private u16(b: Buffer, o: number): number {
+    return this.little ? b.readUInt16LE(o) : b.readUInt16BE(o);
+  }
+
+  private readIdb(body: Buffer, at: number): void {
+    if (body.length < 8) {
+      this.violations.add('pcapng.idb_short', `interface block at byte ${at} is ${body.length} bytes`, at);
+      this.ifaces.push({ linkType: -1, snaplen: 0, perSec: 1e6, offset: 0 });
+      return;
+    }
+    const iface: Iface = { linkType: this.u16(body, 0), snaplen: this.u32(body, 4), perSec: 1e6, offset: 0 };
+    // Options: code(2) length(2) value padded to 4.
+    let p = 8;
+    while (p + 4 <= body.length) {
+      const code = this.u16(body, p);
+      const olen = this.u16(body, p + 2);
+      const v = p + 4;
+      if (code === 0 || v + olen > body.length) break;
+      if (code === OPT_IF_TSRESOL && olen >= 1) {
+        const r = body[v]!;
+        // MSB clear: 10^-n; MSB set: 2^-n (pcapng §4.2, if_tsresol).
+        iface.perSec = r & 0x80 ? 2 ** (r & 0x7f) : 10 ** r;
+      } else if (code === OPT_IF_TSOFFSET && olen >= 8) {
+        const hi = this.little ? body.readInt32LE(v + 4) : body.readInt32BE(v);
+        const lo = this.little ? body.readUInt32LE(v) : body.readUInt32BE(v + 4);
+        iface.offset = hi * 4294967296 + lo;
+      }
+      p = v + ((olen + 3) & ~3);
+    }
+    this.ifaces.push(iface);
+  }
+
+  private emit(ifId: number, tsHigh: number, tsLow: number, data: Buffer, wireLen: number, at: number): void {
+    this.frame++;
+    const iface = this.ifaces[ifId];
+    if (!iface || iface.linkType < 0) {
+      this.violations.add('pcapng.unknown_interface', `packet block at byte ${at} names interface ${ifId}, which was not described`, this.frame);
+      return;
+    }
+    const packet: Packet = {
+      frame: this.frame,
+      time: (tsHigh * 4294967296 + tsLow) / iface.perSec + iface.offset,
+      linkType: iface.linkType,
+      iface: ifId,
+      data,
+      wireLen: wireLen >= data.length ? wireLen : data.length,
+    };
+    this.sink(packet);
+  }
+
+  private readEpb(body: Buffer, at: number): void {
+    if (body.length < 20) {
+      this.frame++;
+      this.violations.add('pcapng.epb_short', `enhanced packet block at byte ${at} is too short`, this.frame);
+      return;
+    }
+    const cap = this.u32(body, 12);
+    if (20 + cap > body.length) {
+      this.frame++;
+      this.violations.add('pcapng.caplen', `packet block at byte ${at} claims ${cap} captured bytes but holds ${body.length - 20}`, this.frame);
+      return;
+    }
+    this.emit(this.u32(body, 0), this.u32(body, 4), this.u32(body, 8), body.subarray(20, 20 + cap), this.u32(body, 16), at);
+  }
+
+  private readSpb(body: Buffer, at: number): void {
+    if (body.length < 4) return;
+    const orig = this.u32(body, 0);
+    const snap = this.ifaces[0]?.snaplen || Infinity;
+    const cap = Math.min(orig, snap, body.length - 4);
+    // A simple packet block has no timestamp: it takes 0, and the time-order stage copes.
+    this.emit(0, 0, 0, body.subarray(4, 4 + cap), orig, at);
+  }
+
+  private readOpb(body: Buffer, at: number): void {
+    if (body.length < 20) return;
+    const cap = this.u32(body, 12);
+    if (20 + cap > body.length) {
+      this.frame++;
+      this.violations.add('pcapng.caplen', `packet block at byte ${at} claims ${cap} captured bytes but holds ${body.length - 20}`, this.frame);
+      return;
+    }
+    this.emit(this.u16(body, 0), this.u32(body, 4), this.u32(body, 8), body.subarray(20, 20 + cap), this.u32(body, 16), at);
+  }
+
+  /**
+   * Finds the next 4-byte-aligned position that starts a known block whose two lengths agree.
+   * Returns it, or -(k + 1) where k is the position to resume scanning from once more data came.
+   */
+  private findBlock(buf: Buffer, from: number): number {
+    let p = from;
+    for (; p + 12 <= buf.length; p += 4) {
+      const type = this.u32(buf, p);
+      if (!KNOWN_BLOCKS.has(type)) continue;
+      const len = this.u32(buf, p + 4);
+      if (len < 12 || len % 4 !== 0 || len > MAX_PCAPNG_BLOCK) continue;
+      if (p + len > buf.length) return -p - 1; // cannot confirm yet: wait for more data
+      if (this.u32(buf, p + len - 4) === len) return p;
+    }
+    return -p - 1;
+  }
+
+  get resynchronising(): boolean {
+    return this.resyncing;
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ANALYZE_DEFAULTS, runAnalyze } from './analyze.js';
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number of bytes, got "${v}"`);
+    return Number(v);
+  };
+}
+
+const program = new Command();
+program
+  .name('tapwire')
+  .description('Checks what code actually did on the network.')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('analyze')
+  .description('Decode a pcap or pcapng file ("-" for stdin) into flow records')
+  .argument('<file>', 'capture file, or - for standard input')
+  .addOption(new Option('--format <format>', 'output format').choices(['table', 'jsonl', 'har']).default('table'))
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit'), ANALYZE_DEFAULTS.bodyLimit)
+  .option('--no-redact', 'keep secrets (Authorization, cookies, keys, tokens) in the output')
+  .option('--redact-header <name...>', 'more header names to redact', [])
+  .option('--no-progress', 'no progress bar, even on a terminal')
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean }) => {
+    process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = err as { code?: string; exitCode?: number };
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exitCode = 0;
+  else if (e.code?.startsWith('commander.')) process.exitCode = 2;
+  else {
+    process.stderr.write(`tapwire: internal error: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 70;
+  }
+}

@@ -1,0 +1,120 @@
+import type { Entry } from 'har-format';
+import { harEntry, harLog } from '../flows/har.js';
+import type { FlowRecord } from '../flows/record.js';
+
+/**
+ * Buffered stdout writer with back-pressure: records are joined into large writes, and the
+ * reader waits (afterChunk) while the pipe is full, so a slow consumer never makes us buffer
+ * the whole capture.
+ */
+export class Out {
+  private parts: string[] = [];
+  private size = 0;
+  private blocked: Promise<void> | undefined;
+  closed = false;
+
+  constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // A reader that went away (`| head`) is not an error of ours.
+      if (err.code === 'EPIPE') this.closed = true;
+      else throw err;
+    });
+  }
+
+  write(s: string): void {
+    if (this.closed) return;
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= 1 << 16) this.flush();
+  }
+
+  flush(): void {
+    if (this.size === 0 || this.closed) return;
+    const ok = this.stream.write(this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+    if (!ok && !this.blocked) {
+      this.blocked = new Promise((resolve) => this.stream.once('drain', () => {
+        this.blocked = undefined;
+        resolve();
+      }));
+    }
+  }
+
+  /** Resolves when the stream can take more. */
+  ready(): Promise<void> | void {
+    return this.blocked;
+  }
+
+  async end(): Promise<void> {
+    this.flush();
+    if (this.blocked) await this.blocked;
+  }
+}
+
+export interface Formatter {
+  begin(): void;
+  record(r: FlowRecord): void;
+  end(): void;
+}
+
+export function jsonl(out: Out): Formatter {
+  return { begin() {}, record: (r) => out.write(`${JSON.stringify(r)}\n`), end() {} };
+}
+
+/** HAR is one JSON document; entries are streamed into it rather than collected. */
+export function har(out: Out): Formatter {
+  let first = true;
+  return {
+    begin() {
+      const head = JSON.stringify(harLog([]), null, 0);
+      out.write(head.slice(0, head.lastIndexOf('[') + 1));
+    },
+    record(r) {
+      const e: Entry | undefined = harEntry(r);
+      if (!e) return;
+      out.write(`${first ? '\n' : ',\n'}${JSON.stringify(e)}`);
+      first = false;
+    },
+    end() {
+      out.write('\n]}}\n');
+    },
+  };
+}
+
+const pad = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
+const rpad = (s: string, n: number) => s.padStart(n);
+
+function bytes(n: number | undefined): string {
+  if (n === undefined) return '-';
+  if (n < 1024) return `${n}B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)}K`;
+  return `${(n / 1024 / 1024).toFixed(1)}M`;
+}
+
+function clock(t: number): string {
+  return new Date(t * 1000).toISOString().slice(11, 23);
+}
+
+/** A table for people: one line per flow, widest columns last. */
+export function table(out: Out): Formatter {
+  let day = '';
+  return {
+    begin() {
+      out.write(`${pad('TIME (UTC)', 12)}  ${pad('CLIENT', 21)}  ${pad('SERVER', 21)}  ${pad('PROTO', 5)}  ${pad('METHOD', 7)}  ${rpad('STATUS', 6)}  ${rpad('MS', 8)}  ${rpad('REQ', 6)}  ${rpad('RESP', 6)}  PATH\n`);
+    },
+    record(r) {
+      const d = new Date(r.start * 1000).toISOString().slice(0, 10);
+      if (d !== day) {
+        day = d;
+        out.write(`── ${d}\n`);
+      }
+      const note = r.incomplete ? `  [incomplete: ${r.incompleteReason}]` : r.upgrade ? `  [upgrade: ${r.upgrade}]` : '';
+      out.write(`${pad(clock(r.start), 12)}  ${pad(`${r.src.ip}:${r.src.port}`, 21)}  ${pad(`${r.dst.ip}:${r.dst.port}`, 21)}  `
+        + `${pad(r.protocol, 5)}  ${pad(r.request?.method ?? '-', 7)}  ${rpad(r.response ? String(r.response.status) : '-', 6)}  `
+        + `${rpad(r.durationMs.toFixed(1), 8)}  ${rpad(bytes(r.request?.size), 6)}  ${rpad(bytes(r.response?.size), 6)}  `
+        + `${r.request?.path ?? ''}${note}\n`);
+    },
+    end() {},
+  };
+}

@@ -1,0 +1,178 @@
+import type { Violations } from '../common/violations.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../reassembly/types.js';
+import type { AnalyzerOptions, ProtocolAnalyzer, ProtocolSession, SessionContext, Transaction } from './types.js';
+
+/** Bounds on content detection: how long a connection may stay unidentified. */
+export const PROBE_LIMITS = {
+  /** Segment starts tried per direction before giving up on a connection. */
+  maxAttemptsPerDir: 8,
+  /** Bytes held per connection while no analyzer has said yes. */
+  maxHeldBytes: 64 * 1024,
+};
+
+interface HeldItem {
+  dir: Dir;
+  bytes: Buffer | undefined; // undefined: a gap of `len` bytes
+  len: number;
+  meta: StreamMeta;
+}
+
+interface ConnState {
+  conn: ConnectionInfo;
+  session?: ProtocolSession;
+  protocol?: string;
+  /** Client and server were swapped by content: reassembly's dir 0 is our dir 1. */
+  flipped: boolean;
+  rejected: boolean;
+  /** Everything seen before identification, in arrival order, replayed to the session. */
+  held: HeldItem[];
+  heldBytes: number;
+  /** Per direction: index in `held` where the current probe attempt starts, and attempts made. */
+  probeFrom: [number, number];
+  attempts: [number, number];
+}
+
+export interface DispatchStats {
+  /** Connections identified, by protocol. */
+  byProtocol: Record<string, number>;
+  /** Connections no analyzer recognised. */
+  unknown: number;
+  transactions: number;
+}
+
+/**
+ * Routes each connection to the protocol whose probe recognises its bytes: detection is by
+ * content, not port. Bytes seen before a match are held (bounded) and replayed, so nothing the
+ * session needs is lost; a connection nobody recognises is dropped after PROBE_LIMITS.
+ */
+export class Dispatcher implements StreamHandler {
+  private conns = new Map<string, ConnState>();
+  readonly stats: DispatchStats = { byProtocol: {}, unknown: 0, transactions: 0 };
+
+  constructor(
+    private readonly analyzers: readonly ProtocolAnalyzer[],
+    private readonly options: AnalyzerOptions,
+    private readonly violations: Violations,
+    private readonly onTransaction: (tx: Transaction, conn: ConnectionInfo) => void,
+  ) {}
+
+  open(conn: ConnectionInfo): void {
+    this.conns.set(conn.id, {
+      conn, flipped: false, rejected: false, held: [], heldBytes: 0, probeFrom: [-1, -1], attempts: [0, 0],
+    });
+  }
+
+  data(conn: ConnectionInfo, dir: Dir, bytes: Buffer, meta: StreamMeta): void {
+    const st = this.conns.get(conn.id);
+    if (!st || st.rejected) return;
+    if (st.session) {
+      st.session.data(st.flipped ? ((1 - dir) as Dir) : dir, bytes, meta);
+      return;
+    }
+    st.held.push({ dir, bytes: Buffer.from(bytes), len: bytes.length, meta: { ...meta } });
+    st.heldBytes += bytes.length;
+    if (st.probeFrom[dir] < 0) st.probeFrom[dir] = st.held.length - 1;
+    this.probe(st, dir);
+  }
+
+  gap(conn: ConnectionInfo, dir: Dir, length: number, meta: StreamMeta): void {
+    const st = this.conns.get(conn.id);
+    if (!st || st.rejected) return;
+    if (st.session) {
+      st.session.gap(st.flipped ? ((1 - dir) as Dir) : dir, length, meta);
+      return;
+    }
+    st.held.push({ dir, bytes: undefined, len: length, meta: { ...meta } });
+    // A probe cannot span a gap: start again at the next segment.
+    st.probeFrom[dir] = -1;
+  }
+
+  fin(conn: ConnectionInfo, dir: Dir, time: number): void {
+    const st = this.conns.get(conn.id);
+    if (st?.session) st.session.fin(st.flipped ? ((1 - dir) as Dir) : dir, time);
+  }
+
+  close(conn: ConnectionInfo, time: number, reason: CloseReason): void {
+    const st = this.conns.get(conn.id);
+    if (!st) return;
+    this.conns.delete(conn.id);
+    if (st.session) st.session.end(time, reason);
+    else if (!st.rejected) this.stats.unknown++;
+  }
+
+  private probe(st: ConnState, dir: Dir): void {
+    const from = st.probeFrom[dir];
+    const parts: Buffer[] = [];
+    for (let i = from; i < st.held.length; i++) {
+      const h = st.held[i]!;
+      if (h.dir === dir && h.bytes) parts.push(h.bytes);
+    }
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    let more = false;
+    for (const a of this.analyzers) {
+      const r = a.probe(dir, bytes);
+      if (r === 'match' || r === 'reverse') {
+        this.start(st, a, r === 'reverse');
+        return;
+      }
+      if (r === 'more') more = true;
+    }
+    if (!more) {
+      // Not a message start here; the next segment of this direction may be one.
+      st.probeFrom[dir] = -1;
+      st.attempts[dir]++;
+    }
+    if (st.attempts[0] + st.attempts[1] >= PROBE_LIMITS.maxAttemptsPerDir * 2
+      || st.attempts[dir] >= PROBE_LIMITS.maxAttemptsPerDir
+      || st.heldBytes > PROBE_LIMITS.maxHeldBytes) {
+      st.rejected = true;
+      st.held = [];
+      this.stats.unknown++;
+    }
+  }
+
+  private start(st: ConnState, analyzer: ProtocolAnalyzer, reverse: boolean): void {
+    const conn = st.conn;
+    if (reverse) {
+      st.flipped = true;
+      const c = conn.client;
+      conn.client = conn.server;
+      conn.server = c;
+    }
+    st.protocol = analyzer.name;
+    this.stats.byProtocol[analyzer.name] = (this.stats.byProtocol[analyzer.name] ?? 0) + 1;
+    st.session = analyzer.createSession(this.context(st));
+    const held = st.held;
+    st.held = [];
+    st.heldBytes = 0;
+    for (const h of held) {
+      const d = st.flipped ? ((1 - h.dir) as Dir) : h.dir;
+      if (!st.session) break;
+      if (h.bytes) st.session.data(d, h.bytes, h.meta);
+      else st.session.gap(d, h.len, h.meta);
+    }
+  }
+
+  private context(st: ConnState): SessionContext {
+    const conn = st.conn;
+    return {
+      conn,
+      options: this.options,
+      emit: (tx) => {
+        this.stats.transactions++;
+        this.onTransaction(tx, conn);
+      },
+      violation: (code, reason, offset) => {
+        this.violations.add(code, `connection ${conn.client.ip}:${conn.client.port} → ${conn.server.ip}:${conn.server.port}: ${reason}`, offset);
+      },
+      handover: (protocol) => {
+        const next = this.analyzers.find((a) => a.name === protocol);
+        if (!next) return undefined;
+        this.stats.byProtocol[next.name] = (this.stats.byProtocol[next.name] ?? 0) + 1;
+        st.protocol = next.name;
+        st.session = next.createSession(this.context(st));
+        return st.session;
+      },
+    };
+  }
+}

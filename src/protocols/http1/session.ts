@@ -1,0 +1,536 @@
+import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
+import type { HttpRequestHalf, HttpResponseHalf, ProtocolSession, SessionContext, Transaction } from '../types.js';
+import { findMessageStart } from './probe.js';
+import { createParser, type Parser } from './parser.js';
+import type { ParserInfo } from 'http-parser-js';
+
+/** Longest partial line a parser may hold (header lines, chunk trailers): http-parser-js's 80 KiB. */
+const MAX_LINE = 80 * 1024;
+/** Client bytes held while a server decides on an Upgrade or CONNECT. */
+const MAX_UPGRADE_HOLD = 256 * 1024;
+
+/** Where a message started: copied out of the StreamMeta of the packet that carried its first byte. */
+interface Mark {
+  off: number;
+  time: number;
+  frame: number;
+  peerAck: number;
+}
+
+interface Msg {
+  start: Mark;
+  endOff: number;
+  endTime: number;
+  endFrame: number;
+  info: ParserInfo;
+  headers: Record<string, string>;
+  trailers?: Record<string, string>;
+  bodySize: number;
+  body: Buffer[];
+  captured: number;
+  truncated: boolean;
+  gap: boolean;
+  complete: boolean;
+  /** Set when the message was cut off by malformed input or a gap in its headers. */
+  broken?: string;
+}
+
+interface Req {
+  msg: Msg;
+  response?: Msg;
+  interim?: { status: number; time: number; frame: number }[];
+  emitted: boolean;
+}
+
+type DirState = 'sync' | 'resync' | 'hold' | 'stopped';
+
+/**
+ * HTTP/1.x on one connection (RFC 9112): two http-parser-js parsers, one per direction, and
+ * in-order pairing. While both directions are known to be whole, the n-th response answers the
+ * n-th request. After a gap, or when the capture began mid-connection, a response is paired only
+ * when TCP acknowledgements leave exactly one candidate (see StreamMeta.peerAck); otherwise it is
+ * emitted unpaired and marked incomplete. A gap never pairs a response with the wrong request.
+ */
+export class Http1Session implements ProtocolSession {
+  private readonly parsers: [Parser, Parser];
+  private readonly state: [DirState, DirState] = ['sync', 'sync'];
+  /** Message being parsed per direction, and where the next one starts. */
+  private readonly cur: [Msg | undefined, Msg | undefined] = [undefined, undefined];
+  private readonly next: [Mark | undefined, Mark | undefined] = [undefined, undefined];
+  /** Packet being parsed per direction (its meta), for positions inside callbacks. */
+  private readonly at: [StreamMeta, StreamMeta] = [
+    { time: 0, frame: 0, offset: 0, peerAck: -1 }, { time: 0, frame: 0, offset: 0, peerAck: -1 },
+  ];
+  /** Requests not yet answered, oldest first. */
+  private queue: Req[] = [];
+  /** Request the response being parsed answers (chosen at its headers). */
+  private answering: Req | undefined;
+  private answeringKnown = false;
+  /** In-order pairing is safe only while nothing was lost since the last clean point. */
+  private certain: boolean;
+  /** Client bytes held while an Upgrade/CONNECT waits for the server's answer. */
+  private held: { bytes: Buffer; meta: StreamMeta }[] = [];
+  private heldBytes = 0;
+  private abort: [string | undefined, string | undefined] = [undefined, undefined];
+  private upgraded: string | undefined;
+  /** The request that asked for an Upgrade/CONNECT, until the server answers it. */
+  private upgradeAsked: Req | undefined;
+  /** Set by the answer to upgradeAsked; acted on once the response parser has stopped. */
+  private verdict: 'switch' | 'resume' | undefined;
+  private handedOver: ProtocolSession | undefined;
+  private ended = false;
+
+  constructor(private readonly ctx: SessionContext) {
+    this.certain = ctx.conn.handshakeSeen;
+    this.parsers = [this.makeParser(0), this.makeParser(1)];
+    // Caught mid-connection, the first bytes of either direction may sit inside a message.
+    if (!ctx.conn.handshakeSeen) this.state[0] = this.state[1] = 'resync';
+  }
+
+  private makeParser(dir: Dir): Parser {
+    const p = createParser(dir === 0 ? 'REQUEST' : 'RESPONSE');
+    p.onHeadersComplete = (info) => this.onHeaders(dir, info);
+    p.onBody = (chunk, start, len) => this.onBody(dir, chunk, start, len);
+    p.onHeaders = (trailers) => this.onTrailers(dir, trailers);
+    p.onMessageComplete = () => this.onComplete(dir);
+    return p;
+  }
+
+  // ---- stream events ------------------------------------------------------------------------
+
+  data(dir: Dir, bytes: Buffer, meta: StreamMeta): void {
+    if (this.handedOver) {
+      this.handedOver.data(dir, bytes, meta);
+      return;
+    }
+    const st = this.state[dir];
+    if (st === 'stopped' || this.ended) return;
+    if (st === 'hold') {
+      if (this.heldBytes + bytes.length <= MAX_UPGRADE_HOLD) {
+        this.held.push({ bytes: Buffer.from(bytes), meta: { ...meta } });
+        this.heldBytes += bytes.length;
+      } else {
+        this.ctx.violation('http.upgrade_hold', `more than ${MAX_UPGRADE_HOLD} client bytes before the server answered an Upgrade`, meta.offset);
+        this.state[dir] = 'resync';
+        this.held = [];
+        this.heldBytes = 0;
+      }
+      return;
+    }
+    if (st === 'resync') {
+      const p = findMessageStart(bytes, dir === 0 ? 'request' : 'response');
+      if (p < 0) return;
+      this.state[dir] = 'sync';
+      this.parsers[dir] = this.makeParser(dir);
+      this.next[dir] = undefined;
+      const m = { ...meta, offset: meta.offset + p };
+      this.feed(dir, p === 0 ? bytes : bytes.subarray(p), m);
+      return;
+    }
+    this.feed(dir, bytes, meta);
+  }
+
+  private feed(dir: Dir, bytes: Buffer, meta: StreamMeta): void {
+    const at = this.at[dir];
+    at.time = meta.time; at.frame = meta.frame; at.offset = meta.offset; at.peerAck = meta.peerAck;
+    if (!this.cur[dir] && !this.next[dir]) this.next[dir] = { off: meta.offset, time: meta.time, frame: meta.frame, peerAck: meta.peerAck };
+    const parser = this.parsers[dir];
+    let r: number | Error;
+    try {
+      r = parser.execute(bytes);
+    } catch (err) {
+      r = err instanceof Error ? err : new Error(String(err));
+    }
+    if (this.handedOver || this.ended) return;
+    if (r instanceof Error || this.abort[dir]) {
+      const code = this.abort[dir] ?? ((r as Error & { code?: string }).code ?? (r as Error).message);
+      this.abort[dir] = undefined;
+      this.malformed(dir, code, meta.offset + (parser.offset ?? 0));
+      return;
+    }
+    if (parser.line.length > MAX_LINE) {
+      this.malformed(dir, 'HPE_LINE_TOO_LONG', meta.offset);
+      return;
+    }
+    if (dir === 0 && this.upgradeAsked && this.state[0] === 'sync' && p0Stopped(parser)) {
+      // The client asked to switch (Upgrade or CONNECT): its further bytes wait for the verdict.
+      this.state[0] = 'hold';
+      if (r < bytes.length) {
+        this.held.push({ bytes: Buffer.from(bytes.subarray(r)), meta: { ...meta, offset: meta.offset + r } });
+        this.heldBytes += bytes.length - r;
+      }
+    } else if (dir === 1 && this.verdict) {
+      const verdict = this.verdict;
+      this.verdict = undefined;
+      const rest = bytes.subarray(r);
+      const restMeta = { ...meta, offset: meta.offset + r };
+      if (verdict === 'switch') this.switchProtocols(rest, restMeta);
+      else {
+        this.resumeClient();
+        if (rest.length) this.feed(1, rest, restMeta);
+      }
+    }
+  }
+
+  gap(dir: Dir, length: number, meta: StreamMeta): void {
+    if (this.handedOver) {
+      this.handedOver.gap(dir, length, meta);
+      return;
+    }
+    const st = this.state[dir];
+    if (st === 'stopped' || this.ended) return;
+    const msg = this.cur[dir];
+    const p = this.parsers[dir];
+    if (st === 'sync' && msg && (p.state === 'BODY_SIZED' || p.state === 'BODY_CHUNK') && p.body_bytes !== null && p.body_bytes >= length) {
+      // The hole lies inside a body of known length: framing survives, only bytes are missing.
+      msg.gap = true;
+      msg.bodySize += length - 1;
+      p.body_bytes -= length - 1;
+      this.feed(dir, ZERO, { ...meta, offset: meta.offset + length - 1 });
+      return;
+    }
+    if (st === 'sync' && msg && p.state === 'BODY_RAW') {
+      msg.gap = true;
+      msg.bodySize += length;
+      return;
+    }
+    // Framing is lost: the message in progress is broken and pairing is no longer certain.
+    this.certain = false;
+    if (msg) {
+      msg.broken = 'gap';
+      msg.gap = true;
+      this.finishBroken(dir, msg);
+    }
+    if (st === 'hold') {
+      this.held = [];
+      this.heldBytes = 0;
+    }
+    this.cur[dir] = undefined;
+    this.next[dir] = undefined;
+    this.state[dir] = 'resync';
+  }
+
+  fin(dir: Dir, _time: number): void {
+    if (this.handedOver) {
+      this.handedOver.fin(dir, _time);
+      return;
+    }
+    // A body delimited by the connection close (RFC 9112 §6.3 rule 8) ends at the FIN.
+    if (this.state[dir] === 'sync' && this.parsers[dir].state === 'BODY_RAW') this.parsers[dir].finish();
+  }
+
+  end(time: number, reason: CloseReason): void {
+    if (this.handedOver) {
+      this.handedOver.end(time, reason);
+      return;
+    }
+    if (this.ended) return;
+    for (const dir of [0, 1] as Dir[]) {
+      const p = this.parsers[dir];
+      if (this.state[dir] === 'sync' && p.state === 'BODY_RAW') {
+        const msg = this.cur[dir];
+        // Only a FIN proves a close-delimited body whole; a reset or the end of the capture does not.
+        if (msg && reason !== 'fin') msg.broken = reason === 'eof' ? 'capture-ended' : `connection-${reason}`;
+        p.finish();
+      }
+      const msg = this.cur[dir];
+      if (msg && !msg.complete) {
+        msg.broken ??= reason === 'eof' ? 'capture-ended' : 'connection-closed';
+        this.finishBroken(dir, msg);
+        this.cur[dir] = undefined;
+      }
+    }
+    this.ended = true;
+    for (const req of this.queue) this.emit(req, req.msg.broken ?? (reason === 'eof' ? 'no-response-before-capture-end' : 'no-response'));
+    this.queue = [];
+  }
+
+  // ---- parser callbacks ----------------------------------------------------------------------
+
+  private onHeaders(dir: Dir, info: ParserInfo): number {
+    const start = this.next[dir] ?? this.mark(dir);
+    this.next[dir] = undefined;
+    const headers = headerObject(info.headers);
+    const msg: Msg = {
+      start, endOff: 0, endTime: 0, endFrame: 0, info, headers,
+      bodySize: 0, body: [], captured: 0, truncated: false, gap: false, complete: false,
+    };
+    this.cur[dir] = msg;
+    const p = this.parsers[dir];
+    // Content-Length must be one non-negative decimal number (RFC 9110 §8.6).
+    const cl = headers['content-length'];
+    if (cl !== undefined && !p.isChunked && !/^\d{1,15}$/.test(cl.trim())) {
+      this.abort[dir] = 'HPE_INVALID_CONTENT_LENGTH';
+      info.upgrade = true; // stops the parser after this callback
+      return 1;
+    }
+    // "Transfer-Encoding: gzip, chunked" is chunked too: chunked must be the final coding (RFC 9112 §6.1).
+    const te = headers['transfer-encoding'];
+    if (te && !p.isChunked && /(?:^|,)\s*chunked\s*$/i.test(te)) {
+      p.isChunked = true;
+      p.body_bytes = null;
+    }
+    if (dir === 0) {
+      const req: Req = { msg, emitted: false };
+      this.queue.push(req);
+      if (info.upgrade) this.upgradeAsked = req;
+      return 0;
+    }
+    // Response: decide which request it answers; HEAD and CONNECT change its framing.
+    const status = info.statusCode ?? 0;
+    const req = this.pickRequest(msg);
+    this.answering = req;
+    this.answeringKnown = true;
+    const method = req?.msg.info.method;
+    if (status >= 100 && status < 200 && status !== 101) return 0;
+    if (method === 'HEAD') return 1;
+    if (method === 'CONNECT' && status >= 200 && status < 300) {
+      info.upgrade = true;
+      return 1;
+    }
+    return 0;
+  }
+
+  private onBody(dir: Dir, chunk: Buffer, start: number, len: number): void {
+    const msg = this.cur[dir];
+    if (!msg) return;
+    msg.bodySize += len;
+    if (msg.gap) return; // the preview stops at the first hole
+    const room = this.ctx.options.bodyLimit - msg.captured;
+    if (room <= 0) {
+      msg.truncated = true;
+      return;
+    }
+    const n = Math.min(room, len);
+    msg.body.push(Buffer.from(chunk.subarray(start, start + n)));
+    msg.captured += n;
+    if (n < len) msg.truncated = true;
+  }
+
+  private onTrailers(dir: Dir, trailers: string[]): void {
+    const msg = this.cur[dir];
+    if (msg) msg.trailers = headerObject(trailers);
+  }
+
+  private onComplete(dir: Dir): void {
+    const msg = this.cur[dir];
+    if (!msg) return;
+    const p = this.parsers[dir];
+    const at = this.at[dir];
+    msg.complete = true;
+    msg.endOff = at.offset + p.offset;
+    msg.endTime = at.time;
+    msg.endFrame = at.frame;
+    this.cur[dir] = undefined;
+    // The next message starts right after this one, in the same packet if bytes remain.
+    this.next[dir] = p.offset < p.end ? { off: msg.endOff, time: at.time, frame: at.frame, peerAck: at.peerAck } : undefined;
+    if (this.abort[dir]) {
+      msg.broken = 'malformed';
+      this.finishBroken(dir, msg);
+      return;
+    }
+    if (dir === 0) {
+      const req = this.queue.find((r) => r.msg === msg);
+      if (req?.response) this.emit(req);
+      return;
+    }
+    this.onResponse(msg);
+  }
+
+  // ---- pairing -------------------------------------------------------------------------------
+
+  /**
+   * Which queued request a response answers. Certain mode: the oldest. Otherwise the one request
+   * the server had begun to receive (start < response's ack) and whose client had not yet
+   * acknowledged this response (request's ack <= response start); with none or several, none.
+   */
+  private pickRequest(resp: Msg): Req | undefined {
+    const q = this.queue;
+    if (this.certain) return q[0];
+    const rs = resp.start;
+    const candidates = q.filter((r) => r.msg.start.off < rs.peerAck && r.msg.start.peerAck <= rs.off);
+    if (candidates.length !== 1) return undefined;
+    return candidates[0];
+  }
+
+  private onResponse(resp: Msg): void {
+    const req = this.answeringKnown ? this.answering : this.pickRequest(resp);
+    this.answering = undefined;
+    this.answeringKnown = false;
+    const status = resp.info.statusCode ?? 0;
+    if (status >= 100 && status < 200 && status !== 101) {
+      // Interim response (RFC 9110 §15.2): the final one is still to come.
+      if (req) (req.interim ??= []).push({ status, time: resp.start.time, frame: resp.start.frame });
+      return;
+    }
+    if (!req) {
+      this.emitOrphan(resp, this.certain ? 'no-request-seen' : 'request-unknown-after-gap');
+      this.settle();
+      return;
+    }
+    // Requests queued before this one lost their responses in a gap.
+    const idx = this.queue.indexOf(req);
+    for (let i = 0; i < idx; i++) this.emit(this.queue[i]!, 'response-lost-in-gap');
+    this.queue.splice(0, idx);
+    req.response = resp;
+    const method = req.msg.info.method;
+    if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
+      // Upgrade accepted or tunnel established: the rest of the connection is another protocol.
+      this.upgraded = status === 101 ? (req.msg.headers['upgrade'] ?? 'unknown').trim().toLowerCase() : 'tunnel';
+      this.verdict = 'switch';
+      this.upgradeAsked = undefined;
+    } else if (req === this.upgradeAsked) {
+      this.upgradeAsked = undefined;
+      this.verdict = 'resume';
+    }
+    if (req.msg.complete || req.msg.broken) this.emit(req);
+    this.settle();
+  }
+
+  /** Back to certain pairing once nothing is outstanding and both directions are in sync. */
+  private settle(): void {
+    if (!this.certain && this.queue.length === 0 && this.state[0] === 'sync' && this.state[1] === 'sync' && !this.cur[0] && !this.cur[1]) {
+      this.certain = true;
+    }
+  }
+
+  /** Server answered an Upgrade/CONNECT. */
+  private switchProtocols(serverRest: Buffer, serverMeta: StreamMeta): void {
+    const proto = this.upgraded;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    this.state[0] = this.state[1] = 'stopped';
+    if (proto === 'h2c') {
+      const next = this.ctx.handover('http2');
+      if (next) {
+        this.handedOver = next;
+        for (const h of held) next.data(0, h.bytes, h.meta);
+        if (serverRest.length) next.data(1, serverRest, serverMeta);
+      }
+    }
+  }
+
+  private resumeClient(): void {
+    if (this.state[0] !== 'hold') return;
+    this.state[0] = 'sync';
+    this.parsers[0] = this.makeParser(0);
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const h of held) this.data(0, h.bytes, h.meta);
+  }
+
+  // ---- errors --------------------------------------------------------------------------------
+
+  private malformed(dir: Dir, code: string, offset: number): void {
+    this.ctx.violation(`http.${code.replace(/^HPE_/, '').toLowerCase()}`, `malformed HTTP/1 ${dir === 0 ? 'request' : 'response'} (${code})`, offset);
+    const msg = this.cur[dir];
+    if (msg) {
+      msg.broken = 'malformed';
+      this.finishBroken(dir, msg);
+    }
+    this.cur[dir] = undefined;
+    this.next[dir] = undefined;
+    this.certain = false;
+    this.state[dir] = 'resync';
+  }
+
+  /** A message that will not complete: requests stay queued for a response; responses are emitted. */
+  private finishBroken(dir: Dir, msg: Msg): void {
+    const at = this.at[dir];
+    if (!msg.endTime) {
+      msg.endOff = at.offset;
+      msg.endTime = at.time;
+      msg.endFrame = at.frame;
+    }
+    if (dir === 0) return;
+    const req = this.answeringKnown ? this.answering : undefined;
+    this.answering = undefined;
+    this.answeringKnown = false;
+    if (req) {
+      const idx = this.queue.indexOf(req);
+      for (let i = 0; i < idx; i++) this.emit(this.queue[i]!, 'response-lost-in-gap');
+      this.queue.splice(0, idx);
+      req.response = msg;
+      this.emit(req);
+    } else this.emitOrphan(msg, msg.broken ?? 'malformed');
+  }
+
+  // ---- output --------------------------------------------------------------------------------
+
+  private mark(dir: Dir): Mark {
+    const at = this.at[dir];
+    return { off: at.offset, time: at.time, frame: at.frame, peerAck: at.peerAck };
+  }
+
+  private emit(req: Req, reason?: string): void {
+    if (req.emitted) return;
+    req.emitted = true;
+    const qi = this.queue.indexOf(req);
+    if (qi >= 0) this.queue.splice(qi, 1);
+    const tx: Transaction = { protocol: 'http', request: this.requestHalf(req.msg) };
+    if (req.response) {
+      tx.response = this.responseHalf(req.response);
+      if (req.interim) tx.response.interim = req.interim;
+    }
+    const why = reason ?? req.msg.broken ?? req.response?.broken
+      ?? (req.msg.gap || req.response?.gap ? 'gap-in-body' : undefined);
+    if (why) tx.incomplete = why;
+    else if (!req.response) tx.incomplete = 'no-response';
+    if (req.response && this.upgraded && (req.response.info.statusCode === 101 || req.msg.info.method === 'CONNECT')) {
+      tx.upgrade = this.upgraded;
+    }
+    this.ctx.emit(tx);
+  }
+
+  private emitOrphan(resp: Msg, reason: string): void {
+    this.ctx.emit({ protocol: 'http', response: this.responseHalf(resp), incomplete: reason });
+  }
+
+  private half(m: Msg) {
+    const body = m.captured > 0 ? (m.body.length === 1 ? m.body[0]! : Buffer.concat(m.body)) : undefined;
+    return {
+      start: m.start.time,
+      end: m.endTime || m.start.time,
+      frames: [m.start.frame, m.endFrame || m.start.frame] as [number, number],
+      size: Math.max(0, m.endOff - m.start.off),
+      headers: m.headers,
+      ...(m.trailers ? { trailers: m.trailers } : {}),
+      bodySize: m.bodySize,
+      ...(body ? { body } : {}),
+      ...(m.truncated ? { bodyTruncated: true } : {}),
+      ...(m.gap ? { gap: true } : {}),
+    };
+  }
+
+  private requestHalf(m: Msg): HttpRequestHalf {
+    const i = m.info;
+    return { method: i.method ?? '', path: i.url ?? '', version: `${i.versionMajor}.${i.versionMinor}`, ...this.half(m) };
+  }
+
+  private responseHalf(m: Msg): HttpResponseHalf {
+    const i = m.info;
+    return { status: i.statusCode ?? 0, reason: i.statusMessage ?? '', version: `${i.versionMajor}.${i.versionMinor}`, ...this.half(m) };
+  }
+}
+
+const ZERO = Buffer.alloc(1);
+
+/** True when the request parser is between messages (it stops there after an Upgrade request). */
+function p0Stopped(p: Parser): boolean {
+  return p.state === 'REQUEST_LINE';
+}
+
+/** Header list → object with lower-case names; repeated fields joined with ", " (RFC 9110 §5.3). */
+function headerObject(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const k = list[i]!.toLowerCase();
+    const v = list[i + 1]!;
+    const prev = out[k];
+    // Set-Cookie cannot be joined with commas (RFC 9110 §5.3); keep one cookie per line.
+    out[k] = prev === undefined ? v : `${prev}${k === 'set-cookie' ? '\n' : ', '}${v}`;
+  }
+  return out;
+}

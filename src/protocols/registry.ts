@@ -1,0 +1,5 @@
+import { http1 } from './http1/index.js';
+import type { ProtocolAnalyzer } from './types.js';
+
+/** Every protocol tapwire decodes, in probe order. Adding one is a folder and a line here. */
+export const ANALYZERS: readonly ProtocolAnalyzer[] = [http1];
