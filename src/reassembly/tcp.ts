@@ -282,7 +282,7 @@ export class TcpReassembler {
       if (lost > 0) this.deliverGap(conn, dir, half, lost, d.time, d.frame, peerAck);
       return;
     }
-    this.stats.outOfOrderSegments++;
+    if (off > half.next) this.stats.outOfOrderSegments++;
     if (data.length > 0) this.hold(conn, half, { off, len: data.length, data: Buffer.from(data), time: d.time, frame: d.frame, peerAck }, d.frame);
     if (lost > 0) this.hold(conn, half, { off: off + data.length, len: lost, data: undefined, time: d.time, frame: d.frame, peerAck }, d.frame);
     this.drain(conn, dir, half);
