@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Re-records every capture in pcaps/ from real traffic on loopback (127.0.0.0/8 only).
+#
+#   bash scripts/record-pcaps.sh            (or: npm run record-pcaps)
+#
+# Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs) and
+# pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/).
+# Needs root (tcpdump on lo, a server on port 80) and these Debian packages:
+#   tcpdump, tshark (tshark, editcap, capinfos), postgresql (15), nghttp2-client (nghttp),
+#   nghttp2-proxy (nghttpx, the h2c-upgrade server).
+# Idempotent: every run starts a fresh throwaway PostgreSQL cluster in a temp dir and overwrites
+# the captures. All child processes and the temp dir are cleaned up on exit, even on failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PG_HOST=127.0.0.4
+PG_PORT=${DEMO_PG_PORT:-5432}
+
+die() { echo "record-pcaps: $*" >&2; exit 1; }
+
+# ---- preflight -------------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "must run as root (tcpdump on lo, a server on port 80)"
+missing=()
+for t in node tcpdump tshark capinfos editcap nghttp nghttpx su; do
+  command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+done
+for t in initdb pg_ctl psql; do
+  [ -x "$PGBIN/$t" ] || missing+=("$PGBIN/$t")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  die "missing tool(s): ${missing[*]}
+  install with: apt-get install -y tcpdump tshark postgresql nghttp2-client nghttp2-proxy"
+fi
+id postgres >/dev/null 2>&1 || die "no 'postgres' user (apt-get install -y postgresql)"
+[ -d node_modules/pg ] || die "node_modules/pg missing: run npm ci first"
+
+# ---- temp dir, cleanup -----------------------------------------------------------------------
+TMP=$(mktemp -d /tmp/tapwire-record.XXXXXX)
+chmod 755 "$TMP"
+PGDIR=$TMP/pg
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # child processes of this script (node recorders, and through them tcpdump and the servers)
+  for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
+  if [ -f "$PGDIR/data/postmaster.pid" ]; then
+    su postgres -c "$PGBIN/pg_ctl -D $PGDIR/data -m immediate stop" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$TMP"
+  rm -f pcaps/http1/*.pcap.tmp pcaps/demo/*.pcap.tmp
+  [ $rc -eq 0 ] || echo "record-pcaps: FAILED (exit $rc)" >&2
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Run a step in the background and wait for it, so a signal to this script runs cleanup at once
+# (bash defers traps until a foreground command ends) and cleanup can kill the step.
+run() { "$@" & wait $!; }
+
+# ---- HTTP/1 fixtures -------------------------------------------------------------------------
+mkdir -p pcaps/http1 pcaps/demo
+run node scripts/record/http1.mjs pcaps/http1
+
+# ---- demo stories: throwaway PostgreSQL 15 cluster on 127.0.0.4:$PG_PORT ---------------------
+mkdir -p "$PGDIR" && chown postgres "$PGDIR"
+su postgres -c "$PGBIN/initdb -D $PGDIR/data -A trust -U postgres --no-sync" >"$TMP/initdb.log" 2>&1 \
+  || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+# initdb's pg_hba.conf trusts 127.0.0.1/32 only; order-service connects from 127.0.0.2
+echo "host all all 127.0.0.0/8 trust" >>"$PGDIR/data/pg_hba.conf"
+su postgres -c "$PGBIN/pg_ctl -D $PGDIR/data -l $PGDIR/log -w -o \"-c listen_addresses=$PG_HOST -p $PG_PORT -k $PGDIR -c ssl=off -c fsync=off\" start" >/dev/null \
+  || { cat "$PGDIR/log" >&2; die "PostgreSQL did not start on $PG_HOST:$PG_PORT"; }
+# seeding goes through the Unix socket, before and outside the capture
+su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d postgres -c 'CREATE DATABASE shop'" >/dev/null
+su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d shop" <scripts/record/demo/seed.sql >/dev/null
+
+DEMO_PG_PORT=$PG_PORT run node scripts/record/demo.mjs pcaps/demo
+
+echo "record-pcaps: done"
