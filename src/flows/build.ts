@@ -46,8 +46,9 @@ export class FlowBuilder {
   }
 
   private half(h: MessageHalf): RecordHalf {
-    const out: RecordHalf = { start: h.start, end: h.end, size: h.size, headers: h.headers, bodySize: h.bodySize };
-    if (this.opts.frames) out.frames = h.frames;
+    const out: RecordHalf = this.opts.frames
+      ? { start: h.start, end: h.end, frames: h.frames, size: h.size, headers: h.headers, bodySize: h.bodySize }
+      : { start: h.start, end: h.end, size: h.size, headers: h.headers, bodySize: h.bodySize };
     if (h.trailers) out.trailers = h.trailers;
     if (h.body) {
       const p = preview(h.body, h.headers['content-encoding'], this.opts.bodyLimit);

@@ -128,7 +128,8 @@ export class Redactor {
       if (eq < 0) return kv;
       let name = kv.slice(0, eq);
       try { name = decodeURIComponent(name.replace(/\+/g, ' ')); } catch { /* keep as sent */ }
-      return SECRET_NAME.test(name) ? `${kv.slice(0, eq)}=${encodeURIComponent(this.token(kv.slice(eq + 1)))}` : kv;
+      // The token is left unencoded so people and tools can read and match it in paths.
+      return SECRET_NAME.test(name) ? `${kv.slice(0, eq)}=${this.token(kv.slice(eq + 1))}` : kv;
     }).join('&');
   }
 

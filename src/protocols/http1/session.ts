@@ -61,11 +61,15 @@ export class Http1Session implements ProtocolSession {
   private readonly at: [StreamMeta, StreamMeta] = [
     { time: 0, frame: 0, offset: 0, peerAck: -1 }, { time: 0, frame: 0, offset: 0, peerAck: -1 },
   ];
+  /** Stream offset just past the last byte seen per direction (where a cut-off message ends). */
+  private readonly seenEnd: [number, number] = [0, 0];
   /** Requests not yet answered, oldest first. */
   private queue: Req[] = [];
   /** Request the response being parsed answers (chosen at its headers). */
   private answering: Req | undefined;
   private answeringKnown = false;
+  /** The last pickRequest found several candidates (pipelined requests after a gap). */
+  private ambiguous = false;
   /** In-order pairing is safe only while nothing was lost since the last clean point. */
   private certain: boolean;
   /** Client bytes held while an Upgrade/CONNECT waits for the server's answer. */
@@ -133,6 +137,7 @@ export class Http1Session implements ProtocolSession {
   private feed(dir: Dir, bytes: Buffer, meta: StreamMeta): void {
     const at = this.at[dir];
     at.time = meta.time; at.frame = meta.frame; at.offset = meta.offset; at.peerAck = meta.peerAck;
+    this.seenEnd[dir] = meta.offset + bytes.length;
     if (!this.cur[dir] && !this.next[dir]) this.next[dir] = { off: meta.offset, time: meta.time, frame: meta.frame, peerAck: meta.peerAck };
     const parser = this.parsers[dir];
     let r: number | Error;
@@ -346,11 +351,12 @@ export class Http1Session implements ProtocolSession {
    */
   private pickRequest(resp: Msg): Req | undefined {
     const q = this.queue;
+    this.ambiguous = false;
     if (this.certain) return q[0];
     const rs = resp.start;
     const candidates = q.filter((r) => r.msg.start.off < rs.peerAck && r.msg.start.peerAck <= rs.off);
-    if (candidates.length !== 1) return undefined;
-    return candidates[0];
+    this.ambiguous = candidates.length > 1;
+    return candidates.length === 1 ? candidates[0] : undefined;
   }
 
   private onResponse(resp: Msg): void {
@@ -364,7 +370,7 @@ export class Http1Session implements ProtocolSession {
       return;
     }
     if (!req) {
-      this.emitOrphan(resp, this.certain ? 'no-request-seen' : 'request-unknown-after-gap');
+      this.emitOrphan(resp, this.ambiguous ? 'request-ambiguous-after-gap' : 'no-request-seen');
       this.settle();
       return;
     }
@@ -440,7 +446,7 @@ export class Http1Session implements ProtocolSession {
   private finishBroken(dir: Dir, msg: Msg): void {
     const at = this.at[dir];
     if (!msg.endTime) {
-      msg.endOff = at.offset;
+      msg.endOff = Math.max(this.seenEnd[dir], msg.start.off);
       msg.endTime = at.time;
       msg.endFrame = at.frame;
     }
