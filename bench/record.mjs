@@ -2,6 +2,7 @@
 //
 //   node bench/record.mjs http1 [--min-mb 100] [--out bench/.cache/http1-100m.pcap]
 //   node bench/record.mjs http1 --min-mb 1024 --out bench/.cache/http1-1g.pcap     (1 GB RSS test)
+//   node bench/record.mjs http1-small        (every response ~300 B: the packet-rate-bound case)
 //
 // wrk (keep-alive, 2 threads, 16 connections, bench/servers/mix.lua) loads a node:http server
 // (bench/servers/http1.mjs) on 127.0.0.1:18900 while tcpdump -s 0 records that port on lo. The file
@@ -20,13 +21,13 @@ const MAX_SECONDS = 900; // give up if the size is not reached by then
 
 function usage(msg) {
   if (msg) console.error(`bench/record: ${msg}`);
-  console.error('usage: node bench/record.mjs http1 [--min-mb N] [--out FILE]');
+  console.error('usage: node bench/record.mjs http1|http1-small [--min-mb N] [--out FILE]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const [kind, ...rest] = argv;
-  if (kind !== 'http1') usage(kind ? `unknown capture kind '${kind}' (supported: http1)` : 'missing capture kind');
+  if (kind !== 'http1' && kind !== 'http1-small') usage(kind ? `unknown capture kind '${kind}' (supported: http1, http1-small)` : 'missing capture kind');
   const opts = { kind, minMb: 100, out: null };
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '--min-mb') opts.minMb = Number(rest[++i]);
@@ -34,14 +35,14 @@ function parseArgs(argv) {
     else usage(`unknown option ${rest[i]}`);
   }
   if (!(opts.minMb > 0)) usage('--min-mb must be a positive number');
-  opts.out ??= join('bench', '.cache', `http1-${opts.minMb % 1024 === 0 ? `${opts.minMb / 1024}g` : `${opts.minMb}m`}.pcap`);
+  opts.out ??= join('bench', '.cache', `${kind}-${opts.minMb % 1024 === 0 ? `${opts.minMb / 1024}g` : `${opts.minMb}m`}.pcap`);
   return opts;
 }
 
 const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
 async function main() {
-  const { minMb, out } = parseArgs(process.argv.slice(2));
+  const { kind, minMb, out } = parseArgs(process.argv.slice(2));
   const minBytes = minMb * 1048576;
   if (existsSync(out) && statSync(out).size >= minBytes) {
     console.log(`reusing ${out} (${mb(statSync(out).size)} >= ${minMb} MiB, ${packetCount(out)} packets)`);
@@ -66,7 +67,7 @@ async function main() {
     tdArgs.push(`tcp port ${PORT}`);
     tcpdump = startChild('tcpdump', tdArgs, { ready: 'listening on' });
     await tcpdump.ready;
-    wrk = startChild('wrk', ['-t2', '-c16', `-d${MAX_SECONDS}s`, '-s', join(here, 'servers/mix.lua'), `http://127.0.0.1:${PORT}/`]);
+    wrk = startChild('wrk', ['-t2', '-c16', `-d${MAX_SECONDS}s`, '-s', join(here, kind === 'http1-small' ? 'servers/small.lua' : 'servers/mix.lua'), `http://127.0.0.1:${PORT}/`]);
     let size = 0;
     for (;;) {
       await sleep(50);

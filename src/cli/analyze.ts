@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { captureSize } from '../capture/reader.js';
 import { CaptureFormatError } from '../capture/types.js';
@@ -12,6 +13,8 @@ export interface AnalyzeCliOptions {
   redact: boolean;
   redactHeader: string[];
   progress?: boolean;
+  /** Write a JSON run summary here (packets, bytes, flows, violations, seconds, peak RSS). */
+  stats?: string;
 }
 
 /** Below this size a progress bar would only flicker. */
@@ -88,6 +91,19 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     err(`tapwire: warning: limits reached: ${rs.evictedConnections} connections evicted, ${rs.forcedGaps} gaps forced by buffer limits`);
   }
   err(`tapwire: ${p.packets} packets, ${mb(info.bytesRead)} MB, ${p.flows} flows, ${v.total} violations in ${elapsedSec.toFixed(2)} s (${mb(info.bytesRead / Math.max(elapsedSec, 1e-9))} MB/s)`);
+  if (o.stats) {
+    const summary = {
+      file, format: info.format, bytes: info.bytesRead, packets: p.packets, flows: p.flows,
+      violations: v.toJSON(), seconds: elapsedSec, maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      truncatedAt: info.truncatedAt ?? null, reassembly: rs, decode: p.decoder.stats, protocols: p.dispatcher.stats.byProtocol,
+    };
+    try {
+      writeFileSync(o.stats, `${JSON.stringify(summary, null, 2)}\n`);
+    } catch (e) {
+      err(`tapwire: cannot write --stats file ${o.stats}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      return 2;
+    }
+  }
   return 0;
 }
 

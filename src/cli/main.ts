@@ -26,7 +26,8 @@ program
   .option('--no-redact', 'keep secrets (Authorization, cookies, keys, tokens) in the output')
   .option('--redact-header <name...>', 'more header names to redact', [])
   .option('--no-progress', 'no progress bar, even on a terminal')
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean }) => {
+  .option('--stats <file>', 'write a JSON summary of the run (counts, violations, seconds, peak RSS)')
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string }) => {
     process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
   });
 

@@ -70,6 +70,8 @@ export class Decoder {
   };
   private readonly link: LinkResult = { etherType: 0, offset: 0 };
   private readonly unsupportedLinks = new Set<number>();
+  /** Wire length of the frame being decoded: IP length fields may not claim more. */
+  private wireLen = 0;
 
   constructor(private readonly violations: Violations, fragmentLimits: FragmentLimits = DEFAULT_FRAGMENT_LIMITS) {
     this.fragments = new Fragments(violations, fragmentLimits);
@@ -78,6 +80,7 @@ export class Decoder {
   /** Decodes one frame down to TCP/UDP. Returns undefined for anything else (counted). */
   decode(p: Packet): Decoded | undefined {
     const data = p.data;
+    this.wireLen = p.wireLen;
     const et = decodeLink(p.linkType, data, this.link);
     if (et < 0) {
       if (et === LINK_SHORT) this.violations.add('link.short', `frame of ${data.length} bytes is shorter than its link header`, p.frame);
@@ -112,7 +115,12 @@ export class Decoder {
     }
     const total = data.readUInt16BE(off + 2);
     // Total length 0 happens with TSO on the capturing host; take what was captured.
-    const wireEnd = total === 0 ? data.length : off + total;
+    let wireEnd = total === 0 ? data.length : off + total;
+    if (wireEnd > Math.max(this.wireLen, data.length)) {
+      // The IP header claims more than the frame held on the wire: a lie, not a snap-length cut.
+      this.violations.add('ipv4.length_exceeds_frame', `IPv4 total length ${total} exceeds the ${this.wireLen - off} bytes the frame carried`, frame);
+      wireEnd = Math.max(this.wireLen, data.length);
+    }
     if (total !== 0 && total < ihl) {
       this.violations.add('ipv4.bad_length', `IPv4 total length ${total} is shorter than its header (${ihl})`, frame);
       return undefined;
@@ -161,7 +169,11 @@ export class Decoder {
     let next = data[off + 6]!;
     let p = off + 40;
     // Payload length 0 means a jumbogram or TSO: take what was captured.
-    const wireEnd = plen === 0 ? data.length : off + 40 + plen;
+    let wireEnd = plen === 0 ? data.length : off + 40 + plen;
+    if (wireEnd > Math.max(this.wireLen, data.length)) {
+      this.violations.add('ipv6.length_exceeds_frame', `IPv6 payload length ${plen} exceeds the ${this.wireLen - off - 40} bytes the frame carried`, frame);
+      wireEnd = Math.max(this.wireLen, data.length);
+    }
     let fragment: { off: number; more: boolean; id: number } | undefined;
     for (;;) {
       if (next === V6_HOP || next === V6_ROUTING || next === V6_DSTOPTS || next === V6_MOBILITY || next === V6_HIP || next === V6_SHIM6) {

@@ -47,16 +47,17 @@ export function decodeContent(raw: Buffer, contentEncoding: string | undefined, 
 }
 
 /** Text when the bytes are UTF-8 without NULs; base64 otherwise. */
-export function preview(raw: Buffer | undefined, contentEncoding: string | undefined, limit: number): Preview {
+export function preview(raw: Buffer | undefined, contentEncoding: string | undefined, limit: number, rawCut = false): Preview {
   if (!raw || raw.length === 0) return {};
   const { bytes: decoded, error } = decodeContent(raw, contentEncoding, limit);
   const bytes = decoded.length > limit ? decoded.subarray(0, limit) : decoded;
   const out: Preview = {};
   if (decoded.length > limit) out.cut = true;
   if (error) out.bodyDecodeError = error;
-  // A cut may fall inside a multi-byte character: drop up to 3 trailing bytes of a partial one.
+  // A cut may fall inside a multi-byte character: drop up to 3 trailing bytes of a partial one
+  // (only when the body was cut; a whole body that is not UTF-8 is shown as base64).
   let text = isText(bytes) ? bytes : undefined;
-  if (!text) {
+  if (!text && (rawCut || out.cut)) {
     for (let k = 1; k <= 3 && !text && bytes.length > k; k++) {
       if (isText(bytes.subarray(0, bytes.length - k))) text = bytes.subarray(0, bytes.length - k);
     }

@@ -51,7 +51,7 @@ export class FlowBuilder {
       : { start: h.start, end: h.end, size: h.size, headers: h.headers, bodySize: h.bodySize };
     if (h.trailers) out.trailers = h.trailers;
     if (h.body) {
-      const p = preview(h.body, h.headers['content-encoding'], this.opts.bodyLimit);
+      const p = preview(h.body, h.headers['content-encoding'], this.opts.bodyLimit, h.bodyTruncated === true || h.gap === true);
       if (p.body !== undefined) out.body = p.body;
       if (p.bodyEncoding) out.bodyEncoding = p.bodyEncoding;
       if (p.bodyDecodeError) out.bodyDecodeError = p.bodyDecodeError;

@@ -148,12 +148,17 @@ export class TcpReassembler {
     }
 
     const syn = (flags & TCP_SYN) !== 0;
-    if (conn && syn && !(flags & TCP_ACK)) {
-      // A new SYN on a known 4-tuple: port reuse, unless it repeats the SYN we already know.
-      const h = conn.halves[srcKey === conn.clientKey ? 0 : 1];
-      if (conn.closed || !h.init || h.offsetOf((d.seq + 1) >>> 0) !== 0 || h.next > 0) {
+    if (conn && syn && !(flags & TCP_ACK) && srcKey === conn.clientKey) {
+      // A client SYN on a known 4-tuple is port reuse when its ISN is new; a repeat of the SYN we
+      // know (retransmitted, or a second copy) is not. A SYN from the server side is a
+      // simultaneous open or split handshake (RFC 9293 §3.5), not a new connection.
+      const h = conn.halves[0];
+      if (!this.isDuplicate(h, d) && (!h.init || h.offsetOf((d.seq + 1) >>> 0) !== 0)) {
         this.close(conn, time, 'reused');
         conn = undefined;
+      } else {
+        conn.lastSeen = time;
+        return;
       }
     }
     if (!conn) {

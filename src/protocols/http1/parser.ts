@@ -14,6 +14,18 @@ function parseError(code: string): Error {
   return err;
 }
 
+/** RFC 9112 §3: method SP request-target SP HTTP-version, with method a token (RFC 9110 §5.6.2). */
+const STRICT_REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d)\.(\d)$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** What the lenient request-line parse keeps beyond http-parser-js's info. */
+export interface RequestLineExtra {
+  /** The version as sent ("1.1", "1.", "" when absent). */
+  version: string;
+  /** Set when the line broke RFC 9112 and was read the way tshark and Zeek read it. */
+  lenient: boolean;
+}
+
 /**
  * http-parser-js trusts its peer more than a sniffer may: a negative or non-hex chunk size, or
  * a chunk-size line that never ends, would loop or grow without bound. This subclass checks
@@ -23,6 +35,36 @@ export function createParser(type: 'REQUEST' | 'RESPONSE'): Parser {
   const p = new HTTPParser(type);
   const base = HTTPParser.prototype as unknown as Record<string, (this: Parser) => unknown>;
   const consumeLine = base.consumeLine!;
+  // Request lines: http-parser-js accepts only [A-Z-] methods and exact versions. A sniffer must
+  // report what clients really send (CCM_POST, "GET /HTTP/1.1", "OPTIONS HTTP/1.1"), so a line
+  // that is not RFC-conformant is split on spaces like tshark does, and flagged.
+  p.REQUEST_LINE = function (this: Parser & { lineExtra?: RequestLineExtra }) {
+    const line = consumeLine.call(this) as string | undefined;
+    if (!line) return;
+    let method: string, url: string, major: number, minor: number, version: string, lenient = false;
+    const m = STRICT_REQUEST_LINE.exec(line);
+    if (m) {
+      method = m[1]!; url = m[2]!; major = +m[3]!; minor = +m[4]!; version = `${m[3]}.${m[4]}`;
+    } else {
+      const parts = line.split(' ').filter((x) => x.length > 0);
+      if (parts.length === 0 || !TOKEN.test(parts[0]!) || parts.length > 3) throw parseError('HPE_INVALID_CONSTANT');
+      const v = parts[2] === undefined ? undefined : /^HTTP\/(\d)\.(\d?)$/.exec(parts[2]);
+      if (parts[2] !== undefined && !v) throw parseError('HPE_INVALID_VERSION');
+      method = parts[0]!;
+      url = parts[1] ?? '';
+      version = v ? `${v[1]}.${v[2]}` : '';
+      major = v ? +v[1]! : 1;
+      minor = v && v[2] ? +v[2] : 0;
+      lenient = true;
+    }
+    this.info.method = method;
+    this.info.url = url;
+    this.info.versionMajor = major;
+    this.info.versionMinor = minor;
+    this.lineExtra = { version, lenient };
+    this.body_bytes = 0;
+    this.state = 'HEADER';
+  };
   p.BODY_CHUNKHEAD = function (this: Parser) {
     const line = consumeLine.call(this) as string | undefined;
     if (line === undefined) {

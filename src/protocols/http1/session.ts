@@ -1,7 +1,7 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
 import type { HttpRequestHalf, HttpResponseHalf, ProtocolSession, SessionContext, Transaction } from '../types.js';
 import { findMessageStart } from './probe.js';
-import { createParser, type Parser } from './parser.js';
+import { createParser, type Parser, type RequestLineExtra } from './parser.js';
 import type { ParserInfo } from 'http-parser-js';
 
 /** Longest partial line a parser may hold (header lines, chunk trailers): http-parser-js's 80 KiB. */
@@ -17,8 +17,19 @@ interface Mark {
   peerAck: number;
 }
 
+/** Earliest and latest capture time and frame of the packets that carried a message's bytes. */
+interface Span {
+  minT: number;
+  maxT: number;
+  minF: number;
+  maxF: number;
+}
+
 interface Msg {
   start: Mark;
+  span?: Span;
+  /** Request line as sent, when it was not RFC-conformant or its version unusual. */
+  line?: RequestLineExtra;
   endOff: number;
   endTime: number;
   endFrame: number;
@@ -61,6 +72,8 @@ export class Http1Session implements ProtocolSession {
   private readonly at: [StreamMeta, StreamMeta] = [
     { time: 0, frame: 0, offset: 0, peerAck: -1 }, { time: 0, frame: 0, offset: 0, peerAck: -1 },
   ];
+  /** Packets seen for the message in progress per direction (captures may be out of time order). */
+  private readonly span: [Span, Span] = [{ minT: 0, maxT: 0, minF: 0, maxF: 0 }, { minT: 0, maxT: 0, minF: 0, maxF: 0 }];
   /** Stream offset just past the last byte seen per direction (where a cut-off message ends). */
   private readonly seenEnd: [number, number] = [0, 0];
   /** Requests not yet answered, oldest first. */
@@ -138,7 +151,17 @@ export class Http1Session implements ProtocolSession {
     const at = this.at[dir];
     at.time = meta.time; at.frame = meta.frame; at.offset = meta.offset; at.peerAck = meta.peerAck;
     this.seenEnd[dir] = meta.offset + bytes.length;
-    if (!this.cur[dir] && !this.next[dir]) this.next[dir] = { off: meta.offset, time: meta.time, frame: meta.frame, peerAck: meta.peerAck };
+    const span = this.span[dir];
+    if (!this.cur[dir] && !this.next[dir]) {
+      this.next[dir] = { off: meta.offset, time: meta.time, frame: meta.frame, peerAck: meta.peerAck };
+      span.minT = span.maxT = meta.time;
+      span.minF = span.maxF = meta.frame;
+    } else {
+      if (meta.time < span.minT) span.minT = meta.time;
+      if (meta.time > span.maxT) span.maxT = meta.time;
+      if (meta.frame < span.minF) span.minF = meta.frame;
+      if (meta.frame > span.maxF) span.maxF = meta.frame;
+    }
     const parser = this.parsers[dir];
     let r: number | Error;
     try {
@@ -262,6 +285,13 @@ export class Http1Session implements ProtocolSession {
     };
     this.cur[dir] = msg;
     const p = this.parsers[dir];
+    if (dir === 0) {
+      const extra = (p as Parser & { lineExtra?: RequestLineExtra }).lineExtra;
+      if (extra) {
+        msg.line = extra;
+        if (extra.lenient) this.ctx.violation('http.lenient_request_line', `request line "${info.method} ${info.url}${extra.version ? ` HTTP/${extra.version}` : ''}" is not RFC 9112 conformant; read leniently`, start.off);
+      }
+    }
     // Content-Length must be one non-negative decimal number (RFC 9110 §8.6).
     const cl = headers['content-length'];
     if (cl !== undefined && !p.isChunked && !/^\d{1,15}$/.test(cl.trim())) {
@@ -326,6 +356,11 @@ export class Http1Session implements ProtocolSession {
     msg.endOff = at.offset + p.offset;
     msg.endTime = at.time;
     msg.endFrame = at.frame;
+    msg.span = { ...this.span[dir] };
+    // A message starting later in this packet starts its span here.
+    const span = this.span[dir];
+    span.minT = span.maxT = at.time;
+    span.minF = span.maxF = at.frame;
     this.cur[dir] = undefined;
     // The next message starts right after this one, in the same packet if bytes remain.
     this.next[dir] = p.offset < p.end ? { off: msg.endOff, time: at.time, frame: at.frame, peerAck: at.peerAck } : undefined;
@@ -446,6 +481,7 @@ export class Http1Session implements ProtocolSession {
   private finishBroken(dir: Dir, msg: Msg): void {
     const at = this.at[dir];
     if (!msg.endTime) {
+      msg.span = { ...this.span[dir] };
       msg.endOff = Math.max(this.seenEnd[dir], msg.start.off);
       msg.endTime = at.time;
       msg.endFrame = at.frame;
@@ -496,10 +532,11 @@ export class Http1Session implements ProtocolSession {
 
   private half(m: Msg) {
     const body = m.captured > 0 ? (m.body.length === 1 ? m.body[0]! : Buffer.concat(m.body)) : undefined;
+    const sp = m.span;
     return {
-      start: m.start.time,
-      end: m.endTime || m.start.time,
-      frames: [m.start.frame, m.endFrame || m.start.frame] as [number, number],
+      start: sp ? Math.min(sp.minT, m.start.time) : m.start.time,
+      end: sp ? Math.max(sp.maxT, m.endTime) : m.endTime || m.start.time,
+      frames: (sp ? [Math.min(sp.minF, m.start.frame), Math.max(sp.maxF, m.endFrame)] : [m.start.frame, m.endFrame || m.start.frame]) as [number, number],
       size: Math.max(0, m.endOff - m.start.off),
       headers: m.headers,
       ...(m.trailers ? { trailers: m.trailers } : {}),
@@ -512,7 +549,7 @@ export class Http1Session implements ProtocolSession {
 
   private requestHalf(m: Msg): HttpRequestHalf {
     const i = m.info;
-    return { method: i.method ?? '', path: i.url ?? '', version: `${i.versionMajor}.${i.versionMinor}`, ...this.half(m) };
+    return { method: i.method ?? '', path: i.url ?? '', version: m.line ? m.line.version : `${i.versionMajor}.${i.versionMinor}`, ...this.half(m) };
   }
 
   private responseHalf(m: Msg): HttpResponseHalf {

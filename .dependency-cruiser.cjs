@@ -1,0 +1,46 @@
+/**
+ * Dependencies point down the pipeline only (STYLE.md):
+ *   common ← capture ← decode ← reassembly ← protocols ← flows ← pipeline ← cli
+ * A lower stage never imports a higher one, and nothing forms a cycle. `npm test` runs this.
+ */
+const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'cli'];
+
+const forbidden = [
+  {
+    name: 'no-circular',
+    severity: 'error',
+    comment: 'Import cycles make the pipeline order meaningless.',
+    from: {},
+    to: { circular: true },
+  },
+  {
+    name: 'protocols-use-reassembly-types-only',
+    severity: 'error',
+    comment: 'Protocol analyzers see reassembly only through its public types (src/reassembly/types.ts).',
+    from: { path: '^src/protocols/' },
+    to: { path: '^src/reassembly/', pathNot: '^src/reassembly/types\\.ts$' },
+  },
+];
+
+// For each stage, forbid importing any stage that comes after it.
+order.forEach((stage, i) => {
+  const later = order.slice(i + 1);
+  if (later.length === 0) return;
+  forbidden.push({
+    name: `${stage}-not-upward`,
+    severity: 'error',
+    comment: `${stage}/ may not import ${later.join(', ')}: dependencies point down the pipeline.`,
+    from: { path: `^src/${stage}/` },
+    to: { path: `^src/(${later.join('|')})/` },
+  });
+});
+
+module.exports = {
+  forbidden,
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};

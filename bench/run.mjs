@@ -1,0 +1,126 @@
+// npm run bench: times tapwire on large recorded captures of real traffic, and tshark on the same
+// files. Every figure comes from a fresh process (cold: the page cache is dropped first when
+// running as root), so start-up is included, as a user would see it.
+//
+//   npm run bench                      all cases, tshark comparison, 1 GB RSS check
+//   npm run bench -- --quick           100 MB cases only, no 1 GB file
+//   npm run bench -- --no-tshark       skip tshark
+//   npm run bench -- --runs 5          runs per figure (median reported)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const noTshark = args.includes('--no-tshark');
+const runs = Number(args[args.indexOf('--runs') + 1]) || 3;
+const isRoot = process.getuid?.() === 0;
+
+const CASES = [
+  { name: 'HTTP/1 mix (wrk)', kind: 'http1', mb: 100, tshark: ['-Y', 'http'] },
+  { name: 'HTTP/1 small responses (wrk)', kind: 'http1-small', mb: 100, tshark: ['-Y', 'http'] },
+];
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+function ensureCapture(kind, mb) {
+  const file = join('bench', '.cache', `${kind}-${mb % 1024 === 0 ? `${mb / 1024}g` : `${mb}m`}.pcap`);
+  if (existsSync(file) && statSync(file).size >= mb * 1048576) return file;
+  if (!isRoot || !have('tcpdump') || !have('wrk')) {
+    console.error(`bench: ${file} is missing and cannot be recorded here (needs root, tcpdump and wrk: run .ci/run's apt line, then npm run bench as root)`);
+    process.exit(2);
+  }
+  execFileSync(process.execPath, ['bench/record.mjs', kind, '--min-mb', String(mb), '--out', file], { stdio: 'inherit' });
+  return file;
+}
+
+function dropCaches() {
+  if (!isRoot) return;
+  try {
+    execFileSync('sh', ['-c', 'sync; echo 1 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' });
+  } catch { /* not permitted in this container: runs are warm */ }
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** One cold `tapwire analyze --format jsonl > /dev/null` process; wall time measured outside. */
+function tapwire(file, extra = []) {
+  const stats = join(tmpdir(), `tapwire-bench-${process.pid}.json`);
+  dropCaches();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ['dist/cli/main.js', 'analyze', file, '--format', 'jsonl', '--no-progress', '--stats', stats, ...extra], {
+    stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 24,
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`tapwire failed on ${file}: ${r.stderr}`);
+  const s = JSON.parse(readFileSync(stats, 'utf8'));
+  rmSync(stats, { force: true });
+  return { wall, ...s };
+}
+
+/** The pipeline alone, in a fresh process: records are built (bodies, redaction) but not serialised. */
+function pipelineOnly(file) {
+  dropCaches();
+  const r = spawnSync(process.execPath, ['bench/pipeline-only.mjs', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+function tshark(file, filter) {
+  dropCaches();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('tshark', ['-n', '-r', file, ...filter], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
+  return wall;
+}
+
+const mbps = (bytes, s) => bytes / 1e6 / s;
+const rows = [];
+for (const c of CASES) {
+  const file = ensureCapture(c.kind, c.mb);
+  const size = statSync(file).size;
+  const t = [];
+  for (let i = 0; i < runs; i++) t.push(tapwire(file));
+  const wall = median(t.map((x) => x.wall));
+  const last = t.at(-1);
+  const p = [];
+  for (let i = 0; i < runs; i++) p.push(pipelineOnly(file));
+  const pipe = median(p.map((x) => x.seconds));
+  let tsh;
+  if (!noTshark && have('tshark')) tsh = tshark(file, c.tshark);
+  rows.push({
+    case: c.name, file, mb: size / 1e6, packets: last.packets, flows: last.flows,
+    pipelineMBs: mbps(size, pipe), cliMBs: mbps(size, wall), packetsPerSec: last.packets / wall, flowsPerSec: last.flows / wall,
+    peakRssMB: Math.max(...t.map((x) => x.maxRssBytes)) / 1e6, tsharkSec: tsh, tsharkMBs: tsh ? mbps(size, tsh) : undefined,
+    ratio: tsh ? tsh / wall : undefined, wallSec: wall,
+  });
+  console.error(`bench: ${c.name}: done`);
+}
+
+if (!quick) {
+  const file = ensureCapture('http1', 1024);
+  const r = tapwire(file);
+  rows.push({
+    case: 'HTTP/1 mix, 1 GB (RSS check)', file, mb: statSync(file).size / 1e6, packets: r.packets, flows: r.flows,
+    cliMBs: mbps(statSync(file).size, r.wall), packetsPerSec: r.packets / r.wall, flowsPerSec: r.flows / r.wall,
+    peakRssMB: r.maxRssBytes / 1e6, wallSec: r.wall,
+  });
+}
+
+const f = (x, d = 1) => (x === undefined ? '–' : x.toFixed(d));
+const lines = [
+  `| case | size MB | packets | flows | pipeline MB/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark MB/s | × tshark |`,
+  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 0)} |`),
+];
+console.log(lines.join('\n'));
+console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
+  + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised; CLI = whole `tapwire analyze --format jsonl > /dev/null` process.');
+writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2));

@@ -1,0 +1,232 @@
+/**
+ * Reader for the tshark oracle files that sit next to every shared capture (`F.oracle.tsv`,
+ * format in ../shared/pcaps/MANIFEST.md "Oracle format").
+ *
+ *   # header lines (command, stderr, column list)
+ *   kind <TAB> frame <TAB> stream <TAB> kind-specific columns...
+ *
+ * `frame` is the 1-based frame in which tshark finished reassembling the PDU; `stream` is
+ * `tcp.stream` (a number) or `u<udp.stream>`. Values escape TAB, LF, CR and backslash as
+ * `\t \n \r \\`. Empty columns mean tshark had no such field. The oracle is tshark's opinion,
+ * not ground truth: conformance tests compare against it and explain every disagreement.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file is test/conformance/oracle.ts). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The shared capture set: a sibling of the repository, never copied into it. */
+export const PCAP_DIR = path.resolve(REPO_ROOT, '../shared/pcaps');
+export const PCAPS_PRESENT = existsSync(path.join(PCAP_DIR, 'MANIFEST.md'));
+export const PCAPS_MISSING_REASON = `conformance captures not found at ${PCAP_DIR} (expected next to the repository as ../shared/pcaps); conformance tests skipped`;
+
+/** Fields every row has. */
+interface RowBase {
+  /** 1-based frame in which tshark completed the PDU. */
+  frame: number;
+  /** tcp.stream number; UDP rows have `u<n>` and are kept as a string in `udpStream`. */
+  stream: number;
+  udpStream?: string;
+}
+
+/** An endpoint as the oracle writes it: `1.2.3.4:80` or `[::1]:8000`. */
+export interface OracleEndpoint {
+  ip: string;
+  port: number;
+}
+
+export interface TcpStreamRow extends RowBase {
+  kind: 'tcp_stream';
+  /** The endpoint that sent the first packet tshark gave the stream. */
+  node0: OracleEndpoint;
+  node1: OracleEndpoint;
+  /** Reassembled payload bytes per direction (`-z follow,tcp,raw`) and their sha256 (hex). */
+  node0Bytes: number;
+  node1Bytes: number;
+  node0Sha256: string;
+  node1Sha256: string;
+}
+
+export interface HttpReqRow extends RowBase {
+  kind: 'http_req';
+  method: string;
+  uri: string;
+  version: string;
+  host: string;
+  /** Content-Length header value as text ('' when absent). */
+  contentLength: string;
+  transferEncoding: string;
+  contentEncoding: string;
+  upgrade: string;
+  /** tshark's File Data length: after de-chunking and content decoding. Undefined when empty. */
+  bodyLen?: number;
+  /** Frame of the matching http_resp row, when tshark paired one. */
+  responseIn?: number;
+}
+
+export interface HttpRespRow extends RowBase {
+  kind: 'http_resp';
+  version: string;
+  code: number;
+  phrase: string;
+  contentLength: string;
+  transferEncoding: string;
+  contentEncoding: string;
+  contentType: string;
+  bodyLen?: number;
+  /** Frame of the matching http_req row, when tshark paired one. */
+  requestIn?: number;
+}
+
+/** Any other kind (ws, h2, pg, ...): its columns unparsed but unescaped. */
+export interface OtherRow extends RowBase {
+  kind: string;
+  values: string[];
+}
+
+export type OracleRow = TcpStreamRow | HttpReqRow | HttpRespRow | OtherRow;
+
+export interface Oracle {
+  /** Path of the `.oracle.tsv` file. */
+  file: string;
+  /** `#` lines without the leading "# ". */
+  header: string[];
+  /** tshark's stderr when it complained about the file (`# tshark_stderr:`), unescaped. */
+  tsharkStderr?: string;
+  rows: OracleRow[];
+  tcpStreams: TcpStreamRow[];
+  httpReqs: HttpReqRow[];
+  httpResps: HttpRespRow[];
+}
+
+/** Undoes the oracle's escaping: `\t \n \r \\`. Any other backslash pair is kept as is. */
+export function unescapeValue(s: string): string {
+  if (!s.includes('\\')) return s;
+  return s.replace(/\\([tnr\\])/g, (_m, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : '\\'));
+}
+
+/**
+ * `1.2.3.4:80` or `[2001:db8::1]:443`. tshark writes `:0` when its follow found no address
+ * (a stream whose only packet is cut inside the TCP header): that gives ip "".
+ */
+export function parseEndpoint(s: string): OracleEndpoint {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]*):(\d+)$/.exec(s);
+  if (!m) throw new Error(`oracle: endpoint "${s}" is neither ip:port nor [ipv6]:port`);
+  return { ip: m[1]!, port: Number(m[2]) };
+}
+
+function optInt(s: string | undefined, what: string, where: string): number | undefined {
+  if (s === undefined || s === '') return undefined;
+  if (!/^\d+$/.test(s)) throw new Error(`${where}: ${what} "${s}" is not a whole number`);
+  return Number(s);
+}
+
+function reqInt(s: string | undefined, what: string, where: string): number {
+  const n = optInt(s, what, where);
+  if (n === undefined) throw new Error(`${where}: ${what} is empty`);
+  return n;
+}
+
+/** Columns after kind/frame/stream, per kind (MANIFEST "Oracle format"). */
+const COLUMNS = {
+  tcp_stream: 6,
+  http_req: 10,
+  http_resp: 9,
+} as const;
+
+/** Parses the text of an oracle file; `file` is used in error messages only. */
+export function parseOracle(text: string, file = '<oracle>'): Oracle {
+  const header: string[] = [];
+  const rows: OracleRow[] = [];
+  let tsharkStderr: string | undefined;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line === '') continue;
+    const where = `${file}:${i + 1}`;
+    if (line.startsWith('#')) {
+      const h = line.replace(/^# ?/, '');
+      header.push(h);
+      const m = /^tshark_stderr: (.*)$/.exec(h);
+      if (m) tsharkStderr = unescapeValue(m[1]!);
+      continue;
+    }
+    const cols = line.split('\t').map(unescapeValue);
+    const [kind, frameS, streamS] = cols;
+    if (!kind || frameS === undefined || streamS === undefined) throw new Error(`${where}: fewer than 3 columns`);
+    const v = cols.slice(3);
+    const want = COLUMNS[kind as keyof typeof COLUMNS];
+    if (want !== undefined && v.length !== want) {
+      throw new Error(`${where}: ${kind} row has ${v.length} columns after kind/frame/stream, expected ${want}`);
+    }
+    const base: RowBase = { frame: reqInt(frameS, 'frame', where), stream: -1 };
+    if (/^u\d+$/.test(streamS)) base.udpStream = streamS;
+    else base.stream = reqInt(streamS, 'stream', where);
+    switch (kind) {
+      case 'tcp_stream':
+        rows.push({
+          ...base, kind,
+          node0: parseEndpoint(v[0]!), node1: parseEndpoint(v[1]!),
+          node0Bytes: reqInt(v[2], 'node0_bytes', where), node1Bytes: reqInt(v[3], 'node1_bytes', where),
+          node0Sha256: v[4]!, node1Sha256: v[5]!,
+        });
+        break;
+      case 'http_req':
+        rows.push({
+          ...base, kind,
+          method: v[0]!, uri: v[1]!, version: v[2]!, host: v[3]!, contentLength: v[4]!,
+          transferEncoding: v[5]!, contentEncoding: v[6]!, upgrade: v[7]!,
+          bodyLen: optInt(v[8], 'body_len', where), responseIn: optInt(v[9], 'response_in', where),
+        });
+        break;
+      case 'http_resp':
+        rows.push({
+          ...base, kind,
+          version: v[0]!, code: reqInt(v[1], 'code', where), phrase: v[2]!, contentLength: v[3]!,
+          transferEncoding: v[4]!, contentEncoding: v[5]!, contentType: v[6]!,
+          bodyLen: optInt(v[7], 'body_len', where), requestIn: optInt(v[8], 'request_in', where),
+        });
+        break;
+      default:
+        rows.push({ ...base, kind, values: v });
+    }
+  }
+  return {
+    file, header, tsharkStderr, rows,
+    tcpStreams: rows.filter((r): r is TcpStreamRow => r.kind === 'tcp_stream'),
+    httpReqs: rows.filter((r): r is HttpReqRow => r.kind === 'http_req'),
+    httpResps: rows.filter((r): r is HttpRespRow => r.kind === 'http_resp'),
+  };
+}
+
+/** Reads `<capture>.oracle.tsv`. */
+export function readOracle(capture: string): Oracle {
+  const file = `${capture}.oracle.tsv`;
+  return parseOracle(readFileSync(file, 'utf8'), file);
+}
+
+/** Every capture in the shared set that has an oracle, as paths relative to PCAP_DIR, sorted. */
+export function listCaptures(dir = PCAP_DIR): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSorted(d)) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== 'LICENSES') walk(p);
+      } else if (e.name.endsWith('.oracle.tsv')) out.push(path.relative(dir, p.slice(0, -'.oracle.tsv'.length)));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+function readdirSorted(d: string) {
+  return readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Endpoint as a comparable string: `ip|port`, with IPv6 in the oracle's compressed form. */
+export function endpointKey(e: OracleEndpoint | { ip: string; port: number }): string {
+  return `${e.ip}|${e.port}`;
+}
