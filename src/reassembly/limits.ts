@@ -10,6 +10,8 @@ export interface ReassemblyLimits {
   gapTimeoutSec: number;
   /** Capture seconds without a packet after which a connection is closed. */
   idleTimeoutSec: number;
+  /** Capture seconds a closed connection is remembered, so late copies of its packets are ignored. */
+  timeWaitSec: number;
 }
 
 export const DEFAULT_REASSEMBLY_LIMITS: ReassemblyLimits = {
@@ -18,4 +20,6 @@ export const DEFAULT_REASSEMBLY_LIMITS: ReassemblyLimits = {
   maxConnections: 100_000,
   gapTimeoutSec: 2,
   idleTimeoutSec: 300,
+  // 2 × MSL would be 4 minutes (RFC 9293 §3.4.2); late copies in captures arrive within seconds.
+  timeWaitSec: 60,
 };

@@ -52,6 +52,8 @@ class Half {
 
 class Conn {
   readonly halves: [Half, Half] = [new Half(), new Half()];
+  /** The client's initial sequence number, when its SYN was seen. */
+  isn = -1;
   lastSeen: number;
   closed = false;
   constructor(
@@ -109,6 +111,11 @@ export class TcpReassembler {
   private v4 = new Map<number, Map<number, Conn>>();
   private v6 = new Map<string, Conn>();
   private count = 0;
+  /**
+   * Connections that closed recently (TIME-WAIT, RFC 9293 §3.6.1), oldest first: a late copy of
+   * their SYN or of their data must not open a phantom connection. A SYN with a new ISN may.
+   */
+  private timeWait = new Map<string, { isn: number; time: number }>();
   private bufferedTotal = 0;
   private clock = -Infinity;
   private lastSweep = -Infinity;
@@ -166,6 +173,13 @@ export class TcpReassembler {
         this.stats.strayPackets++;
         return;
       }
+      if (this.timeWait.size > 0) {
+        const tw = this.timeWait.get(d.family === 4 ? `${fromLow ? a : b}-${fromLow ? b : a}` : v6key);
+        if (tw && time - tw.time <= this.limits.timeWaitSec && !(syn && !(flags & TCP_ACK) && d.seq !== tw.isn)) {
+          this.stats.strayPackets++;
+          return;
+        }
+      }
       conn = this.open(d, fromLow, a, b, v6key, srcKey);
     }
     conn.lastSeen = time;
@@ -179,6 +193,7 @@ export class TcpReassembler {
     }
 
     let seq = d.seq;
+    if (syn && dir === 0 && !(flags & TCP_ACK)) conn.isn = d.seq;
     if (syn) {
       if (!half.init || (half.next === 0 && half.held.length === 0)) half.start((seq + 1) >>> 0);
       seq = (seq + 1) >>> 0;
@@ -410,6 +425,15 @@ export class TcpReassembler {
       if (half.init && ackEnd > half.next) this.deliverGap(conn, dir, half, ackEnd - half.next, time, 0, -1);
     }
     conn.closed = true;
+    if (reason === 'fin' || reason === 'rst') {
+      const twKey = typeof conn.key === 'number' ? `${conn.key}-${conn.key2}` : conn.key;
+      this.timeWait.delete(twKey);
+      // Without its SYN, the client's ISN is one before its stream's first byte (offset 0).
+      const c = conn.halves[0];
+      const isn = conn.isn >= 0 ? conn.isn : c.init ? (c.nextRaw - c.next - 1) >>> 0 : -1;
+      this.timeWait.set(twKey, { isn, time });
+      if (this.timeWait.size > this.limits.maxConnections) this.timeWait.delete(this.timeWait.keys().next().value as string);
+    }
     if (typeof conn.key === 'number') {
       const m = this.v4.get(conn.key);
       if (m?.get(conn.key2) === conn) {
@@ -430,6 +454,10 @@ export class TcpReassembler {
   /** Once per capture second: idle connections close, holes that waited too long become gaps. */
   private sweep(now: number): void {
     this.lastSweep = now;
+    for (const [k, tw] of this.timeWait) {
+      if (now - tw.time <= this.limits.timeWaitSec) break;
+      this.timeWait.delete(k);
+    }
     const idle: Conn[] = [];
     for (const c of this.all()) {
       if (now - c.lastSeen > this.limits.idleTimeoutSec) idle.push(c);

@@ -30,13 +30,6 @@ interface Explained {
 
 const EXPLAINED: Explained[] = [
   {
-    capture: 'arkime/tcp-reassembly-synthetic.pcap', kind: 'extra-connection', stream: '10.180.156.1:40009',
-    reason: 'frame 101 is the original SYN of stream 9 (seq 30000) arriving after the connection finished with FIN/FIN '
-      + '(frames 98-100); tshark marks it "TCP Retransmission" within stream 9. tapwire forgets a connection as soon as it '
-      + 'closes (no TIME-WAIT memory), so the late SYN opens an empty phantom connection (0/0 bytes, closed at eof). No '
-      + 'bytes are lost or misplaced; it only adds to reassembler.stats.connections',
-  },
-  {
     capture: 'deepflow/http/grpc-server-stream.pcap', kind: 'gap-rendering', stream: 0,
     reason: 'tshark\'s follow stops at the first hole it cannot fill: it gives node1 1267+17+260 = 1544 bytes (frames 3-5) '
       + 'and drops frames 6-8 (506+752+539 bytes), each of which starts 17 bytes after the previous one ends. tapwire '

@@ -151,6 +151,13 @@ describe('connection lifecycle', () => {
     expect(r.events.filter((e) => e.kind === 'data').map((e) => (e as { text: string }).text)).toEqual(['a', 'b']);
   });
 
+  it('a late copy of the SYN or of data after the close opens no phantom connection (TIME-WAIT)', () => {
+    const r = run([...HS, { from: 'c', seq: 1001, ack: 5001, data: 'a', flags: 'AF' }, { from: 's', seq: 5001, ack: 1003, flags: 'AF' },
+      { from: 'c', seq: 1000, flags: 'S', ipId: 500 }, { from: 'c', seq: 1001, ack: 5002, data: 'a', ipId: 501 }]);
+    expect(r.stats.connections).toBe(1);
+    expect(r.stats.strayPackets).toBe(2);
+  });
+
   it('pure ACKs for unknown connections are stray, not connections', () => {
     const r = run([{ from: 'c', seq: 1, ack: 2, flags: 'A' }]);
     expect(r.stats.connections).toBe(0);
