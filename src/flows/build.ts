@@ -45,10 +45,14 @@ export class FlowBuilder {
     return r;
   }
 
-  private half(h: MessageHalf): RecordHalf {
-    const out: RecordHalf = this.opts.frames
-      ? { start: h.start, end: h.end, frames: h.frames, size: h.size, headers: h.headers, bodySize: h.bodySize }
-      : { start: h.start, end: h.end, size: h.size, headers: h.headers, bodySize: h.bodySize };
+  /** Copies the shared half fields into `out`, in the contract's field order. */
+  private fill<T extends RecordHalf>(out: T, h: MessageHalf): T {
+    out.start = h.start;
+    out.end = h.end;
+    if (this.opts.frames) out.frames = h.frames;
+    out.size = h.size;
+    out.headers = h.headers;
+    out.bodySize = h.bodySize;
     if (h.trailers) out.trailers = h.trailers;
     if (h.body) {
       const p = preview(h.body, h.headers['content-encoding'], this.opts.bodyLimit, h.bodyTruncated === true || h.gap === true);
@@ -61,11 +65,11 @@ export class FlowBuilder {
   }
 
   private request(h: HttpRequestHalf): RecordRequest {
-    return { method: h.method, path: h.path, version: h.version, ...this.half(h) };
+    return this.fill({ method: h.method, path: h.path, version: h.version } as RecordRequest, h);
   }
 
   private response(h: HttpResponseHalf): RecordResponse {
-    const out: RecordResponse = { status: h.status, reason: h.reason, version: h.version, ...this.half(h) };
+    const out = this.fill({ status: h.status, reason: h.reason, version: h.version } as RecordResponse, h);
     if (h.interim) out.interim = this.opts.frames ? h.interim : h.interim.map(({ status, time }) => ({ status, time }));
     return out;
   }

@@ -1,5 +1,5 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
-import type { HttpRequestHalf, HttpResponseHalf, ProtocolSession, SessionContext, Transaction } from '../types.js';
+import type { HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, Transaction } from '../types.js';
 import { findMessageStart } from './probe.js';
 import { createParser, type Parser, type RequestLineExtra } from './parser.js';
 import type { ParserInfo } from 'http-parser-js';
@@ -530,31 +530,31 @@ export class Http1Session implements ProtocolSession {
     this.ctx.emit({ protocol: 'http', response: this.responseHalf(resp), incomplete: reason });
   }
 
-  private half(m: Msg) {
-    const body = m.captured > 0 ? (m.body.length === 1 ? m.body[0]! : Buffer.concat(m.body)) : undefined;
+  /** Fills the fields every message half shares (no intermediate objects: this runs per message). */
+  private fill<T extends MessageHalf>(out: T, m: Msg): T {
     const sp = m.span;
-    return {
-      start: sp ? Math.min(sp.minT, m.start.time) : m.start.time,
-      end: sp ? Math.max(sp.maxT, m.endTime) : m.endTime || m.start.time,
-      frames: (sp ? [Math.min(sp.minF, m.start.frame), Math.max(sp.maxF, m.endFrame)] : [m.start.frame, m.endFrame || m.start.frame]) as [number, number],
-      size: Math.max(0, m.endOff - m.start.off),
-      headers: m.headers,
-      ...(m.trailers ? { trailers: m.trailers } : {}),
-      bodySize: m.bodySize,
-      ...(body ? { body } : {}),
-      ...(m.truncated ? { bodyTruncated: true } : {}),
-      ...(m.gap ? { gap: true } : {}),
-    };
+    out.start = sp ? Math.min(sp.minT, m.start.time) : m.start.time;
+    out.end = sp ? Math.max(sp.maxT, m.endTime) : m.endTime || m.start.time;
+    out.frames = sp ? [Math.min(sp.minF, m.start.frame), Math.max(sp.maxF, m.endFrame)] : [m.start.frame, m.endFrame || m.start.frame];
+    out.size = Math.max(0, m.endOff - m.start.off);
+    out.headers = m.headers;
+    if (m.trailers) out.trailers = m.trailers;
+    out.bodySize = m.bodySize;
+    if (m.captured > 0) out.body = m.body.length === 1 ? m.body[0]! : Buffer.concat(m.body);
+    if (m.truncated) out.bodyTruncated = true;
+    if (m.gap) out.gap = true;
+    return out;
   }
 
   private requestHalf(m: Msg): HttpRequestHalf {
     const i = m.info;
-    return { method: i.method ?? '', path: i.url ?? '', version: m.line ? m.line.version : `${i.versionMajor}.${i.versionMinor}`, ...this.half(m) };
+    const version = m.line ? m.line.version : `${i.versionMajor}.${i.versionMinor}`;
+    return this.fill({ method: i.method ?? '', path: i.url ?? '', version } as HttpRequestHalf, m);
   }
 
   private responseHalf(m: Msg): HttpResponseHalf {
     const i = m.info;
-    return { status: i.statusCode ?? 0, reason: i.statusMessage ?? '', version: `${i.versionMajor}.${i.versionMinor}`, ...this.half(m) };
+    return this.fill({ status: i.statusCode ?? 0, reason: i.statusMessage ?? '', version: `${i.versionMajor}.${i.versionMinor}` } as HttpResponseHalf, m);
   }
 }
 
@@ -565,11 +565,19 @@ function p0Stopped(p: Parser): boolean {
   return p.state === 'REQUEST_LINE';
 }
 
+/** Lower-case forms of header names seen: the same few dozen names recur on every message. */
+const LOWER = new Map<string, string>();
+
 /** Header list → object with lower-case names; repeated fields joined with ", " (RFC 9110 §5.3). */
 function headerObject(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < list.length; i += 2) {
-    const k = list[i]!.toLowerCase();
+    const name = list[i]!;
+    let k = LOWER.get(name);
+    if (k === undefined) {
+      k = name.toLowerCase();
+      if (LOWER.size < 1024) LOWER.set(name, k);
+    }
     const v = list[i + 1]!;
     const prev = out[k];
     // Set-Cookie cannot be joined with commas (RFC 9110 §5.3); keep one cookie per line.
