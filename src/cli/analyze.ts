@@ -5,7 +5,7 @@ import { CaptureFormatError } from '../capture/types.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
-import { har, jsonl, Out, table, type Formatter } from './output.js';
+import { byStart, har, jsonl, Out, table, type Formatter } from './output.js';
 
 export interface AnalyzeCliOptions {
   format: 'table' | 'jsonl' | 'har';
@@ -34,7 +34,8 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     redactor = new Redactor({ key: k.key, headers: o.redactHeader });
   }
   const out = new Out();
-  const fmt: Formatter = o.format === 'jsonl' ? jsonl(out) : o.format === 'har' ? har(out) : table(out);
+  // JSONL streams in completion order (tools sort); the human formats are ordered by start.
+  const fmt: Formatter = o.format === 'jsonl' ? jsonl(out) : byStart(o.format === 'har' ? har(out) : table(out));
 
   const size = captureSize(file);
   const showBar = (o.progress ?? process.stderr.isTTY) && size !== undefined && size >= PROGRESS_MIN_BYTES;

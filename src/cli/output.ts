@@ -118,3 +118,28 @@ export function table(out: Out): Formatter {
     end() {},
   };
 }
+
+/**
+ * Records leave the pipeline when their exchange completes, so a long request prints after the
+ * short calls it made. People read tables and HAR in start order: hold up to `max` records and
+ * release them oldest-start first (bounded, so memory stays flat on big files).
+ */
+export function byStart(inner: Formatter, max = 10_000): Formatter {
+  let held: FlowRecord[] = [];
+  const release = (n: number) => {
+    held.sort((a, b) => a.start - b.start);
+    for (const r of held.slice(0, n)) inner.record(r);
+    held = held.slice(n);
+  };
+  return {
+    begin: () => inner.begin(),
+    record(r) {
+      held.push(r);
+      if (held.length >= max) release(max / 2);
+    },
+    end() {
+      release(held.length);
+      inner.end();
+    },
+  };
+}

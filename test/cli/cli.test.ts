@@ -95,6 +95,18 @@ describe('tapwire analyze', () => {
     expect(r.stdout).toMatch(/^TIME \(UTC\)\s+CLIENT\s+SERVER/);
   });
 
+  it('table and har list flows in start order; jsonl streams them as they complete', () => {
+    const t = tapwire(['analyze', 'pcaps/demo/demo.pcap']);
+    const paths = t.stdout.split('\n').filter((l) => /\bhttp\b/.test(l)).map((l) => l.trim().split(/\s+/).at(-1));
+    // The checkout starts before the payment calls it makes, and is listed before them.
+    expect(paths.indexOf('/checkout')).toBeLessThan(paths.indexOf('/payments'));
+    const h = JSON.parse(tapwire(['analyze', 'pcaps/demo/demo.pcap', '--format', 'har']).stdout);
+    const starts = h.log.entries.map((e: { startedDateTime: string }) => e.startedDateTime);
+    expect(starts).toEqual([...starts].sort());
+    const j = tapwire(['analyze', 'pcaps/demo/demo.pcap', '--format', 'jsonl']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(j.at(-1).request.path).toBe('/checkout');
+  });
+
   it('--body-limit cuts previews and flags them', () => {
     const r = tapwire(['analyze', 'pcaps/http1/large-bodies.pcap', '--format', 'jsonl', '--body-limit', '100']);
     const dl = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((f) => f.request.path === '/download');
