@@ -36,6 +36,8 @@ export class PcapngParser {
   private ifaces: Iface[] = [];
   private frame = 0;
   private resyncing = false;
+  /** Set by the reader before the last call, when no more data will come. */
+  atEof = false;
 
   constructor(private readonly sink: PacketSink, private readonly violations: Violations) {}
 
@@ -190,7 +192,10 @@ export class PcapngParser {
       if (!KNOWN_BLOCKS.has(type)) continue;
       const len = this.u32(buf, p + 4);
       if (len < 12 || len % 4 !== 0 || len > MAX_PCAPNG_BLOCK) continue;
-      if (p + len > buf.length) return -p - 1; // cannot confirm yet: wait for more data
+      if (p + len > buf.length) {
+        if (!this.atEof) return -p - 1; // cannot confirm yet: wait for more data
+        continue; // at the end a block that does not fit is no block: keep scanning
+      }
       if (this.u32(buf, p + len - 4) === len) return p;
     }
     return -p - 1;

@@ -111,7 +111,7 @@ export async function readCapture(file: string, sink: PacketSink, opts: ReadOpti
   }
   const info: ReaderInfo = { format, bytesRead };
   if (pending && pending.length > 0) {
-    if (parser instanceof PcapParser && parser.resynchronising) {
+    if (parser.resynchronising) {
       parser.atEof = true;
       const pos = parser.parse(pending, 0, base);
       base += pos;

@@ -192,6 +192,9 @@ export class Decoder {
         fragment = { off: f & 0xfff8, more: (f & 1) !== 0, id: data.readUInt32BE(p + 4) };
         next = data[p]!;
         p += 8;
+        // What follows a real fragment header is the fragmentable part (RFC 8200 §4.5): it is
+        // walked after reassembly, not in each fragment.
+        if (fragment.more || fragment.off > 0) break;
       } else if (next === V6_ESP || next === V6_NONE) {
         this.stats.other++;
         return undefined;
@@ -211,8 +214,17 @@ export class Decoder {
       const key = `6:${out.src.toString('hex')}:${out.dst.toString('hex')}:${fragment.id}`;
       const whole = this.fragments.add(key, fragment.off, fragment.more, payload, out.time, frame);
       if (!whole) return undefined;
-      payload = whole;
-      payloadLen = whole.length;
+      // Extension headers at the start of the fragmentable part (Destination Options, AH ...).
+      let q = 0;
+      while (next === V6_ROUTING || next === V6_DSTOPTS || next === V6_AH || next === V6_MOBILITY || next === V6_HIP || next === V6_SHIM6) {
+        if (whole.length < q + 8) return this.short6(frame);
+        const len = next === V6_AH ? (whole[q + 1]! + 2) * 4 : (whole[q + 1]! + 1) * 8;
+        next = whole[q]!;
+        q += len;
+      }
+      if (next === V6_ESP || next === V6_NONE) { this.stats.other++; return undefined; }
+      payload = whole.subarray(Math.min(q, whole.length));
+      payloadLen = whole.length - q;
     }
     return this.transport(next, payload, payloadLen, out);
   }

@@ -112,7 +112,7 @@ export class Dispatcher implements StreamHandler {
     for (const a of this.analyzers) {
       const r = a.probe(dir, bytes);
       if (r === 'match' || r === 'reverse') {
-        this.start(st, a, r === 'reverse');
+        this.start(st, a, r === 'reverse', from);
         return;
       }
       if (r === 'more') more = true;
@@ -131,7 +131,8 @@ export class Dispatcher implements StreamHandler {
     }
   }
 
-  private start(st: ConnState, analyzer: ProtocolAnalyzer, reverse: boolean): void {
+  /** `from`: index in `held` where the matching probe began; what came before was rejected. */
+  private start(st: ConnState, analyzer: ProtocolAnalyzer, reverse: boolean, from = 0): void {
     const conn = st.conn;
     if (reverse) {
       st.flipped = true;
@@ -141,7 +142,10 @@ export class Dispatcher implements StreamHandler {
     }
     st.protocol = analyzer.name;
     this.stats.byProtocol[analyzer.name] = (this.stats.byProtocol[analyzer.name] ?? 0) + 1;
-    st.session = analyzer.createSession(this.context(st));
+    // Segments of this direction were rejected before the match: the session cannot know where
+    // messages start in what came before, so it begins by resynchronising, as mid-stream.
+    const rejected = st.held.some((h, i) => i < from && h.dir === st.held[from]?.dir && h.bytes !== undefined);
+    st.session = analyzer.createSession({ ...this.context(st), resync: rejected });
     const held = st.held;
     st.held = [];
     st.heldBytes = 0;

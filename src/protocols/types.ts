@@ -68,6 +68,8 @@ export interface AnalyzerOptions {
 export interface SessionContext {
   readonly conn: ConnectionInfo;
   readonly options: AnalyzerOptions;
+  /** Begin by looking for a message start in both directions (bytes before the match were not messages). */
+  readonly resync?: boolean;
   emit(tx: Transaction): void;
   /** Counts malformed wire input; `offset` is the stream offset in that direction. */
   violation(code: string, reason: string, offset?: number): void;

@@ -1,6 +1,6 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
 import type { HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, Transaction } from '../types.js';
-import { findMessageStart } from './probe.js';
+import { findMessageStart, MAX_START_LINE, requestLineAt, statusLineAt } from './probe.js';
 import { createParser, type Parser, type RequestLineExtra } from './parser.js';
 import type { ParserInfo } from 'http-parser-js';
 
@@ -95,13 +95,19 @@ export class Http1Session implements ProtocolSession {
   /** Set by the answer to upgradeAsked; acted on once the response parser has stopped. */
   private verdict: 'switch' | 'resume' | undefined;
   private handedOver: ProtocolSession | undefined;
+  /** While resynchronising: the last partial line per direction (a start line may go on in the next segment). */
+  private readonly tail: [{ bytes: Buffer; off: number } | undefined, { bytes: Buffer; off: number } | undefined] = [undefined, undefined];
+  /** Where client bytes held requests that were never queued (start line or headers broken, or lost in a gap). */
+  private hidden: { off: number; peerAck: number }[] = [];
+  /** The client direction is skipping bytes in this resync episode (its hidden entry is recorded). */
+  private skipping = false;
   private ended = false;
 
   constructor(private readonly ctx: SessionContext) {
-    this.certain = ctx.conn.handshakeSeen;
+    this.certain = ctx.conn.handshakeSeen && !ctx.resync;
     this.parsers = [this.makeParser(0), this.makeParser(1)];
     // Caught mid-connection, the first bytes of either direction may sit inside a message.
-    if (!ctx.conn.handshakeSeen) this.state[0] = this.state[1] = 'resync';
+    if (!ctx.conn.handshakeSeen || ctx.resync) this.state[0] = this.state[1] = 'resync';
   }
 
   private makeParser(dir: Dir): Parser {
@@ -135,13 +141,37 @@ export class Http1Session implements ProtocolSession {
       return;
     }
     if (st === 'resync') {
-      const p = findMessageStart(bytes, dir === 0 ? 'request' : 'response');
-      if (p < 0) return;
+      const kind = dir === 0 ? 'request' : 'response';
+      const startsAt = (b: Buffer, i: number) => (kind === 'request' ? requestLineAt(b, i) : statusLineAt(b, i));
+      const prev = this.tail[dir];
+      const buf = prev ? Buffer.concat([prev.bytes, bytes]) : bytes;
+      const base = prev ? prev.off : meta.offset;
+      let p = findMessageStart(buf, kind);
+      // A segment start is taken for a line start (as it is when no tail is held).
+      if (prev && (p < 0 || p > prev.bytes.length) && startsAt(buf, prev.bytes.length) === 1) p = prev.bytes.length;
+      let from = 0;
+      if (p < 0) {
+        // Keep the last partial line (bounded), or this segment if it begins like a start line.
+        from = Math.max(buf.lastIndexOf(0x0a) + 1, buf.length - MAX_START_LINE);
+        const segStart = buf.length - bytes.length;
+        if (segStart > from && startsAt(buf, from) !== 0 && startsAt(bytes, 0) === 0) from = segStart;
+      }
+      if (dir === 0 && (p < 0 ? from : p) > 0 && !this.skipping) {
+        // Client bytes dropped here may hold requests nobody parsed: a response may answer one.
+        this.skipping = true;
+        this.hidden.push({ off: base, peerAck: meta.peerAck });
+      }
+      if (p < 0) {
+        this.tail[dir] = from < buf.length ? { bytes: Buffer.from(buf.subarray(from)), off: base + from } : undefined;
+        return;
+      }
+      this.tail[dir] = undefined;
+      if (dir === 0) this.skipping = false;
       this.state[dir] = 'sync';
       this.parsers[dir] = this.makeParser(dir);
       this.next[dir] = undefined;
-      const m = { ...meta, offset: meta.offset + p };
-      this.feed(dir, p === 0 ? bytes : bytes.subarray(p), m);
+      const m = { ...meta, offset: base + p };
+      this.feed(dir, p === 0 ? buf : buf.subarray(p), m);
       return;
     }
     this.feed(dir, bytes, meta);
@@ -171,9 +201,13 @@ export class Http1Session implements ProtocolSession {
     }
     if (this.handedOver || this.ended) return;
     if (r instanceof Error || this.abort[dir]) {
-      const code = this.abort[dir] ?? ((r as Error & { code?: string }).code ?? (r as Error).message);
+      const err = r as Error & { code?: string };
+      const code = this.abort[dir] ?? err.code ?? MESSAGE_CODES[err.message] ?? 'HPE_UNKNOWN';
+      const known = this.abort[dir] !== undefined; // parsed through its headers: it is queued
       this.abort[dir] = undefined;
-      this.malformed(dir, code, meta.offset + (parser.offset ?? 0));
+      const at = parser.offset ?? 0;
+      this.malformed(dir, code, meta.offset + at, known);
+      if (at > 0 && at < bytes.length && !this.ended) this.data(dir, bytes.subarray(at), { ...meta, offset: meta.offset + at });
       return;
     }
     if (parser.line.length > MAX_LINE) {
@@ -224,6 +258,7 @@ export class Http1Session implements ProtocolSession {
     }
     // Framing is lost: the message in progress is broken and pairing is no longer certain.
     this.certain = false;
+    if (dir === 0) this.hidden.push({ off: meta.offset, peerAck: meta.peerAck });
     if (msg) {
       msg.broken = 'gap';
       msg.gap = true;
@@ -269,8 +304,9 @@ export class Http1Session implements ProtocolSession {
       }
     }
     this.ended = true;
-    for (const req of this.queue) this.emit(req, req.msg.broken ?? (reason === 'eof' ? 'no-response-before-capture-end' : 'no-response'));
+    const unanswered = this.queue; // emit() removes from this.queue: iterate a detached copy
     this.queue = [];
+    for (const req of unanswered) this.emit(req, req.msg.broken ?? (reason === 'eof' ? 'no-response-before-capture-end' : 'no-response'));
   }
 
   // ---- parser callbacks ----------------------------------------------------------------------
@@ -294,11 +330,12 @@ export class Http1Session implements ProtocolSession {
     }
     // Content-Length must be one non-negative decimal number (RFC 9110 §8.6).
     const cl = headers['content-length'];
-    if (cl !== undefined && !p.isChunked && !/^\d{1,15}$/.test(cl.trim())) {
+    const badLength = cl !== undefined && !p.isChunked && !/^\d{1,15}$/.test(cl.trim());
+    const abort = (): number => {
       this.abort[dir] = 'HPE_INVALID_CONTENT_LENGTH';
       info.upgrade = true; // stops the parser after this callback
       return 1;
-    }
+    };
     // "Transfer-Encoding: gzip, chunked" is chunked too: chunked must be the final coding (RFC 9112 §6.1).
     const te = headers['transfer-encoding'];
     if (te && !p.isChunked && /(?:^|,)\s*chunked\s*$/i.test(te)) {
@@ -308,6 +345,7 @@ export class Http1Session implements ProtocolSession {
     if (dir === 0) {
       const req: Req = { msg, emitted: false };
       this.queue.push(req);
+      if (badLength) return abort(); // queued first: its response still pairs with it
       if (info.upgrade) this.upgradeAsked = req;
       return 0;
     }
@@ -317,7 +355,9 @@ export class Http1Session implements ProtocolSession {
     this.answering = req;
     this.answeringKnown = true;
     const method = req?.msg.info.method;
-    if (status >= 100 && status < 200 && status !== 101) return 0;
+    if (badLength) return abort(); // paired first, so the broken response keeps its request
+    // 1xx, 204 and 304 end with their header section whatever Content-Length says (RFC 9112 §6.3 rule 1).
+    if ((status >= 100 && status < 200 && status !== 101) || status === 204 || status === 304) return 1;
     if (method === 'HEAD') return 1;
     if (method === 'CONNECT' && status >= 200 && status < 300) {
       info.upgrade = true;
@@ -387,9 +427,29 @@ export class Http1Session implements ProtocolSession {
   private pickRequest(resp: Msg): Req | undefined {
     const q = this.queue;
     this.ambiguous = false;
-    if (this.certain) return q[0];
+    if (this.certain) {
+      // The oldest request not yet answered. If every queued request already has its response,
+      // the server answered one the parser never saw (swallowed by a wrong body length).
+      const r = q.find((x) => !x.response);
+      if (!r && q.length > 0) this.certain = false;
+      return r;
+    }
     const rs = resp.start;
-    const candidates = q.filter((r) => r.msg.start.off < rs.peerAck && r.msg.start.peerAck <= rs.off);
+    const candidates = q.filter((r) => !r.response && r.msg.start.off < rs.peerAck && r.msg.start.peerAck <= rs.off);
+    const could = (m: { off: number; peerAck: number }) => m.off < rs.peerAck && m.peerAck <= rs.off;
+    const hiddenAt = this.hidden.map((h, i) => (could(h) ? i : -1)).filter((i) => i >= 0);
+    const p0 = this.parsers[0];
+    const inProgress = this.state[0] === 'sync' && !this.cur[0] && this.next[0] && (p0.state !== 'REQUEST_LINE' || p0.line.length > 0) ? this.next[0] : undefined;
+    const unseen = hiddenAt.length + (inProgress && could(inProgress) ? 1 : 0);
+    if (candidates.length === 0 && hiddenAt.length === 1 && unseen === 1) {
+      // It answers the one request nobody could parse: that request is spent.
+      this.hidden.splice(hiddenAt[0]!, 1);
+      return undefined;
+    }
+    if (unseen > 0) {
+      this.ambiguous = candidates.length + unseen > 1;
+      return undefined;
+    }
     this.ambiguous = candidates.length > 1;
     return candidates.length === 1 ? candidates[0] : undefined;
   }
@@ -420,18 +480,21 @@ export class Http1Session implements ProtocolSession {
       this.upgraded = status === 101 ? (req.msg.headers['upgrade'] ?? 'unknown').trim().toLowerCase() : 'tunnel';
       this.verdict = 'switch';
       this.upgradeAsked = undefined;
-    } else if (req === this.upgradeAsked) {
-      this.upgradeAsked = undefined;
-      this.verdict = 'resume';
     }
+    const declined = req === this.upgradeAsked && this.verdict !== 'switch';
+    if (declined) this.upgradeAsked = undefined;
     if (req.msg.complete || req.msg.broken) this.emit(req);
     this.settle();
+    // Replay the client bytes held for the verdict now: a later response in this same chunk
+    // answers one of them and must find it queued.
+    if (declined) this.resumeClient();
   }
 
   /** Back to certain pairing once nothing is outstanding and both directions are in sync. */
   private settle(): void {
     if (!this.certain && this.queue.length === 0 && this.state[0] === 'sync' && this.state[1] === 'sync' && !this.cur[0] && !this.cur[1]) {
       this.certain = true;
+      this.hidden = [];
     }
   }
 
@@ -464,12 +527,23 @@ export class Http1Session implements ProtocolSession {
 
   // ---- errors --------------------------------------------------------------------------------
 
-  private malformed(dir: Dir, code: string, offset: number): void {
+  private malformed(dir: Dir, code: string, offset: number, known = false): void {
     this.ctx.violation(`http.${code.replace(/^HPE_/, '').toLowerCase()}`, `malformed HTTP/1 ${dir === 0 ? 'request' : 'response'} (${code})`, offset);
     const msg = this.cur[dir];
     if (msg) {
       msg.broken = 'malformed';
+      if (!msg.endTime) {
+        msg.span = { ...this.span[dir] };
+        msg.endOff = Math.max(offset, msg.start.off);
+        msg.endTime = this.at[dir].time;
+        msg.endFrame = this.at[dir].frame;
+      }
       this.finishBroken(dir, msg);
+    } else if (dir === 0 && !known) {
+      // A request broken before its headers ended was never queued, yet a response may answer it.
+      const m = this.next[0] ?? this.mark(0);
+      this.hidden.push({ off: m.off, peerAck: m.peerAck });
+      this.skipping = true; // the bytes skipped next belong to it
     }
     this.cur[dir] = undefined;
     this.next[dir] = undefined;
@@ -486,7 +560,11 @@ export class Http1Session implements ProtocolSession {
       msg.endTime = at.time;
       msg.endFrame = at.frame;
     }
-    if (dir === 0) return;
+    if (dir === 0) {
+      const req = this.queue.find((r) => r.msg === msg);
+      if (req?.response) this.emit(req); // already answered: report it now, never pair it again
+      return;
+    }
     const req = this.answeringKnown ? this.answering : undefined;
     this.answering = undefined;
     this.answeringKnown = false;
@@ -559,6 +637,13 @@ export class Http1Session implements ProtocolSession {
 }
 
 const ZERO = Buffer.alloc(1);
+
+/** http-parser-js errors that carry no code, under llhttp's names (violation codes must be stable). */
+const MESSAGE_CODES: Record<string, string> = {
+  'max header size exceeded': 'HPE_HEADER_OVERFLOW',
+  'Expected empty line': 'HPE_INVALID_CHUNK_DATA',
+  'invalid request method': 'HPE_INVALID_METHOD',
+};
 
 /** True when the request parser is between messages (it stops there after an Upgrade request). */
 function p0Stopped(p: Parser): boolean {
