@@ -5,6 +5,7 @@ import { CaptureFormatError } from '../capture/types.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
+import { ProtoLoadError, ProtoSchemas } from '../protocols/grpc/protobuf.js';
 import { byStart, har, jsonl, Out, table, type Formatter } from './output.js';
 
 export interface AnalyzeCliOptions {
@@ -15,6 +16,9 @@ export interface AnalyzeCliOptions {
   progress?: boolean;
   /** Write a JSON run summary here (packets, bytes, flows, violations, seconds, peak RSS). */
   stats?: string;
+  /** .proto files or directories for gRPC message decoding. */
+  proto?: string[];
+  maxMessages?: number;
 }
 
 /** Below this size a progress bar would only flicker. */
@@ -32,6 +36,18 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     const k = loadRedactKey();
     if (k.warning) err(`tapwire: warning: ${k.warning}`);
     redactor = new Redactor({ key: k.key, headers: o.redactHeader });
+  }
+  let protos: ProtoSchemas | undefined;
+  if (o.proto && o.proto.length > 0) {
+    try {
+      protos = ProtoSchemas.load(o.proto);
+    } catch (e) {
+      if (e instanceof ProtoLoadError) {
+        err(`tapwire: --proto ${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
   }
   const out = new Out();
   // JSONL streams in completion order (tools sort); the human formats are ordered by start.
@@ -52,6 +68,8 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     result = await analyzeFile(file, {
       bodyLimit: o.bodyLimit,
       redactor,
+      protos,
+      maxMessages: o.maxMessages,
       onRecord: (r) => {
         flows++;
         fmt.record(r);

@@ -2,9 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ANALYZE_DEFAULTS, runAnalyze } from './analyze.js';
 
-function positiveInt(name: string) {
+function positiveInt(name: string, unit = '') {
   return (v: string): number => {
-    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number of bytes, got "${v}"`);
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number${unit}, got "${v}"`);
     return Number(v);
   };
 }
@@ -22,12 +22,14 @@ program
   .description('Decode a pcap or pcapng file ("-" for stdin) into flow records')
   .argument('<file>', 'capture file, or - for standard input')
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'jsonl', 'har']).default('table'))
-  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit'), ANALYZE_DEFAULTS.bodyLimit)
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), ANALYZE_DEFAULTS.bodyLimit)
   .option('--no-redact', 'keep secrets (Authorization, cookies, keys, tokens) in the output')
   .option('--redact-header <name...>', 'more header names to redact', [])
   .option('--no-progress', 'no progress bar, even on a terminal')
   .option('--stats <file>', 'write a JSON summary of the run (counts, violations, seconds, peak RSS)')
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string }) => {
+  .option('--proto <path>', '.proto file or directory for decoding gRPC messages (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+  .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), 100)
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number }) => {
     process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
   });
 

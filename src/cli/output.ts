@@ -1,6 +1,7 @@
 import type { Entry } from 'har-format';
 import { harEntry, harLog } from '../flows/har.js';
 import type { FlowRecord } from '../flows/record.js';
+import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
 
 /**
  * Buffered stdout writer with back-pressure: records are joined into large writes, and the
@@ -109,7 +110,13 @@ export function table(out: Out): Formatter {
         day = d;
         out.write(`── ${d}\n`);
       }
-      const note = r.incomplete ? `  [incomplete: ${r.incompleteReason}]` : r.upgrade ? `  [upgrade: ${r.upgrade}]` : '';
+      const notes: string[] = [];
+      const gs = r.response?.grpcStatus;
+      if (gs !== undefined) notes.push(`grpc ${gs} ${GRPC_STATUS_NAMES[gs] ?? ''}`.trim());
+      if (r.error) notes.push(`${r.error.frame} ${r.error.code} by ${r.error.by}`);
+      if (r.incomplete) notes.push(`incomplete: ${r.incompleteReason}`);
+      if (r.upgrade) notes.push(`upgrade: ${r.upgrade}`);
+      const note = notes.length ? `  [${notes.join('; ')}]` : '';
       out.write(`${pad(clock(r.start), 12)}  ${pad(`${r.src.ip}:${r.src.port}`, 21)}  ${pad(`${r.dst.ip}:${r.dst.port}`, 21)}  `
         + `${pad(r.protocol, 5)}  ${pad(r.request?.method ?? '-', 7)}  ${rpad(r.response ? String(r.response.status) : '-', 6)}  `
         + `${rpad(r.durationMs.toFixed(1), 8)}  ${rpad(bytes(r.request?.size), 6)}  ${rpad(bytes(r.response?.size), 6)}  `

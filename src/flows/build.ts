@@ -1,7 +1,8 @@
 import type { ConnectionInfo } from '../reassembly/types.js';
-import type { HttpRequestHalf, HttpResponseHalf, MessageHalf, Transaction } from '../protocols/types.js';
+import type { GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, Transaction } from '../protocols/types.js';
+import { decompressMessage, schemaless, type ProtoSchemas } from '../protocols/grpc/protobuf.js';
 import { preview } from './body.js';
-import type { FlowRecord, RecordHalf, RecordRequest, RecordResponse } from './record.js';
+import type { FlowRecord, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from './record.js';
 import type { Redactor } from './redact.js';
 
 export interface BuildOptions {
@@ -10,6 +11,10 @@ export interface BuildOptions {
   redactor?: Redactor;
   /** Keep frame numbers (capture files; a live source has none that mean anything later). */
   frames: boolean;
+  /** Schemas from --proto, for gRPC messages. */
+  protos?: ProtoSchemas;
+  /** Counts a message that could not be decoded. */
+  violation?: (code: string, reason: string) => void;
 }
 
 /** Turns a protocol's Transaction into a FlowRecord: ids, peers, body previews, redaction. */
@@ -34,8 +39,17 @@ export class FlowBuilder {
       end,
       durationMs: round3((end - start) * 1000),
     };
+    if (tx.streamId !== undefined) r.streamId = tx.streamId;
     if (req) r.request = this.request(req);
     if (resp) r.response = this.response(resp);
+    if (tx.grpc) {
+      r.grpc = tx.grpc;
+      const path = req?.path ?? '';
+      if (req?.messages) r.request!.messages = this.messages(req.messages, path, 0, req.headers['grpc-encoding'], r.id);
+      if (resp?.messages) r.response!.messages = this.messages(resp.messages, path, 1, resp.headers['grpc-encoding'], r.id);
+    }
+    if (tx.error) r.error = tx.error;
+    if (tx.headersPartial) r.headersPartial = true;
     if (tx.incomplete) {
       r.incomplete = true;
       r.incompleteReason = tx.incomplete;
@@ -65,12 +79,62 @@ export class FlowBuilder {
   }
 
   private request(h: HttpRequestHalf): RecordRequest {
-    return this.fill({ method: h.method, path: h.path, version: h.version } as RecordRequest, h);
+    const out = this.fill({ method: h.method, path: h.path, version: h.version } as RecordRequest, h);
+    if (h.authority !== undefined) out.authority = h.authority;
+    if (h.scheme !== undefined) out.scheme = h.scheme;
+    if (h.messagesDropped) out.messagesDropped = h.messagesDropped;
+    return out;
   }
 
   private response(h: HttpResponseHalf): RecordResponse {
     const out = this.fill({ status: h.status, reason: h.reason, version: h.version } as RecordResponse, h);
     if (h.interim) out.interim = this.opts.frames ? h.interim : h.interim.map(({ status, time }) => ({ status, time }));
+    if (h.grpcStatus !== undefined) out.grpcStatus = h.grpcStatus;
+    if (h.grpcMessage !== undefined) out.grpcMessage = h.grpcMessage;
+    if (h.messagesDropped) out.messagesDropped = h.messagesDropped;
+    return out;
+  }
+
+  /**
+   * gRPC messages: decompressed (grpc-encoding), then decoded with the --proto schema when one
+   * covers the method, else schemalessly. A message neither can read is kept as base64 with the
+   * reason, and counted: the flow is never dropped.
+   */
+  private messages(list: GrpcMessage[], path: string, dir: 0 | 1, encoding: string | undefined, id: string): RecordMessage[] {
+    return list.map((m) => {
+      const out: RecordMessage = { time: m.time, size: m.size };
+      if (m.compressed) out.compressed = true;
+      if (m.truncated) out.truncated = true;
+      if (!m.data) return out;
+      let bytes = m.data;
+      try {
+        if (m.compressed) bytes = decompressMessage(bytes, encoding, this.opts.bodyLimit);
+      } catch (err) {
+        return this.undecoded(out, m.data, `decompression failed: ${(err as Error).message}`, id);
+      }
+      if (this.opts.protos) {
+        try {
+          const json = this.opts.protos.decode(path, dir, bytes);
+          if (json) {
+            out.json = json;
+            return out;
+          }
+        } catch (err) {
+          if (!m.truncated) return this.undecoded(out, bytes, `does not decode as its --proto type: ${(err as Error).message}`, id);
+        }
+      }
+      const fields = schemaless(bytes);
+      if (fields) out.fields = fields;
+      else if (m.truncated) out.data = bytes.toString('base64');
+      else return this.undecoded(out, bytes, 'not a well-formed protobuf message', id);
+      return out;
+    });
+  }
+
+  private undecoded(out: RecordMessage, bytes: Buffer, error: string, id: string): RecordMessage {
+    out.data = bytes.toString('base64');
+    out.error = error;
+    this.opts.violation?.('grpc.message_undecodable', `flow ${id}: message ${error}`);
     return out;
   }
 }

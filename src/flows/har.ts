@@ -33,8 +33,9 @@ export function harEntry(r: FlowRecord): Entry | undefined {
   const req = r.request;
   if (!req) return undefined;
   const resp = r.response;
-  const host = req.headers['host'] ?? `${r.dst.ip}:${r.dst.port}`;
-  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(req.path) ? req.path : `http://${host}${req.path.startsWith('/') ? '' : '/'}${req.path}`;
+  const host = req.authority ?? req.headers['host'] ?? `${r.dst.ip}:${r.dst.port}`;
+  const scheme = req.scheme ?? 'http';
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(req.path) ? req.path : `${scheme}://${host}${req.path.startsWith('/') ? '' : '/'}${req.path}`;
   let queryString: { name: string; value: string }[] = [];
   try {
     queryString = [...new URL(url).searchParams].map(([name, value]) => ({ name, value }));

@@ -4,6 +4,27 @@
  * only ever added. A half that was not seen is omitted, never null.
  */
 
+import type { RawField } from '../protocols/grpc/protobuf.js';
+
+/** One gRPC message of a call, in order. */
+export interface RecordMessage {
+  /** Capture time of the packet that completed the message. */
+  time: number;
+  /** Length as framed, in bytes (the compressed length when compressed). */
+  size: number;
+  compressed?: true;
+  /** Schema-based decode (only with --proto). */
+  json?: Record<string, unknown>;
+  /** Schemaless decode: field numbers, wire types, nested messages, strings. */
+  fields?: RawField[];
+  /** Base64 of the kept bytes, when neither decode applies. */
+  data?: string;
+  /** Only the start of the message was kept or seen. */
+  truncated?: true;
+  /** Why the message could not be decoded (also counted as a violation). */
+  error?: string;
+}
+
 /** One side of a flow. */
 export interface Peer {
   ip: string;
@@ -44,11 +65,18 @@ export interface RecordHalf {
 }
 
 export interface RecordRequest extends RecordHalf {
+  /** HTTP method; for HTTP/2 and gRPC the :method pseudo-header (gRPC: always POST). */
   method: string;
-  /** Request target as sent, with the query string (query values may be redacted). */
+  /** Request target as sent, with the query string (query values may be redacted); HTTP/2 :path. */
   path: string;
-  /** "1.1", "1.0". */
+  /** "1.1", "1.0", "2". */
   version: string;
+  /** HTTP/2 :authority and :scheme. */
+  authority?: string;
+  scheme?: string;
+  /** gRPC request messages (up to --max-messages), and how many more there were. */
+  messages?: RecordMessage[];
+  messagesDropped?: number;
 }
 
 export interface RecordResponse extends RecordHalf {
@@ -57,6 +85,12 @@ export interface RecordResponse extends RecordHalf {
   version: string;
   /** Interim 1xx responses before the final one. */
   interim?: { status: number; time: number; frame?: number }[];
+  /** gRPC status code (0 = OK) from the trailers, or from a Trailers-Only response. */
+  grpcStatus?: number;
+  /** grpc-message, percent-decoded. */
+  grpcMessage?: string;
+  messages?: RecordMessage[];
+  messagesDropped?: number;
 }
 
 export interface FlowRecord {
@@ -84,4 +118,12 @@ export interface FlowRecord {
   incompleteReason?: string;
   /** The protocol the connection switched to after this exchange: websocket, h2c, tunnel. */
   upgrade?: string;
+  /** HTTP/2 and gRPC: the stream id within the connection. */
+  streamId?: number;
+  /** HTTP/2 RST_STREAM or GOAWAY that ended the stream: RFC 9113 error name, frame, and who sent it. */
+  error?: { code: string; frame: 'RST_STREAM' | 'GOAWAY'; by: 'client' | 'server' };
+  /** gRPC: "/pkg.Service/Method" split, grpc-encoding, grpc-timeout and whether the deadline passed. */
+  grpc?: { service: string; method: string; encoding?: string; timeoutMs?: number; deadlineExceeded?: boolean };
+  /** HTTP/2: some header fields could not be decoded (HPACK state unknown) and are left out. */
+  headersPartial?: true;
 }

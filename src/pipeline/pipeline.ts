@@ -10,6 +10,7 @@ import type { ProtocolAnalyzer } from '../protocols/types.js';
 import { FlowBuilder } from '../flows/build.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
+import type { ProtoSchemas } from '../protocols/grpc/protobuf.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -24,6 +25,10 @@ export interface PipelineOptions {
   timeOrder?: Partial<TimeOrderOptions>;
   analyzers?: readonly ProtocolAnalyzer[];
   violations?: Violations;
+  /** --proto schemas for gRPC messages. */
+  protos?: ProtoSchemas;
+  /** gRPC messages kept per direction of a call. */
+  maxMessages?: number;
 }
 
 /**
@@ -46,9 +51,12 @@ export class Pipeline {
     this.violations = opts.violations ?? new Violations();
     const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.decoder = new Decoder(this.violations);
-    this.builder = new FlowBuilder({ bodyLimit, redactor: opts.redactor, frames: opts.frames ?? true });
+    this.builder = new FlowBuilder({
+      bodyLimit, redactor: opts.redactor, frames: opts.frames ?? true, protos: opts.protos,
+      violation: (code, reason) => this.violations.add(code, reason),
+    });
     const onRecord = opts.onRecord;
-    this.dispatcher = new Dispatcher(opts.analyzers ?? ANALYZERS, { bodyLimit }, this.violations, (tx, conn) => {
+    this.dispatcher = new Dispatcher(opts.analyzers ?? ANALYZERS, { bodyLimit, maxMessages: opts.maxMessages }, this.violations, (tx, conn) => {
       this.flows++;
       onRecord(this.builder.build(tx, conn));
     });

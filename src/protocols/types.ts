@@ -34,11 +34,31 @@ export interface MessageHalf {
   gap?: boolean;
 }
 
+/** One length-prefixed gRPC message (gRPC over HTTP/2, "Length-Prefixed-Message"). */
+export interface GrpcMessage {
+  /** Capture time of the packet that completed the message. */
+  time: number;
+  /** Message length as framed (compressed length when compressed). */
+  size: number;
+  compressed: boolean;
+  /** The first bodyLimit bytes of the message, copied; decoded by flows/. */
+  data?: Buffer;
+  /** The message was longer than what was kept, or bytes of it were lost in a gap. */
+  truncated?: boolean;
+}
+
 export interface HttpRequestHalf extends MessageHalf {
   method: string;
   /** The request target as sent, with its query string. */
   path: string;
   version: string;
+  /** HTTP/2 :authority and :scheme. */
+  authority?: string;
+  scheme?: string;
+  /** gRPC request messages, in order (up to the configured count). */
+  messages?: GrpcMessage[];
+  /** Messages beyond the kept count. */
+  messagesDropped?: number;
 }
 
 export interface HttpResponseHalf extends MessageHalf {
@@ -47,6 +67,19 @@ export interface HttpResponseHalf extends MessageHalf {
   version: string;
   /** 1xx interim responses (100 Continue, 103 Early Hints) that came before this one. */
   interim?: { status: number; time: number; frame: number }[];
+  /** gRPC: grpc-status (from trailers, or from the headers of a Trailers-Only response). */
+  grpcStatus?: number;
+  grpcMessage?: string;
+  messages?: GrpcMessage[];
+  messagesDropped?: number;
+}
+
+/** An HTTP/2 stream or connection error that ended the exchange. */
+export interface StreamError {
+  /** RFC 9113 §7 name: CANCEL, REFUSED_STREAM, PROTOCOL_ERROR … */
+  code: string;
+  frame: 'RST_STREAM' | 'GOAWAY';
+  by: 'client' | 'server';
 }
 
 /** A request/response pair (either half may be missing) as a protocol session emits it. */
@@ -58,11 +91,20 @@ export interface Transaction {
   incomplete?: string;
   /** Protocol the connection switched to after this exchange (websocket, h2c, tunnel). */
   upgrade?: string;
+  /** HTTP/2 stream id. */
+  streamId?: number;
+  error?: StreamError;
+  /** gRPC call facts beyond the halves. */
+  grpc?: { service: string; method: string; encoding?: string; timeoutMs?: number; deadlineExceeded?: boolean };
+  /** Some header fields could not be decoded (HPACK table unknown): they are omitted, never guessed. */
+  headersPartial?: boolean;
 }
 
 export interface AnalyzerOptions {
-  /** Body bytes kept per message half. */
+  /** Body bytes kept per message half (and per gRPC message). */
   bodyLimit: number;
+  /** gRPC messages kept per direction of a call; further ones are counted. */
+  maxMessages?: number;
 }
 
 export interface SessionContext {
@@ -81,7 +123,18 @@ export interface SessionContext {
   handover(protocol: string): ProtocolSession | undefined;
 }
 
+/** The HTTP/1.1 request that asked for an Upgrade, handed to the protocol that took over. */
+export interface UpgradeRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  time: number;
+  frame: number;
+}
+
 export interface ProtocolSession {
+  /** After an HTTP/1.1 Upgrade to this protocol (h2c makes that request stream 1, RFC 7540 §3.2). */
+  adoptUpgrade?(req: UpgradeRequest): void;
   data(dir: Dir, bytes: Buffer, meta: StreamMeta): void;
   gap(dir: Dir, length: number, meta: StreamMeta): void;
   fin(dir: Dir, time: number): void;

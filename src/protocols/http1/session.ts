@@ -92,6 +92,8 @@ export class Http1Session implements ProtocolSession {
   private upgraded: string | undefined;
   /** The request that asked for an Upgrade/CONNECT, until the server answers it. */
   private upgradeAsked: Req | undefined;
+  /** The request whose Upgrade was accepted (h2c hands it on as stream 1). */
+  private upgradeRequest: Msg | undefined;
   /** Set by the answer to upgradeAsked; acted on once the response parser has stopped. */
   private verdict: 'switch' | 'resume' | undefined;
   private handedOver: ProtocolSession | undefined;
@@ -477,6 +479,7 @@ export class Http1Session implements ProtocolSession {
     const method = req.msg.info.method;
     if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
       // Upgrade accepted or tunnel established: the rest of the connection is another protocol.
+      this.upgradeRequest = req.msg;
       this.upgraded = status === 101 ? (req.msg.headers['upgrade'] ?? 'unknown').trim().toLowerCase() : 'tunnel';
       this.verdict = 'switch';
       this.upgradeAsked = undefined;
@@ -509,6 +512,10 @@ export class Http1Session implements ProtocolSession {
       const next = this.ctx.handover('http2');
       if (next) {
         this.handedOver = next;
+        const req = this.upgradeRequest;
+        if (req && next.adoptUpgrade) {
+          next.adoptUpgrade({ method: req.info.method ?? 'GET', path: req.info.url ?? '/', headers: req.headers, time: req.start.time, frame: req.start.frame });
+        }
         for (const h of held) next.data(0, h.bytes, h.meta);
         if (serverRest.length) next.data(1, serverRest, serverMeta);
       }

@@ -1,0 +1,74 @@
+import type { ProbeResult } from '../types.js';
+import { DEFAULT_MAX_FRAME, FLAG, FRAME, FRAME_HEADER, plausibleFrame, PREFACE } from './frames.js';
+
+/** Frames that must line up back to back before bytes are taken for HTTP/2 mid-connection. */
+const MIN_RUN = 2;
+
+/**
+ * Length of the run of plausible frames starting at `p` (frames that fit in `b` and follow each
+ * other exactly), and whether the run ends exactly at the end of `b`.
+ */
+function run(b: Buffer, p: number, maxFrame: number): { frames: number; exact: boolean; firstHeaders: number } {
+  let frames = 0;
+  let firstHeaders = -1;
+  while (p < b.length) {
+    const n = plausibleFrame(b, p, maxFrame);
+    if (n < 0 || p + n > b.length) return { frames, exact: false, firstHeaders };
+    if (firstHeaders < 0 && b[p + 3] === FRAME.HEADERS) firstHeaders = p;
+    frames++;
+    p += n;
+  }
+  return { frames, exact: true, firstHeaders };
+}
+
+/**
+ * Finds where frames start in bytes caught mid-connection (or after a gap): the first position
+ * from which at least two plausible frames follow each other and tile the rest of the segment.
+ * Returns -1 when there is no such position: better no records than wrong ones.
+ */
+export function findFrameSync(b: Buffer, maxFrame = DEFAULT_MAX_FRAME, minRun = MIN_RUN): number {
+  const limit = Math.min(b.length - FRAME_HEADER, 64 * 1024);
+  for (let p = 0; p <= limit; p++) {
+    const r = run(b, p, maxFrame);
+    if (r.exact && r.frames >= minRun) return p;
+  }
+  return -1;
+}
+
+/**
+ * Which side sent a header block, from its first field: a static-table :method (indices 2–3) or
+ * :path (4–5) opens requests; :status (8–14) opens responses (RFC 7541 Appendix A).
+ */
+function blockSide(b: Buffer, headersAt: number): 'request' | 'response' | undefined {
+  const flags = b[headersAt + 4]!;
+  let p = headersAt + FRAME_HEADER;
+  if (flags & FLAG.PADDED) p += 1;
+  if (flags & FLAG.PRIORITY) p += 5;
+  const first = b[p];
+  if (first === undefined || (first & 0x80) === 0) return undefined;
+  const idx = first & 0x7f;
+  if (idx >= 2 && idx <= 7) return 'request';
+  if (idx >= 8 && idx <= 14) return 'response';
+  return undefined;
+}
+
+export function probeHttp2(dir: 0 | 1, b: Buffer): ProbeResult {
+  // Prior knowledge or after Upgrade: the client connection preface (RFC 9113 §3.4).
+  const n = Math.min(b.length, PREFACE.length);
+  if (n > 0 && b.subarray(0, n).equals(PREFACE.subarray(0, n))) {
+    if (n < PREFACE.length) return 'more';
+    return dir === 0 ? 'match' : 'reverse';
+  }
+  // Caught mid-connection: frames by shape, tiling the segment exactly.
+  const r = run(b, 0, DEFAULT_MAX_FRAME);
+  if (!r.exact || r.frames < MIN_RUN) {
+    // A lone server SETTINGS frame (the server's preface) is HTTP/2 too.
+    if (r.exact && r.frames === 1 && b[3] === FRAME.SETTINGS && b.length > FRAME_HEADER) return dir === 1 ? 'match' : 'reverse';
+    if (r.frames === 0 && b.length < FRAME_HEADER && b.length > 0) return 'more';
+    return 'no';
+  }
+  const side = r.firstHeaders >= 0 ? blockSide(b, r.firstHeaders) : undefined;
+  if (side === 'request') return dir === 0 ? 'match' : 'reverse';
+  if (side === 'response') return dir === 1 ? 'match' : 'reverse';
+  return 'match';
+}

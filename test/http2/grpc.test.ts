@@ -1,0 +1,99 @@
+import protobuf from 'protobufjs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GrpcMessageReader, parseGrpcTimeout, splitGrpcPath } from '../../src/protocols/grpc/framing.js';
+import { ProtoLoadError, ProtoSchemas, schemaless } from '../../src/protocols/grpc/protobuf.js';
+
+function lpm(body: Buffer, compressed = false): Buffer {
+  const h = Buffer.alloc(5);
+  h[0] = compressed ? 1 : 0;
+  h.writeUInt32BE(body.length, 1);
+  return Buffer.concat([h, body]);
+}
+
+describe('gRPC message framing', () => {
+  const a = Buffer.from('first message');
+  const b = Buffer.alloc(3000, 7);
+  const stream = Buffer.concat([lpm(a), lpm(b, true), lpm(Buffer.alloc(0))]);
+
+  it('reads messages at every split point, keeping order and sizes', () => {
+    for (let i = 1; i < stream.length; i += 7) {
+      const r = new GrpcMessageReader(1 << 20, 100);
+      r.push(stream.subarray(0, i), 1);
+      r.push(stream.subarray(i), 2);
+      expect(r.messages.map((m) => [m.size, m.compressed, m.data?.length ?? 0])).toEqual([[13, false, 13], [3000, true, 3000], [0, false, 0]]);
+    }
+  });
+
+  it('keeps at most the limit per message and per call, counting the rest', () => {
+    const r = new GrpcMessageReader(100, 2);
+    r.push(stream, 1);
+    expect(r.messages[1]).toMatchObject({ size: 3000, truncated: true });
+    expect(r.messages[1]!.data!.length).toBe(100);
+    expect(r.dropped).toBe(1);
+  });
+
+  it('a bad flag byte stops reading instead of inventing messages', () => {
+    const r = new GrpcMessageReader(100, 10);
+    r.push(Buffer.from([9, 0, 0, 0, 1, 42]), 1);
+    expect(r.broken).toMatch(/compressed-flag byte is 9/);
+    expect(r.messages).toEqual([]);
+  });
+
+  it('grpc-timeout and paths', () => {
+    expect(parseGrpcTimeout('100m')).toBe(100);
+    expect(parseGrpcTimeout('2S')).toBe(2000);
+    expect(parseGrpcTimeout('1H')).toBe(3_600_000);
+    expect(parseGrpcTimeout('5x')).toBeUndefined();
+    expect(splitGrpcPath('/tapwire.demo.Orders/GetOrder')).toEqual({ service: 'tapwire.demo.Orders', method: 'GetOrder' });
+    expect(splitGrpcPath('/not/a/grpc/path')).toBeUndefined();
+  });
+});
+
+const PROTO = `syntax = "proto3";
+package t;
+message Item { string name = 1; int64 qty = 2; repeated string tags = 3; Inner inner = 4; }
+message Inner { bool ok = 1; double score = 2; }
+service Shop { rpc Get (Item) returns (Item); }
+`;
+
+describe('protobuf', () => {
+  const root = protobuf.parse(PROTO, { keepCase: true }).root;
+  const Item = root.lookupType('t.Item');
+  const bytes = Buffer.from(Item.encode(Item.create({ name: 'bolt', qty: 40, tags: ['a', 'b'], inner: { ok: true, score: 2.5 } })).finish());
+
+  it('schemaless: field numbers, wire types, nested messages and strings', () => {
+    expect(schemaless(bytes)).toEqual([
+      { no: 1, type: 'bytes', value: 'bolt' },
+      { no: 2, type: 'varint', value: 40 },
+      { no: 3, type: 'bytes', value: 'a' },
+      { no: 3, type: 'bytes', value: 'b' },
+      { no: 4, type: 'bytes', fields: [{ no: 1, type: 'varint', value: 1 }, { no: 2, type: 'fixed64', value: Buffer.from(new Float64Array([2.5]).buffer).readBigUInt64LE(0).toString() }] },
+    ]);
+  });
+
+  it('schemaless: not a message gives undefined, never a throw', () => {
+    expect(schemaless(Buffer.from([0x0a, 0x05, 0x61]))).toBeUndefined(); // length runs past the end
+    expect(schemaless(Buffer.from([0x07]))).toBeUndefined(); // wire type 7
+    for (let i = 0; i < 500; i++) schemaless(Buffer.from(Array.from({ length: 40 }, () => Math.floor(Math.random() * 256))));
+  });
+
+  it('--proto: loads a directory, maps methods to types, decodes to JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-proto-'));
+    writeFileSync(join(dir, 'shop.proto'), PROTO);
+    const s = ProtoSchemas.load([dir]);
+    expect(s.methodCount).toBe(1);
+    expect(s.decode('/t.Shop/Get', 0, bytes)).toEqual({ name: 'bolt', qty: '40', tags: ['a', 'b'], inner: { ok: true, score: 2.5 } });
+    expect(s.decode('/t.Other/Get', 0, bytes)).toBeUndefined();
+  });
+
+  it('--proto errors name the file and the problem', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-proto-'));
+    writeFileSync(join(dir, 'bad.proto'), 'syntax = "proto3"; message { broken');
+    expect(() => ProtoSchemas.load([join(dir, 'bad.proto')])).toThrow(ProtoLoadError);
+    expect(() => ProtoSchemas.load([join(dir, 'bad.proto')])).toThrow(/bad\.proto: /);
+    expect(() => ProtoSchemas.load(['/nonexistent.proto'])).toThrow(/nonexistent\.proto: no such file/);
+  });
+});
