@@ -22,7 +22,7 @@ die() { echo "record-pcaps: $*" >&2; exit 1; }
 # ---- preflight -------------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "must run as root (tcpdump on lo, a server on port 80)"
 missing=()
-for t in node tcpdump tshark capinfos editcap nghttp nghttpx su; do
+for t in node tcpdump tshark capinfos editcap nghttp nghttpx h2load su; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 for t in initdb pg_ctl psql; do
@@ -34,6 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 id postgres >/dev/null 2>&1 || die "no 'postgres' user (apt-get install -y postgresql)"
 [ -d node_modules/pg ] || die "node_modules/pg missing: run npm ci first"
+[ -d node_modules/@grpc/grpc-js ] && [ -d node_modules/@grpc/proto-loader ] && [ -d node_modules/protobufjs ] \
+  || die "node_modules/@grpc/grpc-js, @grpc/proto-loader or protobufjs missing: run npm ci first"
 
 # ---- temp dir, cleanup -----------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/tapwire-record.XXXXXX)
@@ -50,6 +52,7 @@ cleanup() {
   fi
   rm -rf "$TMP"
   rm -f pcaps/http1/*.pcap.tmp pcaps/demo/*.pcap.tmp
+  rm -f pcaps/http2/*.pcap.tmp pcaps/grpc/*.pcap.tmp
   [ $rc -eq 0 ] || echo "record-pcaps: FAILED (exit $rc)" >&2
   exit $rc
 }
@@ -77,5 +80,15 @@ su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d po
 su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d shop" <scripts/record/demo/seed.sql >/dev/null
 
 DEMO_PG_PORT=$PG_PORT run node scripts/record/demo.mjs pcaps/demo
+
+# ---- HTTP/2 and gRPC fixtures (h2c on 127.0.0.1) ---------------------------------------------
+# pcaps/http2/*.pcap: node:http2 servers and clients, h2load, a hand-framed client for >16 KiB frames;
+#   ports 18201-18205 (see scripts/record/http2.mjs); mid-connection.pcap is cut from interleaved.pcap.
+# pcaps/grpc/*.pcap + pcaps/grpc/shop.proto: @grpc/grpc-js servers and clients (scripts/record/grpc.mjs,
+#   scripts/record/grpc/), ports 18301-18309. Decode with tshark -d tcp.port==PORT,http2.
+# Each recorder checks its captures with tshark and fails if a case does not show what it is for.
+mkdir -p pcaps/http2 pcaps/grpc
+run node scripts/record/http2.mjs pcaps/http2
+run node scripts/record/grpc.mjs pcaps/grpc
 
 echo "record-pcaps: done"
