@@ -118,7 +118,7 @@ export function table(out: Out): Formatter {
       if (r.upgrade) notes.push(`upgrade: ${r.upgrade}`);
       const note = notes.length ? `  [${notes.join('; ')}]` : '';
       out.write(`${pad(clock(r.start), 12)}  ${pad(`${r.src.ip}:${r.src.port}`, 21)}  ${pad(`${r.dst.ip}:${r.dst.port}`, 21)}  `
-        + `${pad(r.protocol, 5)}  ${pad(r.request?.method ?? '-', 7)}  ${rpad(r.response ? String(r.response.status) : '-', 6)}  `
+        + `${pad(r.protocol, 5)}  ${pad(r.request?.method ?? '-', 7)}  ${rpad(r.response?.status !== undefined ? String(r.response.status) : '-', 6)}  `
         + `${rpad(r.durationMs.toFixed(1), 8)}  ${rpad(bytes(r.request?.size), 6)}  ${rpad(bytes(r.response?.size), 6)}  `
         + `${r.request?.path ?? ''}${note}\n`);
     },

@@ -87,7 +87,7 @@ export class FlowBuilder {
   }
 
   private response(h: HttpResponseHalf): RecordResponse {
-    const out = this.fill({ status: h.status, reason: h.reason, version: h.version } as RecordResponse, h);
+    const out = this.fill((h.status !== undefined ? { status: h.status, reason: h.reason, version: h.version } : { reason: h.reason, version: h.version }) as RecordResponse, h);
     if (h.interim) out.interim = this.opts.frames ? h.interim : h.interim.map(({ status, time }) => ({ status, time }));
     if (h.grpcStatus !== undefined) out.grpcStatus = h.grpcStatus;
     if (h.grpcMessage !== undefined) out.grpcMessage = h.grpcMessage;

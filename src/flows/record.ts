@@ -80,7 +80,8 @@ export interface RecordRequest extends RecordHalf {
 }
 
 export interface RecordResponse extends RecordHalf {
-  status: number;
+  /** Status code. Absent only when the response's header block was not seen (HTTP/2 caught mid-connection): never guessed. */
+  status?: number;
   reason: string;
   version: string;
   /** Interim 1xx responses before the final one. */

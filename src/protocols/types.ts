@@ -62,7 +62,8 @@ export interface HttpRequestHalf extends MessageHalf {
 }
 
 export interface HttpResponseHalf extends MessageHalf {
-  status: number;
+  /** Absent only when the response's header block was never seen (HTTP/2 caught mid-connection). */
+  status?: number;
   reason: string;
   version: string;
   /** 1xx interim responses (100 Continue, 103 Early Hints) that came before this one. */

@@ -1,9 +1,10 @@
 // Shared by scripts/golden.mjs (which writes baselines) and golden.test.ts (which checks them),
 // so both run the pipeline the same way. Runs the built code in dist/.
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { analyzeFile } from '../../dist/pipeline/analyze.js';
 import { Redactor } from '../../dist/flows/redact.js';
+import { ProtoSchemas } from '../../dist/protocols/grpc/protobuf.js';
 
 export const GOLDEN_DIR = 'test/golden';
 /** A fixed key, so redacted tokens in the baselines are stable. Not a secret. */
@@ -21,7 +22,10 @@ export function goldenFiles(dir = 'pcaps') {
 
 export async function goldenRun(file) {
   const records = [];
-  const { pipeline: p } = await analyzeFile(file, { redactor: new Redactor({ key: GOLDEN_KEY }), onRecord: (r) => records.push(r) });
+  // A .proto beside a capture is its schema (as --proto would give it).
+  const protoFiles = readdirSync(dirname(file)).filter((f) => f.endsWith('.proto'));
+  const protos = protoFiles.length ? ProtoSchemas.load(protoFiles.map((f) => join(dirname(file), f))) : undefined;
+  const { pipeline: p } = await analyzeFile(file, { redactor: new Redactor({ key: GOLDEN_KEY }), protos, onRecord: (r) => records.push(r) });
   const jsonl = records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '');
   const stats = {
     packets: p.packets,

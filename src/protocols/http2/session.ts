@@ -1,0 +1,561 @@
+import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
+import { GrpcMessageReader, parseGrpcTimeout, splitGrpcPath } from '../grpc/framing.js';
+import type {
+  GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError, Transaction,
+  UpgradeRequest,
+} from '../types.js';
+import { DEFAULT_MAX_FRAME, errorName, FLAG, FRAME, FrameReader, PREFACE, SETTING, type Frame } from './frames.js';
+import { HpackDecoder, HpackError } from './hpack.js';
+import { findFrameSync } from './probe.js';
+
+/** A header block (HEADERS + CONTINUATION) larger than this is dropped as hostile. */
+const MAX_HEADER_BLOCK = 256 * 1024;
+/** Streams tracked per connection; the oldest unfinished are emitted incomplete past this. */
+const MAX_STREAMS = 10_000;
+const DEFAULT_MAX_MESSAGES = 100;
+
+interface Half {
+  pseudo: Record<string, string>;
+  headers: Record<string, string>;
+  trailers?: Record<string, string>;
+  start: number;
+  end: number;
+  firstFrame: number;
+  lastFrame: number;
+  /** Wire bytes of this half's frames (headers included). */
+  size: number;
+  bodySize: number;
+  body: Buffer[];
+  kept: number;
+  truncated: boolean;
+  gap: boolean;
+  ended: boolean;
+  partialHeaders: boolean;
+  grpc?: GrpcMessageReader;
+  interim?: { status: number; time: number; frame: number }[];
+}
+
+interface Stream {
+  id: number;
+  req?: Half;
+  resp?: Half;
+  error?: StreamError;
+  emitted: boolean;
+}
+
+interface Block {
+  stream: number;
+  flags: number;
+  parts: Buffer[];
+  size: number;
+  time: number;
+  frame: number;
+  wire: number;
+  promised?: number;
+  dropped: boolean;
+}
+
+/**
+ * HTTP/2 on one connection (RFC 9113), and gRPC on its streams. One frame reader and one HPACK
+ * decoder per direction; streams become transactions when both ends are done or one is reset.
+ * When the HPACK table is unknown (mid-connection capture, or a header block lost in a gap) the
+ * decoder is desynced: fields it cannot know are left out, never guessed, and the record says so.
+ */
+export class Http2Session implements ProtocolSession {
+  private readonly readers: [FrameReader, FrameReader];
+  private readonly hpack: [HpackDecoder, HpackDecoder];
+  private readonly streams = new Map<number, Stream>();
+  private readonly block: [Block | undefined, Block | undefined] = [undefined, undefined];
+  /** Client preface bytes still expected at the start of direction 0. */
+  private prefaceLeft: number;
+  /** Framing is lost in a direction until a plausible frame sequence is found again. */
+  private readonly lost: [boolean, boolean];
+  private readonly at: [StreamMeta, StreamMeta] = [
+    { time: 0, frame: 0, offset: 0, peerAck: -1 }, { time: 0, frame: 0, offset: 0, peerAck: -1 },
+  ];
+  private goaway: { lastStream: number; code: string; by: 'client' | 'server' } | undefined;
+  private ended = false;
+  private readonly maxMessages: number;
+
+  constructor(private readonly ctx: SessionContext, opts: { midStream?: boolean } = {}) {
+    const mid = opts.midStream ?? (!ctx.conn.handshakeSeen || ctx.resync === true);
+    this.prefaceLeft = mid ? 0 : PREFACE.length;
+    // Caught mid-connection, either direction may begin inside a frame.
+    this.lost = [mid, mid];
+    this.hpack = [new HpackDecoder({ desynced: mid }), new HpackDecoder({ desynced: mid })];
+    this.readers = [this.makeReader(0), this.makeReader(1)];
+    this.maxMessages = ctx.options.maxMessages ?? DEFAULT_MAX_MESSAGES;
+  }
+
+  /** After an HTTP/1.1 Upgrade: h2c (RFC 7540 §3.2), the 101's request is stream 1, half-closed. */
+  adoptUpgrade(req: UpgradeRequest): void {
+    const half = this.newHalf(req.time, req.frame);
+    half.pseudo = { ':method': req.method, ':path': req.path };
+    half.headers = { ...req.headers };
+    half.ended = true;
+    this.streams.set(1, { id: 1, req: half, emitted: false });
+    // The server's first bytes are its SETTINGS; the client sends the preface next.
+    this.prefaceLeft = PREFACE.length;
+  }
+
+  private makeReader(dir: Dir): FrameReader {
+    return new FrameReader(
+      (f, gapped) => this.onFrame(dir, f, gapped),
+      (type, length, offset) => this.ctx.violation('http2.frame_size', `${dir === 0 ? 'client' : 'server'} frame of type ${type} is ${length} bytes, over the ${this.readers[dir].maxFrame} allowed; skipped`, offset),
+    );
+  }
+
+  // ---- stream events ------------------------------------------------------------------------
+
+  data(dir: Dir, bytes: Buffer, meta: StreamMeta): void {
+    if (this.ended) return;
+    const at = this.at[dir];
+    at.time = meta.time; at.frame = meta.frame; at.offset = meta.offset; at.peerAck = meta.peerAck;
+    let b = bytes;
+    let off = meta.offset;
+    if (dir === 0 && this.prefaceLeft > 0) {
+      const n = Math.min(this.prefaceLeft, b.length);
+      const want = PREFACE.subarray(PREFACE.length - this.prefaceLeft, PREFACE.length - this.prefaceLeft + n);
+      if (!b.subarray(0, n).equals(want)) {
+        // No preface where one was due: carry on as if mid-connection.
+        this.ctx.violation('http2.bad_preface', 'client connection preface missing or wrong', off);
+        this.prefaceLeft = 0;
+        this.lost[0] = true;
+      } else {
+        this.prefaceLeft -= n;
+        b = b.subarray(n);
+        off += n;
+      }
+    }
+    if (b.length === 0) return;
+    if (this.lost[dir]) {
+      // Inside a connection known to be HTTP/2, one frame that fits the segment exactly will do.
+      const p = findFrameSync(b, this.readers[dir].maxFrame, 1);
+      if (p < 0) return;
+      this.lost[dir] = false;
+      this.readers[dir].reset();
+      b = b.subarray(p);
+      off += p;
+    }
+    this.readers[dir].push(b, off);
+  }
+
+  gap(dir: Dir, length: number, meta: StreamMeta): void {
+    if (this.ended) return;
+    if (dir === 0 && this.prefaceLeft > 0) this.prefaceLeft = 0;
+    if (this.lost[dir]) return;
+    if (this.readers[dir].gap(length)) return;
+    // Framing lost: any header block may have been in the hole, so the table is no longer known.
+    this.lost[dir] = true;
+    this.block[dir] = undefined;
+    this.hpack[dir].desync();
+    for (const s of this.streams.values()) {
+      const h = dir === 0 ? s.req : s.resp;
+      if (h && !h.ended) {
+        h.gap = true;
+        h.grpc?.gap(Number.MAX_SAFE_INTEGER);
+      }
+    }
+    void meta;
+  }
+
+  fin(_dir: Dir, _time: number): void {}
+
+  end(time: number, reason: CloseReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    const why = reason === 'eof' ? 'capture-ended' : 'connection-closed';
+    for (const s of [...this.streams.values()].sort((a, b) => a.id - b.id)) {
+      if (s.emitted) continue;
+      const refused = this.goaway && s.id > this.goaway.lastStream;
+      this.emit(s, refused ? 'refused-by-goaway' : why, time);
+    }
+  }
+
+  // ---- frames --------------------------------------------------------------------------------
+
+  private onFrame(dir: Dir, f: Frame, gapped: boolean): void {
+    const at = this.at[dir];
+    const open = this.block[dir];
+    if (open && f.type !== FRAME.CONTINUATION) {
+      // RFC 9113 §6.10: nothing may come between HEADERS and its CONTINUATIONs.
+      this.ctx.violation('http2.continuation_expected', `frame type ${f.type} interrupted a header block on stream ${open.stream}`, f.offset);
+      this.block[dir] = undefined;
+      this.hpack[dir].desync();
+    }
+    switch (f.type) {
+      case FRAME.DATA: return this.onData(dir, f, gapped);
+      case FRAME.HEADERS: return this.onHeadersFrame(dir, f, gapped);
+      case FRAME.CONTINUATION: return this.onContinuation(dir, f, gapped);
+      case FRAME.PUSH_PROMISE: return this.onPushPromise(dir, f, gapped);
+      case FRAME.SETTINGS: return this.onSettings(dir, f);
+      case FRAME.RST_STREAM: {
+        if (f.payload.length < 4 || f.stream === 0) return this.ctx.violation('http2.bad_rst_stream', 'RST_STREAM with a bad length or stream 0', f.offset);
+        const s = this.stream(f.stream, at, dir);
+        if (!s) return;
+        s.error = { code: errorName(f.payload.readUInt32BE(0)), frame: 'RST_STREAM', by: dir === 0 ? 'client' : 'server' };
+        this.touch(dir === 0 ? s.req : s.resp, f, at);
+        this.emit(s, undefined, at.time);
+        return;
+      }
+      case FRAME.GOAWAY: {
+        if (f.payload.length < 8) return this.ctx.violation('http2.bad_goaway', 'GOAWAY shorter than 8 bytes', f.offset);
+        this.goaway = { lastStream: f.payload.readUInt32BE(0) & 0x7fffffff, code: errorName(f.payload.readUInt32BE(4)), by: dir === 0 ? 'client' : 'server' };
+        if (this.goaway.code !== 'NO_ERROR') {
+          // A connection error ends every open stream (RFC 9113 §5.4.1).
+          for (const s of this.streams.values()) {
+            if (!s.emitted) s.error ??= { code: this.goaway.code, frame: 'GOAWAY', by: this.goaway.by };
+          }
+        }
+        return;
+      }
+      default:
+        return; // PRIORITY, PING, WINDOW_UPDATE carry nothing a record needs; unknown types are skipped (§4.1)
+    }
+  }
+
+  private onSettings(dir: Dir, f: Frame): void {
+    if (f.flags & FLAG.ACK) return;
+    if (f.payload.length % 6 !== 0) {
+      this.ctx.violation('http2.bad_settings', `SETTINGS payload of ${f.payload.length} bytes is not a multiple of 6`, f.offset);
+      return;
+    }
+    // Settings a peer sends govern what the *other* side may send it (RFC 9113 §6.5.2).
+    const other = (1 - dir) as Dir;
+    for (let p = 0; p + 6 <= f.payload.length; p += 6) {
+      const id = f.payload.readUInt16BE(p);
+      const v = f.payload.readUInt32BE(p + 2);
+      if (id === SETTING.HEADER_TABLE_SIZE) this.hpack[other].setMaxTableSizeLimit(v);
+      else if (id === SETTING.MAX_FRAME_SIZE) {
+        if (v < DEFAULT_MAX_FRAME || v > 16_777_215) this.ctx.violation('http2.bad_settings', `SETTINGS_MAX_FRAME_SIZE ${v} is out of range`, f.offset);
+        else this.readers[other].maxFrame = v;
+      }
+    }
+  }
+
+  private onHeadersFrame(dir: Dir, f: Frame, gapped: boolean): void {
+    let p = 0;
+    let end = f.payload.length;
+    if (f.flags & FLAG.PADDED) {
+      const pad = f.payload[0] ?? 0;
+      p = 1;
+      end -= pad;
+    }
+    if (f.flags & FLAG.PRIORITY) p += 5;
+    if (p > end) return this.ctx.violation('http2.bad_padding', `HEADERS padding longer than the frame on stream ${f.stream}`, f.offset);
+    this.startBlock(dir, f, f.payload.subarray(p, end), gapped);
+  }
+
+  private onPushPromise(dir: Dir, f: Frame, gapped: boolean): void {
+    let p = 0;
+    let end = f.payload.length;
+    if (f.flags & FLAG.PADDED) {
+      p = 1;
+      end -= f.payload[0] ?? 0;
+    }
+    if (p + 4 > end) return this.ctx.violation('http2.bad_push_promise', 'PUSH_PROMISE too short', f.offset);
+    const promised = f.payload.readUInt32BE(p) & 0x7fffffff;
+    this.startBlock(dir, f, f.payload.subarray(p + 4, end), gapped, promised);
+  }
+
+  private startBlock(dir: Dir, f: Frame, fragment: Buffer, gapped: boolean, promised?: number): void {
+    const at = this.at[dir];
+    const blk: Block = {
+      stream: f.stream, flags: f.flags, parts: [Buffer.from(fragment)], size: fragment.length, time: at.time, frame: at.frame,
+      wire: 9 + f.payload.length, dropped: gapped, ...(promised !== undefined ? { promised } : {}),
+    };
+    if (f.flags & FLAG.END_HEADERS) this.finishBlock(dir, blk);
+    else this.block[dir] = blk;
+  }
+
+  private onContinuation(dir: Dir, f: Frame, gapped: boolean): void {
+    const blk = this.block[dir];
+    if (!blk || blk.stream !== f.stream) {
+      this.ctx.violation('http2.unexpected_continuation', `CONTINUATION on stream ${f.stream} with no header block open`, f.offset);
+      return;
+    }
+    blk.size += f.payload.length;
+    blk.wire += 9 + f.payload.length;
+    if (gapped) blk.dropped = true;
+    if (blk.size > MAX_HEADER_BLOCK) {
+      this.ctx.violation('http2.header_block_too_large', `header block on stream ${f.stream} passes ${MAX_HEADER_BLOCK} bytes`, f.offset);
+      blk.dropped = true;
+      blk.parts = [];
+    } else if (!blk.dropped) blk.parts.push(Buffer.from(f.payload));
+    if (f.flags & FLAG.END_HEADERS) {
+      this.block[dir] = undefined;
+      this.finishBlock(dir, blk);
+    }
+  }
+
+  private finishBlock(dir: Dir, blk: Block): void {
+    const at = this.at[dir];
+    let fields: { name: string; value: string }[] = [];
+    let partial = false;
+    if (blk.dropped) {
+      // The block cannot be decoded, and its table updates are lost with it.
+      this.hpack[dir].desync();
+      partial = true;
+    } else {
+      try {
+        const r = this.hpack[dir].decode(blk.parts.length === 1 ? blk.parts[0]! : Buffer.concat(blk.parts));
+        fields = r.fields;
+        partial = r.unknown > 0;
+      } catch (err: unknown) {
+        const code = err instanceof HpackError ? err.code : 'hpack.error';
+        this.ctx.violation(code, `header block on stream ${blk.stream}: ${err instanceof Error ? err.message : String(err)}`, blk.frame);
+        this.hpack[dir].desync();
+        partial = true;
+      }
+    }
+    if (blk.promised !== undefined) {
+      // A pushed request: the promised stream's request half comes from the PUSH_PROMISE.
+      const s = this.stream(blk.promised, at, dir, true);
+      if (!s) return;
+      const h = this.newHalf(blk.time, blk.frame);
+      assign(h, fields);
+      h.partialHeaders = partial;
+      h.ended = true;
+      s.req = h;
+      return;
+    }
+    const s = this.stream(blk.stream, at, dir);
+    if (!s) return;
+    const endStream = (blk.flags & FLAG.END_STREAM) !== 0;
+    let h = dir === 0 ? s.req : s.resp;
+    // A header section always carries pseudo-header fields and trailers never do (RFC 9113
+    // §8.3): a first-seen block that ends the stream without any is the trailers of a half
+    // whose header section came before the capture.
+    const trailersOnly = !h && endStream && !fields.some((f) => f.name.startsWith(':'));
+    if (trailersOnly) {
+      h = this.newHalf(blk.time, blk.frame);
+      h.partialHeaders = true;
+      h.gap = true;
+      if (dir === 0) s.req = h;
+      else s.resp = h;
+    }
+    if (!h) {
+      h = this.newHalf(blk.time, blk.frame);
+      assign(h, fields);
+      h.partialHeaders = partial;
+      if (dir === 0) s.req = h;
+      else {
+        const status = Number(h.pseudo[':status']);
+        if (status >= 100 && status < 200) {
+          // Interim response (RFC 9113 §8.1): the final HEADERS is still to come.
+          const interim = { status, time: blk.time, frame: blk.frame };
+          (s.req ??= this.newHalf(blk.time, blk.frame)).interim ??= [];
+          s.req.interim!.push(interim);
+          return;
+        }
+        s.resp = h;
+        if (s.req?.interim) h.interim = s.req.interim;
+      }
+      if (isGrpc(h.headers['content-type'] ?? s.req?.headers['content-type'])) {
+        h.grpc = new GrpcMessageReader(this.ctx.options.bodyLimit, this.maxMessages);
+      }
+    } else {
+      // A second header block on the stream is its trailers (RFC 9113 §8.1).
+      h.trailers = {};
+      for (const f of fields) if (!f.name.startsWith(':')) h.trailers[f.name] = joinField(h.trailers[f.name], f.value, f.name);
+      if (partial) h.partialHeaders = true;
+    }
+    h.size += blk.wire;
+    h.end = at.time;
+    h.lastFrame = at.frame;
+    if (endStream) this.endHalf(s, dir);
+  }
+
+  private onData(dir: Dir, f: Frame, gapped: boolean): void {
+    const at = this.at[dir];
+    let p = 0;
+    let end = f.payload.length;
+    if (f.flags & FLAG.PADDED && !gapped) {
+      const pad = f.payload[0] ?? 0;
+      p = 1;
+      end -= pad;
+      if (end < p) return this.ctx.violation('http2.bad_padding', `DATA padding longer than the frame on stream ${f.stream}`, f.offset);
+    } else if (f.flags & FLAG.PADDED) p = 1;
+    const s = this.stream(f.stream, at, dir);
+    if (!s) return;
+    let h = dir === 0 ? s.req : s.resp;
+    if (!h) {
+      // DATA before any HEADERS we saw: the headers (and maybe earlier DATA) were before the
+      // capture or in a gap. Its body is not known from the start, so no preview is offered.
+      h = this.newHalf(at.time, at.frame);
+      h.partialHeaders = true;
+      h.gap = true;
+      if (dir === 0) s.req = h;
+      else s.resp = h;
+    }
+    const data = f.payload.subarray(p, Math.max(p, end));
+    h.size += 9 + f.payload.length;
+    h.bodySize += data.length;
+    h.end = at.time;
+    h.lastFrame = at.frame;
+    if (!h.gap) {
+      const room = this.ctx.options.bodyLimit - h.kept;
+      if (room > 0) {
+        const k = Math.min(room, data.length);
+        h.body.push(Buffer.from(data.subarray(0, k)));
+        h.kept += k;
+        if (k < data.length) h.truncated = true;
+      } else if (data.length > 0) h.truncated = true;
+    }
+    h.grpc?.push(data, at.time);
+    if (gapped) {
+      // The rest of this frame's payload is lost; the frame's END_STREAM flag still holds.
+      h.gap = true;
+      h.grpc?.gap(Number.MAX_SAFE_INTEGER);
+    }
+    if (f.flags & FLAG.END_STREAM) this.endHalf(s, dir);
+  }
+
+  // ---- streams -------------------------------------------------------------------------------
+
+  private stream(id: number, at: StreamMeta, dir: Dir, promised = false): Stream | undefined {
+    if (id === 0) {
+      this.ctx.violation('http2.stream_zero', 'a stream frame on stream 0', at.offset);
+      return undefined;
+    }
+    let s = this.streams.get(id);
+    if (!s) {
+      if (this.streams.size >= MAX_STREAMS) {
+        const oldest = this.streams.values().next().value as Stream;
+        this.emit(oldest, 'evicted', at.time);
+      }
+      s = { id, emitted: false };
+      this.streams.set(id, s);
+      void dir;
+      void promised;
+    }
+    return s.emitted ? undefined : s;
+  }
+
+  private newHalf(time: number, frame: number): Half {
+    return {
+      pseudo: {}, headers: {}, start: time, end: time, firstFrame: frame, lastFrame: frame, size: 0, bodySize: 0,
+      body: [], kept: 0, truncated: false, gap: false, ended: false, partialHeaders: false,
+    };
+  }
+
+  private touch(h: Half | undefined, f: Frame, at: StreamMeta): void {
+    if (!h) return;
+    h.size += 9 + f.payload.length;
+    h.end = at.time;
+    h.lastFrame = at.frame;
+  }
+
+  private endHalf(s: Stream, dir: Dir): void {
+    const h = dir === 0 ? s.req : s.resp;
+    if (h) {
+      h.ended = true;
+      h.grpc?.finish(h.end);
+    }
+    // A response that ended closes the exchange (the request has ended before it in practice;
+    // if not, the record says so).
+    if (dir === 1) this.emit(s, undefined, h?.end ?? 0);
+  }
+
+  private emit(s: Stream, reason: string | undefined, _time: number): void {
+    if (s.emitted) return;
+    s.emitted = true;
+    this.streams.delete(s.id);
+    const req = s.req, resp = s.resp;
+    if (!req && !resp) return;
+    const grpc = isGrpc(req?.headers['content-type'] ?? resp?.headers['content-type']);
+    const tx: Transaction = { protocol: grpc ? 'grpc' : 'http2', streamId: s.id };
+    if (req) tx.request = this.requestHalf(req);
+    if (resp) tx.response = this.responseHalf(resp, grpc);
+    if (s.error) tx.error = s.error;
+    if (grpc && req) {
+      const parts = splitGrpcPath(req.pseudo[':path'] ?? '');
+      const timeoutMs = parseGrpcTimeout(req.headers['grpc-timeout']);
+      tx.grpc = { service: parts?.service ?? '', method: parts?.method ?? '' };
+      const enc = req.headers['grpc-encoding'] ?? resp?.headers['grpc-encoding'];
+      if (enc) tx.grpc.encoding = enc;
+      if (timeoutMs !== undefined) {
+        tx.grpc.timeoutMs = timeoutMs;
+        const took = ((resp?.end ?? req.end) - req.start) * 1000;
+        tx.grpc.deadlineExceeded = tx.response?.grpcStatus === 4 || (s.error !== undefined && took >= timeoutMs);
+      }
+    }
+    const partial = (req?.partialHeaders ?? false) || (resp?.partialHeaders ?? false);
+    if (partial) tx.headersPartial = true;
+    const why = reason
+      ?? (req?.gap || resp?.gap ? 'gap' : undefined)
+      ?? (partial ? 'headers-desynced' : undefined)
+      ?? (!req ? 'no-request-seen' : !resp && !s.error ? 'no-response' : undefined);
+    if (why) tx.incomplete = why;
+    this.ctx.emit(tx);
+  }
+
+  private fill<T extends MessageHalf>(out: T, h: Half): T {
+    out.start = h.start;
+    out.end = h.end;
+    out.frames = [h.firstFrame, h.lastFrame];
+    out.size = h.size;
+    out.headers = h.headers;
+    if (h.trailers) out.trailers = h.trailers;
+    out.bodySize = h.bodySize;
+    if (h.kept > 0 && !h.grpc) out.body = h.body.length === 1 ? h.body[0]! : Buffer.concat(h.body);
+    if (h.truncated && !h.grpc) out.bodyTruncated = true;
+    if (h.gap) out.gap = true;
+    return out;
+  }
+
+  private requestHalf(h: Half): HttpRequestHalf {
+    const out = this.fill({ method: h.pseudo[':method'] ?? '', path: h.pseudo[':path'] ?? '', version: '2' } as HttpRequestHalf, h);
+    if (h.pseudo[':authority'] !== undefined) out.authority = h.pseudo[':authority'];
+    if (h.pseudo[':scheme'] !== undefined) out.scheme = h.pseudo[':scheme'];
+    if (h.grpc) addMessages(out, h.grpc.messages, h.grpc.dropped);
+    return out;
+  }
+
+  private responseHalf(h: Half, grpc: boolean): HttpResponseHalf {
+    const st = h.pseudo[':status'];
+    // Never a guessed status: without the response's header block there is none.
+    const out = this.fill((st !== undefined && /^\d{3}$/.test(st) ? { status: Number(st), reason: '', version: '2' } : { reason: '', version: '2' }) as HttpResponseHalf, h);
+    if (h.interim) out.interim = h.interim;
+    if (grpc) {
+      // grpc-status is a trailer, or a header of a Trailers-Only response (PROTOCOL-HTTP2.md).
+      const st = h.trailers?.['grpc-status'] ?? h.headers['grpc-status'];
+      if (st !== undefined && /^\d+$/.test(st)) out.grpcStatus = Number(st);
+      const msg = h.trailers?.['grpc-message'] ?? h.headers['grpc-message'];
+      if (msg !== undefined) out.grpcMessage = percentDecode(msg);
+    }
+    if (h.grpc) addMessages(out, h.grpc.messages, h.grpc.dropped);
+    return out;
+  }
+}
+
+function addMessages(out: { messages?: GrpcMessage[]; messagesDropped?: number }, messages: GrpcMessage[], dropped: number): void {
+  out.messages = messages;
+  if (dropped > 0) out.messagesDropped = dropped;
+}
+
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/grpc(?:$|[+;])/i.test(contentType);
+}
+
+function assign(h: Half, fields: { name: string; value: string }[]): void {
+  for (const f of fields) {
+    if (f.name.startsWith(':')) h.pseudo[f.name] = f.value;
+    else h.headers[f.name] = joinField(h.headers[f.name], f.value, f.name);
+  }
+}
+
+/** Repeated fields joined as in HTTP/1 records; cookie crumbs with "; " (RFC 9113 §8.2.3). */
+function joinField(prev: string | undefined, v: string, name: string): string {
+  if (prev === undefined) return v;
+  return `${prev}${name === 'cookie' ? '; ' : name === 'set-cookie' ? '\n' : ', '}${v}`;
+}
+
+/** grpc-message is percent-encoded (PROTOCOL-HTTP2.md). */
+function percentDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
