@@ -15,12 +15,15 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const noTshark = args.includes('--no-tshark');
 const runs = Number(args[args.indexOf('--runs') + 1]) || 3;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const isRoot = process.getuid?.() === 0;
 
 const CASES = [
-  { name: 'HTTP/1 mix (wrk)', kind: 'http1', mb: 100 },
-  { name: 'HTTP/1 small responses (wrk)', kind: 'http1-small', mb: 100 },
-];
+  { name: 'HTTP/1 mix (wrk)', kind: 'http1', mb: 100, filter: 'http' },
+  { name: 'HTTP/1 small responses (wrk)', kind: 'http1-small', mb: 100, filter: 'http' },
+  // grpc-js load on port 18910 (bench/record-grpc.mjs); tshark needs to be told it is HTTP/2.
+  { name: 'gRPC (grpc-js)', kind: 'grpc', mb: 50, filter: 'grpc', decodeAs: ['-d', 'tcp.port==18910,http2'], recorder: 'bench/record-grpc.mjs' },
+].filter((c) => !only || c.kind === only);
 
 /**
  * tshark in two modes. "records" is the command that made the conformance oracles: JSON for
@@ -28,22 +31,23 @@ const CASES = [
  * prints one line per HTTP packet: tshark's fastest way to decode the same file.
  */
 const TSHARK = {
-  records: ['-n', '-2', '-o', 'tcp.reassemble_out_of_order:TRUE', '-Y', 'http', '-T', 'json'],
-  summary: ['-n', '-Y', 'http'],
+  records: (c) => ['-n', '-2', '-o', 'tcp.reassemble_out_of_order:TRUE', ...(c.decodeAs ?? []), '-Y', c.filter, '-T', 'json'],
+  summary: (c) => ['-n', ...(c.decodeAs ?? []), '-Y', c.filter],
 };
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-function ensureCapture(kind, mb) {
+function ensureCapture(kind, mb, recorder = 'bench/record.mjs') {
   const file = join('bench', '.cache', `${kind}-${mb % 1024 === 0 ? `${mb / 1024}g` : `${mb}m`}.pcap`);
   if (existsSync(file) && statSync(file).size >= mb * 1048576) return file;
   if (!isRoot || !have('tcpdump') || !have('wrk')) {
     console.error(`bench: ${file} is missing and cannot be recorded here (needs root, tcpdump and wrk: run .ci/run's apt line, then npm run bench as root)`);
     process.exit(2);
   }
-  execFileSync(process.execPath, ['bench/record.mjs', kind, '--min-mb', String(mb), '--out', file], { stdio: 'inherit' });
+  const recArgs = recorder === 'bench/record.mjs' ? [recorder, kind] : [recorder];
+  execFileSync(process.execPath, [...recArgs, '--min-mb', String(mb), '--out', file], { stdio: 'inherit' });
   return file;
 }
 
@@ -82,10 +86,10 @@ function pipelineOnly(file) {
   return JSON.parse(r.stdout);
 }
 
-function tshark(file, mode) {
+function tshark(file, mode, c) {
   dropCaches();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('tshark', ['-r', file, ...TSHARK[mode]], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const r = spawnSync('tshark', ['-r', file, ...TSHARK[mode](c)], { stdio: ['ignore', 'ignore', 'ignore'] });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
   return wall;
@@ -94,7 +98,7 @@ function tshark(file, mode) {
 const mbps = (bytes, s) => bytes / 1e6 / s;
 const rows = [];
 for (const c of CASES) {
-  const file = ensureCapture(c.kind, c.mb);
+  const file = ensureCapture(c.kind, c.mb, c.recorder);
   const size = statSync(file).size;
   const t = [];
   for (let i = 0; i < runs; i++) t.push(tapwire(file));
@@ -105,8 +109,8 @@ for (const c of CASES) {
   const pipe = median(p.map((x) => x.seconds));
   let tsh, tshSum;
   if (!noTshark && have('tshark')) {
-    tsh = tshark(file, 'records');
-    tshSum = tshark(file, 'summary');
+    tsh = tshark(file, 'records', c);
+    tshSum = tshark(file, 'summary', c);
   }
   rows.push({
     case: c.name, file, mb: size / 1e6, packets: last.packets, flows: last.flows,
@@ -118,7 +122,7 @@ for (const c of CASES) {
   console.error(`bench: ${c.name}: done`);
 }
 
-if (!quick) {
+if (!quick && !only) {
   const file = ensureCapture('http1', 1024);
   const r = tapwire(file);
   rows.push({
@@ -137,5 +141,5 @@ const lines = [
 console.log(lines.join('\n'));
 console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
   + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised; CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
-  + `tshark records = tshark ${TSHARK.records.join(' ')}; tshark summary = tshark ${TSHARK.summary.join(' ')}; × = tshark seconds / tapwire CLI seconds.`);
+  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2); × = tshark seconds / tapwire CLI seconds.`);
 writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2));

@@ -74,6 +74,27 @@ describe('protobuf', () => {
     ]);
   });
 
+  it('schemaless: varints of every size, exactly (past 2^53 as decimal strings)', () => {
+    const cases: [bigint, number | string][] = [
+      [0n, 0], [127n, 127], [128n, 128], [2n ** 49n - 1n, 2 ** 49 - 1], [2n ** 53n - 1n, Number.MAX_SAFE_INTEGER],
+      [2n ** 53n + 1n, '9007199254740993'], [2n ** 63n - 1n, '9223372036854775807'], [2n ** 64n - 1n, '18446744073709551615'],
+    ];
+    for (const [n, want] of cases) {
+      // Field 1, wire type 0, then the value in base 128 (least significant group first).
+      const bytes = [0x08];
+      let v = n;
+      do {
+        let c = Number(v & 0x7fn);
+        v >>= 7n;
+        if (v) c |= 0x80;
+        bytes.push(c);
+      } while (v);
+      expect(schemaless(Buffer.from(bytes)), `varint ${n}`).toEqual([{ no: 1, type: 'varint', value: want }]);
+    }
+    // An 11-byte varint is malformed.
+    expect(schemaless(Buffer.from([0x08, ...Array(10).fill(0xff), 0x01]))).toBeUndefined();
+  });
+
   it('schemaless: not a message gives undefined, never a throw', () => {
     expect(schemaless(Buffer.from([0x0a, 0x05, 0x61]))).toBeUndefined(); // length runs past the end
     expect(schemaless(Buffer.from([0x07]))).toBeUndefined(); // wire type 7

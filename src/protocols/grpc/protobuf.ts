@@ -1,4 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { constants, gunzipSync, inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
@@ -114,66 +115,103 @@ export function decompressMessage(bytes: Buffer, encoding: string | undefined, l
  * Returns undefined when the bytes are not a well-formed message. Length-delimited fields become
  * nested messages where they parse completely, strings where they are valid UTF-8 text, else base64.
  */
-export function schemaless(bytes: Uint8Array, depth = 0): RawField[] | undefined {
+export function schemaless(bytes: Uint8Array): RawField[] | undefined {
+  const b = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return fieldsIn(b, 0, b.length, 0, { p: 0 });
+}
+
+/** The fields of the message in b[start, end), or undefined; works on ranges to avoid views. */
+function fieldsIn(b: Buffer, start: number, end: number, depth: number, pos: { p: number }): RawField[] | undefined {
   const out: RawField[] = [];
-  const b = bytes;
-  let p = 0;
-  const varint = (): number | bigint | undefined => {
-    let result = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      if (p >= b.length) return undefined;
-      const c = b[p++]!;
-      result |= BigInt(c & 0x7f) << shift;
-      if ((c & 0x80) === 0) return result <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(result) : result;
-      shift += 7n;
-    }
-    return undefined;
-  };
-  while (p < b.length) {
+  pos.p = start;
+  while (pos.p < end) {
     if (out.length >= MAX_FIELDS) return undefined;
-    const tag = varint();
-    if (tag === undefined || typeof tag === 'bigint') return undefined;
+    const tag = varint(b, pos, end);
+    if (tag === undefined || typeof tag === 'string') return undefined;
     const no = Math.floor(tag / 8);
-    const wire = tag & 7;
+    const wire = tag % 8;
     if (no < 1 || no > 536_870_911) return undefined;
     if (wire === 0) {
-      const v = varint();
+      const v = varint(b, pos, end);
       if (v === undefined) return undefined;
-      out.push({ no, type: 'varint', value: typeof v === 'bigint' ? v.toString() : v });
+      out.push({ no, type: 'varint', value: v });
     } else if (wire === 1) {
-      if (p + 8 > b.length) return undefined;
-      const v = Buffer.from(b.buffer, b.byteOffset + p, 8).readBigUInt64LE(0);
-      p += 8;
-      out.push({ no, type: 'fixed64', value: v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString() });
+      if (pos.p + 8 > end) return undefined;
+      const v = b.readBigUInt64LE(pos.p);
+      pos.p += 8;
+      out.push({ no, type: 'fixed64', value: v <= MAX_SAFE ? Number(v) : v.toString() });
     } else if (wire === 5) {
-      if (p + 4 > b.length) return undefined;
-      out.push({ no, type: 'fixed32', value: Buffer.from(b.buffer, b.byteOffset + p, 4).readUInt32LE(0) });
-      p += 4;
+      if (pos.p + 4 > end) return undefined;
+      out.push({ no, type: 'fixed32', value: b.readUInt32LE(pos.p) });
+      pos.p += 4;
     } else if (wire === 2) {
-      const len = varint();
-      if (len === undefined || typeof len === 'bigint' || p + len > b.length) return undefined;
-      const sub = b.subarray(p, p + len);
-      p += len;
+      const len = varint(b, pos, end);
+      if (len === undefined || typeof len === 'string' || pos.p + len > end) return undefined;
+      const s = pos.p, e = s + len;
       const f: RawField = { no, type: 'bytes' };
-      const nested = depth < MAX_DEPTH && len > 0 ? schemaless(sub, depth + 1) : undefined;
-      const buf = Buffer.from(sub.buffer, sub.byteOffset, sub.length);
-      if (nested && nested.length > 0 && !looksLikeText(buf)) f.fields = nested;
-      else if (looksLikeText(buf)) f.value = buf.toString('utf8');
-      else if (nested && nested.length > 0) f.fields = nested;
+      // Text first: it is cheap to check, and text rarely parses as a message anyway.
+      if (looksLikeText(b, s, e)) f.value = b.toString('utf8', s, e);
       else {
-        f.value = buf.toString('base64');
-        f.base64 = true;
+        const nested = depth < MAX_DEPTH ? fieldsIn(b, s, e, depth + 1, pos) : undefined;
+        if (nested && nested.length > 0) f.fields = nested;
+        else {
+          f.value = b.toString('base64', s, e);
+          f.base64 = true;
+        }
       }
+      pos.p = e;
       out.push(f);
     } else return undefined; // groups (3, 4) are obsolete; 6 and 7 do not exist
   }
   return out;
 }
 
-/** Valid UTF-8 with no control characters other than tab, CR and LF. */
-function looksLikeText(b: Buffer): boolean {
-  if (b.length === 0) return true;
-  for (const c of b) if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return false;
-  return Buffer.from(b).toString('utf8').indexOf('\ufffd') < 0;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A base-128 varint at pos.p (advanced past it): a number, or a decimal string past 2^53, or
+ * undefined when cut short or longer than 10 bytes. Plain arithmetic; BigInt only for the rare
+ * values too large for a double.
+ */
+function varint(b: Buffer, pos: { p: number }, end: number): number | string | undefined {
+  let p = pos.p;
+  let result = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (p >= end) return undefined;
+    const c = b[p++]!;
+    if (i === 7) {
+      // An 8th byte: past 49 bits a double may lose digits, so finish exactly with BigInt.
+      let big = BigInt(result);
+      let shift = BigInt(7 * i);
+      let cc = c;
+      for (let j = i; j < 10; j++) {
+        big |= BigInt(cc & 0x7f) << shift;
+        if ((cc & 0x80) === 0) {
+          pos.p = p;
+          return big <= MAX_SAFE ? Number(big) : big.toString();
+        }
+        if (p >= end) return undefined;
+        cc = b[p++]!;
+        shift += 7n;
+      }
+      return undefined;
+    }
+    result += (c & 0x7f) * mul;
+    if ((c & 0x80) === 0) {
+      pos.p = p;
+      return result;
+    }
+    mul *= 128;
+  }
+  return undefined;
+}
+
+/** b[s, e) is valid UTF-8 with no control characters other than tab, CR and LF. */
+function looksLikeText(b: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return false;
+  }
+  return isUtf8(b.subarray(s, e));
 }

@@ -272,8 +272,8 @@ export const HUFFMAN_CODES: readonly (readonly [code: number, bits: number])[] =
 ] as const;
 
 /*
- * Decoder: a byte-at-a-time state machine, built once at module load (the same idea as nghttp2's
- * nibble table, eight bits wide because fewer, larger steps are faster in JS).
+ * Decoder: a byte-at-a-time state machine (the idea of nghttp2's nibble table, eight bits wide
+ * because fewer, larger steps are faster in JS).
  *
  * The code tree has 257 leaves, so 256 internal nodes. A state is an internal node: the bits read
  * since the last complete symbol, as a path from the root (node 0). For every (state, input byte)
@@ -286,7 +286,11 @@ export const HUFFMAN_CODES: readonly (readonly [code: number, bits: number])[] =
  *
  * count is the number of symbols completed (0..2: the shortest code has 5 bits, so 8 bits can
  * finish one code and hold at most one more whole code), F means the bits completed EOS.
- * 65 536 entries = 256 KiB, built in a few milliseconds.
+ *
+ * The tree is built and checked at module load (a mistyped row fails there, in well under a
+ * millisecond). The 65 536-entry byte table (256 KiB) is built once per process on the first
+ * Huffman string, from a 4 096-entry nibble table (4 bits complete at most one code): about 10 ms,
+ * mostly unoptimised JS, paid only by captures that carry HPACK.
  */
 const SYMBOL_FAIL = 1 << 26;
 const STATE_COUNT = 256;
@@ -295,9 +299,8 @@ const STATE_COUNT = 256;
 const child = new Int16Array(STATE_COUNT * 2);
 /** Whether ending the string in this state is allowed: padding of at most 7 one-bits (§5.2). */
 const ACCEPTS = new Uint8Array(STATE_COUNT);
-const TRANSITIONS = new Uint32Array(STATE_COUNT * 256);
 
-function buildDecoder(): void {
+function buildTree(): void {
   let nodes = 1;
   for (let sym = 0; sym < HUFFMAN_CODES.length; sym++) {
     const [code, bits] = HUFFMAN_CODES[sym]!;
@@ -308,12 +311,12 @@ function buildDecoder(): void {
         if (child[slot] !== 0) throw new Error(`HPACK Huffman table: code of symbol ${sym} is not prefix-free`);
         child[slot] = -(sym + 1);
       } else {
-        if (child[slot] < 0) throw new Error(`HPACK Huffman table: code of symbol ${sym} extends another code`);
+        if (child[slot]! < 0) throw new Error(`HPACK Huffman table: code of symbol ${sym} extends another code`);
         if (child[slot] === 0) {
           if (nodes >= STATE_COUNT) throw new Error('HPACK Huffman table: more than 256 internal nodes');
           child[slot] = nodes++;
         }
-        node = child[slot];
+        node = child[slot]!;
       }
     }
   }
@@ -326,23 +329,45 @@ function buildDecoder(): void {
     node = child[2 * node + 1]!;
     ACCEPTS[node] = 1;
   }
+}
+buildTree();
 
+// Nibble entries: next state (bits 0-7), symbol (8-15), HAS_SYMBOL, NIBBLE_FAIL (EOS completed).
+const HAS_SYMBOL = 1 << 16;
+const NIBBLE_FAIL = 1 << 17;
+
+let transitions: Uint32Array | undefined;
+
+function buildTransitions(): Uint32Array {
+  const nibbles = new Uint32Array(STATE_COUNT * 16);
   for (let state = 0; state < STATE_COUNT; state++) {
-    for (let byte = 0; byte < 256; byte++) {
-      let node = state, count = 0, entry = 0;
-      for (let i = 7; i >= 0; i--) {
-        const next = child[2 * node + ((byte >>> i) & 1)]!;
+    for (let nibble = 0; nibble < 16; nibble++) {
+      let node = state, entry = 0;
+      for (let i = 3; i >= 0; i--) {
+        const next = child[2 * node + ((nibble >>> i) & 1)]!;
         if (next >= 0) { node = next; continue; }
         const sym = -next - 1;
-        if (sym === EOS) { entry = SYMBOL_FAIL; break; }
-        entry |= sym << (8 + 8 * count++);
+        if (sym === EOS) { entry = NIBBLE_FAIL; break; }
+        entry = HAS_SYMBOL | (sym << 8);
         node = 0;
       }
-      TRANSITIONS[(state << 8) | byte] = entry & SYMBOL_FAIL ? SYMBOL_FAIL : entry | (count << 24) | node;
+      nibbles[state * 16 + nibble] = entry & NIBBLE_FAIL ? NIBBLE_FAIL : entry | node;
     }
   }
+  const table = new Uint32Array(STATE_COUNT * 256);
+  for (let state = 0; state < STATE_COUNT; state++) {
+    for (let byte = 0; byte < 256; byte++) {
+      const hi = nibbles[state * 16 + (byte >>> 4)]!;
+      const lo = hi & NIBBLE_FAIL ? NIBBLE_FAIL : nibbles[(hi & 0xff) * 16 + (byte & 15)]!;
+      if (lo & NIBBLE_FAIL) { table[(state << 8) | byte] = SYMBOL_FAIL; continue; }
+      let entry = 0, count = 0;
+      if (hi & HAS_SYMBOL) entry |= ((hi >>> 8) & 0xff) << (8 + 8 * count++);
+      if (lo & HAS_SYMBOL) entry |= ((lo >>> 8) & 0xff) << (8 + 8 * count++);
+      table[(state << 8) | byte] = entry | (count << 24) | (lo & 0xff);
+    }
+  }
+  return table;
 }
-buildDecoder();
 
 /** Outcomes of huffmanDecode() other than a length. */
 export const HUFFMAN_RESULT = {
@@ -363,9 +388,10 @@ export function huffmanMaxDecodedLength(length: number): number {
  * start) octets. No allocation: one table read per input octet.
  */
 export function huffmanDecode(src: Uint8Array, start: number, end: number, out: Uint8Array): number {
+  const table = (transitions ??= buildTransitions());
   let state = 0, o = 0;
   for (let i = start; i < end; i++) {
-    const entry = TRANSITIONS[(state << 8) | src[i]!]!;
+    const entry = table[(state << 8) | src[i]!]!;
     const count = entry >>> 24;
     if (count !== 0) {
       if (count > 2) return HUFFMAN_RESULT.eos; // SYMBOL_FAIL lands in these bits

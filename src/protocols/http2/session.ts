@@ -393,7 +393,8 @@ export class Http2Session implements ProtocolSession {
     h.bodySize += data.length;
     h.end = at.time;
     h.lastFrame = at.frame;
-    if (!h.gap) {
+    // gRPC bodies are kept as messages, not as a body preview.
+    if (!h.gap && !h.grpc) {
       const room = this.ctx.options.bodyLimit - h.kept;
       if (room > 0) {
         const k = Math.min(room, data.length);
