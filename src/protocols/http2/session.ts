@@ -74,6 +74,13 @@ export class Http2Session implements ProtocolSession {
     { time: 0, frame: 0, offset: 0, peerAck: -1 }, { time: 0, frame: 0, offset: 0, peerAck: -1 },
   ];
   private goaway: { lastStream: number; code: string; by: 'client' | 'server' } | undefined;
+  /**
+   * Streams already emitted. Ids are never reused on a connection (RFC 9113 §5.1.1), so late
+   * frames for one (a server's answer racing the client's RST_STREAM) belong to no new exchange.
+   * Bounded: the oldest ids are forgotten first.
+   */
+  private readonly closed = new Set<number>();
+  private readonly closedOrder: number[] = [];
   private ended = false;
   private readonly maxMessages: number;
 
@@ -421,6 +428,7 @@ export class Http2Session implements ProtocolSession {
     }
     let s = this.streams.get(id);
     if (!s) {
+      if (this.closed.has(id)) return undefined;
       if (this.streams.size >= MAX_STREAMS) {
         const oldest = this.streams.values().next().value as Stream;
         this.emit(oldest, 'evicted', at.time);
@@ -462,6 +470,9 @@ export class Http2Session implements ProtocolSession {
     if (s.emitted) return;
     s.emitted = true;
     this.streams.delete(s.id);
+    this.closed.add(s.id);
+    this.closedOrder.push(s.id);
+    if (this.closedOrder.length > MAX_STREAMS) this.closed.delete(this.closedOrder.shift()!);
     const req = s.req, resp = s.resp;
     if (!req && !resp) return;
     const grpc = isGrpc(req?.headers['content-type'] ?? resp?.headers['content-type']);
