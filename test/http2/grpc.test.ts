@@ -118,3 +118,25 @@ describe('protobuf', () => {
     expect(() => ProtoSchemas.load(['/nonexistent.proto'])).toThrow(/nonexistent\.proto: no such file/);
   });
 });
+
+describe('undecodable messages', () => {
+  it('are kept as base64 with the reason and a counted violation; the flow is never dropped', async () => {
+    const { FlowBuilder } = await import('../../src/flows/build.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-proto-'));
+    writeFileSync(join(dir, 'shop.proto'), PROTO);
+    const violations: string[] = [];
+    const b = new FlowBuilder({ bodyLimit: 4096, frames: true, protos: ProtoSchemas.load([dir]), violation: (code) => violations.push(code) });
+    const half = { start: 1, end: 2, frames: [1, 2] as [number, number], size: 10, headers: { 'content-type': 'application/grpc' }, bodySize: 10 };
+    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    const conn = { id: 'c1', client: { ip: '1.1.1.1', port: 1 }, server: { ip: '2.2.2.2', port: 2 }, family: 4 as const, startTime: 1, firstFrame: 1, handshakeSeen: true, midStream: false };
+    const r = b.build({
+      protocol: 'grpc', streamId: 1, grpc: { service: 't.Shop', method: 'Get' },
+      request: { ...half, method: 'POST', path: '/t.Shop/Get', version: '2', messages: [{ time: 1.5, size: 11, compressed: false, data: garbage }] },
+      response: { ...half, status: 200, reason: '', version: '2', grpcStatus: 0, messages: [{ time: 1.9, size: 3, compressed: true, data: Buffer.from('not gzip') }] },
+    }, conn);
+    expect(r.request!.messages![0]).toMatchObject({ data: garbage.toString('base64'), error: expect.stringMatching(/does not decode as its --proto type/) });
+    expect(r.response!.messages![0]).toMatchObject({ compressed: true, error: expect.stringMatching(/decompression failed/) });
+    expect(violations).toEqual(['grpc.message_undecodable', 'grpc.message_undecodable']);
+    expect(r.response!.grpcStatus).toBe(0);
+  });
+});

@@ -1,5 +1,4 @@
 import { readdirSync, statSync } from 'node:fs';
-import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { constants, gunzipSync, inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
@@ -137,9 +136,11 @@ function fieldsIn(b: Buffer, start: number, end: number, depth: number, pos: { p
       out.push({ no, type: 'varint', value: v });
     } else if (wire === 1) {
       if (pos.p + 8 > end) return undefined;
-      const v = b.readBigUInt64LE(pos.p);
+      const lo = b.readUInt32LE(pos.p), hi = b.readUInt32LE(pos.p + 4);
       pos.p += 8;
-      out.push({ no, type: 'fixed64', value: v <= MAX_SAFE ? Number(v) : v.toString() });
+      // Exact as a double below 2^53; beyond, a decimal string via BigInt.
+      const value = hi < 0x200000 ? hi * 4294967296 + lo : ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+      out.push({ no, type: 'fixed64', value });
     } else if (wire === 5) {
       if (pos.p + 4 > end) return undefined;
       out.push({ no, type: 'fixed32', value: b.readUInt32LE(pos.p) });
@@ -150,7 +151,8 @@ function fieldsIn(b: Buffer, start: number, end: number, depth: number, pos: { p
       const s = pos.p, e = s + len;
       const f: RawField = { no, type: 'bytes' };
       // Text first: it is cheap to check, and text rarely parses as a message anyway.
-      if (looksLikeText(b, s, e)) f.value = b.toString('utf8', s, e);
+      const text = textIn(b, s, e);
+      if (text !== undefined) f.value = text;
       else {
         const nested = depth < MAX_DEPTH ? fieldsIn(b, s, e, depth + 1, pos) : undefined;
         if (nested && nested.length > 0) f.fields = nested;
@@ -207,11 +209,15 @@ function varint(b: Buffer, pos: { p: number }, end: number): number | string | u
   return undefined;
 }
 
-/** b[s, e) is valid UTF-8 with no control characters other than tab, CR and LF. */
-function looksLikeText(b: Buffer, s: number, e: number): boolean {
+/**
+ * b[s, e) as a string when it is UTF-8 text with no control characters other than tab, CR and
+ * LF; else undefined. Invalid UTF-8 shows as U+FFFD after decoding, which saves a second pass.
+ */
+function textIn(b: Buffer, s: number, e: number): string | undefined {
   for (let i = s; i < e; i++) {
     const c = b[i]!;
-    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return false;
+    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) return undefined;
   }
-  return isUtf8(b.subarray(s, e));
+  const t = b.toString('utf8', s, e);
+  return t.indexOf('\ufffd') < 0 ? t : undefined;
 }
