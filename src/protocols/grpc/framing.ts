@@ -21,7 +21,8 @@ export class GrpcMessageReader {
   private prefix = Buffer.alloc(PREFIX);
   private prefixGot = 0;
   private remaining = 0;
-  private cur: { size: number; compressed: boolean; parts: Buffer[]; kept: number; truncated: boolean } | undefined;
+  /** The message being read: its kept bytes go straight into `buf`, sized once from the prefix. */
+  private cur: { size: number; compressed: boolean; buf: Buffer; kept: number; truncated: boolean } | undefined;
 
   constructor(private readonly keep: number, private readonly max: number) {}
 
@@ -41,14 +42,14 @@ export class GrpcMessageReader {
           return;
         }
         const size = this.prefix.readUInt32BE(1);
-        this.cur = { size, compressed: flag === 1, parts: [], kept: 0, truncated: false };
+        this.cur = { size, compressed: flag === 1, buf: Buffer.allocUnsafe(Math.min(size, this.keep)), kept: 0, truncated: false };
         this.remaining = size;
       }
       const n = Math.min(this.remaining, b.length - p);
-      const room = this.keep - this.cur.kept;
+      const room = this.cur.buf.length - this.cur.kept;
       if (room > 0 && n > 0) {
         const k = Math.min(room, n);
-        this.cur.parts.push(Buffer.from(b.subarray(p, p + k)));
+        b.copy(this.cur.buf, this.cur.kept, p, p + k);
         this.cur.kept += k;
       }
       if (n > room) this.cur.truncated = true;
@@ -66,7 +67,7 @@ export class GrpcMessageReader {
       this.cur.truncated = true;
       this.remaining -= n;
       // Bytes after the hole are not kept: the kept prefix must stay contiguous.
-      this.cur.kept = this.keep;
+      this.cur.buf = this.cur.buf.subarray(0, this.cur.kept);
       return;
     }
     this.broken = 'gap across a message boundary';
@@ -88,7 +89,7 @@ export class GrpcMessageReader {
       return;
     }
     const m: GrpcMessage = { time, size: c.size, compressed: c.compressed };
-    if (c.kept > 0) m.data = c.parts.length === 1 ? c.parts[0]! : Buffer.concat(c.parts);
+    if (c.kept > 0) m.data = c.kept === c.buf.length ? c.buf : c.buf.subarray(0, c.kept);
     if (c.truncated) m.truncated = true;
     this.messages.push(m);
   }
