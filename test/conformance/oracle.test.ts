@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseEndpoint, parseOracle, unescapeValue } from './oracle.js';
 import { connKey, normIp, oracleTransactions } from './http1-compare.js';
+import { compareStreams, joinFields, oracleH2, tapwireH2 } from './http2-compare.js';
+import type { FlowRecord } from '../../src/flows/record.js';
 
 const T = '\t';
 const row = (...cols: string[]) => cols.join(T);
@@ -56,5 +58,110 @@ describe('oracle reader', () => {
   it('spells one address one way', () => {
     expect(normIp('::1')).toBe(normIp('0:0:0:0:0:0:0:1'));
     expect(connKey({ ip: '::1', port: 1 }, { ip: '::1', port: 2 })).toBe(connKey({ ip: '0::1', port: 2 }, { ip: '::0:1', port: 1 }));
+  });
+});
+
+/**
+ * A small HTTP/2 oracle: client 10.0.0.1:5000 sends frames 1-2, server 10.0.0.2:80 frames 3-5.
+ * Stream 1: HEADERS without END_HEADERS + CONTINUATION, a gRPC message, an interim 100, the
+ * response, a pushed stream, a compressed response message, trailers. Stream 3: an RST_STREAM.
+ */
+const H2_SAMPLE = [
+  row('tcp_stream', '1', '0', '10.0.0.1:5000', '10.0.0.2:80', '1', '1', 'aa', 'bb'),
+  row('h2', '1', '0', '0', '4', '0x00', '0'),
+  row('h2', '1', '0', '1', '1', '0x00', '10'),
+  row('h2hdr', '1', '0', '1', ':method', 'POST'),
+  row('h2hdr', '1', '0', '1', ':path', '/pkg.Svc/M'),
+  row('h2', '2', '0', '1', '9', '0x04', '5'),
+  row('h2hdr', '2', '0', '1', 'content-type', 'application/grpc'),
+  row('h2hdr', '2', '0', '1', 'x-a', '1'),
+  row('h2hdr', '2', '0', '1', 'x-a', '2'),
+  row('h2', '2', '0', '1', '0', '0x01', '12'),
+  row('grpc', '2', '0', '0', '7'),
+  row('h2', '3', '0', '1', '1', '0x04', '3'),
+  row('h2hdr', '3', '0', '1', ':status', '100'),
+  row('h2', '3', '0', '1', '1', '0x04', '3'),
+  row('h2hdr', '3', '0', '1', ':status', '200'),
+  row('h2', '3', '0', '1', '5', '0x04', '20'),
+  row('h2hdr', '3', '0', '1', ':method', 'GET'),
+  row('h2hdr', '3', '0', '1', ':path', '/pushed'),
+  row('h2', '4', '0', '2', '1', '0x04', '4'),
+  row('h2hdr', '4', '0', '2', ':status', '204'),
+  row('h2', '4', '0', '1', '0', '0x00', '6'),
+  row('grpc', '4', '0', '1', '1'),
+  row('h2', '5', '0', '1', '1', '0x05', '8'),
+  row('h2hdr', '5', '0', '1', 'grpc-status', '0'),
+  row('h2hdr', '5', '0', '1', 'grpc-message', ''),
+  row('h2', '5', '0', '3', '3', '0x00', '4'),
+  '',
+].join('\n');
+const H2_SOURCES = new Map([1, 2].map((f) => [f, '10.0.0.1/5000'] as [number, string])
+  .concat([3, 4, 5].map((f) => [f, '10.0.0.2/80'] as [number, string])));
+
+describe('HTTP/2 oracle rows', () => {
+  it('parses h2, h2hdr and grpc rows, keeping their order', () => {
+    const o = parseOracle(H2_SAMPLE, 'h2.tsv');
+    expect(o.h2Rows).toHaveLength(25);
+    expect(o.h2Rows[1]).toMatchObject({ kind: 'h2', frame: 1, h2Stream: 1, type: 1, flags: 0, length: 10 });
+    expect(o.h2Rows[4]).toMatchObject({ kind: 'h2', type: 9, flags: 4 });
+    expect(o.h2Rows.find((r) => r.kind === 'grpc' && r.compressed)).toMatchObject({ frame: 4, messageLength: 1 });
+    expect(o.h2Rows.find((r) => r.kind === 'h2hdr' && r.name === 'grpc-message')).toMatchObject({ value: '' });
+    expect(() => parseOracle(row('h2', '1', '0', '1', '1', '4', '10'), 'x.tsv')).toThrow(/x\.tsv:1: flags "4"/);
+    expect(() => parseOracle(row('grpc', '1', '0', '2', '10'), 'x.tsv')).toThrow(/compressed flag "2"/);
+    expect(() => parseOracle(row('h2hdr', '1', '0', '1', 'a'), 'x.tsv')).toThrow(/h2hdr row has 2 columns/);
+  });
+
+  it('builds streams: CONTINUATION joins its block, 1xx is interim, PUSH_PROMISE names the next even stream, grpc rows follow DATA', () => {
+    const [c] = oracleH2(parseOracle(H2_SAMPLE, 'h2.tsv'), H2_SOURCES);
+    expect(c!.client).toBe('10.0.0.1/5000');
+    expect(c!.streams.map((s) => s.id)).toEqual([1, 2, 3]);
+    const [s1, s2, s3] = c!.streams;
+    expect(s1!.request!.fields).toEqual([[':method', 'POST'], [':path', '/pkg.Svc/M'], ['content-type', 'application/grpc'], ['x-a', '1'], ['x-a', '2']]);
+    expect(s1!.interim).toEqual([100]);
+    expect(s1!.response).toMatchObject({ fields: [[':status', '200']], trailers: [['grpc-status', '0'], ['grpc-message', '']], frame: 3 });
+    expect(s1!.grpc).toEqual({ client: [{ size: 7, compressed: false }], server: [{ size: 1, compressed: true }] });
+    expect(s1!.data).toMatchObject({ client: 12, server: 6 });
+    expect(s1!.ended).toEqual({ client: true, server: true });
+    expect(s2!.request).toMatchObject({ pushed: true, fields: [[':method', 'GET'], [':path', '/pushed']] });
+    expect(s2!.response!.fields).toEqual([[':status', '204']]);
+    expect(s3!.rst).toEqual([{ by: 'server', frame: 5 }]);
+    expect(joinFields(s1!.request!.fields).get('x-a')).toBe('1, 2');
+  });
+
+  it('refuses header rows that follow no header block of their stream', () => {
+    const bad = [row('tcp_stream', '1', '0', '10.0.0.1:5000', '10.0.0.2:80', '1', '1', 'aa', 'bb'), row('h2', '1', '0', '1', '0', '0x00', '3'), row('h2hdr', '1', '0', '1', 'a', 'b')].join('\n');
+    expect(() => oracleH2(parseOracle(bad, 'bad.tsv'), H2_SOURCES)).toThrow(/follows no header block/);
+  });
+
+  it('compares with tapwire records field by field', () => {
+    const [c] = oracleH2(parseOracle(H2_SAMPLE, 'h2.tsv'), H2_SOURCES);
+    const half = { start: 0, end: 0, size: 0, bodySize: 0 };
+    const rec = (streamId: number, extra: Partial<FlowRecord>): FlowRecord => ({
+      id: `c-${streamId}`, protocol: streamId === 1 ? 'grpc' : 'http2', connectionId: 'c', src: { ip: '10.0.0.1', port: 5000 },
+      dst: { ip: '10.0.0.2', port: 80 }, start: 0, end: 0, durationMs: 0, streamId, ...extra,
+    });
+    const records = [
+      rec(1, {
+        request: {
+          ...half, bodySize: 12, method: 'POST', path: '/pkg.Svc/M', version: '2', headers: { 'content-type': 'application/grpc', 'x-a': '1, 2' },
+          messages: [{ time: 0, size: 7 }],
+        },
+        response: {
+          ...half, bodySize: 6, status: 200, reason: '', version: '2', headers: {}, trailers: { 'grpc-status': '0', 'grpc-message': '' },
+          grpcStatus: 0, interim: [{ status: 100, time: 0 }], messages: [{ time: 0, size: 1, compressed: true }],
+        },
+      }),
+      rec(2, {
+        request: { ...half, method: 'GET', path: '/pushed', version: '2', headers: {} },
+        response: { ...half, status: 200, reason: '', version: '2', headers: { server: 'x' } },
+      }),
+      rec(3, { error: { code: 'CANCEL', frame: 'RST_STREAM', by: 'server' } }),
+    ];
+    const r = compareStreams([c!], tapwireH2(records));
+    expect(r.deviations.map((d) => `${d.kind} ${d.stream} ${d.what}`)).toEqual(['field 2 resp :status', 'extra-field 2 resp server']);
+    expect(r.streams.find((s) => s.id === 1)!.items.every((i) => i.ok)).toBe(true);
+    expect(r.rstCodes).toEqual(['3 server CANCEL']);
+    const none = compareStreams([c!], []);
+    expect(none.deviations.filter((d) => d.kind === 'missing-stream').map((d) => d.stream)).toEqual([1, 2, 3]);
   });
 });

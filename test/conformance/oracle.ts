@@ -79,13 +79,46 @@ export interface HttpRespRow extends RowBase {
   requestIn?: number;
 }
 
-/** Any other kind (ws, h2, pg, ...): its columns unparsed but unescaped. */
+/** One HTTP/2 frame as tshark dissected it (it has no direction: see the frame's packet). */
+export interface H2FrameRow extends RowBase {
+  kind: 'h2';
+  /** Stream identifier of the frame (0 for connection frames). */
+  h2Stream: number;
+  /** Frame type: 0 DATA, 1 HEADERS, 2 PRIORITY, 3 RST_STREAM, 4 SETTINGS, 5 PUSH_PROMISE, 6 PING, 7 GOAWAY, 8 WINDOW_UPDATE, 9 CONTINUATION. */
+  type: number;
+  /** Frame flags (the oracle writes them as hex, `0x04`). */
+  flags: number;
+  /** Frame payload length (the 24-bit length field). */
+  length: number;
+}
+
+/**
+ * One HPACK-decoded header field. It belongs to the header block of the nearest preceding `h2`
+ * row of type HEADERS, PUSH_PROMISE or CONTINUATION in the same frame (rows keep tshark's order);
+ * `h2Stream` is that frame's stream, so a PUSH_PROMISE's fields carry the associated stream, not
+ * the promised one (the oracle has no promised stream id).
+ */
+export interface H2HeaderRow extends RowBase {
+  kind: 'h2hdr';
+  h2Stream: number;
+  name: string;
+  value: string;
+}
+
+/** One gRPC message (5-byte prefix: compressed flag, length). No stream id: see the frame's DATA rows. */
+export interface GrpcRow extends RowBase {
+  kind: 'grpc';
+  compressed: boolean;
+  messageLength: number;
+}
+
+/** Any other kind (ws, pg, dns, ...): its columns unparsed but unescaped. */
 export interface OtherRow extends RowBase {
   kind: string;
   values: string[];
 }
 
-export type OracleRow = TcpStreamRow | HttpReqRow | HttpRespRow | OtherRow;
+export type OracleRow = TcpStreamRow | HttpReqRow | HttpRespRow | H2FrameRow | H2HeaderRow | GrpcRow | OtherRow;
 
 export interface Oracle {
   /** Path of the `.oracle.tsv` file. */
@@ -98,6 +131,8 @@ export interface Oracle {
   tcpStreams: TcpStreamRow[];
   httpReqs: HttpReqRow[];
   httpResps: HttpRespRow[];
+  /** HTTP/2 rows (h2, h2hdr, grpc) in file order: header fields follow the frame they came in. */
+  h2Rows: (H2FrameRow | H2HeaderRow | GrpcRow)[];
 }
 
 /** Undoes the oracle's escaping: `\t \n \r \\`. Any other backslash pair is kept as is. */
@@ -133,7 +168,15 @@ const COLUMNS = {
   tcp_stream: 6,
   http_req: 10,
   http_resp: 9,
+  h2: 4,
+  h2hdr: 3,
+  grpc: 2,
 } as const;
+
+function hexFlags(s: string | undefined, where: string): number {
+  if (s === undefined || !/^0x[0-9a-fA-F]{1,2}$/.test(s)) throw new Error(`${where}: flags "${s}" are not 0xNN`);
+  return parseInt(s.slice(2), 16);
+}
 
 /** Parses the text of an oracle file; `file` is used in error messages only. */
 export function parseOracle(text: string, file = '<oracle>'): Oracle {
@@ -189,6 +232,22 @@ export function parseOracle(text: string, file = '<oracle>'): Oracle {
           bodyLen: optInt(v[7], 'body_len', where), requestIn: optInt(v[8], 'request_in', where),
         });
         break;
+      case 'h2':
+        rows.push({
+          ...base, kind,
+          h2Stream: reqInt(v[0], 'h2_stream', where), type: reqInt(v[1], 'type', where), flags: hexFlags(v[2], where),
+          length: reqInt(v[3], 'length', where),
+        });
+        break;
+      case 'h2hdr':
+        rows.push({ ...base, kind, h2Stream: reqInt(v[0], 'h2_stream', where), name: v[1]!, value: v[2]! });
+        break;
+      case 'grpc': {
+        const c = reqInt(v[0], 'compressed', where);
+        if (c > 1) throw new Error(`${where}: grpc compressed flag "${v[0]}" is neither 0 nor 1`);
+        rows.push({ ...base, kind, compressed: c === 1, messageLength: reqInt(v[1], 'message_length', where) });
+        break;
+      }
       default:
         rows.push({ ...base, kind, values: v });
     }
@@ -198,6 +257,7 @@ export function parseOracle(text: string, file = '<oracle>'): Oracle {
     tcpStreams: rows.filter((r): r is TcpStreamRow => r.kind === 'tcp_stream'),
     httpReqs: rows.filter((r): r is HttpReqRow => r.kind === 'http_req'),
     httpResps: rows.filter((r): r is HttpRespRow => r.kind === 'http_resp'),
+    h2Rows: rows.filter((r): r is H2FrameRow | H2HeaderRow | GrpcRow => r.kind === 'h2' || r.kind === 'h2hdr' || r.kind === 'grpc'),
   };
 }
 

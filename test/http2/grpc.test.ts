@@ -35,6 +35,17 @@ describe('gRPC message framing', () => {
     expect(r.dropped).toBe(1);
   });
 
+  it('after a gap across a boundary, reading restarts only at a frame of exactly whole messages', () => {
+    const r = new GrpcMessageReader(100, 10);
+    r.push(lpm(a).subarray(0, 7), 1);
+    r.gap(1000); // past the end of the message: framing lost
+    expect(r.broken).toBeDefined();
+    expect(r.restartAt(Buffer.concat([lpm(a), lpm(a)]).subarray(0, 20))).toBe(false); // not whole messages
+    expect(r.restartAt(Buffer.concat([lpm(a), lpm(b)]))).toBe(true);
+    r.push(Buffer.concat([lpm(a), lpm(b)]), 2);
+    expect(r.messages.map((m) => m.size)).toEqual([13, 3000]);
+  });
+
   it('a bad flag byte stops reading instead of inventing messages', () => {
     const r = new GrpcMessageReader(100, 10);
     r.push(Buffer.from([9, 0, 0, 0, 1, 42]), 1);

@@ -11,6 +11,7 @@ import type { GrpcMessage } from '../types.js';
  * which may split or join across DATA frames freely.
  */
 const PREFIX = 5;
+const GAP_ACROSS = 'gap across a message boundary';
 
 /** Reads one direction's messages incrementally, keeping at most `keep` bytes of each and `max` messages. */
 export class GrpcMessageReader {
@@ -70,7 +71,28 @@ export class GrpcMessageReader {
       this.cur.buf = this.cur.buf.subarray(0, this.cur.kept);
       return;
     }
-    this.broken = 'gap across a message boundary';
+    this.broken = GAP_ACROSS;
+  }
+
+  /**
+   * After a gap lost the message framing: a DATA frame whose payload is exactly one or more whole
+   * messages is a boundary that cannot be misread (grpc-js writes each message in its own
+   * frames), so reading restarts there. Anything less certain keeps the reader stopped.
+   */
+  restartAt(b: Buffer): boolean {
+    if (this.broken !== GAP_ACROSS) return false;
+    let p = 0, n = 0;
+    while (p + PREFIX <= b.length) {
+      if (b[p]! > 1) return false;
+      p += PREFIX + b.readUInt32BE(p + 1);
+      n++;
+    }
+    if (p !== b.length || n === 0) return false;
+    this.broken = undefined;
+    this.cur = undefined;
+    this.prefixGot = 0;
+    this.remaining = 0;
+    return true;
   }
 
   /** End of the stream: a message still open is kept, marked truncated. */

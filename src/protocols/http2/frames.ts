@@ -67,6 +67,9 @@ export interface Frame {
   payload: Buffer;
   /** Stream offset of the frame's first byte in its direction. */
   offset: number;
+  /** Capture time and frame number of the packet that carried the frame's first byte. */
+  startTime: number;
+  startFrame: number;
 }
 
 /**
@@ -91,7 +94,11 @@ export class FrameReader {
     private readonly onOversize: (type: number, length: number, offset: number) => void,
   ) {}
 
-  push(bytes: Buffer, offset: number): void {
+  /** Packet of the first byte of the partial frame held in `pending`. */
+  private pendingTime = 0;
+  private pendingFrame = 0;
+
+  push(bytes: Buffer, offset: number, time = 0, frameNo = 0): void {
     this.offset = offset;
     let b = bytes;
     if (this.skip > 0) {
@@ -101,10 +108,14 @@ export class FrameReader {
       b = b.subarray(n);
       if (b.length === 0) return;
     }
+    // The first frame of this call began in the packet that started the held partial frame.
+    let firstTime = time, firstFrame = frameNo;
     if (this.pending) {
       b = Buffer.concat([this.pending, b]);
       this.offset -= this.pending.length;
       this.pending = undefined;
+      firstTime = this.pendingTime;
+      firstFrame = this.pendingFrame;
     }
     let p = 0;
     while (b.length - p >= FRAME_HEADER) {
@@ -124,10 +135,18 @@ export class FrameReader {
         return;
       }
       if (b.length - p - FRAME_HEADER < length) break;
-      this.onFrame({ type, flags, stream, payload: b.subarray(p + FRAME_HEADER, p + FRAME_HEADER + length), offset: this.offset + p }, false);
+      const st = p === 0 ? firstTime : time, sf = p === 0 ? firstFrame : frameNo;
+      this.onFrame({ type, flags, stream, payload: b.subarray(p + FRAME_HEADER, p + FRAME_HEADER + length), offset: this.offset + p, startTime: st, startFrame: sf }, false);
       p += FRAME_HEADER + length;
     }
     if (p < b.length) {
+      if (p === 0) {
+        this.pendingTime = firstTime;
+        this.pendingFrame = firstFrame;
+      } else {
+        this.pendingTime = time;
+        this.pendingFrame = frameNo;
+      }
       this.pending = Buffer.from(b.subarray(p));
       const h = this.pending;
       this.partial = h.length >= FRAME_HEADER
@@ -155,7 +174,7 @@ export class FrameReader {
     if (part && part.got + length <= part.length) {
       // Deliver what we have of this frame now, then skip the rest of its payload.
       const have = this.pending!.subarray(FRAME_HEADER);
-      this.onFrame({ type: part.type, flags: part.flags, stream: part.stream, payload: have, offset: part.offset }, true);
+      this.onFrame({ type: part.type, flags: part.flags, stream: part.stream, payload: have, offset: part.offset, startTime: this.pendingTime, startFrame: this.pendingFrame }, true);
       this.skip = part.length - part.got - length;
       this.offset += length;
       this.pending = undefined;

@@ -8,17 +8,19 @@ const MIN_RUN = 2;
  * Length of the run of plausible frames starting at `p` (frames that fit in `b` and follow each
  * other exactly), and whether the run ends exactly at the end of `b`.
  */
-function run(b: Buffer, p: number, maxFrame: number): { frames: number; exact: boolean; firstHeaders: number } {
+function run(b: Buffer, p: number, maxFrame: number): { frames: number; exact: boolean; cut: boolean; firstHeaders: number } {
   let frames = 0;
   let firstHeaders = -1;
   while (p < b.length) {
     const n = plausibleFrame(b, p, maxFrame);
-    if (n < 0 || p + n > b.length) return { frames, exact: false, firstHeaders };
+    // A plausible frame header whose payload runs past the segment: the frame is cut, not wrong.
+    if (n >= 0 && p + n > b.length) return { frames, exact: false, cut: true, firstHeaders: firstHeaders < 0 && b[p + 3] === FRAME.HEADERS ? p : firstHeaders };
+    if (n < 0) return { frames, exact: false, cut: false, firstHeaders };
     if (firstHeaders < 0 && b[p + 3] === FRAME.HEADERS) firstHeaders = p;
     frames++;
     p += n;
   }
-  return { frames, exact: true, firstHeaders };
+  return { frames, exact: true, cut: false, firstHeaders };
 }
 
 /**
@@ -26,11 +28,12 @@ function run(b: Buffer, p: number, maxFrame: number): { frames: number; exact: b
  * from which at least two plausible frames follow each other and tile the rest of the segment.
  * Returns -1 when there is no such position: better no records than wrong ones.
  */
-export function findFrameSync(b: Buffer, maxFrame = DEFAULT_MAX_FRAME, minRun = MIN_RUN): number {
+export function findFrameSync(b: Buffer, maxFrame = DEFAULT_MAX_FRAME, minRun = MIN_RUN, allowCut = false): number {
   const limit = Math.min(b.length - FRAME_HEADER, 64 * 1024);
   for (let p = 0; p <= limit; p++) {
     const r = run(b, p, maxFrame);
-    if (r.exact && r.frames >= minRun) return p;
+    // Inside a connection already known to be HTTP/2, whole frames may end in one the segment cuts.
+    if ((r.exact || (allowCut && r.cut)) && r.frames + (r.cut ? 1 : 0) >= minRun && r.frames >= 1) return p;
   }
   return -1;
 }
@@ -61,6 +64,8 @@ export function probeHttp2(dir: 0 | 1, b: Buffer): ProbeResult {
   }
   // Caught mid-connection: frames by shape, tiling the segment exactly.
   const r = run(b, 0, DEFAULT_MAX_FRAME);
+  // Whole frames then one the segment cuts: ask for more bytes (bounded by the dispatcher).
+  if (r.cut && r.frames >= 1) return 'more';
   if (!r.exact || r.frames < MIN_RUN) {
     // A lone server SETTINGS frame (the server's preface) is HTTP/2 too.
     if (r.exact && r.frames === 1 && b[3] === FRAME.SETTINGS && b.length > FRAME_HEADER) return dir === 1 ? 'match' : 'reverse';

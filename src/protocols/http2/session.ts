@@ -137,14 +137,14 @@ export class Http2Session implements ProtocolSession {
     if (b.length === 0) return;
     if (this.lost[dir]) {
       // Inside a connection known to be HTTP/2, one frame that fits the segment exactly will do.
-      const p = findFrameSync(b, this.readers[dir].maxFrame, 1);
+      const p = findFrameSync(b, this.readers[dir].maxFrame, 1, true);
       if (p < 0) return;
       this.lost[dir] = false;
       this.readers[dir].reset();
       b = b.subarray(p);
       off += p;
     }
-    this.readers[dir].push(b, off);
+    this.readers[dir].push(b, off, meta.time, meta.frame);
   }
 
   gap(dir: Dir, length: number, meta: StreamMeta): void {
@@ -174,8 +174,13 @@ export class Http2Session implements ProtocolSession {
     const why = reason === 'eof' ? 'capture-ended' : 'connection-closed';
     for (const s of [...this.streams.values()].sort((a, b) => a.id - b.id)) {
       if (s.emitted) continue;
-      const refused = this.goaway && s.id > this.goaway.lastStream;
-      this.emit(s, refused ? 'refused-by-goaway' : why, time);
+      // GOAWAY's last-stream-id covers streams the *receiver* of the GOAWAY started (RFC 9113
+      // §6.8): odd ids when the server sent it, even (pushed) ids when the client did.
+      const g = this.goaway;
+      const refused = g !== undefined && s.id > g.lastStream && s.id % 2 === (g.by === 'server' ? 1 : 0);
+      // A stream that was reset or whose response ended is done: it keeps its own reasons.
+      const done = s.error !== undefined || (s.resp?.ended ?? false);
+      this.emit(s, refused ? 'refused-by-goaway' : done ? undefined : why, time);
     }
   }
 
@@ -183,6 +188,7 @@ export class Http2Session implements ProtocolSession {
 
   private onFrame(dir: Dir, f: Frame, gapped: boolean): void {
     const at = this.at[dir];
+    if (this.held.size > 0) this.release(at.time);
     const open = this.block[dir];
     if (open && f.type !== FRAME.CONTINUATION) {
       // RFC 9113 §6.10: nothing may come between HEADERS and its CONTINUATIONs.
@@ -202,7 +208,9 @@ export class Http2Session implements ProtocolSession {
         if (!s) return;
         s.error = { code: errorName(f.payload.readUInt32BE(0)), frame: 'RST_STREAM', by: dir === 0 ? 'client' : 'server' };
         this.touch(dir === 0 ? s.req : s.resp, f, at);
-        this.emit(s, undefined, at.time);
+        // Frames the peer sent before it saw the reset may still cross it on the wire: hold the
+        // stream briefly so they join this record (an answer racing a client's CANCEL).
+        this.hold(s, at.time);
         return;
       }
       case FRAME.GOAWAY: {
@@ -268,7 +276,8 @@ export class Http2Session implements ProtocolSession {
   private startBlock(dir: Dir, f: Frame, fragment: Buffer, gapped: boolean, promised?: number): void {
     const at = this.at[dir];
     const blk: Block = {
-      stream: f.stream, flags: f.flags, parts: [Buffer.from(fragment)], size: fragment.length, time: at.time, frame: at.frame,
+      stream: f.stream, flags: f.flags, parts: [Buffer.from(fragment)], size: fragment.length,
+      time: f.startTime || at.time, frame: f.startFrame || at.frame,
       wire: 9 + f.payload.length, dropped: gapped, ...(promised !== undefined ? { promised } : {}),
     };
     if (f.flags & FLAG.END_HEADERS) this.finishBlock(dir, blk);
@@ -389,7 +398,7 @@ export class Http2Session implements ProtocolSession {
     if (!h) {
       // DATA before any HEADERS we saw: the headers (and maybe earlier DATA) were before the
       // capture or in a gap. Its body is not known from the start, so no preview is offered.
-      h = this.newHalf(at.time, at.frame);
+      h = this.newHalf(f.startTime || at.time, f.startFrame || at.frame);
       h.partialHeaders = true;
       h.gap = true;
       if (dir === 0) s.req = h;
@@ -410,6 +419,7 @@ export class Http2Session implements ProtocolSession {
         if (k < data.length) h.truncated = true;
       } else if (data.length > 0) h.truncated = true;
     }
+    if (h.grpc?.broken && !gapped) h.grpc.restartAt(data);
     h.grpc?.push(data, at.time);
     if (gapped) {
       // The rest of this frame's payload is lost; the frame's END_STREAM flag still holds.
@@ -461,14 +471,38 @@ export class Http2Session implements ProtocolSession {
       h.ended = true;
       h.grpc?.finish(h.end);
     }
-    // A response that ended closes the exchange (the request has ended before it in practice;
-    // if not, the record says so).
-    if (dir === 1) this.emit(s, undefined, h?.end ?? 0);
+    if (s.req?.ended && s.resp?.ended) this.emit(s, undefined, h?.end ?? 0);
+    // A response may end before its request (the server answered early): wait briefly for the
+    // request's end or a reset; if neither comes, the record says the request did not end.
+    else if (dir === 1 && !s.req) this.emit(s, undefined, h?.end ?? 0); // its request was never seen: nothing to wait for
+    else if (dir === 1) this.hold(s, h?.end ?? 0);
+    else if (s.error) this.emit(s, undefined, h?.end ?? 0);
+  }
+
+  /** Streams waiting a little for frames that may still come (see RST_STREAM, endHalf). */
+  private readonly held = new Map<Stream, number>();
+  /** Capture seconds a finished or reset stream waits for crossing frames. */
+  private static readonly HOLD_SEC = 1;
+
+  private hold(s: Stream, time: number): void {
+    if (!this.held.has(s)) this.held.set(s, time);
+  }
+
+  /** Emits held streams whose wait is over, or that became whole. */
+  private release(now: number): void {
+    for (const [s, since] of this.held) {
+      const whole = (s.req?.ended ?? false) && (s.resp?.ended ?? false);
+      if (whole || now - since > Http2Session.HOLD_SEC) {
+        this.held.delete(s);
+        this.emit(s, undefined, now);
+      }
+    }
   }
 
   private emit(s: Stream, reason: string | undefined, _time: number): void {
     if (s.emitted) return;
     s.emitted = true;
+    this.held.delete(s);
     this.streams.delete(s.id);
     this.closed.add(s.id);
     this.closedOrder.push(s.id);
@@ -497,7 +531,8 @@ export class Http2Session implements ProtocolSession {
     const why = reason
       ?? (req?.gap || resp?.gap ? 'gap' : undefined)
       ?? (partial ? 'headers-desynced' : undefined)
-      ?? (!req ? 'no-request-seen' : !resp && !s.error ? 'no-response' : undefined);
+      ?? (!req ? 'no-request-seen' : !resp && !s.error ? 'no-response' : undefined)
+      ?? (req && !req.ended && !s.error ? 'request-not-ended' : undefined);
     if (why) tx.incomplete = why;
     this.ctx.emit(tx);
   }
