@@ -22,6 +22,18 @@ export const MAX_START_LINE = 8192;
 const SP = 0x20, CR = 0x0d, LF = 0x0a;
 const VERSION = Buffer.from('HTTP/1.');
 
+/** "HTTP/1." and a digit at `i`: the position after it, 0 for a prefix that may become one, -1 for no. */
+function versionAt(b: Buffer, i: number): number {
+  const n = b.length;
+  for (let k = 0; k < VERSION.length; k++, i++) {
+    if (i >= n) return 0;
+    if (b[i] !== VERSION[k]) return -1;
+  }
+  if (i >= n) return 0;
+  if (b[i]! < 48 || b[i]! > 57) return -1;
+  return i + 1;
+}
+
 /** 1: a full request line at `pos`; 0: a prefix that may become one; -1: not one. */
 export function requestLineAt(b: Buffer, pos: number): 1 | 0 | -1 {
   const n = b.length;
@@ -40,13 +52,9 @@ export function requestLineAt(b: Buffer, pos: number): 1 | 0 | -1 {
   if (i >= n) return i - pos < MAX_START_LINE ? 0 : -1;
   if (i === targetStart || b[i] !== SP) return -1;
   i++;
-  for (let k = 0; k < VERSION.length; k++, i++) {
-    if (i >= n) return 0;
-    if (b[i] !== VERSION[k]) return -1;
-  }
-  if (i >= n) return 0;
-  if (b[i]! < 48 || b[i]! > 57) return -1;
-  i++;
+  const v = versionAt(b, i);
+  if (v <= 0) return v === 0 ? 0 : -1;
+  i = v;
   if (i >= n) return 0;
   if (b[i] === CR) i++;
   if (i >= n) return 0;
@@ -56,14 +64,9 @@ export function requestLineAt(b: Buffer, pos: number): 1 | 0 | -1 {
 /** 1: a status line at `pos` (through the status code); 0: a prefix; -1: not one. */
 export function statusLineAt(b: Buffer, pos: number): 1 | 0 | -1 {
   const n = b.length;
-  let i = pos;
-  for (let k = 0; k < VERSION.length; k++, i++) {
-    if (i >= n) return 0;
-    if (b[i] !== VERSION[k]) return -1;
-  }
-  if (i >= n) return 0;
-  if (b[i]! < 48 || b[i]! > 57) return -1;
-  i++;
+  const v = versionAt(b, pos);
+  if (v <= 0) return v === 0 ? 0 : -1;
+  let i = v;
   if (i >= n) return 0;
   if (b[i] !== SP) return -1;
   i++;
