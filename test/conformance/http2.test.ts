@@ -98,7 +98,7 @@ const HAND_CHECKED_RST: { capture: string; stream: number; by: 'client' | 'serve
   },
   {
     capture: 'suricata-verify/http2-continuation/input.pcap', stream: 1, by: 'server', code: 'NO_ERROR',
-    how: 'frame 25, from 127.0.0.1:8080: http2.rst_stream.error 0 (NO_ERROR); tapwire does not report it (see EXPLAINED)',
+    how: 'frame 25, from 127.0.0.1:8080: http2.rst_stream.error 0 (NO_ERROR); tapwire reports it: the reset arrives while the stream waits for its request to end',
   },
 ];
 
