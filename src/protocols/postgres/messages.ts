@@ -1,0 +1,396 @@
+/*
+ * PostgreSQL frontend/backend protocol 3.0 (PostgreSQL docs, "Message Formats").
+ *
+ *   startup (frontend, untyped)      every other message
+ *   +----------+------------------+  +------+----------+-----------------+
+ *   | Int32 len| Int32 code, body |  | Byte1| Int32 len| body (len - 4)  |
+ *   +----------+------------------+  +------+----------+-----------------+
+ *
+ * `len` counts itself, not the type byte. Every message is parsed from a view bounded by its
+ * declared length: a field that would run past it is a violation, never a read past the end.
+ */
+
+const c = (s: string) => s.charCodeAt(0);
+
+/** Frontend (client → server) message types. */
+export const FRONTEND = {
+  Bind: c('B'), Close: c('C'), CopyData: c('d'), CopyDone: c('c'), CopyFail: c('f'), Describe: c('D'),
+  Execute: c('E'), Flush: c('H'), FunctionCall: c('F'), Parse: c('P'), Password: c('p'), Query: c('Q'),
+  Sync: c('S'), Terminate: c('X'),
+} as const;
+
+/** Backend (server → client) message types. */
+export const BACKEND = {
+  Authentication: c('R'), BackendKeyData: c('K'), BindComplete: c('2'), CloseComplete: c('3'),
+  CommandComplete: c('C'), CopyData: c('d'), CopyDone: c('c'), CopyInResponse: c('G'), CopyOutResponse: c('H'),
+  CopyBothResponse: c('W'), DataRow: c('D'), EmptyQueryResponse: c('I'), ErrorResponse: c('E'),
+  FunctionCallResponse: c('V'), NegotiateProtocolVersion: c('v'), NoData: c('n'), NoticeResponse: c('N'),
+  NotificationResponse: c('A'), ParameterDescription: c('t'), ParameterStatus: c('S'), ParseComplete: c('1'),
+  PortalSuspended: c('s'), ReadyForQuery: c('Z'), RowDescription: c('T'),
+} as const;
+
+const FRONTEND_TYPES = new Set<number>(Object.values(FRONTEND));
+const BACKEND_TYPES = new Set<number>(Object.values(BACKEND));
+
+/** Request codes of untyped startup-phase messages. */
+export const STARTUP = {
+  PROTOCOL_3_0: 196_608,
+  CANCEL: 80_877_102,
+  SSL: 80_877_103,
+  GSSENC: 80_877_104,
+} as const;
+
+/** Larger messages are taken for a bad length (the server's own limit is 1 GB; no real query is). */
+export const MAX_MESSAGE = 256 * 1024 * 1024;
+/** Startup-phase messages are small: parameters only. */
+export const MAX_STARTUP = 10_000;
+
+/** A protocol field ran past its message's declared length. */
+export class TruncatedMessage extends Error {}
+
+/** Reads fields from exactly one message body. */
+export class View {
+  p = 0;
+  constructor(readonly b: Buffer) {}
+
+  get left(): number {
+    return this.b.length - this.p;
+  }
+
+  u8(): number {
+    if (this.p + 1 > this.b.length) throw new TruncatedMessage('byte');
+    return this.b[this.p++]!;
+  }
+
+  i16(): number {
+    if (this.p + 2 > this.b.length) throw new TruncatedMessage('int16');
+    const v = this.b.readInt16BE(this.p);
+    this.p += 2;
+    return v;
+  }
+
+  i32(): number {
+    if (this.p + 4 > this.b.length) throw new TruncatedMessage('int32');
+    const v = this.b.readInt32BE(this.p);
+    this.p += 4;
+    return v;
+  }
+
+  /** A NUL-terminated string (protocol strings are in the client encoding; UTF-8 in practice). */
+  cstr(): string {
+    const end = this.b.indexOf(0, this.p);
+    if (end < 0) throw new TruncatedMessage('string without its terminating NUL');
+    const s = this.b.toString('utf8', this.p, end);
+    this.p = end + 1;
+    return s;
+  }
+
+  bytes(n: number): Buffer {
+    if (n < 0 || this.p + n > this.b.length) throw new TruncatedMessage(`${n} bytes`);
+    const v = this.b.subarray(this.p, this.p + n);
+    this.p += n;
+    return v;
+  }
+}
+
+export interface Message {
+  /** Type byte; 0 for an untyped startup-phase message. */
+  type: number;
+  /** The body, a view bounded by the declared length (copy before keeping it). */
+  body: Buffer;
+  /** Stream offset of the message's first byte. */
+  offset: number;
+}
+
+/**
+ * Splits one direction into messages. Only a partial message is held. Starts in the untyped
+ * startup phase for the frontend; `typed()` switches after the StartupMessage. A length that
+ * cannot be right stops the reader (`broken`); the session resynchronises it.
+ */
+export class MessageReader {
+  private pending: Buffer | undefined;
+  private startup: boolean;
+  /** Set when the next byte is a one-byte answer (to SSLRequest / GSSENCRequest), not a message. */
+  expectAnswerByte = false;
+  broken: string | undefined;
+
+  constructor(
+    private readonly frontend: boolean,
+    startupPhase: boolean,
+    private readonly onMessage: (m: Message) => void,
+    private readonly onAnswerByte: (byte: number, offset: number) => void = () => {},
+  ) {
+    this.startup = startupPhase;
+  }
+
+  typed(): void {
+    this.startup = false;
+  }
+
+  get inStartup(): boolean {
+    return this.startup;
+  }
+
+  push(bytes: Buffer, offset: number): void {
+    if (this.broken) return;
+    let b = bytes;
+    let base = offset;
+    if (this.pending) {
+      b = Buffer.concat([this.pending, b]);
+      base -= this.pending.length;
+      this.pending = undefined;
+    }
+    let p = 0;
+    while (p < b.length && !this.broken) {
+      if (this.expectAnswerByte) {
+        this.expectAnswerByte = false;
+        this.onAnswerByte(b[p]!, base + p);
+        p++;
+        continue;
+      }
+      if (this.startup) {
+        if (b.length - p < 4) break;
+        const len = b.readInt32BE(p);
+        if (len < 8 || len > MAX_STARTUP) {
+          this.broken = `startup message length ${len} is impossible`;
+          break;
+        }
+        if (b.length - p < len) break;
+        this.onMessage({ type: 0, body: b.subarray(p + 4, p + len), offset: base + p });
+        p += len;
+        continue;
+      }
+      if (b.length - p < 5) break;
+      const type = b[p]!;
+      const len = b.readInt32BE(p + 1);
+      if (!(this.frontend ? FRONTEND_TYPES : BACKEND_TYPES).has(type)) {
+        this.broken = `unknown ${this.frontend ? 'frontend' : 'backend'} message type 0x${type.toString(16)}`;
+        break;
+      }
+      if (len < 4 || len > MAX_MESSAGE) {
+        this.broken = `message '${String.fromCharCode(type)}' declares length ${len}`;
+        break;
+      }
+      if (b.length - p < 1 + len) break;
+      this.onMessage({ type, body: b.subarray(p + 5, p + 1 + len), offset: base + p });
+      p += 1 + len;
+    }
+    if (p < b.length && !this.broken) this.pending = Buffer.from(b.subarray(p));
+  }
+
+  /** Drops any partial message and starts reading at a known message boundary. */
+  resume(): void {
+    this.pending = undefined;
+    this.broken = undefined;
+  }
+}
+
+/**
+ * Where a backend stream can be picked up again after a gap or garbage: the next ReadyForQuery
+ * ('Z', length 5, status I/T/E), the one message every exchange ends with. -1 if none.
+ */
+export function findReadyForQuery(b: Buffer, from = 0): number {
+  for (let p = b.indexOf(BACKEND.ReadyForQuery, from); p >= 0 && p + 6 <= b.length; p = b.indexOf(BACKEND.ReadyForQuery, p + 1)) {
+    if (b.readInt32BE(p + 1) === 5 && (b[p + 5] === 0x49 || b[p + 5] === 0x54 || b[p + 5] === 0x45)) return p + 6;
+  }
+  return -1;
+}
+
+/** Where a frontend stream can be picked up again: right after the next Sync ('S', length 4). */
+export function findSync(b: Buffer, from = 0): number {
+  for (let p = b.indexOf(FRONTEND.Sync, from); p >= 0 && p + 5 <= b.length; p = b.indexOf(FRONTEND.Sync, p + 1)) {
+    if (b.readInt32BE(p + 1) === 4) return p + 5;
+  }
+  return -1;
+}
+
+// ---- one small pure function per message type ------------------------------------------------
+
+export interface Startup {
+  code: number;
+  params: Record<string, string>;
+}
+
+export function parseStartup(body: Buffer): Startup {
+  const v = new View(body);
+  const code = v.i32();
+  const params: Record<string, string> = {};
+  if (code === STARTUP.PROTOCOL_3_0) {
+    while (v.left > 1) {
+      const k = v.cstr();
+      if (k === '') break;
+      params[k] = v.cstr();
+    }
+  } else if (code === STARTUP.CANCEL) {
+    params.pid = String(v.i32());
+    v.i32(); // the secret key is a credential: read past, never kept
+  }
+  return { code, params };
+}
+
+export interface Parse {
+  name: string;
+  sql: string;
+  paramTypes: number[];
+}
+
+export function parseParse(body: Buffer): Parse {
+  const v = new View(body);
+  const name = v.cstr();
+  const sql = v.cstr();
+  const n = v.i16();
+  const paramTypes: number[] = [];
+  for (let i = 0; i < n; i++) paramTypes.push(v.i32() >>> 0);
+  return { name, sql, paramTypes };
+}
+
+export interface Bind {
+  portal: string;
+  statement: string;
+  /** 0 text, 1 binary, per parameter (expanded from the 0/1/n format-code rule). */
+  formats: number[];
+  /** Views of the values; null for SQL NULL. */
+  values: (Buffer | null)[];
+  resultFormats: number[];
+}
+
+export function parseBind(body: Buffer): Bind {
+  const v = new View(body);
+  const portal = v.cstr();
+  const statement = v.cstr();
+  const nf = v.i16();
+  const fcodes: number[] = [];
+  for (let i = 0; i < nf; i++) fcodes.push(v.i16());
+  const np = v.i16();
+  const values: (Buffer | null)[] = [];
+  for (let i = 0; i < np; i++) {
+    const len = v.i32();
+    values.push(len === -1 ? null : v.bytes(len));
+  }
+  const nr = v.i16();
+  const resultFormats: number[] = [];
+  for (let i = 0; i < nr; i++) resultFormats.push(v.i16());
+  // Zero codes: all text; one code: it applies to all; else one per parameter.
+  const formats = values.map((_, i) => (nf === 0 ? 0 : nf === 1 ? fcodes[0]! : fcodes[i] ?? 0));
+  return { portal, statement, formats, values, resultFormats };
+}
+
+export function parseExecute(body: Buffer): { portal: string; maxRows: number } {
+  const v = new View(body);
+  return { portal: v.cstr(), maxRows: v.i32() };
+}
+
+/** Describe and Close: 'S' statement or 'P' portal, and its name. */
+export function parseTarget(body: Buffer): { kind: 'S' | 'P'; name: string } {
+  const v = new View(body);
+  const k = v.u8();
+  return { kind: k === c('S') ? 'S' : 'P', name: v.cstr() };
+}
+
+export function parseQuery(body: Buffer): string {
+  return new View(body).cstr();
+}
+
+/** ErrorResponse / NoticeResponse fields by their one-letter codes (S, V, C, M, D, H, P …). */
+export function parseFields(body: Buffer): Record<string, string> {
+  const v = new View(body);
+  const out: Record<string, string> = {};
+  for (;;) {
+    const code = v.u8();
+    if (code === 0) break;
+    out[String.fromCharCode(code)] = v.cstr();
+  }
+  return out;
+}
+
+export interface Column {
+  name: string;
+  typeOid: number;
+  format: number;
+}
+
+export function parseRowDescription(body: Buffer): Column[] {
+  const v = new View(body);
+  const n = v.i16();
+  const cols: Column[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = v.cstr();
+    v.i32(); // table oid
+    v.i16(); // column number
+    const typeOid = v.i32() >>> 0;
+    v.i16(); // type size
+    v.i32(); // type modifier
+    cols.push({ name, typeOid, format: v.i16() });
+  }
+  return cols;
+}
+
+export function parseDataRow(body: Buffer): (Buffer | null)[] {
+  const v = new View(body);
+  const n = v.i16();
+  const out: (Buffer | null)[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = v.i32();
+    out.push(len === -1 ? null : v.bytes(len));
+  }
+  return out;
+}
+
+export function parseCommandComplete(body: Buffer): string {
+  return new View(body).cstr();
+}
+
+/** 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
+export function parseReadyForQuery(body: Buffer): 'idle' | 'transaction' | 'failed' {
+  const s = new View(body).u8();
+  return s === c('T') ? 'transaction' : s === c('E') ? 'failed' : 'idle';
+}
+
+/**
+ * Authentication requests. Only the mechanism is kept: salts, SASL data and (on the frontend
+ * side) passwords and proofs are credentials and never leave this function.
+ */
+export function parseAuthentication(body: Buffer): { code: number; mechanism?: string } {
+  const v = new View(body);
+  const code = v.i32();
+  const names: Record<number, string> = { 0: 'ok', 2: 'kerberos', 3: 'cleartext', 5: 'md5', 7: 'gss', 9: 'sspi' };
+  if (code === 10) {
+    const mechs: string[] = [];
+    while (v.left > 1) {
+      const m = v.cstr();
+      if (m === '') break;
+      mechs.push(m);
+    }
+    return { code, mechanism: mechs.join(',') };
+  }
+  return names[code] !== undefined ? { code, mechanism: names[code] } : { code };
+}
+
+export function parseParameterStatus(body: Buffer): { name: string; value: string } {
+  const v = new View(body);
+  return { name: v.cstr(), value: v.cstr() };
+}
+
+export function parseBackendKeyData(body: Buffer): { pid: number } {
+  return { pid: new View(body).i32() }; // the secret key is a credential: not read
+}
+
+export function parseNotification(body: Buffer): { pid: number; channel: string; payload: string } {
+  const v = new View(body);
+  return { pid: v.i32(), channel: v.cstr(), payload: v.cstr() };
+}
+
+export function parseParameterDescription(body: Buffer): number[] {
+  const v = new View(body);
+  const n = v.i16();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(v.i32() >>> 0);
+  return out;
+}
+
+/** CopyInResponse / CopyOutResponse / CopyBothResponse: overall format (0 text, 1 binary). */
+export function parseCopyResponse(body: Buffer): { format: number; columns: number } {
+  const v = new View(body);
+  const format = v.u8();
+  return { format, columns: v.i16() };
+}
