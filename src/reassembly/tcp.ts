@@ -207,7 +207,7 @@ export class TcpReassembler {
       peerAck = other.offsetOf(d.ack);
       if (peerAck > other.acked) other.acked = peerAck;
       // The receiver has bytes the capture does not: a hole before held data is a real gap.
-      if (other.held.length > 0 && other.acked > other.next) this.fillHole(conn, (1 - dir) as Dir, 'ack');
+      if (other.held.length > 0 && other.acked > other.next) this.fillHole(conn, (1 - dir) as Dir);
     }
 
     if (d.payloadLen > 0 && half.init) this.segment(conn, dir, half, seq, d, peerAck);
@@ -303,20 +303,20 @@ export class TcpReassembler {
       return;
     }
     if (off > half.next) this.stats.outOfOrderSegments++;
-    if (data.length > 0) this.hold(conn, half, { off, len: data.length, data: Buffer.from(data), time: d.time, frame: d.frame, peerAck }, d.frame);
-    if (lost > 0) this.hold(conn, half, { off: off + data.length, len: lost, data: undefined, time: d.time, frame: d.frame, peerAck }, d.frame);
+    if (data.length > 0) this.hold(half, { off, len: data.length, data: Buffer.from(data), time: d.time, frame: d.frame, peerAck }, d.frame);
+    if (lost > 0) this.hold(half, { off: off + data.length, len: lost, data: undefined, time: d.time, frame: d.frame, peerAck }, d.frame);
     this.drain(conn, dir, half);
     if (half.held.length > 0) {
-      if (half.acked > half.next) this.fillHole(conn, dir, 'ack');
+      if (half.acked > half.next) this.fillHole(conn, dir);
       else if (half.heldBytes > this.limits.maxBufferedPerConnection || this.bufferedTotal > this.limits.maxBufferedTotal) {
         this.stats.forcedGaps++;
-        this.fillHole(conn, dir, 'limit');
+        this.fillHole(conn, dir);
       }
     }
   }
 
   /** Inserts a piece in offset order, keeping the bytes that arrived first wherever they overlap. */
-  private hold(conn: Conn, half: Half, p: Piece, frame: number): void {
+  private hold(half: Half, p: Piece, frame: number): void {
     const held = half.held;
     if (held.length === 0) half.waitingSince = p.time;
     let i = held.length;
@@ -345,7 +345,6 @@ export class TcpReassembler {
       i++;
     }
     if (p.len > 0) this.insert(half, i, p);
-    void conn;
   }
 
   private insert(half: Half, i: number, p: Piece): void {
@@ -390,7 +389,7 @@ export class TcpReassembler {
   }
 
   /** Declares the first hole of a direction lost and delivers what follows it. */
-  private fillHole(conn: Conn, dir: Dir, _why: 'ack' | 'timeout' | 'limit' | 'end'): void {
+  private fillHole(conn: Conn, dir: Dir): void {
     const half = conn.halves[dir];
     const first = half.held[0];
     if (!first) return;
@@ -420,7 +419,7 @@ export class TcpReassembler {
     // but the capture never showed are a gap at the end.
     for (const dir of [0, 1] as Dir[]) {
       const half = conn.halves[dir];
-      while (half.held.length > 0) this.fillHole(conn, dir, 'end');
+      while (half.held.length > 0) this.fillHole(conn, dir);
       const ackEnd = half.finOff >= 0 ? Math.min(half.acked, half.finOff) : half.acked;
       if (half.init && ackEnd > half.next) this.deliverGap(conn, dir, half, ackEnd - half.next, time, 0, -1);
     }
@@ -463,7 +462,7 @@ export class TcpReassembler {
       if (now - c.lastSeen > this.limits.idleTimeoutSec) idle.push(c);
       else for (const dir of [0, 1] as Dir[]) {
         const h = c.halves[dir];
-        if (h.held.length > 0 && now - h.waitingSince > this.limits.gapTimeoutSec) this.fillHole(c, dir, 'timeout');
+        if (h.held.length > 0 && now - h.waitingSince > this.limits.gapTimeoutSec) this.fillHole(c, dir);
       }
     }
     for (const c of idle) this.close(c, now, 'idle');

@@ -147,7 +147,7 @@ export class Http2Session implements ProtocolSession {
     this.readers[dir].push(b, off, meta.time, meta.frame);
   }
 
-  gap(dir: Dir, length: number, meta: StreamMeta): void {
+  gap(dir: Dir, length: number, _meta: StreamMeta): void {
     if (this.ended) return;
     if (dir === 0 && this.prefaceLeft > 0) this.prefaceLeft = 0;
     if (this.lost[dir]) return;
@@ -163,7 +163,6 @@ export class Http2Session implements ProtocolSession {
         h.grpc?.gap(Number.MAX_SAFE_INTEGER);
       }
     }
-    void meta;
   }
 
   fin(_dir: Dir, _time: number): void {}
@@ -204,7 +203,7 @@ export class Http2Session implements ProtocolSession {
       case FRAME.SETTINGS: return this.onSettings(dir, f);
       case FRAME.RST_STREAM: {
         if (f.payload.length < 4 || f.stream === 0) return this.ctx.violation('http2.bad_rst_stream', 'RST_STREAM with a bad length or stream 0', f.offset);
-        const s = this.stream(f.stream, at, dir);
+        const s = this.stream(f.stream, at);
         if (!s) return;
         s.error = { code: errorName(f.payload.readUInt32BE(0)), frame: 'RST_STREAM', by: dir === 0 ? 'client' : 'server' };
         this.touch(dir === 0 ? s.req : s.resp, f, at);
@@ -326,7 +325,7 @@ export class Http2Session implements ProtocolSession {
     }
     if (blk.promised !== undefined) {
       // A pushed request: the promised stream's request half comes from the PUSH_PROMISE.
-      const s = this.stream(blk.promised, at, dir, true);
+      const s = this.stream(blk.promised, at);
       if (!s) return;
       const h = this.newHalf(blk.time, blk.frame);
       assign(h, fields);
@@ -335,7 +334,7 @@ export class Http2Session implements ProtocolSession {
       s.req = h;
       return;
     }
-    const s = this.stream(blk.stream, at, dir);
+    const s = this.stream(blk.stream, at);
     if (!s) return;
     const endStream = (blk.flags & FLAG.END_STREAM) !== 0;
     let h = dir === 0 ? s.req : s.resp;
@@ -392,7 +391,7 @@ export class Http2Session implements ProtocolSession {
       end -= pad;
       if (end < p) return this.ctx.violation('http2.bad_padding', `DATA padding longer than the frame on stream ${f.stream}`, f.offset);
     } else if (f.flags & FLAG.PADDED) p = 1;
-    const s = this.stream(f.stream, at, dir);
+    const s = this.stream(f.stream, at);
     if (!s) return;
     let h = dir === 0 ? s.req : s.resp;
     if (!h) {
@@ -431,7 +430,7 @@ export class Http2Session implements ProtocolSession {
 
   // ---- streams -------------------------------------------------------------------------------
 
-  private stream(id: number, at: StreamMeta, dir: Dir, promised = false): Stream | undefined {
+  private stream(id: number, at: StreamMeta): Stream | undefined {
     if (id === 0) {
       this.ctx.violation('http2.stream_zero', 'a stream frame on stream 0', at.offset);
       return undefined;
@@ -445,8 +444,6 @@ export class Http2Session implements ProtocolSession {
       }
       s = { id, emitted: false };
       this.streams.set(id, s);
-      void dir;
-      void promised;
     }
     return s.emitted ? undefined : s;
   }
