@@ -91,4 +91,16 @@ mkdir -p pcaps/http2 pcaps/grpc
 run node scripts/record/http2.mjs pcaps/http2
 run node scripts/record/grpc.mjs pcaps/grpc
 
+# ---- PostgreSQL fixtures (pcaps/postgres/*.pcap, see scripts/record/postgres.mjs) -------------
+# The recorder runs its own throwaway PostgreSQL 15 cluster (initdb in a temp dir; pg_hba adds md5 and
+# scram-sha-256 users), seeds it over the Unix socket, and restarts it on one port per capture on
+# 127.0.0.1: 18401 pg-client, 18402 pg-pipeline (raw v3 client), 18403 psql, 18404 md5-auth,
+# 18405 scram-auth, 18406 cancel, 18407 pgbench-simple, 18408 pgbench-extended. mysql-on-5432.pcap is a
+# synthetic MySQL handshake on 127.0.0.1:5432 (no MySQL server here; the demo cluster above listens on
+# 127.0.0.4 only). Decode with tshark -d tcp.port==PORT,pgsql; each capture is checked with tshark.
+[ -x "$PGBIN/pgbench" ] || die "missing $PGBIN/pgbench (apt-get install -y postgresql)"
+mkdir -p pcaps/postgres
+rm -f pcaps/postgres/*.pcap.tmp
+PGBIN=$PGBIN run node scripts/record/postgres.mjs pcaps/postgres
+
 echo "record-pcaps: done"
