@@ -11,95 +11,39 @@
 // last transactions may be cut, connections are not closed). An existing file already at least that
 // large is reused. tshark decodes it with: tshark -r FILE -d tcp.port==18920,pgsql -Y pgsql
 // Needs root (tcpdump, initdb as postgres), tcpdump, capinfos (tshark package), postgresql 15 (pgbench).
-import { existsSync, statSync, renameSync, rmSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startChild, requireTools, packetCount, sleep } from '../scripts/record/lib.mjs';
+import { join } from 'node:path';
+import { requireTools, startChild } from '../scripts/record/lib.mjs';
+import { benchArgs, captureUntilSize, reuse, summary } from '../scripts/record/bench-capture.mjs';
 import { createCluster, startServer, HOST, PGBIN } from '../scripts/record/postgres/cluster.mjs';
 
 const PORT = 18920;
 const SCALE = 8;
 const CLIENTS = 8;
 const THREADS = 2;
-const MAX_SECONDS = 900; // give up if the size is not reached by then
-
-function usage(msg) {
-  if (msg) console.error(`bench/record-pg: ${msg}`);
-  console.error('usage: node bench/record-pg.mjs [--min-mb N] [--out FILE]');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const opts = { minMb: 50, out: null };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--min-mb') opts.minMb = Number(argv[++i]);
-    else if (argv[i] === '--out') opts.out = argv[++i];
-    else usage(`unknown option ${argv[i]}`);
-  }
-  if (!(opts.minMb > 0)) usage('--min-mb must be a positive number');
-  opts.out ??= join('bench', '.cache', `pgbench-${opts.minMb % 1024 === 0 ? `${opts.minMb / 1024}g` : `${opts.minMb}m`}.pcap`);
-  return opts;
-}
-
-const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
+const { minMb, out } = benchArgs('bench/record-pg', process.argv.slice(2), { minMb: 50, prefix: 'pgbench' });
 
 async function main() {
-  const { minMb, out } = parseArgs(process.argv.slice(2));
-  const minBytes = minMb * 1048576;
-  if (existsSync(out) && statSync(out).size >= minBytes) {
-    console.log(`reusing ${out} (${mb(statSync(out).size)} >= ${minMb} MiB, ${packetCount(out)} packets)`);
-    return;
-  }
+  if (reuse(out, minMb)) return;
   requireTools('tcpdump', 'capinfos', `${PGBIN}/pgbench`);
-  if (process.getuid?.() !== 0) usage('must run as root (tcpdump on lo, initdb as the postgres user)');
-  mkdirSync(dirname(out), { recursive: true });
-  const partial = `${out}.partial`;
-  rmSync(partial, { force: true });
-  const t0 = Date.now();
-
+  if (process.getuid?.() !== 0) {
+    console.error('bench/record-pg: must run as root (tcpdump on lo, initdb as the postgres user)');
+    process.exit(2);
+  }
   const cluster = createCluster();
   const server = await startServer(cluster, PORT);
-  let tcpdump;
-  let load;
   try {
     execFileSync(join(PGBIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE), '-h', cluster.dir, '-p', String(PORT), '-U', 'postgres', 'postgres'],
       { stdio: ['ignore', 'pipe', 'pipe'] });
-    // as bench/record.mjs: no -U and no --immediate-mode (block-buffered TPACKET_V3 keeps up on lo),
-    // a 256 MiB kernel ring (-B) against bursts; the file is polled, not flushed.
-    const tdArgs = ['-i', 'lo', '-s', '0', '-B', '262144', '-w', partial, '-Z', 'root', `tcp port ${PORT} and host ${HOST}`];
-    tcpdump = startChild('tcpdump', tdArgs, { ready: 'listening on' });
-    await tcpdump.ready;
-    load = startChild(join(PGBIN, 'pgbench'), ['-h', HOST, '-p', String(PORT), '-U', 'postgres', '-M', 'extended', '-c', String(CLIENTS),
-      '-j', String(THREADS), '-T', String(MAX_SECONDS), '--random-seed=20250304', 'postgres']);
-    let size = 0;
-    for (;;) {
-      await sleep(50);
-      size = existsSync(partial) ? statSync(partial).size : 0;
-      if (size >= minBytes) break;
-      if (load.child.exitCode !== null) throw new Error(`pgbench exited early:\n${load.output()}`);
-      if (server.child.exitCode !== null) throw new Error(`postgres exited early:\n${server.output()}`);
-      if (tcpdump.child.exitCode !== null) throw new Error(`tcpdump exited early:\n${tcpdump.output()}`);
-      if (Date.now() - t0 > MAX_SECONDS * 1000) throw new Error(`only ${mb(size)} after ${MAX_SECONDS} s`);
-    }
-    const { code, signal } = await tcpdump.stop('SIGINT');
-    if (code !== 0) throw new Error(`tcpdump exited with ${code ?? signal}:\n${tcpdump.output()}`);
-  } catch (e) {
-    rmSync(partial, { force: true });
-    throw e;
+    const r = await captureUntilSize({
+      out, minMb, filter: `tcp port ${PORT} and host ${HOST}`, watch: [['postgres', server]],
+      startLoad: () => startChild(join(PGBIN, 'pgbench'), ['-h', HOST, '-p', String(PORT), '-U', 'postgres', '-M', 'extended',
+        '-c', String(CLIENTS), '-j', String(THREADS), '-T', '900', '--random-seed=20250304', 'postgres']),
+    });
+    summary(out, r, `pgbench -M extended -c ${CLIENTS} -j ${THREADS}, scale ${SCALE}`);
   } finally {
-    if (tcpdump) await tcpdump.stop('SIGINT');
-    if (load) await load.stop('SIGINT', 5000);
     await server.stop('SIGINT', 10000);
   }
-
-  renameSync(partial, out);
-  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-  const td = tcpdump.output();
-  const captured = Number(/(\d+) packets? captured/.exec(td)?.[1] ?? NaN);
-  const dropped = Number(/(\d+) packets? dropped by kernel/.exec(td)?.[1] ?? 0);
-  if (dropped) console.log(`WARNING: tcpdump: ${dropped} packets dropped by kernel`);
-  console.log(`${out}: ${mb(statSync(out).size)} (${statSync(out).size} bytes), ${captured} packets, `
-    + `${dropped} dropped by kernel, recorded in ${seconds} s (pgbench -M extended -c ${CLIENTS} -j ${THREADS}, scale ${SCALE})`);
 }
 
 main().then(() => process.exit(0), (e) => {
