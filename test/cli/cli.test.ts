@@ -152,6 +152,17 @@ describe('bad input', () => {
     expect(r.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(5);
   });
 
+  it('--proto: a schema that does not load exits 2 naming the file; a good one decodes gRPC messages to JSON', () => {
+    const bad = tapwire(['analyze', 'pcaps/grpc/unary.pcap', '--proto', 'nope.proto']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--proto nope\.proto: no such file or directory/);
+    const good = tapwire(['analyze', 'pcaps/grpc/unary.pcap', '--format', 'jsonl', '--proto', 'pcaps/grpc']);
+    expect(good.status).toBe(0);
+    const first = JSON.parse(good.stdout.split('\n')[0]!);
+    expect(first.protocol).toBe('grpc');
+    expect(first.request.messages[0].json).toMatchObject({ id: 'ord-00001' });
+  });
+
   it('bad options: exit 2 with the reason', () => {
     expect(tapwire(['analyze', KEEPALIVE, '--format', 'xml']).status).toBe(2);
     const r = tapwire(['analyze', KEEPALIVE, '--body-limit', 'lots']);
