@@ -13,6 +13,7 @@ import {
 import {
   matchTransactions, oracleTransactions, tapwireTransactions, txLabel, type Tx,
 } from './http1-compare.js';
+import { reconcile as reconcileWith } from './explained.js';
 
 /** Overall matched / oracle transactions must reach this. */
 const MIN_MATCH_RATE = 0.995;
@@ -168,15 +169,7 @@ function covers(e: Explained, d: Deviation): boolean {
 
 /** Deviations no EXPLAINED entry covers, and EXPLAINED entries nothing used. */
 function reconcile(devs: readonly Deviation[]): { unexplained: Deviation[]; stale: Explained[] } {
-  const budget = new Map<Explained, number>(EXPLAINED.map((e) => [e, e.count ?? 1]));
-  const unexplained: Deviation[] = [];
-  for (const d of devs) {
-    const e = EXPLAINED.find((x) => covers(x, d) && budget.get(x)! > 0);
-    if (e) budget.set(e, budget.get(e)! - 1);
-    else unexplained.push(d);
-  }
-  const stale = EXPLAINED.filter((e) => budget.get(e)! > 0);
-  return { unexplained, stale };
+  return reconcileWith(devs, EXPLAINED, covers);
 }
 
 describe.skipIf(!PCAPS_PRESENT)('HTTP/1 conformance with tshark', () => {

@@ -16,6 +16,7 @@ import {
 import {
   PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT, listCaptures, readOracle,
 } from './oracle.js';
+import { reconcile as reconcileWith } from './explained.js';
 
 /** Overall share of tshark's items (fields, statuses, messages, RSTs, body lengths) tapwire agrees with. */
 const MIN_ITEM_RATE = 0.95;
@@ -164,14 +165,7 @@ function covers(e: Explained, d: Dev): boolean {
 
 /** Deviations no entry covers, and entries nothing used. */
 function reconcile(devs: readonly Dev[], table: readonly Explained[] = [...EXPLAINED, ...KNOWN_BUGS]): { unexplained: Dev[]; stale: Explained[] } {
-  const budget = new Map<Explained, number>(table.map((e) => [e, e.count ?? 1]));
-  const unexplained: Dev[] = [];
-  for (const d of devs) {
-    const e = table.find((x) => covers(x, d) && budget.get(x)! > 0);
-    if (e) budget.set(e, budget.get(e)! - 1);
-    else unexplained.push(d);
-  }
-  return { unexplained, stale: table.filter((e) => budget.get(e)! > 0) };
+  return reconcileWith(devs, table, covers);
 }
 
 const fmt = (d: Dev) => `${d.kind} stream ${d.stream} "${d.what}": ${d.detail}`;

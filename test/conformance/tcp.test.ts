@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT, listCaptures, readOracle, type TcpStreamRow } from './oracle.js';
 import { connKey } from './http1-compare.js';
 import { reassembleFile, type TcpConn } from './tcp-streams.js';
+import { reconcile as reconcileWith } from './explained.js';
 
 /**
  * bytes: a gap-free direction's byte count or sha256 differs.
@@ -149,14 +150,7 @@ async function runCapture(capture: string): Promise<CaptureResult> {
 }
 
 function reconcile(devs: readonly Deviation[]): { unexplained: Deviation[]; stale: Explained[] } {
-  const used = new Set<Explained>();
-  const unexplained: Deviation[] = [];
-  for (const d of devs) {
-    const e = EXPLAINED.find((x) => x.capture === d.capture && x.kind === d.kind && x.stream === d.stream && !used.has(x));
-    if (e) used.add(e);
-    else unexplained.push(d);
-  }
-  return { unexplained, stale: EXPLAINED.filter((e) => !used.has(e)) };
+  return reconcileWith(devs, EXPLAINED, (x, d) => x.capture === d.capture && x.kind === d.kind && x.stream === d.stream);
 }
 
 describe.skipIf(!PCAPS_PRESENT)('TCP reassembly conformance with tshark follow', () => {
