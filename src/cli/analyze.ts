@@ -19,6 +19,7 @@ export interface AnalyzeCliOptions {
   /** .proto files or directories for gRPC message decoding. */
   proto?: string[];
   maxMessages?: number;
+  redactParams?: boolean;
 }
 
 /** Below this size a progress bar would only flicker. */
@@ -31,12 +32,13 @@ function mb(n: number): string {
 /** `tapwire analyze`: returns the process exit status. */
 export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<number> {
   const err = (s: string) => process.stderr.write(`${s}\n`);
-  let redactor: Redactor | undefined;
-  if (o.redact) {
+  let keyed: Redactor | undefined;
+  if (o.redact || o.redactParams) {
     const k = loadRedactKey();
     if (k.warning) err(`tapwire: warning: ${k.warning}`);
-    redactor = new Redactor({ key: k.key, headers: o.redactHeader });
+    keyed = new Redactor({ key: k.key, headers: o.redactHeader });
   }
+  const redactor = o.redact ? keyed : undefined;
   let protos: ProtoSchemas | undefined;
   if (o.proto && o.proto.length > 0) {
     try {
@@ -70,6 +72,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
       redactor,
       protos,
       maxMessages: o.maxMessages,
+      redactParams: o.redactParams ? keyed : undefined,
       onRecord: (r) => {
         flows++;
         fmt.record(r);

@@ -29,7 +29,8 @@ program
   .option('--stats <file>', 'write a JSON summary of the run (counts, violations, seconds, peak RSS)')
   .option('--proto <path>', '.proto file or directory for decoding gRPC messages (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
   .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), 100)
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number }) => {
+  .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number; redactParams?: boolean }) => {
     process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
   });
 

@@ -1,6 +1,6 @@
 import type { Entry } from 'har-format';
 import { harEntry, harLog } from '../flows/har.js';
-import type { FlowRecord } from '../flows/record.js';
+import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
 import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
 
 /**
@@ -111,16 +111,30 @@ export function table(out: Out): Formatter {
         out.write(`── ${d}\n`);
       }
       const notes: string[] = [];
-      const gs = r.response?.grpcStatus;
-      if (gs !== undefined) notes.push(`grpc ${gs} ${GRPC_STATUS_NAMES[gs] ?? ''}`.trim());
+      let method = '-', status = '-', what = '';
+      if (isPostgres(r)) {
+        const q = r.request, s = r.response;
+        method = q?.message === 'Execute' ? 'EXEC' : q?.message === 'Query' ? 'QUERY' : (q?.message ?? '-').toUpperCase().slice(0, 7);
+        status = s?.error ? s.error.code : s?.command?.split(' ')[0] ?? '-';
+        what = q?.query?.replace(/\s+/g, ' ') ?? (r.postgres?.notification ? `NOTIFY ${r.postgres.notification.channel}` : '');
+        if (s?.rows !== undefined && s.command?.startsWith('SELECT')) notes.push(`${s.rows} rows`);
+        if (s?.error) notes.push(`${s.error.severity} ${s.error.message}`);
+      } else if (isHttpLike(r)) {
+        const q = r.request, s = r.response;
+        method = q?.method ?? '-';
+        status = s?.status !== undefined ? String(s.status) : '-';
+        what = q?.path ?? '';
+        const gs = s?.grpcStatus;
+        if (gs !== undefined) notes.push(`grpc ${gs} ${GRPC_STATUS_NAMES[gs] ?? ''}`.trim());
+      }
       if (r.error) notes.push(`${r.error.frame} ${r.error.code} by ${r.error.by}`);
       if (r.incomplete) notes.push(`incomplete: ${r.incompleteReason}`);
       if (r.upgrade) notes.push(`upgrade: ${r.upgrade}`);
       const note = notes.length ? `  [${notes.join('; ')}]` : '';
       out.write(`${pad(clock(r.start), 12)}  ${pad(`${r.src.ip}:${r.src.port}`, 21)}  ${pad(`${r.dst.ip}:${r.dst.port}`, 21)}  `
-        + `${pad(r.protocol, 5)}  ${pad(r.request?.method ?? '-', 7)}  ${rpad(r.response?.status !== undefined ? String(r.response.status) : '-', 6)}  `
+        + `${pad(r.protocol === 'postgres' ? 'pg' : r.protocol, 5)}  ${pad(method, 7)}  ${rpad(status, 6)}  `
         + `${rpad(r.durationMs.toFixed(1), 8)}  ${rpad(bytes(r.request?.size), 6)}  ${rpad(bytes(r.response?.size), 6)}  `
-        + `${r.request?.path ?? ''}${note}\n`);
+        + `${what}${note}\n`);
     },
     end() {},
   };

@@ -1,8 +1,9 @@
 import type { ConnectionInfo } from '../reassembly/types.js';
-import type { GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, Transaction } from '../protocols/types.js';
+import type { GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, PgTransaction, Transaction } from '../protocols/types.js';
 import { decompressMessage, schemaless, type ProtoSchemas } from '../protocols/grpc/protobuf.js';
 import { preview } from './body.js';
-import type { FlowRecord, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from './record.js';
+import type { FlowRecord, PgRecordRequest, PgRecordResponse, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from './record.js';
+import { fingerprint } from '../protocols/postgres/fingerprint.js';
 import type { Redactor } from './redact.js';
 
 export interface BuildOptions {
@@ -15,6 +16,8 @@ export interface BuildOptions {
   protos?: ProtoSchemas;
   /** Counts a message that could not be decoded. */
   violation?: (code: string, reason: string) => void;
+  /** --redact-params: PostgreSQL bind parameters become this redactor's keyed-hash tokens. */
+  redactParams?: Redactor;
 }
 
 /** Turns a protocol's Transaction into a FlowRecord: ids, peers, body previews, redaction. */
@@ -26,6 +29,7 @@ export class FlowBuilder {
   build(tx: Transaction, conn: ConnectionInfo): FlowRecord {
     const n = (this.counters.get(conn) ?? 0) + 1;
     this.counters.set(conn, n);
+    if (tx.postgres) return this.postgres(tx, tx.postgres, conn, n);
     const req = tx.request, resp = tx.response;
     const start = req ? req.start : resp!.start;
     const end = Math.max(resp ? resp.end : req!.end, start);
@@ -45,8 +49,8 @@ export class FlowBuilder {
     if (tx.grpc) {
       r.grpc = tx.grpc;
       const path = req?.path ?? '';
-      if (req?.messages) r.request!.messages = this.messages(req.messages, path, 0, req.headers['grpc-encoding'], r.id);
-      if (resp?.messages) r.response!.messages = this.messages(resp.messages, path, 1, resp.headers['grpc-encoding'], r.id);
+      if (req?.messages) (r.request as RecordRequest).messages = this.messages(req.messages, path, 0, req.headers['grpc-encoding'], r.id);
+      if (resp?.messages) (r.response as RecordResponse).messages = this.messages(resp.messages, path, 1, resp.headers['grpc-encoding'], r.id);
     }
     if (tx.error) r.error = tx.error;
     if (tx.headersPartial) r.headersPartial = true;
@@ -56,6 +60,41 @@ export class FlowBuilder {
     }
     if (tx.upgrade) r.upgrade = tx.upgrade;
     this.opts.redactor?.record(r);
+    return r;
+  }
+
+  /** A PostgreSQL statement: same envelope, its own request/response shape, and session facts. */
+  private postgres(tx: Transaction, pg: PgTransaction, conn: ConnectionInfo, n: number): FlowRecord {
+    const req = pg.request, resp = pg.response;
+    const start = req?.start ?? resp?.start ?? 0;
+    const end = Math.max(resp?.end ?? req?.end ?? start, start);
+    const r: FlowRecord = {
+      id: `${conn.id}-${n}`, protocol: 'postgres', connectionId: conn.id,
+      src: { ip: conn.client.ip, port: conn.client.port }, dst: { ip: conn.server.ip, port: conn.server.port },
+      start, end, durationMs: round3((end - start) * 1000),
+    };
+    if (req) {
+      const out: PgRecordRequest = { start: req.start, end: req.end, ...(this.opts.frames ? { frames: req.frames } : {}), size: req.size, message: req.message };
+      if (req.query !== undefined) {
+        out.query = req.query;
+        out.fingerprint = fingerprint(req.query);
+      }
+      if (req.statement !== undefined) out.statement = req.statement;
+      if (req.portal) out.portal = req.portal;
+      const pr = this.opts.redactParams;
+      if (req.params) out.params = pr ? req.params.map((v) => (v === null ? null : pr.token(typeof v === 'string' ? v : JSON.stringify(v)))) : req.params;
+      if (req.pid !== undefined) out.pid = req.pid;
+      r.request = out;
+    }
+    if (resp) {
+      const { frames, ...rest } = resp;
+      r.response = (this.opts.frames ? { ...rest, frames } : rest) as PgRecordResponse;
+    }
+    r.postgres = { ...pg.session, ...(pg.notification ? { notification: pg.notification } : {}) };
+    if (tx.incomplete) {
+      r.incomplete = true;
+      r.incompleteReason = tx.incomplete;
+    }
     return r;
   }
 

@@ -1,5 +1,5 @@
 import type { Entry, Har, Header } from 'har-format';
-import type { FlowRecord, RecordHalf } from './record.js';
+import { isHttpLike, type FlowRecord, type RecordHalf } from './record.js';
 
 /** HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) for browser devtools and viewers. */
 export const HAR_CREATOR = { name: 'tapwire', version: '0.1.0' };
@@ -30,6 +30,8 @@ const ms = (s: number) => Math.max(0, Math.round(s * 1e6) / 1e3);
 
 /** One HAR entry per HTTP flow. Flows without a request cannot be entries and are skipped. */
 export function harEntry(r: FlowRecord): Entry | undefined {
+  // HAR describes HTTP exchanges only; PostgreSQL statements have no place in it.
+  if (!isHttpLike(r)) return undefined;
   const req = r.request;
   if (!req) return undefined;
   const resp = r.response;

@@ -5,6 +5,8 @@
  */
 
 import type { RawField } from '../protocols/grpc/protobuf.js';
+import type { PgNotice } from '../protocols/types.js';
+import type { PgValue } from '../protocols/postgres/values.js';
 
 /** One gRPC message of a call, in order. */
 export interface RecordMessage {
@@ -94,6 +96,45 @@ export interface RecordResponse extends RecordHalf {
   messagesDropped?: number;
 }
 
+/** A PostgreSQL statement as sent: simple Query, or Execute of a (named) prepared statement. */
+export interface PgRecordRequest {
+  start: number;
+  end: number;
+  frames?: [number, number];
+  size: number;
+  message: 'Query' | 'Execute' | 'FunctionCall' | 'CancelRequest';
+  /** SQL text verbatim as sent (for Execute, from its Parse); one statement of a multi-statement Query. */
+  query?: string;
+  /** Normalised fingerprint: literals as ?, whitespace and case folded (src/protocols/postgres/fingerprint.ts). */
+  fingerprint?: string;
+  /** Prepared statement name ("" is the unnamed statement). */
+  statement?: string;
+  portal?: string;
+  /** Bind parameters: text format as strings, binary decoded by type; cut past 256 characters. */
+  params?: PgValue[];
+  /** CancelRequest: the backend it targets. */
+  pid?: number;
+}
+
+export interface PgRecordResponse {
+  start: number;
+  end: number;
+  frames?: [number, number];
+  size: number;
+  /** CommandComplete tag, e.g. "SELECT 1". */
+  command?: string;
+  /** Rows returned (DataRow count). */
+  rows?: number;
+  columns?: string[];
+  /** The first rows (--preview-rows), values decoded. */
+  preview?: PgValue[][];
+  error?: PgNotice;
+  notices?: PgNotice[];
+  copy?: { direction: 'in' | 'out' | 'both'; bytes: number; rows: number };
+  suspended?: true;
+  empty?: true;
+}
+
 export interface FlowRecord {
   /** Stable id: "<connectionId>-<n>", n counting the connection's exchanges from 1. */
   id: string;
@@ -111,8 +152,9 @@ export interface FlowRecord {
   end: number;
   /** end − start in milliseconds. */
   durationMs: number;
-  request?: RecordRequest;
-  response?: RecordResponse;
+  /** HTTP-like for http/http2/grpc, PgRecordRequest/PgRecordResponse for postgres (see isPostgres). */
+  request?: RecordRequest | PgRecordRequest;
+  response?: RecordResponse | PgRecordResponse;
   /** True when evidence is missing (a gap, an unmatched half, a cut-off body). */
   incomplete?: boolean;
   /** Why, as a stable code: no-response, no-request-seen, gap-in-body, response-lost-in-gap … */
@@ -127,4 +169,25 @@ export interface FlowRecord {
   grpc?: { service: string; method: string; encoding?: string; timeoutMs?: number; deadlineExceeded?: boolean };
   /** HTTP/2: some header fields could not be decoded (HPACK state unknown) and are left out. */
   headersPartial?: true;
+  /** PostgreSQL session facts at the statement: database, user, application, auth mechanism, and the
+   *  transaction status from the last ReadyForQuery; an asynchronous NOTIFY as `notification`. */
+  postgres?: {
+    database?: string;
+    user?: string;
+    application?: string;
+    auth?: string;
+    transaction?: 'idle' | 'transaction' | 'failed';
+    notification?: { pid: number; channel: string; payload: string };
+  };
+}
+
+export type HttpFlowRecord = FlowRecord & { request?: RecordRequest; response?: RecordResponse };
+export type PgFlowRecord = FlowRecord & { request?: PgRecordRequest; response?: PgRecordResponse };
+
+export function isPostgres(r: FlowRecord): r is PgFlowRecord {
+  return r.protocol === 'postgres';
+}
+
+export function isHttpLike(r: FlowRecord): r is HttpFlowRecord {
+  return r.protocol !== 'postgres';
 }

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { FlowRecord, RecordHalf } from './record.js';
+import { isHttpLike, type FlowRecord, type RecordHalf } from './record.js';
 
 /**
  * One redaction pass over every record, whatever the protocol. Secret values are replaced by a
@@ -67,6 +67,8 @@ export class Redactor {
   }
 
   record(r: FlowRecord): void {
+    // PostgreSQL records carry no headers; their parameters are redacted with --redact-params.
+    if (!isHttpLike(r)) return;
     if (r.request) {
       this.half(r.request);
       r.request.path = this.path(r.request.path);

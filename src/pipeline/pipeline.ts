@@ -29,6 +29,8 @@ export interface PipelineOptions {
   protos?: ProtoSchemas;
   /** gRPC messages kept per direction of a call. */
   maxMessages?: number;
+  /** PostgreSQL bind parameters become this redactor's keyed-hash tokens (--redact-params). */
+  redactParams?: Redactor;
 }
 
 /**
@@ -52,7 +54,7 @@ export class Pipeline {
     const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.decoder = new Decoder(this.violations);
     this.builder = new FlowBuilder({
-      bodyLimit, redactor: opts.redactor, frames: opts.frames ?? true, protos: opts.protos,
+      bodyLimit, redactor: opts.redactor, frames: opts.frames ?? true, protos: opts.protos, redactParams: opts.redactParams,
       violation: (code, reason) => this.violations.add(code, reason),
     });
     const onRecord = opts.onRecord;

@@ -99,6 +99,8 @@ export interface Transaction {
   grpc?: { service: string; method: string; encoding?: string; timeoutMs?: number; deadlineExceeded?: boolean };
   /** Some header fields could not be decoded (HPACK table unknown): they are omitted, never guessed. */
   headersPartial?: boolean;
+  /** PostgreSQL: the statement, its result and the session (protocol "postgres"; request/response unset). */
+  postgres?: PgTransaction;
 }
 
 export interface AnalyzerOptions {
@@ -106,6 +108,8 @@ export interface AnalyzerOptions {
   bodyLimit: number;
   /** gRPC messages kept per direction of a call; further ones are counted. */
   maxMessages?: number;
+  /** PostgreSQL rows kept in a result preview. */
+  previewRows?: number;
 }
 
 export interface SessionContext {
@@ -146,4 +150,55 @@ export interface ProtocolAnalyzer {
   readonly name: string;
   probe(dir: Dir, bytes: Buffer): ProbeResult;
   createSession(ctx: SessionContext): ProtocolSession;
+}
+
+/** A PostgreSQL server error or notice (ErrorResponse / NoticeResponse fields). */
+export interface PgNotice {
+  severity: string;
+  /** SQLSTATE, e.g. 22012. */
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  /** 1-based character position in the query. */
+  position?: number;
+}
+
+/** One executed PostgreSQL statement (or a cancel, a function call, a notification). */
+export interface PgTransaction {
+  request?: {
+    start: number;
+    end: number;
+    frames: [number, number];
+    /** Bytes of the frontend messages that made up the request. */
+    size: number;
+    /** Query (simple protocol), Execute (extended), FunctionCall, CancelRequest. */
+    message: 'Query' | 'Execute' | 'FunctionCall' | 'CancelRequest';
+    query?: string;
+    statement?: string;
+    portal?: string;
+    params?: import('./postgres/values.js').PgValue[];
+    /** Backend pid a CancelRequest targets. */
+    pid?: number;
+  };
+  response?: {
+    start: number;
+    end: number;
+    frames: [number, number];
+    size: number;
+    /** CommandComplete tag, e.g. "SELECT 1", "INSERT 0 1". */
+    command?: string;
+    rows?: number;
+    columns?: string[];
+    /** The first rows, values decoded as text or by type. */
+    preview?: import('./postgres/values.js').PgValue[][];
+    error?: PgNotice;
+    notices?: PgNotice[];
+    copy?: { direction: 'in' | 'out' | 'both'; bytes: number; rows: number };
+    /** Execute stopped at its row limit (PortalSuspended). */
+    suspended?: true;
+    empty?: true;
+  };
+  notification?: { pid: number; channel: string; payload: string };
+  session: { database?: string; user?: string; application?: string; auth?: string; transaction?: 'idle' | 'transaction' | 'failed' };
 }
