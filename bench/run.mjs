@@ -23,6 +23,8 @@ const CASES = [
   { name: 'HTTP/1 small responses (wrk)', kind: 'http1-small', mb: 100, filter: 'http' },
   // grpc-js load on port 18910 (bench/record-grpc.mjs); tshark needs to be told it is HTTP/2.
   { name: 'gRPC (grpc-js)', kind: 'grpc', mb: 50, filter: 'grpc', decodeAs: ['-d', 'tcp.port==18910,http2'], recorder: 'bench/record-grpc.mjs' },
+  // pgbench -M extended on port 18920 (bench/record-pg.mjs); tshark needs to be told it is PostgreSQL.
+  { name: 'PostgreSQL (pgbench extended)', kind: 'pgbench', mb: 50, filter: 'pgsql', decodeAs: ['-d', 'tcp.port==18920,pgsql'], recorder: 'bench/record-pg.mjs' },
 ].filter((c) => !only || c.kind === only);
 
 /**
@@ -141,5 +143,5 @@ const lines = [
 console.log(lines.join('\n'));
 console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
   + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised; CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
-  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2); × = tshark seconds / tapwire CLI seconds.`);
+  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql); × = tshark seconds / tapwire CLI seconds.`);
 writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2));

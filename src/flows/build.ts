@@ -70,14 +70,17 @@ export class FlowBuilder {
     const end = Math.max(resp?.end ?? req?.end ?? start, start);
     const r: FlowRecord = {
       id: `${conn.id}-${n}`, protocol: 'postgres', connectionId: conn.id,
-      src: { ip: conn.client.ip, port: conn.client.port }, dst: { ip: conn.server.ip, port: conn.server.port },
+      src: conn.client, dst: conn.server,
       start, end, durationMs: round3((end - start) * 1000),
     };
     if (req) {
-      const out: PgRecordRequest = { start: req.start, end: req.end, ...(this.opts.frames ? { frames: req.frames } : {}), size: req.size, message: req.message };
+      const out = { start: req.start, end: req.end } as PgRecordRequest;
+      if (this.opts.frames) out.frames = req.frames;
+      out.size = req.size;
+      out.message = req.message;
       if (req.query !== undefined) {
         out.query = req.query;
-        out.fingerprint = fingerprint(req.query);
+        out.fingerprint = this.fingerprintOf(req.query);
       }
       if (req.statement !== undefined) out.statement = req.statement;
       if (req.portal) out.portal = req.portal;
@@ -87,15 +90,38 @@ export class FlowBuilder {
       r.request = out;
     }
     if (resp) {
-      const { frames, ...rest } = resp;
-      r.response = (this.opts.frames ? { ...rest, frames } : rest) as PgRecordResponse;
+      const out: PgRecordResponse = { start: resp.start, end: resp.end, size: resp.size };
+      if (this.opts.frames) out.frames = resp.frames;
+      if (resp.command !== undefined) out.command = resp.command;
+      if (resp.rows !== undefined) out.rows = resp.rows;
+      if (resp.columns) out.columns = resp.columns;
+      if (resp.preview) out.preview = resp.preview;
+      if (resp.error) out.error = resp.error;
+      if (resp.notices) out.notices = resp.notices;
+      if (resp.copy) out.copy = resp.copy;
+      if (resp.suspended) out.suspended = true;
+      if (resp.empty) out.empty = true;
+      r.response = out;
     }
-    r.postgres = { ...pg.session, ...(pg.notification ? { notification: pg.notification } : {}) };
+    r.postgres = pg.notification ? { ...pg.session, notification: pg.notification } : pg.session;
     if (tx.incomplete) {
       r.incomplete = true;
       r.incompleteReason = tx.incomplete;
     }
     return r;
+  }
+
+  /** Fingerprints by SQL text: a service sends the same few statements again and again. */
+  private readonly fingerprints = new Map<string, string>();
+
+  private fingerprintOf(sql: string): string {
+    let f = this.fingerprints.get(sql);
+    if (f === undefined) {
+      f = fingerprint(sql);
+      if (this.fingerprints.size >= 10_000) this.fingerprints.clear();
+      this.fingerprints.set(sql, f);
+    }
+    return f;
   }
 
   /** Copies the shared half fields into `out`, in the contract's field order. */

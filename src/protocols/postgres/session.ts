@@ -1,5 +1,5 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
-import type { PgNotice, PgTransaction, ProtocolSession, SessionContext } from '../types.js';
+import type { PgNotice, PgTransaction, ProtocolSession, SessionContext, Transaction } from '../types.js';
 import {
   BACKEND, FRONTEND, MessageReader, STARTUP, TruncatedMessage, findReadyForQuery, findSync, parseAuthentication, parseBind,
   parseCommandComplete, parseCopyResponse, parseDataRow, parseExecute, parseFields, parseNotification, parseParameterDescription,
@@ -370,18 +370,19 @@ export class PgSession implements ProtocolSession {
   }
 
   private emitExecute(op: Extract<Op, { kind: 'execute' }>, at: Mark, out: { command?: string; empty?: true; suspended?: true; error?: PgNotice; skipped?: true }): void {
-    const request = {
-      start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame] as [number, number], size: op.size, message: 'Execute' as const,
-      ...(op.sql !== undefined ? { query: op.sql } : {}), statement: op.statement, ...(op.portal ? { portal: op.portal } : {}),
-      ...(op.params.length ? { params: op.params } : {}),
+    const request: NonNullable<PgTransaction['request']> = {
+      start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Execute',
     };
+    if (op.sql !== undefined) request.query = op.sql;
+    request.statement = op.statement;
+    if (op.portal) request.portal = op.portal;
+    if (op.params.length) request.params = op.params;
     if (out.skipped) {
       // The backend skipped it after an earlier error in the batch: sent, never executed.
       this.emit({ request }, 'skipped-after-error');
       return;
     }
-    const { skipped: _s, ...rest } = out;
-    this.emit({ request, response: this.responseOf(this.result.start ?? at, at, rest) }, op.sql === undefined ? UNKNOWN_PREPARED : undefined);
+    this.emit({ request, response: this.responseOf(this.result.start ?? at, at, out) }, op.sql === undefined ? UNKNOWN_PREPARED : undefined);
   }
 
   private responseOf(start: Mark, end: Mark, out: { command?: string; empty?: true; suspended?: true; error?: PgNotice }): NonNullable<PgTransaction['response']> {
@@ -435,12 +436,20 @@ export class PgSession implements ProtocolSession {
     this.resetResult();
   }
 
+  /** The session facts as of now, shared by records until one of them changes (never mutated). */
+  private snapshot: PgTransaction['session'] | undefined;
+
   private emit(t: Omit<PgTransaction, 'session'>, incomplete?: string): void {
-    this.ctx.emit({
-      protocol: 'postgres',
-      postgres: { ...t, session: { ...this.session } },
-      ...(incomplete ? { incomplete } : {}),
-    });
+    const s = this.session;
+    const snap = this.snapshot;
+    if (!snap || snap.transaction !== s.transaction || snap.auth !== s.auth || snap.user !== s.user || snap.database !== s.database || snap.application !== s.application) {
+      this.snapshot = { ...s };
+    }
+    const pg = t as PgTransaction;
+    pg.session = this.snapshot!;
+    const tx: Transaction = { protocol: 'postgres', postgres: pg };
+    if (incomplete) tx.incomplete = incomplete;
+    this.ctx.emit(tx);
   }
 }
 
@@ -457,7 +466,11 @@ function notice(f: Record<string, string>): PgNotice {
 }
 
 function remember<V>(m: Map<string, V>, k: string, v: V): void {
-  m.delete(k);
+  // Replacing a known name (the unnamed statement/portal, every Bind) keeps its place: cheap.
+  if (m.has(k)) {
+    m.set(k, v);
+    return;
+  }
   m.set(k, v);
   if (m.size > MAX_NAMED) m.delete(m.keys().next().value as string);
 }
