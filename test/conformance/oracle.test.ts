@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseEndpoint, parseOracle, unescapeValue } from './oracle.js';
 import { connKey, normIp, oracleTransactions } from './http1-compare.js';
 import { compareStreams, joinFields, oracleH2, tapwireH2 } from './http2-compare.js';
+import { align, authAgrees, comparePg, oraclePg, tapwirePg } from './postgres-compare.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 
 const T = '\t';
@@ -163,5 +164,52 @@ describe('HTTP/2 oracle rows', () => {
     expect(r.rstCodes).toEqual(['3 server CANCEL']);
     const none = compareStreams([c!], []);
     expect(none.deviations.filter((d) => d.kind === 'missing-stream').map((d) => d.stream)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('PostgreSQL oracle rows', () => {
+  const PG = [
+    row('tcp_stream', '1', '0', '10.0.0.1:40000', '10.0.0.2:5432', '1', '1', 'a', 'b'),
+    row('pg', '4', '0', 'F', 'Startup message', '19', 'user=u'),
+    row('pg', '6', '0', 'B', 'Authentication request', '23', 'authtype=10'),
+    row('pg', '11', '0', 'B', 'Authentication request', '8', 'authtype=0'),
+    row('pg', '12', '0', 'F', 'Simple query', '13', 'query=select\\t1'),
+    row('pg', '13', '0', 'B', 'Notice', '40', 'NOTICE 00000 hi'),
+    row('pg', '13', '0', 'B', 'Command completion', '13', 'tag=SELECT 1'),
+    row('pg', '14', '0', 'F', 'Parse', '34', 'statement=s1 query=DROP TABLE x '),
+    row('pg', '14', '0', 'F', 'Password message', '40', ''),
+    row('pg', '15', '0', 'B', 'Error', '88', 'ERROR 42P01 table "x" does not exist'),
+  ].join('\n');
+
+  it('parses pg rows (direction, type, length, info) and refuses a bad direction', () => {
+    const o = parseOracle(PG);
+    expect(o.pgRows).toHaveLength(9);
+    expect(o.pgRows[3]).toMatchObject({ frame: 12, stream: 0, dir: 'F', type: 'Simple query', length: 13, info: 'query=select\t1' });
+    expect(o.pgRows[7]!.info).toBe('');
+    expect(() => parseOracle(row('pg', '1', '0', 'X', 'Parse', '4', ''))).toThrow(/neither F nor B/);
+    expect(() => parseOracle(row('pg', '1', '0', 'F', 'Parse', '4'))).toThrow(/expected 4/);
+  });
+
+  it('builds per-connection items and compares them with records', () => {
+    const o = oraclePg(parseOracle(PG));
+    expect(o).toEqual([{
+      conn: '10.0.0.1/40000 10.0.0.2/5432', stream: 0, query: ['select\t1'], parse: [{ statement: 's1', sql: 'DROP TABLE x ', frame: 14 }],
+      command: ['SELECT 1'], error: ['ERROR 42P01 table "x" does not exist'], notice: ['NOTICE 00000 hi'], cancel: [], auth: 'SASL',
+    }]);
+    const base = { protocol: 'postgres', connectionId: 'c', src: { ip: '10.0.0.1', port: 40000 }, dst: { ip: '10.0.0.2', port: 5432 }, start: 0, end: 0, durationMs: 0 };
+    const session = { auth: 'SCRAM-SHA-256', transaction: 'idle' };
+    const recs = [
+      { ...base, id: 'c-1', request: { start: 0, end: 0, frames: [12, 12], size: 14, message: 'Query', query: 'select\t1' }, response: { start: 0, end: 0, size: 1, command: 'SELECT 1', notices: [{ severity: 'NOTICE', code: '00000', message: 'hi' }] }, postgres: session },
+      { ...base, id: 'c-2', request: { start: 0, end: 0, frames: [14, 14], size: 1, message: 'Execute', query: 'DROP TABLE x ', statement: 's1' }, response: { start: 0, end: 0, size: 1, error: { severity: 'ERROR', code: '42P01', message: 'table "y" does not exist' } }, postgres: session },
+    ] as unknown as FlowRecord[];
+    const c = comparePg(o, tapwirePg(recs).items);
+    expect(c.items).toBe(6);
+    expect(c.matched).toBe(5);
+    expect(c.deviations.map((d) => `${d.kind} ${d.side} ${d.what}`)).toEqual([
+      'error missing ERROR 42P01 table "x" does not exist', 'error extra ERROR 42P01 table "y" does not exist',
+    ]);
+    expect(authAgrees('SASL', 'SCRAM-SHA-256-PLUS,SCRAM-SHA-256')).toBe(true);
+    expect(authAgrees('md5', 'trust')).toBe(false);
+    expect(align(['a', 'b', 'c'], ['a', 'c', 'd'])).toEqual({ matched: 2, missing: ['b'], extra: ['d'] });
   });
 });

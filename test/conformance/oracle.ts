@@ -112,13 +112,30 @@ export interface GrpcRow extends RowBase {
   messageLength: number;
 }
 
-/** Any other kind (ws, pg, dns, ...): its columns unparsed but unescaped. */
+/**
+ * One PostgreSQL message as tshark dissected it (`pg` rows). `info` is tshark's summary of the
+ * message's fields: `query=SQL` (Simple query), `statement=NAME query=SQL` (Parse), `tag=TAG`
+ * (Command completion), `SEVERITY CODE MESSAGE` (Error, Notice), `authtype=N` (Authentication
+ * request), `pid=N key=N` (Cancel request), `status=I` (Ready for query), ... ('' for none).
+ */
+export interface PgRow extends RowBase {
+  kind: 'pg';
+  /** F: frontend (client) message, B: backend (server). */
+  dir: 'F' | 'B';
+  /** tshark's message name: "Simple query", "Parse", "Command completion", "Error", ... */
+  type: string;
+  /** The message length field (4 + body; the type byte not counted). */
+  length: number;
+  info: string;
+}
+
+/** Any other kind (ws, dns, ...): its columns unparsed but unescaped. */
 export interface OtherRow extends RowBase {
   kind: string;
   values: string[];
 }
 
-export type OracleRow = TcpStreamRow | HttpReqRow | HttpRespRow | H2FrameRow | H2HeaderRow | GrpcRow | OtherRow;
+export type OracleRow = TcpStreamRow | HttpReqRow | HttpRespRow | H2FrameRow | H2HeaderRow | GrpcRow | PgRow | OtherRow;
 
 export interface Oracle {
   /** Path of the `.oracle.tsv` file. */
@@ -133,6 +150,8 @@ export interface Oracle {
   httpResps: HttpRespRow[];
   /** HTTP/2 rows (h2, h2hdr, grpc) in file order: header fields follow the frame they came in. */
   h2Rows: (H2FrameRow | H2HeaderRow | GrpcRow)[];
+  /** PostgreSQL messages in file order. */
+  pgRows: PgRow[];
 }
 
 /** Undoes the oracle's escaping: `\t \n \r \\`. Any other backslash pair is kept as is. */
@@ -171,6 +190,7 @@ const COLUMNS = {
   h2: 4,
   h2hdr: 3,
   grpc: 2,
+  pg: 4,
 } as const;
 
 function hexFlags(s: string | undefined, where: string): number {
@@ -248,6 +268,10 @@ export function parseOracle(text: string, file = '<oracle>'): Oracle {
         rows.push({ ...base, kind, compressed: c === 1, messageLength: reqInt(v[1], 'message_length', where) });
         break;
       }
+      case 'pg':
+        if (v[0] !== 'F' && v[0] !== 'B') throw new Error(`${where}: pg direction "${v[0]}" is neither F nor B`);
+        rows.push({ ...base, kind, dir: v[0], type: v[1]!, length: reqInt(v[2], 'length', where), info: v[3]! });
+        break;
       default:
         rows.push({ ...base, kind, values: v });
     }
@@ -258,6 +282,7 @@ export function parseOracle(text: string, file = '<oracle>'): Oracle {
     httpReqs: rows.filter((r): r is HttpReqRow => r.kind === 'http_req'),
     httpResps: rows.filter((r): r is HttpRespRow => r.kind === 'http_resp'),
     h2Rows: rows.filter((r): r is H2FrameRow | H2HeaderRow | GrpcRow => r.kind === 'h2' || r.kind === 'h2hdr' || r.kind === 'grpc'),
+    pgRows: rows.filter((r): r is PgRow => r.kind === 'pg'),
   };
 }
 
