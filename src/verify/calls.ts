@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
+
+/**
+ * What makes two calls "the same call": for HTTP and gRPC the destination, method, path and a hash
+ * of the request body; for PostgreSQL the destination, query fingerprint and parameters. Retries and
+ * redundant calls are both found by grouping on this key.
+ */
+export function callKey(r: FlowRecord): string | undefined {
+  const dst = `${r.dst.ip}:${r.dst.port}`;
+  if (isPostgres(r)) {
+    const q = r.request;
+    if (!q?.fingerprint) return undefined;
+    return `pg ${dst} ${q.fingerprint} ${JSON.stringify(q.params ?? [])}`;
+  }
+  if (isHttpLike(r)) {
+    const q = r.request;
+    if (!q) return undefined;
+    const body = q.body ? createHash('sha1').update(q.body).digest('hex').slice(0, 16) : '';
+    return `${r.protocol} ${dst} ${q.method} ${q.path} ${body}`;
+  }
+  return undefined;
+}
+
+/** A human name for the call in summaries. */
+export function callName(r: FlowRecord): string {
+  if (isPostgres(r)) return `postgres ${r.request?.query ?? '?'}`;
+  if (isHttpLike(r)) return `${r.request?.method ?? '?'} ${r.request?.path ?? '?'} on ${r.dst.ip}:${r.dst.port}`;
+  return r.protocol;
+}
+
+/** HTTP 5xx, gRPC non-OK, SQL errors, and no answer at all: a failure a client may retry. */
+export function failed(r: FlowRecord): boolean {
+  if (isPostgres(r)) return r.response?.error !== undefined;
+  if (isHttpLike(r)) {
+    const s = r.response;
+    if (!s) return r.error !== undefined;
+    if (s.grpcStatus !== undefined) return s.grpcStatus !== 0;
+    return s.status !== undefined && (s.status >= 500 || s.status === 429 || s.status === 408);
+  }
+  return false;
+}
+
+/** Statements that are not work: transaction control and session settings (issue 5, "Not redundant"). */
+export function isTransactionControl(r: FlowRecord): boolean {
+  if (!isPostgres(r)) return false;
+  return /^(begin|start transaction|commit|end|rollback|abort|set|reset|savepoint|release|discard|show)\b/.test(r.request?.fingerprint ?? '');
+}
+
+/** Health checks are expected to repeat. */
+export function isHealthCheck(r: FlowRecord): boolean {
+  if (!isHttpLike(r)) return false;
+  return /^\/(?:health|healthz|livez|readyz|ready|ping|status|metrics)(?:[/?]|$)/i.test(r.request?.path ?? '') || /grpc\.health\.v1/.test(r.request?.path ?? '');
+}
