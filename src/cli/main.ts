@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ANALYZE_DEFAULTS, runAnalyze } from './analyze.js';
+import { runVerify } from './verify.js';
 
 function positiveInt(name: string, unit = '') {
   return (v: string): number => {
@@ -32,6 +33,15 @@ program
   .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
   .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number; redactParams?: boolean }) => {
     process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
+  });
+
+program
+  .command('verify')
+  .description('Check a capture with the built-in detectors (retries without backoff, redundant calls): pass, fail or inconclusive')
+  .argument('<file>', 'capture file, or - for standard input')
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action(async (file: string, o: { format: 'text' | 'json' }) => {
+    process.exitCode = await runVerify(file, o);
   });
 
 try {

@@ -170,3 +170,38 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/--body-limit must be a whole number/);
   });
 });
+
+describe('tapwire verify', () => {
+  it('the demo fails with both founding findings; the JSON contract has kind, severity, summary, evidence, details', () => {
+    const r = tapwire(['verify', 'pcaps/demo/demo.pcap', '--format', 'json']);
+    expect(r.status).toBe(1);
+    const v = JSON.parse(r.stdout);
+    expect(v.verdict).toBe('fail');
+    for (const f of v.findings) expect(Object.keys(f).sort()).toEqual(['details', 'evidence', 'kind', 'severity', 'summary']);
+    const retry = v.findings.find((f: { kind: string }) => f.kind === 'retry');
+    expect(retry.details.pattern).toBe('constant');
+    expect(retry.details.delaysMs).toHaveLength(3);
+    expect(retry.evidence[0]).toMatchObject({ flowId: expect.any(String), frames: [expect.any(Number), expect.any(Number)] });
+    const red = v.findings.find((f: { kind: string }) => f.kind === 'redundant-call');
+    expect(red.details.count).toBe(12);
+  });
+
+  it('the fixed demo passes (exit 0); evidence gaps without errors are inconclusive (exit 3); bad input is 2', () => {
+    expect(tapwire(['verify', 'pcaps/demo/demo-fixed.pcap']).status).toBe(0);
+    const mid = tapwire(['verify', 'pcaps/http1/mid-stream.pcap', '--format', 'json']);
+    expect(mid.status).toBe(3);
+    expect(JSON.parse(mid.stdout).reason).toMatch(/incomplete evidence/);
+    const bad = tapwire(['verify', '/nonexistent.pcap']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/nonexistent\.pcap: no such file/);
+  });
+
+  it('npm start shows the demo flows and then the findings', () => {
+    const r = spawnSync('npm', ['start', '--silent'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\/orders\/42/);
+    expect(r.stdout).toMatch(/verdict: FAIL/);
+    expect(r.stdout).toMatch(/12 identical calls/);
+    expect(r.stdout).toMatch(/retries at 0\.2\d s, 0\.2\d s, 0\.2\d s/);
+  });
+});
