@@ -16,7 +16,9 @@ export function callKey(r: FlowRecord): string | undefined {
   if (isHttpLike(r)) {
     const q = r.request;
     if (!q) return undefined;
-    const body = q.body ? createHash('sha1').update(q.body).digest('hex').slice(0, 16) : '';
+    // gRPC requests carry their content as messages, HTTP as a body.
+    const content = q.messages ? JSON.stringify(q.messages.map((m) => m.json ?? m.fields ?? m.data ?? m.size)) : q.body;
+    const body = content ? createHash('sha1').update(content).digest('hex').slice(0, 16) : '';
     return `${r.protocol} ${dst} ${q.method} ${q.path} ${body}`;
   }
   return undefined;

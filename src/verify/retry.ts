@@ -65,12 +65,14 @@ function finding(run: FlowRecord[]): Finding {
   const delaysMs = run.slice(1).map((r, i) => Math.round((r.start - run[i]!.end) * 1000 * 100) / 100);
   const pattern = backoffPattern(delaysMs);
   const grows = pattern === 'exponential' || pattern === 'linear' || pattern === 'jittered';
+  // One retry has one delay: there is no growth to judge, so it is worth a look, not an error.
+  const severity = grows ? 'info' : pattern === 'single' ? 'warning' : 'error';
   const secs = delaysMs.map((d) => `${(d / 1000).toFixed(2)} s`).join(', ');
   const last = run[run.length - 1]!;
   return {
     kind: 'retry',
-    severity: grows ? 'info' : 'error',
-    summary: `${run.length} attempts of ${callName(run[0]!)}; retries at ${secs} (${pattern}${grows ? '' : ': delays do not grow'})${failed(last) ? '; the last attempt failed too' : ''}`,
+    severity,
+    summary: `${run.length} attempts of ${callName(run[0]!)}; retries at ${secs} (${pattern}${severity === 'error' ? ': delays do not grow' : ''})${failed(last) ? '; the last attempt failed too' : ''}`,
     evidence: run.map((r, i) => evidence(r, `attempt ${i + 1}${failed(r) ? ', failed' : ', succeeded'}`)),
     details: { attempts: run.length, delaysMs, pattern, succeeded: !failed(last) },
   };

@@ -1,5 +1,7 @@
 import type { FlowRecord } from '../flows/record.js';
+import { detectErrorStatus } from './errors.js';
 import { detectRedundant } from './redundant.js';
+import { detectUnparameterisedSql } from './sql.js';
 import { detectRetries } from './retry.js';
 import type { Finding } from './types.js';
 
@@ -20,7 +22,7 @@ export interface Verdict {
  * prepared before the capture) or there are no flows at all; pass otherwise.
  */
 export function verify(flows: readonly FlowRecord[]): Verdict {
-  const findings = [...detectRetries(flows), ...detectRedundant(flows)]
+  const findings = [...detectRetries(flows), ...detectRedundant(flows), ...detectErrorStatus(flows), ...detectUnparameterisedSql(flows)]
     .sort((a, b) => rank(a.severity) - rank(b.severity) || (a.evidence[0]?.time ?? 0) - (b.evidence[0]?.time ?? 0));
   const byReason: Record<string, number> = {};
   let incomplete = 0;

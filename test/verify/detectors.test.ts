@@ -74,3 +74,39 @@ describe('redundant-call detector', () => {
     }
   });
 });
+
+describe('error-status detector', async () => {
+  const { detectErrorStatus } = await import('../../src/verify/errors.js');
+  it('fires on HTTP 5xx, gRPC non-OK and SQL errors in recorded traffic, as warnings', async () => {
+    const demo = detectErrorStatus(await flows('pcaps/demo/demo.pcap'));
+    expect(demo.map((f) => [f.details.count, f.details.status])).toEqual([[3, 'HTTP 503']]);
+    const grpc = detectErrorStatus(await flows('pcaps/grpc/error-status.pcap'));
+    expect(grpc.map((f) => f.details.count)).toEqual([2, 1, 1]);
+    const sql = detectErrorStatus(await flows('pcaps/postgres/psql.pcap'));
+    expect(sql[0]!.summary).toMatch(/SQLSTATE 22012/);
+    expect([...demo, ...grpc, ...sql].every((f) => f.severity === 'warning')).toBe(true);
+  });
+  it('stays quiet on clean traffic; a lone 4xx is not a burst', async () => {
+    for (const f of ['pcaps/http2/h2load.pcap', 'pcaps/postgres/pgbench-extended.pcap', 'pcaps/grpc/concurrent.pcap', 'pcaps/http1/keepalive.pcap']) {
+      expect(detectErrorStatus(await flows(f)), f).toEqual([]);
+    }
+  });
+});
+
+describe('unparameterised-sql detector', async () => {
+  const { detectUnparameterisedSql } = await import('../../src/verify/sql.js');
+  it('fires on pgbench -M simple (literals interpolated), never on -M extended (bind parameters)', async () => {
+    const simple = detectUnparameterisedSql(await flows('pcaps/postgres/pgbench-simple.pcap'));
+    expect(simple.length).toBeGreaterThanOrEqual(3);
+    expect(simple.every((f) => f.severity === 'warning' && (f.details.distinctTexts as number) >= 3)).toBe(true);
+    expect(detectUnparameterisedSql(await flows('pcaps/postgres/pgbench-extended.pcap'))).toEqual([]);
+    expect(detectUnparameterisedSql(await flows('pcaps/demo/demo.pcap'))).toEqual([]);
+  });
+});
+
+describe('retry detector on gRPC', () => {
+  it('two calls for different orders are not a retry; their messages differ', async () => {
+    const found = detectRetries(await flows('pcaps/grpc/error-status.pcap'));
+    expect(found).toEqual([]);
+  });
+});

@@ -1,0 +1,33 @@
+import { isPostgres, type FlowRecord } from '../flows/record.js';
+import { isTransactionControl } from './calls.js';
+import { evidence, type Finding } from './types.js';
+
+/**
+ * `unparameterised-sql`: statements that differ only in literals (one fingerprint, several texts)
+ * were built by string interpolation instead of bind parameters: a plan-cache and injection risk.
+ */
+export function detectUnparameterisedSql(flows: readonly FlowRecord[], minTexts = 3): Finding[] {
+  const byFp = new Map<string, { texts: Set<string>; flows: FlowRecord[] }>();
+  for (const r of flows) {
+    if (!isPostgres(r) || isTransactionControl(r)) continue;
+    const q = r.request;
+    if (!q?.fingerprint || !q.query || (q.params?.length ?? 0) > 0) continue;
+    // Only statements that carry literals where the fingerprint has placeholders.
+    if (!q.fingerprint.includes('?')) continue;
+    const g = byFp.get(q.fingerprint) ?? byFp.set(q.fingerprint, { texts: new Set(), flows: [] }).get(q.fingerprint)!;
+    g.texts.add(q.query);
+    g.flows.push(r);
+  }
+  const out: Finding[] = [];
+  for (const [fp, g] of byFp) {
+    if (g.texts.size < minTexts) continue;
+    out.push({
+      kind: 'unparameterised-sql',
+      severity: 'warning',
+      summary: `${g.texts.size} different statements differ only in literals: ${fp}`,
+      evidence: g.flows.slice(0, 10).map((r) => evidence(r, (r.request as { query?: string }).query ?? '')),
+      details: { fingerprint: fp, distinctTexts: g.texts.size, count: g.flows.length },
+    });
+  }
+  return out;
+}
