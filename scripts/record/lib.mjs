@@ -8,6 +8,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, chownSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
+export { prngBytes } from './prng.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -163,15 +164,3 @@ export function closeServer(server) {
   });
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so "random-looking" payloads are the same every run. */
-export function prngBytes(n, seed = 0x9e3779b9) {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
+export { prngBytes } from '../prng.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PROTO = join(here, 'protos', 'shop.proto');
@@ -194,18 +195,3 @@ export function collect(call) {
   });
 }
 
-/**
- * Deterministic pseudo-random bytes (xorshift32), the same generator as prngBytes in ../lib.mjs.
- * A copy, so that the load processes need not import lib.mjs (it installs signal handlers that exit).
- */
-export function prngBytes(n, seed = 0x9e3779b9) {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
