@@ -66,7 +66,7 @@ export class Dispatcher implements StreamHandler {
     const st = this.conns.get(conn.id);
     if (!st || st.rejected) return;
     if (st.session) {
-      st.session.data(st.flipped ? ((1 - dir) as Dir) : dir, bytes, meta);
+      this.guard(st, meta.offset, () => st.session!.data(st.flipped ? ((1 - dir) as Dir) : dir, bytes, meta));
       return;
     }
     st.held.push({ dir, bytes: Buffer.from(bytes), len: bytes.length, meta: { ...meta } });
@@ -79,7 +79,7 @@ export class Dispatcher implements StreamHandler {
     const st = this.conns.get(conn.id);
     if (!st || st.rejected) return;
     if (st.session) {
-      st.session.gap(st.flipped ? ((1 - dir) as Dir) : dir, length, meta);
+      this.guard(st, meta.offset, () => st.session!.gap(st.flipped ? ((1 - dir) as Dir) : dir, length, meta));
       return;
     }
     st.held.push({ dir, bytes: undefined, len: length, meta: { ...meta } });
@@ -89,15 +89,32 @@ export class Dispatcher implements StreamHandler {
 
   fin(conn: ConnectionInfo, dir: Dir, time: number): void {
     const st = this.conns.get(conn.id);
-    if (st?.session) st.session.fin(st.flipped ? ((1 - dir) as Dir) : dir, time);
+    if (st?.session) this.guard(st, undefined, () => st.session!.fin(st.flipped ? ((1 - dir) as Dir) : dir, time));
   }
 
   close(conn: ConnectionInfo, time: number, reason: CloseReason): void {
     const st = this.conns.get(conn.id);
     if (!st) return;
     this.conns.delete(conn.id);
-    if (st.session) st.session.end(time, reason);
+    if (st.session) this.guard(st, undefined, () => st.session!.end(time, reason));
     else if (!st.rejected) this.stats.unknown++;
+  }
+
+  /**
+   * Wire input never throws out of a decoder. Sessions report malformed input as violations
+   * themselves; should one throw anyway, the throw becomes a counted violation and that
+   * connection is no longer decoded (Zeek's "violation disables the analyzer"), so one bad
+   * connection cannot stop the capture.
+   */
+  private guard(st: ConnState, offset: number | undefined, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      const conn = st.conn;
+      this.violations.add('decoder.internal_error', `${st.protocol ?? 'session'} on ${conn.client.ip}:${conn.client.port} → ${conn.server.ip}:${conn.server.port} stopped: ${err instanceof Error ? err.message : String(err)}`, offset);
+      st.session = undefined;
+      st.rejected = true;
+    }
   }
 
   private probe(st: ConnState, dir: Dir): void {
@@ -152,8 +169,9 @@ export class Dispatcher implements StreamHandler {
     for (const h of held) {
       const d = st.flipped ? ((1 - h.dir) as Dir) : h.dir;
       if (!st.session) break;
-      if (h.bytes) st.session.data(d, h.bytes, h.meta);
-      else st.session.gap(d, h.len, h.meta);
+      const session = st.session;
+      if (h.bytes) this.guard(st, h.meta.offset, () => session.data(d, h.bytes!, h.meta));
+      else this.guard(st, h.meta.offset, () => session.gap(d, h.len, h.meta));
     }
   }
 
