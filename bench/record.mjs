@@ -33,10 +33,11 @@ async function main() {
   const server = startChild(process.execPath, [join(here, 'servers/http1.mjs'), '--port', String(PORT)], { ready: 'listening on' });
   try {
     await server.ready;
-    const script = join(here, kind === 'http1-small' ? 'servers/small.lua' : 'servers/mix.lua');
+    const script = join(here, 'servers/mix.lua');
+    const mixArgs = kind === 'http1-small' ? ['--', 'small'] : [];
     const r = await captureUntilSize({
       out, minMb, filter: `tcp port ${PORT}`, watch: [['server', server]],
-      startLoad: () => startChild('wrk', ['-t2', '-c16', '-d900s', '-s', script, `http://127.0.0.1:${PORT}/`]),
+      startLoad: () => startChild('wrk', ['-t2', '-c16', '-d900s', '-s', script, `http://127.0.0.1:${PORT}/`, ...mixArgs]),
     });
     const reqs = /(\d+) requests in/.exec(r.loadOutput)?.[1];
     summary(out, r, reqs ? `wrk: ${reqs} requests` : '');
