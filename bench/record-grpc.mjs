@@ -3,7 +3,7 @@
 //   node bench/record-grpc.mjs [--min-mb 50] [--out bench/.cache/grpc-50m.pcap]
 //
 // A grpc-js server (scripts/record/grpc/load-server.mjs, tapwire.demo.Orders from
-// scripts/record/grpc/protos/shop.proto) listens on 127.0.0.1:18910; a load client process
+// pcaps/grpc/shop.proto) listens on 127.0.0.1:18910; a load client process
 // (scripts/record/grpc/load-client.mjs: 4 channels, 48 concurrent workers) runs a fixed mix of unary
 // calls with 1–8 KiB messages (GetOrder, UpdateOrder) and server streams of 5–24 orders (ListOrders),
 // while tcpdump -s 0 records that port on lo. Server and client are separate processes, so both cores

@@ -3,7 +3,7 @@
 //   node scripts/record/grpc.mjs [OUT_DIR] [case ...]       (default OUT_DIR: pcaps/grpc, all cases)
 //   node scripts/record/grpc.mjs --verify [OUT_DIR]         (only re-check existing captures with tshark)
 //
-// Service: tapwire.demo.Orders from scripts/record/grpc/protos/shop.proto (copied to OUT_DIR/shop.proto
+// Service: tapwire.demo.Orders from pcaps/grpc/shop.proto (copied to OUT_DIR/shop.proto when recording elsewhere
 // on every run, for decoding with --proto). Every case starts a @grpc/grpc-js server (insecure
 // credentials: h2c, prior knowledge) on its own port on 127.0.0.1, starts tcpdump on that port, runs a
 // grpc-js client, closes client and server, and stops tcpdump; the capture holds the connection from
@@ -12,7 +12,7 @@
 // the response `date` header, the grpc-timeout value the client computes, TCP ports and timing.
 // After each capture, tshark (-d tcp.port==PORT,http2) checks that the case shows what it is for.
 import grpcJs from '@grpc/grpc-js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { capture, requireTools, prngBytes } from './lib.mjs';
 import {
@@ -315,7 +315,7 @@ async function main() {
   loadShop();
   if (!verifyOnly) {
     mkdirSync(outDir, { recursive: true });
-    copyFileSync(PROTO, join(outDir, 'shop.proto'));
+    if (resolve(PROTO) !== resolve(join(outDir, 'shop.proto'))) copyFileSync(PROTO, join(outDir, 'shop.proto'));
   }
   for (const name of names) {
     if (!cases[name]) throw new Error(`unknown case ${name}`);

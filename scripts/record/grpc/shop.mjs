@@ -1,4 +1,4 @@
-// The tapwire.demo.Orders gRPC service (protos/shop.proto) for the recorders: proto loading, fixed
+// The tapwire.demo.Orders gRPC service (pcaps/grpc/shop.proto) for the recorders: proto loading, fixed
 // fixture data, a grpc-js server implementation, and client/server start-stop helpers.
 // Used by scripts/record/grpc.mjs (pcaps/grpc/*.pcap) and scripts/record/grpc/load-*.mjs (bench).
 //
@@ -16,7 +16,8 @@ import protoLoader from '@grpc/proto-loader';
 export { prngBytes } from '../prng.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const PROTO = join(here, 'protos', 'shop.proto');
+// The one copy of the schema: beside the captures it describes, so --proto can load it from there.
+export const PROTO = join(here, '..', '..', '..', 'pcaps', 'grpc', 'shop.proto');
 export const HOST = '127.0.0.1';
 export const CREATED_AT = 1741082400; // 2025-03-04T10:00:00Z: fixed, so message bytes are the same every run
 
