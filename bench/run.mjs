@@ -19,12 +19,12 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const isRoot = process.getuid?.() === 0;
 
 const CASES = [
-  { name: 'HTTP/1 mix (wrk)', kind: 'http1', mb: 100, filter: 'http' },
-  { name: 'HTTP/1 small responses (wrk)', kind: 'http1-small', mb: 100, filter: 'http' },
+  { name: 'HTTP/1 mix (wrk)', kind: 'http1', mb: 100, filter: 'http', record: ['bench/record.mjs', 'http1'] },
+  { name: 'HTTP/1 small responses (wrk)', kind: 'http1-small', mb: 100, filter: 'http', record: ['bench/record.mjs', 'http1-small'] },
   // grpc-js load on port 18910 (bench/record-grpc.mjs); tshark needs to be told it is HTTP/2.
-  { name: 'gRPC (grpc-js)', kind: 'grpc', mb: 50, filter: 'grpc', decodeAs: ['-d', 'tcp.port==18910,http2'], recorder: 'bench/record-grpc.mjs' },
+  { name: 'gRPC (grpc-js)', kind: 'grpc', mb: 50, filter: 'grpc', decodeAs: ['-d', 'tcp.port==18910,http2'], record: ['bench/record-grpc.mjs'] },
   // pgbench -M extended on port 18920 (bench/record-pg.mjs); tshark needs to be told it is PostgreSQL.
-  { name: 'PostgreSQL (pgbench extended)', kind: 'pgbench', mb: 50, filter: 'pgsql', decodeAs: ['-d', 'tcp.port==18920,pgsql'], recorder: 'bench/record-pg.mjs' },
+  { name: 'PostgreSQL (pgbench extended)', kind: 'pgbench', mb: 50, filter: 'pgsql', decodeAs: ['-d', 'tcp.port==18920,pgsql'], record: ['bench/record-pg.mjs'] },
 ].filter((c) => !only || c.kind === only);
 
 /**
@@ -41,15 +41,15 @@ function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-function ensureCapture(kind, mb, recorder = 'bench/record.mjs') {
+/** The cached capture for a case, recorded with its recorder command (`record`) when missing. */
+function ensureCapture(kind, mb, record) {
   const file = join('bench', '.cache', `${kind}-${mb % 1024 === 0 ? `${mb / 1024}g` : `${mb}m`}.pcap`);
   if (existsSync(file) && statSync(file).size >= mb * 1048576) return file;
   if (!isRoot || !have('tcpdump') || !have('wrk')) {
     console.error(`bench: ${file} is missing and cannot be recorded here (needs root, tcpdump and wrk: run .ci/run's apt line, then npm run bench as root)`);
     process.exit(2);
   }
-  const recArgs = recorder === 'bench/record.mjs' ? [recorder, kind] : [recorder];
-  execFileSync(process.execPath, [...recArgs, '--min-mb', String(mb), '--out', file], { stdio: 'inherit' });
+  execFileSync(process.execPath, [...record, '--min-mb', String(mb), '--out', file], { stdio: 'inherit' });
   return file;
 }
 
@@ -100,7 +100,7 @@ function tshark(file, mode, c) {
 const mbps = (bytes, s) => bytes / 1e6 / s;
 const rows = [];
 for (const c of CASES) {
-  const file = ensureCapture(c.kind, c.mb, c.recorder);
+  const file = ensureCapture(c.kind, c.mb, c.record);
   const size = statSync(file).size;
   const t = [];
   for (let i = 0; i < runs; i++) t.push(tapwire(file));
@@ -125,7 +125,7 @@ for (const c of CASES) {
 }
 
 if (!quick && !only) {
-  const file = ensureCapture('http1', 1024);
+  const file = ensureCapture('http1', 1024, ['bench/record.mjs', 'http1']);
   const r = tapwire(file);
   rows.push({
     case: 'HTTP/1 mix, 1 GB (RSS check)', file, mb: statSync(file).size / 1e6, packets: r.packets, flows: r.flows,
