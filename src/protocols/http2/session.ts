@@ -167,7 +167,7 @@ export class Http2Session implements ProtocolSession {
 
   fin(_dir: Dir, _time: number): void {}
 
-  end(time: number, reason: CloseReason): void {
+  end(_time: number, reason: CloseReason): void {
     if (this.ended) return;
     this.ended = true;
     const why = reason === 'eof' ? 'capture-ended' : 'connection-closed';
@@ -179,7 +179,7 @@ export class Http2Session implements ProtocolSession {
       const refused = g !== undefined && s.id > g.lastStream && s.id % 2 === (g.by === 'server' ? 1 : 0);
       // A stream that was reset or whose response ended is done: it keeps its own reasons.
       const done = s.error !== undefined || (s.resp?.ended ?? false);
-      this.emit(s, refused ? 'refused-by-goaway' : done ? undefined : why, time);
+      this.emit(s, refused ? 'refused-by-goaway' : done ? undefined : why);
     }
   }
 
@@ -440,7 +440,7 @@ export class Http2Session implements ProtocolSession {
       if (this.closed.has(id)) return undefined;
       if (this.streams.size >= MAX_STREAMS) {
         const oldest = this.streams.values().next().value as Stream;
-        this.emit(oldest, 'evicted', at.time);
+        this.emit(oldest, 'evicted');
       }
       s = { id, emitted: false };
       this.streams.set(id, s);
@@ -468,12 +468,12 @@ export class Http2Session implements ProtocolSession {
       h.ended = true;
       h.grpc?.finish(h.end);
     }
-    if (s.req?.ended && s.resp?.ended) this.emit(s, undefined, h?.end ?? 0);
+    if (s.req?.ended && s.resp?.ended) this.emit(s, undefined);
     // A response may end before its request (the server answered early): wait briefly for the
     // request's end or a reset; if neither comes, the record says the request did not end.
-    else if (dir === 1 && !s.req) this.emit(s, undefined, h?.end ?? 0); // its request was never seen: nothing to wait for
+    else if (dir === 1 && !s.req) this.emit(s, undefined); // its request was never seen: nothing to wait for
     else if (dir === 1) this.hold(s, h?.end ?? 0);
-    else if (s.error) this.emit(s, undefined, h?.end ?? 0);
+    else if (s.error) this.emit(s, undefined);
   }
 
   /** Streams waiting a little for frames that may still come (see RST_STREAM, endHalf). */
@@ -491,12 +491,12 @@ export class Http2Session implements ProtocolSession {
       const whole = (s.req?.ended ?? false) && (s.resp?.ended ?? false);
       if (whole || now - since > Http2Session.HOLD_SEC) {
         this.held.delete(s);
-        this.emit(s, undefined, now);
+        this.emit(s, undefined);
       }
     }
   }
 
-  private emit(s: Stream, reason: string | undefined, _time: number): void {
+  private emit(s: Stream, reason: string | undefined): void {
     if (s.emitted) return;
     s.emitted = true;
     this.held.delete(s);

@@ -102,10 +102,10 @@ export class PgSession implements ProtocolSession {
 
   fin(): void {}
 
-  end(time: number, reason: CloseReason): void {
+  end(_time: number, reason: CloseReason): void {
     if (this.ended) return;
     this.ended = true;
-    this.flushQueue(reason === 'eof' ? 'capture-ended' : 'connection-closed', time);
+    this.flushQueue(reason === 'eof' ? 'capture-ended' : 'connection-closed');
   }
 
   private lose(dir: Dir, code: string | undefined, reason: string, offset: number): void {
@@ -420,8 +420,7 @@ export class PgSession implements ProtocolSession {
   }
 
   /** Everything in flight when a direction lost its framing, or the connection ended. */
-  private flushQueue(reason: string, time?: number): void {
-    const t = time ?? this.at[1].time;
+  private flushQueue(reason: string): void {
     for (const op of this.queue) {
       if (op.kind === 'query') this.emit({ request: { start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Query', query: op.sql } }, reason);
       else if (op.kind === 'execute') {
@@ -431,7 +430,6 @@ export class PgSession implements ProtocolSession {
         } }, reason);
       }
     }
-    void t;
     this.queue = [];
     this.resetResult();
   }
