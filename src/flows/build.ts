@@ -29,7 +29,14 @@ export class FlowBuilder {
   build(tx: Transaction, conn: ConnectionInfo): FlowRecord {
     const n = (this.counters.get(conn) ?? 0) + 1;
     this.counters.set(conn, n);
-    if (tx.postgres) return this.postgres(tx, tx.postgres, conn, n);
+    const r = tx.postgres ? this.postgres(tx, tx.postgres, conn, n) : this.http(tx, conn, n);
+    // What the first call waited for before its first byte: the TCP handshake (and any TLS or
+    // startup exchange). Only when the SYN was seen; connection-churn compares it to the call.
+    if (n === 1 && conn.handshakeSeen && r.start >= conn.startTime) r.connectMs = round3((r.start - conn.startTime) * 1000);
+    return r;
+  }
+
+  private http(tx: Transaction, conn: ConnectionInfo, n: number): FlowRecord {
     const req = tx.request, resp = tx.response;
     const start = req ? req.start : resp!.start;
     const end = Math.max(resp ? resp.end : req!.end, start);

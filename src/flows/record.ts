@@ -152,6 +152,11 @@ export interface FlowRecord {
   end: number;
   /** end − start in milliseconds. */
   durationMs: number;
+  /**
+   * First exchange of a connection whose SYN was seen: milliseconds from the SYN to the first
+   * byte of this exchange (the TCP handshake, and any TLS or startup exchange, it waited for).
+   */
+  connectMs?: number;
   /** HTTP-like for http/http2/grpc, PgRecordRequest/PgRecordResponse for postgres (see isPostgres). */
   request?: RecordRequest | PgRecordRequest;
   response?: RecordResponse | PgRecordResponse;

@@ -308,7 +308,9 @@ export class Http1Session implements ProtocolSession {
     this.ended = true;
     const unanswered = this.queue; // emit() removes from this.queue: iterate a detached copy
     this.queue = [];
-    for (const req of unanswered) this.emit(req, req.msg.broken ?? (reason === 'eof' ? 'no-response-before-capture-end' : 'no-response'));
+    // A reset is named: connection-churn reports requests a peer answered with RST.
+    const why = reason === 'eof' ? 'no-response-before-capture-end' : reason === 'rst' ? 'connection-rst' : 'no-response';
+    for (const req of unanswered) this.emit(req, req.msg.broken ?? why);
   }
 
   // ---- parser callbacks ----------------------------------------------------------------------
