@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
+import type { ServiceNames } from './services.js';
 
 /**
  * What makes two calls "the same call": for HTTP and gRPC the destination, method, path and a hash
@@ -24,10 +25,11 @@ export function callKey(r: FlowRecord): string | undefined {
   return undefined;
 }
 
-/** A human name for the call in summaries. */
-export function callName(r: FlowRecord): string {
-  if (isPostgres(r)) return `postgres ${r.request?.query ?? '?'}`;
-  if (isHttpLike(r)) return `${r.request?.method ?? '?'} ${r.request?.path ?? '?'} on ${r.dst.ip}:${r.dst.port}`;
+/** A human name for the call in summaries: the operation and the service it went to. */
+export function callName(r: FlowRecord, names?: ServiceNames): string {
+  const server = names ? names.name(r.dst) : `${r.dst.ip}:${r.dst.port}`;
+  if (isPostgres(r)) return `postgres ${r.request?.query ?? '?'}${names && server !== `${r.dst.ip}:${r.dst.port}` ? ` on ${server}` : ''}`;
+  if (isHttpLike(r)) return `${r.request?.method ?? '?'} ${r.request?.path ?? '?'} on ${server}`;
   return r.protocol;
 }
 

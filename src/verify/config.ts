@@ -18,7 +18,7 @@ export const DETECTOR_DEFAULTS = {
   'n-plus-one': { minCount: 5, errorCount: 10 },
   'error-status': { burst4xx: 5 },
   slow: { budgetMs: 1000, outlierFactor: 5, minSamples: 5 },
-  'secret-forwarded': { headers: [] as string[] },
+  'secret-forwarded': { headers: [] as string[], allowTo: [] as string[] },
   'missing-propagation': {
     headers: ['traceparent', 'tracestate', 'x-request-id', 'x-correlation-id', 'x-b3-traceid', 'b3', 'uber-trace-id'] as string[],
   },

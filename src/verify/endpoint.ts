@@ -28,3 +28,13 @@ export function endpointKey(r: FlowRecord, server = `${r.dst.ip}:${r.dst.port}`)
   const op = operation(r);
   return op === undefined ? undefined : `${r.protocol} ${server} ${op}`;
 }
+
+/**
+ * A path glob as specs write them: `*` is one path segment (or part of one), `**` any number of
+ * segments. Matched against the path without its query string.
+ */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob.split(/(\*\*|\*)/).map((part) =>
+    part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('');
+  return new RegExp(`^${body}$`);
+}

@@ -1,11 +1,8 @@
 import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
 import { callName } from './calls.js';
+import type { DetectorThresholds } from './config.js';
+import type { DetectContext } from './context.js';
 import { evidence, type Finding } from './types.js';
-
-/** Evidence entries listed per finding (the total is always stated in details). */
-const MAX_EVIDENCE = 20;
-/** 4xx responses to one endpoint at or above this count in a capture are a burst. */
-export const DEFAULT_4XX_BURST = 5;
 
 /** What went wrong on a flow, or undefined: HTTP 5xx, gRPC non-OK, SQL errors; 4xx separately. */
 function problem(r: FlowRecord): { key: string; label: string; clientError: boolean } | undefined {
@@ -27,7 +24,7 @@ function problem(r: FlowRecord): { key: string; label: string; clientError: bool
  * `error-status`: HTTP 5xx, gRPC non-OK and SQL errors, one finding per endpoint and code, and
  * bursts of 4xx (a lone 404 is often intended). Warnings by default; a spec can raise them.
  */
-export function detectErrorStatus(flows: readonly FlowRecord[], burst4xx = DEFAULT_4XX_BURST): Finding[] {
+export function detectErrorStatus(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['error-status']): Finding[] {
   const groups = new Map<string, { label: string; clientError: boolean; flows: FlowRecord[] }>();
   for (const r of flows) {
     const p = problem(r);
@@ -36,13 +33,13 @@ export function detectErrorStatus(flows: readonly FlowRecord[], burst4xx = DEFAU
   }
   const out: Finding[] = [];
   for (const g of groups.values()) {
-    if (g.clientError && g.flows.length < burst4xx) continue;
+    if (g.clientError && g.flows.length < t.burst4xx) continue;
     const first = g.flows[0]!;
     out.push({
       kind: 'error-status',
       severity: 'warning',
-      summary: `${g.flows.length} × ${g.label} from ${callName(first)}`,
-      evidence: g.flows.slice(0, MAX_EVIDENCE).map((r) => evidence(r, g.label)),
+      summary: `${g.flows.length} × ${g.label} from ${callName(first, ctx.names)}`,
+      evidence: g.flows.map((r) => evidence(r, g.label)),
       details: { count: g.flows.length, status: g.label },
     });
   }

@@ -1,5 +1,7 @@
 import type { FlowRecord } from '../flows/record.js';
 import { callKey, callName, failed } from './calls.js';
+import type { DetectorThresholds } from './config.js';
+import { groupBy, type DetectContext } from './context.js';
 import { evidence, type Finding } from './types.js';
 
 export type BackoffPattern = 'constant' | 'linear' | 'exponential' | 'jittered' | 'single';
@@ -22,35 +24,24 @@ export function backoffPattern(delaysMs: number[]): BackoffPattern {
   return grows ? 'jittered' : 'constant';
 }
 
-export interface RetryOptions {
-  /** Attempts further apart than this are separate calls, not retries (ms). */
-  maxGapMs: number;
-}
-
-export const DEFAULT_RETRY: RetryOptions = { maxGapMs: 60_000 };
-
 /**
  * The same logical call repeated after a failure: attempts, the delays between them, and the
  * pattern. Delays that do not grow are errors ("retries without backoff"); growing ones are info.
  */
-export function detectRetries(flows: readonly FlowRecord[], opts: RetryOptions = DEFAULT_RETRY): Finding[] {
-  const byKey = new Map<string, FlowRecord[]>();
-  for (const r of flows) {
-    const k = callKey(r);
-    if (k) (byKey.get(k) ?? byKey.set(k, []).get(k)!).push(r);
-  }
+export function detectRetries(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['retry']): Finding[] {
+  const byKey = groupBy(flows, callKey);
   const findings: Finding[] = [];
   for (const calls of byKey.values()) {
     calls.sort((a, b) => a.start - b.start);
     let run: FlowRecord[] = [];
     const flush = () => {
-      if (run.length >= 2) findings.push(finding(run));
+      if (run.length >= 2) findings.push(finding(run, ctx));
       run = [];
     };
     for (const c of calls) {
       const prev = run[run.length - 1];
       // A retry follows a failed attempt, within the gap.
-      if (prev && failed(prev) && (c.start - prev.start) * 1000 <= opts.maxGapMs) run.push(c);
+      if (prev && failed(prev) && (c.start - prev.start) * 1000 <= t.maxGapMs) run.push(c);
       else {
         flush();
         run = [c];
@@ -61,7 +52,7 @@ export function detectRetries(flows: readonly FlowRecord[], opts: RetryOptions =
   return findings;
 }
 
-function finding(run: FlowRecord[]): Finding {
+function finding(run: FlowRecord[], ctx: DetectContext): Finding {
   const delaysMs = run.slice(1).map((r, i) => Math.round((r.start - run[i]!.end) * 1000 * 100) / 100);
   const pattern = backoffPattern(delaysMs);
   const grows = pattern === 'exponential' || pattern === 'linear' || pattern === 'jittered';
@@ -72,7 +63,7 @@ function finding(run: FlowRecord[]): Finding {
   return {
     kind: 'retry',
     severity,
-    summary: `${run.length} attempts of ${callName(run[0]!)}; retries at ${secs} (${pattern}${severity === 'error' ? ': delays do not grow' : ''})${failed(last) ? '; the last attempt failed too' : ''}`,
+    summary: `${run.length} attempts of ${callName(run[0]!, ctx.names)}; retries at ${secs} (${pattern}${severity === 'error' ? ': delays do not grow' : ''})${failed(last) ? '; the last attempt failed too' : ''}`,
     evidence: run.map((r, i) => evidence(r, `attempt ${i + 1}${failed(r) ? ', failed' : ', succeeded'}`)),
     details: { attempts: run.length, delaysMs, pattern, succeeded: !failed(last) },
   };

@@ -1,12 +1,14 @@
 import { isPostgres, type FlowRecord } from '../flows/record.js';
 import { isTransactionControl } from './calls.js';
+import type { DetectorThresholds } from './config.js';
+import type { DetectContext } from './context.js';
 import { evidence, type Finding } from './types.js';
 
 /**
  * `unparameterised-sql`: statements that differ only in literals (one fingerprint, several texts)
  * were built by string interpolation instead of bind parameters: a plan-cache and injection risk.
  */
-export function detectUnparameterisedSql(flows: readonly FlowRecord[], minTexts = 3): Finding[] {
+export function detectUnparameterisedSql(flows: readonly FlowRecord[], _ctx: DetectContext, t: DetectorThresholds['unparameterised-sql']): Finding[] {
   const byFp = new Map<string, { texts: Set<string>; flows: FlowRecord[] }>();
   for (const r of flows) {
     if (!isPostgres(r) || isTransactionControl(r)) continue;
@@ -20,12 +22,12 @@ export function detectUnparameterisedSql(flows: readonly FlowRecord[], minTexts 
   }
   const out: Finding[] = [];
   for (const [fp, g] of byFp) {
-    if (g.texts.size < minTexts) continue;
+    if (g.texts.size < t.minDistinct) continue;
     out.push({
       kind: 'unparameterised-sql',
       severity: 'warning',
       summary: `${g.texts.size} different statements differ only in literals: ${fp}`,
-      evidence: g.flows.slice(0, 10).map((r) => evidence(r, (r.request as { query?: string }).query ?? '')),
+      evidence: g.flows.map((r) => evidence(r, (r.request as { query?: string }).query ?? '')),
       details: { fingerprint: fp, distinctTexts: g.texts.size, count: g.flows.length },
     });
   }

@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { attribute } from '../../src/verify/group.js';
-import { detectRedundant } from '../../src/verify/redundant.js';
-import { backoffPattern, detectRetries } from '../../src/verify/retry.js';
+import { runDetector } from '../../src/verify/detectors.js';
+import { backoffPattern } from '../../src/verify/retry.js';
+
+const detectRetries = (fs: FlowRecord[]) => runDetector('retry', fs);
+const detectRedundant = (fs: FlowRecord[]) => runDetector('redundant-call', fs);
+const detectErrorStatus = (fs: FlowRecord[]) => runDetector('error-status', fs);
+const detectUnparameterisedSql = (fs: FlowRecord[]) => runDetector('unparameterised-sql', fs);
 
 /** Issue 5 groundwork: each detector fires on recorded real traffic and stays quiet on unrelated traffic. */
 const flows = async (f: string): Promise<FlowRecord[]> => (await analyzeFile(f)).records!;
@@ -61,7 +66,7 @@ describe('redundant-call detector', () => {
     expect(found).toHaveLength(1);
     expect(found[0]!.severity).toBe('error');
     expect(found[0]!.details.count).toBe(12);
-    expect(found[0]!.summary).toMatch(/^12 identical calls: postgres SELECT .* with parameters \["42"\]$/);
+    expect(found[0]!.summary).toMatch(/^12 identical calls: postgres SELECT .* with parameters \["42"\] \(across 12 inbound requests\)$/);
   });
 
   it('the fixed demo queries once: nothing', async () => {
@@ -76,7 +81,6 @@ describe('redundant-call detector', () => {
 });
 
 describe('error-status detector', async () => {
-  const { detectErrorStatus } = await import('../../src/verify/errors.js');
   it('fires on HTTP 5xx, gRPC non-OK and SQL errors in recorded traffic, as warnings', async () => {
     const demo = detectErrorStatus(await flows('pcaps/demo/demo.pcap'));
     expect(demo.map((f) => [f.details.count, f.details.status])).toEqual([[3, 'HTTP 503']]);
@@ -94,7 +98,6 @@ describe('error-status detector', async () => {
 });
 
 describe('unparameterised-sql detector', async () => {
-  const { detectUnparameterisedSql } = await import('../../src/verify/sql.js');
   it('fires on pgbench -M simple (literals interpolated), never on -M extended (bind parameters)', async () => {
     const simple = detectUnparameterisedSql(await flows('pcaps/postgres/pgbench-simple.pcap'));
     expect(simple.length).toBeGreaterThanOrEqual(3);
