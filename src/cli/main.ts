@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ANALYZE_DEFAULTS, runAnalyze } from './analyze.js';
+import { runDiff } from './diff.js';
 import { runVerify } from './verify.js';
 
 function positiveInt(name: string, unit = '') {
@@ -42,6 +43,16 @@ program
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .action(async (file: string, o: { format: 'text' | 'json' }) => {
     process.exitCode = await runVerify(file, o);
+  });
+
+program
+  .command('diff')
+  .description('Compare two captures: endpoints, calls per request, statuses, latency, payload shapes and findings; exit 1 on a regression')
+  .argument('<before>', 'the capture before the change, or - for standard input')
+  .argument('<after>', 'the capture after the change, or - for standard input')
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action(async (before: string, after: string, o: { format: 'text' | 'json' }) => {
+    process.exitCode = await runDiff(before, after, o);
   });
 
 try {
