@@ -13,21 +13,10 @@ import { evidence, type Finding } from './types.js';
  * are reported too.
  */
 export function detectCache(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['cache']): Finding[] {
-  const gets = flows.filter((r): r is HttpFlowRecord => isHttpLike(r) && r.request?.method === 'GET' && r.response?.status !== undefined);
+  const gets = flows.filter(isAnsweredGet);
   const out: Finding[] = [];
-  const service = gets.filter((r) => ctx.parents.has(r));
-  for (const calls of groupBy(service, (r) => `${r.src.ip} → ${r.dst.ip}:${r.dst.port} ${r.request!.path}`).values()) {
-    calls.sort((a, b) => a.start - b.start);
-    const refetches: FlowRecord[] = [];
-    let freshUntil = -Infinity;
-    for (const r of calls) {
-      const conditional = r.request!.headers['if-none-match'] !== undefined || r.request!.headers['if-modified-since'] !== undefined;
-      if (r.start < freshUntil && !conditional) refetches.push(r);
-      const life = freshnessSeconds(r.response!.headers);
-      if (r.response!.status === 200 && life > 0) freshUntil = Math.max(freshUntil, r.end + life);
-    }
-    if (refetches.length < t.minRepeats) continue;
-    const first = calls[0]!;
+  for (const [first, ...refetches] of refetchedWhileFresh(flows, ctx)) {
+    if (refetches.length < t.minRepeats || !first || !isAnsweredGet(first)) continue;
     out.push({
       kind: 'cache', severity: 'warning',
       summary: `GET ${first.request!.path} on ${ctx.names.name(first.dst)} fetched ${refetches.length} more times by ${ctx.names.nameOfIp(first.src.ip) ?? first.src.ip} while its cached copy was fresh (${first.response!.headers['cache-control'] ?? 'Expires'})`,
@@ -47,6 +36,30 @@ export function detectCache(flows: readonly FlowRecord[], ctx: DetectContext, t:
         details: { cause: 'missing-cache-control', count: calls.length, path: pathTemplate(r.request!.path) },
       });
     }
+  }
+  return out;
+}
+
+const isAnsweredGet = (r: FlowRecord): r is HttpFlowRecord => isHttpLike(r) && r.request?.method === 'GET' && r.response?.status !== undefined;
+
+/**
+ * For each URL a service fetched while handling requests: its first fetch, then every fetch made
+ * while an earlier copy was still fresh (not counting revalidations). Lists of one are left out.
+ */
+export function refetchedWhileFresh(flows: readonly FlowRecord[], ctx: DetectContext): FlowRecord[][] {
+  const out: FlowRecord[][] = [];
+  const service = flows.filter((r): r is HttpFlowRecord => isAnsweredGet(r) && ctx.parents.has(r));
+  for (const calls of groupBy(service, (r) => `${r.src.ip} → ${r.dst.ip}:${r.dst.port} ${r.request!.path}`).values()) {
+    calls.sort((a, b) => a.start - b.start);
+    const refetches: FlowRecord[] = [];
+    let freshUntil = -Infinity;
+    for (const r of calls) {
+      const conditional = r.request!.headers['if-none-match'] !== undefined || r.request!.headers['if-modified-since'] !== undefined;
+      if (r.start < freshUntil && !conditional) refetches.push(r);
+      const life = freshnessSeconds(r.response!.headers);
+      if (r.response!.status === 200 && life > 0) freshUntil = Math.max(freshUntil, r.end + life);
+    }
+    if (refetches.length > 0) out.push([calls[0]!, ...refetches]);
   }
   return out;
 }

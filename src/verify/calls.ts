@@ -25,6 +25,24 @@ export function callKey(r: FlowRecord): string | undefined {
   return undefined;
 }
 
+/**
+ * What a call got back, as a hash: status and body for HTTP and gRPC, the command tag, rows and
+ * error for PostgreSQL. Identical answers to identical calls mean the first could have been reused.
+ */
+export function answerKey(r: FlowRecord): string | undefined {
+  const s = r.response;
+  if (!s) return undefined;
+  const h = createHash('sha1');
+  if (isPostgres(r)) {
+    const p = r.response!;
+    h.update(JSON.stringify([p.command, p.rows, p.preview, p.error?.code]));
+  } else if (isHttpLike(r)) {
+    const q = r.response!;
+    h.update(JSON.stringify([q.status, q.grpcStatus, q.bodySize, q.body ?? null, q.messages?.map((m) => m.json ?? m.fields ?? m.data ?? m.size)]));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
 /** A human name for the call in summaries: the operation and the service it went to. */
 export function callName(r: FlowRecord, names?: ServiceNames): string {
   const server = names ? names.name(r.dst) : `${r.dst.ip}:${r.dst.port}`;
@@ -38,7 +56,8 @@ export function failed(r: FlowRecord): boolean {
   if (isPostgres(r)) return r.response?.error !== undefined;
   if (isHttpLike(r)) {
     const s = r.response;
-    if (!s) return r.error !== undefined;
+    // No answer: a stream reset, or a connection reset with the request pending.
+    if (!s) return r.error !== undefined || r.incompleteReason === 'connection-rst';
     if (s.grpcStatus !== undefined) return s.grpcStatus !== 0;
     return s.status !== undefined && (s.status >= 500 || s.status === 429 || s.status === 408);
   }

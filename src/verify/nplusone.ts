@@ -12,19 +12,10 @@ import { evidence, type Finding } from './types.js';
  * operation), reporting the worst request; `details.count` is its number of calls.
  */
 export function detectNPlusOne(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['n-plus-one']): Finding[] {
-  // inbound request → its downstream calls, grouped by the operation they perform
-  const perParent = groupBy(flows, (r) => (ctx.parents.has(r) && !isTransactionControl(r) && !isHealthCheck(r) ? ctx.parents.get(r)!.parent.id : undefined));
-  type Case = { parent: FlowRecord; calls: FlowRecord[] };
-  const byPair = new Map<string, Case[]>();
-  for (const calls of perParent.values()) {
-    const parent = ctx.parents.get(calls[0]!)!.parent;
-    for (const [op, same] of groupBy(calls, (r) => endpointKey(r))) {
-      if (same.length < t.minCount) continue;
-      // They must differ: at least two distinct parameter sets among them.
-      if (new Set(same.map(callKey)).size < 2) continue;
-      const pair = `${endpointKey(parent)} → ${op}`;
-      (byPair.get(pair) ?? byPair.set(pair, []).get(pair)!).push({ parent, calls: same });
-    }
+  const byPair = new Map<string, NPlusOne[]>();
+  for (const c of nPlusOneGroups(flows, ctx, t.minCount)) {
+    const pair = `${endpointKey(c.parent)} → ${endpointKey(c.calls[0]!)}`;
+    (byPair.get(pair) ?? byPair.set(pair, []).get(pair)!).push(c);
   }
   const out: Finding[] = [];
   for (const cases of byPair.values()) {
@@ -41,6 +32,26 @@ export function detectNPlusOne(flows: readonly FlowRecord[], ctx: DetectContext,
         operation: operation(sample), inbound: operation(worst.parent), perRequest: cases.map((c) => c.calls.length),
       },
     });
+  }
+  return out;
+}
+
+/** One inbound request and its calls of one operation that differ only in a parameter. */
+export interface NPlusOne { parent: FlowRecord; calls: FlowRecord[] }
+
+/**
+ * Every inbound request's groups of at least `minCount` downstream calls of one operation with at
+ * least two distinct parameter sets. redundant-call uses it too: a call that is part of an N+1 is
+ * reported once, as that.
+ */
+export function nPlusOneGroups(flows: readonly FlowRecord[], ctx: DetectContext, minCount: number): NPlusOne[] {
+  const perParent = groupBy(flows, (r) => (ctx.parents.has(r) && !isTransactionControl(r) && !isHealthCheck(r) ? ctx.parents.get(r)!.parent.id : undefined));
+  const out: NPlusOne[] = [];
+  for (const calls of perParent.values()) {
+    const parent = ctx.parents.get(calls[0]!)!.parent;
+    for (const same of groupBy(calls, (r) => endpointKey(r)).values()) {
+      if (same.length >= minCount && new Set(same.map(callKey)).size >= 2) out.push({ parent, calls: same });
+    }
   }
   return out;
 }

@@ -1,6 +1,8 @@
 import type { FlowRecord } from '../flows/record.js';
-import type { DetectorThresholds } from './config.js';
-import { callKey, callName, failed, isHealthCheck, isTransactionControl } from './calls.js';
+import { DETECTOR_DEFAULTS, type DetectorThresholds } from './config.js';
+import { refetchedWhileFresh } from './cache.js';
+import { nPlusOneGroups } from './nplusone.js';
+import { answerKey, callKey, callName, failed, isHealthCheck, isTransactionControl } from './calls.js';
 import { groupBy, type DetectContext } from './context.js';
 import { evidence, type Finding } from './types.js';
 
@@ -8,14 +10,23 @@ import { evidence, type Finding } from './types.js';
  * `redundant-call`: identical calls repeated — same method+path+body, or same query fingerprint
  * and parameters — that did not fail (repeats after failures are retries). Only calls a service
  * made while handling an inbound request count: the traffic under test itself (a test driver, a
- * load generator) repeats by design. Transaction control and health checks are not redundant.
+ * load generator) repeats by design. Transaction control and health checks are not redundant, and
+ * calls that make up an N+1 or refetch a fresh cached copy are reported once, by those detectors.
+ * Across inbound requests, only repeats that got the same answer every time count.
  */
-export function detectRedundant(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['redundant-call']): Finding[] {
+export function detectRedundant(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['redundant-call'], nPlusOneMin = DETECTOR_DEFAULTS['n-plus-one'].minCount): Finding[] {
   const { parents } = ctx;
-  const byKey = groupBy(flows, (r) => (!parents.has(r) || failed(r) || isTransactionControl(r) || isHealthCheck(r) ? undefined : callKey(r)));
+  // Reported once, by the more specific detector: calls that make up an N+1, refetches of a fresh cached copy.
+  const elsewhere = new Set([...nPlusOneGroups(flows, ctx, nPlusOneMin).flatMap((g) => g.calls), ...refetchedWhileFresh(flows, ctx).flat()]);
+  const byKey = groupBy(flows, (r) => (!parents.has(r) || elsewhere.has(r) || failed(r) || isTransactionControl(r) || isHealthCheck(r) ? undefined : callKey(r)));
   const out: Finding[] = [];
   for (const calls of byKey.values()) {
     if (calls.length < t.minCount) continue;
+    // Within one inbound request a repeat is waste whatever it returned. Across requests it is only
+    // when every answer was the same: the first could have been reused (the cache that never hits);
+    // a price that changes between requests had to be asked for again.
+    const acrossRequests = new Set(calls.map((c) => parents.get(c)!.parent)).size > 1;
+    if (acrossRequests && new Set(calls.map(answerKey)).size > 1) continue;
     calls.sort((a, b) => a.start - b.start);
     const first = calls[0]!;
     const params = first.protocol === 'postgres' ? ` with parameters ${JSON.stringify((first.request as { params?: unknown[] }).params ?? [])}` : '';

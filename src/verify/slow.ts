@@ -14,22 +14,37 @@ const MIN_OUTLIER_EXCESS_MS = 50;
  * a latency, and incomplete ones have no true end: both are left out.
  */
 export function detectSlow(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['slow']): Finding[] {
-  const out: Finding[] = [];
+  type Slow = { calls: FlowRecord[]; all: number; median: number; cause: 'budget' | 'outlier' };
+  const found: Slow[] = [];
   for (const calls of groupBy(flows.filter(isTimedCall), (r) => endpointKey(r)).values()) {
     const sorted = calls.map((r) => r.durationMs).sort((a, b) => a - b);
     const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    const name = `${operation(calls[0]!)} on ${ctx.names.name(calls[0]!.dst)}`;
-    const over = calls.filter((r) => r.durationMs > t.budgetMs);
-    if (over.length > 0) {
-      out.push(finding(over, `${over.length} of ${calls.length} calls to ${name} took longer than the ${t.budgetMs} ms budget (${range(over)})`,
-        { cause: 'budget', budgetMs: t.budgetMs, count: over.length, calls: calls.length, medianMs: round(median) }));
-    }
+    found.push({ calls: calls.filter((r) => r.durationMs > t.budgetMs), all: calls.length, median, cause: 'budget' });
     if (calls.length < t.minSamples) continue;
     const outliers = calls.filter((r) => r.durationMs > t.outlierFactor * median && r.durationMs - median >= MIN_OUTLIER_EXCESS_MS && r.durationMs <= t.budgetMs);
-    if (outliers.length > 0) {
-      out.push(finding(outliers, `${outliers.length} of ${calls.length} calls to ${name} took ${range(outliers)}, over ${t.outlierFactor}× the median ${round(median)} ms`,
-        { cause: 'outlier', outlierFactor: t.outlierFactor, count: outliers.length, calls: calls.length, medianMs: round(median) }));
-    }
+    found.push({ calls: outliers, all: calls.length, median, cause: 'outlier' });
+  }
+  // A request that was slow because a call it made was slow is not a second problem: the finding
+  // names the call. Its callers are counted there.
+  const flagged = new Set(found.flatMap((f) => f.calls));
+  const slowBecause = new Set<FlowRecord>();
+  for (const c of flagged) {
+    const p = ctx.parents.get(c)?.parent;
+    if (p && flagged.has(p)) slowBecause.add(p);
+  }
+  const out: Finding[] = [];
+  for (const f of found) {
+    const own = f.calls.filter((r) => !slowBecause.has(r));
+    if (own.length === 0) continue;
+    const name = `${operation(own[0]!)} on ${ctx.names.name(own[0]!.dst)}`;
+    const callers = own.filter((r) => slowBecause.has(ctx.parents.get(r)?.parent as FlowRecord)).length;
+    const summary = f.cause === 'budget'
+      ? `${own.length} of ${f.all} calls to ${name} took longer than the ${t.budgetMs} ms budget (${range(own)})`
+      : `${own.length} of ${f.all} calls to ${name} took ${range(own)}, over ${t.outlierFactor}× the median ${round(f.median)} ms`;
+    out.push(finding(own, `${summary}${callers ? `, making ${callers} inbound request${callers > 1 ? 's' : ''} slow too` : ''}`, {
+      cause: f.cause, ...(f.cause === 'budget' ? { budgetMs: t.budgetMs } : { outlierFactor: t.outlierFactor }),
+      count: own.length, calls: f.all, medianMs: round(f.median), slowCallers: callers,
+    }));
   }
   return out;
 }
