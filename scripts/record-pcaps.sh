@@ -2,9 +2,13 @@
 # Re-records every capture in pcaps/ from real traffic on loopback (127.0.0.0/8 only).
 #
 #   bash scripts/record-pcaps.sh            (or: npm run record-pcaps)
+#   ONLY=verify bash scripts/record-pcaps.sh    (only some groups, comma-separated: http1, demo,
+#                                                http2, grpc, postgres, verify; default: all)
 #
-# Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs) and
-# pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/).
+# Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs),
+# pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/),
+# pcaps/http2, pcaps/grpc, pcaps/postgres (below), and pcaps/verify/*.pcap (one story per verifier
+# detector, see scripts/record/stories.mjs).
 # Needs root (tcpdump on lo, a server on port 80) and these Debian packages:
 #   tcpdump, tshark (tshark, editcap, capinfos), postgresql (15), nghttp2-client (nghttp),
 #   nghttp2-proxy (nghttpx, the h2c-upgrade server).
@@ -19,10 +23,18 @@ PG_PORT=${DEMO_PG_PORT:-5432}
 
 die() { echo "record-pcaps: $*" >&2; exit 1; }
 
+GROUPS_ALL="http1 demo http2 grpc postgres verify"
+ONLY=${ONLY:-all}
+for g in ${ONLY//,/ }; do
+  [ "$g" = all ] || [[ " $GROUPS_ALL " == *" $g "* ]] || die "ONLY=$ONLY: unknown group '$g' (groups: $GROUPS_ALL)"
+done
+# want GROUP: is GROUP among those to record?
+want() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
+
 # ---- preflight -------------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "must run as root (tcpdump on lo, a server on port 80)"
 missing=()
-for t in node tcpdump tshark capinfos editcap nghttp nghttpx h2load su; do
+for t in node tcpdump tshark capinfos editcap nghttp nghttpx h2load wrk su; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 for t in initdb pg_ctl psql; do
@@ -30,7 +42,7 @@ for t in initdb pg_ctl psql; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   die "missing tool(s): ${missing[*]}
-  install with: apt-get install -y tcpdump tshark postgresql nghttp2-client nghttp2-proxy"
+  install with: apt-get install -y tcpdump tshark postgresql nghttp2-client nghttp2-proxy wrk"
 fi
 id postgres >/dev/null 2>&1 || die "no 'postgres' user (apt-get install -y postgresql)"
 [ -d node_modules/pg ] || die "node_modules/pg missing: run npm ci first"
@@ -52,7 +64,7 @@ cleanup() {
   fi
   rm -rf "$TMP"
   rm -f pcaps/http1/*.pcap.tmp pcaps/demo/*.pcap.tmp
-  rm -f pcaps/http2/*.pcap.tmp pcaps/grpc/*.pcap.tmp
+  rm -f pcaps/http2/*.pcap.tmp pcaps/grpc/*.pcap.tmp pcaps/verify/*.pcap.tmp
   [ $rc -eq 0 ] || echo "record-pcaps: FAILED (exit $rc)" >&2
   exit $rc
 }
@@ -64,22 +76,43 @@ trap 'exit 130' INT TERM
 run() { "$@" & wait $!; }
 
 # ---- HTTP/1 fixtures -------------------------------------------------------------------------
-mkdir -p pcaps/http1 pcaps/demo
-run node scripts/record/http1.mjs pcaps/http1
+if want http1; then
+  mkdir -p pcaps/http1
+  run node scripts/record/http1.mjs pcaps/http1
+  # A small slice of the benchmark's wrk mix: ordinary traffic the verifiers must stay quiet on.
+  rm -f pcaps/http1/mix.pcap
+  run node bench/record.mjs http1 --min-mb 1 --out pcaps/http1/mix.pcap
+fi
 
-# ---- demo stories: throwaway PostgreSQL 15 cluster on 127.0.0.4:$PG_PORT ---------------------
-mkdir -p "$PGDIR" && chown postgres "$PGDIR"
-su postgres -c "$PGBIN/initdb -D $PGDIR/data -A trust -U postgres --no-sync" >"$TMP/initdb.log" 2>&1 \
-  || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-# initdb's pg_hba.conf trusts 127.0.0.1/32 only; order-service connects from 127.0.0.2
-echo "host all all 127.0.0.0/8 trust" >>"$PGDIR/data/pg_hba.conf"
-su postgres -c "$PGBIN/pg_ctl -D $PGDIR/data -l $PGDIR/log -w -o \"-c listen_addresses=$PG_HOST -p $PG_PORT -k $PGDIR -c ssl=off -c fsync=off\" start" >/dev/null \
-  || { cat "$PGDIR/log" >&2; die "PostgreSQL did not start on $PG_HOST:$PG_PORT"; }
-# seeding goes through the Unix socket, before and outside the capture
-su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d postgres -c 'CREATE DATABASE shop'" >/dev/null
-su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d shop" <scripts/record/demo/seed.sql >/dev/null
+# ---- demo and verifier stories: throwaway PostgreSQL 15 cluster on 127.0.0.4:$PG_PORT ---------
+start_shop_db() {
+  mkdir -p "$PGDIR" && chown postgres "$PGDIR"
+  su postgres -c "$PGBIN/initdb -D $PGDIR/data -A trust -U postgres --no-sync" >"$TMP/initdb.log" 2>&1 \
+    || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+  # initdb's pg_hba.conf trusts 127.0.0.1/32 only; the services connect from 127.0.0.2, 127.0.0.20 ...
+  echo "host all all 127.0.0.0/8 trust" >>"$PGDIR/data/pg_hba.conf"
+  su postgres -c "$PGBIN/pg_ctl -D $PGDIR/data -l $PGDIR/log -w -o \"-c listen_addresses=$PG_HOST -p $PG_PORT -k $PGDIR -c ssl=off -c fsync=off\" start" >/dev/null \
+    || { cat "$PGDIR/log" >&2; die "PostgreSQL did not start on $PG_HOST:$PG_PORT"; }
+  # seeding goes through the Unix socket, before and outside the captures
+  su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d postgres -c 'CREATE DATABASE shop'" >/dev/null
+  for seed in scripts/record/demo/seed.sql scripts/record/stories/seed.sql; do
+    su postgres -c "$PGBIN/psql -q -X -v ON_ERROR_STOP=1 -h $PGDIR -p $PG_PORT -d shop" <"$seed" >/dev/null
+  done
+}
+if want demo || want verify; then start_shop_db; fi
 
-DEMO_PG_PORT=$PG_PORT run node scripts/record/demo.mjs pcaps/demo
+if want demo; then
+  mkdir -p pcaps/demo
+  DEMO_PG_PORT=$PG_PORT run node scripts/record/demo.mjs pcaps/demo
+fi
+# pcaps/verify/*.pcap: the verifier stories (scripts/record/stories.mjs, scripts/record/stories/), one
+#   capture per detector, services on 127.0.0.20-35; n-plus-one also uses this cluster. Each capture is
+#   checked with tshark.
+if want verify; then
+  mkdir -p pcaps/verify
+  rm -f pcaps/verify/*.pcap.tmp
+  DEMO_PG_PORT=$PG_PORT run node scripts/record/stories.mjs pcaps/verify
+fi
 
 # ---- HTTP/2 and gRPC fixtures (h2c on 127.0.0.1) ---------------------------------------------
 # pcaps/http2/*.pcap: node:http2 servers and clients, h2load, a hand-framed client for >16 KiB frames;
@@ -87,9 +120,14 @@ DEMO_PG_PORT=$PG_PORT run node scripts/record/demo.mjs pcaps/demo
 # pcaps/grpc/*.pcap + pcaps/grpc/shop.proto: @grpc/grpc-js servers and clients (scripts/record/grpc.mjs,
 #   scripts/record/grpc/), ports 18301-18309. Decode with tshark -d tcp.port==PORT,http2.
 # Each recorder checks its captures with tshark and fails if a case does not show what it is for.
-mkdir -p pcaps/http2 pcaps/grpc
-run node scripts/record/http2.mjs pcaps/http2
-run node scripts/record/grpc.mjs pcaps/grpc
+if want http2; then
+  mkdir -p pcaps/http2
+  run node scripts/record/http2.mjs pcaps/http2
+fi
+if want grpc; then
+  mkdir -p pcaps/grpc
+  run node scripts/record/grpc.mjs pcaps/grpc
+fi
 
 # ---- PostgreSQL fixtures (pcaps/postgres/*.pcap, see scripts/record/postgres.mjs) -------------
 # The recorder runs its own throwaway PostgreSQL 15 cluster (initdb in a temp dir; pg_hba adds md5 and
@@ -98,9 +136,11 @@ run node scripts/record/grpc.mjs pcaps/grpc
 # 18405 scram-auth, 18406 cancel, 18407 pgbench-simple, 18408 pgbench-extended. mysql-on-5432.pcap is a
 # synthetic MySQL handshake on 127.0.0.1:5432 (no MySQL server here; the demo cluster above listens on
 # 127.0.0.4 only). Decode with tshark -d tcp.port==PORT,pgsql; each capture is checked with tshark.
-[ -x "$PGBIN/pgbench" ] || die "missing $PGBIN/pgbench (apt-get install -y postgresql)"
-mkdir -p pcaps/postgres
-rm -f pcaps/postgres/*.pcap.tmp
-PGBIN=$PGBIN run node scripts/record/postgres.mjs pcaps/postgres
+if want postgres; then
+  [ -x "$PGBIN/pgbench" ] || die "missing $PGBIN/pgbench (apt-get install -y postgresql)"
+  mkdir -p pcaps/postgres
+  rm -f pcaps/postgres/*.pcap.tmp
+  PGBIN=$PGBIN run node scripts/record/postgres.mjs pcaps/postgres
+fi
 
 echo "record-pcaps: done"
