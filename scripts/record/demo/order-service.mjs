@@ -8,11 +8,13 @@
 //   GET  /orders/:id   reads the order, through an in-memory cache, from PostgreSQL (127.0.0.4:5432)
 //   POST /checkout     charges the order through payment-service (127.0.0.3:8081), retrying on 5xx
 //
-// Two bugs, on purpose, that tapwire finds in the capture (`--fixed` runs the corrected code):
+// Three bugs, on purpose, that tapwire finds in the capture (`--fixed` runs the corrected code):
 //   1. the cache never hits: its key includes the per-request X-Request-Id, so every GET queries
 //      the database (12 requests -> 12 identical SELECTs);
 //   2. retries do not back off: the policy says exponential backoff (200, 400, 800 ms), but the
-//      code waits a constant 200 ms between attempts.
+//      code waits a constant 200 ms between attempts;
+//   3. the customer's bearer token is forwarded to payment-service, which should only ever see
+//      order-service's own credential (the fixed code sends that, and the customer id).
 import http from 'node:http';
 import net from 'node:net';
 import pg from 'pg';
@@ -25,6 +27,8 @@ const DB = { host: '127.0.0.4', port: Number(process.env.DEMO_PG_PORT ?? 5432), 
 
 // Retry policy for calls to payment-service: at most 4 attempts, exponential backoff 200, 400, 800 ms.
 const retryPolicy = { maxAttempts: 4, baseDelayMs: 200, multiplier: 2 };
+// order-service's own credential for payment-service (a fake, for the recording).
+const SERVICE_TOKEN = 'svc-order-service-5f2c9a1e7b';
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL: one pooled connection, opened from our own address.
@@ -132,7 +136,9 @@ const server = http.createServer(async (req, res) => {
     }
     if (req.method === 'POST' && req.url === '/checkout') {
       const { orderId, amount, currency } = await readJson(req);
-      const forward = { 'X-Request-Id': requestId, Authorization: req.headers.authorization };
+      const forward = FIXED
+        ? { 'X-Request-Id': requestId, Authorization: `Bearer ${SERVICE_TOKEN}`, 'X-Customer-Id': '7' }
+        : { 'X-Request-Id': requestId, Authorization: req.headers.authorization };
       const payment = await chargeWithRetry({ orderId, amount, currency }, forward);
       if (payment.status !== 201) return send(res, 502, { error: 'payment failed', attempts: payment.attempts });
       return send(res, 200, { orderId, status: 'paid', paymentId: payment.body.paymentId, attempts: payment.attempts });
