@@ -38,12 +38,43 @@ program
 
 program
   .command('verify')
-  .description('Check a capture with the built-in detectors (retries without backoff, redundant calls): pass, fail or inconclusive')
-  .argument('<file>', 'capture file, or - for standard input')
+  .description('Check flows with the built-in detectors and a spec: pass (0), fail (1), bad input (2) or inconclusive (3)')
+  .argument('[file]', 'capture file, or - for standard input (or use --api)')
+  .option('--spec <file>', 'YAML or JSON spec: checks, detector thresholds and severities, service names (schema/tapwire-spec.schema.json)')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-  .action(async (file: string, o: { format: 'text' | 'json' }) => {
-    process.exitCode = await runVerify(file, o);
+  .option('--max-evidence <n>', 'evidence entries listed per finding (the total is always stated)', positiveInt('--max-evidence'))
+  .option('--api <url>', 'read flows from a running tapwire agent instead of a capture')
+  .option('--snapshot <id>', 'with --api: the flows of this snapshot')
+  .option('--since <time>', 'with --api: flows from this time (RFC 3339 or epoch seconds)')
+  .option('--until <time>', 'with --api: flows up to this time (RFC 3339 or epoch seconds)')
+  .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
+  .action(async (file: string | undefined, o: { format: 'text' | 'json'; spec?: string; maxEvidence?: number; api?: string; snapshot?: string; since?: string; until?: string; token?: string }) => {
+    const usage = verifyUsage(file, o);
+    if (usage) {
+      process.stderr.write(`tapwire: verify: ${usage}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const api = o.api === undefined ? undefined : { url: o.api, snapshot: o.snapshot, since: o.since, until: o.until, token: o.token ?? process.env.TAPWIRE_TOKEN };
+    process.exitCode = await runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api });
   });
+
+/** Which flows to verify must be said exactly once: a capture, or --api with a snapshot or a window. */
+function verifyUsage(file: string | undefined, o: { api?: string; snapshot?: string; since?: string; until?: string }): string | undefined {
+  const window = o.since !== undefined || o.until !== undefined;
+  if (o.api === undefined) {
+    if (o.snapshot !== undefined || window) return '--snapshot, --since and --until need --api <url>';
+    if (file === undefined) return 'give a capture file (or - for standard input), or --api <url> with --snapshot or --since/--until';
+    return undefined;
+  }
+  if (file !== undefined) return `give either a capture file ("${file}") or --api, not both`;
+  if (o.snapshot !== undefined && window) return '--snapshot and --since/--until are alternatives: give one';
+  if (o.snapshot === undefined && !window) return '--api needs --snapshot <id>, or --since/--until for a time window';
+  for (const [name, v] of [['--since', o.since], ['--until', o.until]] as const) {
+    if (v !== undefined && !/^\d+(?:\.\d+)?$/.test(v) && Number.isNaN(Date.parse(v))) return `${name} "${v}" is neither RFC 3339 nor epoch seconds`;
+  }
+  return undefined;
+}
 
 program
   .command('diff')

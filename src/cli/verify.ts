@@ -1,15 +1,44 @@
 import { loadRedactKey, Redactor } from '../flows/redact.js';
+import type { FlowRecord } from '../flows/record.js';
+import { loadSpecFile, runChecks, SpecError, type Spec } from '../verify/spec/index.js';
 import { verdictText, verify } from '../verify/verdict.js';
-import { captureFlows } from './source.js';
+import { apiFlows, captureFlows, type ApiSource } from './source.js';
 
 export const VERIFY_EXIT = { pass: 0, fail: 1, badInput: 2, inconclusive: 3 } as const;
 
-/** `tapwire verify <capture>`: built-in detectors over a capture's flows. Returns the exit status. */
-export async function runVerify(file: string, o: { format: 'text' | 'json'; maxEvidence?: number }): Promise<number> {
+export interface VerifyCliOptions {
+  format: 'text' | 'json';
+  spec?: string;
+  maxEvidence?: number;
+  /** Flows from a running agent instead of a capture file. */
+  api?: ApiSource;
+}
+
+/**
+ * `tapwire verify`: the built-in detectors, and a spec's checks, over a capture's flows or over
+ * flows a running agent holds. Returns the exit status.
+ */
+export async function runVerify(file: string | undefined, o: VerifyCliOptions): Promise<number> {
+  let spec: Spec | undefined;
+  if (o.spec !== undefined) {
+    try {
+      spec = await loadSpecFile(o.spec);
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      process.stderr.write(`tapwire: spec ${e.message}\n`);
+      return VERIFY_EXIT.badInput;
+    }
+  }
+  let flows: FlowRecord[] | undefined;
+  if (o.api) flows = await apiFlows(o.api);
   // Redacted like analyze: evidence shown to people carries tokens, not secrets.
-  const flows = await captureFlows(file, new Redactor({ key: loadRedactKey().key }));
+  else flows = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }));
   if (!flows) return VERIFY_EXIT.badInput;
-  const v = verify(flows, { maxEvidence: o.maxEvidence });
+  const maxEvidence = o.maxEvidence ?? spec?.maxEvidence;
+  const v = verify(flows, {
+    detectors: spec?.detectors, names: spec?.names, maxEvidence,
+    checks: spec && ((fs, ctx) => runChecks(spec, fs, { maxEvidence, parents: ctx.parents })),
+  });
   process.stdout.write(o.format === 'json' ? `${JSON.stringify(v, null, 2)}\n` : verdictText(v));
   return v.verdict === 'pass' ? VERIFY_EXIT.pass : v.verdict === 'fail' ? VERIFY_EXIT.fail : VERIFY_EXIT.inconclusive;
 }

@@ -11,7 +11,8 @@ export class ServiceNames {
 
   constructor(map: Record<string, readonly string[]> = {}) {
     for (const [name, addrs] of Object.entries(map)) {
-      for (const a of addrs) (isIpPort(a) ? this.byAddr : this.byIp).set(a, name);
+      // "[v6]:port" is kept as "v6:port", the form peers are looked up by.
+      for (const a of addrs) (isIpPort(a) ? this.byAddr : this.byIp).set(a.replace(/^\[(.*)\](:\d+)$/, '$1$2'), name);
     }
   }
 

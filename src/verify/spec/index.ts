@@ -1,0 +1,28 @@
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseSpec } from './parse.js';
+import { SpecError } from './errors.js';
+import type { Spec } from './types.js';
+
+/**
+ * The verification spec language (issue 5): `parseSpec`/`loadSpecFile` turn a YAML or JSON spec
+ * into a Spec or throw a SpecError naming the file and field; `runChecks` evaluates its checks
+ * over flow records. The spec's `detectors:` section is for the built-in detectors' runner.
+ */
+export { parseSpec, specValidator } from './parse.js';
+export { runChecks, type CheckResults } from './checks.js';
+export { parseSelector, selectFlows, matches } from './selector.js';
+export { SpecError } from './errors.js';
+export type { Check, Expect, Selector, Spec } from './types.js';
+
+/** Reads and parses a spec file; body assertions' files (schemas, OpenAPI) resolve beside it. */
+export async function loadSpecFile(path: string): Promise<Spec> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SpecError(path, 'file', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a spec file' : (e as Error).message);
+  }
+  return parseSpec(text, path, dirname(path));
+}
