@@ -88,6 +88,13 @@ function pipelineOnly(file) {
   return JSON.parse(r.stdout);
 }
 
+/** `verify` alone (all detectors) over the records of a capture, in a fresh process. */
+function verifyOnly(file) {
+  const r = spawnSync(process.execPath, ['bench/verify-only.mjs', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 function tshark(file, mode, c) {
   dropCaches();
   const t0 = process.hrtime.bigint();
@@ -109,6 +116,9 @@ for (const c of CASES) {
   const p = [];
   for (let i = 0; i < runs; i++) p.push(pipelineOnly(file));
   const pipe = median(p.map((x) => x.seconds));
+  const v = [];
+  for (let i = 0; i < runs; i++) v.push(verifyOnly(file));
+  const verifySec = median(v.map((x) => x.seconds));
   let tsh, tshSum;
   if (!noTshark && have('tshark')) {
     tsh = tshark(file, 'records', c);
@@ -120,6 +130,7 @@ for (const c of CASES) {
     peakRssMB: Math.max(...t.map((x) => x.maxRssBytes)) / 1e6,
     tsharkMBs: tsh ? mbps(size, tsh) : undefined, ratio: tsh ? tsh / wall : undefined,
     tsharkSummaryMBs: tshSum ? mbps(size, tshSum) : undefined, ratioSummary: tshSum ? tshSum / wall : undefined, wallSec: wall,
+    verifySec, verifyFlowsPerSec: v[0].flows / verifySec,
   });
   console.error(`bench: ${c.name}: done`);
 }
@@ -136,12 +147,12 @@ if (!quick && !only) {
 
 const f = (x, d = 1) => (x === undefined ? '–' : x.toFixed(d));
 const lines = [
-  `| case | size MB | packets | flows | pipeline MB/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark records MB/s | × | tshark summary MB/s | × |`,
-  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} |`),
+  `| case | size MB | packets | flows | pipeline MB/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark records MB/s | × | tshark summary MB/s | × | verify s | verify flows/s |`,
+  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} | ${f(r.verifySec, 2)} | ${r.verifyFlowsPerSec === undefined ? '–' : Math.round(r.verifyFlowsPerSec)} |`),
 ];
 console.log(lines.join('\n'));
 console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
   + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised; CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
-  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql); × = tshark seconds / tapwire CLI seconds.`);
+  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql); × = tshark seconds / tapwire CLI seconds; verify = every built-in detector and causal grouping over the capture's records, after decoding.`);
 writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2));
