@@ -21,7 +21,7 @@ export function detectSecretForwarded(flows: readonly FlowRecord[], ctx: DetectC
     out.push({
       kind: 'secret-forwarded',
       severity: 'error',
-      summary: `the credential in the ${l.arrivedIn.replace(/^(header|query|cookie) /, '$1 ')} of ${operation(l.inbound)} on ${from} was sent on to ${operation(l.outbound)} on ${to} (in its ${l.sentIn}), ${group.length} time${group.length > 1 ? 's' : ''}`,
+      summary: `the credential in the ${place(l.arrivedIn)} of ${operation(l.inbound)} on ${from} was sent on to ${operation(l.outbound)} on ${to} (in its ${place(l.sentIn)}), ${group.length} time${group.length > 1 ? 's' : ''}`,
       // Each inbound request once, followed by the calls that carried its credential on.
       evidence: [...groupBy(group, (x) => x.inbound.id).values()].flatMap((xs) => [
         evidence(xs[0]!.inbound, `arrived in ${xs[0]!.arrivedIn}`), ...xs.map((x) => evidence(x.outbound, `sent in ${x.sentIn}`))]),
@@ -29,4 +29,11 @@ export function detectSecretForwarded(flows: readonly FlowRecord[], ctx: DetectC
     });
   }
   return out;
+}
+
+/** "header authorization" → "authorization header", "query token" → "token query parameter". */
+function place(where: string): string {
+  const [kind, name] = where.split(' ', 2) as [string, string | undefined];
+  if (!name) return where;
+  return kind === 'query' ? `${name} query parameter` : `${name} ${kind}`;
 }
