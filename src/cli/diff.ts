@@ -1,11 +1,23 @@
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { diffFlows, diffText, type DiffSide } from '../verify/diff.js';
-import { captureFlows } from './source.js';
+import { apiFlows, captureFlows } from './source.js';
 
 export const DIFF_EXIT = { same: 0, regression: 1, badInput: 2 } as const;
 
-/** `tapwire diff <before> <after>`: compares two captures. Returns the exit status. */
-export async function runDiff(before: string, after: string, o: { format: 'text' | 'json' }): Promise<number> {
+/**
+ * `tapwire diff <before> <after>`: compares two captures, or with `api` two snapshots a running
+ * agent holds (before and after are then snapshot ids). Returns the exit status.
+ */
+export async function runDiff(before: string, after: string, o: { format: 'text' | 'json'; api?: { url: string; token?: string } }): Promise<number> {
+  if (o.api) {
+    const sides: DiffSide[] = [];
+    for (const snapshot of [before, after]) {
+      const flows = await apiFlows({ ...o.api, snapshot });
+      if (!flows) return DIFF_EXIT.badInput;
+      sides.push({ label: `snapshot ${snapshot}`, flows });
+    }
+    return report(diffFlows(sides[0]!, sides[1]!), o.format);
+  }
   if (before === '-' && after === '-') {
     process.stderr.write('tapwire: diff: only one of the two captures can be standard input ("-")\n');
     return DIFF_EXIT.badInput;
@@ -18,7 +30,10 @@ export async function runDiff(before: string, after: string, o: { format: 'text'
     if (!flows) return DIFF_EXIT.badInput;
     sides.push({ label: file === '-' ? 'stdin' : file, flows });
   }
-  const d = diffFlows(sides[0]!, sides[1]!);
-  process.stdout.write(o.format === 'json' ? `${JSON.stringify(d, null, 2)}\n` : diffText(d));
+  return report(diffFlows(sides[0]!, sides[1]!), o.format);
+}
+
+function report(d: ReturnType<typeof diffFlows>, format: 'text' | 'json'): number {
+  process.stdout.write(format === 'json' ? `${JSON.stringify(d, null, 2)}\n` : diffText(d));
   return d.regression ? DIFF_EXIT.regression : DIFF_EXIT.same;
 }

@@ -78,12 +78,15 @@ function verifyUsage(file: string | undefined, o: { api?: string; snapshot?: str
 
 program
   .command('diff')
-  .description('Compare two captures: endpoints, calls per request, statuses, latency, payload shapes and findings; exit 1 on a regression')
-  .argument('<before>', 'the capture before the change, or - for standard input')
-  .argument('<after>', 'the capture after the change, or - for standard input')
+  .description('Compare two captures (or two snapshots with --api): endpoints, calls per request, statuses, latency, payload shapes and findings; exit 1 on a regression')
+  .argument('<before>', 'the capture before the change, or - for standard input (with --api: a snapshot id)')
+  .argument('<after>', 'the capture after the change, or - for standard input (with --api: a snapshot id)')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-  .action(async (before: string, after: string, o: { format: 'text' | 'json' }) => {
-    process.exitCode = await runDiff(before, after, o);
+  .option('--api <url>', 'compare two snapshots held by a running tapwire agent')
+  .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
+  .action(async (before: string, after: string, o: { format: 'text' | 'json'; api?: string; token?: string }) => {
+    const api = o.api === undefined ? undefined : { url: o.api, token: o.token ?? process.env.TAPWIRE_TOKEN };
+    process.exitCode = await runDiff(before, after, { format: o.format, api });
   });
 
 try {

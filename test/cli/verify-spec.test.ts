@@ -81,15 +81,16 @@ describe('tapwire verify --api', () => {
   const seen: string[] = [];
   beforeAll(async () => {
     const flows: FlowRecord[] = (await analyzeFile(DEMO)).records!;
+    const snapshots: Record<string, FlowRecord[]> = { 'snap-1': flows, before: flows, after: (await analyzeFile(FIXED)).records! };
     server = createServer((req, res) => {
       seen.push(req.url!);
       const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (req.headers.authorization !== 'Bearer s3cret') return send(401, { error: 'missing or wrong bearer token' });
       const u = new URL(req.url!, 'http://x');
       const m = /^\/api\/snapshots\/([^/]+)\/flows$/.exec(u.pathname);
-      if (m && m[1] !== 'snap-1') return send(404, { error: `no snapshot "${m[1]}"` });
+      if (m && !snapshots[m[1]!]) return send(404, { error: `no snapshot "${m[1]}"` });
       if (!m && u.pathname !== '/api/flows') return send(404, { error: 'not found' });
-      let page = flows;
+      let page = m ? snapshots[m[1]!]! : flows;
       if (!m) {
         const since = Number(u.searchParams.get('since')), until = Number(u.searchParams.get('until') ?? Infinity);
         page = flows.filter((f) => f.start >= since && f.start <= until);
@@ -118,6 +119,19 @@ describe('tapwire verify --api', () => {
     const r = await tapwire(['verify', '--api', url, '--since', '0', '--until', String(2 ** 31), '--token', 's3cret']);
     expect(r.status).toBe(1);
     expect(seen.some((s) => /^\/api\/flows\?since=0&until=2147483648&limit=1000/.test(s))).toBe(true);
+  });
+
+  it('diff compares two snapshots: the fix is an improvement, the reverse a regression', async () => {
+    const better = await tapwire(['diff', '--api', url, 'before', 'after', '--format', 'json', '--token', 's3cret']);
+    expect(better.status).toBe(0);
+    const d = JSON.parse(better.stdout);
+    expect([d.before.label, d.after.label]).toEqual(['snapshot before', 'snapshot after']);
+    expect(d.findings.resolved.map((f: { kind: string }) => f.kind)).toEqual(expect.arrayContaining(['redundant-call', 'retry', 'secret-forwarded']));
+    const worse = await tapwire(['diff', '--api', url, 'after', 'before', '--token', 's3cret']);
+    expect(worse.status).toBe(1);
+    expect(worse.stdout).toMatch(/REGRESSION/);
+    const missing = await tapwire(['diff', '--api', url, 'before', 'nope', '--token', 's3cret']);
+    expect([missing.status, missing.stderr]).toEqual([2, 'tapwire: --api: /api/snapshots/nope/flows answered 404: no snapshot "nope"\n']);
   });
 
   it('an unknown snapshot, a wrong token, an unreachable agent and a bad window are bad input (exit 2), each said', async () => {
