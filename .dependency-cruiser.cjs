@@ -1,9 +1,10 @@
 /**
  * Dependencies point down the pipeline only (STYLE.md):
- *   common ← capture ← decode ← reassembly ← protocols ← flows ← pipeline ← verify ← cli
+ *   common ← capture ← decode ← reassembly ← protocols ← flows ← pipeline ← query ← store ← verify
+ *          ← api ← agent ← cli
  * A lower stage never imports a higher one, and nothing forms a cycle. `npm test` runs this.
  */
-const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'verify', 'cli'];
+const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'query', 'store', 'verify', 'api', 'agent', 'cli'];
 
 const forbidden = [
   {
