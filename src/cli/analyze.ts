@@ -6,6 +6,7 @@ import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
 import { ProtoLoadError, ProtoSchemas } from '../protocols/grpc/protobuf.js';
+import { compileFilter, FilterError, type FlowPredicate } from '../query/filter.js';
 import { byStart, har, jsonl, Out, table, type Formatter } from './output.js';
 
 export interface AnalyzeCliOptions {
@@ -20,6 +21,8 @@ export interface AnalyzeCliOptions {
   proto?: string[];
   maxMessages?: number;
   redactParams?: boolean;
+  /** CEL filter (README "Filter language"): only the flows it matches are output. */
+  filter?: string;
 }
 
 /** Below this size a progress bar would only flicker. */
@@ -32,6 +35,18 @@ function mb(n: number): string {
 /** `tapwire analyze`: returns the process exit status. */
 export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<number> {
   const err = (s: string) => process.stderr.write(`${s}\n`);
+  let keep: FlowPredicate | undefined;
+  if (o.filter !== undefined) {
+    try {
+      keep = compileFilter(o.filter);
+    } catch (e) {
+      if (e instanceof FilterError) {
+        err(`tapwire: --${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
+  }
   let keyed: Redactor | undefined;
   if (o.redact || o.redactParams) {
     const k = loadRedactKey();
@@ -61,6 +76,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     ? new SingleBar({ format: 'tapwire {bar} {percentage}% | {value}/{total} MB | {flows} flows', stream: process.stderr, hideCursor: true, clearOnComplete: true })
     : undefined;
   let flows = 0;
+  let matched = 0;
   bar?.start(Math.ceil(size! / 1e6), 0, { flows: 0 });
   let lastBar = 0;
 
@@ -75,6 +91,8 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
       redactParams: o.redactParams ? keyed : undefined,
       onRecord: (r) => {
         flows++;
+        if (keep && !keep(r)) return;
+        matched++;
         fmt.record(r);
       },
       onProgress: (n) => {
@@ -112,10 +130,11 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   if (rs.evictedConnections > 0 || rs.forcedGaps > 0) {
     err(`tapwire: warning: limits reached: ${rs.evictedConnections} connections evicted, ${rs.forcedGaps} gaps forced by buffer limits`);
   }
-  err(`tapwire: ${p.packets} packets, ${mb(info.bytesRead)} MB, ${p.flows} flows, ${v.total} violations in ${elapsedSec.toFixed(2)} s (${mb(info.bytesRead / Math.max(elapsedSec, 1e-9))} MB/s)`);
+  err(`tapwire: ${p.packets} packets, ${mb(info.bytesRead)} MB, ${p.flows} flows${keep ? ` (${matched} matched the filter)` : ''}, ${v.total} violations in ${elapsedSec.toFixed(2)} s (${mb(info.bytesRead / Math.max(elapsedSec, 1e-9))} MB/s)`);
   if (o.stats) {
     const summary = {
       file, format: info.format, bytes: info.bytesRead, packets: p.packets, flows: p.flows,
+      ...(keep ? { filter: o.filter, matched } : {}),
       violations: v.toJSON(), seconds: elapsedSec, maxRssBytes: process.resourceUsage().maxRSS * 1024,
       truncatedAt: info.truncatedAt ?? null, reassembly: rs, decode: p.decoder.stats, protocols: p.dispatcher.stats.byProtocol,
     };

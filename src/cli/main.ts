@@ -32,7 +32,8 @@ program
   .option('--proto <path>', '.proto file or directory for decoding gRPC messages (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
   .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), 100)
   .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number; redactParams?: boolean }) => {
+  .option('--filter <expr>', 'output only the flows this CEL expression matches, e.g. \'http && response.status >= 500\'')
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
     process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
   });
 

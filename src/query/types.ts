@@ -1,0 +1,97 @@
+/**
+ * The static types of the filter language, and the shape of a flow record in those types. The
+ * checker (check.ts) uses them to reject `response.stauts` or `duration_ms > "200"` before any
+ * record is read; the binder (bind.ts) uses the same shapes to turn a record into CEL values.
+ *
+ * Every field of the record types is listed: `satisfies Fields<…>` makes tsc fail here when a
+ * field is added to src/flows/record.ts and not to the filter.
+ */
+
+import type { FlowRecord, Peer, PgRecordRequest, PgRecordResponse, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
+import type { PgNotice } from '../protocols/types.js';
+
+export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
+
+/** A CEL type as the checker knows it. `struct` is a map whose keys are known: a record object. */
+export type CelT =
+  | { k: Scalar }
+  | { k: 'list'; elem: CelT }
+  | { k: 'map'; key: CelT; value: CelT }
+  | { k: 'struct'; name: string; fields: Record<string, CelT> };
+
+export const BOOL: CelT = { k: 'bool' };
+export const INT: CelT = { k: 'int' };
+export const DOUBLE: CelT = { k: 'double' };
+export const STRING: CelT = { k: 'string' };
+export const NULL: CelT = { k: 'null' };
+export const TIMESTAMP: CelT = { k: 'timestamp' };
+export const DURATION: CelT = { k: 'duration' };
+export const TYPE: CelT = { k: 'type' };
+export const DYN: CelT = { k: 'dyn' };
+
+export const list = (elem: CelT): CelT => ({ k: 'list', elem });
+export const map = (key: CelT, value: CelT): CelT => ({ k: 'map', key, value });
+const struct = (name: string, fields: Record<string, CelT>): CelT & { k: 'struct' } => ({ k: 'struct', name, fields });
+
+/** How a type is named in messages: `int`, `list(string)`, `map(string, string)`, `response`. */
+export function show(t: CelT): string {
+  switch (t.k) {
+    case 'list': return `list(${show(t.elem)})`;
+    case 'map': return `map(${show(t.key)}, ${show(t.value)})`;
+    case 'struct': return t.name;
+    case 'null': return 'null';
+    default: return t.k;
+  }
+}
+
+/** One CEL type per field, for every field of T (optional ones too). */
+type Fields<T> = { [K in keyof T]-?: CelT };
+
+const HEADERS = map(STRING, STRING);
+const FRAMES = list(INT);
+
+export const PEER = struct('peer', { ip: STRING, port: INT, name: STRING, namespace: STRING, workload: STRING, node: STRING } satisfies Fields<Peer>);
+
+const MESSAGE = struct('message', {
+  time: DOUBLE, size: INT, compressed: BOOL, json: map(STRING, DYN), fields: list(DYN), data: STRING, truncated: BOOL, error: STRING,
+} satisfies Fields<RecordMessage>);
+
+const NOTICE = struct('notice', {
+  severity: STRING, code: STRING, message: STRING, detail: STRING, hint: STRING, position: INT,
+} satisfies Fields<PgNotice>);
+
+/** What both HTTP halves share (RecordHalf). */
+const HALF = {
+  start: DOUBLE, end: DOUBLE, frames: FRAMES, size: INT, headers: HEADERS, trailers: HEADERS, bodySize: INT, body: STRING,
+  bodyEncoding: STRING, bodyTruncated: BOOL, bodyDecodeError: STRING,
+};
+
+/** `request`: the union of the HTTP-like request (http, http2, grpc) and the PostgreSQL statement. */
+export const REQUEST = struct('request', {
+  ...HALF, method: STRING, path: STRING, version: STRING, authority: STRING, scheme: STRING, messages: list(MESSAGE), messagesDropped: INT,
+  message: STRING, query: STRING, fingerprint: STRING, statement: STRING, portal: STRING, params: list(DYN), pid: INT,
+} satisfies Fields<RecordRequest & PgRecordRequest>);
+
+/** `response`: the union of the HTTP-like response and the PostgreSQL result. */
+export const RESPONSE = struct('response', {
+  ...HALF, status: INT, reason: STRING, version: STRING, interim: list(struct('interim', { status: INT, time: DOUBLE, frame: INT })),
+  grpcStatus: INT, grpcMessage: STRING, messages: list(MESSAGE), messagesDropped: INT,
+  command: STRING, rows: INT, columns: list(STRING), preview: list(list(DYN)), error: NOTICE, notices: list(NOTICE),
+  copy: struct('copy', { direction: STRING, bytes: INT, rows: INT }), suspended: BOOL, empty: BOOL,
+} satisfies Fields<RecordResponse & PgRecordResponse>);
+
+export const H2_ERROR = struct('error', { code: STRING, frame: STRING, by: STRING } satisfies Fields<NonNullable<FlowRecord['error']>>);
+
+type PgSession = NonNullable<FlowRecord['postgres']>;
+
+/** `record`: the whole flow record, with the field names of the JSONL contract. */
+export const RECORD = struct('record', {
+  id: STRING, protocol: STRING, connectionId: STRING, src: PEER, dst: PEER, start: DOUBLE, end: DOUBLE, durationMs: DOUBLE, connectMs: DOUBLE,
+  request: REQUEST, response: RESPONSE, incomplete: BOOL, incompleteReason: STRING, upgrade: STRING, streamId: INT, error: H2_ERROR,
+  grpc: struct('grpc', { service: STRING, method: STRING, encoding: STRING, timeoutMs: INT, deadlineExceeded: BOOL } satisfies Fields<NonNullable<FlowRecord['grpc']>>),
+  headersPartial: BOOL,
+  postgres: struct('postgres', {
+    database: STRING, user: STRING, application: STRING, auth: STRING, transaction: STRING,
+    notification: struct('notification', { pid: INT, channel: STRING, payload: STRING } satisfies Fields<NonNullable<PgSession['notification']>>),
+  } satisfies Fields<PgSession>),
+} satisfies Fields<FlowRecord>);
