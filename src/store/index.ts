@@ -1,0 +1,215 @@
+import { mkdirSync } from 'node:fs';
+import { basename } from 'node:path';
+import { encodeRecord } from '../flows/codec.js';
+import type { FlowRecord } from '../flows/record.js';
+import { Losses } from './losses.js';
+import { RecentFlows } from './memory.js';
+import { exportPackets, packetBody } from './packets.js';
+import { findOnDisk, queryFlows, type FlowPage, type FlowQuery } from './query.js';
+import { pinnedBytes, planRetention, type Kind, type Removal } from './retention.js';
+import { SegmentLog, type Torn } from './segments.js';
+import { Snapshots } from './snapshots.js';
+
+export type { Snapshot, SnapshotRequest } from './snapshots.js';
+export type { FlowPage, FlowQuery } from './query.js';
+export { CursorError } from './keys.js';
+
+export interface StoreOptions {
+  /** Created if missing. */
+  dir: string;
+  /** Retention by size: flow and packet segments on disk together. */
+  maxBytes: number;
+  /** Retention by age, on the newest time a segment holds (flow start, packet capture time). */
+  maxAgeSec: number;
+  /** In-memory index bound: the most recent flows by arrival (default 100 000). */
+  memoryFlows?: number;
+  /** Roll a segment at this size (default 16 MiB, at most maxBytes / 16 so retention frees in small steps)… */
+  segmentBytes?: number;
+  /** …or after this long (default 60 s). */
+  segmentSec?: number;
+  /** Fraction of maxBytes the raw packets may use (default 0.5); flows use the rest. */
+  packetShare?: number;
+}
+
+export interface StoreStats {
+  flows: number;
+  flowsInMemory: number;
+  bytesOnDisk: number;
+  segments: number;
+  /** Segments (flows and packets) deleted by retention since open. */
+  evictions: number;
+  /** Bytes of segments overlapping a snapshot's window. */
+  pinnedBytes: number;
+  /** Earliest and latest flow start held. */
+  oldest?: number;
+  newest?: number;
+  /** Set when pinned (or still written) segments alone keep the disk above maxBytes. */
+  overBudget?: string;
+}
+
+export interface Recovery {
+  segments: number;
+  flows: number;
+  packets: number;
+  torn: Torn[];
+}
+
+const FLOWS = 1, PACKETS = 2;
+const MiB = 1 << 20;
+
+const REASONS: Record<Kind, Record<Removal['reason'], string>> = {
+  flows: { size: 'deleted by retention (the store was over maxBytes)', age: 'deleted by retention (older than maxAgeSec)' },
+  packets: { size: 'deleted by retention (the packet ring was over its share of maxBytes)', age: 'deleted by retention (older than maxAgeSec)' },
+};
+
+/**
+ * Flows and raw packets of a running agent: the most recent flows in memory, all of them in
+ * checksummed segment files that survive a restart or crash, retained by size and age except where
+ * a snapshot pins them. Writes are synchronous into the page cache; `sync()` makes them durable.
+ */
+export class FlowStore {
+  private evictions = 0;
+  private overBudget?: string;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: StoreOptions,
+    private readonly flows: SegmentLog,
+    private readonly packets: SegmentLog,
+    private readonly memory: RecentFlows,
+    private readonly losses: Losses,
+    readonly snapshots: Snapshots,
+    readonly recovery: Recovery,
+  ) {}
+
+  static async open(opts: StoreOptions): Promise<FlowStore> {
+    for (const k of ['maxBytes', 'maxAgeSec'] as const) {
+      if (!(opts[k] > 0)) throw new RangeError(`${k} must be positive, not ${opts[k]}`);
+    }
+    const share = opts.packetShare ?? 0.5;
+    if (!(share >= 0 && share <= 1)) throw new RangeError(`packetShare must be within 0 and 1, not ${share}`);
+    mkdirSync(opts.dir, { recursive: true });
+    const segmentBytes = opts.segmentBytes ?? Math.min(16 * MiB, Math.max(64 * 1024, Math.floor(opts.maxBytes / 16)));
+    // Blocks are what a query reads: small enough to skip most of a segment, few enough to index.
+    const logOpts = { segmentBytes, segmentSec: opts.segmentSec ?? 60, blockBytes: Math.min(256 * 1024, Math.max(4096, Math.floor(segmentBytes / 4))) };
+    const flows = await SegmentLog.open(opts.dir, 'flows', FLOWS, logOpts);
+    const packets = await SegmentLog.open(opts.dir, 'packets', PACKETS, logOpts);
+    const losses = Losses.load(opts.dir);
+    const now = Date.now() / 1000;
+    for (const [kind, log] of [['flows', flows], ['packets', packets]] as const) {
+      for (const t of log.torn) {
+        // What the cut tail held is unknown; it came after the segment's last whole frame.
+        const seg = log.segments.find((s) => basename(s.file) === t.file);
+        losses.add({ kind, from: seg?.blocks.maxTime ?? now, to: now, reason: `cut short by a crash (${t.file} at byte ${t.offset}: ${t.reason})` });
+      }
+    }
+    const memory = new RecentFlows(opts.memoryFlows ?? 100_000);
+    memory.low = flows.next;
+    const recovery = { segments: flows.segments.length + packets.segments.length, flows: flows.count, packets: packets.count, torn: [...flows.torn, ...packets.torn] };
+    const store = new FlowStore(opts, flows, packets, memory, losses, Snapshots.load(opts.dir, () => Date.now() / 1000), recovery);
+    store.retain();
+    return store;
+  }
+
+  /** Queryable at once (from memory, which keeps `r` itself: do not change it after); durable after the next sync(). */
+  add(r: FlowRecord): void {
+    this.assertOpen();
+    // The start orders everything (queries, blocks, retention): a flow without one cannot be placed.
+    if (!Number.isFinite(r.start)) throw new RangeError(`flow ${r.id}: start ${r.start} is not a time`);
+    this.memory.add(r, this.flows.append(r.start, 0, r.id, [encodeRecord(r)]));
+    if (this.memory.overBound) {
+      // Only flows already in their file may leave memory: the disk answers for them from then on.
+      this.flows.flush();
+      this.memory.evict(this.flows.written);
+    }
+  }
+
+  /** A raw packet for pcap export; `data` is copied. */
+  addPacket(time: number, linkType: number, data: Buffer, wireLen: number): void {
+    this.assertOpen();
+    if (!Number.isFinite(time)) throw new RangeError(`packet time ${time} is not a time`);
+    if (!Number.isInteger(linkType) || linkType < 0 || linkType > 0xffff) throw new RangeError(`link type ${linkType} out of range`);
+    this.packets.append(time, linkType, '', packetBody(data, wireLen));
+  }
+
+  /** Makes everything added so far durable, then applies retention. */
+  async sync(): Promise<void> {
+    await Promise.all([this.flows.sync(), this.packets.sync()]);
+    if (!this.closed) this.retain();
+  }
+
+  async get(id: string): Promise<FlowRecord | undefined> {
+    return this.memory.get(id) ?? findOnDisk(id, this.memory.low, this.flows);
+  }
+
+  /** One page of flows by (start, id), memory and disk together; `since`/`until` bound the start. */
+  query(q: FlowQuery): Promise<FlowPage> {
+    return queryFlows(q, this.memory, this.flows);
+  }
+
+  /** Packets of [since, until] as pcap (pcapng for mixed link types); `lost` says why any are missing. */
+  async exportPcap(since: number, until: number, out: NodeJS.WritableStream, linkType?: number): Promise<{ packets: number; lost: string | null }> {
+    const lost = this.lost(since, until).packets;
+    const r = await exportPackets(this.packets, since, until, out, linkType);
+    const during = r.vanished ? 'some were deleted by retention while the export ran' : null;
+    return { packets: r.packets, lost: [lost, during].filter(Boolean).join('; ') || null };
+  }
+
+  /** Why flows or packets of [since, until] are missing (retention, a crash, before the first kept), or null. */
+  lost(since: number, until: number): { flows: string | null; packets: string | null } {
+    return {
+      flows: this.losses.describe('flows', since, until, this.flows.minTime),
+      packets: this.losses.describe('packets', since, until, this.packets.minTime),
+    };
+  }
+
+  stats(): StoreStats {
+    const segs = this.flows.segments;
+    const s: StoreStats = {
+      flows: this.flows.count,
+      flowsInMemory: this.memory.size,
+      bytesOnDisk: this.flows.bytes + this.packets.bytes,
+      segments: segs.length + this.packets.segments.length,
+      evictions: this.evictions,
+      pinnedBytes: pinnedBytes([...segs, ...this.packets.segments], this.snapshots.pins()),
+    };
+    if (segs.length) {
+      s.oldest = this.flows.minTime;
+      s.newest = this.flows.maxTime;
+    }
+    if (this.overBudget) s.overBudget = this.overBudget;
+    return s;
+  }
+
+  /** Syncs and seals the open segments, so the next open reads sidecars only. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([this.flows.close(), this.packets.close()]);
+    this.losses.save();
+  }
+
+  private retain(): void {
+    const share = this.opts.packetShare ?? 0.5;
+    const plan = planRetention({
+      flows: this.flows.segments,
+      packets: this.packets.segments,
+      maxBytes: this.opts.maxBytes,
+      packetBytes: this.opts.maxBytes * share,
+      cutoff: Date.now() / 1000 - this.opts.maxAgeSec,
+      pins: this.snapshots.pins(),
+    });
+    for (const { kind, seg, reason } of plan.remove) {
+      (kind === 'flows' ? this.flows : this.packets).remove(seg);
+      this.evictions++;
+      this.losses.add({ kind, from: seg.blocks.minTime, to: seg.blocks.maxTime, reason: REASONS[kind][reason], seq: seg.seq });
+      if (kind === 'flows') this.memory.forget(seg.first, seg.first + seg.blocks.count);
+    }
+    this.overBudget = plan.overBudget;
+    this.losses.save();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the flow store is closed');
+  }
+}

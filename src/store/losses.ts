@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import { readJson, writeJsonAtomic } from './persist.js';
+import type { Kind } from './retention.js';
+
+/** A time range whose data the store once held (or was given) and no longer has. */
+export interface Loss {
+  kind: Kind;
+  from: number;
+  to: number;
+  reason: string;
+  /** Seq of the last segment merged in: the next one of the same reason extends this entry. */
+  seq?: number;
+}
+
+/** Entries beyond this are merged pairwise (oldest first): the file stays small however long the store runs. */
+const MAX_ENTRIES = 1000;
+
+/**
+ * What retention and crashes took, kept in `losses.json` so an export made later (after a restart
+ * too) can still say why part of its window is missing. Retention deletes oldest segments first,
+ * so consecutive deletions for one reason merge into one range.
+ */
+export class Losses {
+  private entries: Loss[];
+  private dirty = false;
+
+  private constructor(private readonly file: string) {
+    const v = readJson(file);
+    this.entries = Array.isArray(v) ? (v as Loss[]) : [];
+  }
+
+  static load(dir: string): Losses {
+    return new Losses(join(dir, 'losses.json'));
+  }
+
+  add(l: Loss): void {
+    const prev = this.entries.findLast((e) => e.kind === l.kind);
+    if (prev && prev.reason === l.reason && l.seq !== undefined && prev.seq === l.seq - 1) {
+      prev.from = Math.min(prev.from, l.from);
+      prev.to = Math.max(prev.to, l.to);
+      prev.seq = l.seq;
+    } else {
+      this.entries.push({ ...l });
+    }
+    if (this.entries.length > MAX_ENTRIES) {
+      const [a, b] = [this.entries[0]!, this.entries[1]!];
+      this.entries.splice(0, 2, { kind: b.kind, from: Math.min(a.from, b.from), to: Math.max(a.to, b.to), reason: a.reason === b.reason ? a.reason : `${a.reason}; ${b.reason}` });
+    }
+    this.dirty = true;
+  }
+
+  save(): void {
+    if (!this.dirty) return;
+    writeJsonAtomic(this.file, this.entries);
+    this.dirty = false;
+  }
+
+  /**
+   * Why data of `kind` in [since, until] is missing, or null when nothing is known to be. `oldest`
+   * is the earliest time the store still holds (undefined: it holds none): a window reaching before
+   * it, with no recorded loss there, is stated as before the first one kept.
+   */
+  describe(kind: Kind, since: number, until: number, oldest: number | undefined): string | null {
+    const hit = this.entries.filter((e) => e.kind === kind && e.to >= since && e.from <= until);
+    const parts = hit.map((e) => `${kind} from ${iso(e.from)} to ${iso(e.to)}: ${e.reason}`);
+    if (oldest === undefined) parts.push(`the store holds no ${kind}`);
+    else if (since < oldest && !hit.some((e) => e.from <= since)) parts.push(`no ${kind} kept before ${iso(oldest)}, the first one kept`);
+    return parts.length ? parts.join('; ') : null;
+  }
+}
+
+function iso(t: number): string {
+  return new Date(t * 1000).toISOString();
+}
