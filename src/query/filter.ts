@@ -11,6 +11,7 @@
  */
 
 import { celEnv, parse, plan, run } from '@bufbuild/cel';
+import { RE2JS } from '@bufbuild/re2';
 import { strings } from '@bufbuild/cel/ext';
 import type { FlowRecord } from '../flows/record.js';
 import { checkExpression } from './check.js';
@@ -23,8 +24,25 @@ export { FilterError } from './error.js';
 /** Longest accepted expression, in characters. */
 export const MAX_FILTER_LENGTH = 4096;
 
+/**
+ * `matches` compiles its pattern on every call by default; with the same RE2 engine behind a
+ * cache, a filter's patterns (almost always literals) compile once. Bounded: a hostile stream of
+ * distinct patterns cannot grow it.
+ */
+const compiled = new Map<string, RE2JS>();
+const re2 = {
+  compile(pattern: string) {
+    let m = compiled.get(pattern);
+    if (!m) {
+      if (compiled.size >= 256) compiled.clear();
+      compiled.set(pattern, (m = RE2JS.compile(pattern)));
+    }
+    return m;
+  },
+};
+
 /** CEL's standard functions plus the strings extension (lowerAscii, replace, split, indexOf…). */
-const ENV = celEnv({ funcs: strings });
+const ENV = celEnv({ funcs: strings, re2 });
 const TYPES = new Map(Object.entries(VARIABLES).map(([name, v]) => [name, v.type]));
 
 export type FlowPredicate = (r: FlowRecord) => boolean;
