@@ -72,6 +72,20 @@ export class TimeOrder {
     this.sink(p);
   }
 
+  /**
+   * Releases what the window no longer needs to hold at time `now` (seconds, the source's clock):
+   * packets older than `now − windowSec`. A live source calls this as time passes, because traffic
+   * pauses and a held packet must not wait for the next one to be released.
+   */
+  advance(now: number): void {
+    const cutoff = now - this.opts.windowSec;
+    while (this.head < this.held.length && this.held[this.head]!.time <= cutoff) this.release();
+    if (this.head === this.held.length) {
+      this.held = [];
+      this.head = 0;
+    }
+  }
+
   /** Releases everything held (end of input). */
   flush(): void {
     while (this.head < this.held.length) this.release();

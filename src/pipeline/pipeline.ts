@@ -43,6 +43,7 @@ export class Pipeline {
   readonly reassembler: TcpReassembler;
   readonly dispatcher: Dispatcher;
   private readonly order: TimeOrder;
+  private readonly windowSec: number;
   private readonly builder: FlowBuilder;
   packets = 0;
   /** Captured bytes of all packets. */
@@ -63,7 +64,9 @@ export class Pipeline {
       onRecord(this.builder.build(tx, conn));
     });
     this.reassembler = new TcpReassembler(this.dispatcher, this.violations, { ...DEFAULT_REASSEMBLY_LIMITS, ...opts.reassembly });
-    this.order = new TimeOrder((p) => this.ordered(p), { ...DEFAULT_TIME_ORDER, ...opts.timeOrder });
+    const timeOrder = { ...DEFAULT_TIME_ORDER, ...opts.timeOrder };
+    this.windowSec = timeOrder.windowSec;
+    this.order = new TimeOrder((p) => this.ordered(p), timeOrder);
   }
 
   packet(p: Packet): void {
@@ -76,6 +79,19 @@ export class Pipeline {
     const d = this.decoder.decode(p);
     if (d && d.proto === IPPROTO_TCP) this.reassembler.packet(d);
     // UDP is decoded and counted; protocols over UDP arrive in later issues.
+  }
+
+  /**
+   * A live source's clock moved on to `nowSec` (epoch seconds, the clock its packets are stamped
+   * with), with or without packets. Packets the time-order window held longer than its width are
+   * released, and TCP reassembly applies its timeouts (idle close, gap timeout) up to the time
+   * released packets have reached. Call it a few times a second: a completed exchange then becomes
+   * a record within the window width plus the tick interval of its last byte. File sources never
+   * call it, so their results do not depend on when they were read.
+   */
+  tick(nowSec: number): void {
+    this.order.advance(nowSec);
+    this.reassembler.tick(nowSec - this.windowSec);
   }
 
   finish(): void {

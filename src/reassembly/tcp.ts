@@ -479,6 +479,17 @@ export class TcpReassembler {
     }
   }
 
+  /**
+   * Time passes without a packet (a live source): at `now` (capture seconds), idle connections
+   * close and holes that waited past the gap timeout become gaps, as a packet stamped `now` would
+   * have made them. The clock never moves back.
+   */
+  tick(now: number): void {
+    if (now <= this.clock) return;
+    this.clock = now;
+    if (now - this.lastSweep >= 1) this.sweep(now);
+  }
+
   /** End of input: every connection closes, held data is delivered behind gaps. */
   finish(): void {
     for (const c of [...this.all()]) this.close(c, Math.max(this.clock, c.lastSeen), 'eof');
