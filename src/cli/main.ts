@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ANALYZE_DEFAULTS, runAnalyze } from './analyze.js';
+import { runAgent, type AgentCliOptions } from './agent.js';
 import { runDiff } from './diff.js';
 import { runVerify } from './verify.js';
 
@@ -88,6 +89,21 @@ program
   .action(async (before: string, after: string, o: { format: 'text' | 'json'; api?: string; token?: string }) => {
     const api = o.api === undefined ? undefined : { url: o.api, token: o.token ?? process.env.TAPWIRE_TOKEN };
     process.exitCode = await runDiff(before, after, { format: o.format, api });
+  });
+
+program
+  .command('agent')
+  .description('Capture live traffic (libpcap), decode it into flows, keep them on disk and serve the flow API')
+  .option('--interface <name>', 'interface to capture on (repeatable), or any', (v: string, prev: string[]) => [...prev, v], [])
+  .option('--filter <bpf>', 'BPF capture filter, e.g. "tcp port 8080"')
+  .option('--listen <host:port>', 'API address; anything but loopback needs --token', '127.0.0.1:8899')
+  .option('--data-dir <dir>', 'where flow and packet segments and snapshots are kept (default: $XDG_DATA_HOME/tapwire)')
+  .option('--retention <size/age>', 'keep at most this much, this long: e.g. 2GiB/24h', '1GiB/24h')
+  .option('--identities <file>', 'JSON map of ip → { name, namespace, workload, node }, reloaded on change')
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), ANALYZE_DEFAULTS.bodyLimit)
+  .option('--token <token>', 'bearer token the API requires (default: TAPWIRE_TOKEN)')
+  .action(async (o: AgentCliOptions) => {
+    process.exitCode = await runAgent(o);
   });
 
 try {

@@ -152,13 +152,13 @@ export function shopImplementation({ streamDelayMs = 20, onUpdate } = {}) {
   };
 }
 
-/** Start a grpc-js server (insecure, h2c) on HOST:port. */
-export function startServer(port, { options = {}, implementation } = {}) {
+/** Start a grpc-js server (insecure, h2c) on host:port (default HOST). */
+export function startServer(port, { options = {}, implementation, host = HOST } = {}) {
   const { service } = loadShop();
   const server = new grpc.Server(options);
   server.addService(service, implementation ?? shopImplementation());
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${HOST}:${port}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve(server)));
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve(server)));
   });
 }
 
@@ -166,10 +166,10 @@ export function stopServer(server) {
   return new Promise((resolve) => server.tryShutdown(() => resolve()));
 }
 
-/** A grpc-js client (one channel) for HOST:port. */
-export function client(port, options = {}) {
+/** A grpc-js client (one channel) for host:port (default HOST). */
+export function client(port, options = {}, host = HOST) {
   const { Orders } = loadShop();
-  return new Orders(`${HOST}:${port}`, grpc.credentials.createInsecure(), options);
+  return new Orders(`${host}:${port}`, grpc.credentials.createInsecure(), options);
 }
 
 /** Promise wrapper for a unary call: resolves { response, metadata, status } or rejects with the error. */

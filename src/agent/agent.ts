@@ -1,0 +1,131 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { LiveCapture } from '../capture/live.js';
+import { IdentityMap } from '../flows/identity.js';
+import type { FlowRecord } from '../flows/record.js';
+import { Redactor } from '../flows/redact.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { FlowStore } from '../store/index.js';
+import { FlowFeed } from '../api/feed.js';
+import { createApi } from '../api/server.js';
+import { agentMetrics } from './metrics.js';
+
+export interface AgentOptions {
+  interfaces: string[];
+  /** BPF filter for the capture. */
+  filter?: string;
+  listen: { host: string; port: number };
+  dataDir: string;
+  retention: { maxBytes: number; maxAgeSec: number };
+  /** JSON file of ip → identity, reloaded on change. */
+  identities?: string;
+  bodyLimit: number;
+  token?: string;
+  redactKey: Buffer;
+  /** Called when the identities file changes: reloaded, or kept because the new one is bad. */
+  onIdentities?: (err?: Error) => void;
+}
+
+/** How often buffered packets are released and flows made durable: well inside the 1 s promise. */
+const TICK_MS = 200;
+
+/** Binding anything but loopback exposes captured traffic: a token is then required. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/**
+ * The capture filter with the agent's own API traffic left out: on `lo` or `any`, queries to the
+ * agent would otherwise become flows in the store they query.
+ */
+export function withoutSelf(filter: string | undefined, api: AddressInfo): string {
+  const any = api.address === '0.0.0.0' || api.address === '::';
+  const self = any ? `tcp port ${api.port}` : `(host ${api.address} and tcp port ${api.port})`;
+  return filter ? `(${filter}) and not ${self}` : `not ${self}`;
+}
+
+/**
+ * The live agent: libpcap capture → the same decode pipeline as files → identities → the flow
+ * store and the live feed, served by the HTTP API. Every TICK_MS the pipeline releases what its
+ * time-order window holds and the store syncs, so a completed exchange is queryable within a
+ * second of its last byte.
+ */
+export class Agent {
+  private timer?: NodeJS.Timeout;
+  private syncing = false;
+  private stopIdentities?: () => void;
+
+  private constructor(
+    readonly store: FlowStore,
+    readonly pipeline: Pipeline,
+    readonly capture: LiveCapture,
+    readonly server: Server,
+  ) {}
+
+  static async start(o: AgentOptions): Promise<Agent> {
+    if (!isLoopback(o.listen.host) && !o.token) {
+      throw new Error(`--listen ${o.listen.host}:${o.listen.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
+    }
+    const identities = o.identities ? IdentityMap.load(o.identities) : undefined;
+    const store = await FlowStore.open({ dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec });
+    const feed = new FlowFeed();
+    let capture: LiveCapture | undefined;
+    const onRecord = (r: FlowRecord) => {
+      identities?.apply(r);
+      store.add(r);
+      feed.publish(r);
+      metrics.flowsSeen.inc({ protocol: r.protocol });
+    };
+    // Live packets are stamped in arrival order, never backwards: no reordering window is needed,
+    // and without one a record leaves the pipeline as soon as its last byte is decoded.
+    const pipeline = new Pipeline({ onRecord, bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), frames: false, timeOrder: { windowSec: 0 } });
+    const metrics = agentMetrics({ pipeline, store, capture: () => capture?.counters() });
+    const server = createApi({ store, feed, registry: metrics.registry, token: o.token });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(o.listen.port, o.listen.host, () => resolve());
+      });
+      capture = new LiveCapture({ interfaces: o.interfaces, filter: withoutSelf(o.filter, server.address() as AddressInfo) }, (p) => {
+        store.addPacket(p.time, p.linkType, p.data, p.wireLen);
+        pipeline.packet(p);
+      });
+      capture.start();
+    } catch (e) {
+      server.close();
+      await store.close();
+      throw e;
+    }
+    const agent = new Agent(store, pipeline, capture!, server);
+    agent.stopIdentities = identities?.watch(o.onIdentities);
+    agent.timer = setInterval(() => agent.tick(), TICK_MS);
+    return agent;
+  }
+
+  get address(): string {
+    const a = this.server.address() as AddressInfo;
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  private tick(): void {
+    this.pipeline.tick(this.capture.now());
+    if (this.syncing) return;
+    this.syncing = true;
+    this.store.sync().catch((e) => process.stderr.write(`tapwire agent: store sync failed: ${(e as Error).message}\n`))
+      .finally(() => { this.syncing = false; });
+  }
+
+  /** Stops capture, decodes what is still buffered, syncs and closes the store, then the API. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopIdentities?.();
+    this.capture.stop();
+    this.pipeline.finish();
+    await this.store.sync();
+    await new Promise<void>((r) => {
+      this.server.close(() => r());
+      this.server.closeAllConnections();
+    });
+    await this.store.close();
+  }
+}

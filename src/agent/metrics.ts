@@ -1,0 +1,51 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { LiveCounters } from '../capture/live.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { FlowStore } from '../store/index.js';
+
+/** What the metrics read, each time they are scraped. */
+export interface MetricSources {
+  pipeline: Pipeline;
+  capture: () => LiveCounters | undefined;
+  store: FlowStore;
+}
+
+/**
+ * The agent's Prometheus metrics (prom-client): packets, bytes, drops where known, violations,
+ * open connections, flows, evictions, store size, memory. Values are read from their sources at
+ * scrape time (collect callbacks), so the hot path pays nothing for them.
+ */
+export function agentMetrics(src: MetricSources): { registry: Registry; flowsSeen: Counter } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tapwire_' });
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect() { collect(this); } });
+  gauge('tapwire_capture_packets', 'Packets captured per interface (before de-duplication)', ['interface'], (g) => {
+    for (const i of src.capture()?.interfaces ?? []) g.set({ interface: i.name }, i.seen);
+  });
+  gauge('tapwire_capture_bytes', 'Bytes captured per interface', ['interface'], (g) => {
+    for (const i of src.capture()?.interfaces ?? []) g.set({ interface: i.name }, i.bytes);
+  });
+  gauge('tapwire_interface_packets', 'The kernel\'s own packet counters of each interface since the agent started (rx, tx), to compare with packets captured', ['interface', 'direction'], (g) => {
+    for (const i of src.capture()?.interfaces ?? []) {
+      if (i.rxPackets !== undefined) g.set({ interface: i.name, direction: 'rx' }, i.rxPackets);
+      if (i.txPackets !== undefined) g.set({ interface: i.name, direction: 'tx' }, i.txPackets);
+    }
+  });
+  gauge('tapwire_interface_dropped', 'Packets the interface itself dropped (rx_dropped) since the agent started; libpcap drops are not known through cap', ['interface'], (g) => {
+    for (const i of src.capture()?.interfaces ?? []) if (i.rxDropped !== undefined) g.set({ interface: i.name }, i.rxDropped);
+  });
+  gauge('tapwire_capture_duplicates', 'Packets seen on more than one interface and delivered once', [], (g) => g.set(src.capture()?.duplicates ?? 0));
+  gauge('tapwire_pipeline_packets', 'Packets into the decode pipeline', [], (g) => g.set(src.pipeline.packets));
+  gauge('tapwire_pipeline_bytes', 'Bytes into the decode pipeline', [], (g) => g.set(src.pipeline.bytes));
+  gauge('tapwire_violations', 'Wire-input violations by code', ['code'], (g) => {
+    for (const [code, n] of src.pipeline.violations.counts) g.set({ code }, n);
+  });
+  gauge('tapwire_open_connections', 'TCP connections being reassembled', [], (g) => g.set(src.pipeline.reassembler.stats.openConnections));
+  gauge('tapwire_store_flows', 'Flows held by the store (memory and disk)', [], (g) => g.set(src.store.stats().flows));
+  gauge('tapwire_store_bytes', 'Bytes of flow and packet segments on disk', [], (g) => g.set(src.store.stats().bytesOnDisk));
+  gauge('tapwire_store_evictions', 'Segments removed by retention', [], (g) => g.set(src.store.stats().evictions));
+  gauge('tapwire_store_pinned_bytes', 'Bytes pinned by snapshots', [], (g) => g.set(src.store.stats().pinnedBytes));
+  const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
+  return { registry, flowsSeen };
+}

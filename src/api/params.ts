@@ -1,0 +1,29 @@
+import { bad } from './errors.js';
+
+/** The page size the API clamps to (issue 6: clamped, not rejected). */
+export const MAX_LIMIT = 1000;
+export const DEFAULT_LIMIT = 100;
+/** Filters longer than this are refused: a query is compiled per request. */
+export const MAX_FILTER_LENGTH = 4096;
+
+/**
+ * A time parameter: RFC 3339 (`2026-11-21T10:00:00Z`) or epoch seconds (`1795250000.5`), as epoch
+ * seconds. Undefined when absent; a 400 naming the parameter when it is neither.
+ */
+export function timeParam(name: string, v: string | null | undefined): number | undefined {
+  if (v === null || v === undefined || v === '') return undefined;
+  if (/^\d+(?:\.\d+)?$/.test(v)) return Number(v);
+  // RFC 3339 requires a date, a time and an offset; Date.parse alone accepts far more.
+  if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
+    const ms = Date.parse(v);
+    if (!Number.isNaN(ms)) return ms / 1000;
+  }
+  throw bad(`${name}: "${v}" is neither RFC 3339 (2026-11-21T10:00:00Z) nor epoch seconds`);
+}
+
+/** `limit`, clamped to 1..MAX_LIMIT; a 400 when it is not a whole number. */
+export function limitParam(v: string | null): number {
+  if (v === null || v === '') return DEFAULT_LIMIT;
+  if (!/^\d+$/.test(v)) throw bad(`limit: "${v}" is not a whole number`);
+  return Math.min(MAX_LIMIT, Math.max(1, Number(v)));
+}

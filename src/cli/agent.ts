@@ -1,0 +1,79 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from '../agent/agent.js';
+import { CaptureOpenError } from '../capture/live.js';
+import { loadRedactKey } from '../flows/redact.js';
+
+export interface AgentCliOptions {
+  interface: string[];
+  filter?: string;
+  listen: string;
+  dataDir?: string;
+  retention: string;
+  identities?: string;
+  bodyLimit: number;
+  token?: string;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+const AGE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `--retention <size>/<age>`, either part optional: `2GiB/24h`, `500MB`, `/6h`. Throws naming the part. */
+export function parseRetention(v: string, defaults = { maxBytes: 1024 ** 3, maxAgeSec: 86400 }): { maxBytes: number; maxAgeSec: number } {
+  const [size, age, extra] = v.split('/');
+  if (extra !== undefined) throw new Error(`--retention "${v}": expected <size>/<age>, e.g. 2GiB/24h`);
+  const out = { ...defaults };
+  for (const [part, units, key, example] of [[size, SIZE_UNITS, 'maxBytes', '2GiB, 500MB'], [age, AGE_UNITS, 'maxAgeSec', '24h, 90m, 7d']] as const) {
+    if (part === undefined || part === '') continue;
+    const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(part.trim());
+    const unit = m ? (m[2]!.toLowerCase() || (key === 'maxBytes' ? 'b' : 's')) : '';
+    if (!m || !(unit in units) || Number(m[1]) <= 0) throw new Error(`--retention "${v}": "${part}" is not a ${key === 'maxBytes' ? 'size' : 'age'} (e.g. ${example})`);
+    out[key] = Number(m[1]) * units[unit]!;
+  }
+  return out;
+}
+
+/** `host:port`, `[v6]:port` or `:port` (loopback). */
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`--listen "${v}": expected host:port, e.g. 127.0.0.1:8899`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** `tapwire agent`: runs until SIGINT/SIGTERM. Resolves with the exit status. */
+export async function runAgent(o: AgentCliOptions): Promise<number> {
+  let agent: Agent;
+  try {
+    agent = await Agent.start({
+      interfaces: o.interface.length ? o.interface : ['any'],
+      filter: o.filter,
+      listen: parseListen(o.listen),
+      dataDir: o.dataDir ?? join(process.env.XDG_DATA_HOME || join(process.env.HOME || homedir(), '.local', 'share'), 'tapwire'),
+      retention: parseRetention(o.retention),
+      identities: o.identities,
+      bodyLimit: o.bodyLimit,
+      token: o.token ?? (process.env.TAPWIRE_TOKEN || undefined),
+      redactKey: loadRedactKey().key,
+      onIdentities: (err) => process.stderr.write(err ? `tapwire agent: ${err.message}; keeping the previous identities\n` : `tapwire agent: identities reloaded from ${o.identities}\n`),
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = e instanceof CaptureOpenError ? err.message
+      : err.code === 'EADDRINUSE' ? `--listen ${o.listen}: address already in use`
+        : err.code === 'EACCES' ? `--listen ${o.listen}: permission denied` : err.message;
+    process.stderr.write(`tapwire agent: ${why}\n`);
+    return 2;
+  }
+  const r = agent.store.recovery;
+  process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : ['any']).join(', ')}; API on ${agent.address}`
+    + `; ${r.flows} flows recovered from ${r.segments} segments${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  process.stderr.write('tapwire agent: stopping\n');
+  await agent.stop();
+  return 0;
+}

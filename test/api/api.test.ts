@@ -1,0 +1,161 @@
+import { mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlowFeed } from '../../src/api/feed.js';
+import { createApi } from '../../src/api/server.js';
+import type { FlowRecord } from '../../src/flows/record.js';
+import { analyzeFile } from '../../src/pipeline/analyze.js';
+import { FlowStore } from '../../src/store/index.js';
+
+/**
+ * The flow API over a real store holding the real records of the demo capture: paging, filters,
+ * time parameters, snapshots with pcap export, the SSE feed, and every refusal as a JSON 4xx.
+ */
+let server: Server, store: FlowStore, feed: FlowFeed, base = '', flows: FlowRecord[] = [];
+const TOKEN = 'test-token';
+const get = async (path: string, auth = true) => {
+  const res = await fetch(`${base}${path}`, { headers: auth ? { authorization: `Bearer ${TOKEN}` } : {} });
+  return { status: res.status, headers: res.headers, body: res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text() };
+};
+const post = async (path: string, body?: unknown) => {
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+};
+
+beforeAll(async () => {
+  store = await FlowStore.open({ dir: mkdtempSync(join(tmpdir(), 'tapwire-api-')), maxBytes: 64 * 1024 * 1024, maxAgeSec: 1e9 });
+  const { pipeline } = await analyzeFile('pcaps/demo/demo.pcap', {
+    onRecord: (r) => { flows.push(r); store.add(r); },
+  });
+  void pipeline;
+  await store.sync();
+  flows = flows.sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1));
+  feed = new FlowFeed();
+  server = createApi({ store, feed, registry: new Registry(), token: TOKEN });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await store.close();
+});
+
+describe('GET /api/flows', () => {
+  it('pages through every flow in start order with the cursor, limit clamped to 1000', async () => {
+    const seen: FlowRecord[] = [];
+    let cursor: string | null = null;
+    do {
+      const r = await get(`/api/flows?limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(r.status).toBe(200);
+      expect(r.body.flows.length).toBeLessThanOrEqual(7);
+      seen.push(...r.body.flows);
+      cursor = r.body.next;
+    } while (cursor);
+    expect(seen.map((f) => f.id)).toEqual(flows.map((f) => f.id));
+    const big = await get('/api/flows?limit=100000');
+    expect(big.body.flows).toHaveLength(flows.length);
+    expect(big.body.next).toBeNull();
+  });
+
+  it('filters with CEL, and takes since/until as RFC 3339 or epoch seconds', async () => {
+    const r = await get(`/api/flows?filter=${encodeURIComponent('http && response.status >= 500')}`);
+    expect(r.body.flows.map((f: FlowRecord) => (f.response as { status: number }).status)).toEqual([503, 503, 503]);
+    const mid = flows[10]!.start;
+    const epoch = await get(`/api/flows?since=${mid}&limit=1000`);
+    expect(epoch.body.flows.every((f: FlowRecord) => f.start >= mid)).toBe(true);
+    const iso = new Date(Math.floor(mid) * 1000).toISOString().replace('.000Z', 'Z');
+    const rfc = await get(`/api/flows?until=${iso}`);
+    expect(rfc.body.flows.every((f: FlowRecord) => f.start <= Math.floor(mid))).toBe(true);
+  });
+
+  it('GET /api/flows/:id returns the full record; an unknown id is a JSON 404', async () => {
+    const one = await get(`/api/flows/${flows[3]!.id}`);
+    expect(one.body).toEqual(JSON.parse(JSON.stringify(flows[3])));
+    const none = await get('/api/flows/nope-1');
+    expect([none.status, none.body]).toEqual([404, { error: 'no flow "nope-1"' }]);
+  });
+
+  it('refuses bad requests with a 4xx JSON error naming the parameter', async () => {
+    const cases: [string, number, RegExp][] = [
+      ['/api/flows?filter=' + encodeURIComponent('http && response.stauts > 1'), 400, /stauts.*at position/],
+      ['/api/flows?since=yesterday', 400, /^since: "yesterday" is neither RFC 3339/],
+      ['/api/flows?limit=ten', 400, /^limit: "ten" is not a whole number/],
+      ['/api/flows?cursor=garbage', 400, /cursor/],
+      ['/api/nothing', 404, /no such endpoint/],
+      ['/api/flows?filter=' + 'x'.repeat(9000), 414, /longer than/],
+    ];
+    for (const [path, status, msg] of cases) {
+      const r = await get(path);
+      expect(r.status, path).toBe(status);
+      expect(r.body.error, path).toMatch(msg);
+    }
+    const wrong = await fetch(`${base}/api/flows`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect([wrong.status, wrong.headers.get('allow')]).toEqual([405, 'GET']);
+  });
+
+  it('a missing or wrong token is a 401', async () => {
+    const r = await get('/api/flows', false);
+    expect(r.status).toBe(401);
+    expect(r.body.error).toMatch(/bearer token/);
+    expect((await fetch(`${base}/api/flows`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+  });
+});
+
+describe('snapshots', () => {
+  it('brackets a window: open, stop, list, its flows, and its packets as pcap with the loss stated', async () => {
+    const s = await post('/api/snapshots', { name: 'run-1', since: flows[0]!.start, until: flows[5]!.start, filter: 'http' });
+    expect(s.status).toBe(201);
+    const listed = await get('/api/snapshots');
+    expect(listed.body.snapshots.map((x: { id: string }) => x.id)).toContain(s.body.id);
+    const fs = await get(`/api/snapshots/${s.body.id}/flows`);
+    expect(fs.body.flows.length).toBeGreaterThan(0);
+    expect(fs.body.flows.every((f: FlowRecord) => f.protocol === 'http' && f.start <= flows[5]!.start)).toBe(true);
+    const open = await post('/api/snapshots', { name: 'open' });
+    expect((await get(`/api/snapshots/${open.body.id}`)).body.open).toBe(true);
+    const stopped = await post(`/api/snapshots/${open.body.id}/stop`);
+    expect(stopped.body.open).toBe(false);
+    const pcap = await fetch(`${base}/api/snapshots/${s.body.id}/pcap`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(pcap.status).toBe(200);
+    expect(pcap.headers.get('content-type')).toBe('application/vnd.tcpdump.pcap');
+    await pcap.arrayBuffer();
+  });
+
+  it('refuses a bad snapshot request, an unknown snapshot and unknown fields', async () => {
+    expect((await post('/api/snapshots', '{nope')).body.error).toMatch(/^body: not valid JSON/);
+    expect((await post('/api/snapshots', { nmae: 'x' })).body.error).toBe('body: unknown field "nmae" (known: name, since, until, filter)');
+    expect((await post('/api/snapshots', { filter: 'http &&' })).status).toBe(400);
+    expect((await post('/api/snapshots', { since: 10, until: 5 })).body.error).toBe('until is before since');
+    const none = await get('/api/snapshots/none/flows');
+    expect([none.status, none.body.error]).toEqual([404, 'no snapshot "none"']);
+  });
+});
+
+describe('service map and the live feed', () => {
+  it('GET /api/stats: edges with counts, errors and latency percentiles', async () => {
+    const r = await get(`/api/stats?since=${flows[0]!.start - 1}&until=${flows.at(-1)!.start + 1}`);
+    const edge = (dst: string) => r.body.edges.find((e: { dst: string }) => e.dst === dst);
+    expect(edge('127.0.0.3:8081')).toMatchObject({ src: '127.0.0.2', protocol: 'http', count: 4, errors: 3 });
+    expect(edge('127.0.0.4:5432')).toMatchObject({ src: '127.0.0.2', protocol: 'postgres', count: 12, errors: 0 });
+    expect(edge('127.0.0.2:8080').latencyMs.p99).toBeGreaterThanOrEqual(edge('127.0.0.2:8080').latencyMs.p50);
+  });
+
+  it('GET /api/flows/stream delivers matching records as Server-Sent Events', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${base}/api/flows/stream?filter=${encodeURIComponent('postgres')}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ac.signal });
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reader = res.body!.getReader();
+    await reader.read(); // the opening comment: subscribed
+    for (const f of flows.slice(0, 16)) feed.publish(f);
+    let text = '';
+    const want = flows.slice(0, 16).filter((f) => f.protocol === 'postgres').length;
+    while ((text.match(/^event: flow$/gm) ?? []).length < want) text += new TextDecoder().decode((await reader.read()).value);
+    ac.abort();
+    const ids = [...text.matchAll(/^id: (.+)$/gm)].map((m) => m[1]);
+    expect(ids).toEqual(flows.slice(0, 16).filter((f) => f.protocol === 'postgres').map((f) => f.id));
+  });
+});
