@@ -26,6 +26,8 @@ export interface AgentOptions {
   onIdentities?: (err?: Error) => void;
 }
 
+const MEMORY_FLOWS = 20_000;
+
 /** How often buffered packets are released and flows made durable: well inside the 1 s promise. */
 const TICK_MS = 200;
 
@@ -67,7 +69,9 @@ export class Agent {
       throw new Error(`--listen ${o.listen.host}:${o.listen.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
     }
     const identities = o.identities ? IdentityMap.load(o.identities) : undefined;
-    const store = await FlowStore.open({ dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec });
+    // The newest flows are answered from memory; 20 000 of them (about 60 MB) cover the last
+    // seconds at load, and older ones cost a few ms from disk. A bound, so memory stays flat.
+    const store = await FlowStore.open({ dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec, memoryFlows: MEMORY_FLOWS });
     const feed = new FlowFeed();
     let capture: LiveCapture | undefined;
     const onRecord = (r: FlowRecord) => {
