@@ -27,7 +27,7 @@ export function parseRetention(v: string, defaults = { maxBytes: 1024 ** 3, maxA
     if (part === undefined || part === '') continue;
     const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(part.trim());
     const unit = m ? (m[2]!.toLowerCase() || (key === 'maxBytes' ? 'b' : 's')) : '';
-    if (!m || !(unit in units) || Number(m[1]) <= 0) throw new Error(`--retention "${v}": "${part}" is not a ${key === 'maxBytes' ? 'size' : 'age'} (e.g. ${example})`);
+    if (!m || !(unit in units) || Number(m[1]) <= 0) throw new Error(`--retention "${v}": "${part}" is not ${key === 'maxBytes' ? 'a size' : 'an age'} (e.g. ${example})`);
     out[key] = Number(m[1]) * units[unit]!;
   }
   return out;
