@@ -356,9 +356,10 @@ export const CASES: HttpCase[] = [
       ['c', req('GET', '/garbled')], ['s', 'HTTP/1.1 2x0 Broken\r\nContent-Length: 0\r\n\r\n'],
       ['c', req('GET', '/valid')], ['s', ok('valid')],
     ],
-    // The broken response answered /garbled, but after it pairing must not guess: /valid's
-    // response may only be paired if the ACKs prove it; both requests are reported either way.
-    records: ['∅ -> 200 (request-ambiguous-after-gap)', 'GET /garbled -> ∅ (no-response)', 'GET /valid -> ∅ (no-response)'],
+    // The broken response is where in-order pairing expected /garbled's answer, so /garbled is
+    // reported with it (malformed). /valid's response may then only be paired because the ACKs
+    // prove it: /valid is the one request left that the server had received.
+    records: ['GET /garbled -> ∅ (malformed)', 'GET /valid -> 200'],
     violations: { 'http.invalid_constant': 1 },
   },
   {

@@ -182,3 +182,25 @@ export function wrongPairs(records: FlowRecord[], xs: Exchange[]): string[] {
   }
   return out;
 }
+
+/**
+ * Drops data segments from the capture (not from the wire: the peers' ACKs still cover them).
+ * `picks` choose among the data segments (modulo their count). Returns what the capture keeps and
+ * the exchanges whose bytes were in a dropped segment (either direction).
+ */
+export function loseSegments(segs: Segment[], xs: Exchange[], picks: number[]): { kept: Segment[]; damaged: Set<number>; dropped: Segment[] } {
+  const data = segs.filter((s) => s.payload.length > 0);
+  const dropped = new Set(picks.map((p) => data[p % data.length]!));
+  // Each exchange's byte range in each direction's stream (requests, then responses, in order).
+  const edges = (bytes: string[]) => bytes.reduce<number[]>((a, b) => [...a, a[a.length - 1]! + Buffer.byteLength(b, 'latin1')], [0]);
+  const ranges = [edges(xs.map(requestBytes)), edges(xs.map(responseBytes))];
+  const base = [0, 1].map((d) => segs.find((s) => s.dir === d && s.payload.length === 0)!.seq + 1);
+  const damaged = new Set<number>();
+  for (const s of dropped) {
+    const from = (s.seq - base[s.dir]!) >>> 0;
+    const to = from + s.payload.length;
+    const r = ranges[s.dir]!;
+    for (let i = 0; i < xs.length; i++) if (r[i]! < to && from < r[i + 1]!) damaged.add(i);
+  }
+  return { kept: segs.filter((s) => !dropped.has(s)), damaged, dropped: [...dropped] };
+}

@@ -23,17 +23,17 @@ function expectNoWrongPairs(records: FlowRecord[]): void {
 interface Built { segs: Segment[]; dropped: Set<Segment> }
 
 /**
- * n keep-alive exchanges /r1../rn, non-pipelined: request, then its response. `drop(i, segs)`
- * picks which of exchange i's response segments the capture misses.
+ * n keep-alive exchanges /r1../rn, non-pipelined: request, then its response. `drop(i, segs, request)`
+ * picks which of exchange i's response segments (or request segments) the capture misses.
  */
-function keepAlive(n: number, bodyLen: (i: number) => number, drop: (i: number, segs: Segment[]) => Segment[]): Built {
+function keepAlive(n: number, bodyLen: (i: number) => number, drop: (i: number, segs: Segment[], request: Segment[]) => Segment[]): Built {
   const c = new Conversation();
   c.handshake();
   const dropped = new Set<Segment>();
   for (let i = 1; i <= n; i++) {
-    c.send(0, req('GET', `/r${i}`));
+    const request = c.send(0, req('GET', `/r${i}`));
     const segs = c.send(1, echoed(`/r${i}`, String.fromCharCode(96 + i).repeat(bodyLen(i))));
-    for (const s of drop(i, segs)) dropped.add(s);
+    for (const s of drop(i, segs, request)) dropped.add(s);
   }
   c.close();
   return { segs: c.segments.filter((s) => !dropped.has(s)), dropped };
@@ -87,9 +87,13 @@ describe('a gap inside a body of known length', () => {
   });
 });
 
+/** The summaries of /r1../rn all paired, but for the given exchanges. */
+const allPairedBut = (n: number, but: Record<number, string>) =>
+  Array.from({ length: n }, (_, k) => but[k + 1] ?? `GET /r${k + 1} -> 200`);
+
 describe('a whole response lost, keep-alive, not pipelined', () => {
   for (const lost of [1, 2, 4, 5]) {
-    it(`response ${lost} of 5 lost: that request is incomplete and no response is paired with the wrong request`, () => {
+    it(`response ${lost} of 5 lost: that request is incomplete, and every later exchange pairs again`, () => {
       const { segs, dropped } = keepAlive(5, () => 3000, (i, s) => (i === lost ? s : []));
       expect(dropped.size).toBe(3);
       // The client's next segments acknowledge the lost bytes: the ACKs prove the capture missed them.
@@ -111,8 +115,51 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
         if (i !== lost) expect(records.filter((r) => r.response?.headers['x-echo-path'] === `/r${i}`), `response /r${i}`).toHaveLength(1);
       }
       expect(pipeline.reassembler.stats.gaps).toBe(1);
+      // The client acknowledged the lost bytes before it sent the next request: pairing recovers.
+      expect(records.map(summary)).toEqual(allPairedBut(5, { [lost]: `GET /r${lost} -> ∅ (response-lost-in-gap)` }));
     });
   }
+
+  for (const lost of [1, 3, 5]) {
+    it(`request ${lost} of 5 lost: its response is reported alone, and every later exchange pairs again`, () => {
+      const { segs } = keepAlive(5, () => 3000, (i, _s, request) => (i === lost ? request : []));
+      const { records } = runSegments(segs);
+      expect(records.map(summary)).toEqual(allPairedBut(5, { [lost]: '∅ -> 200 (no-request-seen)' }));
+      expect(records[lost - 1]!.response!.headers['x-echo-path']).toBe(`/r${lost}`);
+    });
+  }
+
+  it('two responses in a row lost, then a request and its response: only those exchanges are incomplete', () => {
+    const { segs } = keepAlive(7, () => 3000, (i, s, request) => (i === 2 || i === 3 ? s : i === 5 ? [...request, ...s] : []));
+    const { records } = runSegments(segs);
+    expect(records.map(summary)).toEqual([
+      'GET /r1 -> 200', 'GET /r2 -> ∅ (response-lost-in-gap)', 'GET /r3 -> ∅ (response-lost-in-gap)',
+      'GET /r4 -> 200', 'GET /r6 -> 200', 'GET /r7 -> 200',
+    ]);
+    expectNoWrongPairs(records);
+  });
+
+  it('a hole from the end of one body into the next response: gap-in-body, then response-lost-in-gap, then pairing', () => {
+    const { segs } = keepAlive(5, () => 3000, (i, s) => (i === 2 ? [s[2]!] : i === 3 ? [s[0]!] : []));
+    const { records } = runSegments(segs);
+    expect(records.map(summary)).toEqual(allPairedBut(5, { 2: 'GET /r2 -> 200 (gap-in-body)', 3: 'GET /r3 -> ∅ (response-lost-in-gap)' }));
+    expect(records[1]!.response!.bodySize).toBe(3000);
+  });
+
+  it('lost bytes that may have been only an interim answer (Expect: 100-continue) do not end the exchange', () => {
+    const c = new Conversation();
+    c.handshake();
+    c.send(0, req('POST', '/upload', ['Content-Length: 5', 'Expect: 100-continue']));
+    const interim = c.send(1, 'HTTP/1.1 100 Continue\r\n\r\n');
+    c.send(0, 'hello');
+    c.send(1, echoed('/upload', 'stored'));
+    c.send(0, req('GET', '/next'));
+    c.send(1, echoed('/next', 'ok'));
+    c.close();
+    const { records } = runSegments(c.segments.filter((s) => !interim.includes(s)));
+    expect(records.map(summary)).toEqual(['POST /upload -> 200', 'GET /next -> 200']);
+    expectNoWrongPairs(records);
+  });
 
   it('pipelined: a lost response in the middle never shifts the pairing', () => {
     const c = new Conversation();
@@ -125,6 +172,24 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
     expectNoWrongPairs(records);
     expect(records.filter((r) => r.request?.path === '/p2')).toMatchObject([{ incomplete: true }]);
     expect(records.filter((r) => r.request && r.response).map((r) => r.request!.path)).toContain('/p1');
+    // The hole may have held /p2's and /p3's responses: the next one is ambiguous, the last is /p4's.
+    expect(records.map(summary)).toEqual([
+      'GET /p1 -> 200', 'GET /p2 -> ∅ (response-lost-in-gap)', 'GET /p3 -> ∅ (response-ambiguous-after-gap)',
+      '∅ -> 200 (request-ambiguous-after-gap)', 'GET /p4 -> 200',
+    ]);
+  });
+
+  it('pipelined, a request lost: those before it pair in order, the rest are not guessed', () => {
+    const c = new Conversation();
+    c.handshake();
+    const reqs = [1, 2, 3, 4].map((i) => c.send(0, req('GET', `/p${i}`)));
+    [1, 2, 3, 4].forEach((i) => c.send(1, echoed(`/p${i}`, 'x'.repeat(100 * i))));
+    c.close();
+    const { records } = runSegments(c.segments.filter((s) => !reqs[2]!.includes(s)));
+    expectNoWrongPairs(records);
+    // The lost bytes may have held more than one request: /p4's response cannot be told from /p3's.
+    expect(records.filter((r) => r.request && r.response).map(summary)).toEqual(['GET /p1 -> 200', 'GET /p2 -> 200']);
+    expect(records.filter((r) => r.request?.path === '/p4')).toMatchObject([{ incomplete: true }]);
   });
 
   it('the headers of a response lost (gap at its start): its request is not paired with the next response', () => {

@@ -8,6 +8,16 @@ import type { ParserInfo } from 'http-parser-js';
 const MAX_LINE = 80 * 1024;
 /** Client bytes held while a server decides on an Upgrade or CONNECT. */
 const MAX_UPGRADE_HOLD = 256 * 1024;
+/**
+ * Requests awaiting their responses on one connection, and the header and body-preview bytes they
+ * hold. Past either bound the oldest is reported without its response (`evicted`) and counted
+ * (`http.pending_requests`). Real pipelines are a few dozen deep; these bounds only stop a
+ * connection whose responses never come (or never pair) from growing without end.
+ */
+export const MAX_PENDING_REQUESTS = 1000;
+export const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/** Stretches of client bytes nobody parsed that are remembered at once; past it pairing gives up until it settles. */
+const MAX_HIDDEN = 1000;
 
 /** Where a message started: copied out of the StreamMeta of the packet that carried its first byte. */
 interface Mark {
@@ -44,6 +54,8 @@ interface Msg {
   complete: boolean;
   /** Set when the message was cut off by malformed input or a gap in its headers. */
   broken?: string;
+  /** A request's place in the queue (set while it is queued). */
+  req?: Req;
 }
 
 interface Req {
@@ -51,6 +63,24 @@ interface Req {
   response?: Msg;
   interim?: { status: number; time: number; frame: number }[];
   emitted: boolean;
+  /** Its response is known to be lost or not attributable (the reason reported): it pairs with nothing. */
+  done?: string;
+  /** Header and body-preview bytes held while queued (counted against MAX_PENDING_BYTES). */
+  bytes: number;
+  /** A response that could not be told apart from another's (reported alone) may have been its own. */
+  maybe?: boolean;
+}
+
+/**
+ * Client bytes that may hold requests nobody parsed: lost in a gap, skipped while resynchronising,
+ * or a request too broken to queue. `peerAck` is the least acknowledgement any request in it can
+ * carry. `one`: exactly one request whose response is still to come (a request evicted from the
+ * queue).
+ */
+interface Hidden {
+  off: number;
+  peerAck: number;
+  one?: boolean;
 }
 
 type DirState = 'sync' | 'resync' | 'hold' | 'stopped';
@@ -61,6 +91,24 @@ type DirState = 'sync' | 'resync' | 'hold' | 'stopped';
  * n-th request. After a gap, or when the capture began mid-connection, a response is paired only
  * when TCP acknowledgements leave exactly one candidate (see StreamMeta.peerAck); otherwise it is
  * emitted unpaired and marked incomplete. A gap never pairs a response with the wrong request.
+ *
+ * Recovery after a loss (only once a gap or malformed input was seen, so clean captures decode
+ * exactly as before). Responses come in request order (RFC 9112 §9.3), and a final response
+ * closes its request's exchange, so:
+ *  - a final response that can answer several requests still ends the exchange of the oldest of
+ *    them (its final response is this one or came before): that request is reported
+ *    (`response-ambiguous-after-gap`) instead of staying a candidate for ever;
+ *  - when server bytes are lost right where in-order pairing expected the next response, the lost
+ *    bytes began the answer to the oldest unanswered request: it is reported
+ *    (`response-lost-in-gap`), unless an interim (1xx) answer could have been all that was lost;
+ *  - a client that has never pipelined on this connection sends a request only once every earlier
+ *    response has arrived; a response that began after the client acknowledged less than when it
+ *    sent request Y cannot answer a request before Y. If the client was ever seen sending a
+ *    request before the previous answer had arrived, this rule is off for the connection;
+ *  - a response that pairs with exactly one candidate, with no unparsed client bytes after it,
+ *    re-anchors in-order pairing.
+ * A lost client segment does not end in-order pairing for requests queued before it. The queue of
+ * requests awaiting responses is bounded (MAX_PENDING_REQUESTS, MAX_PENDING_BYTES).
  */
 export class Http1Session implements ProtocolSession {
   private readonly parsers: [Parser, Parser];
@@ -99,14 +147,42 @@ export class Http1Session implements ProtocolSession {
   private handedOver: ProtocolSession | undefined;
   /** While resynchronising: the last partial line per direction (a start line may go on in the next segment). */
   private readonly tail: [{ bytes: Buffer; off: number } | undefined, { bytes: Buffer; off: number } | undefined] = [undefined, undefined];
-  /** Where client bytes held requests that were never queued (start line or headers broken, or lost in a gap). */
-  private hidden: { off: number; peerAck: number }[] = [];
+  /** Where client bytes held requests that were never queued (start line or headers broken, or lost in a gap), in stream order. */
+  private hidden: Hidden[] = [];
   /** The client direction is skipping bytes in this resync episode (its hidden entry is recorded). */
   private skipping = false;
   private ended = false;
+  /** A gap or malformed input was seen: the recovery rules apply (see the class comment). */
+  private lossSeen = false;
+  /** Every request before the oldest outstanding one is accounted for (not so mid-connection until an anchor). */
+  private anchored: boolean;
+  /** The client sent a request before the previous one's response had arrived (pipelining, RFC 9112 §9.3.2). */
+  private pipelined = false;
+  /** The request queued last and the acknowledgement it carried, to see pipelining. */
+  private lastReq: Req | undefined;
+  private lastReqAck = -1;
+  /** Client stream offset just past the last byte delivered (data or gap), and the last ACK a client packet carried. */
+  private clientEnd = 0;
+  private clientAck = -1;
+  /** Bytes held by queued requests (Req.bytes). */
+  private queueBytes = 0;
+  /** Too many unparsed client stretches to track: nothing pairs until the connection settles. */
+  private confused = false;
+  /** A 1xx interim response was seen on this connection (lost server bytes may have been only that). */
+  private sawInterim = false;
+  /** Set by pickRequest: the pick was the one candidate TCP acknowledgements left (not in-order). */
+  private uniquePick = false;
+  /** Set by pickRequest: why a response it left unpaired has no request. */
+  private orphanWhy = 'no-request-seen';
+  /** Set by pickRequest: the response answers the request whose header section is still being read (it starts here). */
+  private answersInProgress: number | undefined;
+  /** A final response that answered a request before its header section ended, until that request is queued. */
+  private early: { off: number; resp: Msg } | undefined;
 
   constructor(private readonly ctx: SessionContext) {
     this.certain = ctx.conn.handshakeSeen && !ctx.resync;
+    // From the SYN on, every client byte is parsed or recorded as hidden: no request precedes them.
+    this.anchored = ctx.conn.handshakeSeen;
     this.parsers = [this.makeParser(0), this.makeParser(1)];
     // Caught mid-connection, the first bytes of either direction may sit inside a message.
     if (!ctx.conn.handshakeSeen || ctx.resync) this.state[0] = this.state[1] = 'resync';
@@ -130,6 +206,10 @@ export class Http1Session implements ProtocolSession {
     }
     const st = this.state[dir];
     if (st === 'stopped' || this.ended) return;
+    if (dir === 0) {
+      this.clientEnd = Math.max(this.clientEnd, meta.offset + bytes.length);
+      if (meta.peerAck >= 0) this.clientAck = meta.peerAck;
+    }
     if (st === 'hold') {
       if (this.heldBytes + bytes.length <= MAX_UPGRADE_HOLD) {
         this.held.push({ bytes: Buffer.from(bytes), meta: { ...meta } });
@@ -161,7 +241,7 @@ export class Http1Session implements ProtocolSession {
       if (dir === 0 && (p < 0 ? from : p) > 0 && !this.skipping) {
         // Client bytes dropped here may hold requests nobody parsed: a response may answer one.
         this.skipping = true;
-        this.hidden.push({ off: base, peerAck: meta.peerAck });
+        this.pushHidden({ off: base, peerAck: meta.peerAck });
       }
       if (p < 0) {
         this.tail[dir] = from < buf.length ? { bytes: Buffer.from(buf.subarray(from)), off: base + from } : undefined;
@@ -243,8 +323,21 @@ export class Http1Session implements ProtocolSession {
     }
     const st = this.state[dir];
     if (st === 'stopped' || this.ended) return;
+    if (dir === 0) this.clientEnd = Math.max(this.clientEnd, meta.offset + length);
     const msg = this.cur[dir];
     const p = this.parsers[dir];
+    if (st === 'sync' && msg && p.state === 'BODY_SIZED' && p.body_bytes !== null && p.body_bytes > 0 && p.body_bytes < length) {
+      // The hole runs past the end of a body of known length: the message ends inside it (its
+      // exchange is whole but for those bytes), and the rest of the hole starts at a message boundary.
+      const rest = p.body_bytes;
+      this.lossSeen = true;
+      msg.gap = true;
+      msg.bodySize += rest - 1;
+      p.body_bytes = 1;
+      this.feed(dir, ZERO, { ...meta, offset: meta.offset + rest - 1 });
+      if (!this.ended) this.gap(dir, length - rest, { ...meta, offset: meta.offset + rest });
+      return;
+    }
     if (st === 'sync' && msg && (p.state === 'BODY_SIZED' || p.state === 'BODY_CHUNK') && p.body_bytes !== null && p.body_bytes >= length) {
       // The hole lies inside a body of known length: framing survives, only bytes are missing.
       msg.gap = true;
@@ -258,9 +351,22 @@ export class Http1Session implements ProtocolSession {
       msg.bodySize += length;
       return;
     }
-    // Framing is lost: the message in progress is broken and pairing is no longer certain.
-    this.certain = false;
-    if (dir === 0) this.hidden.push({ off: meta.offset, peerAck: meta.peerAck });
+    // Framing is lost: the message in progress is broken. A partial start line kept while
+    // resynchronising does not go on after the hole.
+    this.lossSeen = true;
+    this.tail[dir] = undefined;
+    if (dir === 0) {
+      if (!msg) this.flushEarly();
+      // The hole may hold requests nobody will parse. Requests queued before it still pair in
+      // order (pickRequest stops at the hole). Any request in it was sent after the last client
+      // packet seen, so it carries at least that packet's acknowledgement.
+      this.pushHidden({ off: meta.offset, peerAck: Math.max(0, Math.min(meta.peerAck, this.clientAck)) });
+      this.skipping = true; // the bytes skipped while resynchronising belong to the same hole
+    } else {
+      // In-order pairing of responses is over: the hole holds an unknown number of them.
+      if (this.certain && !msg) this.lostAtBoundary();
+      this.certain = false;
+    }
     if (msg) {
       msg.broken = 'gap';
       msg.gap = true;
@@ -305,12 +411,14 @@ export class Http1Session implements ProtocolSession {
         this.cur[dir] = undefined;
       }
     }
+    this.flushEarly();
     this.ended = true;
     const unanswered = this.queue; // emit() removes from this.queue: iterate a detached copy
     this.queue = [];
+    this.queueBytes = 0;
     // A reset is named: connection-churn reports requests a peer answered with RST.
     const why = reason === 'eof' ? 'no-response-before-capture-end' : reason === 'rst' ? 'connection-rst' : 'no-response';
-    for (const req of unanswered) this.emit(req, req.msg.broken ?? why);
+    for (const req of unanswered) this.emit(req, req.done ?? req.msg.broken ?? why);
   }
 
   // ---- parser callbacks ----------------------------------------------------------------------
@@ -347,8 +455,23 @@ export class Http1Session implements ProtocolSession {
       p.body_bytes = null;
     }
     if (dir === 0) {
-      const req: Req = { msg, emitted: false };
+      const req: Req = { msg, emitted: false, bytes: headerBytes(info) };
+      msg.req = req;
+      // Sent before the previous request's response had (fully) arrived: the client pipelines.
+      const prev = this.lastReq;
+      const ack = start.peerAck;
+      if (ack >= 0 && (ack <= this.lastReqAck || (prev?.response?.complete && ack < prev.response.endOff))) this.pipelined = true;
+      this.lastReq = req;
+      this.lastReqAck = ack;
+      const early = this.early;
+      if (early) {
+        this.early = undefined;
+        if (early.off === start.off) req.response = early.resp;
+        else this.emitOrphan(early.resp, 'no-request-seen');
+      }
       this.queue.push(req);
+      this.queueBytes += req.bytes;
+      this.enforceBound();
       if (badLength) return abort(); // queued first: its response still pairs with it
       if (info.upgrade) this.upgradeAsked = req;
       return 0;
@@ -383,6 +506,12 @@ export class Http1Session implements ProtocolSession {
     const n = Math.min(room, len);
     msg.body.push(Buffer.from(chunk.subarray(start, start + n)));
     msg.captured += n;
+    const req = msg.req;
+    if (req && !req.emitted) {
+      req.bytes += n;
+      this.queueBytes += n;
+      this.enforceBound();
+    }
     if (n < len) msg.truncated = true;
   }
 
@@ -414,8 +543,8 @@ export class Http1Session implements ProtocolSession {
       return;
     }
     if (dir === 0) {
-      const req = this.queue.find((r) => r.msg === msg);
-      if (req?.response) this.emit(req);
+      const req = msg.req;
+      if (req?.response || req?.done) this.emit(req);
       return;
     }
     this.onResponse(msg);
@@ -424,60 +553,190 @@ export class Http1Session implements ProtocolSession {
   // ---- pairing -------------------------------------------------------------------------------
 
   /**
-   * Which queued request a response answers. Certain mode: the oldest. Otherwise the one request
-   * the server had begun to receive (start < response's ack) and whose client had not yet
-   * acknowledged this response (request's ack <= response start); with none or several, none.
+   * Which queued request a response answers. Certain mode: the oldest, unless unparsed client
+   * bytes come first. Otherwise the one candidate left: a request (or unparsed client bytes) the
+   * server had begun to receive (start < response's ack) and whose client had not yet acknowledged
+   * this response (request's ack <= response start); with none or several, none. After a loss,
+   * also see the class comment: the lockstep rule narrows the candidates, and a final response
+   * ends the exchange of the oldest candidate.
    */
   private pickRequest(resp: Msg): Req | undefined {
     const q = this.queue;
     this.ambiguous = false;
+    this.uniquePick = false;
+    this.orphanWhy = 'no-request-seen';
+    this.answersInProgress = undefined;
+    const p0 = this.parsers[0];
+    const inProgress = this.state[0] === 'sync' && !this.cur[0] && this.next[0] && (p0.state !== 'REQUEST_LINE' || p0.line.length > 0) ? this.next[0] : undefined;
     if (this.certain) {
       // The oldest request not yet answered. If every queued request already has its response,
       // the server answered one the parser never saw (swallowed by a wrong body length).
-      const r = q.find((x) => !x.response);
-      if (!r && q.length > 0) this.certain = false;
-      return r;
+      const r = q.find((x) => !x.response && !x.done);
+      const h = this.hidden[0];
+      if (!h) {
+        if (!r && q.length > 0) this.certain = false;
+        // Next in order is the request whose header section is still arriving (an early answer).
+        if (!r && inProgress) this.answersInProgress = inProgress.off;
+        return r;
+      }
+      if (r && r.msg.start.off < h.off) return r;
+      if (h.one) {
+        // It answers a request evicted from the queue.
+        this.hidden.shift();
+        this.orphanWhy = 'evicted';
+        return undefined;
+      }
+      // In-order pairing has reached client bytes nobody parsed: acknowledgements decide from here.
+      this.certain = false;
     }
     const rs = resp.start;
-    const candidates = q.filter((r) => !r.response && r.msg.start.off < rs.peerAck && r.msg.start.peerAck <= rs.off);
-    const could = (m: { off: number; peerAck: number }) => m.off < rs.peerAck && m.peerAck <= rs.off;
-    const hiddenAt = this.hidden.map((h, i) => (could(h) ? i : -1)).filter((i) => i >= 0);
-    const p0 = this.parsers[0];
-    const inProgress = this.state[0] === 'sync' && !this.cur[0] && this.next[0] && (p0.state !== 'REQUEST_LINE' || p0.line.length > 0) ? this.next[0] : undefined;
-    const unseen = hiddenAt.length + (inProgress && could(inProgress) ? 1 : 0);
-    if (candidates.length === 0 && hiddenAt.length === 1 && unseen === 1) {
-      // It answers the one request nobody could parse: that request is spent.
-      this.hidden.splice(hiddenAt[0]!, 1);
+    const recover = this.lossSeen;
+    const final = isFinal(resp.info.statusCode);
+    if (this.confused) {
+      this.ambiguous = true;
       return undefined;
     }
-    if (unseen > 0) {
-      this.ambiguous = candidates.length + unseen > 1;
+    const could = (off: number, peerAck: number) => off < rs.peerAck && peerAck <= rs.off;
+    // Lockstep: the client sent request Y after every earlier response had arrived, so a response
+    // that began after what Y acknowledged answers Y or a later request.
+    let floor = -1;
+    let floorAck = -1;
+    if (recover && !this.pipelined) {
+      for (const r of q) {
+        const m = r.msg.start;
+        if (m.peerAck >= 0 && m.peerAck <= rs.off && m.off > floor) {
+          floor = m.off;
+          floorAck = m.peerAck;
+        }
+      }
+    }
+    // Unparsed client bytes before the floor are passed too, unless the floor request may have
+    // gone out in the same flight as them (no more acknowledged than the client packet before them).
+    const passed = (h: Hidden) => h.off < floor && h.peerAck < floorAck;
+    let best: Req | undefined;
+    let bestHidden: Hidden | undefined;
+    const reqs: Req[] = [];
+    let count = 0;
+    let minOff = Infinity;
+    let minReq: Req | undefined;
+    let minHidden: Hidden | undefined;
+    const consider = (off: number, req?: Req, h?: Hidden) => {
+      count++;
+      if (req) {
+        best = req;
+        reqs.push(req);
+      }
+      if (h) bestHidden = h;
+      if (off < minOff) {
+        minOff = off;
+        minReq = req;
+        minHidden = h;
+      }
+    };
+    for (const r of q) {
+      const m = r.msg.start;
+      if (!r.response && !r.done && m.off >= floor && could(m.off, m.peerAck)) consider(m.off, r);
+    }
+    for (const h of this.hidden) if (!passed(h) && could(h.off, h.peerAck)) consider(h.off, undefined, h);
+    const progressing = inProgress !== undefined && could(inProgress.off, inProgress.peerAck);
+    if (progressing) consider(inProgress.off);
+    if (recover) {
+      // A request line begun while resynchronising, and client bytes the server had received but
+      // the capture has not shown (yet): either may hold the request this answers.
+      const t = this.tail[0];
+      if (this.state[0] === 'resync' && t && !this.skipping && could(t.off, this.clientAck)) consider(t.off);
+      if (rs.peerAck > this.clientEnd && could(this.clientEnd, this.clientAck)) consider(this.clientEnd);
+      // Client bytes held after an Upgrade or CONNECT: if the server switched, they are the other
+      // protocol's (a tunnelled request is answered through the tunnel, maybe with HTTP bytes).
+      const hb = this.held[0];
+      if (this.state[0] === 'hold' && hb && could(hb.meta.offset, hb.meta.peerAck)) consider(hb.meta.offset);
+      if (final && floor >= 0) {
+        this.retireBefore(floor, 'response-lost-in-gap', false);
+        this.hidden = this.hidden.filter((h) => !passed(h));
+      }
+    }
+    if (count === 1) {
+      if (best) {
+        this.uniquePick = true;
+        return best;
+      }
+      if (progressing) this.answersInProgress = inProgress.off;
+      if (bestHidden) {
+        // It answers the one request nobody could parse: that request is spent.
+        this.hidden.splice(this.hidden.indexOf(bestHidden), 1);
+        if (bestHidden.one) this.orphanWhy = 'evicted';
+      }
       return undefined;
     }
-    this.ambiguous = candidates.length > 1;
-    return candidates.length === 1 ? candidates[0] : undefined;
+    this.ambiguous = count > 1;
+    if (this.ambiguous) {
+      this.orphanWhy = 'request-ambiguous-after-gap';
+      for (const r of reqs) r.maybe = true;
+      // Whichever it answers, the oldest candidate's final response is this one or came before.
+      if (recover && final && this.anchored) {
+        if (minReq) this.retire(minReq, 'response-ambiguous-after-gap');
+        else if (minHidden?.one) this.hidden.splice(this.hidden.indexOf(minHidden), 1);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * In-order pairing expected the next response where server bytes were lost (RFC 9112 §9.3: it
+   * answers the oldest unanswered request). That request's final response began in the lost bytes,
+   * unless they held only interim (1xx) responses: possible only when one was asked for
+   * (Expect: 100-continue), one was seen on this connection, or the request asked to upgrade.
+   */
+  private lostAtBoundary(reason = 'response-lost-in-gap'): void {
+    const r = this.queue.find((x) => !x.response && !x.done);
+    const h = this.hidden[0];
+    if (h && (!r || h.off < r.msg.start.off)) {
+      if (h.one) this.hidden.shift();
+      return;
+    }
+    if (!r || this.sawInterim || r === this.upgradeAsked || r.msg.info.upgrade) return;
+    if (/100-continue/i.test(r.msg.headers['expect'] ?? '')) return;
+    const p1 = this.parsers[1];
+    const code = p1.state === 'RESPONSE_LINE' ? /^HTTP\/\d\.\d\s+(\d)/.exec(p1.line)?.[1] : p1.state === 'HEADER' ? String(p1.info.statusCode ?? '')[0] : undefined;
+    if (code === '1') return;
+    this.retire(r, reason);
   }
 
   private onResponse(resp: Msg): void {
-    const req = this.answeringKnown ? this.answering : this.pickRequest(resp);
+    let req = this.answeringKnown ? this.answering : this.pickRequest(resp);
+    const unique = this.uniquePick;
+    const early = this.answersInProgress;
+    this.answersInProgress = undefined;
     this.answering = undefined;
     this.answeringKnown = false;
     const status = resp.info.statusCode ?? 0;
     if (status >= 100 && status < 200 && status !== 101) {
       // Interim response (RFC 9110 §15.2): the final one is still to come.
+      this.sawInterim = true;
       if (req) (req.interim ??= []).push({ status, time: resp.start.time, frame: resp.start.frame });
       return;
     }
-    if (!req) {
-      this.emitOrphan(resp, this.ambiguous ? 'request-ambiguous-after-gap' : 'no-request-seen');
+    if (!req && early !== undefined) {
+      // It answers the request that was still being read: paired with it once it is queued.
+      req = this.queue.find((r) => r.msg.start.off === early && !r.response && !r.done);
+      if (!req && !this.early && early === this.next[0]?.off) {
+        this.early = { off: early, resp };
+        return;
+      }
+    }
+    if (!req || req.emitted) {
+      // (An emitted request here was evicted from the queue while its response was being read.)
+      this.emitOrphan(resp, req ? 'evicted' : this.orphanWhy);
       this.settle();
       return;
     }
     // Requests queued before this one lost their responses in a gap.
-    const idx = this.queue.indexOf(req);
-    for (let i = 0; i < idx; i++) this.emit(this.queue[i]!, 'response-lost-in-gap');
-    this.queue.splice(0, idx);
+    this.retireBefore(req.msg.start.off, 'response-lost-in-gap');
     req.response = resp;
+    const q = this.queue;
+    const after = q[q.indexOf(req) + 1];
+    // A request sent before this response had fully arrived: the client pipelines.
+    if (after && after.msg.start.peerAck >= 0 && after.msg.start.peerAck < resp.endOff) this.pipelined = true;
     const method = req.msg.info.method;
     if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
       // Upgrade accepted or tunnel established: the rest of the connection is another protocol.
@@ -488,6 +747,7 @@ export class Http1Session implements ProtocolSession {
     }
     const declined = req === this.upgradeAsked && this.verdict !== 'switch';
     if (declined) this.upgradeAsked = undefined;
+    if (unique && this.lossSeen && !this.certain) this.reanchor(req, resp);
     if (req.msg.complete || req.msg.broken) this.emit(req);
     this.settle();
     // Replay the client bytes held for the verdict now: a later response in this same chunk
@@ -495,10 +755,70 @@ export class Http1Session implements ProtocolSession {
     if (declined) this.resumeClient();
   }
 
+  /**
+   * `resp` answered `req` and nothing else could have: the next response answers the request after
+   * it, so in-order pairing is safe again if every client byte after `req` was parsed.
+   */
+  private reanchor(req: Req, resp: Msg): void {
+    if (this.verdict || this.confused || this.hidden.length > 0) return;
+    if (this.state[0] !== 'sync' || this.skipping || this.state[1] !== 'sync' || resp.start.peerAck > this.clientEnd) return;
+    this.certain = true;
+    this.anchored = true;
+  }
+
+  /**
+   * Requests (and unparsed client bytes) before stream offset `off` have had their final
+   * responses: those not answered are reported with `reason`.
+   */
+  private retireBefore(off: number, reason: string, hiddenToo = true): void {
+    if (hiddenToo && this.lossSeen) while (this.hidden.length > 0 && this.hidden[0]!.off < off) this.hidden.shift();
+    for (const r of this.queue.slice()) {
+      if (r.msg.start.off >= off) break;
+      if (!r.response) this.retire(r, reason);
+    }
+  }
+
+  /** `r` will never pair: reported now, or once its own bytes are complete. */
+  private retire(r: Req, reason: string): void {
+    r.done ??= r.maybe && reason === 'response-lost-in-gap' ? 'response-ambiguous-after-gap' : reason;
+    if (r.msg.complete || r.msg.broken) this.emit(r);
+  }
+
+  private pushHidden(h: Hidden): void {
+    if (this.hidden.length >= MAX_HIDDEN) {
+      if (!this.confused) this.ctx.violation('http.unparsed_requests', `more than ${MAX_HIDDEN} stretches of unparsed client bytes awaiting responses; pairing stops until the connection settles`, h.off);
+      this.confused = true;
+      this.certain = false;
+      return;
+    }
+    this.hidden.push(h);
+  }
+
+  /** The queue stays within MAX_PENDING_REQUESTS and MAX_PENDING_BYTES: the oldest goes first. */
+  private enforceBound(): void {
+    const q = this.queue;
+    while (q.length > 1 && (q.length > MAX_PENDING_REQUESTS || this.queueBytes > MAX_PENDING_BYTES)) {
+      const old = q[0]!;
+      this.ctx.violation('http.pending_requests', `more than ${MAX_PENDING_REQUESTS} requests or ${MAX_PENDING_BYTES} bytes awaiting responses; the oldest is reported without its response`, old.msg.start.off);
+      // Its response may still come: keep its place, so no later request is paired with it.
+      if (!old.response && !old.done && old !== this.answering) {
+        const h: Hidden = { off: old.msg.start.off, peerAck: old.msg.start.peerAck, one: true };
+        const i = this.hidden.findIndex((x) => x.off > h.off);
+        if (this.hidden.length >= MAX_HIDDEN) this.pushHidden(h);
+        else if (i < 0) this.hidden.push(h);
+        else this.hidden.splice(i, 0, h);
+      }
+      old.done ??= 'evicted';
+      this.emit(old);
+    }
+  }
+
   /** Back to certain pairing once nothing is outstanding and both directions are in sync. */
   private settle(): void {
     if (!this.certain && this.queue.length === 0 && this.state[0] === 'sync' && this.state[1] === 'sync' && !this.cur[0] && !this.cur[1]) {
       this.certain = true;
+      this.anchored = true;
+      this.confused = false;
       this.hidden = [];
     }
   }
@@ -536,6 +856,13 @@ export class Http1Session implements ProtocolSession {
 
   // ---- errors --------------------------------------------------------------------------------
 
+  /** The request an early response answered will not be queued: the response is reported alone. */
+  private flushEarly(): void {
+    const early = this.early;
+    this.early = undefined;
+    if (early) this.emitOrphan(early.resp, 'no-request-seen');
+  }
+
   private malformed(dir: Dir, code: string, offset: number, known = false): void {
     this.ctx.violation(`http.${code.replace(/^HPE_/, '').toLowerCase()}`, `malformed HTTP/1 ${dir === 0 ? 'request' : 'response'} (${code})`, offset);
     const msg = this.cur[dir];
@@ -550,13 +877,18 @@ export class Http1Session implements ProtocolSession {
       this.finishBroken(dir, msg);
     } else if (dir === 0 && !known) {
       // A request broken before its headers ended was never queued, yet a response may answer it.
+      this.flushEarly();
       const m = this.next[0] ?? this.mark(0);
-      this.hidden.push({ off: m.off, peerAck: m.peerAck });
+      this.pushHidden({ off: m.off, peerAck: m.peerAck });
       this.skipping = true; // the bytes skipped next belong to it
+    } else if (dir === 1 && !known && this.certain) {
+      // A response broken before its headers ended, where in-order pairing expected the next one.
+      this.lostAtBoundary('malformed');
     }
     this.cur[dir] = undefined;
     this.next[dir] = undefined;
     this.certain = false;
+    this.lossSeen = true;
     this.state[dir] = 'resync';
   }
 
@@ -570,17 +902,15 @@ export class Http1Session implements ProtocolSession {
       msg.endFrame = at.frame;
     }
     if (dir === 0) {
-      const req = this.queue.find((r) => r.msg === msg);
-      if (req?.response) this.emit(req); // already answered: report it now, never pair it again
+      const req = msg.req;
+      if (req?.response || req?.done) this.emit(req); // already answered: report it now, never pair it again
       return;
     }
     const req = this.answeringKnown ? this.answering : undefined;
     this.answering = undefined;
     this.answeringKnown = false;
-    if (req) {
-      const idx = this.queue.indexOf(req);
-      for (let i = 0; i < idx; i++) this.emit(this.queue[i]!, 'response-lost-in-gap');
-      this.queue.splice(0, idx);
+    if (req && !req.emitted) {
+      this.retireBefore(req.msg.start.off, 'response-lost-in-gap');
       req.response = msg;
       this.emit(req);
     } else this.emitOrphan(msg, msg.broken ?? 'malformed');
@@ -597,7 +927,11 @@ export class Http1Session implements ProtocolSession {
     if (req.emitted) return;
     req.emitted = true;
     const qi = this.queue.indexOf(req);
-    if (qi >= 0) this.queue.splice(qi, 1);
+    if (qi >= 0) {
+      this.queue.splice(qi, 1);
+      this.queueBytes -= req.bytes;
+    }
+    reason ??= req.response ? undefined : req.done;
     const tx: Transaction = { protocol: 'http', request: this.requestHalf(req.msg) };
     if (req.response) {
       tx.response = this.responseHalf(req.response);
@@ -646,6 +980,18 @@ export class Http1Session implements ProtocolSession {
 }
 
 const ZERO = Buffer.alloc(1);
+
+/** A final response ends its request's exchange; 1xx interim responses do not (RFC 9110 §15.2). */
+function isFinal(status: number | undefined): boolean {
+  return status !== undefined && (status >= 200 || status === 101);
+}
+
+/** What a queued request's start line and header fields hold in memory, roughly. */
+function headerBytes(info: ParserInfo): number {
+  let n = 64 + (info.url?.length ?? 0);
+  for (const h of info.headers) n += h.length;
+  return n;
+}
 
 /** http-parser-js errors that carry no code, under llhttp's names (violation codes must be stable). */
 const MESSAGE_CODES: Record<string, string> = {
