@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +125,26 @@ describe.skipIf(why !== '')('tapwire agent on a simulated node (netns pods on a 
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`tapwire_flows_total\\{protocol="http"\\} ${made.http.length}`));
     expect(metrics).toMatch(/tapwire_capture_packets\{interface="twbr/);
+  });
+
+  it('tapwire verify --api and a snapshot read the same flows from the real agent', async () => {
+    const base = bridgeAgent.address;
+    const snap = await (await fetch(`${base}/api/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'all', since: 0 }) })).json() as { id: string };
+    await fetch(`${base}/api/snapshots/${snap.id}/stop`, { method: 'POST' });
+    const run = (args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, ['dist/cli/main.js', 'verify', '--api', base, ...args, '--format', 'json']);
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('exit', (code) => resolve({ code, out }));
+    });
+    const total = made.http.length + made.grpc.length + made.postgres.length;
+    for (const args of [['--snapshot', snap.id], ['--since', '0', '--until', String(Math.ceil(Date.now() / 1000))]]) {
+      const r = await run(args);
+      const v = JSON.parse(r.out) as { verdict: string; coverage: { flows: number } };
+      expect(v.coverage.flows, args.join(' ')).toBe(total);
+      expect(v.verdict).toBe('pass');
+      expect(r.code).toBe(0);
+    }
   });
 
   it('after a restart on the same data directory, the flows on disk are there again', async () => {
