@@ -3,8 +3,6 @@ import { bad } from './errors.js';
 /** The page size the API clamps to (issue 6: clamped, not rejected). */
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 100;
-/** Filters longer than this are refused: a query is compiled per request. */
-export const MAX_FILTER_LENGTH = 4096;
 
 /**
  * A time parameter: RFC 3339 (`2026-11-21T10:00:00Z`) or epoch seconds (`1795250000.5`), as epoch

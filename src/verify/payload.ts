@@ -28,7 +28,7 @@ export function detectPayloadShape(flows: readonly FlowRecord[], ctx: DetectCont
       const ct = calls[0]!.response!.headers['content-type'];
       out.push({
         kind: 'payload-shape', severity: 'warning',
-        summary: `${broken.length} of ${parsed.length + broken.length} responses to ${name} declare ${ct} but are not valid JSON (${broken[0]!.error})`,
+        summary: `${broken.length} of ${parsed.length + broken.length} responses to ${name} are not what they declare: ${broken[0]!.error}`,
         evidence: broken.map((b) => evidence(b.r, b.error)),
         details: { cause: 'unparseable-body', count: broken.length, contentType: ct },
       });

@@ -1,3 +1,5 @@
+import { isJsonMedia, mediaType, readJson, type BodyHalf } from './spec/body-json.js';
+
 /**
  * The shape of a JSON document: every path with the type found there, `$.items[].qty: integer`.
  * Strings that are dates are told apart by format, because "2026-11-21T10:00:00Z" and
@@ -34,17 +36,14 @@ export function jsonShape(doc: unknown): Shape {
   return out;
 }
 
-/** The parsed JSON body of an HTTP half, or why it is not one. `undefined`: not JSON by its type. */
-export function jsonBody(h: { headers: Record<string, string>; body?: string; bodyEncoding?: string; bodyTruncated?: boolean }):
-  { ok: true; doc: unknown } | { ok: false; error: string } | { ok: false; unknown: string } | undefined {
-  const ct = h.headers['content-type'] ?? '';
-  if (!/^application\/(?:[\w.+-]*\+)?json\b/i.test(ct)) return undefined;
-  if (h.body === undefined) return { ok: false, unknown: 'no body' };
-  if (h.bodyTruncated) return { ok: false, unknown: 'body cut at the body limit' };
-  if (h.bodyEncoding === 'base64') return { ok: false, error: 'binary body' };
-  try {
-    return { ok: true, doc: JSON.parse(h.body) };
-  } catch (e) {
-    return { ok: false, error: (e as Error).message };
-  }
+/**
+ * The parsed JSON body of an HTTP half, or why it is not one; `undefined` when its Content-Type is
+ * not JSON. One reader for detectors, diff and spec body checks (spec/body-json.ts), so they judge
+ * a body alike — a cut-off preview is unknown unless the part seen is already broken.
+ */
+export function jsonBody(h: BodyHalf): { ok: true; doc: unknown } | { ok: false; error: string } | { ok: false; unknown: string } | undefined {
+  const ct = mediaType(h.headers['content-type']);
+  if (!ct || !isJsonMedia(ct)) return undefined;
+  const r = readJson(h, 'response');
+  return 'value' in r ? { ok: true, doc: r.value } : 'problem' in r ? { ok: false, error: r.problem } : { ok: false, unknown: r.unknown };
 }
