@@ -1,10 +1,12 @@
 /**
  * Dependencies point down the pipeline only (STYLE.md):
  *   common ← capture ← decode ← reassembly ← protocols ← flows ← pipeline ← query ← store ← verify
- *          ← api ← agent ← cli
+ *          ← watch ← live ← client ← run ← api ← agent ← mcp ← cli
+ * `api/` and `mcp/` are two front doors over the same core: they never import each other, and the
+ * MCP server never reaches into the agent (it talks to one through `client/`).
  * A lower stage never imports a higher one, and nothing forms a cycle. `npm test` runs this.
  */
-const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'query', 'store', 'verify', 'api', 'agent', 'cli'];
+const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'query', 'store', 'verify', 'watch', 'live', 'client', 'run', 'api', 'agent', 'mcp', 'cli'];
 
 const forbidden = [
   {
@@ -20,6 +22,13 @@ const forbidden = [
     comment: 'Protocol analyzers see reassembly only through its public types (src/reassembly/types.ts).',
     from: { path: '^src/protocols/' },
     to: { path: '^src/reassembly/', pathNot: '^src/reassembly/types\\.ts$' },
+  },
+  {
+    name: 'front-doors-apart',
+    severity: 'error',
+    comment: 'The MCP server is a front door like the HTTP API: it uses the core and client/, never api/ or agent/.',
+    from: { path: '^src/mcp/' },
+    to: { path: '^src/(api|agent)/' },
   },
 ];
 

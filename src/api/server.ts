@@ -7,7 +7,7 @@ import { CursorError, type FlowStore, type Snapshot } from '../store/index.js';
 import { ApiError, bad, notFound } from './errors.js';
 import type { FlowFeed } from './feed.js';
 import { limitParam, timeParam } from './params.js';
-import { ServiceMap } from './servicemap.js';
+import { ServiceMap } from '../verify/servicemap.js';
 import { streamFlows } from './sse.js';
 
 export interface ApiOptions {

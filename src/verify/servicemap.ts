@@ -1,5 +1,5 @@
 import type { FlowRecord } from '../flows/record.js';
-import { failed } from '../verify/calls.js';
+import { failed } from './calls.js';
 
 export interface Edge {
   src: string;
