@@ -131,12 +131,12 @@ describe('tapwire verify --api', () => {
     expect(worse.status).toBe(1);
     expect(worse.stdout).toMatch(/REGRESSION/);
     const missing = await tapwire(['diff', '--api', url, 'before', 'nope', '--token', 's3cret']);
-    expect([missing.status, missing.stderr]).toEqual([2, 'tapwire: --api: /api/snapshots/nope/flows answered 404: no snapshot "nope"\n']);
+    expect([missing.status, missing.stderr]).toEqual([2, `tapwire: --api: ${url}/api/snapshots/nope/flows answered 404: no snapshot "nope"\n`]);
   });
 
   it('an unknown snapshot, a wrong token, an unreachable agent and a bad window are bad input (exit 2), each said', async () => {
     const unknown = await tapwire(['verify', '--api', url, '--snapshot', 'nope', '--token', 's3cret']);
-    expect([unknown.status, unknown.stderr]).toEqual([2, 'tapwire: --api: /api/snapshots/nope/flows answered 404: no snapshot "nope"\n']);
+    expect([unknown.status, unknown.stderr]).toEqual([2, `tapwire: --api: ${url}/api/snapshots/nope/flows answered 404: no snapshot "nope"\n`]);
     const denied = await tapwire(['verify', '--api', url, '--snapshot', 'snap-1', '--token', 'wrong']);
     expect(denied.status).toBe(2);
     expect(denied.stderr).toMatch(/answered 401: missing or wrong bearer token/);

@@ -1,0 +1,186 @@
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FlowRecord } from '../flows/record.js';
+import type { Snapshot } from '../store/index.js';
+
+/**
+ * Anything that went wrong talking to an agent: unreachable, an error answer, or an answer that
+ * is not what the flow API promises. The message names the agent and the path, and says why.
+ */
+export class AgentClientError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = 'AgentClientError';
+  }
+}
+
+export interface FlowPageQuery {
+  /** Epoch seconds or ISO 8601, as the API takes them. */
+  since?: string;
+  until?: string;
+  /** A CEL flow filter (the API compiles it and names the position of an error). */
+  filter?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface FlowPage {
+  flows: FlowRecord[];
+  /** Absent or empty at the end. */
+  next?: string;
+}
+
+/** Pages are followed up to this many flows; more is refused rather than silently cut. */
+export const MAX_CLIENT_FLOWS = 1_000_000;
+
+/**
+ * A client of the agent's flow API (issue 6), used by `verify --api`, `diff --api`, `run --api`,
+ * `watch --api` and the MCP server. One place knows the paths, the bearer token and how errors
+ * come back (`{ "error": "…" }` with a 4xx or 5xx).
+ */
+export class AgentClient {
+  readonly base: URL;
+
+  constructor(url: string, private readonly token?: string) {
+    try {
+      this.base = new URL(url);
+    } catch {
+      throw new AgentClientError(`--api: "${url}" is not a URL (expected e.g. http://127.0.0.1:8899)`);
+    }
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new AgentClientError(`--api: "${url}" is not an http(s) URL`);
+    }
+  }
+
+  flows(q: FlowPageQuery = {}): Promise<FlowPage> {
+    return this.json<FlowPage>('GET', '/api/flows', { query: pageQuery(q) }).then(checkPage('/api/flows'));
+  }
+
+  snapshotFlows(id: string, q: FlowPageQuery = {}): Promise<FlowPage> {
+    const path = `/api/snapshots/${encodeURIComponent(id)}/flows`;
+    return this.json<FlowPage>('GET', path, { query: pageQuery(q) }).then(checkPage(path));
+  }
+
+  /** Every flow of a window or a snapshot, following `next` cursors page by page. */
+  async allFlows(q: Omit<FlowPageQuery, 'cursor' | 'limit'> & { snapshot?: string }, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
+    const out: FlowRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = q.snapshot !== undefined
+        ? await this.snapshotFlows(q.snapshot, { ...q, limit: 1000, cursor })
+        : await this.flows({ ...q, limit: 1000, cursor });
+      for (const f of page.flows) out.push(f);
+      if (out.length > max) throw new AgentClientError(`more than ${max} flows in that window; narrow it with since/until`);
+      cursor = page.next || undefined;
+    } while (cursor);
+    return out;
+  }
+
+  /** One flow by id; undefined when the agent does not have it. */
+  async flow(id: string): Promise<FlowRecord | undefined> {
+    try {
+      return await this.json<FlowRecord>('GET', `/api/flows/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof AgentClientError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** The service map (`/api/stats`). */
+  stats(q: { since?: string; until?: string } = {}): Promise<Record<string, unknown>> {
+    return this.json('GET', '/api/stats', { query: { since: q.since, until: q.until } });
+  }
+
+  createSnapshot(req: { name?: string; filter?: string; since?: string; until?: string } = {}): Promise<{ id: string }> {
+    return this.json('POST', '/api/snapshots', { body: req });
+  }
+
+  /** Closes a snapshot. The agent first drains its capture up to this moment, so nothing sent before is missed. */
+  stopSnapshot(id: string): Promise<Snapshot> {
+    return this.json('POST', `/api/snapshots/${encodeURIComponent(id)}/stop`, { body: {} });
+  }
+
+  getSnapshot(id: string): Promise<Snapshot> {
+    return this.json('GET', `/api/snapshots/${encodeURIComponent(id)}`);
+  }
+
+  async listSnapshots(): Promise<Snapshot[]> {
+    const r = await this.json<{ snapshots?: unknown }>('GET', '/api/snapshots');
+    if (!Array.isArray(r.snapshots)) throw new AgentClientError(`${this.base.origin}/api/snapshots answered without a "snapshots" array`);
+    return r.snapshots as Snapshot[];
+  }
+
+  /**
+   * Downloads a snapshot's packets to `dest` as pcap. `loss` is the agent's statement of what the
+   * packet ring no longer held ('none' when whole), sent as an HTTP trailer after the packets.
+   */
+  async pcap(id: string, dest: string): Promise<{ path: string; bytes: number; loss: string | undefined }> {
+    const path = `/api/snapshots/${encodeURIComponent(id)}/pcap`;
+    const res = await this.fetch('GET', path);
+    if (!res.ok) throw await this.answerError(path, res);
+    if (!res.body) throw new AgentClientError(`${this.base.origin}${path} answered without a body`);
+    let bytes = 0;
+    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    body.on('data', (c: Buffer) => { bytes += c.length; });
+    await pipeline(body, createWriteStream(dest));
+    // fetch does not expose trailers; the snapshot's own record says whether the ring lost any of it.
+    return { path: dest, bytes, loss: res.headers.get('x-tapwire-loss') ?? undefined };
+  }
+
+  /** A GET or POST of JSON; the answer parsed, or an AgentClientError naming the path and the reason. */
+  async json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, o: { query?: Record<string, string | number | undefined>; body?: unknown } = {}): Promise<T> {
+    const res = await this.fetch(method, path, o);
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new AgentClientError(`${this.base.origin}${path} answered ${res.status} with something that is not JSON: ${JSON.stringify(text.slice(0, 80))}`, res.status);
+    }
+    if (!res.ok) throw new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${errorText(body)}`, res.status);
+    return body as T;
+  }
+
+  /** The raw response (for streams); network failures become AgentClientError. */
+  async fetch(method: string, path: string, o: { query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal; accept?: string } = {}): Promise<Response> {
+    const u = new URL(path, this.base);
+    for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined && v !== '') u.searchParams.set(k, String(v));
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    if (o.accept) headers.accept = o.accept;
+    try {
+      return await fetch(u, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body), signal: o.signal });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new AgentClientError(`cannot reach the agent at ${this.base.origin}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    }
+  }
+
+  private async answerError(path: string, res: Response): Promise<AgentClientError> {
+    const text = await res.text();
+    let msg = text.slice(0, 200);
+    try {
+      msg = errorText(JSON.parse(text));
+    } catch { /* not JSON: quote the text */ }
+    return new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${msg}`, res.status);
+  }
+}
+
+function pageQuery(q: FlowPageQuery): Record<string, string | number | undefined> {
+  return { since: q.since, until: q.until, filter: q.filter, limit: q.limit, cursor: q.cursor };
+}
+
+function checkPage(path: string) {
+  return (p: FlowPage): FlowPage => {
+    if (!p || !Array.isArray(p.flows)) throw new AgentClientError(`${path} answered without a "flows" array`);
+    return p;
+  };
+}
+
+function errorText(body: unknown): string {
+  const e = (body as { error?: unknown } | null)?.error;
+  return typeof e === 'string' ? e : JSON.stringify(e ?? body);
+}
