@@ -1,10 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { LiveCapture } from '../capture/live.js';
 import { IdentityMap } from '../flows/identity.js';
 import type { FlowRecord } from '../flows/record.js';
 import { Redactor } from '../flows/redact.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { Recorder } from '../live/recorder.js';
 import { FlowStore } from '../store/index.js';
 import { FlowFeed } from '../api/feed.js';
 import { createApi } from '../api/server.js';
@@ -28,9 +27,6 @@ export interface AgentOptions {
 
 const MEMORY_FLOWS = 20_000;
 
-/** How often buffered packets are released and flows made durable: well inside the 1 s promise. */
-const TICK_MS = 200;
-
 /** Binding anything but loopback exposes captured traffic: a token is then required. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
@@ -47,20 +43,18 @@ export function withoutSelf(filter: string | undefined, api: AddressInfo): strin
 }
 
 /**
- * The live agent: libpcap capture → the same decode pipeline as files → identities → the flow
- * store and the live feed, served by the HTTP API. Every TICK_MS the pipeline releases what its
- * time-order window holds and the store syncs, so a completed exchange is queryable within a
- * second of its last byte.
+ * The live agent: libpcap capture → the same decode pipeline as files (the Recorder) → identities
+ * → the flow store and the live feed, served by the HTTP API. Every tick the pipeline releases
+ * what it holds and the store syncs, so a completed exchange is queryable within a second of its
+ * last byte; stopping a snapshot first drains the capture, so it holds everything sent before.
  */
 export class Agent {
-  private timer?: NodeJS.Timeout;
   private syncing = false;
   private stopIdentities?: () => void;
 
   private constructor(
     readonly store: FlowStore,
-    readonly pipeline: Pipeline,
-    readonly capture: LiveCapture,
+    readonly recorder: Recorder,
     readonly server: Server,
   ) {}
 
@@ -69,40 +63,46 @@ export class Agent {
       throw new Error(`--listen ${o.listen.host}:${o.listen.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
     }
     const identities = o.identities ? IdentityMap.load(o.identities) : undefined;
+    let recorder: Recorder | undefined;
     // The newest flows are answered from memory; 20 000 of them (about 60 MB) cover the last
     // seconds at load, and older ones cost a few ms from disk. A bound, so memory stays flat.
-    const store = await FlowStore.open({ dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec, memoryFlows: MEMORY_FLOWS });
+    const store = await FlowStore.open({
+      dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec, memoryFlows: MEMORY_FLOWS,
+      now: () => recorder?.now() ?? Date.now() / 1000,
+    });
     const feed = new FlowFeed();
-    let capture: LiveCapture | undefined;
     const onRecord = (r: FlowRecord) => {
       identities?.apply(r);
       store.add(r);
       feed.publish(r);
       metrics.flowsSeen.inc({ protocol: r.protocol });
     };
-    // Live packets are stamped in arrival order, never backwards: no reordering window is needed,
-    // and without one a record leaves the pipeline as soon as its last byte is decoded.
-    const pipeline = new Pipeline({ onRecord, bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), frames: false, timeOrder: { windowSec: 0 } });
-    const metrics = agentMetrics({ pipeline, store, capture: () => capture?.counters() });
-    const server = createApi({ store, feed, registry: metrics.registry, token: o.token });
+    let agent: Agent | undefined;
+    const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters() });
+    const drain = async () => {
+      const d = await recorder?.drain();
+      await store.sync();
+      return { proven: d?.proven ?? false };
+    };
+    const server = createApi({ store, feed, registry: metrics.registry, token: o.token, drain });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(o.listen.port, o.listen.host, () => resolve());
       });
-      capture = new LiveCapture({ interfaces: o.interfaces, filter: withoutSelf(o.filter, server.address() as AddressInfo) }, (p) => {
-        store.addPacket(p.time, p.linkType, p.data, p.wireLen);
-        pipeline.packet(p);
+      recorder = Recorder.start({
+        interfaces: o.interfaces, filter: withoutSelf(o.filter, server.address() as AddressInfo),
+        bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), onRecord,
+        onPacket: (p) => store.addPacket(p.time, p.linkType, p.data, p.wireLen),
+        onTick: () => agent?.sync(),
       });
-      capture.start();
     } catch (e) {
       server.close();
       await store.close();
       throw e;
     }
-    const agent = new Agent(store, pipeline, capture!, server);
+    agent = new Agent(store, recorder, server);
     agent.stopIdentities = identities?.watch(o.onIdentities);
-    agent.timer = setInterval(() => agent.tick(), TICK_MS);
     return agent;
   }
 
@@ -111,8 +111,7 @@ export class Agent {
     return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
-  private tick(): void {
-    this.pipeline.tick(this.capture.now());
+  private sync(): void {
     if (this.syncing) return;
     this.syncing = true;
     this.store.sync().catch((e) => process.stderr.write(`tapwire agent: store sync failed: ${(e as Error).message}\n`))
@@ -121,10 +120,8 @@ export class Agent {
 
   /** Stops capture, decodes what is still buffered, syncs and closes the store, then the API. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
     this.stopIdentities?.();
-    this.capture.stop();
-    this.pipeline.finish();
+    this.recorder.stop();
     await this.store.sync();
     await new Promise<void>((r) => {
       this.server.close(() => r());

@@ -5,7 +5,8 @@ import type { FlowStore } from '../store/index.js';
 
 /** What the metrics read, each time they are scraped. */
 export interface MetricSources {
-  pipeline: Pipeline;
+  /** Undefined until the capture has started. */
+  pipeline: () => Pipeline | undefined;
   capture: () => LiveCounters | undefined;
   store: FlowStore;
 }
@@ -36,12 +37,12 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     for (const i of src.capture()?.interfaces ?? []) if (i.rxDropped !== undefined) g.set({ interface: i.name }, i.rxDropped);
   });
   gauge('tapwire_capture_duplicates', 'Packets seen on more than one interface and delivered once', [], (g) => g.set(src.capture()?.duplicates ?? 0));
-  gauge('tapwire_pipeline_packets', 'Packets into the decode pipeline', [], (g) => g.set(src.pipeline.packets));
-  gauge('tapwire_pipeline_bytes', 'Bytes into the decode pipeline', [], (g) => g.set(src.pipeline.bytes));
+  gauge('tapwire_pipeline_packets', 'Packets into the decode pipeline', [], (g) => g.set(src.pipeline()?.packets ?? 0));
+  gauge('tapwire_pipeline_bytes', 'Bytes into the decode pipeline', [], (g) => g.set(src.pipeline()?.bytes ?? 0));
   gauge('tapwire_violations', 'Wire-input violations by code', ['code'], (g) => {
-    for (const [code, n] of src.pipeline.violations.counts) g.set({ code }, n);
+    for (const [code, n] of src.pipeline()?.violations.counts ?? []) g.set({ code }, n);
   });
-  gauge('tapwire_open_connections', 'TCP connections being reassembled', [], (g) => g.set(src.pipeline.reassembler.stats.openConnections));
+  gauge('tapwire_open_connections', 'TCP connections being reassembled', [], (g) => g.set(src.pipeline()?.reassembler.stats.openConnections ?? 0));
   gauge('tapwire_store_flows', 'Flows held by the store (memory and disk)', [], (g) => g.set(src.store.stats().flows));
   gauge('tapwire_store_bytes', 'Bytes of flow and packet segments on disk', [], (g) => g.set(src.store.stats().bytesOnDisk));
   gauge('tapwire_store_evictions', 'Segments removed by retention', [], (g) => g.set(src.store.stats().evictions));

@@ -16,6 +16,12 @@ export interface ApiOptions {
   registry: Registry;
   /** Bearer token. Required when the agent listens beyond loopback (the agent enforces that). */
   token?: string;
+  /**
+   * Waits until every packet captured before the call is decoded and stored (the live agent's
+   * Recorder.drain). Stopping a snapshot calls it first, so a snapshot stopped right after a test
+   * command exits holds all of that command's traffic: no client needs to sleep first.
+   */
+  drain?: () => Promise<{ proven: boolean }>;
 }
 
 /** Longest request target accepted (filters travel in the query string). */
@@ -57,7 +63,12 @@ export function createApi(o: ApiOptions): Server {
       json(res, 201, o.store.snapshots.create({ name: str(body, 'name'), since, until, filter }));
     }],
     ['GET', /^\/api\/snapshots$/, (_q, res) => json(res, 200, { snapshots: o.store.snapshots.list() })],
-    ['POST', /^\/api\/snapshots\/([^/]+)\/stop$/, (_q, res, _u, m) => json(res, 200, o.store.snapshots.stop(snapshot(o.store, m[1]!).id))],
+    ['POST', /^\/api\/snapshots\/([^/]+)\/stop$/, async (_q, res, _u, m) => {
+      const id = snapshot(o.store, m[1]!).id;
+      const d = await o.drain?.();
+      // Whether the drain was proven by a marker (see live/barrier.ts), so a client can tell.
+      json(res, 200, { ...o.store.snapshots.stop(id), ...(d ? { drained: d.proven ? 'proven' : 'unproven' } : {}) });
+    }],
     ['GET', /^\/api\/snapshots\/([^/]+)\/flows$/, async (_q, res, url, m) => {
       const s = snapshot(o.store, m[1]!);
       json(res, 200, await page(o.store, url, { since: s.since, until: s.until, filter: s.filter }));

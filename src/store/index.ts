@@ -29,6 +29,11 @@ export interface StoreOptions {
   segmentSec?: number;
   /** Fraction of maxBytes the raw packets may use (default 0.5); flows use the rest. */
   packetShare?: number;
+  /**
+   * The clock snapshots open and close on, epoch seconds (default the wall clock). A live source
+   * passes its capture clock, so a snapshot's window and the records it selects share one clock.
+   */
+  now?: () => number;
 }
 
 export interface StoreStats {
@@ -106,7 +111,7 @@ export class FlowStore {
     const memory = new RecentFlows(opts.memoryFlows ?? 100_000);
     memory.low = flows.next;
     const recovery = { segments: flows.segments.length + packets.segments.length, flows: flows.count, packets: packets.count, torn: [...flows.torn, ...packets.torn] };
-    const store = new FlowStore(opts, flows, packets, memory, losses, Snapshots.load(opts.dir, () => Date.now() / 1000), recovery);
+    const store = new FlowStore(opts, flows, packets, memory, losses, Snapshots.load(opts.dir, opts.now ?? (() => Date.now() / 1000)), recovery);
     store.retain();
     return store;
   }
