@@ -1,0 +1,83 @@
+import type { FlowRecord } from '../flows/record.js';
+import type { Snapshot } from '../store/index.js';
+import type { Evidence, Severity } from '../verify/types.js';
+import type { VerdictName } from '../verify/verdict.js';
+
+/**
+ * Where live flows, snapshots and run history live: a running agent (through its flow API), or
+ * this process capturing locally into a data directory. `tapwire run`, `run_and_verify` and the
+ * MCP server's snapshot tools are written once against this interface.
+ */
+export interface Backend {
+  readonly kind: 'agent' | 'local';
+  /** One line for people: "agent at http://127.0.0.1:8899", "local capture on lo (data in …)". */
+  describe(): string;
+  /** Opens a snapshot now; a local backend starts capturing (on `iface` when given). */
+  startSnapshot(o: { name?: string; filter?: string; iface?: string }): Promise<{ id: string }>;
+  /** Drains the capture up to this instant, then closes the snapshot. */
+  stopSnapshot(id: string): Promise<StoppedSnapshot>;
+  listSnapshots(): Promise<Snapshot[]>;
+  /** Undefined when there is no such snapshot. */
+  getSnapshot(id: string): Promise<Snapshot | undefined>;
+  /** A page of flows in start order: of one snapshot, or of a time window. */
+  flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }>;
+  /** Every flow of a snapshot (bounded; throws when there are more than `max`). */
+  snapshotFlows(id: string, max?: number): Promise<FlowRecord[]>;
+  /** Undefined when there is no such flow. */
+  flow(id: string): Promise<FlowRecord | undefined>;
+  /** Writes the snapshot's packets as pcap to `dest`; `loss` states what the packet ring no longer held. */
+  exportPcap(snapshot: string, dest: string): Promise<{ path: string; bytes: number; loss?: string }>;
+  addRun(r: RunRecord): Promise<void>;
+  /** Kept runs, newest first. */
+  runs(q?: { limit?: number }): Promise<RunRecord[]>;
+  close(): Promise<void>;
+}
+
+export interface FlowQuery {
+  snapshot?: string;
+  /** Epoch seconds or ISO 8601. */
+  since?: string;
+  until?: string;
+  /** CEL flow filter. */
+  filter?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export type StoppedSnapshot = Snapshot & {
+  /** Whether a drain marker proved every packet before the stop was captured (live/barrier.ts). */
+  drained?: 'proven' | 'unproven';
+};
+
+/**
+ * One run of a test command bracketed by capture (`tapwire run`, `run_and_verify`), as kept in the
+ * store for `run_history` and `runs_touching`. Times are epoch seconds.
+ */
+export interface RunRecord {
+  /** "run-" and 12 hex digits. */
+  id: string;
+  startedAt: number;
+  endedAt: number;
+  /** The command as given (argv joined with spaces, or the shell string). */
+  command: string;
+  cwd: string;
+  /** Null when it was killed by a signal (then `signal` is set). */
+  exitCode: number | null;
+  signal?: string;
+  timedOut?: boolean;
+  cancelled?: boolean;
+  /** The code that ran, when cwd is a git work tree: HEAD, and a hash of uncommitted changes ('' when clean). */
+  code?: { commit: string; dirty: string };
+  /** The spec verified, by name (its file or "inline") and a hash of its text. */
+  spec?: { name: string; hash: string };
+  verdict: VerdictName;
+  reason?: string;
+  /** Every finding, by the fingerprint `diff` uses, with a little of its evidence. */
+  findings: { fingerprint: string; kind: string; severity: Severity; summary: string; evidence: Evidence[] }[];
+  /** Where the run's traffic is kept: a snapshot id of the backend. */
+  snapshot?: string;
+  source: 'agent' | 'local';
+  flows: number;
+  /** What the run exercised: service names (or addresses), and endpoints "service METHOD /path". */
+  touched: { services: string[]; endpoints: string[] };
+}
