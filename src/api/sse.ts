@@ -7,17 +7,21 @@ const MAX_PENDING = 4 * 1024 * 1024;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
 
+/** Writes one event (its data as JSON on one line), or drops it for a client that is behind. */
+export type SendEvent = (event: string, data: unknown, id?: string | number) => void;
+
 /**
- * `GET /api/flows/stream`: each new matching record as a Server-Sent Event (`event: flow`, the
- * record as JSON). A client too slow to keep up loses events rather than growing the agent's
- * memory; the next event it gets is preceded by `event: dropped` with how many.
+ * An event stream to one client: the SSE headers, an opening comment, heartbeats, and the
+ * slow-client rule every stream of the agent keeps. A client too slow to keep up loses events
+ * rather than growing the agent's memory; the next event it gets is preceded by `event: dropped`
+ * with how many. `attach` subscribes to whatever feeds the stream and returns how to unsubscribe,
+ * which happens when the client goes away.
  */
-export function streamFlows(req: IncomingMessage, res: ServerResponse, feed: FlowFeed, filter?: (r: FlowRecord) => boolean): void {
+export function serveEvents(req: IncomingMessage, res: ServerResponse, opening: string, attach: (send: SendEvent) => () => void): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-  res.write(': tapwire flow stream\n\n');
+  res.write(`: ${opening}\n\n`);
   let dropped = 0;
-  const unsubscribe = feed.subscribe((r) => {
-    if (filter && !filter(r)) return;
+  const send: SendEvent = (event, data, id) => {
     if (res.writableLength > MAX_PENDING) {
       dropped++;
       return;
@@ -26,13 +30,21 @@ export function streamFlows(req: IncomingMessage, res: ServerResponse, feed: Flo
       res.write(`event: dropped\ndata: ${JSON.stringify({ dropped })}\n\n`);
       dropped = 0;
     }
-    res.write(`event: flow\nid: ${r.id}\ndata: ${JSON.stringify(r)}\n\n`);
-  });
+    res.write(`event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`);
+  };
+  const detach = attach(send);
   const beat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
   const end = () => {
     clearInterval(beat);
-    unsubscribe();
+    detach();
   };
   req.on('close', end);
   res.on('error', end);
+}
+
+/** `GET /api/flows/stream`: each new matching record as a Server-Sent Event (`event: flow`, the record as JSON). */
+export function streamFlows(req: IncomingMessage, res: ServerResponse, feed: FlowFeed, filter?: (r: FlowRecord) => boolean): void {
+  serveEvents(req, res, 'tapwire flow stream', (send) => feed.subscribe((r) => {
+    if (!filter || filter(r)) send('flow', r, r.id);
+  }));
 }
