@@ -4,7 +4,9 @@ import { IdentityMap } from '../flows/identity.js';
 import type { FlowRecord } from '../flows/record.js';
 import { Redactor } from '../flows/redact.js';
 import { Recorder } from '../live/recorder.js';
+import { openRunLog } from '../run/record.js';
 import { FlowStore } from '../store/index.js';
+import { Watcher, type StandingSpec } from '../watch/watcher.js';
 import { FlowFeed } from '../api/feed.js';
 import { createApi } from '../api/server.js';
 import { agentMetrics } from './metrics.js';
@@ -21,6 +23,9 @@ export interface AgentOptions {
   bodyLimit: number;
   token?: string;
   redactKey: Buffer;
+  /** Standing specs (--spec), judged over the last specWindowSec seconds of live flows. */
+  specs?: StandingSpec[];
+  specWindowSec?: number;
   /** Called when the identities file changes: reloaded, or kept because the new one is bad. */
   onIdentities?: (err?: Error) => void;
 }
@@ -56,6 +61,7 @@ export class Agent {
     readonly store: FlowStore,
     readonly recorder: Recorder,
     readonly server: Server,
+    readonly watcher?: Watcher,
   ) {}
 
   static async start(o: AgentOptions): Promise<Agent> {
@@ -71,6 +77,14 @@ export class Agent {
       now: () => recorder?.now() ?? Date.now() / 1000,
     });
     const feed = new FlowFeed();
+    const watcher = o.specs?.length
+      ? new Watcher({ specs: o.specs, windowSec: o.specWindowSec, clock: () => recorder?.now() ?? Date.now() / 1000 })
+      : undefined;
+    if (watcher) {
+      // After a restart the window is whole again at once: its flows are read back from the store.
+      await seedWatcher(watcher, store);
+      feed.subscribe((r) => watcher.add(r));
+    }
     const onRecord = (r: FlowRecord) => {
       identities?.apply(r);
       store.add(r);
@@ -84,7 +98,8 @@ export class Agent {
       await store.sync();
       return { proven: d?.proven ?? false };
     };
-    const server = createApi({ store, feed, registry: metrics.registry, token: o.token, drain });
+    // Test runs kept through this agent (`tapwire run --api`) go to runs.jsonl beside its segments.
+    const server = createApi({ store, feed, registry: metrics.registry, token: o.token, drain, runs: openRunLog(o.dataDir), watcher });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -101,7 +116,8 @@ export class Agent {
       await store.close();
       throw e;
     }
-    agent = new Agent(store, recorder, server);
+    agent = new Agent(store, recorder, server, watcher);
+    watcher?.start();
     agent.stopIdentities = identities?.watch(o.onIdentities);
     return agent;
   }
@@ -121,6 +137,7 @@ export class Agent {
   /** Stops capture, decodes what is still buffered, syncs and closes the store, then the API. */
   async stop(): Promise<void> {
     this.stopIdentities?.();
+    this.watcher?.stop();
     this.recorder.stop();
     await this.store.sync();
     await new Promise<void>((r) => {
@@ -129,4 +146,14 @@ export class Agent {
     });
     await this.store.close();
   }
+}
+
+/** Feeds a standing-spec watcher the stored flows of its window, page by page. */
+async function seedWatcher(watcher: Watcher, store: FlowStore): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.query({ since: Date.now() / 1000 - watcher.windowSec, limit: 1000, cursor });
+    for (const r of page.flows) watcher.add(r);
+    cursor = page.next ?? undefined;
+  } while (cursor);
 }

@@ -4,11 +4,15 @@ import type { Registry } from 'prom-client';
 import type { FlowRecord } from '../flows/record.js';
 import { compileFilter, FilterError } from '../query/filter.js';
 import { CursorError, type FlowStore, type Snapshot } from '../store/index.js';
+import { readBody } from './body.js';
 import { ApiError, bad, notFound } from './errors.js';
 import type { FlowFeed } from './feed.js';
 import { limitParam, timeParam } from './params.js';
 import { ServiceMap } from '../verify/servicemap.js';
 import { streamFlows } from './sse.js';
+import { streamVerdicts, verdictsBody } from './verdicts.js';
+import { addRun, runsBody, type RunStore } from './runs.js';
+import type { Watcher } from '../watch/watcher.js';
 
 export interface ApiOptions {
   store: FlowStore;
@@ -22,6 +26,10 @@ export interface ApiOptions {
    * command exits holds all of that command's traffic: no client needs to sleep first.
    */
   drain?: () => Promise<{ proven: boolean }>;
+  /** Standing specs judged over live flows (`--spec`): served at /api/verdicts. */
+  watcher?: Watcher;
+  /** Kept test runs (`tapwire run`, run_and_verify): served at /api/runs. */
+  runs?: RunStore;
 }
 
 /** Longest request target accepted (filters travel in the query string). */
@@ -49,6 +57,8 @@ export function createApi(o: ApiOptions): Server {
     }],
     ['GET', /^\/api\/flows$/, async (_q, res, url) => json(res, 200, await page(o.store, url, {}))],
     ['GET', /^\/api\/flows\/stream$/, (req, res, url) => streamFlows(req, res, o.feed, filterParam(url))],
+    ['GET', /^\/api\/verdicts$/, (_q, res, url) => json(res, 200, verdictsBody(o.watcher, url))],
+    ['GET', /^\/api\/verdicts\/stream$/, (req, res) => streamVerdicts(req, res, o.watcher)],
     ['GET', /^\/api\/flows\/([^/]+)$/, async (_q, res, _u, m) => {
       const r = await o.store.get(decodeURIComponent(m[1]!));
       if (!r) throw notFound(`no flow "${decodeURIComponent(m[1]!)}"`);
@@ -83,6 +93,11 @@ export function createApi(o: ApiOptions): Server {
       res.end();
     }],
     ['GET', /^\/api\/stats$/, async (_q, res, url) => json(res, 200, await serviceMap(o.store, url))],
+    ['POST', /^\/api\/runs$/, async (req, res) => {
+      const r = await addRun(req, o.runs);
+      json(res, r.status, r.body);
+    }],
+    ['GET', /^\/api\/runs$/, (_q, res, url) => json(res, 200, runsBody(o.runs, url))],
   ];
 
   return createServer((req, res) => {
@@ -181,22 +196,9 @@ function str(body: Record<string, unknown>, name: string): string | undefined {
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) throw new ApiError(413, `request body larger than ${MAX_BODY} bytes`);
-    chunks.push(c);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw bad(`body: not valid JSON (${(e as Error).message})`);
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad('body: expected a JSON object');
+  const v = await readBody(req, MAX_BODY);
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('body: expected a JSON object');
   const known = ['name', 'since', 'until', 'filter'];
   const unknown = Object.keys(v).filter((k) => !known.includes(k));
   if (unknown.length) throw bad(`body: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${known.join(', ')})`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { CaptureOpenError } from '../capture/live.js';
 import { loadRedactKey } from '../flows/redact.js';
+import { loadStandingSpecs, parseDuration } from './watch.js';
 
 export interface AgentCliOptions {
   interface: string[];
@@ -13,6 +14,9 @@ export interface AgentCliOptions {
   identities?: string;
   bodyLimit: number;
   token?: string;
+  /** Standing specs (--spec, repeatable) and the window they judge (--spec-window). */
+  spec: string[];
+  specWindow: string;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
@@ -43,9 +47,21 @@ export function parseListen(v: string): { host: string; port: number } {
 
 /** `tapwire agent`: runs until SIGINT/SIGTERM. Resolves with the exit status. */
 export async function runAgent(o: AgentCliOptions): Promise<number> {
+  // A bad spec or window stops the agent before it captures anything.
+  let specWindowSec: number;
+  try {
+    specWindowSec = parseDuration('--spec-window', o.specWindow);
+  } catch (e) {
+    process.stderr.write(`tapwire agent: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const specs = await loadStandingSpecs(o.spec);
+  if (!specs) return 2;
   let agent: Agent;
   try {
     agent = await Agent.start({
+      specs,
+      specWindowSec,
       interfaces: o.interface.length ? o.interface : ['any'],
       filter: o.filter,
       listen: parseListen(o.listen),
@@ -67,7 +83,8 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
   }
   const r = agent.store.recovery;
   process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : ['any']).join(', ')}; API on ${agent.address}`
-    + `; ${r.flows} flows recovered from ${r.segments} segments${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}\n`);
+    + `; ${r.flows} flows recovered from ${r.segments} segments${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
+    + `${specs.length ? `; ${specs.length} standing spec${specs.length > 1 ? 's' : ''} judged over the last ${o.specWindow}, at /api/verdicts` : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

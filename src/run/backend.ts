@@ -12,14 +12,23 @@ export interface Backend {
   readonly kind: 'agent' | 'local';
   /** One line for people: "agent at http://127.0.0.1:8899", "local capture on lo (data in …)". */
   describe(): string;
-  /** Opens a snapshot now; a local backend starts capturing (on `iface` when given). */
-  startSnapshot(o: { name?: string; filter?: string; iface?: string }): Promise<{ id: string }>;
+  /**
+   * Opens a snapshot now; a local backend starts capturing (on `iface` when given, else its
+   * default). `filter` is a CEL flow filter kept with the snapshot; `bpf` is a capture filter
+   * for a local capture only (an agent's capture filter is fixed when it starts: it refuses one).
+   */
+  startSnapshot(o: { name?: string; filter?: string; iface?: string; bpf?: string }): Promise<{ id: string }>;
   /** Drains the capture up to this instant, then closes the snapshot. */
   stopSnapshot(id: string): Promise<StoppedSnapshot>;
   listSnapshots(): Promise<Snapshot[]>;
   /** Undefined when there is no such snapshot. */
   getSnapshot(id: string): Promise<Snapshot | undefined>;
-  /** A page of flows in start order: of one snapshot, or of a time window. */
+  /** Flows captured so far into an open snapshot, when that is cheap to know (progress reports). */
+  capturedFlows?(id: string): number | undefined;
+  /**
+   * A page of flows in start order: of one snapshot, or of a time window. A local backend keeps
+   * flows per snapshot, so it needs `snapshot` (it says so when it is missing).
+   */
   flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }>;
   /** Every flow of a snapshot (bounded; throws when there are more than `max`). */
   snapshotFlows(id: string, max?: number): Promise<FlowRecord[]>;
@@ -28,7 +37,7 @@ export interface Backend {
   /** Writes the snapshot's packets as pcap to `dest`; `loss` states what the packet ring no longer held. */
   exportPcap(snapshot: string, dest: string): Promise<{ path: string; bytes: number; loss?: string }>;
   addRun(r: RunRecord): Promise<void>;
-  /** Kept runs, newest first. */
+  /** Kept runs, newest first: the newest `limit`, else all that the run log keeps (its bound, 5 000). */
   runs(q?: { limit?: number }): Promise<RunRecord[]>;
   close(): Promise<void>;
 }
@@ -64,7 +73,9 @@ export interface RunRecord {
   /** Null when it was killed by a signal (then `signal` is set). */
   exitCode: number | null;
   signal?: string;
+  /** Killed because it ran past its timeout. */
   timedOut?: boolean;
+  /** Cancelled (AbortSignal, Ctrl-C): the traffic was not verified, the verdict is inconclusive. */
   cancelled?: boolean;
   /** The code that ran, when cwd is a git work tree: HEAD, and a hash of uncommitted changes ('' when clean). */
   code?: { commit: string; dirty: string };
@@ -72,12 +83,14 @@ export interface RunRecord {
   spec?: { name: string; hash: string };
   verdict: VerdictName;
   reason?: string;
-  /** Every finding, by the fingerprint `diff` uses, with a little of its evidence. */
+  /** Every finding, by the fingerprint `diff` uses, with a little of its evidence (at most 3 entries). */
   findings: { fingerprint: string; kind: string; severity: Severity; summary: string; evidence: Evidence[] }[];
   /** Where the run's traffic is kept: a snapshot id of the backend. */
   snapshot?: string;
   source: 'agent' | 'local';
   flows: number;
+  /** Whether a drain marker proved the snapshot holds all the traffic up to the command's exit. */
+  drained?: 'proven' | 'unproven';
   /** What the run exercised: service names (or addresses), and endpoints "service METHOD /path". */
   touched: { services: string[]; endpoints: string[] };
 }

@@ -1,0 +1,48 @@
+import type { IncomingMessage } from 'node:http';
+import type { RunRecord } from '../run/backend.js';
+import { parseRunRecord, RunRecordError } from '../run/record.js';
+import { DEFAULT_MAX_RUNS, type RunLog } from '../store/runs.js';
+import { readBody } from './body.js';
+import { bad, notFound } from './errors.js';
+
+/**
+ * The agent's run log over HTTP: `tapwire run --api` and run_and_verify (through an agent) keep
+ * each run with `POST /api/runs`; run_history and runs_touching read them with `GET /api/runs`.
+ */
+export type RunStore = RunLog<RunRecord>;
+
+/** A run record with its findings' evidence is a few KiB; far more is not a run. */
+const MAX_RUN_BODY = 1024 * 1024;
+const DEFAULT_RUNS = 100;
+
+function need(runs: RunStore | undefined): RunStore {
+  if (!runs) throw notFound('this agent keeps no run log');
+  return runs;
+}
+
+/**
+ * `POST /api/runs` with a run record: checked field by field (a 400 names the field), then kept.
+ * Posting a run already kept (a client retrying) keeps it once: 200 instead of 201.
+ */
+export async function addRun(req: IncomingMessage, runs: RunStore | undefined): Promise<{ status: number; body: { id: string } }> {
+  const log = need(runs);
+  let run: RunRecord;
+  try {
+    run = parseRunRecord(await readBody(req, MAX_RUN_BODY));
+  } catch (e) {
+    if (e instanceof RunRecordError) throw bad(e.field === 'body' ? e.message : `body.${e.message}`);
+    throw e;
+  }
+  if (log.has(run.id)) return { status: 200, body: { id: run.id } };
+  log.append(run);
+  return { status: 201, body: { id: run.id } };
+}
+
+/** `GET /api/runs[?limit=N]` → `{ runs, problems? }`: newest first (100, up to all the log keeps); problems are run-log lines skipped. */
+export function runsBody(runs: RunStore | undefined, url: URL): { runs: RunRecord[]; problems?: string[] } {
+  const v = url.searchParams.get('limit');
+  if (v !== null && v !== '' && !/^\d+$/.test(v)) throw bad(`limit: "${v}" is not a whole number`);
+  const limit = v === null || v === '' ? DEFAULT_RUNS : Math.min(DEFAULT_MAX_RUNS, Math.max(1, Number(v)));
+  const r = need(runs).list(limit);
+  return r.problems.length ? r : { runs: r.runs };
+}

@@ -1,0 +1,84 @@
+import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/agent.js';
+import type { FlowRecord } from '../flows/record.js';
+import type { Snapshot } from '../store/index.js';
+import { DEFAULT_MAX_RUNS } from '../store/runs.js';
+import type { Backend, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
+
+/**
+ * A running agent through its flow API: snapshots, flows and pcap are the agent's, and runs are
+ * kept in the agent's run log (`POST /api/runs`), so every client of that agent shares one
+ * history. The agent captures on its own interfaces with its own filter: a snapshot cannot
+ * change either.
+ */
+export class AgentBackend implements Backend {
+  readonly kind = 'agent' as const;
+
+  constructor(readonly client: AgentClient, private readonly onWarning: (message: string) => void = warn) {}
+
+  describe(): string {
+    return `agent at ${this.client.base.origin}`;
+  }
+
+  async startSnapshot(s: { name?: string; filter?: string; iface?: string; bpf?: string }): Promise<{ id: string }> {
+    if (s.bpf !== undefined) {
+      throw new AgentClientError(`a BPF capture filter applies to a local capture; the agent at ${this.client.base.origin} captures with the filter it was started with (use a CEL flow filter instead)`);
+    }
+    // `iface` is ignored on purpose: the agent captures where it was told to when it started.
+    return this.client.createSnapshot({ name: s.name, filter: s.filter });
+  }
+
+  async stopSnapshot(id: string): Promise<StoppedSnapshot> {
+    return (await this.client.stopSnapshot(id)) as StoppedSnapshot;
+  }
+
+  listSnapshots(): Promise<Snapshot[]> {
+    return this.client.listSnapshots();
+  }
+
+  async getSnapshot(id: string): Promise<Snapshot | undefined> {
+    try {
+      return await this.client.getSnapshot(id);
+    } catch (e) {
+      if (e instanceof AgentClientError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }> {
+    const page = q.snapshot !== undefined ? await this.client.snapshotFlows(q.snapshot, q) : await this.client.flows(q);
+    // The API sends `next: null` at the end; the contract leaves it out.
+    return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
+  }
+
+  snapshotFlows(id: string, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
+    return this.client.allFlows({ snapshot: id }, max);
+  }
+
+  flow(id: string): Promise<FlowRecord | undefined> {
+    return this.client.flow(id);
+  }
+
+  exportPcap(snapshot: string, dest: string): Promise<{ path: string; bytes: number; loss?: string }> {
+    return this.client.pcap(snapshot, dest);
+  }
+
+  async addRun(r: RunRecord): Promise<void> {
+    await this.client.json('POST', '/api/runs', { body: r });
+  }
+
+  async runs(q: { limit?: number } = {}): Promise<RunRecord[]> {
+    // Without a limit, every kept run (the API's default page is smaller): history needs them all.
+    const r = await this.client.json<{ runs?: unknown; problems?: unknown }>('GET', '/api/runs', { query: { limit: q.limit ?? DEFAULT_MAX_RUNS } });
+    if (!Array.isArray(r.runs)) throw new AgentClientError(`${this.client.base.origin}/api/runs answered without a "runs" array`);
+    if (Array.isArray(r.problems)) for (const p of r.problems) this.onWarning(`agent run log: ${String(p)}`);
+    return r.runs as RunRecord[];
+  }
+
+  async close(): Promise<void> {
+    // Nothing held: every call is its own HTTP request.
+  }
+}
+
+function warn(message: string): void {
+  process.stderr.write(`tapwire: ${message}\n`);
+}
