@@ -1,7 +1,7 @@
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import type { FlowRecord } from '../flows/record.js';
-import { loadSpecFile, runChecks, SpecError, type Spec } from '../verify/spec/index.js';
-import { verdictText, verify } from '../verify/verdict.js';
+import { loadSpecFile, SpecError, verifyWithSpec, type Spec } from '../verify/spec/index.js';
+import { verdictText } from '../verify/verdict.js';
 import { apiFlows, captureFlows, type ApiSource } from './source.js';
 
 export const VERIFY_EXIT = { pass: 0, fail: 1, badInput: 2, inconclusive: 3 } as const;
@@ -34,11 +34,7 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
   // Redacted like analyze: evidence shown to people carries tokens, not secrets.
   else flows = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }));
   if (!flows) return VERIFY_EXIT.badInput;
-  const maxEvidence = o.maxEvidence ?? spec?.maxEvidence;
-  const v = verify(flows, {
-    detectors: spec?.detectors, names: spec?.names, maxEvidence,
-    checks: spec && ((fs, ctx) => runChecks(spec, fs, { maxEvidence, parents: ctx.parents })),
-  });
+  const v = verifyWithSpec(flows, spec, o.maxEvidence);
   process.stdout.write(o.format === 'json' ? `${JSON.stringify(v, null, 2)}\n` : verdictText(v));
   return v.verdict === 'pass' ? VERIFY_EXIT.pass : v.verdict === 'fail' ? VERIFY_EXIT.fail : VERIFY_EXIT.inconclusive;
 }

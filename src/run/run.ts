@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import type { FlowRecord } from '../flows/record.js';
 import { findingFingerprint } from '../verify/diff.js';
 import { ServiceNames } from '../verify/services.js';
-import { loadSpecFile, parseSpec, runChecks, type Spec } from '../verify/spec/index.js';
-import { verify, type Verdict } from '../verify/verdict.js';
+import { loadSpecFile, parseSpec, verifyWithSpec, type Spec } from '../verify/spec/index.js';
+import type { Verdict } from '../verify/verdict.js';
 import type { Backend, RunRecord, StoppedSnapshot } from './backend.js';
 import { checkCommand, CommandInputError, commandText, runCommand, type CommandResult } from './command.js';
 import { codeVersion } from './code.js';
@@ -59,6 +59,11 @@ export interface RunResult {
   kept: boolean;
   /** What the caller should know but is not a failure: an unproven drain, a run that could not be kept. */
   warnings: string[];
+  /**
+   * Milliseconds per phase: opening the capture, the command, stopping the snapshot (the drain),
+   * reading its flows, verifying, keeping the run. All but `command` are what the loop adds.
+   */
+  timings: { start: number; command: number; stop: number; read: number; verify: number; keep: number };
 }
 
 /** `tapwire run` exit statuses (issue 7); also the outcome an MCP client reads off a result. */
@@ -106,11 +111,13 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
   const code = codeVersion(cwd);
 
   progress(0, `starting capture: ${o.backend.describe()}`);
+  const clock = phases();
   const { id } = await o.backend.startSnapshot({ name: `run: ${clip(text, 200)}`, iface: o.iface, bpf: o.bpf });
   let cmd: CommandResult;
   let stopped: StoppedSnapshot | undefined;
   const unverified: string[] = [];
   try {
+    clock('start');
     progress(0.1, `running: ${clip(text, 200)}`);
     const began = Date.now();
     const ticker = setInterval(() => {
@@ -128,6 +135,7 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
     } finally {
       clearInterval(ticker);
     }
+    clock('command');
     progress(1, `${exitText(cmd)}; draining the capture`);
   } finally {
     // Whatever happened to the command, the capture stops: drained up to now. A backend that
@@ -136,6 +144,7 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
       unverified.push(`the snapshot could not be stopped: ${e.message}`);
       return undefined;
     });
+    clock('stop');
   }
   const cancelled = cmd.cancelled || hooks.signal?.aborted === true;
   const warnings: string[] = [...unverified];
@@ -152,11 +161,13 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
       return [];
     });
   }
+  clock('read');
   progress(3, unverified.length ? 'not verified' : `verifying ${flows.length} flows`);
   const verdict: Verdict = unverified.length > 0
     ? { verdict: 'inconclusive', findings: [], coverage: { flows: flows.length, incomplete: 0, byReason: {} }, reason: unverified.join('; ') }
-    : verifyFlows(flows, spec?.spec, o.maxEvidence);
+    : verifyWithSpec(flows, spec?.spec, o.maxEvidence);
 
+  clock('verify');
   const run: RunRecord = {
     id: newRunId(), startedAt: cmd.startedAt, endedAt: cmd.endedAt, command: clip(text, 8000), cwd,
     exitCode: cmd.exitCode, ...(cmd.signal ? { signal: cmd.signal } : {}),
@@ -180,17 +191,20 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
     kept = false;
     warnings.push(`the run could not be kept: ${(e as Error).message}`);
   }
+  clock('keep');
   progress(5, `${cancelled ? 'cancelled' : `verdict ${verdict.verdict}`}; ${exitText(cmd)}`);
-  return { run, verdict, ...(stopped ? { snapshot: stopped } : {}), outputTail: cmd.tail, kept, warnings };
+  return { run, verdict, ...(stopped ? { snapshot: stopped } : {}), outputTail: cmd.tail, kept, warnings, timings: clock.timings };
 }
 
-/** The built-in detectors and the spec's checks, as `tapwire verify` runs them (cli/verify.ts). */
-export function verifyFlows(flows: readonly FlowRecord[], spec: Spec | undefined, maxEvidence?: number): Verdict {
-  const max = maxEvidence ?? spec?.maxEvidence;
-  return verify(flows, {
-    detectors: spec?.detectors, names: spec?.names, maxEvidence: max,
-    checks: spec && ((fs, ctx) => runChecks(spec, fs, { maxEvidence: max, parents: ctx.parents })),
-  });
+/** Times phases in order: each call closes the phase named, from the end of the previous one. */
+function phases(): ((name: keyof RunResult['timings']) => void) & { timings: RunResult['timings'] } {
+  const timings = { start: 0, command: 0, stop: 0, read: 0, verify: 0, keep: 0 };
+  let last = performance.now();
+  return Object.assign((name: keyof RunResult['timings']) => {
+    const now = performance.now();
+    timings[name] = Math.round((now - last) * 10) / 10;
+    last = now;
+  }, { timings });
 }
 
 /** Loads a spec (SpecError names the file and field) and names it for the run log, with a hash of its text. */

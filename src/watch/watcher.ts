@@ -1,9 +1,8 @@
 import { basename } from 'node:path';
 import type { FlowRecord } from '../flows/record.js';
-import type { DetectContext } from '../verify/context.js';
-import { runChecks, type Spec } from '../verify/spec/index.js';
+import { verifyWithSpec, type Spec } from '../verify/spec/index.js';
 import type { Finding } from '../verify/types.js';
-import { verify, type Verdict, type VerdictName } from '../verify/verdict.js';
+import type { Verdict, VerdictName } from '../verify/verdict.js';
 import { duration, findingDelta, notable, summaryLine } from './change.js';
 import { DEFAULT_MAX_FLOWS, FlowWindow, type WindowView } from './window.js';
 
@@ -162,10 +161,8 @@ export class Watcher {
   private verifyOne(spec: Spec, view: WindowView): Verdict {
     // An empty window is no evidence: its checks are not run, since `count: { atLeast: 1 }` would
     // report a quiet five minutes as a failure. verify() then says inconclusive, no flows.
-    const checks = view.flows.length === 0 ? undefined
-      : (fs: readonly FlowRecord[], ctx: DetectContext) => runChecks(spec, fs, { maxEvidence: spec.maxEvidence, parents: ctx.parents });
     try {
-      return verify(view.flows, { detectors: spec.detectors, names: spec.names, maxEvidence: spec.maxEvidence, checks });
+      return verifyWithSpec(view.flows, view.flows.length === 0 ? undefined : spec);
     } catch (e) {
       // A bug in a detector must not stop the agent's other work: the verdict says what happened.
       return { verdict: 'inconclusive', findings: [], coverage: { flows: view.flows.length, incomplete: 0, byReason: {} }, reason: `could not evaluate: ${(e as Error).message}` };

@@ -1,5 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { FlowRecord } from '../../flows/record.js';
+import { verify, type Verdict } from '../verdict.js';
+import { runChecks } from './checks.js';
 import { parseSpec } from './parse.js';
 import { SpecError } from './errors.js';
 import type { Spec } from './types.js';
@@ -25,4 +28,16 @@ export async function loadSpecFile(path: string): Promise<Spec> {
     throw new SpecError(path, 'file', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a spec file' : (e as Error).message);
   }
   return parseSpec(text, path, dirname(path));
+}
+
+/**
+ * The verdict on flows: the built-in detectors (with a spec's thresholds and names) and the spec's
+ * checks. `tapwire verify`, `tapwire run`, standing specs and the MCP server all judge this way.
+ */
+export function verifyWithSpec(flows: readonly FlowRecord[], spec: Spec | undefined, maxEvidence?: number): Verdict {
+  const max = maxEvidence ?? spec?.maxEvidence;
+  return verify(flows, {
+    detectors: spec?.detectors, names: spec?.names, maxEvidence: max,
+    checks: spec && ((fs, ctx) => runChecks(spec, fs, { maxEvidence: max, parents: ctx.parents })),
+  });
 }
