@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { isLoopback } from '../common/net.js';
 import { IdentityMap } from '../flows/identity.js';
 import type { FlowRecord } from '../flows/record.js';
 import { Redactor } from '../flows/redact.js';
@@ -32,10 +33,6 @@ export interface AgentOptions {
 
 const MEMORY_FLOWS = 20_000;
 
-/** Binding anything but loopback exposes captured traffic: a token is then required. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
 
 /**
  * The capture filter with the agent's own API traffic left out: on `lo` or `any`, queries to the

@@ -1,3 +1,4 @@
+import { parseTime } from '../common/time.js';
 import { bad } from './errors.js';
 
 /** The page size the API clamps to (issue 6: clamped, not rejected). */
@@ -10,12 +11,8 @@ export const DEFAULT_LIMIT = 100;
  */
 export function timeParam(name: string, v: string | null | undefined): number | undefined {
   if (v === null || v === undefined || v === '') return undefined;
-  if (/^\d+(?:\.\d+)?$/.test(v)) return Number(v);
-  // RFC 3339 requires a date, a time and an offset; Date.parse alone accepts far more.
-  if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
-    const ms = Date.parse(v);
-    if (!Number.isNaN(ms)) return ms / 1000;
-  }
+  const t = parseTime(v);
+  if (t !== undefined) return t;
   throw bad(`${name}: "${v}" is neither RFC 3339 (2026-11-21T10:00:00Z) nor epoch seconds`);
 }
 

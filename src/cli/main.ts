@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ANALYZE_DEFAULTS, runAnalyze } from './analyze.js';
-import { runAgent, type AgentCliOptions } from './agent.js';
-import { runDiff } from './diff.js';
-import { runVerify } from './verify.js';
+// Commands are loaded when run: each pulls in its own part of tapwire (the MCP SDK, CEL, the
+// decoders), and `tapwire --help` or a bad flag should not wait for all of them.
+import type { AgentCliOptions } from './agent.js';
+import type { McpCliOptions } from './mcp.js';
+import type { RunCliOptions } from './run.js';
+import type { WatchCliOptions } from './watch.js';
+import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
 
 function positiveInt(name: string, unit = '') {
   return (v: string): number => {
@@ -25,7 +28,7 @@ program
   .description('Decode a pcap or pcapng file ("-" for stdin) into flow records')
   .argument('<file>', 'capture file, or - for standard input')
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'jsonl', 'har']).default('table'))
-  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), ANALYZE_DEFAULTS.bodyLimit)
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), DEFAULT_BODY_LIMIT)
   .option('--no-redact', 'keep secrets (Authorization, cookies, keys, tokens) in the output')
   .option('--redact-header <name...>', 'more header names to redact', [])
   .option('--no-progress', 'no progress bar, even on a terminal')
@@ -35,7 +38,7 @@ program
   .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
   .option('--filter <expr>', 'output only the flows this CEL expression matches, e.g. \'http && response.status >= 500\'')
   .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
-    process.exitCode = await runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
+    process.exitCode = await (await import('./analyze.js')).runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
   });
 
 program
@@ -58,7 +61,7 @@ program
       return;
     }
     const api = o.api === undefined ? undefined : { url: o.api, snapshot: o.snapshot, since: o.since, until: o.until, token: o.token ?? process.env.TAPWIRE_TOKEN };
-    process.exitCode = await runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api });
+    process.exitCode = await (await import('./verify.js')).runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api });
   });
 
 /** Which flows to verify must be said exactly once: a capture, or --api with a snapshot or a window. */
@@ -88,7 +91,7 @@ program
   .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
   .action(async (before: string, after: string, o: { format: 'text' | 'json'; api?: string; token?: string }) => {
     const api = o.api === undefined ? undefined : { url: o.api, token: o.token ?? process.env.TAPWIRE_TOKEN };
-    process.exitCode = await runDiff(before, after, { format: o.format, api });
+    process.exitCode = await (await import('./diff.js')).runDiff(before, after, { format: o.format, api });
   });
 
 program
@@ -100,10 +103,67 @@ program
   .option('--data-dir <dir>', 'where flow and packet segments and snapshots are kept (default: $XDG_DATA_HOME/tapwire)')
   .option('--retention <size/age>', 'keep at most this much, this long: e.g. 2GiB/24h', '1GiB/24h')
   .option('--identities <file>', 'JSON map of ip → { name, namespace, workload, node }, reloaded on change')
-  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), ANALYZE_DEFAULTS.bodyLimit)
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), DEFAULT_BODY_LIMIT)
   .option('--token <token>', 'bearer token the API requires (default: TAPWIRE_TOKEN)')
+  .option('--spec <file>', 'standing spec judged continuously over live flows, served at /api/verdicts (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+  .option('--spec-window <duration>', 'with --spec: judge the flows of this last stretch of time, e.g. 5m, 90s, 1h', '5m')
   .action(async (o: AgentCliOptions) => {
-    process.exitCode = await runAgent(o);
+    process.exitCode = await (await import('./agent.js')).runAgent(o);
+  });
+
+program
+  .command('watch')
+  .description('Judge standing specs continuously over a sliding window of live flows (a local capture, or a running agent with --api); print each verdict change')
+  .option('--spec <file>', 'YAML or JSON spec (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+  .option('--api <url>', 'follow a running tapwire agent instead of capturing here')
+  .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
+  .option('--interface <name>', 'without --api: interface to capture on (repeatable), or any (needs root or CAP_NET_RAW)', (v: string, prev: string[]) => [...prev, v], [])
+  .option('--filter <bpf>', 'without --api: BPF capture filter, e.g. "tcp port 8080"')
+  .option('--window <duration>', 'judge the flows that started in this last stretch of time, e.g. 5m, 90s, 1h', '5m')
+  .addOption(new Option('--format <format>', 'output format: one line, or one JSON object, per change').choices(['text', 'json']).default('text'))
+  .action(async (o: WatchCliOptions) => {
+    process.exitCode = await (await import('./watch.js')).runWatch({ ...o, token: o.token ?? (o.api !== undefined ? process.env.TAPWIRE_TOKEN || undefined : undefined) });
+  });
+
+program
+  .command('run')
+  .description('Run a test command with capture around it, then verify its traffic: the test result and the verdict')
+  .usage('[options] -- <command...>')
+  .argument('<command...>', 'the command and its arguments, after --')
+  .option('--spec <file>', 'YAML or JSON spec to verify with (default: the built-in detectors)')
+  .option('--interface <name>', 'interface to capture on locally (default: lo; needs root or CAP_NET_RAW)')
+  .option('--filter <bpf>', 'BPF capture filter for the local capture, e.g. "tcp port 8080 or tcp port 5432"')
+  .option('--api <url>', 'capture through a running tapwire agent (its snapshot, its run log) instead of locally')
+  .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
+  .option('--data-dir <dir>', 'where local snapshots and the run log are kept (default: $TAPWIRE_DATA_DIR, else $XDG_DATA_HOME/tapwire)')
+  .option('--timeout <seconds>', 'stop the command (its whole process group) after this long', (v: string) => {
+    if (!/^\d+(?:\.\d+)?$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError(`--timeout must be a positive number of seconds, got "${v}"`);
+    return Number(v);
+  })
+  .addOption(new Option('--format <format>', 'output format (json: the run result on stdout, the command\'s output on stderr)').choices(['text', 'json']).default('text'))
+  .option('--max-evidence <n>', 'evidence entries listed per finding (the total is always stated)', positiveInt('--max-evidence'))
+  .option('--quiet', 'do not stream the command\'s output through')
+  .addHelpText('after', `
+Exit status: 0 the command and the verdict both pass; 1 the verdict fails (the command passed);
+2 bad input (flags, spec, a command that cannot be found, a capture that cannot open);
+3 the verdict is inconclusive (the command passed); 4 the command failed (exit status, signal
+or --timeout) and the verdict did not fail, inconclusive included: the command's failure is the
+stronger fact; 5 both failed; 130 cancelled (Ctrl-C or SIGTERM: the run is still kept).`)
+  .action(async (command: string[], o: RunCliOptions) => {
+    process.exitCode = await (await import('./run.js')).runRun(command, { ...o, token: o.token ?? (process.env.TAPWIRE_TOKEN || undefined) });
+  });
+
+program
+  .command('mcp')
+  .description('MCP server for AI agents: flows, snapshots, verify, diff and run_and_verify as tools (stdio, or Streamable HTTP with --http)')
+  .option('--api <url>', 'live flows, snapshots and runs from a running tapwire agent (default: capture locally)')
+  .option('--token <token>', 'bearer token for the agent and for --http (default: TAPWIRE_TOKEN); --http off loopback requires one')
+  .option('--http <host:port>', 'serve Streamable HTTP at http://host:port/mcp instead of stdio')
+  .option('--data-dir <dir>', 'where local snapshots, the run log and exported pcaps are kept (default: $TAPWIRE_DATA_DIR, else $XDG_DATA_HOME/tapwire)')
+  .option('--interface <name>', 'interface a local capture uses (default: lo; needs root or CAP_NET_RAW)', 'lo')
+  .option('--max-tokens <n>', 'bound on one result, in estimated tokens', positiveInt('--max-tokens'), 20000)
+  .action(async (o: McpCliOptions) => {
+    process.exitCode = await (await import('./mcp.js')).runMcp({ ...o, token: o.token ?? (process.env.TAPWIRE_TOKEN || undefined) });
   });
 
 try {

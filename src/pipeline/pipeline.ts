@@ -1,3 +1,4 @@
+import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
 import { Violations } from '../common/violations.js';
 import type { Packet } from '../capture/types.js';
 import { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from '../capture/timeorder.js';
@@ -12,7 +13,7 @@ import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
 import type { ProtoSchemas } from '../protocols/grpc/protobuf.js';
 
-export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export { DEFAULT_BODY_LIMIT };
 
 export interface PipelineOptions {
   onRecord: (r: FlowRecord) => void;

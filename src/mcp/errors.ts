@@ -1,0 +1,32 @@
+import { CaptureOpenError } from '../capture/live.js';
+import { CaptureFormatError } from '../capture/types.js';
+import { AgentClientError } from '../client/agent.js';
+import { FilterError } from '../query/filter.js';
+import { CommandInputError } from '../run/command.js';
+import { SpecError } from '../verify/spec/index.js';
+
+/**
+ * A tool argument that cannot be used. The tool answers with an `isError` result whose text names
+ * the argument and says why, so an agent can fix its call instead of guessing.
+ */
+export class ArgError extends Error {
+  constructor(readonly argument: string, why: string) {
+    super(`${argument}: ${why}`);
+    this.name = 'ArgError';
+  }
+}
+
+/**
+ * The text of an error result: what went wrong, naming the argument. Undefined for anything else
+ * (a bug), which the caller reports as an internal error.
+ */
+export function errorText(e: unknown): string | undefined {
+  // FilterError's message starts "filter: …" and points at the position; SpecError's starts with
+  // the spec's source, which the tools name "spec" (or "spec file <path>"), then field and line.
+  // CommandInputError's starts with "command:" or "cwd:".
+  if (e instanceof ArgError || e instanceof FilterError || e instanceof SpecError || e instanceof CommandInputError) return e.message;
+  if (e instanceof CaptureOpenError) return `interface: ${e.message}`;
+  if (e instanceof CaptureFormatError) return `capture: ${e.message}`;
+  if (e instanceof AgentClientError) return `agent: ${e.message}`;
+  return undefined;
+}

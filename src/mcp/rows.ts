@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { isHttpLike, isPostgres, type FlowRecord, type Peer } from '../flows/record.js';
+import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
+import { failed } from '../verify/calls.js';
+
+/**
+ * A flow as one compact row (list_flows, analyze_capture, snapshot://): what an agent scans to
+ * pick the flows worth a `get_flow`. No headers, no bodies: those come by drill-down.
+ */
+export const flowRowSchema = z.object({
+  id: z.string(),
+  start: z.string().describe('ISO 8601'),
+  protocol: z.string(),
+  client: z.string().describe('name, else ip:port'),
+  server: z.string().describe('name, else ip:port'),
+  call: z.string().optional().describe('"METHOD /path", the gRPC method, or the SQL (shortened)'),
+  status: z.string().optional().describe('HTTP status, "grpc <n> <NAME>", SQL command tag or "ERROR <SQLSTATE>", or the reset'),
+  durationMs: z.number(),
+  failed: z.boolean().optional().describe('5xx, 429, 408, gRPC non-OK, SQL error or reset'),
+  incomplete: z.string().optional().describe('why evidence is missing'),
+});
+
+export type FlowRow = z.infer<typeof flowRowSchema>;
+
+/** Longest `call` text in a row; the flow itself has all of it. */
+const CALL_CHARS = 160;
+
+export function flowRow(r: FlowRecord): FlowRow {
+  const row: FlowRow = {
+    id: r.id,
+    start: new Date(r.start * 1000).toISOString(),
+    protocol: r.protocol,
+    client: peer(r.src),
+    server: peer(r.dst),
+    durationMs: Math.round(r.durationMs * 100) / 100,
+  };
+  const call = callText(r);
+  if (call) row.call = call.length > CALL_CHARS ? `${call.slice(0, CALL_CHARS - 1)}…` : call;
+  const status = statusText(r);
+  if (status) row.status = status;
+  if (failed(r)) row.failed = true;
+  if (r.incomplete) row.incomplete = r.incompleteReason ?? 'unknown';
+  return row;
+}
+
+/** One line for the text copy of a page of rows. */
+export function rowLine(w: FlowRow): string {
+  return `${w.id}  ${w.start.slice(11, 23)}  ${w.client} → ${w.server}  ${w.protocol} ${w.call ?? ''}  ${w.status ?? '-'}  ${w.durationMs} ms`
+    + `${w.failed ? '  FAILED' : ''}${w.incomplete ? `  [${w.incomplete}]` : ''}`;
+}
+
+function peer(p: Peer): string {
+  return p.name ?? `${p.ip.includes(':') ? `[${p.ip}]` : p.ip}:${p.port}`;
+}
+
+function callText(r: FlowRecord): string | undefined {
+  if (isPostgres(r)) {
+    const q = r.request;
+    return q?.query?.replace(/\s+/g, ' ').trim() ?? (r.postgres?.notification ? `NOTIFY ${r.postgres.notification.channel}` : q?.message);
+  }
+  if (isHttpLike(r) && r.request) return r.protocol === 'grpc' ? r.request.path : `${r.request.method} ${r.request.path}`;
+  return undefined;
+}
+
+function statusText(r: FlowRecord): string | undefined {
+  if (isPostgres(r)) {
+    const s = r.response;
+    return s?.error ? `ERROR ${s.error.code}` : s?.command;
+  }
+  if (isHttpLike(r) && r.response) {
+    const s = r.response;
+    if (s.grpcStatus !== undefined) return `grpc ${s.grpcStatus} ${GRPC_STATUS_NAMES[s.grpcStatus] ?? ''}`.trim();
+    if (s.status !== undefined) return String(s.status);
+  }
+  return r.error ? `${r.error.frame} ${r.error.code}` : undefined;
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/**
+ * Output schemas shared by several tools. The SDK checks every result's structuredContent against
+ * its tool's schema (server and client), and zod objects are closed unless marked loose: each
+ * schema lists every field the core's JSON has, or is loose where the record is open (a flow).
+ */
+
+export const truncationSchema = z.object({
+  note: z.string(),
+  evidenceOmitted: z.number().int().optional(),
+  detailsOmitted: z.number().int().optional(),
+  rowsOmitted: z.number().int().optional(),
+  bodyBytesOmitted: z.number().int().optional(),
+}).describe('What was left out to keep the result bounded, and how to get the rest');
+
+export const evidenceSchema = z.object({
+  flowId: z.string(),
+  time: z.number().describe('epoch seconds'),
+  frames: z.array(z.number()).optional().describe('first and last frame numbers in the capture'),
+  summary: z.string(),
+});
+
+export const severitySchema = z.enum(['error', 'warning', 'info']);
+
+export const findingSchema = z.object({
+  kind: z.string(),
+  severity: severitySchema,
+  summary: z.string(),
+  evidence: z.array(evidenceSchema),
+  details: z.record(z.string(), z.unknown()).describe('detector facts; evidenceTotal is the number of evidence entries before any cap'),
+});
+
+export const verdictNameSchema = z.enum(['pass', 'fail', 'inconclusive']);
+
+/** The verdict JSON of `tapwire verify --format json` (src/verify/verdict.ts). */
+export const verdictShape = {
+  verdict: verdictNameSchema,
+  findings: z.array(findingSchema),
+  reason: z.string().optional(),
+  coverage: z.object({ flows: z.number().int(), incomplete: z.number().int(), byReason: z.record(z.string(), z.number()) }),
+};
+
+const peerSchema = z.object({ ip: z.string(), port: z.number() }).loose();
+
+/** A flow record (src/flows/record.ts): the fields every record has, the rest as the record has them. */
+export const flowRecordSchema = z.object({
+  id: z.string(),
+  protocol: z.string(),
+  connectionId: z.string(),
+  src: peerSchema,
+  dst: peerSchema,
+  start: z.number(),
+  end: z.number(),
+  durationMs: z.number(),
+}).loose();
+
+/** A flow record as its schema types it (open: index signatures), for records typed by record.ts. */
+export type FlowJson = z.infer<typeof flowRecordSchema>;
+
+/** A snapshot (src/store/snapshots.ts); a stopped one may say whether the drain was proven. */
+export const snapshotSchema = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  since: z.number(),
+  until: z.number().optional(),
+  filter: z.string().optional(),
+  createdAt: z.number(),
+  open: z.boolean(),
+  drained: z.enum(['proven', 'unproven']).optional(),
+});
+
+/** Where a tool's flows came from (src/mcp/source.ts). */
+export const sourceSchema = z.object({
+  capture: z.string().optional(),
+  snapshot: z.string().optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
+  flows: z.number().int(),
+});

@@ -1,0 +1,73 @@
+import type { FlowRecord } from '../flows/record.js';
+import type { Backend, FlowQuery } from '../run/backend.js';
+import { inWindow, window } from './args.js';
+import type { McpContext } from './context.js';
+import { ArgError } from './errors.js';
+
+/** Flows a tool judges in one go (verify, service_map, diff) are refused past this many. */
+export const MAX_FLOWS = 200_000;
+
+/** Where a tool's flows came from, as its result states it. */
+export interface SourceLabel {
+  capture?: string;
+  snapshot?: string;
+  since?: string;
+  until?: string;
+  flows: number;
+}
+
+/**
+ * The flows of one capture file, one snapshot, or a time window of the backend; since/until also
+ * narrow a capture or a snapshot to that window. Capture and snapshot together are an ArgError.
+ */
+export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel }> {
+  if (a.capture !== undefined && a.snapshot !== undefined) throw new ArgError('snapshot', 'give capture or snapshot, not both');
+  const win = window(a);
+  const windowed = a.since !== undefined || a.until !== undefined;
+  const label = { ...(a.since !== undefined ? { since: a.since } : {}), ...(a.until !== undefined ? { until: a.until } : {}) };
+  if (a.capture !== undefined) {
+    const c = await ctx.captures.load(a.capture, ctx.cwd);
+    const flows = windowed ? c.flows.filter((f) => inWindow(f, win)) : c.flows;
+    return { flows, source: { capture: a.capture, ...label, flows: flows.length } };
+  }
+  if (needOne && a.snapshot === undefined && !windowed) {
+    throw new ArgError('capture', 'give a capture file, a snapshot id, or since/until for a window of live flows');
+  }
+  const backend = await ctx.backend();
+  let flows: FlowRecord[];
+  if (a.snapshot !== undefined) {
+    await knownSnapshot(backend, a.snapshot, 'snapshot');
+    flows = windowed ? await allFlows(backend, { snapshot: a.snapshot, ...label }) : await backend.snapshotFlows(a.snapshot, MAX_FLOWS);
+  } else {
+    needsSnapshot(backend);
+    flows = await allFlows(backend, label);
+  }
+  return { flows, source: { ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}), ...label, flows: flows.length } };
+}
+
+/** Every flow of a backend window, page by page, refused past MAX_FLOWS rather than cut. */
+export async function allFlows(backend: Backend, q: Omit<FlowQuery, 'cursor' | 'limit'>): Promise<FlowRecord[]> {
+  const out: FlowRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await backend.flows({ ...q, limit: 1000, cursor });
+    out.push(...page.flows);
+    if (out.length > MAX_FLOWS) throw new ArgError(q.snapshot !== undefined ? 'snapshot' : 'since', `more than ${MAX_FLOWS} flows: narrow the window with since/until`);
+    cursor = page.next || undefined;
+  } while (cursor);
+  return out;
+}
+
+/** An ArgError naming `argument` when the backend has no such snapshot. */
+export async function knownSnapshot(backend: Backend, id: string, argument: string) {
+  const s = await backend.getSnapshot(id);
+  if (!s) throw new ArgError(argument, `no snapshot "${id}" on the ${backend.kind} backend (list_snapshots lists them)`);
+  return s;
+}
+
+/** A local backend keeps flows per snapshot only: a window across them is refused by name. */
+export function needsSnapshot(backend: Backend): void {
+  if (backend.kind === 'local') {
+    throw new ArgError('snapshot', `without an agent, flows are kept per snapshot: give snapshot (list_snapshots lists them), or capture for a file (${backend.describe()})`);
+  }
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { captureArg } from '../args.js';
+import { DEFAULT_BODY_BYTES, viewFlow, type FlowView } from '../bodies.js';
+import { tokens, truncationNote } from '../bound.js';
+import { ArgError } from '../errors.js';
+import { flowRow, rowLine } from '../rows.js';
+import { flowRecordSchema, truncationSchema, type FlowJson } from '../schemas.js';
+import { tool } from '../tool.js';
+
+export const getFlow = tool({
+  name: 'get_flow',
+  title: 'Get one flow',
+  description: 'One flow record in full: peers, timings, headers, status, SQL, gRPC status; bodies and decoded messages only with include_bodies, '
+    + 'each cut to max_body_bytes. With `capture`, ids from that capture file resolve offline.',
+  input: z.strictObject({
+    id: z.string().min(1).max(200).describe('a flow id from list_flows, a finding\'s evidence, or a verdict'),
+    capture: captureArg.optional(),
+    include_bodies: z.boolean().optional().describe('include bodies and decoded messages (default false)'),
+    max_body_bytes: z.number().int().min(1).max(1 << 20).optional().describe(`with include_bodies: bytes kept per body (default ${DEFAULT_BODY_BYTES})`),
+  }),
+  output: z.object({
+    flow: flowRecordSchema,
+    payloads: z.array(z.string()).describe('payload fields left out or cut'),
+    truncated: truncationSchema.optional(),
+  }),
+  annotations: { readOnlyHint: true },
+  async run(a, ctx) {
+    let r;
+    if (a.capture !== undefined) {
+      const c = await ctx.captures.load(a.capture, ctx.cwd);
+      r = c.byId.get(a.id);
+      if (!r) throw new ArgError('id', `no flow "${a.id}" in ${a.capture} (list_flows with this capture lists its ids)`);
+    } else {
+      const backend = await ctx.backend();
+      r = await backend.flow(a.id);
+      if (!r) throw new ArgError('id', `no flow "${a.id}" on the ${backend.kind} backend (it may be past retention; from a capture file, pass capture)`);
+    }
+    let max = a.include_bodies ? (a.max_body_bytes ?? DEFAULT_BODY_BYTES) : undefined;
+    let v: FlowView = viewFlow(r, max);
+    // Bodies give way to the bound: halve what is kept of each until the record fits.
+    while (max !== undefined && tokens(v.flow) + 1000 > ctx.maxTokens && max > 64) v = viewFlow(r, (max = Math.floor(max / 2)));
+    if (tokens(v.flow) + 1000 > ctx.maxTokens) v = viewFlow(r, undefined);
+    const bounded = a.include_bodies && max !== (a.max_body_bytes ?? DEFAULT_BODY_BYTES);
+    const structured = {
+      flow: v.flow as unknown as FlowJson, payloads: v.payloads,
+      ...(bounded ? { truncated: truncationNote(ctx.maxTokens, { bodyBytesOmitted: v.bytesOmitted }, 'each body was cut further to fit') } : {}),
+    };
+    const text = [rowLine(flowRow(r)), v.payloads.length ? `payloads left out or cut: ${v.payloads.join('; ')}` : 'payloads: complete',
+      ...(structured.truncated ? [structured.truncated.note] : [])].join('\n');
+    return { structured, text };
+  },
+});

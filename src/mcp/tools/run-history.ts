@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { runHistory, type History } from '../../run/history.js';
+import { cutRows, fitsWithin, shrinkFindings, truncationNote, type EvidenceHolder } from '../bound.js';
+import { evidenceSchema, severitySchema, truncationSchema, verdictNameSchema } from '../schemas.js';
+import { tool } from '../tool.js';
+
+/** Runs read from the backend's log to answer one question. */
+export const RUNS_READ = 10_000;
+
+const runSchema = z.object({
+  id: z.string(), startedAt: z.number(), command: z.string(), exitCode: z.number().int().nullable(), verdict: verdictNameSchema,
+  cancelled: z.boolean().optional(), timedOut: z.boolean().optional(), snapshot: z.string().optional(),
+  code: z.object({ commit: z.string(), dirty: z.string() }).optional(), spec: z.object({ name: z.string(), hash: z.string() }).optional(),
+  fingerprints: z.array(z.string()),
+});
+
+const findingHistorySchema = z.object({
+  fingerprint: z.string(), kind: z.string(), severity: severitySchema, summary: z.string(),
+  failedRuns: z.number().int(), totalRuns: z.number().int(), firstFailed: z.number(), lastFailed: z.number(),
+  lastRun: z.object({ id: z.string(), snapshot: z.string().optional() }),
+  lastEvidence: z.array(evidenceSchema),
+  flaky: z.boolean(),
+  flakyOn: z.array(z.object({ commit: z.string(), dirty: z.string(), failedRuns: z.number().int(), totalRuns: z.number().int() })).optional(),
+});
+
+export const runHistoryTool = tool({
+  name: 'run_history',
+  title: 'Run history',
+  description: 'Kept runs (run_and_verify, tapwire run), newest first, and every finding seen in them: in how many runs it failed, first and last time, '
+    + 'the evidence of the last failure and its snapshot, and `flaky` when it failed in some runs and not others of the same command on the same code and spec.',
+  input: z.strictObject({
+    spec: z.string().min(1).max(4096).optional().describe('a spec by the name runs used (its file, or "inline"), its file name, or its hash'),
+    command: z.string().min(1).max(8000).optional().describe('runs whose command contains this text'),
+    limit: z.number().int().min(1).max(1000).optional().describe('the newest this many matching runs (default 50)'),
+  }),
+  output: z.object({ runs: z.array(runSchema), findings: z.array(findingHistorySchema), truncated: truncationSchema.optional() }),
+  annotations: { readOnlyHint: true },
+  async run(a, ctx) {
+    const backend = await ctx.backend();
+    const h: History & { truncated?: ReturnType<typeof truncationNote> } = runHistory(await backend.runs({ limit: RUNS_READ }), a);
+    const fits = fitsWithin(ctx.maxTokens, () => ({ structured: h, text: historyText(h) }));
+    // Evidence first, as everywhere; then the oldest runs. Findings stay.
+    const cut = shrinkFindings(h.findings.map(evidenceOf), fits) ?? {};
+    const rowsOmitted = cutRows(h.runs, (rows) => { h.runs = rows; }, fits);
+    if (rowsOmitted) Object.assign(cut, { rowsOmitted });
+    if (Object.keys(cut).length) h.truncated = truncationNote(ctx.maxTokens, cut, 'ask with a smaller limit, or a spec or command');
+    return { structured: h, text: historyText(h) };
+  },
+});
+
+/** A finding's kept evidence, as the bound shrinks it. */
+function evidenceOf(f: { lastEvidence: unknown[] }): EvidenceHolder {
+  return { get evidence() { return f.lastEvidence; }, set evidence(v) { f.lastEvidence = v as typeof f.lastEvidence; } };
+}
+
+function historyText(h: History & { truncated?: { note: string } }): string {
+  const lines = [`${h.runs.length} runs; ${h.findings.length} distinct findings`];
+  for (const f of h.findings.slice(0, 15)) {
+    lines.push(`  ${f.flaky ? 'FLAKY ' : ''}${f.kind}: failed ${f.failedRuns} of ${f.totalRuns} runs, last ${new Date(f.lastFailed * 1000).toISOString()} (run ${f.lastRun.id}`
+      + `${f.lastRun.snapshot ? `, snapshot ${f.lastRun.snapshot}` : ''}): ${f.summary}`);
+  }
+  if (h.findings.length > 15) lines.push(`  … ${h.findings.length - 15} more findings in structuredContent`);
+  for (const r of h.runs.slice(0, 10)) lines.push(`  run ${r.id} ${new Date(r.startedAt * 1000).toISOString()} exit ${r.exitCode} ${r.verdict}: ${r.command.slice(0, 80)}`);
+  if (h.truncated) lines.push(h.truncated.note);
+  return lines.join('\n');
+}

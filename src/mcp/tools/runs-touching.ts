@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { runsTouching, type TouchingCommand } from '../../run/history.js';
+import { cutRows, fitsWithin, shrinkFindings, truncationNote, type EvidenceHolder } from '../bound.js';
+import { ArgError } from '../errors.js';
+import { truncationSchema, verdictNameSchema } from '../schemas.js';
+import { tool } from '../tool.js';
+import { RUNS_READ } from './run-history.js';
+
+export const runsTouchingTool = tool({
+  name: 'runs_touching',
+  title: 'Test commands that touch a service or path',
+  description: 'Which kept test commands exercised a service and/or an HTTP path (concrete, a template such as /orders/{id}, or a glob such as /api/**), '
+    + 'most recently run first: after changing a service, re-run only those.',
+  input: z.strictObject({
+    service: z.string().min(1).max(500).optional().describe('a service name (identity or spec name) or "ip:port"'),
+    path: z.string().min(1).max(2000).optional().describe('an HTTP path, template or glob'),
+  }),
+  output: z.object({
+    commands: z.array(z.object({
+      command: z.string(), cwd: z.string(), runs: z.number().int(),
+      lastRun: z.object({ id: z.string(), startedAt: z.number(), verdict: verdictNameSchema, exitCode: z.number().int().nullable(), snapshot: z.string().optional() }),
+      matched: z.array(z.string()).describe('the services or endpoints of the last such run that matched'),
+    })),
+    truncated: truncationSchema.optional(),
+  }),
+  annotations: { readOnlyHint: true },
+  async run(a, ctx) {
+    if (a.service === undefined && a.path === undefined) throw new ArgError('service', 'give service, path, or both');
+    const backend = await ctx.backend();
+    const all = runsTouching(await backend.runs({ limit: RUNS_READ }), a);
+    const out: { commands: TouchingCommand[]; truncated?: ReturnType<typeof truncationNote> } = { commands: all };
+    const fits = fitsWithin(ctx.maxTokens, () => ({ structured: out, text: touchingText(out.commands) }));
+    // The matched endpoints are the evidence here: they give way before any command does.
+    const cut = shrinkFindings(all.map(matchedOf), fits) ?? {};
+    const rowsOmitted = cutRows(all, (rows) => { out.commands = rows; }, fits);
+    if (rowsOmitted) Object.assign(cut, { rowsOmitted });
+    if (Object.keys(cut).length) out.truncated = truncationNote(ctx.maxTokens, cut, 'narrow with service and path');
+    return { structured: out, text: touchingText(out.commands) };
+  },
+});
+
+function matchedOf(c: TouchingCommand): EvidenceHolder {
+  return { get evidence() { return c.matched; }, set evidence(v) { c.matched = v as string[]; } };
+}
+
+function touchingText(cs: TouchingCommand[]): string {
+  if (cs.length === 0) return 'no kept run touched it';
+  return [`${cs.length} commands`, ...cs.slice(0, 20).map((c) => `  ${c.command} (in ${c.cwd}): ${c.runs} runs, last ${c.lastRun.id} ${c.lastRun.verdict}, exit ${c.lastRun.exitCode}`)].join('\n');
+}

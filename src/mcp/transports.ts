@@ -1,0 +1,162 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isLoopback } from '../common/net.js';
+import type { McpContext } from './context.js';
+import { createMcpServer } from './server.js';
+
+/**
+ * stdio: one session over this process's stdin and stdout. stdout then carries only the
+ * protocol: the caller sends logs to stderr. Resolves when the client closes stdin.
+ */
+export async function serveStdio(ctx: McpContext): Promise<void> {
+  const server = createMcpServer(ctx);
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => {
+    const before = server.server.onclose;
+    server.server.onclose = () => {
+      before?.();
+      resolve();
+    };
+  });
+  await server.connect(transport);
+  // The transport does not watch for the end of its input: the client closing stdin ends the session.
+  process.stdin.once('end', () => void server.close());
+  await closed;
+}
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  /** Required as a Bearer token on every request when set; required to be set off loopback. */
+  token?: string;
+}
+
+/** The largest JSON-RPC request body read (tool arguments are small; specs are at most 1 MiB). */
+const MAX_BODY = 4 << 20;
+const MAX_SESSIONS = 64;
+/** A session that has not been used for this long is closed. */
+const IDLE_MS = 30 * 60_000;
+
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  lastUsed: number;
+}
+
+/**
+ * Streamable HTTP at `/mcp` (POST for requests, GET for the server's stream, DELETE to end a
+ * session), one McpServer per session over the shared context. Off loopback a token is required;
+ * on loopback, requests whose Host or Origin is not loopback are refused, so a web page cannot
+ * reach the server through DNS rebinding.
+ */
+export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url: string; close: () => Promise<void> }> {
+  const loopback = isLoopback(o.host);
+  if (!loopback && !o.token) throw new Error(`--http ${o.host}:${o.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
+  const sessions = new Map<string, Session>();
+  const sweep = setInterval(() => {
+    for (const s of sessions.values()) if (Date.now() - s.lastUsed > IDLE_MS) void s.transport.close();
+  }, 60_000);
+  sweep.unref();
+
+  const http = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      ctx.log(`tapwire mcp: http: ${(e as Error).stack ?? e}`);
+      if (!res.headersSent) reply(res, 500, -32603, 'internal error');
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== '/mcp') return reply(res, 404, -32601, `no such endpoint: ${url.pathname} (the MCP endpoint is /mcp)`);
+    if (loopback && !loopbackRequest(req)) return reply(res, 403, -32600, 'Host or Origin is not loopback: refused (DNS rebinding protection)');
+    if (o.token !== undefined && !bearer(req, o.token)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return reply(res, 401, -32600, 'missing or wrong bearer token (Authorization: Bearer <token>; see --token / TAPWIRE_TOKEN)');
+    }
+    const id = req.headers['mcp-session-id'];
+    const session = typeof id === 'string' ? sessions.get(id) : undefined;
+    if (typeof id === 'string' && !session) return reply(res, 404, -32001, 'session not found: initialize a new one');
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readJson(req);
+      if ('error' in read) return reply(res, read.status, -32700, read.error);
+      body = read.value;
+    }
+    if (session) {
+      session.lastUsed = Date.now();
+      return session.transport.handleRequest(req, res, body);
+    }
+    if (req.method !== 'POST' || !isInitializeRequest(body)) return reply(res, 400, -32000, 'no session: send an initialize request first (without Mcp-Session-Id)');
+    if (sessions.size >= MAX_SESSIONS) return reply(res, 503, -32000, `too many open sessions (${MAX_SESSIONS}): close one (DELETE /mcp)`);
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (sid) => { sessions.set(sid, { transport, lastUsed: Date.now() }); },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await createMcpServer(ctx).connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(o.port, o.host, () => resolve());
+  });
+  const a = http.address() as AddressInfo;
+  return {
+    url: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/mcp`,
+    close: async () => {
+      clearInterval(sweep);
+      for (const s of [...sessions.values()]) await s.transport.close();
+      await new Promise<void>((r) => {
+        http.close(() => r());
+        http.closeAllConnections();
+      });
+    },
+  };
+}
+
+function reply(res: ServerResponse, status: number, code: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+function bearer(req: IncomingMessage, token: string): boolean {
+  const m = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!), b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Host (and Origin, when a browser sends one) name this machine's loopback. */
+function loopbackRequest(req: IncomingMessage): boolean {
+  const hostname = (h: string) => {
+    try {
+      return new URL(h.includes('://') ? h : `http://${h}`).hostname.replace(/^\[(.*)\]$/, '$1');
+    } catch {
+      return '';
+    }
+  };
+  const origin = req.headers.origin;
+  return isLoopback(hostname(req.headers.host ?? '')) && (origin === undefined || isLoopback(hostname(origin)));
+}
+
+async function readJson(req: IncomingMessage): Promise<{ value: unknown } | { status: number; error: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) return { status: 413, error: `request body larger than ${MAX_BODY} bytes` };
+    chunks.push(c);
+  }
+  try {
+    return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+  } catch {
+    return { status: 400, error: 'the request body is not JSON' };
+  }
+}

@@ -1,0 +1,124 @@
+import type { AgentClient } from '../client/agent.js';
+import { readEvents } from '../client/sse.js';
+
+/**
+ * The agent's standing-spec verdicts (`tapwire agent --spec`), followed over its event stream
+ * (`GET /api/verdicts/stream`: `current` first, then one `change` per change) so that every MCP
+ * session subscribed to `verdicts://current` hears of a change as it happens. One stream serves
+ * all sessions; it starts on first use and reconnects when the agent goes away.
+ */
+
+/** One standing spec's state, as the agent sends it (src/watch/watcher.ts SpecState). */
+export interface SpecVerdict {
+  spec: string;
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  findings: { evidence: unknown[]; details?: Record<string, unknown> }[];
+  [k: string]: unknown;
+}
+
+/** A verdict change (src/watch/watcher.ts VerdictChange): `summary` is the one line to tell. */
+export interface VerdictChange {
+  seq: number;
+  spec: string;
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  summary: string;
+  [k: string]: unknown;
+}
+
+export interface Verdicts {
+  window: number;
+  specs: SpecVerdict[];
+  /** The latest changes, oldest first. */
+  changes: VerdictChange[];
+}
+
+/** Changes kept for readers of verdicts://current. */
+const KEEP_CHANGES = 20;
+const RETRY_MS = { first: 1000, max: 30_000 };
+
+export class VerdictFollower {
+  private state?: { window: number; specs: SpecVerdict[] };
+  private changes: VerdictChange[] = [];
+  private readonly listeners = new Set<(c: VerdictChange) => void>();
+  private abort?: AbortController;
+
+  constructor(private readonly client: AgentClient, private readonly log: (line: string) => void) {}
+
+  /**
+   * Where every standing spec stands, and the latest changes: from the stream once it has
+   * spoken, else asked of the agent directly. Throws AgentClientError (404: no standing specs).
+   */
+  async current(): Promise<Verdicts> {
+    this.start();
+    if (this.state) return { ...this.state, changes: this.changes };
+    const r = await this.client.json<{ window: number; specs: SpecVerdict[]; changes: VerdictChange[] }>('GET', '/api/verdicts');
+    return { window: r.window, specs: r.specs, changes: r.changes.slice(-KEEP_CHANGES) };
+  }
+
+  /** Calls `fn` on every change, after the state it describes is readable through current(). */
+  subscribe(fn: (c: VerdictChange) => void): () => void {
+    this.start();
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  close(): void {
+    this.abort?.abort();
+  }
+
+  private start(): void {
+    if (this.abort) return;
+    this.abort = new AbortController();
+    void this.follow(this.abort.signal);
+  }
+
+  private async follow(signal: AbortSignal): Promise<void> {
+    let wait = RETRY_MS.first;
+    let said = '';
+    while (!signal.aborted) {
+      let why: string;
+      try {
+        const res = await this.client.fetch('GET', '/api/verdicts/stream', { signal, accept: 'text/event-stream' });
+        if (!res.ok) {
+          why = `${res.status}: ${(await res.text()).slice(0, 200)}`;
+        } else {
+          wait = RETRY_MS.first;
+          for await (const e of readEvents(res.body as unknown as AsyncIterable<Uint8Array>, signal)) this.onEvent(e.event, e.data);
+          why = 'the stream ended';
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        why = e instanceof Error ? e.message : String(e);
+      }
+      if (signal.aborted) return;
+      this.state = undefined;
+      // Said once per distinct reason: an agent without --spec would otherwise fill the log.
+      if (why !== said) this.log(`tapwire mcp: verdict stream of ${this.client.base.origin}: ${why}; retrying`);
+      said = why;
+      await new Promise((r) => setTimeout(r, wait).unref());
+      wait = Math.min(RETRY_MS.max, wait * 2);
+    }
+  }
+
+  private onEvent(event: string, data: string): void {
+    let body: unknown;
+    try {
+      body = JSON.parse(data);
+    } catch {
+      this.log(`tapwire mcp: verdict stream: an event that is not JSON: ${data.slice(0, 80)}`);
+      return;
+    }
+    if (event === 'current') {
+      const b = body as { window: number; specs: SpecVerdict[] };
+      this.state = { window: b.window, specs: b.specs };
+    } else if (event === 'change') {
+      const c = body as VerdictChange;
+      this.changes.push(c);
+      if (this.changes.length > KEEP_CHANGES) this.changes.shift();
+      // The change event carries the verdict, not the spec's findings: ask for them, then tell.
+      void this.client.json<{ window: number; specs: SpecVerdict[] }>('GET', '/api/verdicts')
+        .then((r) => { this.state = { window: r.window, specs: r.specs }; }, () => { /* told anyway: current() asks again */ })
+        .finally(() => { for (const fn of this.listeners) fn(c); });
+    }
+  }
+}
