@@ -66,13 +66,29 @@ describe.skipIf(why !== '')('tapwire agent --spec: verdict changes stream as tra
     // The window (6 s) moves past the fixed run before the buggy one, as after a redeploy.
     await new Promise((r) => setTimeout(r, 6500));
     demo(false);
-    await until(() => changes.at(-1)?.verdict === 'fail', 'the buggy demo fails');
-    const failing = changes.at(-1)!;
-    expect(failing.previous).not.toBe('fail');
+    // The buggy run's flows arrive over a few seconds, so the verdict may turn FAILING on its first
+    // requests and then add findings ("still FAILING — new error: …"): every change after the pass
+    // together must name the three bugs, with all four retry attempts as evidence.
+    const passed = changes.length;
+    const appeared = () => changes.slice(passed).flatMap((c) => c.appeared);
+    const kinds = () => new Set(appeared().map((f) => f.kind));
+    await until(() => ['redundant-call', 'retry', 'secret-forwarded'].every((k) => kinds().has(k)), 'the buggy demo fails with its three bugs');
+    // Between the runs the window may have emptied (inconclusive: no flows); then it fails.
+    const at = changes.findIndex((c, i) => i >= passed && c.verdict === 'fail');
+    const failing = changes[at]!;
+    expect(['pass', 'inconclusive']).toContain(failing.previous);
     expect(failing.summary).toMatch(/^demo\.yaml: now FAILING/);
-    const kinds = failing.appeared.map((f) => f.kind).sort();
-    expect(kinds).toEqual(expect.arrayContaining(['redundant-call', 'retry', 'secret-forwarded']));
-    expect(failing.appeared.find((f) => f.kind === 'retry')!.evidence).toHaveLength(4);
+    expect(changes.slice(at).every((c) => c.verdict === 'fail')).toBe(true);
+    // The retry finding may first appear with the attempts seen so far; the current verdict has all four.
+    expect(appeared().find((f) => f.kind === 'retry')!.evidence.length).toBeGreaterThanOrEqual(2);
+    type Current = { specs: { spec: string; verdict: string; findings: { kind: string; evidence: unknown[] }[] }[] };
+    const current = async () => await (await fetch(`${base}/api/verdicts`)).json() as Current;
+    let retry: { evidence: unknown[] } | undefined;
+    for (let i = 0; i < 100 && (retry?.evidence.length ?? 0) < 4; i++) {
+      retry = (await current()).specs[0]!.findings.find((f) => f.kind === 'retry');
+      if ((retry?.evidence.length ?? 0) < 4) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(retry!.evidence).toHaveLength(4);
 
     const listed = await (await fetch(`${base}/api/verdicts`)).json() as { specs: { spec: string; verdict: string }[]; changes: Change[] };
     expect(listed.specs.map((s) => [s.spec, s.verdict])).toEqual([['demo.yaml', 'fail']]);

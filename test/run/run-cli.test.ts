@@ -150,8 +150,11 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
     expect(r.status).toBe(5);
     expect(r.stderr).toMatch(/^GET \/orders 200/);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j).sort()).toEqual(['kept', 'outputTail', 'run', 'snapshot', 'verdict', 'warnings']);
+    expect(Object.keys(j).sort()).toEqual(['kept', 'outputTail', 'run', 'snapshot', 'timings', 'verdict', 'warnings']);
     expect(j.kept).toBe(true);
+    // Each phase timed; the command's own time is most of the run's.
+    expect(Object.keys(j.timings)).toEqual(['start', 'command', 'stop', 'read', 'verify', 'keep']);
+    expect(Object.values(j.timings).every((t) => typeof t === 'number' && t >= 0)).toBe(true);
     expect(j.run).toMatchObject({
       id: expect.stringMatching(/^run-[0-9a-f]{12}$/), command: `${process.execPath} ${APP}`, cwd: process.cwd(), exitCode: 3,
       verdict: 'fail', source: 'local', flows: 18, drained: 'proven', snapshot: j.snapshot.id,
