@@ -57,7 +57,7 @@ export interface FindingHistory {
 export interface History {
   /** Matching runs, newest first (at most `limit`). */
   runs: RunSummary[];
-  /** Every finding seen in those runs, most often found first. */
+  /** Every error or warning finding seen in those runs (info findings are not failures), most often found first. */
   findings: FindingHistory[];
 }
 
@@ -71,7 +71,7 @@ export function runHistory(all: readonly RunRecord[], q: HistoryQuery = {}): His
   // Oldest first, so that the last run a finding is seen in leaves its evidence.
   for (const r of [...counted].reverse()) {
     // One run may hold two findings with one fingerprint: the run counts once.
-    for (const f of new Map(r.findings.map((x) => [x.fingerprint, x])).values()) {
+    for (const f of new Map(failures(r).map((x) => [x.fingerprint, x])).values()) {
       const s = stats.get(f.fingerprint) ?? { fingerprint: f.fingerprint, kind: f.kind, severity: f.severity, failedRuns: 0, totalRuns: counted.length, firstFailed: r.startedAt, flaky: false };
       stats.set(f.fingerprint, Object.assign(s, {
         summary: f.summary, failedRuns: s.failedRuns + 1, lastFailed: r.startedAt,
@@ -106,10 +106,19 @@ function flakyVersions(runs: readonly RunRecord[], fp: string): NonNullable<Find
   }
   const out: NonNullable<FindingHistory['flakyOn']> = [];
   for (const g of groups.values()) {
-    const failed = g.filter((r) => r.findings.some((f) => f.fingerprint === fp)).length;
+    const failed = g.filter((r) => failures(r).some((f) => f.fingerprint === fp)).length;
     if (failed > 0 && failed < g.length) out.push({ commit: g[0]!.code!.commit, dirty: g[0]!.code!.dirty, failedRuns: failed, totalRuns: g.length });
   }
   return out;
+}
+
+/**
+ * The findings that make a run fail a check: errors and warnings. An info finding is an
+ * observation (retries that do back off share the retry detector's fingerprint with retries that
+ * do not), so a run where it is info did not fail that check.
+ */
+function failures(r: RunRecord): RunRecord['findings'] {
+  return r.findings.filter((f) => f.severity !== 'info');
 }
 
 function matchesSpec(r: RunRecord, spec: string | undefined): boolean {

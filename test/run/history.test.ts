@@ -28,6 +28,14 @@ describe('runHistory', () => {
     expect(h.findings[0]!.fingerprint).toBe(N1);
   });
 
+  it('an info finding is not a failure: retries that back off share the retry fingerprint with retries that do not', () => {
+    const backsOff = { ...finding(RETRY), severity: 'info' as const };
+    const runs = [runRecord({ code: v1, findings: [finding(RETRY)] }), runRecord({ code: v1, findings: [backsOff] }), runRecord({ code: v1, findings: [{ ...finding(N1), severity: 'info' }] })];
+    const h = runHistory(runs);
+    expect(h.findings.map((f) => [f.fingerprint, f.failedRuns, f.totalRuns])).toEqual([[RETRY, 1, 3]]);
+    expect(h.findings[0]!.lastRun.id).toBe(runs[0]!.id);
+  });
+
   it('is not flaky when the code changed between the passing and the failing runs', () => {
     const runs = [runRecord({ code: v1 }), runRecord({ code: v2, findings: [finding(N1)] }), runRecord({ code: v2, findings: [finding(N1)] })];
     const f = runHistory(runs).findings[0]!;
