@@ -12,6 +12,7 @@ import type { Backend, FlowQuery, RunRecord, StoppedSnapshot } from './backend.j
 import {
   applyRetention, claim, defaultDataDir, KEEP_BYTES, lastWrite, listSnapshots, liveOwner, newSnapshotId, readSnapshot, release, snapshotsDir,
 } from './local-snapshots.js';
+import { CommandInputError } from './command.js';
 import { openRunLog } from './record.js';
 
 export interface LocalBackendOptions {
@@ -74,7 +75,12 @@ export class LocalBackend implements Backend {
 
   async startSnapshot(s: { name?: string; filter?: string; iface?: string; bpf?: string }): Promise<{ id: string }> {
     if (s.filter !== undefined) compileFilter(s.filter);
-    mkdirSync(snapshotsDir(this.dataDir), { recursive: true });
+    try {
+      mkdirSync(snapshotsDir(this.dataDir), { recursive: true });
+    } catch (e) {
+      // Bad input, not a bug: the data dir is the user's choice (--data-dir, TAPWIRE_DATA_DIR).
+      throw new CommandInputError(`data dir: ${this.dataDir} cannot hold snapshots: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (choose another with --data-dir or TAPWIRE_DATA_DIR)`);
+    }
     applyRetention(this.dataDir);
     const id = newSnapshotId();
     const dir = join(snapshotsDir(this.dataDir), id);

@@ -135,6 +135,8 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
     const wrongIf = spawnSync(process.execPath, [BIN, 'run', '--interface', 'nosuchif0', '--', 'true'], { encoding: 'utf8', env: { ...process.env, TAPWIRE_DATA_DIR: dataDir } });
     expect(wrongIf.status).toBe(2);
     expect(wrongIf.stderr).toMatch(/^tapwire: run: nosuchif0: no such device/);
+    const fileAsDir = spawnSync(process.execPath, [BIN, 'run', '--data-dir', join(spec, 'data'), '--', 'true'], { encoding: 'utf8' });
+    expect(fileAsDir).toMatchObject({ status: 2, stderr: `tapwire: run: data dir: ${join(spec, 'data')} cannot hold snapshots: ENOTDIR (choose another with --data-dir or TAPWIRE_DATA_DIR)\n` });
     // Without root, the capture cannot open: the message names the interface and what it needs.
     const home = mkdtempSync(join(tmpdir(), 'tapwire-run-nobody-'));
     chmodSync(home, 0o777);
