@@ -96,7 +96,7 @@ export class Agent {
       return { proven: d?.proven ?? false };
     };
     // Test runs kept through this agent (`tapwire run --api`) go to runs.jsonl beside its segments.
-    const server = createApi({ store, feed, registry: metrics.registry, token: o.token, drain, runs: openRunLog(o.dataDir), watcher });
+    const server = createApi({ store, feed, registry: metrics.registry, token: o.token, drain, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host) });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { FlowRecord } from '../flows/record.js';
 import { compileFilter, FilterError } from '../query/filter.js';
 import { CursorError, type FlowStore, type Snapshot } from '../store/index.js';
+import { isLoopbackRequest } from '../common/net.js';
 import { readBody } from './body.js';
 import { ApiError, bad, notFound } from './errors.js';
 import type { FlowFeed } from './feed.js';
@@ -26,6 +27,12 @@ export interface ApiOptions {
    * command exits holds all of that command's traffic: no client needs to sleep first.
    */
   drain?: () => Promise<{ proven: boolean }>;
+  /**
+   * The agent listens on loopback only: requests whose Host or Origin is not loopback are refused,
+   * so that a web page cannot reach the API through DNS rebinding or a cross-site POST (and, say,
+   * write a run record whose command an assistant would later run).
+   */
+  loopbackOnly?: boolean;
   /** Standing specs judged over live flows (`--spec`): served at /api/verdicts. */
   watcher?: Watcher;
   /** Kept test runs (`tapwire run`, run_and_verify): served at /api/runs. */
@@ -106,6 +113,9 @@ export function createApi(o: ApiOptions): Server {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ((req.url ?? '').length > MAX_URL) throw new ApiError(414, `request target longer than ${MAX_URL} bytes`);
+    if (o.loopbackOnly && !isLoopbackRequest(req.headers)) {
+      throw new ApiError(403, 'Host or Origin is not loopback: refused (this API listens on loopback; DNS rebinding and cross-site requests are not served)');
+    }
     if (o.token !== undefined && !authorized(req, o.token)) {
       res.setHeader('www-authenticate', 'Bearer');
       throw new ApiError(401, 'missing or wrong bearer token (Authorization: Bearer <token>; see --token / TAPWIRE_TOKEN)');

@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,5 +157,37 @@ describe('service map and the live feed', () => {
     ac.abort();
     const ids = [...text.matchAll(/^id: (.+)$/gm)].map((m) => m[1]);
     expect(ids).toEqual(flows.slice(0, 16).filter((f) => f.protocol === 'postgres').map((f) => f.id));
+  });
+});
+
+describe('a loopback-only API refuses what a web page could send', () => {
+  it('a foreign Host (DNS rebinding) or Origin (cross-site POST) is refused with 403; local clients pass', async () => {
+    const s = createApi({ store, feed, registry: new Registry(), loopbackOnly: true });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as AddressInfo).port;
+    // node's fetch sets Host itself: a raw request sends the headers a browser would.
+    const raw = (method: string, path: string, headers: Record<string, string>) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: b }));
+      });
+      req.on('error', reject);
+      req.end(method === 'POST' ? '{}' : undefined);
+    });
+    try {
+      const snapshots = store.snapshots.list().length;
+      expect((await raw('GET', '/api/flows', { host: `attacker.example:${port}` })).status).toBe(403);
+      const csrf = await raw('POST', '/api/snapshots', { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'text/plain' });
+      expect(csrf.status).toBe(403);
+      expect(JSON.parse(csrf.body).error).toMatch(/Host or Origin is not loopback/);
+      expect(store.snapshots.list()).toHaveLength(snapshots);
+      expect((await raw('GET', '/healthz', { host: `localhost:${port}` })).status).toBe(200);
+      expect((await raw('POST', '/api/snapshots', { host: `127.0.0.1:${port}`, origin: 'http://localhost:3000' })).status).toBe(201);
+      expect((await fetch(`http://127.0.0.1:${port}/api/flows?limit=1`)).status).toBe(200);
+    } finally {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
   });
 });
