@@ -62,6 +62,8 @@ export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly dataDir: string;
   private readonly live = new Map<string, Live>();
+  /** Stops in flight, by snapshot id (see stopSnapshot). */
+  private readonly stopping = new Map<string, Promise<StoppedSnapshot>>();
   private runLog?: RunLog<RunRecord>;
   private redactor?: Redactor;
 
@@ -118,9 +120,22 @@ export class LocalBackend implements Backend {
     return { id };
   }
 
-  async stopSnapshot(id: string): Promise<StoppedSnapshot> {
+  /**
+   * Idempotent while it runs: a second caller (close() during a run's stop, two MCP clients) gets
+   * the stop already in flight. Stopping again would stop the recorder under the first drain —
+   * its marker never seen, a false "unproven" after the drain timeout — and close the store twice.
+   */
+  stopSnapshot(id: string): Promise<StoppedSnapshot> {
+    const inFlight = this.stopping.get(id);
+    if (inFlight) return inFlight;
     const live = this.live.get(id);
     if (!live) return this.stopOrphan(id);
+    const stop = this.stopLive(id, live).finally(() => this.stopping.delete(id));
+    this.stopping.set(id, stop);
+    return stop;
+  }
+
+  private async stopLive(id: string, live: Live): Promise<StoppedSnapshot> {
     const d = await live.recorder.drain();
     live.until = d.at;
     live.recorder.stop();
@@ -204,9 +219,15 @@ export class LocalBackend implements Backend {
     return runs;
   }
 
-  /** Stops (and drains) any snapshot still recording: a closed backend captures nothing. */
+  /**
+   * Stops (and drains) any snapshot still recording: a closed backend captures nothing. A stop
+   * already in flight is waited for, not repeated (stopSnapshot returns it).
+   */
   async close(): Promise<void> {
-    for (const id of [...this.live.keys()]) await this.stopSnapshot(id);
+    // Every snapshot is stopped even when one fails; the first failure is then thrown.
+    const failed = (await Promise.allSettled([...this.live.keys()].map((id) => this.stopSnapshot(id))))
+      .find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private log(): RunLog<RunRecord> {

@@ -91,6 +91,12 @@ export interface RunRecord {
   flows: number;
   /** Whether a drain marker proved the snapshot holds all the traffic up to the command's exit. */
   drained?: 'proven' | 'unproven';
+  /**
+   * Whether its traffic was verified: the command started, was not cancelled, the snapshot was
+   * stopped and read, and held flows. Only such runs say a finding was absent (history.ts).
+   * Absent in runs kept before it existed: then judged from `cancelled` and `flows`.
+   */
+  verified?: boolean;
   /** What the run exercised: service names (or addresses), and endpoints "service METHOD /path". */
   touched: { services: string[]; endpoints: string[] };
 }

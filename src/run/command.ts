@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { groupRunning } from './group.js';
 
 /**
  * The test command of a run: an argv run directly (`tapwire run -- npm test`), or a string run by
  * `/bin/sh -c` (run_and_verify's `command`). It runs in a process group of its own, so a timeout
  * or a cancel stops everything it started: SIGTERM to the group, SIGKILL after a grace period.
+ * After a timeout or a cancel the result comes back only once no process of the group runs.
  */
 export interface CommandOptions {
   /** argv (no shell), or one string for /bin/sh -c. */
@@ -55,6 +57,9 @@ const DEFAULT_GRACE_MS = 5000;
  * holds them. Past this the group is sent SIGTERM and the pipes are let go.
  */
 const PIPE_GRACE_MS = 500;
+/** After a kill, how often the end of the group is looked for, and how long a SIGKILL may take. */
+const GROUP_POLL_MS = 25;
+const KILL_WAIT_MS = 1000;
 
 /** Human form of a command: argv joined with spaces (quoted where needed), or the shell string. */
 export function commandText(command: readonly string[] | string): string {
@@ -111,6 +116,8 @@ export function runCommand(o: CommandOptions): Promise<CommandResult> {
   return new Promise((done) => {
     let timedOut = false, cancelled = false, spawnError: string | undefined;
     let killTimer: NodeJS.Timeout | undefined;
+    /** Epoch ms the group's SIGKILL is due at: set once a timeout or a cancel started a kill. */
+    let killAt: number | undefined;
     // detached: the child leads a new process group (and session), which a kill addresses as -pid.
     const child = spawn(file, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const killGroup = (sig: NodeJS.Signals) => {
@@ -121,7 +128,8 @@ export function runCommand(o: CommandOptions): Promise<CommandResult> {
     };
     const stop = () => {
       killGroup('SIGTERM');
-      killTimer ??= setTimeout(() => killGroup('SIGKILL'), o.graceMs ?? DEFAULT_GRACE_MS);
+      killAt ??= Date.now() + (o.graceMs ?? DEFAULT_GRACE_MS);
+      killTimer ??= setTimeout(() => killGroup('SIGKILL'), killAt - Date.now());
     };
     const timeout = o.timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true;
@@ -144,12 +152,28 @@ export function runCommand(o: CommandOptions): Promise<CommandResult> {
       if (finished) return;
       finished = true;
       clearTimeout(timeout);
-      clearTimeout(killTimer);
       o.signal?.removeEventListener('abort', onAbort);
-      done({
+      const result: CommandResult = {
         exitCode: exit?.code ?? null, ...(exit?.signal ? { signal: exit.signal } : {}), timedOut, cancelled,
         tail: tail.text(), outputBytes: tail.total, startedAt, endedAt: exit?.at ?? Date.now() / 1000, ...(spawnError ? { spawnError } : {}),
-      });
+      };
+      const pgid = child.pid;
+      if (killAt === undefined || pgid === undefined) {
+        done(result);
+        return;
+      }
+      // A kill started: the leader may have died of the SIGTERM and the pipes been let go while a
+      // member that ignores SIGTERM still runs. Returning now would leave it running for good (the
+      // caller exits); so the group's end is waited for, and the SIGKILL timer left to fire.
+      const giveUpAt = killAt + KILL_WAIT_MS;
+      const over = () => {
+        if (groupRunning(pgid) && Date.now() < giveUpAt) return false;
+        clearTimeout(killTimer);
+        done(result);
+        return true;
+      };
+      if (over()) return;
+      const poll = setInterval(() => over() && clearInterval(poll), GROUP_POLL_MS);
     };
     child.on('error', (e) => {
       // Only a spawn failure (ENOENT, EACCES) gets here with no exit: report it as the command's failure.

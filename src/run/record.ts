@@ -34,7 +34,7 @@ type Obj = Record<string, unknown>;
 export function parseRunRecord(v: unknown): RunRecord {
   const r = object(v, 'body');
   known(r, '', ['id', 'startedAt', 'endedAt', 'command', 'cwd', 'exitCode', 'signal', 'timedOut', 'cancelled', 'code', 'spec',
-    'verdict', 'reason', 'findings', 'snapshot', 'source', 'flows', 'drained', 'touched']);
+    'verdict', 'reason', 'findings', 'snapshot', 'source', 'flows', 'drained', 'verified', 'touched']);
   const id = text(r.id, 'id');
   if (!RUN_ID.test(id)) throw new RunRecordError('id', `"${id.slice(0, 40)}" is not a run id ("run-" and 12 hex digits)`);
   const startedAt = time(r.startedAt, 'startedAt'), endedAt = time(r.endedAt, 'endedAt');
@@ -56,6 +56,7 @@ export function parseRunRecord(v: unknown): RunRecord {
   oneOf(r.source, 'source', ['agent', 'local']);
   if (!(Number.isInteger(r.flows) && (r.flows as number) >= 0)) throw new RunRecordError('flows', `expected a whole number, got ${JSON.stringify(r.flows)}`);
   optional(r.drained, 'drained', (d, at) => oneOf(d, at, ['proven', 'unproven']));
+  optional(r.verified, 'verified', bool);
   const t = object(r.touched, 'touched');
   known(t, 'touched.', ['services', 'endpoints']);
   for (const k of ['services', 'endpoints']) list(t[k], `touched.${k}`, MAX_TOUCHED).forEach((s, i) => text(s, `touched.${k}[${i}]`));

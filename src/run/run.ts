@@ -181,6 +181,8 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
     })),
     snapshot: id, source: o.backend.kind, flows: flows.length,
     ...(stopped?.drained ? { drained: stopped.drained } : {}),
+    // A run that captured nothing (wrong interface or filter, services not up) verified nothing.
+    verified: unverified.length === 0 && !cmd.spawnError && flows.length > 0,
     touched: touched(flows, spec?.spec.names ?? new ServiceNames()),
   };
   progress(4, `keeping run ${run.id}`);

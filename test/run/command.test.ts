@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkCommand, CommandInputError, commandText, runCommand, TAIL_BYTES, TAIL_LINES } from '../../src/run/command.js';
-import { gone } from './process.js';
+import { gone, ignoresTerm, survivors } from './process.js';
 
 const cwd = process.cwd();
 
@@ -52,6 +52,18 @@ describe('runCommand', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid)).toBe(true);
+  });
+
+  it('after a timeout or a cancel, what ignores SIGTERM is killed even when the leader died at once and the pipes were let go', async () => {
+    for (const how of ['timeout', 'abort'] as const) {
+      const { command, marker } = ignoresTerm();
+      const ac = new AbortController();
+      if (how === 'abort') setTimeout(() => ac.abort(), 300);
+      const r = await runCommand({ command, cwd, graceMs: 700, ...(how === 'timeout' ? { timeoutMs: 300 } : { signal: ac.signal }) });
+      expect(r).toMatchObject({ exitCode: null, signal: 'SIGTERM', timedOut: how === 'timeout', cancelled: how === 'abort' });
+      // The result comes back only once the group is gone: nothing to wait for here.
+      expect(survivors(marker)).toEqual([]);
+    }
   });
 
   it('an abort stops the whole tree; an abort before the start never starts it', async () => {

@@ -65,6 +65,32 @@ describe('runHistory', () => {
     expect(h.findings[0]).toMatchObject({ failedRuns: 1, totalRuns: 1, flaky: false });
     expect(runHistory(runs, { limit: 2 }).runs).toHaveLength(2);
   });
+
+  it('counts a run for a finding only when it verified traffic: the others are neither found nor absent', () => {
+    const found = runRecord({ code: v1, findings: [finding(N1)], flows: 29 });
+    const unread = runRecord({ code: v1, verdict: 'inconclusive', reason: "the snapshot's flows could not be read: agent gone", flows: 0 });
+    const noTraffic = runRecord({ code: v1, flows: 0, verified: false });
+    const notStarted = runRecord({ code: v1, exitCode: 127, flows: 0, verified: false });
+    const unproven = runRecord({ code: v1, drained: 'unproven' });
+    const h = runHistory([found, unread, noTraffic, notStarted, unproven]);
+    expect(h.findings[0]).toMatchObject({ fingerprint: N1, failedRuns: 1, totalRuns: 1, uncountedRuns: 4, flaky: false });
+    expect(h.runs.map((r) => [r.id, r.verified, r.drained])).toEqual([
+      [unproven.id, true, 'unproven'], [notStarted.id, false, undefined], [noTraffic.id, false, undefined], [unread.id, false, undefined], [found.id, true, undefined],
+    ]);
+    // The stored field wins over the flows count: a run that read flows but was not verified does not count.
+    expect(runHistory([found, runRecord({ code: v1, verified: false })]).findings[0]).toMatchObject({ totalRuns: 1, flaky: false });
+  });
+
+  it('a finding found after an unproven drain counts; a verified run with a proven drain that lacks it is a real absence', () => {
+    const runs = [
+      runRecord({ code: v1, drained: 'unproven', findings: [finding(N1)] }),
+      runRecord({ code: v1, drained: 'proven', verified: true }),
+      runRecord({ code: v1, flows: 0 }),
+    ];
+    expect(runHistory(runs).findings[0]).toMatchObject({
+      failedRuns: 1, totalRuns: 2, uncountedRuns: 1, flaky: true, flakyOn: [{ commit: v1.commit, dirty: '', failedRuns: 1, totalRuns: 2 }],
+    });
+  });
 });
 
 describe('runsTouching', () => {
@@ -91,5 +117,29 @@ describe('runsTouching', () => {
     expect(runsTouching(runs, { path: '/payments', service: 'payments' }).map((c) => c.command)).toEqual(['npm run pay-tests']);
     expect(runsTouching(runs, { path: '/payments', service: 'orders-api' })).toEqual([]);
     expect(runsTouching(runs, {})).toEqual([]);
+  });
+
+  it('any {name} in a template is a placeholder: OpenAPI-style paths match the {id} runs store', () => {
+    expect(runsTouching(runs, { path: '/orders/{orderId}' })[0]!.matched).toEqual(['orders-api GET /orders/{id}']);
+    expect(runsTouching(runs, { path: '/orders/{orderId}/pay' })[0]!.matched).toEqual(['orders-api POST /orders/{id}/pay']);
+    expect(runsTouching(runs, { path: '/orders/{orderId}/*' })[0]!.matched).toEqual(['orders-api POST /orders/{id}/pay']);
+    const named = [runRecord({ touched: { services: ['orders-api'], endpoints: ['orders-api GET /orders/{orderId}'] } })];
+    expect(runsTouching(named, { path: '/orders/7' })[0]!.matched).toEqual(['orders-api GET /orders/{orderId}']);
+  });
+
+  it('judges each command by its last run: one that no longer touches it is left out; cancelled and traffic-less runs are skipped', () => {
+    const old = runRecord({ command: 'npm run legacy', touched: shop });
+    const gone = runRecord({ command: 'npm run legacy', touched: pay });
+    const touchedThen = runRecord({ command: 'npm run e2e', touched: shop, verdict: 'fail' });
+    const cancelled = runRecord({ command: 'npm run e2e', cancelled: true, verdict: 'inconclusive', exitCode: null, flows: 0 });
+    const down = runRecord({ command: 'npm run e2e', flows: 0, verdict: 'inconclusive' });
+    const t = runsTouching([old, gone, touchedThen, cancelled, down, ...runs], { service: 'orders-api' });
+    // Most recently run first, by the run each is judged by (the shared runs are the oldest here).
+    expect(t.map((c) => c.command)).toEqual(['npm run e2e', 'npm test']);
+    expect(t[0]).toMatchObject({ runs: 1, skippedNewer: 2, lastRun: { id: touchedThen.id, verdict: 'fail' }, matched: ['orders-api'] });
+    expect(t[1]!.skippedNewer).toBeUndefined();
+    // The same command in another directory is another command.
+    expect(runsTouching([old, gone, runRecord({ command: 'npm run legacy', cwd: '/elsewhere', touched: shop })], { service: 'orders-api' }))
+      .toMatchObject([{ command: 'npm run legacy', cwd: '/elsewhere', runs: 1 }]);
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Whether a pid is running: neither gone nor a zombie waiting for whoever adopted it to reap it. */
@@ -21,4 +22,19 @@ export async function gone(pid: number, ms = 2000): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 10));
   }
   return true;
+}
+
+/** Pids of running processes whose command line holds `marker` (pgrep -f; zombies have none). */
+export function survivors(marker: string): number[] {
+  const r = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * A shell command whose group leader dies of SIGTERM at once while a member that ignores SIGTERM
+ * holds the output pipes — `sleep <marker>` (a duration no other process uses, for survivors()).
+ */
+export function ignoresTerm(): { command: string; marker: string } {
+  const marker = `sleep 41.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+  return { command: `(trap "" TERM; ${marker}; echo x) & exec sleep 42`, marker };
 }

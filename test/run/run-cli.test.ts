@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveCaptureUnavailable } from '../../src/capture/live.js';
 import { isHttpLike } from '../../src/flows/record.js';
 import { LocalBackend } from '../../src/run/backend-local.js';
-import { gone } from './process.js';
+import { gone, ignoresTerm, survivors } from './process.js';
 import { freePort, postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 /**
@@ -108,6 +108,13 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
     expect(four.stdout).toMatch(/tapwire run: the command exited 1 after .*\nverdict: PASS/);
     expect(tapwire(app, { EXIT: '1', BUG: 'n-plus-one' }).status).toBe(5);
   });
+
+  it('4: a timeout kills the whole group before it exits — what ignores SIGTERM too, after the grace', () => {
+    const { command, marker } = ignoresTerm();
+    const r = tapwire(['--quiet', '--timeout', '1', '--', 'sh', '-c', command]);
+    expect(r.status).toBe(4);
+    expect(survivors(marker)).toEqual([]);
+  }, 30_000);
 
   it('3: inconclusive — a spec check with nothing to judge, or no traffic at all; with a failed command it is 4', () => {
     const spec = join(dir, 'nothing.yaml');

@@ -54,7 +54,7 @@ describe.skipIf(why !== '')('runAndVerify with a local capture (LocalBackend) on
   it('a clean run passes: every request and query is in the snapshot, the run is kept with what it touched', async () => {
     const r = await runAndVerify({ ...base, command: [process.execPath, APP] });
     expect(r.outputTail).toMatch(/app: 3 requests .* without the N\+1 bug$/);
-    expect(r.run).toMatchObject({ exitCode: 0, verdict: 'pass', findings: [], source: 'local', flows: 6, drained: 'proven', spec: { name: 'services.yaml' } });
+    expect(r.run).toMatchObject({ exitCode: 0, verdict: 'pass', findings: [], source: 'local', flows: 6, drained: 'proven', verified: true, spec: { name: 'services.yaml' } });
     expect(r.verdict).toMatchObject({ verdict: 'pass', coverage: { flows: 6, incomplete: 0 } });
     expect(r.snapshot).toMatchObject({ id: r.run.snapshot, open: false, drained: 'proven' });
     expect(r.run.touched).toEqual({
@@ -126,7 +126,7 @@ describe.skipIf(why !== '')('runAndVerify with a local capture (LocalBackend) on
         }
       },
     }, { signal: ac.signal });
-    expect(r.run).toMatchObject({ cancelled: true, exitCode: null, signal: 'SIGTERM', verdict: 'inconclusive', reason: 'cancelled: the traffic was not verified' });
+    expect(r.run).toMatchObject({ cancelled: true, exitCode: null, signal: 'SIGTERM', verdict: 'inconclusive', reason: 'cancelled: the traffic was not verified', verified: false });
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid)).toBe(true);
     expect(r.snapshot.open).toBe(false);

@@ -84,11 +84,14 @@ describe('parseRunRecord: field by field', () => {
     [{ ...runRecord(), touched: { services: ['a', 2], endpoints: [] } }, 'touched.services[1]: expected a string, got number'],
     [{ ...runRecord(), extra: 1 }, expect.stringMatching(/^extra: unknown field \(known: id, /)],
     [{ ...runRecord(), code: { commit: 'abc' } }, 'code.dirty: expected a string, got undefined'],
+    [{ ...runRecord(), verified: 'yes' }, 'verified: expected true or false, got string'],
   ])('%#: %j', (v, message) => {
     expect(bad(v)).toEqual(message);
   });
 
   it('accepts a whole record', () => {
-    expect(bad(runRecord({ exitCode: null, signal: 'SIGTERM', timedOut: true, code: { commit: 'a'.repeat(40), dirty: '' }, spec: { name: 'checks.yaml', hash: '0123' }, drained: 'proven' }))).toBe('accepted');
+    expect(bad(runRecord({ exitCode: null, signal: 'SIGTERM', timedOut: true, code: { commit: 'a'.repeat(40), dirty: '' }, spec: { name: 'checks.yaml', hash: '0123' }, drained: 'proven', verified: true }))).toBe('accepted');
+    // Runs kept before `verified` was recorded still load.
+    expect(bad(runRecord())).toBe('accepted');
   });
 });
