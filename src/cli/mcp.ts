@@ -48,6 +48,7 @@ export async function runMcp(o: McpCliOptions): Promise<number> {
   try {
     if (!listen) {
       err(`tapwire mcp: serving on stdio; live flows from ${source}`);
+      // Returns on stdin's end or SIGINT/SIGTERM, once the calls in flight are cancelled and done.
       await serveStdio(ctx);
       return 0;
     }
@@ -59,10 +60,12 @@ export async function runMcp(o: McpCliOptions): Promise<number> {
       return 2;
     }
     err(`tapwire mcp: Streamable HTTP on ${http.url}${o.token ? ' (bearer token required)' : '; no token, so run_and_verify is refused'}; live flows from ${source}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+    // Kept installed while closing: a second signal must not cut short the wait for runs in flight.
+    const signalled = new Promise<void>((resolve) => {
+      process.on('SIGINT', () => resolve());
+      process.on('SIGTERM', () => resolve());
     });
+    await signalled;
     await http.close();
     return 0;
   } finally {

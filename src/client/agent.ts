@@ -143,10 +143,10 @@ export class AgentClient {
   }
 
   /** The raw response (for streams); network failures become AgentClientError. */
-  async fetch(method: string, path: string, o: { query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal; accept?: string } = {}): Promise<Response> {
+  async fetch(method: string, path: string, o: { query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal; accept?: string; headers?: Record<string, string> } = {}): Promise<Response> {
     const u = new URL(path, this.base);
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined && v !== '') u.searchParams.set(k, String(v));
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...o.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (o.body !== undefined) headers['content-type'] = 'application/json';
     if (o.accept) headers.accept = o.accept;

@@ -3,9 +3,9 @@
  * Tokens are estimated as JSON characters / 4, the usual rule of thumb for JSON and English.
  *
  * What gives way, in order: evidence lists (each finding keeps its own count of evidence in
- * `details.evidenceTotal`), then findings' details, then rows, which end the page early with a
- * cursor to the rest. A finding itself is never dropped. Whatever was cut is stated in the result
- * as `truncated`.
+ * `details.evidenceTotal`), then all but the top findings' evidence and details (a compact form),
+ * then findings or rows beyond a page, reachable with a cursor. A finding is never silently
+ * dropped. Whatever was cut is stated in the result as `truncated`.
  */
 
 export const DEFAULT_MAX_TOKENS = 20_000;
@@ -29,6 +29,14 @@ export interface Truncation {
   rowsOmitted?: number;
   /** Body bytes left out of the flow. */
   bodyBytesOmitted?: number;
+  /** Fields of a flow (long strings, long lists) cut to fit, besides its bodies. */
+  fieldsCut?: number;
+  /** Characters left out of those fields' strings. */
+  charsOmitted?: number;
+  /** Findings shown in a compact form: kind, severity, a one-line summary, their evidence count. */
+  findingsCompacted?: number;
+  /** Findings not on this page: `next` (a verify cursor) reaches them. */
+  findingsOmitted?: number;
 }
 
 /** Whether a result (its structured content and its text copy) fits the budget. */
@@ -45,44 +53,61 @@ export function fitsWithin(maxTokens: number, result: () => { structured: unknow
 export interface EvidenceHolder {
   evidence: unknown[];
   details?: Record<string, unknown>;
+  severity?: string;
+  summary?: unknown;
+}
+
+/** Evidence kept by each of the top findings once the others are compacted. */
+const TOP_EVIDENCE = 10;
+const SUMMARY_CHARS = 200;
+const RANK: Record<string, number> = { error: 0, warning: 1, info: 2 };
+
+/**
+ * A finding in its compact form, in place: kind and severity as they were, the summary cut to its
+ * first line (at most 200 characters), no evidence, details only `evidenceTotal`.
+ */
+export function compactFinding(f: EvidenceHolder, evidenceTotal = f.evidence.length): void {
+  f.details = { evidenceTotal: f.details?.evidenceTotal ?? evidenceTotal };
+  f.evidence = [];
+  if (typeof f.summary === 'string') {
+    const line = f.summary.split('\n', 1)[0]!;
+    f.summary = line.length > SUMMARY_CHARS ? `${line.slice(0, SUMMARY_CHARS - 1)}…` : line;
+  }
 }
 
 /**
- * Shrinks the findings in place until `fits()`: first one cap on every evidence list (the largest
- * that fits, found by bisection), then details cut to the evidence total, then summaries cut to a
- * line. Returns what was cut, or undefined when nothing had to be.
+ * Shrinks the findings in place until `fits()`. First one cap on every evidence list (the largest,
+ * of at least one entry, that fits, found by bisection). When even one entry each is too much, the
+ * top findings (errors first, then in order) keep up to 10 entries and their details, as many of
+ * them as fit, and the rest take their compact form. Returns what was cut, or undefined when
+ * nothing had to be; if even every finding compact does not fit, the caller pages them.
  */
 export function shrinkFindings(findings: EvidenceHolder[], fits: Fits): Omit<Truncation, 'note'> | undefined {
   if (fits()) return undefined;
-  const full = findings.map((f) => f.evidence);
-  const total = full.reduce((n, e) => n + e.length, 0);
-  const capAt = (cap: number) => findings.forEach((f, i) => { f.evidence = full[i]!.slice(0, cap); });
-  let lo = 0, hi = full.reduce((m, e) => Math.max(m, e.length), 0);
-  capAt(0);
+  const full = findings.map((f) => ({ evidence: f.evidence, details: f.details, summary: f.summary }));
+  const total = full.reduce((n, f) => n + f.evidence.length, 0);
+  const kept = () => total - findings.reduce((n, f) => n + f.evidence.length, 0);
+  const capAt = (cap: number) => findings.forEach((f, i) => { f.evidence = full[i]!.evidence.slice(0, cap); });
+  capAt(1);
   if (fits()) {
     // fits() grows with the cap: the largest cap that still fits.
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      capAt(mid);
-      if (fits()) lo = mid;
-      else hi = mid - 1;
-    }
-    capAt(lo);
-    return { evidenceOmitted: total - findings.reduce((n, f) => n + f.evidence.length, 0) };
+    capAt(fitRows(full.reduce((m, f) => Math.max(m, f.evidence.length), 0), (cap) => { capAt(cap); return fits(); }));
+    return { evidenceOmitted: kept() };
   }
-  let detailsOmitted = 0;
-  for (const f of findings) {
-    if (!f.details) continue;
-    const kept = f.details.evidenceTotal === undefined ? {} : { evidenceTotal: f.details.evidenceTotal };
-    if (Object.keys(f.details).length > Object.keys(kept).length) detailsOmitted++;
-    f.details = kept;
-  }
-  if (!fits()) {
-    for (const f of findings as { summary?: unknown }[]) {
-      if (typeof f.summary === 'string' && f.summary.length > 200) f.summary = `${f.summary.slice(0, 199)}…`;
-    }
-  }
-  return { evidenceOmitted: total, ...(detailsOmitted ? { detailsOmitted } : {}) };
+  // The order in which findings keep their evidence: errors, then warnings, then the rest.
+  const order = findings.map((_, i) => i).sort((a, b) => (RANK[findings[a]!.severity ?? ''] ?? 3) - (RANK[findings[b]!.severity ?? ''] ?? 3) || a - b);
+  const topK = (k: number) => order.forEach((i, rank) => {
+    const f = findings[i]!;
+    Object.assign(f, full[i]);
+    if (rank < k) f.evidence = full[i]!.evidence.slice(0, TOP_EVIDENCE);
+    else compactFinding(f, full[i]!.evidence.length);
+  });
+  topK(0);
+  const k = fits() ? largest(0, findings.length, (n) => { topK(n); return fits(); }) : 0;
+  topK(k);
+  const compacted = order.slice(k);
+  const detailsOmitted = compacted.filter((i) => Object.keys(full[i]!.details ?? {}).some((key) => key !== 'evidenceTotal')).length;
+  return { evidenceOmitted: kept(), ...(detailsOmitted ? { detailsOmitted } : {}), ...(compacted.length ? { findingsCompacted: compacted.length } : {}) };
 }
 
 /**
@@ -95,6 +120,17 @@ export function fitRows(count: number, fits: (n: number) => boolean): number {
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
     if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** The largest n in [lo, hi] for which ok(n) holds (ok holds for all smaller n); lo when none does. */
+export function largest(lo: number, hi: number, ok: (n: number) => boolean): number {
+  if (ok(hi)) return hi;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (ok(mid)) lo = mid;
     else hi = mid - 1;
   }
   return lo;
@@ -120,6 +156,9 @@ export function truncationNote(maxTokens: number, cut: Omit<Truncation, 'note'>,
   if (cut.detailsOmitted) parts.push(`details of ${cut.detailsOmitted} findings cut`);
   if (cut.rowsOmitted) parts.push(`page ended ${cut.rowsOmitted} rows early`);
   if (cut.bodyBytesOmitted) parts.push(`${cut.bodyBytesOmitted} body bytes left out`);
+  if (cut.fieldsCut) parts.push(`${cut.fieldsCut} long fields cut (${cut.charsOmitted ?? 0} characters left out; payloads names them)`);
+  if (cut.findingsCompacted) parts.push(`${cut.findingsCompacted} findings in compact form (kind, severity, one-line summary, details.evidenceTotal; errors keep their evidence first)`);
+  if (cut.findingsOmitted) parts.push(`${cut.findingsOmitted} more findings on the next pages (verify with cursor = next)`);
   const note = `result bounded to about ${maxTokens} tokens: ${parts.join('; ') || 'cut'}${more ? `; ${more}` : ''}`;
   return { note, ...cut };
 }

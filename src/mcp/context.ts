@@ -6,6 +6,7 @@ import type { Backend } from '../run/backend.js';
 import { defaultDataDir } from '../run/local-snapshots.js';
 import { DEFAULT_MAX_TOKENS } from './bound.js';
 import { CaptureCache } from './captures.js';
+import { InFlight, SETTLE_MS } from './inflight.js';
 import { VerdictFollower } from './verdicts.js';
 
 /**
@@ -29,6 +30,8 @@ export interface McpContext {
   dataDir: string;
   /** Interface a local run captures on unless the call names one. */
   iface: string;
+  /** The tool calls running now: a shutdown cancels them and waits for them. */
+  calls: InFlight;
   /** Diagnostics, to stderr (stdout carries only the protocol on stdio). */
   log(line: string): void;
   /**
@@ -65,7 +68,11 @@ export interface ContextOptions {
   commandsRefused?: string;
 }
 
-/** The context of one server process; `close` stops a local capture still running and the verdict stream. */
+/**
+ * The context of one server process. `close` first cancels the tool calls in flight and waits for
+ * them (bounded), so that a run records itself before the backend under it is closed; then it
+ * stops a local capture still running and the verdict stream.
+ */
 export function makeContext(o: ContextOptions = {}): McpContext & { close(): Promise<void> } {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const agent = o.api !== undefined ? new AgentClient(o.api, o.token) : undefined;
@@ -74,11 +81,13 @@ export function makeContext(o: ContextOptions = {}): McpContext & { close(): Pro
   let made: Backend | undefined;
   const backend = once(async () => (made = agent ? new AgentBackend(agent, log) : new LocalBackend({ dataDir, iface, onWarning: log })));
   const verdicts = agent ? new VerdictFollower(agent, log) : undefined;
+  const calls = new InFlight();
   return {
     cwd: o.cwd ?? process.cwd(), maxTokens: o.maxTokens ?? DEFAULT_MAX_TOKENS,
     captures: new CaptureCache(new Redactor({ key: o.redactKey ?? loadRedactKey().key })),
-    backend, agent, verdicts, dataDir, iface, log, commandsRefused: o.commandsRefused,
+    backend, agent, verdicts, dataDir, iface, log, commandsRefused: o.commandsRefused, calls,
     async close() {
+      await calls.settle(SETTLE_MS, log);
       verdicts?.close();
       await made?.close();
     },

@@ -1,17 +1,19 @@
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError, SubscribeRequestSchema, UnsubscribeRequestSchema, type ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
 import { AgentClientError } from '../client/agent.js';
-import { DEFAULT_BODY_BYTES, viewFlow } from './bodies.js';
+import { DEFAULT_BODY_BYTES } from './bodies.js';
 import { fitsWithin, shrinkFindings, tokens, truncationNote } from './bound.js';
 import type { McpContext } from './context.js';
 import { errorText } from './errors.js';
+import { boundFlow, type BoundedFlow } from './flow-bound.js';
 import { flowPage } from './pages.js';
-import type { VerdictChange } from './verdicts.js';
+import { MAX_PCAP_READ, PCAP_MIME, readPcap } from './pcap.js';
+import type { VerdictNotice } from './verdicts.js';
 
 export const VERDICTS_URI = 'verdicts://current';
 
 /**
- * `flow://{id}` and `snapshot://{id}` (from the backend), and `verdicts://current`, which a client
+ * `flow://{id}`, `snapshot://{id}` and `pcap://{snapshot}` (from the backend), and `verdicts://current`, which a client
  * may subscribe to: this session is then sent `notifications/resources/updated` on every verdict
  * change of the agent's standing specs, and a log message with the change's one line.
  * Returns what to call when the session ends.
@@ -24,7 +26,10 @@ export function registerResources(server: McpServer, ctx: McpContext): () => voi
     const backend = await ctx.backend();
     const r = await guard(() => backend.flow(decodeURIComponent(id)));
     if (!r) throw new McpError(ErrorCode.InvalidParams, `no flow "${id}" on the ${backend.kind} backend`);
-    return json(uri.href, viewFlow(r, DEFAULT_BODY_BYTES));
+    // Bounded as get_flow is: a bulk INSERT's query text alone can be far past the bound.
+    const body = (v: BoundedFlow) => ({ flow: v.flow, payloads: v.payloads, ...(v.truncated ? { truncated: v.truncated } : {}) });
+    const v = boundFlow(r, DEFAULT_BODY_BYTES, ctx.maxTokens, (w) => fitsWithin(ctx.maxTokens, () => ({ structured: body(w), text: '' }))());
+    return json(uri.href, body(v));
   });
 
   server.registerResource('snapshot', new ResourceTemplate('snapshot://{id}', { list: undefined }), {
@@ -38,6 +43,10 @@ export function registerResources(server: McpServer, ctx: McpContext): () => voi
     return json(uri.href, { snapshot, ...page });
   });
 
+  server.registerResource('pcap', new ResourceTemplate('pcap://{snapshot}', { list: undefined }), {
+    title: 'A snapshot\'s packets', description: `The snapshot's newest pcap export (export_pcap), base64; past ${MAX_PCAP_READ >> 20} MiB its path instead`, mimeType: PCAP_MIME,
+  }, async (uri, vars) => readPcap(ctx, uri.href, decodeURIComponent(String(vars.snapshot))));
+
   server.registerResource('verdicts', VERDICTS_URI, {
     title: 'Standing-spec verdicts',
     description: 'Where each standing spec of the agent (tapwire agent --spec) stands, and the latest changes. Subscribe to hear of every change.',
@@ -46,14 +55,14 @@ export function registerResources(server: McpServer, ctx: McpContext): () => voi
 
   // Flows and snapshots do not change once stopped: only verdicts://current is ever updated.
   let following: (() => void) | undefined;
-  const tell = (c: VerdictChange) => {
+  const tell = (c: VerdictNotice) => {
     void server.server.sendResourceUpdated({ uri: VERDICTS_URI }).catch(() => {});
     // The update says only "read it again"; the log line says what changed, so an agent hears it.
     void server.sendLoggingMessage({ level: c.verdict === 'fail' ? 'warning' : 'info', logger: 'tapwire.verdicts', data: c.summary }).catch(() => {});
   };
   server.server.setRequestHandler(SubscribeRequestSchema, async (req) => {
     const uri = req.params.uri;
-    if (!/^(verdicts:\/\/current|flow:\/\/.+|snapshot:\/\/.+)$/.test(uri)) throw new McpError(ErrorCode.InvalidParams, `uri: "${uri}" is not a resource of this server`);
+    if (!/^(verdicts:\/\/current|(flow|snapshot|pcap):\/\/.+)$/.test(uri)) throw new McpError(ErrorCode.InvalidParams, `uri: "${uri}" is not a resource of this server`);
     if (uri === VERDICTS_URI && !following) following = ctx.verdicts?.subscribe(tell);
     return {};
   });

@@ -12,6 +12,10 @@ export const truncationSchema = z.object({
   detailsOmitted: z.number().int().optional(),
   rowsOmitted: z.number().int().optional(),
   bodyBytesOmitted: z.number().int().optional(),
+  fieldsCut: z.number().int().optional().describe('flow fields besides bodies (long strings, long lists) cut to fit; payloads names them'),
+  charsOmitted: z.number().int().optional(),
+  findingsCompacted: z.number().int().optional().describe('findings shown as kind, severity, one-line summary and details.evidenceTotal'),
+  findingsOmitted: z.number().int().optional().describe('findings not on this page: pass next as verify\'s cursor'),
 }).describe('What was left out to keep the result bounded, and how to get the rest');
 
 export const evidenceSchema = z.object({

@@ -42,7 +42,8 @@ export type AnyTool = Tool<any, any>;
 export function registerTool(server: McpServer, ctx: McpContext, t: AnyTool): void {
   const handler = async (args: unknown, extra: Extra): Promise<CallToolResult> => {
     try {
-      const r = await t.run(args, ctx, extra);
+      // Tracked so that a shutdown cancels the call and waits for it (see inflight.ts).
+      const r = await ctx.calls.track(extra.signal, (signal) => t.run(args, ctx, { ...extra, signal }));
       return { content: [{ type: 'text', text: r.text }, ...(r.more ?? [])], structuredContent: r.structured as Record<string, unknown> };
     } catch (e) {
       return errorResult(e, t.name, ctx);

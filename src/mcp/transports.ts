@@ -6,11 +6,14 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { isLoopback } from '../common/net.js';
 import type { McpContext } from './context.js';
+import { SETTLE_MS } from './inflight.js';
 import { createMcpServer } from './server.js';
 
 /**
  * stdio: one session over this process's stdin and stdout. stdout then carries only the
- * protocol: the caller sends logs to stderr. Resolves when the client closes stdin.
+ * protocol: the caller sends logs to stderr. Resolves when the client closes stdin or the process
+ * is sent SIGINT or SIGTERM; either way the tool calls in flight are cancelled and waited for
+ * first (bounded), so that a run stops its own snapshot and records itself as cancelled.
  */
 export async function serveStdio(ctx: McpContext): Promise<void> {
   const server = createMcpServer(ctx);
@@ -22,10 +25,34 @@ export async function serveStdio(ctx: McpContext): Promise<void> {
       resolve();
     };
   });
-  await server.connect(transport);
-  // The transport does not watch for the end of its input: the client closing stdin ends the session.
-  process.stdin.once('end', () => void server.close());
-  await closed;
+  let stopping: Promise<void> | undefined;
+  // A second signal (the SDK's client sends SIGTERM 2 s after closing stdin) must not cut the
+  // wait short: the handler stays installed, and stopping happens once.
+  const stop = (why: string) => {
+    stopping ??= (async () => {
+      if (ctx.calls.size > 0) ctx.log(`tapwire mcp: ${why}`);
+      // Answers to the cancelled calls still go out: the transport is closed only after them.
+      await ctx.calls.settle(SETTLE_MS, ctx.log);
+      // The SDK sends a result a few promise turns after its handler returns.
+      await new Promise((r) => setImmediate(r));
+      await server.close();
+    })();
+  };
+  const onSignal = (sig: NodeJS.Signals) => stop(`${sig}`);
+  const onEnd = () => stop('stdin closed');
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await server.connect(transport);
+    // The transport does not watch for the end of its input: the client closing stdin ends the session.
+    process.stdin.once('end', onEnd);
+    await closed;
+    await stopping;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stdin.off('end', onEnd);
+  }
 }
 
 export interface HttpOptions {
@@ -33,17 +60,24 @@ export interface HttpOptions {
   port: number;
   /** Required as a Bearer token on every request when set; required to be set off loopback. */
   token?: string;
+  /** A session idle this long (no request, none running, no open stream) is closed; default 30 min. */
+  idleMs?: number;
 }
 
 /** The largest JSON-RPC request body read (tool arguments are small; specs are at most 1 MiB). */
 const MAX_BODY = 4 << 20;
 const MAX_SESSIONS = 64;
-/** A session that has not been used for this long is closed. */
 const IDLE_MS = 30 * 60_000;
 
 interface Session {
   transport: StreamableHTTPServerTransport;
+  /** When the last request or stream of the session ended (or began). */
   lastUsed: number;
+  /**
+   * Requests being answered and GET streams open: a session is never idle while one is, so a
+   * run longer than the idle time is answered, and a subscriber keeps hearing of changes.
+   */
+  active: number;
 }
 
 /**
@@ -56,9 +90,10 @@ export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url:
   const loopback = isLoopback(o.host);
   if (!loopback && !o.token) throw new Error(`--http ${o.host}:${o.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
   const sessions = new Map<string, Session>();
+  const idleMs = o.idleMs ?? IDLE_MS;
   const sweep = setInterval(() => {
-    for (const s of sessions.values()) if (Date.now() - s.lastUsed > IDLE_MS) void s.transport.close();
-  }, 60_000);
+    for (const s of sessions.values()) if (s.active === 0 && Date.now() - s.lastUsed > idleMs) void s.transport.close();
+  }, Math.min(60_000, Math.max(50, idleMs / 4)));
   sweep.unref();
 
   const http = createServer((req, res) => {
@@ -87,14 +122,15 @@ export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url:
       body = read.value;
     }
     if (session) {
-      session.lastUsed = Date.now();
+      // The response ends when the request is answered (POST) or the stream is closed (GET).
+      busy(session, res);
       return session.transport.handleRequest(req, res, body);
     }
     if (req.method !== 'POST' || !isInitializeRequest(body)) return reply(res, 400, -32000, 'no session: send an initialize request first (without Mcp-Session-Id)');
     if (sessions.size >= MAX_SESSIONS) return reply(res, 503, -32000, `too many open sessions (${MAX_SESSIONS}): close one (DELETE /mcp)`);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sid) => { sessions.set(sid, { transport, lastUsed: Date.now() }); },
+      onsessioninitialized: (sid) => { sessions.set(sid, { transport, lastUsed: Date.now(), active: 0 }); },
     });
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
@@ -112,6 +148,8 @@ export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url:
     url: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/mcp`,
     close: async () => {
       clearInterval(sweep);
+      // Calls in flight are cancelled and answered before their sessions close (see inflight.ts).
+      await ctx.calls.settle(SETTLE_MS, ctx.log);
       for (const s of [...sessions.values()]) await s.transport.close();
       await new Promise<void>((r) => {
         http.close(() => r());
@@ -119,6 +157,16 @@ export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url:
       });
     },
   };
+}
+
+/** Counts the response as activity of the session until it ends. */
+function busy(session: Session, res: ServerResponse): void {
+  session.active++;
+  session.lastUsed = Date.now();
+  res.once('close', () => {
+    session.active--;
+    session.lastUsed = Date.now();
+  });
 }
 
 function reply(res: ServerResponse, status: number, code: number, message: string): void {

@@ -5,7 +5,10 @@ import { readEvents } from '../client/sse.js';
  * The agent's standing-spec verdicts (`tapwire agent --spec`), followed over its event stream
  * (`GET /api/verdicts/stream`: `current` first, then one `change` per change) so that every MCP
  * session subscribed to `verdicts://current` hears of a change as it happens. One stream serves
- * all sessions; it starts on first use and reconnects when the agent goes away.
+ * all sessions; it starts on first use and reconnects when the agent goes away. A reconnect sends
+ * Last-Event-ID, so the agent replays the changes missed meanwhile; and when the fresh `current`
+ * state still differs from what subscribers were last told (an agent restarted, or changes past
+ * what it keeps), they are told too.
  */
 
 /** One standing spec's state, as the agent sends it (src/watch/watcher.ts SpecState). */
@@ -32,15 +35,27 @@ export interface Verdicts {
   changes: VerdictChange[];
 }
 
+/** What a subscriber is told: the verdict now, and the one line saying what changed. */
+export type VerdictNotice = Pick<VerdictChange, 'spec' | 'verdict' | 'summary'>;
+
 /** Changes kept for readers of verdicts://current. */
 const KEEP_CHANGES = 20;
 const RETRY_MS = { first: 1000, max: 30_000 };
+/**
+ * After a `current` event, how long the changes the agent replays for Last-Event-ID may take to
+ * arrive (it writes them right after `current`): only a difference they do not explain is told.
+ */
+const REPLAY_MS = 300;
 
 export class VerdictFollower {
   private state?: { window: number; specs: SpecVerdict[] };
   private changes: VerdictChange[] = [];
-  private readonly listeners = new Set<(c: VerdictChange) => void>();
+  private readonly listeners = new Set<(c: VerdictNotice) => void>();
   private abort?: AbortController;
+  /** The last event id of the stream, sent as Last-Event-ID on a reconnect. */
+  private lastId?: string;
+  /** Each spec's verdict as subscribers were last told it (or first saw it). */
+  private told?: Map<string, string>;
 
   constructor(private readonly client: AgentClient, private readonly log: (line: string) => void) {}
 
@@ -56,7 +71,7 @@ export class VerdictFollower {
   }
 
   /** Calls `fn` on every change, after the state it describes is readable through current(). */
-  subscribe(fn: (c: VerdictChange) => void): () => void {
+  subscribe(fn: (c: VerdictNotice) => void): () => void {
     this.start();
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -78,12 +93,15 @@ export class VerdictFollower {
     while (!signal.aborted) {
       let why: string;
       try {
-        const res = await this.client.fetch('GET', '/api/verdicts/stream', { signal, accept: 'text/event-stream' });
+        const res = await this.open(signal);
         if (!res.ok) {
           why = `${res.status}: ${(await res.text()).slice(0, 200)}`;
         } else {
           wait = RETRY_MS.first;
-          for await (const e of readEvents(res.body as unknown as AsyncIterable<Uint8Array>, signal)) this.onEvent(e.event, e.data);
+          for await (const e of readEvents(res.body as unknown as AsyncIterable<Uint8Array>, signal)) {
+            if (e.id !== undefined) this.lastId = e.id;
+            this.onEvent(e.event, e.data);
+          }
           why = 'the stream ended';
         }
       } catch (e) {
@@ -100,6 +118,37 @@ export class VerdictFollower {
     }
   }
 
+  /** The stream, with Last-Event-ID once an event had an id (the agent replays what was missed). */
+  private open(signal: AbortSignal): Promise<Response> {
+    return this.client.fetch('GET', '/api/verdicts/stream', {
+      signal, accept: 'text/event-stream', ...(this.lastId !== undefined ? { headers: { 'last-event-id': this.lastId } } : {}),
+    });
+  }
+
+  private tell(n: VerdictNotice): void {
+    this.told ??= new Map(this.state?.specs.map((s) => [s.spec, s.verdict]));
+    this.told.set(n.spec, n.verdict);
+    for (const fn of this.listeners) fn(n);
+  }
+
+  /**
+   * Tells of every spec whose verdict differs from what was last told: what changed while the
+   * stream was down and no replayed change explained. The first state ever seen is only noted.
+   */
+  private reconcile(): void {
+    const specs = this.state?.specs;
+    if (!specs) return;
+    if (!this.told) {
+      this.told = new Map(specs.map((s) => [s.spec, s.verdict]));
+      return;
+    }
+    for (const s of specs) {
+      if (this.told.get(s.spec) === s.verdict) continue;
+      const now = s.verdict === 'fail' ? 'now FAILING' : s.verdict === 'pass' ? 'now passing' : 'now inconclusive';
+      this.tell({ spec: s.spec, verdict: s.verdict, summary: `${s.spec}: ${now} (changed while the agent's verdict stream was down)` });
+    }
+  }
+
   private onEvent(event: string, data: string): void {
     let body: unknown;
     try {
@@ -111,6 +160,7 @@ export class VerdictFollower {
     if (event === 'current') {
       const b = body as { window: number; specs: SpecVerdict[] };
       this.state = { window: b.window, specs: b.specs };
+      setTimeout(() => this.reconcile(), REPLAY_MS).unref();
     } else if (event === 'change') {
       const c = body as VerdictChange;
       this.changes.push(c);
@@ -118,7 +168,7 @@ export class VerdictFollower {
       // The change event carries the verdict, not the spec's findings: ask for them, then tell.
       void this.client.json<{ window: number; specs: SpecVerdict[] }>('GET', '/api/verdicts')
         .then((r) => { this.state = { window: r.window, specs: r.specs }; }, () => { /* told anyway: current() asks again */ })
-        .finally(() => { for (const fn of this.listeners) fn(c); });
+        .finally(() => this.tell(c));
     }
   }
 }

@@ -30,7 +30,7 @@ describe('bound.ts', () => {
     expect(fs.map((f) => f.evidence.length)).toEqual([0, 0]);
     expect(fs.map((f) => f.details)).toEqual([{ evidenceTotal: 10 }, { evidenceTotal: 10 }]);
     expect(fs[0]!.summary.length).toBe(200);
-    expect(cut).toEqual({ evidenceOmitted: 20, detailsOmitted: 2 });
+    expect(cut).toEqual({ evidenceOmitted: 20, detailsOmitted: 2, findingsCompacted: 2 });
   });
 
   it('leaves what fits alone', () => {

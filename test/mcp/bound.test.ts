@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, PGBENCH, text } from './helpers.js';
+import { findingsPage } from '../../src/mcp/tools/verify.js';
+import { boundVerdict, compactVerdictText } from '../../src/mcp/verdict.js';
+import type { Verdict } from '../../src/verify/verdict.js';
+import { connect, DEMO, FIXED, PGBENCH, ROOT, text } from './helpers.js';
 
 /**
  * Large results stay within the bound (about 20 000 tokens, JSON characters / 4): the helper
@@ -103,5 +106,111 @@ describe('tapwire mcp: bounded results', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe('tapwire mcp: bounded flows and verdicts past the bound', () => {
+  it('get_flow: a real PostgreSQL record with a 20 000-row INSERT as its query is cut to fit, and says so', async () => {
+    const t = await connect();
+    try {
+      // A record decoded from pgbench's capture, its query text enlarged in the cache get_flow reads.
+      const c = await t.ctx.captures.load(PGBENCH, ROOT);
+      const rec = c.flows.find((f) => f.protocol === 'postgres' && typeof (f as { request?: { query?: string } }).request?.query === 'string') as unknown as { id: string; request: { query: string } };
+      const big = `INSERT INTO t VALUES ${Array.from({ length: 20_000 }, (_, i) => `(${i}, 'some text value ${i}')`).join(',')}`;
+      rec.request.query = big;
+      expect(big.length / 4).toBeGreaterThan(100_000);
+      const r = await t.call('get_flow', { capture: PGBENCH, id: rec.id });
+      const out = r.structuredContent;
+      expect(out.flow.id).toBe(rec.id);
+      expect(out.flow.request.query).toMatch(/^INSERT INTO t VALUES \(0, 'some text value 0'\),.*…$/);
+      expect(out.truncated).toMatchObject({ fieldsCut: 1, charsOmitted: big.length - out.flow.request.query.length + 1 });
+      expect(out.payloads).toContainEqual(expect.stringMatching(new RegExp(`^request\\.query \\(cut to \\d+ of ${big.length} characters\\)$`)));
+      expect(text(r)).toMatch(/1 long fields cut/);
+      // With bodies asked for, the same bound holds.
+      await t.call('get_flow', { capture: PGBENCH, id: rec.id, include_bodies: true });
+    } finally {
+      await t.close();
+    }
+  });
+
+  /** `n` findings cloned from the demo's real ones: errors first, each with five evidence entries. */
+  async function manyFindings(n: number): Promise<Verdict> {
+    const t = await connect();
+    try {
+      const demo = (await t.call('verify', { capture: DEMO })).structuredContent as Verdict;
+      const order = [...demo.findings].sort((a, b) => (a.severity === 'error' ? 0 : 1) - (b.severity === 'error' ? 0 : 1));
+      const findings = Array.from({ length: n }, (_, i) => {
+        const f = structuredClone(order[i % order.length]!);
+        const ev = f.evidence[0]!;
+        return {
+          ...f, summary: `${f.summary} (copy ${i})`,
+          evidence: Array.from({ length: 5 }, (_, j) => ({ ...ev, flowId: `${ev.flowId}-${i}-${j}` })),
+          details: { ...f.details, evidenceTotal: 5 },
+        };
+      }).sort((a, b) => (a.severity === 'error' ? 0 : 1) - (b.severity === 'error' ? 0 : 1));
+      return { ...demo, findings };
+    } finally {
+      await t.close();
+    }
+  }
+
+  const size = (v: unknown, txt: string) => Math.ceil(JSON.stringify(v).length / 4) + Math.ceil(txt.length / 4);
+
+  /**
+   * Walks every page of a verdict of `n` findings as verify would (its cursors): each page
+   * bounded, its first findings (errors) keeping their evidence, and the pages together holding
+   * every finding in order, each at least as its compact form.
+   */
+  async function walkPages(v: Verdict): Promise<number> {
+    const n = v.findings.length;
+    const all = structuredClone(v.findings);
+    const seen: Finding[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const r = boundVerdict({ ...v, findings: structuredClone(all) }, 20_000, compactVerdictText, findingsPage({ capture: DEMO, cursor }, n));
+      expect(size(r, compactVerdictText(r))).toBeLessThanOrEqual(20_000);
+      expect(r.verdict).toBe('fail');
+      expect(r.coverage).toEqual(v.coverage);
+      // The first page's first error keeps all its evidence; later pages keep at least some.
+      const first = r.findings[0]!;
+      if (first.severity === 'error') expect(first.evidence.length).toBeGreaterThanOrEqual(pages === 0 ? 5 : 1);
+      const withEvidence = r.findings.filter((f) => f.evidence.length > 0);
+      // Evidence goes to errors before anything else.
+      if (r.findings.some((f) => f.severity === 'error' && f.evidence.length === 0)) expect(withEvidence.every((f) => f.severity === 'error')).toBe(true);
+      if (r.next) expect(r.truncated).toMatchObject({ findingsOmitted: n - seen.length - r.findings.length, note: expect.stringMatching(/more findings on the next pages \(verify with cursor = next\)/) });
+      expect(r.truncated?.findingsCompacted ?? 0).toBe(r.findings.length - withEvidence.length);
+      seen.push(...(r.findings as Finding[]));
+      cursor = r.next;
+      pages++;
+    } while (cursor);
+    expect(seen).toHaveLength(n);
+    seen.forEach((f, i) => {
+      expect(f.kind).toBe(all[i]!.kind);
+      expect(f.details.evidenceTotal).toBe(5);
+      expect(all[i]!.summary.startsWith(f.summary.replace(/…$/, ''))).toBe(true);
+    });
+    return pages;
+  }
+
+  it('400 findings × 5 evidence: bounded, errors keep evidence first, the rest compact or on a next page; none is dropped', async () => {
+    expect(await walkPages(await manyFindings(400))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('2 000 findings: paged with a cursor, each page bounded; the pages hold every finding', async () => {
+    expect(await walkPages(await manyFindings(2000))).toBeGreaterThan(1);
+    // A cursor of other arguments, or of findings that have changed, is refused by name.
+    const other = findingsPage({ capture: DEMO }, 2000).cursor!(10);
+    expect(() => findingsPage({ capture: FIXED, cursor: other }, 2000)).toThrow(/^cursor: not a cursor of these findings/);
+    expect(() => findingsPage({ capture: DEMO, cursor: other }, 1999)).toThrow(/not a cursor of these findings/);
+  });
+
+  it('the reviewer\'s 400 findings (/tmp/review/t6.mjs): bounded pages, every finding reachable', async () => {
+    const findings = Array.from({ length: 400 }, (_, i) => ({
+      kind: 'error-status', severity: 'error' as const, summary: `GET /api/v1/resource-${i}/items returned 500 Internal Server Error 3 times out of 3 calls on order-service (127.0.0.2:8080)`,
+      evidence: Array.from({ length: 5 }, (_, j) => ({ flowId: `abcdef012345-${i * 5 + j}`, time: 1795276026.3 + j, frames: [1, 2], summary: 'GET /api/v1/resource → 500' })),
+      details: { evidenceTotal: 5, endpoint: `GET /api/v1/resource-${i}/items`, statuses: { 500: 3 } },
+    }));
+    expect(await walkPages({ verdict: 'fail', findings, coverage: { flows: 1200, incomplete: 0, byReason: {} } })).toBeGreaterThanOrEqual(1);
   });
 });

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,10 @@ if (why) console.warn(`test/mcp/live.test.ts skipped: ${why}`);
 
 type Connected = Awaited<ReturnType<typeof connect>>;
 type Row = { id: string; call?: string; status?: string };
+
+/** pcap magic numbers as little-endian words: microsecond and nanosecond, either byte order. */
+const PCAP_MAGIC = [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1];
+const hasCapinfos = spawnSync('capinfos', ['-h']).status === 0;
 
 let web: Server;
 let port = 0;
@@ -72,7 +77,15 @@ async function snapshotLoop(t: Connected): Promise<void> {
   const exported = await t.call('export_pcap', { snapshot: id });
   const path = exported.structuredContent.path as string;
   expect(statSync(path).size).toBe(exported.structuredContent.bytes);
-  expect(exported.content[1]).toMatchObject({ type: 'resource_link', uri: `file://${path}`, mimeType: 'application/vnd.tcpdump.pcap' });
+  expect(exported.structuredContent.file).toBe(`file://${path}`);
+  expect(exported.content[1]).toMatchObject({ type: 'resource_link', uri: `pcap://${id}`, mimeType: 'application/vnd.tcpdump.pcap' });
+  // The link reads through MCP: the same bytes, a pcap that capinfos (when installed) accepts.
+  const blob = (await t.client.readResource({ uri: `pcap://${id}` })).contents[0] as { mimeType?: string; blob?: string };
+  expect(blob.mimeType).toBe('application/vnd.tcpdump.pcap');
+  const bytes = Buffer.from(blob.blob!, 'base64');
+  expect(bytes.equals(readFileSync(path))).toBe(true);
+  expect(PCAP_MAGIC).toContain(bytes.readUInt32LE(0));
+  if (hasCapinfos) expect(execFileSync('capinfos', ['-c', path], { encoding: 'utf8' })).toMatch(/Number of packets:\s+\d+/);
   // The exported packets decode to the same exchanges, offline.
   const offline = (await t.call('list_flows', { capture: path, filter: `dst.port == ${port}` })).structuredContent.flows;
   expect(offline.map((r: Row) => `${r.call} ${r.status}`)).toEqual(rows.map((r) => `${r.call} ${r.status}`));
@@ -207,4 +220,39 @@ describe.skipIf(why !== '')('tapwire mcp: snapshots and runs with a local captur
   it('run_and_verify, run_history and runs_touching', () => runLoop(t));
 
   it('cancelling run_and_verify stops the command', () => cancelLoop(t));
+
+  it('flow:// and get_flow bound a live flow whose header value alone is past the bound', async () => {
+    const small = await connect({ iface: 'lo', maxTokens: 2000 });
+    try {
+      const id = (await small.call('start_snapshot', {})).structuredContent.id as string;
+      await fetch(`http://127.0.0.1:${port}/ok/long-header`, { headers: { 'x-long': 'v'.repeat(12_000) } }).then((r) => r.text());
+      await small.call('stop_snapshot', { id });
+      const row = (await small.call('list_flows', { snapshot: id, filter: `dst.port == ${port}` })).structuredContent.flows[0] as Row;
+      const raw = ((await small.client.readResource({ uri: `flow://${row.id}` })).contents[0] as { text: string }).text;
+      expect(raw.length / 4).toBeLessThanOrEqual(2000);
+      const read = JSON.parse(raw);
+      expect(read.truncated.fieldsCut).toBeGreaterThan(0);
+      expect(read.payloads.join(' ')).toMatch(/request\.headers\.x-long \(cut to \d+ of 12000 characters\)/);
+      const g = (await small.call('get_flow', { id: row.id })).structuredContent;
+      expect(g.flow.request.headers['x-long']).toMatch(/^v+…$/);
+      expect(g.flow.request.path).toBe('/ok/long-header');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('export_pcap keeps only the newest exports', async () => {
+    const id = (await t.call('start_snapshot', {})).structuredContent.id as string;
+    await hit('/ok/export');
+    await t.call('stop_snapshot', { id });
+    let last = '';
+    for (let i = 0; i < 23; i++) {
+      last = (await t.call('export_pcap', { snapshot: id })).structuredContent.path;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const dir = join(t.ctx.dataDir, 'exports');
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(20);
+    expect(files).toContain(last.slice(dir.length + 1));
+  });
 });

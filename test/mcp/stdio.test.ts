@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { DEMO, ROOT } from './helpers.js';
+import { DEMO, isRoot, ROOT } from './helpers.js';
 
 /**
  * `tapwire mcp` as an agent runs it: the built CLI as a subprocess speaking MCP on stdio. Needs
@@ -60,4 +60,73 @@ describe('tapwire mcp on stdio (subprocess)', () => {
     expect(messages[2]!.result).toMatchObject({ isError: true, content: [{ text: expect.stringMatching(/^capture: .*no such file/) }] });
     expect(err).toMatch(/serving on stdio/);
   });
+});
+
+/** Processes whose command line is exactly `argv` (read from /proc). */
+function running(argv: string[]): number[] {
+  const want = `${argv.join('\0')}\0`;
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/cmdline`, 'utf8') === want;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+const why = isRoot ? '' : 'needs root (libpcap capture on lo)';
+if (why) console.warn(`test/mcp/stdio.test.ts (shutdown during a run) skipped: ${why}`);
+
+describe.skipIf(why !== '')('tapwire mcp on stdio: shutting down during a run', () => {
+  /** Starts a run of `sleep <secs>` (a length no other process uses), waits until it is running. */
+  async function startRun(dataDir: string, secs: string) {
+    const transport = new StdioClientTransport({ command: process.execPath, args: ['dist/cli/main.js', 'mcp'], cwd: ROOT, env: { ...env, TAPWIRE_DATA_DIR: dataDir }, stderr: 'pipe' });
+    let log = '';
+    transport.stderr!.on('data', (d) => { log += d; });
+    const client = new Client({ name: 'stdio-shutdown', version: '1.0.0' });
+    await client.connect(transport);
+    const call = client.callTool({ name: 'run_and_verify', arguments: { command: `sleep ${secs}` } }, undefined, { timeout: 60_000 }).catch((e: Error) => e);
+    for (let i = 0; i < 200 && running(['sleep', secs]).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running(['sleep', secs])).toHaveLength(1);
+    return { client, transport, call, log: () => log };
+  }
+
+  /** The run is recorded, cancelled, and its snapshot is closed; the command is gone. */
+  function expectRecorded(dataDir: string, secs: string): void {
+    expect(running(['sleep', secs])).toEqual([]);
+    const runsFile = join(dataDir, 'runs.jsonl');
+    expect(existsSync(runsFile)).toBe(true);
+    const runs = readFileSync(runsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { command: string; cancelled?: boolean; snapshot?: string });
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ command: `sleep ${secs}`, cancelled: true });
+    const snaps = JSON.parse(readFileSync(join(dataDir, 'snapshots', runs[0]!.snapshot!, 'snapshots.json'), 'utf8')) as { open: boolean }[];
+    expect(snaps[0]).toMatchObject({ open: false });
+  }
+
+  it('the client closing (stdin ends) cancels the run, which is recorded before the process exits', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tapwire-mcp-stdio-close-'));
+    const r = await startRun(dataDir, '30.0417');
+    const t0 = Date.now();
+    // StdioClientTransport.close(): ends stdin, waits 2 s, then SIGTERM: the run must be kept by then.
+    await r.client.close();
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expectRecorded(dataDir, '30.0417');
+    expect(r.log()).toMatch(/cancelling 1 tool call\(s\) in flight/);
+  }, 60_000);
+
+  it('SIGTERM cancels the run, which is recorded, and the process exits 0', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tapwire-mcp-stdio-term-'));
+    const r = await startRun(dataDir, '30.0419');
+    const pid = (r.transport as unknown as { pid: number | null }).pid!;
+    const exited = new Promise<number | null>((res) => {
+      const p = (r.transport as unknown as { _process: { once(e: string, f: (c: number | null) => void): void } })._process;
+      p.once('exit', res);
+    });
+    process.kill(pid, 'SIGTERM');
+    expect(await exited).toBe(0);
+    const answer = await r.call;
+    expect(answer).toMatchObject({ structuredContent: { cancelled: true } });
+    expectRecorded(dataDir, '30.0419');
+    await r.client.close();
+  }, 60_000);
 });

@@ -197,9 +197,9 @@ describe('tapwire mcp tools on capture files', () => {
     expect(() => compileFilter(JSON.parse(filter))).not.toThrow();
   });
 
-  it('resources: templates for flows and snapshots; verdicts need an agent', async () => {
+  it('resources: templates for flows, snapshots and their pcaps; verdicts need an agent', async () => {
     const templates = (await t.client.listResourceTemplates()).resourceTemplates.map((r) => r.uriTemplate).sort();
-    expect(templates).toEqual(['flow://{id}', 'snapshot://{id}']);
+    expect(templates).toEqual(['flow://{id}', 'pcap://{snapshot}', 'snapshot://{id}']);
     expect((await t.client.listResources()).resources.map((r) => r.uri)).toEqual(['verdicts://current']);
     const v = await t.client.readResource({ uri: 'verdicts://current' });
     expect(JSON.parse((v.contents[0] as { text: string }).text)).toMatchObject({ available: false, reason: expect.stringMatching(/agent started with --spec/) });

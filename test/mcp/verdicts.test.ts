@@ -44,6 +44,8 @@ describe('verdicts://current from a stand-in agent', () => {
   let stream: ServerResponse | undefined;
   let specs = [{ spec: 'demo.yaml', file: 'demo.yaml', verdict: 'pass', findings: [], flows: 10 }];
   const changes: object[] = [];
+  /** The Last-Event-ID of each stream request, in order. */
+  const lastEventIds: (string | undefined)[] = [];
   let t: Connected;
 
   beforeAll(async () => {
@@ -52,6 +54,7 @@ describe('verdicts://current from a stand-in agent', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ window: 300, specs, changes }));
       } else if (req.url === '/api/verdicts/stream') {
+        lastEventIds.push(req.headers['last-event-id'] as string | undefined);
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write(`event: current\ndata: ${JSON.stringify({ window: 300, specs })}\n\n`);
         stream = res;
@@ -90,6 +93,29 @@ describe('verdicts://current from a stand-in agent', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(w.updated).toHaveLength(1);
   });
+
+  it('after the stream drops, the reconnect sends Last-Event-ID, and a change it did not replay is still told', async () => {
+    const w = watch(t);
+    await t.client.subscribeResource({ uri: 'verdicts://current' });
+    const before = lastEventIds.length;
+    // The agent goes away mid-stream; meanwhile its spec turns to fail, a change the stand-in does
+    // not replay (as an agent restarted, its change log gone): only the fresh `current` shows it.
+    specs = [{ ...specs[0]!, verdict: 'inconclusive', findings: [] }];
+    stream!.destroy();
+    await w.until(() => lastEventIds.length > before);
+    expect(lastEventIds.at(-1)).toBe('2');
+    await w.until(() => w.logs.some((l) => /changed while the agent's verdict stream was down/.test(l)));
+    expect(w.logs.at(-1)).toBe('demo.yaml: now inconclusive (changed while the agent\'s verdict stream was down)');
+    expect(w.updated).toContain('verdicts://current');
+    expect((await read(t)).specs[0].verdict).toBe('inconclusive');
+    // The same state again on the next reconnect: nothing more to tell.
+    const heard = w.logs.length;
+    stream!.destroy();
+    await w.until(() => lastEventIds.length > before + 1);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(w.logs.length).toBe(heard);
+    await t.client.unsubscribeResource({ uri: 'verdicts://current' });
+  }, 30_000);
 
   it('an agent without standing specs is said to have none', async () => {
     const none = createServer((_q, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no standing specs: start the agent with --spec FILE"}'));

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { captureArg } from '../args.js';
-import { DEFAULT_BODY_BYTES, viewFlow, type FlowView } from '../bodies.js';
-import { tokens, truncationNote } from '../bound.js';
+import { DEFAULT_BODY_BYTES } from '../bodies.js';
+import { fitsWithin } from '../bound.js';
+import { boundFlow, type BoundedFlow } from '../flow-bound.js';
 import { ArgError } from '../errors.js';
 import { flowRow, rowLine } from '../rows.js';
 import { flowRecordSchema, truncationSchema, type FlowJson } from '../schemas.js';
@@ -35,18 +36,14 @@ export const getFlow = tool({
       r = await backend.flow(a.id);
       if (!r) throw new ArgError('id', `no flow "${a.id}" on the ${backend.kind} backend (it may be past retention; from a capture file, pass capture)`);
     }
-    let max = a.include_bodies ? (a.max_body_bytes ?? DEFAULT_BODY_BYTES) : undefined;
-    let v: FlowView = viewFlow(r, max);
-    // Bodies give way to the bound: halve what is kept of each until the record fits.
-    while (max !== undefined && tokens(v.flow) + 1000 > ctx.maxTokens && max > 64) v = viewFlow(r, (max = Math.floor(max / 2)));
-    if (tokens(v.flow) + 1000 > ctx.maxTokens) v = viewFlow(r, undefined);
-    const bounded = a.include_bodies && max !== (a.max_body_bytes ?? DEFAULT_BODY_BYTES);
-    const structured = {
-      flow: v.flow as unknown as FlowJson, payloads: v.payloads,
-      ...(bounded ? { truncated: truncationNote(ctx.maxTokens, { bodyBytesOmitted: v.bytesOmitted }, 'each body was cut further to fit') } : {}),
-    };
-    const text = [rowLine(flowRow(r)), v.payloads.length ? `payloads left out or cut: ${v.payloads.join('; ')}` : 'payloads: complete',
-      ...(structured.truncated ? [structured.truncated.note] : [])].join('\n');
+    const structuredOf = (v: BoundedFlow) => ({
+      flow: v.flow as unknown as FlowJson, payloads: v.payloads, ...(v.truncated ? { truncated: v.truncated } : {}),
+    });
+    const textOf = (v: BoundedFlow) => [rowLine(flowRow(r)), v.payloads.length ? `payloads left out or cut: ${v.payloads.join('; ')}` : 'payloads: complete',
+      ...(v.truncated ? [v.truncated.note] : [])].join('\n');
+    const v = boundFlow(r, a.include_bodies ? (a.max_body_bytes ?? DEFAULT_BODY_BYTES) : undefined, ctx.maxTokens,
+      (w) => fitsWithin(ctx.maxTokens, () => ({ structured: structuredOf(w), text: textOf(w) }))());
+    const structured = structuredOf(v), text = textOf(v);
     return { structured, text };
   },
 });

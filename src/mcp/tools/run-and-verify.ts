@@ -6,7 +6,7 @@ import { ArgError } from '../errors.js';
 import { boundVerdict, compactVerdictText } from '../verdict.js';
 import { snapshotSchema, truncationSchema, verdictShape } from '../schemas.js';
 import { tool, type Extra } from '../tool.js';
-import { specArg } from './verify.js';
+import { findingsPage, nextFindingsSchema, specArg } from './verify.js';
 
 /** Output kept of the command: its end, where test runners print their summary. */
 const TAIL_CHARS = 8000;
@@ -38,6 +38,7 @@ export const runAndVerifyTool = tool({
     kept: z.boolean().describe('whether the backend kept the run (when not, warnings say why)'),
     backend: z.string(),
     ...verdictShape,
+    next: nextFindingsSchema.describe('present when findings did not fit: pass as cursor to verify with snapshot = snapshotId and the same spec for the rest'),
     warnings: z.array(z.string()),
     truncated: truncationSchema.optional(),
   }),
@@ -61,7 +62,7 @@ export const runAndVerifyTool = tool({
       ...(r.run.timedOut ? { timedOut: true } : {}), ...(r.run.cancelled ? { cancelled: true } : {}),
       outputTail: tail, snapshotId: r.run.snapshot ?? '', ...(r.snapshot ? { snapshot: r.snapshot } : {}), runId: r.run.id, kept: r.kept, backend: backend.describe(),
       ...r.verdict, warnings: [...warnings, ...r.warnings],
-    }, ctx.maxTokens, runText);
+    }, ctx.maxTokens, runText, r.run.snapshot ? findingsPage({ snapshot: r.run.snapshot, spec: a.spec }, r.verdict.findings.length) : {});
     return { structured: result, text: runText(result) };
   },
 });

@@ -12,11 +12,16 @@ const runSchema = z.object({
   cancelled: z.boolean().optional(), timedOut: z.boolean().optional(), snapshot: z.string().optional(),
   code: z.object({ commit: z.string(), dirty: z.string() }).optional(), spec: z.object({ name: z.string(), hash: z.string() }).optional(),
   fingerprints: z.array(z.string()),
+  // Optional: the run history (src/run/history.ts) gained them; older builds of it lack them.
+  verified: z.boolean().optional().describe('whether the run\'s traffic was verified: only such runs count for or against a finding'),
+  drained: z.literal('unproven').optional().describe('the drain was not proven: traffic may be missing'),
 });
 
 const findingHistorySchema = z.object({
   fingerprint: z.string(), kind: z.string(), severity: severitySchema, summary: z.string(),
-  failedRuns: z.number().int(), totalRuns: z.number().int(), firstFailed: z.number(), lastFailed: z.number(),
+  failedRuns: z.number().int(), totalRuns: z.number().int(),
+  uncountedRuns: z.number().int().optional().describe('matching runs that say nothing about it (cancelled, not started, unread, no flows, unproven drain)'),
+  firstFailed: z.number(), lastFailed: z.number(),
   lastRun: z.object({ id: z.string(), snapshot: z.string().optional() }),
   lastEvidence: z.array(evidenceSchema),
   flaky: z.boolean(),

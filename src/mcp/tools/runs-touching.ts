@@ -9,8 +9,8 @@ import { RUNS_READ } from './run-history.js';
 export const runsTouchingTool = tool({
   name: 'runs_touching',
   title: 'Test commands that touch a service or path',
-  description: 'Which kept test commands exercised a service and/or an HTTP path (concrete, a template such as /orders/{id}, or a glob such as /api/**), '
-    + 'most recently run first: after changing a service, re-run only those.',
+  description: 'Which kept test commands exercised a service and/or an HTTP path (concrete, a template such as /orders/{id}, or a glob such as /api/**) '
+    + 'in their newest run that checked traffic, most recently run first: after changing a service, re-run only those.',
   input: z.strictObject({
     service: z.string().min(1).max(500).optional().describe('a service name (identity or spec name) or "ip:port"'),
     path: z.string().min(1).max(2000).optional().describe('an HTTP path, template or glob'),
@@ -19,7 +19,8 @@ export const runsTouchingTool = tool({
     commands: z.array(z.object({
       command: z.string(), cwd: z.string(), runs: z.number().int(),
       lastRun: z.object({ id: z.string(), startedAt: z.number(), verdict: verdictNameSchema, exitCode: z.number().int().nullable(), snapshot: z.string().optional() }),
-      matched: z.array(z.string()).describe('the services or endpoints of the last such run that matched'),
+      skippedNewer: z.number().int().optional().describe('newer runs of the command passed over: cancelled, or they checked no traffic'),
+      matched: z.array(z.string()).describe('the services or endpoints of that run that matched'),
     })),
     truncated: truncationSchema.optional(),
   }),
