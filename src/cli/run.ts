@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { CaptureOpenError } from '../capture/live.js';
 import { AgentClient, AgentClientError } from '../client/agent.js';
-import { FilterError } from '../query/filter.js';
+import { FilterError } from '../query/error.js';
 import type { Backend } from '../run/backend.js';
 import { AgentBackend } from '../run/backend-agent.js';
 import { LocalBackend } from '../run/backend-local.js';

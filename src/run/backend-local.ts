@@ -5,7 +5,7 @@ import type { FlowRecord } from '../flows/record.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { Recorder } from '../live/recorder.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
-import { compileFilter, type FlowPredicate } from '../query/filter.js';
+import type { FlowPredicate } from '../query/filter.js';
 import { FlowStore, type Snapshot } from '../store/index.js';
 import type { RunLog } from '../store/runs.js';
 import type { Backend, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
@@ -76,7 +76,7 @@ export class LocalBackend implements Backend {
   }
 
   async startSnapshot(s: { name?: string; filter?: string; iface?: string; bpf?: string }): Promise<{ id: string }> {
-    if (s.filter !== undefined) compileFilter(s.filter);
+    if (s.filter !== undefined) (await celFilters()).compileFilter(s.filter);
     try {
       mkdirSync(snapshotsDir(this.dataDir), { recursive: true });
     } catch (e) {
@@ -166,7 +166,7 @@ export class LocalBackend implements Backend {
       const since = Math.max(s.since, time('since', q.since) ?? -Infinity);
       const until = Math.min(s.until ?? Infinity, time('until', q.until) ?? Infinity);
       const page = await store.query({
-        since, until: Number.isFinite(until) ? until : undefined, filter: both(s.filter, q.filter),
+        since, until: Number.isFinite(until) ? until : undefined, filter: await both(s.filter, q.filter),
         limit: Math.min(PAGE, Math.max(1, q.limit ?? 100)), cursor: q.cursor,
       });
       return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
@@ -314,9 +314,19 @@ function realLoss(lost: string | null): string {
   return parts.length ? parts.join('; ') : 'none';
 }
 
+/**
+ * The CEL filter module, loaded when a filter is first used: CEL's evaluator is the costliest
+ * module to load (about 0.25 s here), and most runs (`tapwire run`) never filter.
+ */
+function celFilters(): Promise<typeof import('../query/filter.js')> {
+  return import('../query/filter.js');
+}
+
 /** The snapshot's own filter and the query's, both compiled (a FilterError names the position). */
-function both(a: string | undefined, b: string | undefined): FlowPredicate | undefined {
-  const fs = [a, b].filter((x): x is string => x !== undefined && x !== '').map(compileFilter);
-  if (fs.length === 0) return undefined;
+async function both(a: string | undefined, b: string | undefined): Promise<FlowPredicate | undefined> {
+  const given = [a, b].filter((x): x is string => x !== undefined && x !== '');
+  if (given.length === 0) return undefined;
+  const { compileFilter } = await celFilters();
+  const fs = given.map(compileFilter);
   return fs.length === 1 ? fs[0] : (r) => fs.every((f) => f(r));
 }
