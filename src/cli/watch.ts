@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CaptureOpenError } from '../capture/live.js';
-import { openEvents, SseError, type SseEvent } from '../client/sse.js';
+import { AgentClient, AgentClientError } from '../client/agent.js';
+import { SseError, type SseEvent } from '../client/sse.js';
 import type { FlowRecord } from '../flows/record.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { Recorder } from '../live/recorder.js';
@@ -118,15 +119,16 @@ function fail(msg: string): number {
  * False, after saying why, when the agent cannot be reached at the start.
  */
 async function followAgent(url: string, token: string | undefined, watcher: Watcher, signal: AbortSignal): Promise<boolean> {
-  let base: URL;
+  let client: AgentClient;
   try {
-    base = new URL(url);
-  } catch {
-    fail(`--api: "${url}" is not a URL (expected e.g. http://127.0.0.1:8899)`);
+    client = new AgentClient(url, token);
+  } catch (e) {
+    if (!(e instanceof AgentClientError)) throw e;
+    fail(e.message);
     return false;
   }
   const connect = async () => {
-    const events = await openEvents(new URL('/api/flows/stream', base), { headers: token ? { authorization: `Bearer ${token}` } : {}, signal });
+    const events = await client.events('/api/flows/stream', { signal });
     const flows = await apiFlows({ url, token, since: String(Date.now() / 1000 - watcher.windowSec) });
     if (!flows) {
       await events.return(undefined);

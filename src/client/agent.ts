@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FlowRecord } from '../flows/record.js';
 import type { Snapshot } from '../store/index.js';
+import { answerReason, unreachableReason } from './answers.js';
+import { openEvents, type SseEvent } from './sse.js';
 
 /**
  * Anything that went wrong talking to an agent: unreachable, an error answer, or an answer that
@@ -138,34 +140,39 @@ export class AgentClient {
     } catch {
       throw new AgentClientError(`${this.base.origin}${path} answered ${res.status} with something that is not JSON: ${JSON.stringify(text.slice(0, 80))}`, res.status);
     }
-    if (!res.ok) throw new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${errorText(body)}`, res.status);
+    if (!res.ok) throw new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${answerReason(text)}`, res.status);
     return body as T;
   }
 
   /** The raw response (for streams); network failures become AgentClientError. */
-  async fetch(method: string, path: string, o: { query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal; accept?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  async fetch(method: string, path: string, o: { query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal; accept?: string } = {}): Promise<Response> {
     const u = new URL(path, this.base);
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined && v !== '') u.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { ...o.headers };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const headers: Record<string, string> = this.auth();
     if (o.body !== undefined) headers['content-type'] = 'application/json';
     if (o.accept) headers.accept = o.accept;
     try {
       return await fetch(u, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body), signal: o.signal });
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new AgentClientError(`cannot reach the agent at ${this.base.origin}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      throw new AgentClientError(`cannot reach the agent at ${this.base.origin}: ${unreachableReason(e)}`);
     }
   }
 
+  /**
+   * One of the agent's event streams (`/api/flows/stream`, `/api/verdicts/stream`), with the token;
+   * `lastEventId` resumes a stream that keeps history. SseError says why it could not open.
+   */
+  events(path: string, o: { signal?: AbortSignal; lastEventId?: string } = {}): Promise<AsyncGenerator<SseEvent>> {
+    return openEvents(new URL(path, this.base), { headers: this.auth(), ...o });
+  }
+
+  private auth(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
   private async answerError(path: string, res: Response): Promise<AgentClientError> {
-    const text = await res.text();
-    let msg = text.slice(0, 200);
-    try {
-      msg = errorText(JSON.parse(text));
-    } catch { /* not JSON: quote the text */ }
-    return new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${msg}`, res.status);
+    return new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${answerReason(await res.text())}`, res.status);
   }
 }
 
@@ -178,9 +185,4 @@ function checkPage(path: string) {
     if (!p || !Array.isArray(p.flows)) throw new AgentClientError(`${path} answered without a "flows" array`);
     return p;
   };
-}
-
-function errorText(body: unknown): string {
-  const e = (body as { error?: unknown } | null)?.error;
-  return typeof e === 'string' ? e : JSON.stringify(e ?? body);
 }

@@ -8,6 +8,8 @@
  * persists to later events; a leading BOM is skipped.
  */
 
+import { answerReason, unreachableReason } from './answers.js';
+
 export interface SseEvent {
   /** The `event:` field, "message" when none was given. */
   event: string;
@@ -143,20 +145,9 @@ export async function openEvents(url: string | URL, o: FollowOptions = {}): Prom
     });
   } catch (e) {
     if (o.signal?.aborted) return readEvents([]);
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new SseError(`cannot reach ${u.origin}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    throw new SseError(`cannot reach ${u.origin}: ${unreachableReason(e)}`);
   }
-  if (!res.ok) {
-    const text = await res.text().catch(() => '');
-    let why = text.slice(0, 200);
-    try {
-      const body = JSON.parse(text) as { error?: unknown };
-      if (typeof body.error === 'string') why = body.error;
-    } catch {
-      // Not the API's JSON error: the start of the body says enough.
-    }
-    throw new SseError(`${u.pathname} answered ${res.status}: ${why}`);
-  }
+  if (!res.ok) throw new SseError(`${u.pathname} answered ${res.status}: ${answerReason(await res.text().catch(() => ''))}`);
   const type = res.headers.get('content-type') ?? '';
   if (!/^text\/event-stream\b/i.test(type) || !res.body) {
     await res.body?.cancel();

@@ -1,5 +1,4 @@
 import type { AgentClient } from '../client/agent.js';
-import { readEvents } from '../client/sse.js';
 
 /**
  * The agent's standing-spec verdicts (`tapwire agent --spec`), followed over its event stream
@@ -93,17 +92,13 @@ export class VerdictFollower {
     while (!signal.aborted) {
       let why: string;
       try {
-        const res = await this.open(signal);
-        if (!res.ok) {
-          why = `${res.status}: ${(await res.text()).slice(0, 200)}`;
-        } else {
-          wait = RETRY_MS.first;
-          for await (const e of readEvents(res.body as unknown as AsyncIterable<Uint8Array>, signal)) {
-            if (e.id !== undefined) this.lastId = e.id;
-            this.onEvent(e.event, e.data);
-          }
-          why = 'the stream ended';
+        const events = await this.client.events('/api/verdicts/stream', { signal, lastEventId: this.lastId });
+        wait = RETRY_MS.first;
+        for await (const e of events) {
+          if (e.id !== undefined) this.lastId = e.id;
+          this.onEvent(e.event, e.data);
         }
+        why = 'the stream ended';
       } catch (e) {
         if (signal.aborted) return;
         why = e instanceof Error ? e.message : String(e);
@@ -116,13 +111,6 @@ export class VerdictFollower {
       await new Promise((r) => setTimeout(r, wait).unref());
       wait = Math.min(RETRY_MS.max, wait * 2);
     }
-  }
-
-  /** The stream, with Last-Event-ID once an event had an id (the agent replays what was missed). */
-  private open(signal: AbortSignal): Promise<Response> {
-    return this.client.fetch('GET', '/api/verdicts/stream', {
-      signal, accept: 'text/event-stream', ...(this.lastId !== undefined ? { headers: { 'last-event-id': this.lastId } } : {}),
-    });
   }
 
   private tell(n: VerdictNotice): void {
