@@ -16,9 +16,9 @@ export function timeParam(name: string, v: string | null | undefined): number | 
   throw bad(`${name}: "${v}" is neither RFC 3339 (2026-11-21T10:00:00Z) nor epoch seconds`);
 }
 
-/** `limit`, clamped to 1..MAX_LIMIT; a 400 when it is not a whole number. */
-export function limitParam(v: string | null): number {
+/** `limit`, clamped to 1..max (a page of flows: MAX_LIMIT); a 400 when it is not a whole number. */
+export function limitParam(v: string | null, max = MAX_LIMIT): number {
   if (v === null || v === '') return DEFAULT_LIMIT;
   if (!/^\d+$/.test(v)) throw bad(`limit: "${v}" is not a whole number`);
-  return Math.min(MAX_LIMIT, Math.max(1, Number(v)));
+  return Math.min(max, Math.max(1, Number(v)));
 }

@@ -3,6 +3,7 @@ import type { RunRecord } from '../run/backend.js';
 import { parseRunRecord, RunRecordError } from '../run/record.js';
 import { DEFAULT_MAX_RUNS, type RunLog } from '../store/runs.js';
 import { readBody } from './body.js';
+import { limitParam } from './params.js';
 import { bad, notFound } from './errors.js';
 
 /**
@@ -13,7 +14,6 @@ export type RunStore = RunLog<RunRecord>;
 
 /** A run record with its findings' evidence is a few KiB; far more is not a run. */
 const MAX_RUN_BODY = 1024 * 1024;
-const DEFAULT_RUNS = 100;
 
 function need(runs: RunStore | undefined): RunStore {
   if (!runs) throw notFound('this agent keeps no run log');
@@ -40,9 +40,6 @@ export async function addRun(req: IncomingMessage, runs: RunStore | undefined): 
 
 /** `GET /api/runs[?limit=N]` → `{ runs, problems? }`: newest first (100, up to all the log keeps); problems are run-log lines skipped. */
 export function runsBody(runs: RunStore | undefined, url: URL): { runs: RunRecord[]; problems?: string[] } {
-  const v = url.searchParams.get('limit');
-  if (v !== null && v !== '' && !/^\d+$/.test(v)) throw bad(`limit: "${v}" is not a whole number`);
-  const limit = v === null || v === '' ? DEFAULT_RUNS : Math.min(DEFAULT_MAX_RUNS, Math.max(1, Number(v)));
-  const r = need(runs).list(limit);
+  const r = need(runs).list(limitParam(url.searchParams.get('limit'), DEFAULT_MAX_RUNS));
   return r.problems.length ? r : { runs: r.runs };
 }

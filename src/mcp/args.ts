@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { shortHash } from '../common/hash.js';
 import { parseTime } from '../common/time.js';
 import type { FlowRecord } from '../flows/record.js';
 import { compileFilter, MAX_FILTER_LENGTH, type FlowPredicate } from '../query/filter.js';
@@ -65,13 +65,9 @@ export async function specOf(text: string | undefined, cwd: string): Promise<Spe
       throw new ArgError('spec', `"${t}" looks like a spec file, but ${code === 'ENOENT' ? `there is no such file (looked for ${path})` : `it cannot be read (${code})`}; inline YAML or JSON works too`);
     }
     // SpecError messages start with the source: "spec file x.yaml: checks[1].expect: … (line 9)".
-    return { spec: parseSpec(body, `spec file ${t}`, dirname(path)), name: t, hash: hashOf(body) };
+    return { spec: parseSpec(body, `spec file ${t}`, dirname(path)), name: t, hash: shortHash(body) };
   }
-  return { spec: parseSpec(text, 'spec', cwd), name: 'inline', hash: hashOf(text) };
-}
-
-export function hashOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return { spec: parseSpec(text, 'spec', cwd), name: 'inline', hash: shortHash(text) };
 }
 
 /**
@@ -79,14 +75,14 @@ export function hashOf(text: string): string {
  * the query it belongs to, so a cursor reused with another filter is refused rather than wrong.
  */
 export function cursorOut(offset: number, query: unknown): string {
-  return `o${offset}.${hashOf(JSON.stringify(query)).slice(0, 8)}`;
+  return `o${offset}.${shortHash(JSON.stringify(query)).slice(0, 8)}`;
 }
 
 export function cursorIn(cursor: string | undefined, query: unknown): number {
   if (cursor === undefined || cursor === '') return 0;
   const m = /^o(\d+)\.([0-9a-f]{8})$/.exec(cursor);
   if (!m) throw new ArgError('cursor', `"${cursor.slice(0, 40)}" is not a cursor this server gave: pass the "next" of the previous page`);
-  if (m[2] !== hashOf(JSON.stringify(query)).slice(0, 8)) {
+  if (m[2] !== shortHash(JSON.stringify(query)).slice(0, 8)) {
     throw new ArgError('cursor', 'belongs to another query: keep capture, filter, since and until as they were for the first page');
   }
   return Number(m[1]);

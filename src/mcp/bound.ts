@@ -115,19 +115,13 @@ export function shrinkFindings(findings: EvidenceHolder[], fits: Fits): Omit<Tru
  * `fits` must not hold again once it failed for a smaller n.
  */
 export function fitRows(count: number, fits: (n: number) => boolean): number {
-  if (count === 0 || fits(count)) return count;
-  let lo = 1, hi = count - 1;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (fits(mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  return count === 0 ? 0 : largest(1, count, fits);
 }
 
 /** The largest n in [lo, hi] for which ok(n) holds (ok holds for all smaller n); lo when none does. */
 export function largest(lo: number, hi: number, ok: (n: number) => boolean): number {
   if (ok(hi)) return hi;
+  hi--;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
     if (ok(mid)) lo = mid;

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { isLoopback } from '../common/net.js';
+import { isLoopback, isLoopbackRequest } from '../common/net.js';
 import type { McpContext } from './context.js';
 import { SETTLE_MS } from './inflight.js';
 import { createMcpServer } from './server.js';
@@ -107,7 +107,7 @@ export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url:
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/mcp') return reply(res, 404, -32601, `no such endpoint: ${url.pathname} (the MCP endpoint is /mcp)`);
-    if (loopback && !loopbackRequest(req)) return reply(res, 403, -32600, 'Host or Origin is not loopback: refused (DNS rebinding protection)');
+    if (loopback && !isLoopbackRequest(req.headers)) return reply(res, 403, -32600, 'Host or Origin is not loopback: refused (DNS rebinding protection)');
     if (o.token !== undefined && !bearer(req, o.token)) {
       res.setHeader('www-authenticate', 'Bearer');
       return reply(res, 401, -32600, 'missing or wrong bearer token (Authorization: Bearer <token>; see --token / TAPWIRE_TOKEN)');
@@ -179,19 +179,6 @@ function bearer(req: IncomingMessage, token: string): boolean {
   if (!m) return false;
   const a = Buffer.from(m[1]!), b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Host (and Origin, when a browser sends one) name this machine's loopback. */
-function loopbackRequest(req: IncomingMessage): boolean {
-  const hostname = (h: string) => {
-    try {
-      return new URL(h.includes('://') ? h : `http://${h}`).hostname.replace(/^\[(.*)\]$/, '$1');
-    } catch {
-      return '';
-    }
-  };
-  const origin = req.headers.origin;
-  return isLoopback(hostname(req.headers.host ?? '')) && (origin === undefined || isLoopback(hostname(origin)));
 }
 
 async function readJson(req: IncomingMessage): Promise<{ value: unknown } | { status: number; error: string }> {

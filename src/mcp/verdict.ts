@@ -37,7 +37,8 @@ export function boundVerdict<T extends Verdict>(value: T, maxTokens: number, tex
   const rest = all.length - offset;
   take(rest);
   let cut = shrinkFindings(result.findings, within(maxTokens));
-  if (page.cursor && !within(maxTokens)()) {
+  // shrinkFindings answers undefined when the page already fits: no need to measure it again.
+  if (page.cursor && cut && !within(maxTokens)()) {
     const n = fitRows(rest, (k) => {
       take(k);
       for (const f of result.findings) compactFinding(f);

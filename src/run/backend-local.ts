@@ -162,27 +162,33 @@ export class LocalBackend implements Backend {
     if (q.snapshot === undefined) {
       throw new Error(`snapshot: a local capture keeps flows per snapshot: give a snapshot id (see list_snapshots; data in ${this.dataDir})`);
     }
-    return this.withStore(q.snapshot, async (store, s) => {
-      const since = Math.max(s.since, time('since', q.since) ?? -Infinity);
-      const until = Math.min(s.until ?? Infinity, time('until', q.until) ?? Infinity);
-      const page = await store.query({
-        since, until: Number.isFinite(until) ? until : undefined, filter: await both(s.filter, q.filter),
-        limit: Math.min(PAGE, Math.max(1, q.limit ?? 100)), cursor: q.cursor,
-      });
-      return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
+    return this.withStore(q.snapshot, (store, s) => this.page(store, s, q));
+  }
+
+  /** One page of a snapshot's flows: its window and filter, narrowed by the query's. */
+  private async page(store: FlowStore, s: Snapshot, q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }> {
+    const since = Math.max(s.since, time('since', q.since) ?? -Infinity);
+    const until = Math.min(s.until ?? Infinity, time('until', q.until) ?? Infinity);
+    const page = await store.query({
+      since, until: Number.isFinite(until) ? until : undefined, filter: await both(s.filter, q.filter),
+      limit: Math.min(PAGE, Math.max(1, q.limit ?? 100)), cursor: q.cursor,
     });
+    return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
   }
 
   async snapshotFlows(id: string, max = MAX_SNAPSHOT_FLOWS): Promise<FlowRecord[]> {
-    const out: FlowRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.flows({ snapshot: id, limit: PAGE, cursor });
-      for (const f of page.flows) out.push(f);
-      if (out.length > max) throw new Error(`snapshot ${id} holds more than ${max} flows`);
-      cursor = page.next;
-    } while (cursor);
-    return out;
+    // One store open for every page (a stopped snapshot's store is opened per call).
+    return this.withStore(id, async (store, s) => {
+      const out: FlowRecord[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await this.page(store, s, { snapshot: id, limit: PAGE, cursor });
+        for (const f of page.flows) out.push(f);
+        if (out.length > max) throw new Error(`snapshot ${id} holds more than ${max} flows`);
+        cursor = page.next;
+      } while (cursor);
+      return out;
+    });
   }
 
   async flow(id: string): Promise<FlowRecord | undefined> {
@@ -273,7 +279,8 @@ export class LocalBackend implements Backend {
     if (live) return f(live.store, { ...live.store.snapshots.get(live.inner)!, id });
     const s = this.need(id);
     if (s.open) await this.stopOrphan(id);
-    const snap = this.need(id);
+    // Stopping an orphan rewrote it: read it again only then.
+    const snap = s.open ? this.need(id) : s;
     const store = await FlowStore.open({ dir: this.dirOf(id), maxBytes: KEEP_BYTES, maxAgeSec: NO_AGE_LIMIT, memoryFlows: MEMORY_FLOWS });
     try {
       return await f(store, snap);

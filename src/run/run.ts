@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { shortHash } from '../common/hash.js';
 import type { FlowRecord } from '../flows/record.js';
 import { findingFingerprint } from '../verify/diff.js';
 import { ServiceNames } from '../verify/services.js';
@@ -13,7 +13,10 @@ import { newRunId } from './record.js';
 import { touched } from './touched.js';
 
 /** A spec by file, or inline YAML/JSON text (run_and_verify's `spec`). */
-export type SpecInput = { file: string } | { text: string; name?: string };
+export type SpecInput = { file: string } | { text: string; name?: string } | { loaded: LoadedSpec };
+
+/** A spec already read and parsed (the MCP tool checks it first, to name `spec` in errors). */
+export interface LoadedSpec { spec: Spec; name: string; hash: string }
 
 export interface RunOptions {
   backend: Backend;
@@ -210,18 +213,15 @@ function phases(): ((name: keyof RunResult['timings']) => void) & { timings: Run
 }
 
 /** Loads a spec (SpecError names the file and field) and names it for the run log, with a hash of its text. */
-async function loadSpec(s: SpecInput, cwd: string): Promise<{ spec: Spec; name: string; hash: string }> {
+async function loadSpec(s: SpecInput, cwd: string): Promise<LoadedSpec> {
+  if ('loaded' in s) return s.loaded;
   if ('file' in s) {
     const path = resolve(cwd, s.file);
     const spec = await loadSpecFile(path);
-    return { spec: { ...spec, source: s.file }, name: s.file, hash: hash(await readFile(path, 'utf8')) };
+    return { spec: { ...spec, source: s.file }, name: s.file, hash: shortHash(await readFile(path, 'utf8')) };
   }
   const name = s.name ?? 'inline';
-  return { spec: parseSpec(s.text, name, cwd), name, hash: hash(s.text) };
-}
-
-function hash(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return { spec: parseSpec(s.text, name, cwd), name, hash: shortHash(s.text) };
 }
 
 /** How the command ended, in words: "the command exited 1 after 2.3 s", "… timed out …", "… was cancelled". */

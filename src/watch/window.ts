@@ -29,6 +29,8 @@ export class FlowWindow {
   private missedAt = -Infinity;
   private missedCount = 0;
   private changed = false;
+  /** The `now` of the last slide: take() right after slide() (as Watcher.evaluate does) need not slide again. */
+  private slidAt = NaN;
 
   constructor(readonly widthSec: number, readonly maxFlows = DEFAULT_MAX_FLOWS) {}
 
@@ -42,6 +44,7 @@ export class FlowWindow {
     this.ids.add(r.id);
     this.items.push(r);
     this.changed = true;
+    this.slidAt = NaN;
     if (this.size > this.maxFlows) {
       const old = this.items[this.head++]!;
       this.ids.delete(old.id);
@@ -62,6 +65,7 @@ export class FlowWindow {
    * something different from the last `take()`: a flow came, left, or was lost.
    */
   slide(now: number): boolean {
+    this.slidAt = now;
     const since = now - this.widthSec;
     this.compact((r) => r.start >= since);
     if (this.missedCount > 0 && this.missedAt < since) {
@@ -74,12 +78,12 @@ export class FlowWindow {
 
   /** What to verify at `now`, ordered by start (arrival order is completion order); clears the change mark. */
   take(now: number): WindowView {
-    this.slide(now);
+    if (now !== this.slidAt) this.slide(now);
     this.changed = false;
     const since = now - this.widthSec;
     // Every held flow counts, lost ones or not: what was seen is still evidence, and the verdict
-    // says the window is not whole.
-    const flows = this.items.filter((r) => r.start >= since)
+    // says the window is not whole. Sliding left only flows inside the window, from `head` on.
+    const flows = this.items.slice(this.head)
       .sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { flows, since, until: now, missed: this.missedCount, wholeSince: this.missedCount > 0 ? Math.max(since, this.missedAt) : since };
   }

@@ -47,14 +47,14 @@ export const runAndVerifyTool = tool({
   async run(a, ctx, extra) {
     if (ctx.commandsRefused) throw new ArgError('command', ctx.commandsRefused);
     const cwd = resolve(ctx.cwd, a.cwd ?? '.');
-    // Checked here so that a spec error names `spec`; the run parses it again by its text.
+    // Read and checked here, so that a spec error names `spec`; the run uses it as it is.
     const spec = await specOf(a.spec, cwd);
     const backend = await ctx.backend();
     const warnings: string[] = [];
     if (a.interface !== undefined && backend.kind === 'agent') warnings.push(`interface "${a.interface}" ignored: the agent captures where it was started`);
     const r = await runAndVerify({
       backend, command: a.command, cwd, timeoutSec: a.timeout_s, iface: a.interface ?? ctx.iface,
-      ...(spec ? { spec: spec.name === 'inline' ? { text: a.spec!, name: 'inline' } : { file: spec.name } } : {}),
+      ...(spec ? { spec: { loaded: spec } } : {}),
     }, { onProgress: progressTo(extra), signal: extra.signal });
     const tail = r.outputTail.length > TAIL_CHARS ? `…${r.outputTail.slice(-TAIL_CHARS)}` : r.outputTail;
     const result = boundVerdict({
