@@ -11,6 +11,7 @@ import { Watcher, type StandingSpec } from '../watch/watcher.js';
 import { FlowFeed } from '../api/feed.js';
 import { createApi } from '../api/server.js';
 import { agentMetrics } from './metrics.js';
+import { hostPort } from '../common/address.js';
 
 export interface AgentOptions {
   interfaces: string[];
@@ -121,7 +122,7 @@ export class Agent {
 
   get address(): string {
     const a = this.server.address() as AddressInfo;
-    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    return `http://${hostPort(a.address, a.port)}`;
   }
 
   private sync(): void {

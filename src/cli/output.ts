@@ -2,6 +2,7 @@ import type { Entry } from 'har-format';
 import { harEntry, harLog } from '../flows/har.js';
 import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
 import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * Buffered stdout writer with back-pressure: records are joined into large writes, and the
@@ -131,7 +132,7 @@ export function table(out: Out): Formatter {
       if (r.incomplete) notes.push(`incomplete: ${r.incompleteReason}`);
       if (r.upgrade) notes.push(`upgrade: ${r.upgrade}`);
       const note = notes.length ? `  [${notes.join('; ')}]` : '';
-      out.write(`${pad(clock(r.start), 12)}  ${pad(`${r.src.ip}:${r.src.port}`, 21)}  ${pad(`${r.dst.ip}:${r.dst.port}`, 21)}  `
+      out.write(`${pad(clock(r.start), 12)}  ${pad(endpoint(r.src), 21)}  ${pad(endpoint(r.dst), 21)}  `
         + `${pad(r.protocol === 'postgres' ? 'pg' : r.protocol, 5)}  ${pad(method, 7)}  ${rpad(status, 6)}  `
         + `${rpad(r.durationMs.toFixed(1), 8)}  ${rpad(bytes(r.request?.size), 6)}  ${rpad(bytes(r.response?.size), 6)}  `
         + `${what}${note}\n`);

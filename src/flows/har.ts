@@ -1,5 +1,6 @@
 import type { Entry, Har, Header } from 'har-format';
 import { isHttpLike, type FlowRecord, type RecordHalf } from './record.js';
+import { endpoint } from '../common/address.js';
 
 /** HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) for browser devtools and viewers. */
 export const HAR_CREATOR = { name: 'tapwire', version: '0.1.0' };
@@ -35,7 +36,7 @@ export function harEntry(r: FlowRecord): Entry | undefined {
   const req = r.request;
   if (!req) return undefined;
   const resp = r.response;
-  const host = req.authority ?? req.headers['host'] ?? `${r.dst.ip}:${r.dst.port}`;
+  const host = req.authority ?? req.headers['host'] ?? endpoint(r.dst);
   const scheme = req.scheme ?? 'http';
   const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(req.path) ? req.path : `${scheme}://${host}${req.path.startsWith('/') ? '' : '/'}${req.path}`;
   let queryString: { name: string; value: string }[] = [];

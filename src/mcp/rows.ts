@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isHttpLike, isPostgres, type FlowRecord, type Peer } from '../flows/record.js';
 import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
 import { failed } from '../verify/calls.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * A flow as one compact row (list_flows, analyze_capture, snapshot://): what an agent scans to
@@ -50,7 +51,7 @@ export function rowLine(w: FlowRow): string {
 }
 
 function peer(p: Peer): string {
-  return p.name ?? `${p.ip.includes(':') ? `[${p.ip}]` : p.ip}:${p.port}`;
+  return p.name ?? endpoint(p);
 }
 
 function callText(r: FlowRecord): string | undefined {

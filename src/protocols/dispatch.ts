@@ -1,6 +1,7 @@
 import type { Violations } from '../common/violations.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../reassembly/types.js';
 import type { AnalyzerOptions, ProtocolAnalyzer, ProtocolSession, SessionContext, Transaction } from './types.js';
+import { endpoint } from '../common/address.js';
 
 /** Bounds on content detection: how long a connection may stay unidentified. */
 export const PROBE_LIMITS = {
@@ -111,7 +112,7 @@ export class Dispatcher implements StreamHandler {
       call();
     } catch (err) {
       const conn = st.conn;
-      this.violations.add('decoder.internal_error', `${st.protocol ?? 'session'} on ${conn.client.ip}:${conn.client.port} → ${conn.server.ip}:${conn.server.port} stopped: ${err instanceof Error ? err.message : String(err)}`, offset);
+      this.violations.add('decoder.internal_error', `${st.protocol ?? 'session'} on ${endpoint(conn.client)} → ${endpoint(conn.server)} stopped: ${err instanceof Error ? err.message : String(err)}`, offset);
       st.session = undefined;
       st.rejected = true;
     }
@@ -185,7 +186,7 @@ export class Dispatcher implements StreamHandler {
         this.onTransaction(tx, conn);
       },
       violation: (code, reason, offset) => {
-        this.violations.add(code, `connection ${conn.client.ip}:${conn.client.port} → ${conn.server.ip}:${conn.server.port}: ${reason}`, offset);
+        this.violations.add(code, `connection ${endpoint(conn.client)} → ${endpoint(conn.server)}: ${reason}`, offset);
       },
       handover: (protocol) => {
         const next = this.analyzers.find((a) => a.name === protocol);

@@ -3,6 +3,7 @@ import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { globToRegExp, pathTemplate } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * `cache`: the same cacheable GET fetched again while the copy from the last fetch was still
@@ -27,7 +28,7 @@ export function detectCache(flows: readonly FlowRecord[], ctx: DetectContext, t:
   if (t.requireCacheControl.length > 0) {
     const required = t.requireCacheControl.map((g) => globToRegExp(g));
     const lacking = gets.filter((r) => r.response!.headers['cache-control'] === undefined && required.some((re) => re.test(r.request!.path.split('?')[0]!)));
-    for (const calls of groupBy(lacking, (r) => `${r.dst.ip}:${r.dst.port} ${pathTemplate(r.request!.path)}`).values()) {
+    for (const calls of groupBy(lacking, (r) => `${endpoint(r.dst)} ${pathTemplate(r.request!.path)}`).values()) {
       const r = calls[0]!;
       out.push({
         kind: 'cache', severity: 'warning',
@@ -49,7 +50,7 @@ const isAnsweredGet = (r: FlowRecord): r is HttpFlowRecord => isHttpLike(r) && r
 export function refetchedWhileFresh(flows: readonly FlowRecord[], ctx: DetectContext): FlowRecord[][] {
   const out: FlowRecord[][] = [];
   const service = flows.filter((r): r is HttpFlowRecord => isAnsweredGet(r) && ctx.parents.has(r));
-  for (const calls of groupBy(service, (r) => `${r.src.ip} → ${r.dst.ip}:${r.dst.port} ${r.request!.path}`).values()) {
+  for (const calls of groupBy(service, (r) => `${r.src.ip} → ${endpoint(r.dst)} ${r.request!.path}`).values()) {
     calls.sort((a, b) => a.start - b.start);
     const refetches: FlowRecord[] = [];
     let freshUntil = -Infinity;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
 import type { ServiceNames } from './services.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * What makes two calls "the same call": for HTTP and gRPC the destination, method, path and a hash
@@ -8,7 +9,7 @@ import type { ServiceNames } from './services.js';
  * redundant calls are both found by grouping on this key.
  */
 export function callKey(r: FlowRecord): string | undefined {
-  const dst = `${r.dst.ip}:${r.dst.port}`;
+  const dst = endpoint(r.dst);
   if (isPostgres(r)) {
     const q = r.request;
     if (!q?.fingerprint) return undefined;
@@ -45,8 +46,8 @@ export function answerKey(r: FlowRecord): string | undefined {
 
 /** A human name for the call in summaries: the operation and the service it went to. */
 export function callName(r: FlowRecord, names?: ServiceNames): string {
-  const server = names ? names.name(r.dst) : `${r.dst.ip}:${r.dst.port}`;
-  if (isPostgres(r)) return `postgres ${r.request?.query ?? '?'}${names && server !== `${r.dst.ip}:${r.dst.port}` ? ` on ${server}` : ''}`;
+  const server = names ? names.name(r.dst) : endpoint(r.dst);
+  if (isPostgres(r)) return `postgres ${r.request?.query ?? '?'}${names && server !== endpoint(r.dst) ? ` on ${server}` : ''}`;
   if (isHttpLike(r)) return `${r.request?.method ?? '?'} ${r.request?.path ?? '?'} on ${server}`;
   return r.protocol;
 }

@@ -3,6 +3,7 @@ import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { operation } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * `connection-churn`: a service opening a new TCP connection for every call to the same upstream,
@@ -14,7 +15,7 @@ import { evidence, type Finding } from './types.js';
 export function detectConnectionChurn(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['connection-churn']): Finding[] {
   const out: Finding[] = [];
   const calls = flows.filter((r) => ctx.parents.has(r));
-  for (const group of groupBy(calls, (r) => `${r.src.ip} → ${r.dst.ip}:${r.dst.port} ${r.protocol}`).values()) {
+  for (const group of groupBy(calls, (r) => `${r.src.ip} → ${endpoint(r.dst)} ${r.protocol}`).values()) {
     const conns = groupBy(group, (r) => r.connectionId);
     // Churn: most connections carried a single call.
     const single = [...conns.values()].filter((c) => c.length === 1).length;
@@ -30,7 +31,7 @@ export function detectConnectionChurn(flows: readonly FlowRecord[], ctx: DetectC
       details: { cause: 'new-connection-per-call', count: group.length, connections: conns.size, meanConnectMs: meanSetup, meanCallMs: Math.round(meanCall * 1000) / 1000 },
     });
   }
-  const resets = groupBy(flows.filter((r) => r.incompleteReason === 'connection-rst'), (r) => `${r.dst.ip}:${r.dst.port}`);
+  const resets = groupBy(flows.filter((r) => r.incompleteReason === 'connection-rst'), (r) => endpoint(r.dst));
   for (const group of resets.values()) {
     const r = group[0]!;
     out.push({

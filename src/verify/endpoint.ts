@@ -1,4 +1,5 @@
 import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * A path with its variable segments replaced: numbers, UUIDs, long hex ids and redaction tokens
@@ -24,7 +25,7 @@ export function operation(r: FlowRecord): string | undefined {
 }
 
 /** The endpoint: protocol, server address and operation. */
-export function endpointKey(r: FlowRecord, server = `${r.dst.ip}:${r.dst.port}`): string | undefined {
+export function endpointKey(r: FlowRecord, server = endpoint(r.dst)): string | undefined {
   const op = operation(r);
   return op === undefined ? undefined : `${r.protocol} ${server} ${op}`;
 }

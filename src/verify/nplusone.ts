@@ -4,6 +4,7 @@ import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * `n-plus-one`: one inbound request causing N downstream calls of one operation that differ only
@@ -14,7 +15,7 @@ import { evidence, type Finding } from './types.js';
 export function detectNPlusOne(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['n-plus-one']): Finding[] {
   const byPair = new Map<string, NPlusOne[]>();
   for (const c of nPlusOneGroups(flows, ctx, t.minCount)) {
-    const pair = `${endpointKey(c.parent)} → ${c.calls[0]!.protocol} ${c.calls[0]!.dst.ip}:${c.calls[0]!.dst.port} ${c.operation}`;
+    const pair = `${endpointKey(c.parent)} → ${c.calls[0]!.protocol} ${endpoint(c.calls[0]!.dst)} ${c.operation}`;
     (byPair.get(pair) ?? byPair.set(pair, []).get(pair)!).push(c);
   }
   const out: Finding[] = [];
@@ -71,7 +72,7 @@ function slugGroups(calls: FlowRecord[], minCount: number): { calls: FlowRecord[
   const http = calls.filter(isHttpLike).filter((c) => c.protocol !== 'grpc' && c.request);
   const taken = new Set<FlowRecord>();
   const segs = (c: HttpFlowRecord) => c.request!.path.split('?')[0]!.split('/');
-  for (const group of groupBy(http, (c) => `${c.dst.ip}:${c.dst.port} ${c.request!.method} ${segs(c).length}`).values()) {
+  for (const group of groupBy(http, (c) => `${endpoint(c.dst)} ${c.request!.method} ${segs(c).length}`).values()) {
     if (group.length < minCount) continue;
     for (let i = 1; i < segs(group[0]!).length; i++) {
       for (const same of groupBy(group.filter((c) => !taken.has(c)), (c) => segs(c).map((x, j) => (j === i ? '*' : x)).join('/')).values()) {

@@ -4,6 +4,7 @@ import { groupBy, type DetectContext } from './context.js';
 import { operation } from './endpoint.js';
 import { findForwardedSecrets } from './secrets.js';
 import { evidence, type Finding } from './types.js';
+import { endpoint } from '../common/address.js';
 
 /**
  * `secret-forwarded`: a credential that arrived on an inbound request, sent on to another service.
@@ -15,7 +16,7 @@ export function detectSecretForwarded(flows: readonly FlowRecord[], ctx: DetectC
   const leaks = findForwardedSecrets(flows, { headers: t.headers, parents: ctx.parents })
     .filter((l) => !t.allowTo.some((s) => ctx.names.matches(l.outbound.dst, s)));
   const out: Finding[] = [];
-  for (const group of groupBy(leaks, (l) => `${l.inbound.dst.ip} ${l.arrivedIn} → ${l.outbound.dst.ip}:${l.outbound.dst.port} ${operation(l.outbound)} ${l.sentIn}`).values()) {
+  for (const group of groupBy(leaks, (l) => `${l.inbound.dst.ip} ${l.arrivedIn} → ${endpoint(l.outbound.dst)} ${operation(l.outbound)} ${l.sentIn}`).values()) {
     const l = group[0]!;
     const from = ctx.names.name(l.inbound.dst), to = ctx.names.name(l.outbound.dst);
     out.push({

@@ -1,5 +1,6 @@
 import type { FlowRecord } from '../flows/record.js';
 import { failed } from './calls.js';
+import { endpoint } from '../common/address.js';
 
 export interface Edge {
   src: string;
@@ -20,7 +21,7 @@ export class ServiceMap {
 
   add(r: FlowRecord): void {
     const src = r.src.name ?? r.src.ip;
-    const dst = r.dst.name ?? `${r.dst.ip}:${r.dst.port}`;
+    const dst = r.dst.name ?? endpoint(r.dst);
     const k = `${src}\u0000${dst}\u0000${r.protocol}`;
     let x = this.edges.get(k);
     if (!x) this.edges.set(k, (x = { e: { src, dst, protocol: r.protocol, count: 0, errors: 0 }, ms: [] }));

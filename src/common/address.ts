@@ -1,0 +1,13 @@
+/**
+ * One way to write an endpoint, for the CLI, the API, MCP and finding keys alike: "10.0.0.1:80",
+ * and IPv6 in brackets, "[::1]:51164" (RFC 3986 §3.2.2), so the port cannot be read as part of
+ * the address.
+ */
+export function hostPort(ip: string, port: number | string): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** `hostPort` of a peer or a connection end. */
+export function endpoint(p: { ip: string; port: number }): string {
+  return hostPort(p.ip, p.port);
+}
