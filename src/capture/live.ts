@@ -59,7 +59,8 @@ export type CaptureOpenReason = 'no-such-device' | 'permission-denied' | 'bad-fi
 /** A capture that could not start; the message names the interface and why. */
 export class CaptureOpenError extends Error {
   constructor(readonly iface: string, readonly reason: CaptureOpenReason, message: string) {
-    super(`${iface}: ${message}`);
+    // A missing binding is not the interface's fault: its message stands alone.
+    super(reason === 'unavailable' ? message : `${iface}: ${message}`);
     this.name = 'CaptureOpenError';
   }
 }
@@ -89,9 +90,18 @@ function loadCap(): CapModule | undefined {
   return capModule;
 }
 
-/** Why live capture cannot work in this process ('' when it can be tried): `cap` or libpcap missing. */
+/** What to do when the optional `cap` binding is missing: it is built from source against libpcap. */
+export const CAP_INSTALL_HINT = "apt-get install libpcap-dev g++ make, then npm rebuild cap";
+
+/**
+ * Why live capture cannot work in this process ('' when it can be tried). `cap` is an optional
+ * dependency: `npm ci` skips it when libpcap's headers or a C++ toolchain are missing, so that
+ * offline use (analyze, verify, diff, mcp on files) needs nothing native.
+ */
 export function liveCaptureUnavailable(): string {
-  return loadCap() ? '' : `the cap module (libpcap) does not load: ${capLoadError}`;
+  if (loadCap()) return '';
+  const missing = /Cannot find module 'cap'/.test(capLoadError ?? '') ? 'it is not installed' : `it does not load: ${capLoadError}`;
+  return `live capture needs the optional 'cap' module (${missing}): ${CAP_INSTALL_HINT}`;
 }
 
 /**
