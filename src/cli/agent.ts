@@ -4,6 +4,7 @@ import { Agent } from '../agent/agent.js';
 import { CaptureOpenError } from '../capture/live.js';
 import { loadRedactKey } from '../flows/redact.js';
 import { loadStandingSpecs, parseDuration } from './watch.js';
+import { CLI_DEFAULTS } from './defaults.js';
 
 export interface AgentCliOptions {
   interface: string[];
@@ -62,7 +63,7 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     agent = await Agent.start({
       specs,
       specWindowSec,
-      interfaces: o.interface.length ? o.interface : ['any'],
+      interfaces: o.interface.length ? o.interface : [...CLI_DEFAULTS.captureInterfaces],
       filter: o.filter,
       listen: parseListen(o.listen),
       dataDir: o.dataDir ?? join(process.env.XDG_DATA_HOME || join(process.env.HOME || homedir(), '.local', 'share'), 'tapwire'),
@@ -82,7 +83,7 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     return 2;
   }
   const r = agent.store.recovery;
-  process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : ['any']).join(', ')}; API on ${agent.address}`
+  process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : CLI_DEFAULTS.captureInterfaces).join(', ')}; API on ${agent.address}`
     + `; ${r.flows} flows recovered from ${r.segments} segments${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
     + `${specs.length ? `; ${specs.length} standing spec${specs.length > 1 ? 's' : ''} judged over the last ${o.specWindow}, at /api/verdicts` : ''}\n`);
   await new Promise<void>((resolve) => {

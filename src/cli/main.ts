@@ -6,7 +6,7 @@ import type { AgentCliOptions } from './agent.js';
 import type { McpCliOptions } from './mcp.js';
 import type { RunCliOptions } from './run.js';
 import type { WatchCliOptions } from './watch.js';
-import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
+import { CLI_DEFAULTS } from './defaults.js';
 
 function positiveInt(name: string, unit = '') {
   return (v: string): number => {
@@ -14,6 +14,9 @@ function positiveInt(name: string, unit = '') {
     return Number(v);
   };
 }
+
+/** A repeatable option's collector. No default array is given, so help shows none ("[]" would say nothing). */
+const repeatable = (v: string, prev?: string[]): string[] => [...(prev ?? []), v];
 
 const program = new Command();
 program
@@ -28,17 +31,17 @@ program
   .description('Decode a pcap or pcapng file ("-" for stdin) into flow records')
   .argument('<file>', 'capture file, or - for standard input')
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'jsonl', 'har']).default('table'))
-  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), DEFAULT_BODY_LIMIT)
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), CLI_DEFAULTS.bodyLimit)
   .option('--no-redact', 'keep secrets (Authorization, cookies, keys, tokens) in the output')
-  .option('--redact-header <name...>', 'more header names to redact', [])
+  .option('--redact-header <name...>', 'more header names to redact')
   .option('--no-progress', 'no progress bar, even on a terminal')
   .option('--stats <file>', 'write a JSON summary of the run (counts, violations, seconds, peak RSS)')
-  .option('--proto <path>', '.proto file or directory for decoding gRPC messages (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
-  .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), 100)
+  .option('--proto <path>', '.proto file or directory for decoding gRPC messages (repeatable)', repeatable)
+  .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), CLI_DEFAULTS.maxMessages)
   .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
   .option('--filter <expr>', 'output only the flows this CEL expression matches, e.g. \'http && response.status >= 500\'')
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader: string[]; progress: boolean; stats?: string; proto: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
-    process.exitCode = await (await import('./analyze.js')).runAnalyze(file, { ...o, progress: o.progress ? undefined : false });
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader?: string[]; progress: boolean; stats?: string; proto?: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
+    process.exitCode = await (await import('./analyze.js')).runAnalyze(file, { ...o, redactHeader: o.redactHeader ?? [], proto: o.proto ?? [], progress: o.progress ? undefined : false });
   });
 
 program
@@ -97,32 +100,32 @@ program
 program
   .command('agent')
   .description('Capture live traffic (libpcap), decode it into flows, keep them on disk and serve the flow API')
-  .option('--interface <name>', 'interface to capture on (repeatable), or any', (v: string, prev: string[]) => [...prev, v], [])
+  .addOption(new Option('--interface <name>', 'interface to capture on (repeatable), or any').argParser(repeatable).default([], CLI_DEFAULTS.captureInterfaces.join(', ')))
   .option('--filter <bpf>', 'BPF capture filter, e.g. "tcp port 8080"')
-  .option('--listen <host:port>', 'API address; anything but loopback needs --token', '127.0.0.1:8899')
+  .option('--listen <host:port>', 'API address; anything but loopback needs --token', CLI_DEFAULTS.listen)
   .option('--data-dir <dir>', 'where flow and packet segments and snapshots are kept (default: $XDG_DATA_HOME/tapwire)')
-  .option('--retention <size/age>', 'keep at most this much, this long: e.g. 2GiB/24h', '1GiB/24h')
+  .option('--retention <size/age>', 'keep at most this much, this long: e.g. 2GiB/24h', CLI_DEFAULTS.retention)
   .option('--identities <file>', 'JSON map of ip → { name, namespace, workload, node }, reloaded on change')
-  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), DEFAULT_BODY_LIMIT)
+  .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), CLI_DEFAULTS.bodyLimit)
   .option('--token <token>', 'bearer token the API requires (default: TAPWIRE_TOKEN)')
-  .option('--spec <file>', 'standing spec judged continuously over live flows, served at /api/verdicts (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
-  .option('--spec-window <duration>', 'with --spec: judge the flows of this last stretch of time, e.g. 5m, 90s, 1h', '5m')
+  .option('--spec <file>', 'standing spec judged continuously over live flows, served at /api/verdicts (repeatable)', repeatable)
+  .option('--spec-window <duration>', 'with --spec: judge the flows of this last stretch of time, e.g. 5m, 90s, 1h', CLI_DEFAULTS.window)
   .action(async (o: AgentCliOptions) => {
-    process.exitCode = await (await import('./agent.js')).runAgent(o);
+    process.exitCode = await (await import('./agent.js')).runAgent({ ...o, interface: o.interface ?? [], spec: o.spec ?? [] });
   });
 
 program
   .command('watch')
   .description('Judge standing specs continuously over a sliding window of live flows (a local capture, or a running agent with --api); print each verdict change')
-  .option('--spec <file>', 'YAML or JSON spec (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+  .option('--spec <file>', 'YAML or JSON spec (repeatable)', repeatable)
   .option('--api <url>', 'follow a running tapwire agent instead of capturing here')
   .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
-  .option('--interface <name>', 'without --api: interface to capture on (repeatable), or any (needs root or CAP_NET_RAW)', (v: string, prev: string[]) => [...prev, v], [])
+  .addOption(new Option('--interface <name>', 'without --api: interface to capture on (repeatable), or any; needs root or CAP_NET_RAW').argParser(repeatable).default([], CLI_DEFAULTS.captureInterfaces.join(', ')))
   .option('--filter <bpf>', 'without --api: BPF capture filter, e.g. "tcp port 8080"')
-  .option('--window <duration>', 'judge the flows that started in this last stretch of time, e.g. 5m, 90s, 1h', '5m')
+  .option('--window <duration>', 'judge the flows that started in this last stretch of time, e.g. 5m, 90s, 1h', CLI_DEFAULTS.window)
   .addOption(new Option('--format <format>', 'output format: one line, or one JSON object, per change').choices(['text', 'json']).default('text'))
   .action(async (o: WatchCliOptions) => {
-    process.exitCode = await (await import('./watch.js')).runWatch({ ...o, token: o.token ?? (o.api !== undefined ? process.env.TAPWIRE_TOKEN || undefined : undefined) });
+    process.exitCode = await (await import('./watch.js')).runWatch({ ...o, spec: o.spec ?? [], interface: o.interface ?? [], token: o.token ?? (o.api !== undefined ? process.env.TAPWIRE_TOKEN || undefined : undefined) });
   });
 
 program
@@ -131,7 +134,7 @@ program
   .usage('[options] -- <command...>')
   .argument('<command...>', 'the command and its arguments, after --')
   .option('--spec <file>', 'YAML or JSON spec to verify with (default: the built-in detectors)')
-  .option('--interface <name>', 'interface to capture on locally (default: lo; needs root or CAP_NET_RAW)')
+  .option('--interface <name>', `interface to capture on locally (default: ${CLI_DEFAULTS.localInterface}); needs root or CAP_NET_RAW`)
   .option('--filter <bpf>', 'BPF capture filter for the local capture, e.g. "tcp port 8080 or tcp port 5432"')
   .option('--api <url>', 'capture through a running tapwire agent (its snapshot, its run log) instead of locally')
   .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
@@ -160,8 +163,8 @@ program
   .option('--token <token>', 'bearer token for the agent and for --http (default: TAPWIRE_TOKEN); --http off loopback requires one')
   .option('--http <host:port>', 'serve Streamable HTTP at http://host:port/mcp instead of stdio')
   .option('--data-dir <dir>', 'where local snapshots, the run log and exported pcaps are kept (default: $TAPWIRE_DATA_DIR, else $XDG_DATA_HOME/tapwire)')
-  .option('--interface <name>', 'interface a local capture uses (default: lo; needs root or CAP_NET_RAW)', 'lo')
-  .option('--max-tokens <n>', 'bound on one result, in estimated tokens', positiveInt('--max-tokens'), 20000)
+  .option('--interface <name>', 'interface a local capture uses; needs root or CAP_NET_RAW', CLI_DEFAULTS.localInterface)
+  .option('--max-tokens <n>', 'bound on one result, in estimated tokens', positiveInt('--max-tokens'), CLI_DEFAULTS.maxTokens)
   .action(async (o: McpCliOptions) => {
     process.exitCode = await (await import('./mcp.js')).runMcp({ ...o, token: o.token ?? (process.env.TAPWIRE_TOKEN || undefined) });
   });

@@ -10,6 +10,7 @@ import { snapshotsDir } from '../run/local-snapshots.js';
 import { exitText, RUN_EXIT, runAndVerify, runExitCode, type RunResult } from '../run/run.js';
 import { SpecError } from '../verify/spec/index.js';
 import { verdictText } from '../verify/verdict.js';
+import { CLI_DEFAULTS } from './defaults.js';
 
 export interface RunCliOptions {
   spec?: string;
@@ -34,7 +35,7 @@ export async function runRun(command: string[], o: RunCliOptions): Promise<numbe
   if (usage) return badInput(usage);
   let backend: Backend;
   try {
-    backend = o.api !== undefined ? new AgentBackend(new AgentClient(o.api, o.token)) : new LocalBackend({ dataDir: o.dataDir, iface: o.interface ?? 'lo' });
+    backend = o.api !== undefined ? new AgentBackend(new AgentClient(o.api, o.token)) : new LocalBackend({ dataDir: o.dataDir, iface: o.interface ?? CLI_DEFAULTS.localInterface });
   } catch (e) {
     if (e instanceof AgentClientError) return badInput(e.message);
     throw e;
@@ -50,7 +51,7 @@ export async function runRun(command: string[], o: RunCliOptions): Promise<numbe
   try {
     result = await runAndVerify({
       backend, command, spec: o.spec === undefined ? undefined : { file: o.spec }, timeoutSec: o.timeout,
-      iface: o.api === undefined ? o.interface ?? 'lo' : undefined, bpf: o.filter, maxEvidence: o.maxEvidence, onOutput: echo,
+      iface: o.api === undefined ? o.interface ?? CLI_DEFAULTS.localInterface : undefined, bpf: o.filter, maxEvidence: o.maxEvidence, onOutput: echo,
     }, { signal: cancel.signal });
   } catch (e) {
     if (e instanceof SpecError) return badInput(`spec ${e.message}`);

@@ -9,6 +9,7 @@ import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
 import { loadSpecFile, SpecError } from '../verify/spec/index.js';
 import { Watcher, type StandingSpec, type VerdictChange } from '../watch/watcher.js';
 import { apiFlows } from './source.js';
+import { CLI_DEFAULTS } from './defaults.js';
 
 export interface WatchCliOptions {
   spec: string[];
@@ -80,7 +81,7 @@ export async function runWatch(o: WatchCliOptions): Promise<number> {
     if (!(await followAgent(o.api, o.token, watcher, stop.signal))) return 2;
     source = `the agent at ${o.api}`;
   } else {
-    const interfaces = o.interface.length ? o.interface : ['any'];
+    const interfaces = o.interface.length ? o.interface : [...CLI_DEFAULTS.captureInterfaces];
     try {
       recorder = Recorder.start({ interfaces, filter: o.filter, bodyLimit: DEFAULT_BODY_LIMIT, redactor: new Redactor({ key: loadRedactKey().key }), onRecord: (r) => watcher.add(r) });
     } catch (e) {
