@@ -85,7 +85,7 @@ export function har(out: Out): Formatter {
 }
 
 const pad = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
-const rpad = (s: string, n: number) => s.padStart(n);
+const rpad = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padStart(n));
 
 function bytes(n: number | undefined): string {
   if (n === undefined) return '-';
@@ -98,12 +98,71 @@ function clock(t: number): string {
   return new Date(t * 1000).toISOString().slice(11, 23);
 }
 
-/** A table for people: one line per flow, widest columns last. */
-export function table(out: Out): Formatter {
+/** One row's cells, before they are fitted to a width. */
+interface Row {
+  time: string; client: string; server: string; proto: string; method: string;
+  status: string; ms: string; req: string; resp: string; what: string;
+}
+
+type Column = Exclude<keyof Row, 'what'>;
+
+/** The fixed columns, in order, with their width and alignment. */
+const COLUMNS: readonly { key: Column; title: string; width: number; right?: true }[] = [
+  { key: 'time', title: 'TIME (UTC)', width: 12 },
+  { key: 'client', title: 'CLIENT', width: 21 },
+  { key: 'server', title: 'SERVER', width: 21 },
+  { key: 'proto', title: 'PROTO', width: 5 },
+  { key: 'method', title: 'METHOD', width: 7 },
+  { key: 'status', title: 'STATUS', width: 6, right: true },
+  { key: 'ms', title: 'MS', width: 8, right: true },
+  { key: 'req', title: 'REQ', width: 6, right: true },
+  { key: 'resp', title: 'RESP', width: 6, right: true },
+];
+
+/** Least useful first: what a narrow terminal gives up so that the call itself stays readable. */
+const DROP_ORDER: readonly Column[] = ['req', 'resp', 'client', 'proto', 'time', 'ms'];
+/** The path or SQL column keeps at least this much before another column is dropped. */
+const MIN_WHAT = 30;
+const GAP = 2;
+
+/**
+ * Which columns fit in `width` characters (undefined: all of them, and nothing is cut). Columns
+ * are dropped in DROP_ORDER until the path or SQL column has MIN_WHAT characters.
+ */
+export function fitColumns(width: number | undefined): readonly (typeof COLUMNS)[number][] {
+  let cols = [...COLUMNS];
+  if (width === undefined) return cols;
+  const fixed = () => cols.reduce((n, c) => n + c.width + GAP, 0);
+  for (const key of DROP_ORDER) {
+    if (width - fixed() >= MIN_WHAT) break;
+    cols = cols.filter((c) => c.key !== key);
+  }
+  return cols;
+}
+
+/** The terminal's width when stdout is one; undefined (uncut) when piped, or with --wide. */
+export function terminalWidth(stream: NodeJS.WriteStream = process.stdout): number | undefined {
+  return stream.isTTY && stream.columns > 0 ? stream.columns : undefined;
+}
+
+/**
+ * A table for people: one line per flow, the path or SQL last. `width` fits every line to a
+ * terminal (the last column cut with "…", the least useful columns dropped when narrow);
+ * undefined leaves lines uncut, for pipes and --wide.
+ */
+export function table(out: Out, width: number | undefined = terminalWidth()): Formatter {
   let day = '';
+  const cols = fitColumns(width);
+  const fixed = cols.reduce((n, c) => n + c.width + GAP, 0);
+  const line = (cells: Row): string => {
+    const head = cols.map((c) => (c.right ? rpad : pad)(cells[c.key], c.width)).join(' '.repeat(GAP));
+    const room = width === undefined ? Infinity : Math.max(1, width - fixed);
+    const what = cells.what.length > room ? `${cells.what.slice(0, room - 1)}…` : cells.what;
+    return `${head}${' '.repeat(GAP)}${what}`.trimEnd();
+  };
   return {
     begin() {
-      out.write(`${pad('TIME (UTC)', 12)}  ${pad('CLIENT', 21)}  ${pad('SERVER', 21)}  ${pad('PROTO', 5)}  ${pad('METHOD', 7)}  ${rpad('STATUS', 6)}  ${rpad('MS', 8)}  ${rpad('REQ', 6)}  ${rpad('RESP', 6)}  PATH\n`);
+      out.write(`${line({ time: 'TIME (UTC)', client: 'CLIENT', server: 'SERVER', proto: 'PROTO', method: 'METHOD', status: 'STATUS', ms: 'MS', req: 'REQ', resp: 'RESP', what: 'PATH / QUERY' })}\n`);
     },
     record(r) {
       const d = new Date(r.start * 1000).toISOString().slice(0, 10);
@@ -132,10 +191,10 @@ export function table(out: Out): Formatter {
       if (r.incomplete) notes.push(`incomplete: ${r.incompleteReason}`);
       if (r.upgrade) notes.push(`upgrade: ${r.upgrade}`);
       const note = notes.length ? `  [${notes.join('; ')}]` : '';
-      out.write(`${pad(clock(r.start), 12)}  ${pad(endpoint(r.src), 21)}  ${pad(endpoint(r.dst), 21)}  `
-        + `${pad(r.protocol === 'postgres' ? 'pg' : r.protocol, 5)}  ${pad(method, 7)}  ${rpad(status, 6)}  `
-        + `${rpad(r.durationMs.toFixed(1), 8)}  ${rpad(bytes(r.request?.size), 6)}  ${rpad(bytes(r.response?.size), 6)}  `
-        + `${what}${note}\n`);
+      out.write(`${line({
+        time: clock(r.start), client: endpoint(r.src), server: endpoint(r.dst), proto: r.protocol === 'postgres' ? 'pg' : r.protocol,
+        method, status, ms: r.durationMs.toFixed(1), req: bytes(r.request?.size), resp: bytes(r.response?.size), what: `${what}${note}`,
+      })}\n`);
     },
     end() {},
   };
