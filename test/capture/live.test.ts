@@ -338,7 +338,12 @@ describe.skipIf(why !== '')('live capture of pods on a bridge', () => {
       const deadline = Date.now() + 1500;
       while (records.length < expected.length && Date.now() < deadline) await sleep(20);
       await sleep(300); // nothing more may come
-      const counters = cap.counters();
+      // A late frame (an ARP, a keep-alive) can be in the kernel's counters a moment before
+      // libpcap hands it over: read the counters once what was counted has also been delivered
+      // (up to 1 s; a real loss still shows as seen < rx + tx).
+      let counters = cap.counters();
+      const settled = (c: LiveCounters) => c.interfaces.every((i) => i.rxPackets === undefined || i.seen === i.rxPackets + i.txPackets!);
+      for (const until = Date.now() + 1000; !settled(counters) && Date.now() < until; counters = cap.counters()) await sleep(50);
       const hostSide = pods.hostSidePackets() - hostBefore;
       return { expected, records, counters, hostSide, violations: pipeline.violations.total };
     } finally {

@@ -14,6 +14,9 @@ import {
   matchTransactions, oracleTransactions, tapwireTransactions, txLabel, type Tx,
 } from './http1-compare.js';
 import { reconcile as reconcileWith } from './explained.js';
+import { keepReport, printReportsOnFailure } from '../helpers/report.js';
+
+printReportsOnFailure();
 
 /** Overall matched / oracle transactions must reach this. */
 const MIN_MATCH_RATE = 0.995;
@@ -225,7 +228,7 @@ describe.skipIf(!PCAPS_PRESENT)('HTTP/1 conformance with tshark', () => {
       return `  ${d.capture}: ${d.kind} "${d.what}" — ${d.detail}\n      ${e ? `explained: ${e.reason}` : 'UNEXPLAINED'}`;
     }));
     const frames = rows.flatMap((r) => r.frameNotes.map((n) => `  ${r.capture}: ${n}`));
-    console.log([
+    keepReport('http1-conformance', [
       'HTTP/1 conformance (tshark oracle):', lines.join('\n'), '', 'Deviations:', ...devs, '',
       'Completing frames that differ from tshark (informational):', ...frames,
     ].join('\n'));

@@ -17,6 +17,9 @@ import {
   PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT, listCaptures, readOracle,
 } from './oracle.js';
 import { reconcile as reconcileWith } from './explained.js';
+import { keepReport, printReportsOnFailure } from '../helpers/report.js';
+
+printReportsOnFailure();
 
 /** Overall share of tshark's items (fields, statuses, messages, RSTs, body lengths) tapwire agrees with. */
 const MIN_ITEM_RATE = 0.95;
@@ -251,7 +254,7 @@ describe.skipIf(!PCAPS_PRESENT)('HTTP/2 and gRPC conformance with tshark', () =>
       return `  ${d.capture}: ${fmt(d)}\n      ${e ? `explained: ${e.reason}` : b ? `DECODER BUG: ${b.reason}` : 'UNEXPLAINED'}`;
     }));
     const notes = rows.flatMap((r) => r.notes.map((n) => `  ${r.capture}: ${n}`));
-    console.log([
+    keepReport('http2-conformance', [
       'HTTP/2 and gRPC conformance (tshark oracle):', lines.join('\n'), '', 'Deviations:', ...devs, '',
       'tapwire incomplete / headersPartial (informational):', ...notes,
     ].join('\n'));

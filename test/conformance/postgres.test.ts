@@ -12,6 +12,9 @@ import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT, listCaptures, readOracle } from './oracle.js';
 import { comparePg, oraclePg, tapwirePg, type PgDeviation, type PgItemKind } from './postgres-compare.js';
 import { reconcile as reconcileWith } from './explained.js';
+import { keepReport, printReportsOnFailure } from '../helpers/report.js';
+
+printReportsOnFailure();
 
 /**
  * Overall verified / compared items must reach this. An item is verified when tapwire agrees
@@ -194,6 +197,6 @@ describe.skipIf(!PCAPS_PRESENT)('PostgreSQL conformance with tshark', () => {
       return `  ${d.capture}: ${fmt(d)}\n      ${e ? `${KNOWN_BUGS.includes(e) ? 'KNOWN BUG' : 'explained'}: ${e.reason}` : 'UNEXPLAINED'}`;
     }));
     const summary = `raw agreement ${ok}/${items} (${pct(ok, items)}); verified (agreeing + ${checked} hand-checked) ${ok + checked}/${items} (${pct(ok + checked, items)})`;
-    console.log(['PostgreSQL conformance (tshark oracle):', lines.join('\n'), summary, '', 'Deviations:', ...devs].join('\n'));
+    keepReport('postgres-conformance', ['PostgreSQL conformance (tshark oracle):', lines.join('\n'), summary, '', 'Deviations:', ...devs].join('\n'));
   });
 });

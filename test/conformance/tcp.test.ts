@@ -11,6 +11,9 @@ import { PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT, listCaptures, readOracle
 import { connKey } from './http1-compare.js';
 import { reassembleFile, type TcpConn } from './tcp-streams.js';
 import { reconcile as reconcileWith } from './explained.js';
+import { keepReport, printReportsOnFailure } from '../helpers/report.js';
+
+printReportsOnFailure();
 
 /**
  * bytes: a gap-free direction's byte count or sha256 differs.
@@ -198,7 +201,7 @@ describe.skipIf(!PCAPS_PRESENT)('TCP reassembly conformance with tshark follow',
       const e = GAP_NOTES.find((x) => x.capture === g.capture && x.stream === g.stream);
       return `  ${g.capture}: ${g.detail}${e ? `\n      checked: ${e.note}` : ''}`;
     }));
-    console.log(['TCP reassembly conformance (tshark follow,tcp,raw):', ...lines, '', 'Deviations:', ...devs, '',
+    keepReport('tcp-conformance', ['TCP reassembly conformance (tshark follow,tcp,raw):', ...lines, '', 'Deviations:', ...devs, '',
       'Streams with gaps (not counted as compared; checked against tshark\'s rendering of holes):', ...gaps].join('\n'));
   });
 });
