@@ -13,7 +13,8 @@ export type DetectorKind = (typeof DETECTOR_KINDS)[number];
  * findings (info findings, such as retries that back off, stay info).
  */
 export const DETECTOR_DEFAULTS = {
-  retry: { maxGapMs: 60_000 },
+  // maxAttempts: a longer run is cut into runs of this many, so load cannot make one endless finding.
+  retry: { maxGapMs: 60_000, maxAttempts: 20 },
   'redundant-call': { minCount: 3, errorCount: 10 },
   'n-plus-one': { minCount: 5, errorCount: 10 },
   'error-status': { burst4xx: 5 },
