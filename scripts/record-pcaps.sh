@@ -8,7 +8,7 @@
 # Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs),
 # pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/),
 # pcaps/http2, pcaps/grpc, pcaps/postgres (below), and pcaps/verify/*.pcap (one story per verifier
-# detector, see scripts/record/stories.mjs).
+# detector, see scripts/record/stories.mjs, and load-cycle.pcap, see scripts/record/load.mjs).
 # Needs root (tcpdump on lo, a server on port 80) and these Debian packages:
 #   tcpdump, tshark (tshark, editcap, capinfos), postgresql (15), nghttp2-client (nghttp),
 #   nghttp2-proxy (nghttpx, the h2c-upgrade server).
@@ -112,6 +112,9 @@ if want verify; then
   mkdir -p pcaps/verify
   rm -f pcaps/verify/*.pcap.tmp
   DEMO_PG_PORT=$PG_PORT run node scripts/record/stories.mjs pcaps/verify
+  # load-cycle.pcap: wrk, 8 keep-alive connections cycling five paths, /fail always 503, on
+  #   127.0.0.36:8080 (scripts/record/load.mjs): load the retry detector must not read as retries.
+  run node scripts/record/load.mjs pcaps/verify
 fi
 
 # ---- HTTP/2 and gRPC fixtures (h2c on 127.0.0.1) ---------------------------------------------
