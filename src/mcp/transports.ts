@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { hostPort } from '../common/address.js';
 import { isLoopback, isLoopbackRequest } from '../common/net.js';
 import type { McpContext } from './context.js';
 import { SETTLE_MS } from './inflight.js';
@@ -88,7 +89,7 @@ interface Session {
  */
 export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const loopback = isLoopback(o.host);
-  if (!loopback && !o.token) throw new Error(`--http ${o.host}:${o.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
+  if (!loopback && !o.token) throw new Error(`--http ${hostPort(o.host, o.port)} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
   const sessions = new Map<string, Session>();
   const idleMs = o.idleMs ?? IDLE_MS;
   const sweep = setInterval(() => {
@@ -145,7 +146,7 @@ export async function serveHttp(ctx: McpContext, o: HttpOptions): Promise<{ url:
   });
   const a = http.address() as AddressInfo;
   return {
-    url: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/mcp`,
+    url: `http://${hostPort(a.address, a.port)}/mcp`,
     close: async () => {
       clearInterval(sweep);
       // Calls in flight are cancelled and answered before their sessions close (see inflight.ts).
