@@ -1,3 +1,5 @@
+import { plural } from './text.js';
+
 /**
  * Every tool result fits a model's context: about 20 000 tokens by default (`--max-tokens`).
  * Tokens are estimated as JSON characters / 4, the usual rule of thumb for JSON and English.
@@ -45,7 +47,8 @@ export type Fits = () => boolean;
 export function fitsWithin(maxTokens: number, result: () => { structured: unknown; text: string }): Fits {
   return () => {
     const r = result();
-    return tokens(r.structured) + tokens(r.text) + MARGIN <= maxTokens;
+    // The text travels as a JSON string too: measured escaped, as it is sent.
+    return tokens(r.structured) + tokens(JSON.stringify(r.text)) + MARGIN <= maxTokens;
   };
 }
 
@@ -146,13 +149,13 @@ export function cutRows<T>(all: readonly T[], set: (rows: T[]) => void, fits: Fi
 /** The sentence for a truncation: what was cut, then how to get the rest. */
 export function truncationNote(maxTokens: number, cut: Omit<Truncation, 'note'>, more?: string): Truncation {
   const parts: string[] = [];
-  if (cut.evidenceOmitted) parts.push(`${cut.evidenceOmitted} evidence entries left out (every finding is kept; details.evidenceTotal has each one's count)`);
-  if (cut.detailsOmitted) parts.push(`details of ${cut.detailsOmitted} findings cut`);
-  if (cut.rowsOmitted) parts.push(`page ended ${cut.rowsOmitted} rows early`);
-  if (cut.bodyBytesOmitted) parts.push(`${cut.bodyBytesOmitted} body bytes left out`);
-  if (cut.fieldsCut) parts.push(`${cut.fieldsCut} long fields cut (${cut.charsOmitted ?? 0} characters left out; payloads names them)`);
-  if (cut.findingsCompacted) parts.push(`${cut.findingsCompacted} findings in compact form (kind, severity, one-line summary, details.evidenceTotal; errors keep their evidence first)`);
-  if (cut.findingsOmitted) parts.push(`${cut.findingsOmitted} more findings on the next pages (verify with cursor = next)`);
+  if (cut.evidenceOmitted) parts.push(`${plural(cut.evidenceOmitted, 'evidence entry', 'evidence entries')} left out (every finding is kept; details.evidenceTotal has each one's count)`);
+  if (cut.detailsOmitted) parts.push(`details of ${plural(cut.detailsOmitted, 'finding')} cut`);
+  if (cut.rowsOmitted) parts.push(`page ended ${plural(cut.rowsOmitted, 'row')} early`);
+  if (cut.bodyBytesOmitted) parts.push(`${plural(cut.bodyBytesOmitted, 'body byte')} left out`);
+  if (cut.fieldsCut) parts.push(`${plural(cut.fieldsCut, 'long field')} cut (${plural(cut.charsOmitted ?? 0, 'character')} left out; payloads names them)`);
+  if (cut.findingsCompacted) parts.push(`${plural(cut.findingsCompacted, 'finding')} in compact form (kind, severity, one-line summary, details.evidenceTotal; errors keep their evidence first)`);
+  if (cut.findingsOmitted) parts.push(`${plural(cut.findingsOmitted, 'more finding')} on the next pages (verify with cursor = next)`);
   const note = `result bounded to about ${maxTokens} tokens: ${parts.join('; ') || 'cut'}${more ? `; ${more}` : ''}`;
   return { note, ...cut };
 }

@@ -5,6 +5,7 @@ import type { McpContext } from './context.js';
 import { ArgError } from './errors.js';
 import { flowRow, flowRowSchema, rowLine, type FlowRow } from './rows.js';
 import { knownSnapshot, needsSnapshot } from './source.js';
+import { plural, truncatedLines } from './text.js';
 
 export const DEFAULT_ROWS = 50;
 export const MAX_ROWS = 1000;
@@ -98,11 +99,10 @@ function cut(ctx: McpContext, omitted: number): { truncated?: Truncation } {
   return omitted > 0 ? { truncated: truncationNote(ctx.maxTokens, { rowsOmitted: omitted }, 'pass "next" as cursor for the rest') } : {};
 }
 
-/** The text copy of a page: a count, then the first rows. */
+/** The text copy of a page: what the counts count, the cursor, every row of the page, what was cut. */
 export function pageText(p: FlowPage): string {
-  const head = `${p.flows.length} flows${p.matched !== undefined ? ` of ${p.matched} matching` : ''}${p.next ? `; more with cursor "${p.next}"` : ''}`;
-  const lines = p.flows.slice(0, 20).map(rowLine);
-  if (p.flows.length > 20) lines.push(`… ${p.flows.length - 20} more rows in structuredContent`);
-  return [head, ...lines, ...(p.truncated ? [p.truncated.note] : [])].join('\n');
+  const head = `${plural(p.flows.length, 'flow')} on this page${p.matched !== undefined ? `, of ${p.matched} matching` : ''}; `
+    + `${p.next ? `more: pass cursor "${p.next}"` : 'no more pages'}`;
+  const legend = p.flows.length ? ['rows: id, start, client → server, protocol and call, status, duration'] : [];
+  return [head, ...legend, ...p.flows.map(rowLine), ...truncatedLines(p.truncated)].join('\n');
 }
-

@@ -44,10 +44,10 @@ export function flowRow(r: FlowRecord): FlowRow {
   return row;
 }
 
-/** One line for the text copy of a page of rows. */
+/** One line for the text copy of a page of rows: every field of the row. */
 export function rowLine(w: FlowRow): string {
-  return `${w.id}  ${w.start.slice(11, 23)}  ${w.client} → ${w.server}  ${w.protocol} ${w.call ?? ''}  ${w.status ?? '-'}  ${w.durationMs} ms`
-    + `${w.failed ? '  FAILED' : ''}${w.incomplete ? `  [${w.incomplete}]` : ''}`;
+  return `${w.id}  ${w.start}  ${w.client} → ${w.server}  ${[w.protocol, w.call].filter(Boolean).join(' ')}  ${w.status ?? '-'}  ${w.durationMs} ms`
+    + `${w.failed ? '  FAILED' : ''}${w.incomplete ? `  incomplete: ${w.incomplete}` : ''}`;
 }
 
 function peer(p: Peer): string {

@@ -1,15 +1,46 @@
-import { verdictText, type Verdict } from '../verify/verdict.js';
+import type { Verdict } from '../verify/verdict.js';
 import { compactFinding, fitRows, fitsWithin, shrinkFindings, truncationNote, type Truncation } from './bound.js';
+import type { SourceLabel } from './source.js';
+import { findingLines, findingsCount, plural, scalar, sourceWhere, tally, truncatedLines } from './text.js';
 
-/** Findings shown in a verdict's text copy; all of them are in structuredContent. */
-const TEXT_FINDINGS = 12;
-
-/** The verdict's compact text: the verdict line, the first findings with a little evidence each. */
-export function compactVerdictText(v: Verdict): string {
-  const shown = verdictText({ ...v, findings: v.findings.slice(0, TEXT_FINDINGS) }, 3);
-  const more = v.findings.length - TEXT_FINDINGS;
-  return more > 0 ? `${shown}  … ${more} more findings in structuredContent\n` : shown;
+/** A result that carries a verdict, as its text copy sees it. */
+export interface VerdictResult extends Verdict {
+  source?: SourceLabel;
+  spec?: { name: string; hash: string };
+  next?: string;
+  truncated?: { note: string };
 }
+
+/**
+ * The text copy of a verdict: the verdict line (with why, when inconclusive), what was judged
+ * (flows, incomplete evidence, the source, the spec when there is one), then every finding on
+ * this page with its details and the evidence the result kept, the cursor to the next page, and
+ * what the bound cut. `ownKeys` are the fields of a larger result (run_and_verify) its caller shows.
+ */
+export function verdictResultText(v: VerdictResult, cursorTo = 'verify with the same arguments', ownKeys: readonly string[] = []): string {
+  const c = v.coverage;
+  const incomplete = c.incomplete ? ` (${tally(c.byReason)})` : '';
+  // Fields a newer verdict has that this text does not know yet are still shown, as `name: value`.
+  const known = new Set([...VERDICT_KEYS, ...ownKeys]);
+  const more = [
+    ...Object.entries(v).filter(([k]) => !known.has(k)).map(([k, x]) => `${k}: ${scalar(x)}`),
+    ...Object.entries(c).filter(([k]) => !COVERAGE_KEYS.includes(k)).map(([k, x]) => `coverage ${k}: ${scalar(x)}`),
+  ];
+  const lines = [
+    `verdict: ${v.verdict.toUpperCase()}${v.reason ? ` (${v.reason})` : ''}`,
+    `judged ${plural(c.flows, 'flow')}${v.source ? ` from ${sourceWhere(v.source)}` : ''}, ${c.incomplete} with incomplete evidence${incomplete}`
+      + `${v.spec ? `; spec ${v.spec.name} (hash ${v.spec.hash})` : ''}`,
+    ...more,
+    `${findingsCount(v.findings)}${v.next ? ' on this page' : ''}${v.findings.length ? ':' : ''}`,
+    ...v.findings.flatMap((f) => findingLines(f)),
+    ...(v.next ? [`more findings: pass cursor "${v.next}" to ${cursorTo}`] : []),
+    ...truncatedLines(v.truncated),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+const VERDICT_KEYS = ['verdict', 'findings', 'reason', 'coverage', 'source', 'spec', 'next', 'truncated'];
+const COVERAGE_KEYS = ['flows', 'incomplete', 'byReason'];
 
 /** Where a page of findings starts, and the cursor that continues from an offset. */
 export interface FindingsPage {
@@ -24,7 +55,7 @@ export interface FindingsPage {
  * findings' evidence), and `next` continues. A finding is never dropped without a cursor to it.
  * Sets `truncated` when anything was cut. Without `page.cursor` nothing is paged.
  */
-export function boundVerdict<T extends Verdict>(value: T, maxTokens: number, text: (v: T) => string = compactVerdictText, page: FindingsPage = {}): T & { truncated?: Truncation; next?: string } {
+export function boundVerdict<T extends Verdict>(value: T, maxTokens: number, text: (v: T) => string = verdictResultText, page: FindingsPage = {}): T & { truncated?: Truncation; next?: string } {
   const result: T & { truncated?: Truncation; next?: string } = value;
   const all = value.findings, offset = page.offset ?? 0;
   const within = (tokens: number) => fitsWithin(tokens, () => ({ structured: result, text: text(result) }));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findingsPage } from '../../src/mcp/tools/verify.js';
-import { boundVerdict, compactVerdictText } from '../../src/mcp/verdict.js';
+import { boundVerdict, verdictResultText } from '../../src/mcp/verdict.js';
 import type { Verdict } from '../../src/verify/verdict.js';
 import { connect, DEMO, FIXED, PGBENCH, ROOT, text } from './helpers.js';
 
@@ -125,7 +125,7 @@ describe('tapwire mcp: bounded flows and verdicts past the bound', () => {
       expect(out.flow.request.query).toMatch(/^INSERT INTO t VALUES \(0, 'some text value 0'\),.*…$/);
       expect(out.truncated).toMatchObject({ fieldsCut: 1, charsOmitted: big.length - out.flow.request.query.length + 1 });
       expect(out.payloads).toContainEqual(expect.stringMatching(new RegExp(`^request\\.query \\(cut to \\d+ of ${big.length} characters\\)$`)));
-      expect(text(r)).toMatch(/1 long fields cut/);
+      expect(text(r)).toMatch(/1 long field cut/);
       // With bodies asked for, the same bound holds.
       await t.call('get_flow', { capture: PGBENCH, id: rec.id, include_bodies: true });
     } finally {
@@ -154,7 +154,7 @@ describe('tapwire mcp: bounded flows and verdicts past the bound', () => {
     }
   }
 
-  const size = (v: unknown, txt: string) => Math.ceil(JSON.stringify(v).length / 4) + Math.ceil(txt.length / 4);
+  const size = (v: unknown, txt: string) => Math.ceil(JSON.stringify(v).length / 4) + Math.ceil(JSON.stringify(txt).length / 4);
 
   /**
    * Walks every page of a verdict of `n` findings as verify would (its cursors): each page
@@ -168,8 +168,8 @@ describe('tapwire mcp: bounded flows and verdicts past the bound', () => {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const r = boundVerdict({ ...v, findings: structuredClone(all) }, 20_000, compactVerdictText, findingsPage({ capture: DEMO, cursor }, n));
-      expect(size(r, compactVerdictText(r))).toBeLessThanOrEqual(20_000);
+      const r = boundVerdict({ ...v, findings: structuredClone(all) }, 20_000, verdictResultText, findingsPage({ capture: DEMO, cursor }, n));
+      expect(size(r, verdictResultText(r))).toBeLessThanOrEqual(20_000);
       expect(r.verdict).toBe('fail');
       expect(r.coverage).toEqual(v.coverage);
       // The first page's first error keeps all its evidence; later pages keep at least some.

@@ -51,9 +51,13 @@ async function snapshotLoop(t: Connected): Promise<void> {
   const id = started.structuredContent.id as string;
   expect(id).toMatch(/^snap-/);
   for (const p of ['/ok/1', '/ok/2', '/ok/3', '/fail']) await hit(p);
-  const stopped = (await t.call('stop_snapshot', { id })).structuredContent;
+  const stopResult = await t.call('stop_snapshot', { id });
+  const stopped = stopResult.structuredContent;
   expect(stopped).toMatchObject({ id, open: false, name: 'mcp live test', drained: 'proven' });
-  expect((await t.call('list_snapshots')).structuredContent.snapshots.map((s: { id: string }) => s.id)).toContain(id);
+  expect(text(stopResult)).toMatch(new RegExp(`^snapshot stopped: ${id} "mcp live test": closed, flows from \\S+ to \\S+, no filter, created \\S+, drain proven\nthe drain was proven`));
+  const listed = await t.call('list_snapshots');
+  expect(listed.structuredContent.snapshots.map((s: { id: string }) => s.id)).toContain(id);
+  expect(text(listed)).toContain(`  ${id} "mcp live test": closed, flows from `);
 
   const page = (await t.call('list_flows', { snapshot: id, filter: `dst.port == ${port}` })).structuredContent;
   const rows: Row[] = page.flows;
@@ -114,6 +118,11 @@ async function runLoop(t: Connected): Promise<void> {
   expect(out.verdict).toBe('fail');
   expect(out.findings.some((f: { kind: string; summary: string }) => f.kind === 'check' && /no 5xx/.test(f.summary))).toBe(true);
   expect(text(r)).toMatch(/^command: exit 0; snapshot snap-\w+; run run-\w+\nverdict: FAIL/);
+  // The text carries the findings' evidence, the run, the snapshot and the whole output kept.
+  for (const f of out.findings) for (const e of f.evidence) expect(text(r)).toContain(`flow ${e.flowId} `);
+  expect(text(r)).toContain(`run ${out.runId}: kept for run_history and runs_touching; backend ${out.backend}`);
+  expect(text(r)).toMatch(new RegExp(`\\nsnapshot ${out.snapshotId}( "[^\\n]*")?: closed, flows from `));
+  expect(text(r)).toMatch(/output \(the last 2 lines of stdout and stderr, at most 8000 characters\):\n {2}\/ok\/1 200\n {2}\/fail 503$/);
   expect(progress.length).toBeGreaterThanOrEqual(3);
   expect(progress.map((p) => p.progress)).toEqual([...progress.map((p) => p.progress)].sort((a, b) => a - b));
   expect(progress.at(-1)).toMatchObject({ progress: 5, total: 5 });

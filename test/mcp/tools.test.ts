@@ -169,7 +169,7 @@ describe('tapwire mcp tools on capture files', () => {
     const next = (await t.call('list_flows', { capture: 'pcaps/http1/mix.pcap', cursor: a.next, limit: 5 })).structuredContent;
     const first10 = (await t.call('list_flows', { capture: 'pcaps/http1/mix.pcap', limit: 10 })).structuredContent.flows;
     expect([...a.flows, ...next.flows]).toEqual(first10);
-    expect(text(r)).toMatch(/127 flows \(http ×16\), 0 violations/);
+    expect(text(r)).toMatch(/127 flows \(request\/response exchanges and SQL statements\); connections by protocol: http 16\n.*\n0 protocol violations\n5 flows on this page, of 127 matching; more: pass cursor/);
   });
 
   it('a capture is decoded again when the file changes (kept by path, mtime and size)', async () => {

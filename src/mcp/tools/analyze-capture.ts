@@ -3,6 +3,7 @@ import { captureArg } from '../args.js';
 import { tokens } from '../bound.js';
 import { flowPage, pageArgs, pageShape, pageText } from '../pages.js';
 import { truncationSchema } from '../schemas.js';
+import { iso, plural, tally } from '../text.js';
 import { tool } from '../tool.js';
 
 const summarySchema = z.object({
@@ -26,11 +27,24 @@ export const analyzeCapture = tool({
   annotations: { readOnlyHint: true },
   async run(a, ctx) {
     const c = await ctx.captures.load(a.capture, ctx.cwd);
-    const page = await flowPage(ctx, a, tokens(c.summary) + tokens(c.path) * 2 + 100);
-    const s = c.summary;
-    const head = `${a.capture}: ${s.format}, ${s.bytes} bytes, ${s.packets} packets, ${s.flows} flows`
-      + ` (${Object.entries(s.protocols).map(([p, n]) => `${p} ×${n}`).join(', ') || 'no protocol recognised'}), ${s.violations.total} violations`
-      + `${s.truncatedAt !== undefined ? `; file cut at byte ${s.truncatedAt}` : ''}`;
-    return { structured: { capture: c.path, summary: s, ...page }, text: `${head}\n${pageText(page)}` };
+    const head = summaryText(c.path, c.summary);
+    // The rest of the result: the summary, the path and this head, besides the page.
+    const page = await flowPage(ctx, a, tokens(c.summary) + tokens(c.path) + tokens(JSON.stringify(head)) + 50);
+    return { structured: { capture: c.path, summary: c.summary, ...page }, text: `${head}\n${pageText(page)}` };
   },
 });
+
+/**
+ * What the decode saw, each number named: flows are exchanges (a request and its response, a SQL
+ * statement), counted apart from the TCP connections that carried them.
+ */
+function summaryText(path: string, s: z.infer<typeof summarySchema>): string {
+  const v = s.violations;
+  return [
+    `${path}: ${s.format}, ${plural(s.bytes, 'byte')}, ${plural(s.packets, 'packet')}`,
+    `${plural(s.flows, 'flow')} (request/response exchanges and SQL statements); connections by protocol: ${tally(s.protocols) || 'none recognised'}`,
+    ...(s.window ? [`flows from ${iso(s.window.start)} to ${iso(s.window.end)}`] : []),
+    `${plural(v.total, 'protocol violation')}${v.total ? `: ${tally(v.counts)}` : ''}${v.first ? `; first: ${v.first}` : ''}`,
+    ...(s.truncatedAt !== undefined ? [`the file ends inside a record at byte ${s.truncatedAt}; everything before it was decoded`] : []),
+  ].join('\n');
+}

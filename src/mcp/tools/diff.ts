@@ -2,11 +2,12 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { FlowRecord } from '../../flows/record.js';
-import { diffFlows, diffText, type FlowDiff } from '../../verify/diff.js';
+import { diffFlows, type EndpointStats, type FlowDiff } from '../../verify/diff.js';
 import { cutRows, fitsWithin, shrinkFindings, truncationNote } from '../bound.js';
 import type { McpContext } from '../context.js';
 import { ArgError } from '../errors.js';
 import { findingSchema, truncationSchema } from '../schemas.js';
+import { findingLines, findingsCount, plural, truncatedLines } from '../text.js';
 import { tool } from '../tool.js';
 
 const latency = z.object({ p50: z.number(), p95: z.number(), p99: z.number(), max: z.number() });
@@ -43,7 +44,7 @@ export const diffTool = tool({
     const before = await sideOf(ctx, a.before, 'before');
     const after = await sideOf(ctx, a.after, 'after');
     const d: FlowDiff & { truncated?: ReturnType<typeof truncationNote> } = diffFlows(before, after);
-    const fits = fitsWithin(ctx.maxTokens, () => ({ structured: d, text: shortText(d) }));
+    const fits = fitsWithin(ctx.maxTokens, () => ({ structured: d, text: diffText(d) }));
     const cut = shrinkFindings([...d.findings.new, ...d.findings.resolved], fits) ?? {};
     // Then the context lists, least telling first; regressions and improvements always stay.
     let rowsOmitted = 0;
@@ -53,7 +54,7 @@ export const diffTool = tool({
     }
     if (rowsOmitted) Object.assign(cut, { rowsOmitted });
     if (Object.keys(cut).length) d.truncated = truncationNote(ctx.maxTokens, cut, '`tapwire diff` on the command line shows all of it');
-    return { structured: d, text: shortText(d) };
+    return { structured: d, text: diffText(d) };
   },
 });
 
@@ -69,14 +70,38 @@ function lists(d: FlowDiff): [() => unknown[], (v: unknown[]) => void][] {
   ];
 }
 
-const TEXT_LINES = 60;
+/**
+ * The text copy: every list the result holds (regressions, improvements, findings new and resolved
+ * with their evidence, calls per request, endpoints, payload shapes), each with its count, and
+ * what the bound cut.
+ */
+function diffText(d: FlowDiff & { truncated?: { note: string } }): string {
+  const L = [`diff ${d.before.label} (${plural(d.before.flows, 'flow')}) → ${d.after.label} (${plural(d.after.flows, 'flow')})`,
+    d.regression ? `REGRESSION: ${plural(d.regressions.length, 'regression')}` : 'no regression'];
+  const section = (title: string, lines: string[]) => {
+    if (lines.length) L.push(`${title}:`, ...lines);
+  };
+  const e = d.endpoints;
+  section(`regressions (${d.regressions.length})`, d.regressions.map((x) => `  ✗ ${x}`));
+  section(`improvements (${d.improvements.length})`, d.improvements.map((x) => `  ✓ ${x}`));
+  section(`new findings: ${findingsCount(d.findings.new)}`, d.findings.new.flatMap((f) => findingLines(f)));
+  section(`resolved findings: ${findingsCount(d.findings.resolved)}`, d.findings.resolved.flatMap((f) => findingLines(f)));
+  section(`downstream calls per inbound request (${d.callsPerRequest.length})`, d.callsPerRequest.map((c) => `  ${c.change}: ${c.inbound} → ${c.downstream}: `
+    + `mean ${c.before.mean.toFixed(2)} → ${c.after.mean.toFixed(2)}, max ${c.before.max} → ${c.after.max}`));
+  section(`endpoints added (${e.added.length})`, e.added.map((x) => `  + ${x.endpoint}: ${statsText(x)}`));
+  section(`endpoints removed (${e.removed.length})`, e.removed.map((x) => `  - ${x.endpoint}: ${statsText(x)}`));
+  section(`endpoints changed (${e.changed.length})`, e.changed.flatMap((x) => [`  ~ ${x.endpoint}`, `      before: ${statsText(x.before)}`, `      after:  ${statsText(x.after)}`]));
+  section(`payload shapes changed (${d.payloadShapes.length} endpoints)`, d.payloadShapes.flatMap((x) => [`  ${x.endpoint}`,
+    ...x.added.map((p) => `      + ${p}`), ...x.removed.map((p) => `      - ${p}`), ...x.changed.map((c) => `      ~ ${c.path}: ${c.before} → ${c.after}`)]));
+  if (L.length === 2) L.push('no differences');
+  L.push(...truncatedLines(d.truncated));
+  return `${L.join('\n')}\n`;
+}
 
-function shortText(d: FlowDiff & { truncated?: { note: string } }): string {
-  const lines = diffText(d).trimEnd().split('\n');
-  const shown = lines.slice(0, TEXT_LINES);
-  if (lines.length > TEXT_LINES) shown.push(`… ${lines.length - TEXT_LINES} more lines in structuredContent`);
-  if (d.truncated) shown.push(d.truncated.note);
-  return `${shown.join('\n')}\n`;
+function statsText(s: EndpointStats): string {
+  const l = s.latencyMs;
+  const statuses = Object.entries(s.statuses).map(([k, n]) => `${k} ×${n}`).join(', ');
+  return `${plural(s.count, 'call')} (calls by status: ${statuses || 'none'})${l ? `; latency p50 ${l.p50}, p95 ${l.p95}, p99 ${l.p99}, max ${l.max} ms` : ''}`;
 }
 
 /** A side: an existing file is a capture; anything else must be a snapshot the backend has. */

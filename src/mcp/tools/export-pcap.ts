@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { exportSnapshot, KEEP_EXPORTS, MAX_PCAP_READ, PCAP_MIME, pcapUri } from '../pcap.js';
+import { plural } from '../text.js';
 import { tool } from '../tool.js';
 import { snapshotIdArg } from './stop-snapshot.js';
 
@@ -18,9 +19,11 @@ export const exportPcap = tool({
   async run(a, ctx) {
     const r = await exportSnapshot(ctx, a.snapshot);
     const uri = pcapUri(a.snapshot);
+    const file = pathToFileURL(r.path).href;
     return {
-      structured: { path: r.path, uri, file: pathToFileURL(r.path).href, bytes: r.bytes, ...(r.loss !== undefined ? { loss: r.loss } : {}) },
-      text: `wrote ${r.bytes} bytes to ${r.path}${r.loss && r.loss !== 'none' ? ` (loss: ${r.loss})` : ''}; read it as ${uri}`,
+      structured: { path: r.path, uri, file, bytes: r.bytes, ...(r.loss !== undefined ? { loss: r.loss } : {}) },
+      text: `wrote ${plural(r.bytes, 'byte')} of pcap to ${r.path} (${file}); read it through MCP as ${uri}`
+        + `${r.loss !== undefined ? `\npackets the ring no longer held (loss): ${r.loss}` : ''}`,
       more: [{ type: 'resource_link', uri, name: `${a.snapshot}.pcap`, mimeType: PCAP_MIME, size: r.bytes }],
     };
   },

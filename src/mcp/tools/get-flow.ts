@@ -3,8 +3,8 @@ import { captureArg } from '../args.js';
 import { DEFAULT_BODY_BYTES } from '../bodies.js';
 import { fitsWithin } from '../bound.js';
 import { boundFlow, type BoundedFlow } from '../flow-bound.js';
+import { flowDetailText } from '../flow-text.js';
 import { ArgError } from '../errors.js';
-import { flowRow, rowLine } from '../rows.js';
 import { flowRecordSchema, truncationSchema, type FlowJson } from '../schemas.js';
 import { tool } from '../tool.js';
 
@@ -39,8 +39,7 @@ export const getFlow = tool({
     const structuredOf = (v: BoundedFlow) => ({
       flow: v.flow as unknown as FlowJson, payloads: v.payloads, ...(v.truncated ? { truncated: v.truncated } : {}),
     });
-    const textOf = (v: BoundedFlow) => [rowLine(flowRow(r)), v.payloads.length ? `payloads left out or cut: ${v.payloads.join('; ')}` : 'payloads: complete',
-      ...(v.truncated ? [v.truncated.note] : [])].join('\n');
+    const textOf = (v: BoundedFlow) => flowDetailText(v, a.include_bodies === true);
     const v = boundFlow(r, a.include_bodies ? (a.max_body_bytes ?? DEFAULT_BODY_BYTES) : undefined, ctx.maxTokens,
       (w) => fitsWithin(ctx.maxTokens, () => ({ structured: structuredOf(w), text: textOf(w) }))());
     const structured = structuredOf(v), text = textOf(v);

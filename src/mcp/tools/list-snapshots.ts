@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cutRows, fitsWithin, truncationNote } from '../bound.js';
 import { snapshotSchema, truncationSchema } from '../schemas.js';
+import { plural, snapshotLine, truncatedLines } from '../text.js';
 import { tool } from '../tool.js';
 
 type Snap = z.infer<typeof snapshotSchema>;
@@ -16,14 +17,16 @@ export const listSnapshots = tool({
     const backend = await ctx.backend();
     const all = (await backend.listSnapshots()).sort((x, y) => y.createdAt - x.createdAt);
     let snapshots: Snap[] = all;
-    const omitted = cutRows(all, (rows) => { snapshots = rows; }, fitsWithin(ctx.maxTokens, () => ({ structured: { snapshots }, text: text(snapshots) })));
-    const structured = { snapshots, ...(omitted ? { truncated: truncationNote(ctx.maxTokens, { rowsOmitted: omitted }, 'the oldest snapshots were left out') } : {}) };
-    return { structured, text: text(snapshots) };
+    const omitted = cutRows(all, (rows) => { snapshots = rows; }, fitsWithin(ctx.maxTokens, () => ({ structured: { snapshots }, text: text(snapshots, all.length) })));
+    const truncated = omitted ? truncationNote(ctx.maxTokens, { rowsOmitted: omitted }, 'the oldest snapshots were left out') : undefined;
+    const structured = { snapshots, ...(truncated ? { truncated } : {}) };
+    return { structured, text: text(snapshots, all.length, truncated) };
   },
 });
 
-function text(ss: Snap[]): string {
-  const lines = ss.slice(0, 30).map((s) => `${s.id}${s.name ? ` "${s.name}"` : ''}  ${s.open ? 'OPEN' : 'closed'}  since ${new Date(s.since * 1000).toISOString()}${s.filter ? `  filter ${s.filter}` : ''}`);
-  if (ss.length > 30) lines.push(`… ${ss.length - 30} more in structuredContent`);
-  return [`${ss.length} snapshots`, ...lines].join('\n');
+/** Every snapshot the result holds, newest first, and what was cut. */
+function text(ss: Snap[], total: number, truncated?: { note: string }): string {
+  const open = ss.filter((s) => s.open).length;
+  const head = `${plural(total, 'snapshot')} on the backend${ss.length < total ? `, the newest ${ss.length} shown` : ''}; ${open} of those shown still open${ss.length ? ', newest first:' : ''}`;
+  return [head, ...ss.map((s) => `  ${snapshotLine(s)}`), ...truncatedLines(truncated)].join('\n');
 }

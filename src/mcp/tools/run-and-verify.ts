@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { runAndVerify, type RunProgress } from '../../run/run.js';
 import { specOf } from '../args.js';
 import { ArgError } from '../errors.js';
-import { boundVerdict, compactVerdictText } from '../verdict.js';
+import { boundVerdict, verdictResultText, type VerdictResult } from '../verdict.js';
 import { snapshotSchema, truncationSchema, verdictShape } from '../schemas.js';
+import { plural, snapshotLine } from '../text.js';
 import { tool, type Extra } from '../tool.js';
 import { findingsPage, nextFindingsSchema, specArg } from './verify.js';
 
 /** Output kept of the command: its end, where test runners print their summary. */
 const TAIL_CHARS = 8000;
-const TEXT_TAIL_LINES = 15;
 
 export const runAndVerifyTool = tool({
   name: 'run_and_verify',
@@ -67,13 +67,25 @@ export const runAndVerifyTool = tool({
   },
 });
 
-type RunOut = Parameters<typeof compactVerdictText>[0] & { exitCode: number | null; signal?: string; timedOut?: boolean; cancelled?: boolean; outputTail: string; snapshotId: string; runId: string; warnings: string[]; truncated?: { note: string } };
+type RunOut = VerdictResult & {
+  exitCode: number | null; signal?: string; timedOut?: boolean; cancelled?: boolean; outputTail: string; snapshotId: string;
+  snapshot?: Parameters<typeof snapshotLine>[0]; runId: string; kept: boolean; backend: string; warnings: string[];
+};
 
+const RUN_KEYS = ['exitCode', 'signal', 'timedOut', 'cancelled', 'outputTail', 'snapshotId', 'snapshot', 'runId', 'kept', 'backend', 'warnings'];
+
+/** The text copy: how the command ended, the verdict as verify's text, the run, the snapshot, warnings, the output kept. */
 function runText(r: RunOut): string {
   const how = r.cancelled ? 'cancelled' : r.timedOut ? 'timed out' : r.exitCode === null ? `killed by ${r.signal ?? 'a signal'}` : `exit ${r.exitCode}`;
-  const tail = r.outputTail.trimEnd().split('\n').slice(-TEXT_TAIL_LINES);
-  return [`command: ${how}; snapshot ${r.snapshotId}; run ${r.runId}`, compactVerdictText(r).trimEnd(),
-    ...r.warnings.map((w) => `warning: ${w}`), ...(r.truncated ? [r.truncated.note] : []), 'output (last lines):', ...tail.map((l) => `  ${l}`)].join('\n');
+  const tail = r.outputTail.trimEnd();
+  const lines = tail ? tail.split('\n') : [];
+  return [`command: ${how}; snapshot ${r.snapshotId}; run ${r.runId}`,
+    verdictResultText(r, `verify with snapshot ${r.snapshotId} and the same spec`, RUN_KEYS).trimEnd(),
+    `run ${r.runId}: ${r.kept ? 'kept for run_history and runs_touching' : 'not kept (see warnings)'}; backend ${r.backend}`,
+    r.snapshot ? `snapshot ${snapshotLine(r.snapshot)}` : `snapshot ${r.snapshotId || '(none)'}: not stopped (see warnings)`,
+    ...r.warnings.map((w) => `warning: ${w}`),
+    lines.length ? `output (the last ${plural(lines.length, 'line')} of stdout and stderr, at most ${TAIL_CHARS} characters):` : 'output: none',
+    ...lines.map((l) => `  ${l}`)].join('\n');
 }
 
 /** MCP progress notifications, when the client asked for them with a progress token. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { runHistory, type History } from '../../run/history.js';
 import { cutRows, fitsWithin, shrinkFindings, truncationNote, type EvidenceHolder } from '../bound.js';
 import { evidenceSchema, severitySchema, truncationSchema, verdictNameSchema } from '../schemas.js';
+import { evidenceLine, iso, plural, truncatedLines } from '../text.js';
 import { tool } from '../tool.js';
 
 /** Runs read from the backend's log to answer one question. */
@@ -58,14 +59,33 @@ function evidenceOf(f: { lastEvidence: unknown[] }): EvidenceHolder {
   return { get evidence() { return f.lastEvidence; }, set evidence(v) { f.lastEvidence = v as typeof f.lastEvidence; } };
 }
 
+/**
+ * Every finding and run the result holds: per finding the runs it failed in of those that judged
+ * it, when, its last run and evidence, flakiness; per run its outcome, code, spec and findings.
+ */
 function historyText(h: History & { truncated?: { note: string } }): string {
-  const lines = [`${h.runs.length} runs; ${h.findings.length} distinct findings`];
-  for (const f of h.findings.slice(0, 15)) {
-    lines.push(`  ${f.flaky ? 'FLAKY ' : ''}${f.kind}: failed ${f.failedRuns} of ${f.totalRuns} runs, last ${new Date(f.lastFailed * 1000).toISOString()} (run ${f.lastRun.id}`
-      + `${f.lastRun.snapshot ? `, snapshot ${f.lastRun.snapshot}` : ''}): ${f.summary}`);
+  const lines = [`${plural(h.runs.length, 'matching run')}, newest first; ${plural(h.findings.length, 'distinct error or warning finding')} seen${h.findings.length ? ':' : ''}`];
+  for (const f of h.findings) {
+    const uncounted = f.uncountedRuns ? `; ${plural(f.uncountedRuns, 'more run')} said nothing about it` : '';
+    lines.push(`  ${f.flaky ? 'FLAKY ' : ''}${f.severity.toUpperCase()} ${f.kind}: ${f.summary}`,
+      `      found in ${f.failedRuns} of ${plural(f.totalRuns, 'run')} that judged it${uncounted}; first ${iso(f.firstFailed)}, last ${iso(f.lastFailed)}`,
+      `      fingerprint ${f.fingerprint}; last found in run ${f.lastRun.id}${f.lastRun.snapshot ? `, snapshot ${f.lastRun.snapshot}` : ''}`);
+    for (const x of f.flakyOn ?? []) lines.push(`      flaky on commit ${x.commit}${x.dirty ? ` with uncommitted changes ${x.dirty}` : ''}: found in ${x.failedRuns} of ${plural(x.totalRuns, 'run')}`);
+    lines.push(`      evidence of that run: ${plural(f.lastEvidence.length, 'flow')}${f.lastEvidence.length ? ':' : ''}`, ...f.lastEvidence.map((e) => `        ${evidenceLine(e)}`));
   }
-  if (h.findings.length > 15) lines.push(`  … ${h.findings.length - 15} more findings in structuredContent`);
-  for (const r of h.runs.slice(0, 10)) lines.push(`  run ${r.id} ${new Date(r.startedAt * 1000).toISOString()} exit ${r.exitCode} ${r.verdict}: ${r.command.slice(0, 80)}`);
-  if (h.truncated) lines.push(h.truncated.note);
+  if (h.runs.length) lines.push('runs:');
+  for (const r of h.runs) {
+    const how = r.cancelled ? 'cancelled' : r.timedOut ? 'timed out' : r.exitCode === null ? 'killed by a signal' : `exit ${r.exitCode}`;
+    const facts = [
+      ...(r.snapshot ? [`snapshot ${r.snapshot}`] : []),
+      ...(r.code ? [`commit ${r.code.commit}${r.code.dirty ? ` with uncommitted changes ${r.code.dirty}` : ''}`] : []),
+      r.spec ? `spec ${r.spec.name} (hash ${r.spec.hash})` : 'no spec',
+      ...(r.verified === false ? ['traffic not verified'] : []),
+      ...(r.drained ? [`drain ${r.drained}`] : []),
+      r.fingerprints.length ? `findings (${r.fingerprints.length}, by fingerprint): ${r.fingerprints.map((x) => JSON.stringify(x)).join(', ')}` : 'no error or warning findings',
+    ];
+    lines.push(`  run ${r.id} at ${iso(r.startedAt)}: ${how}, verdict ${r.verdict}; ${facts.join('; ')}`, `      command: ${r.command}`);
+  }
+  lines.push(...truncatedLines(h.truncated));
   return lines.join('\n');
 }

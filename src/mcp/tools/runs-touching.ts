@@ -3,6 +3,7 @@ import { runsTouching, type TouchingCommand } from '../../run/history.js';
 import { cutRows, fitsWithin, shrinkFindings, truncationNote, type EvidenceHolder } from '../bound.js';
 import { ArgError } from '../errors.js';
 import { truncationSchema, verdictNameSchema } from '../schemas.js';
+import { iso, plural, truncatedLines } from '../text.js';
 import { tool } from '../tool.js';
 import { RUNS_READ } from './run-history.js';
 
@@ -30,13 +31,13 @@ export const runsTouchingTool = tool({
     const backend = await ctx.backend();
     const all = runsTouching(await backend.runs({ limit: RUNS_READ }), a);
     const out: { commands: TouchingCommand[]; truncated?: ReturnType<typeof truncationNote> } = { commands: all };
-    const fits = fitsWithin(ctx.maxTokens, () => ({ structured: out, text: touchingText(out.commands) }));
+    const fits = fitsWithin(ctx.maxTokens, () => ({ structured: out, text: touchingText(out.commands, all.length) }));
     // The matched endpoints are the evidence here: they give way before any command does.
     const cut = shrinkFindings(all.map(matchedOf), fits) ?? {};
     const rowsOmitted = cutRows(all, (rows) => { out.commands = rows; }, fits);
     if (rowsOmitted) Object.assign(cut, { rowsOmitted });
     if (Object.keys(cut).length) out.truncated = truncationNote(ctx.maxTokens, cut, 'narrow with service and path');
-    return { structured: out, text: touchingText(out.commands) };
+    return { structured: out, text: touchingText(out.commands, all.length, out.truncated) };
   },
 });
 
@@ -44,7 +45,17 @@ function matchedOf(c: TouchingCommand): EvidenceHolder {
   return { get evidence() { return c.matched; }, set evidence(v) { c.matched = v as string[]; } };
 }
 
-function touchingText(cs: TouchingCommand[]): string {
-  if (cs.length === 0) return 'no kept run touched it';
-  return [`${cs.length} commands`, ...cs.slice(0, 20).map((c) => `  ${c.command} (in ${c.cwd}): ${c.runs} runs, last ${c.lastRun.id} ${c.lastRun.verdict}, exit ${c.lastRun.exitCode}`)].join('\n');
+/** Every command the result holds, with its last run and what of it matched, and what was cut. */
+function touchingText(cs: TouchingCommand[], total: number, truncated?: { note: string }): string {
+  if (total === 0) return 'no kept run touched it';
+  const lines = [`${plural(total, 'test command')} whose newest checked run touched it${cs.length < total ? `, ${cs.length} shown` : ''}, most recently run first:`];
+  for (const c of cs) {
+    const r = c.lastRun;
+    lines.push(`  ${c.command}`, `      in ${c.cwd}; touched it in ${plural(c.runs, 'kept run')}`,
+      `      last checked run ${r.id} at ${iso(r.startedAt)}: ${r.exitCode === null ? 'killed by a signal' : `exit ${r.exitCode}`}, verdict ${r.verdict}`
+        + `${r.snapshot ? `, snapshot ${r.snapshot}` : ''}${c.skippedNewer ? `; ${plural(c.skippedNewer, 'newer run')} passed over (cancelled, or checked no traffic)` : ''}`,
+      `      matched: ${c.matched.length ? c.matched.join(', ') : 'none listed (see truncated)'}`);
+  }
+  lines.push(...truncatedLines(truncated));
+  return lines.join('\n');
 }

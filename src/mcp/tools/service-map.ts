@@ -3,7 +3,8 @@ import { ServiceMap } from '../../verify/servicemap.js';
 import { captureArg, timeArg } from '../args.js';
 import { cutRows, fitsWithin, truncationNote } from '../bound.js';
 import { sourceSchema, truncationSchema } from '../schemas.js';
-import { flowsOf } from '../source.js';
+import { flowsOf, type SourceLabel } from '../source.js';
+import { plural, sourceText, truncatedLines } from '../text.js';
 import { tool } from '../tool.js';
 
 const edgeSchema = z.object({
@@ -31,14 +32,18 @@ export const serviceMap = tool({
     for (const f of flows) map.add(f);
     const all = map.toJSON().edges;
     let edges = all;
-    const omitted = cutRows(all, (rows) => { edges = rows; }, fitsWithin(ctx.maxTokens, () => ({ structured: { edges, source }, text: mapText(edges, all.length) })));
-    const structured = { edges, source, ...(omitted ? { truncated: truncationNote(ctx.maxTokens, { rowsOmitted: omitted }, 'the quietest edges were left out; narrow with since/until') } : {}) };
-    return { structured, text: mapText(edges, all.length) };
+    const omitted = cutRows(all, (rows) => { edges = rows; }, fitsWithin(ctx.maxTokens, () => ({ structured: { edges, source }, text: mapText(edges, all.length, source) })));
+    const truncated = omitted ? truncationNote(ctx.maxTokens, { rowsOmitted: omitted }, 'the quietest edges were left out; narrow with since/until') : undefined;
+    const structured = { edges, source, ...(truncated ? { truncated } : {}) };
+    return { structured, text: mapText(edges, all.length, source, truncated) };
   },
 });
 
-function mapText(edges: z.infer<typeof edgeSchema>[], total: number): string {
-  const lines = edges.slice(0, 30).map((e) => `${e.src} → ${e.dst} ${e.protocol}: ${e.count} calls, ${e.errors} errors, p95 ${e.latencyMs.p95} ms`);
-  if (total > lines.length) lines.push(`… ${total - lines.length} more edges${edges.length < total ? ' (bounded: see truncated)' : ' in structuredContent'}`);
-  return [`${total} edges`, ...lines].join('\n');
+/** Every edge the result holds, with all its numbers, and what was cut. */
+function mapText(edges: z.infer<typeof edgeSchema>[], total: number, source: SourceLabel, truncated?: { note: string }): string {
+  const lines = edges.map((e) => `${e.src} → ${e.dst} ${e.protocol}: ${plural(e.count, 'call')}, ${plural(e.errors, 'error')}; `
+    + `latency p50 ${e.latencyMs.p50}, p95 ${e.latencyMs.p95}, p99 ${e.latencyMs.p99}, max ${e.latencyMs.max} ms`);
+  const shown = edges.length < total ? `, ${edges.length} shown` : '';
+  return [`${plural(total, 'edge')} (one per caller, server and protocol)${shown}, from ${sourceText(source)}${edges.length ? ':' : ''}`,
+    ...lines, ...truncatedLines(truncated)].join('\n');
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { snapshotSchema } from '../schemas.js';
 import { knownSnapshot } from '../source.js';
+import { snapshotLine } from '../text.js';
 import { tool } from '../tool.js';
 
 export const snapshotIdArg = z.string().min(1).max(200).describe('a snapshot id (start_snapshot, list_snapshots)');
@@ -16,7 +17,8 @@ export const stopSnapshot = tool({
     const backend = await ctx.backend();
     await knownSnapshot(backend, a.id, 'id');
     const s = await backend.stopSnapshot(a.id);
-    const span = s.until !== undefined ? `${new Date(s.since * 1000).toISOString()} to ${new Date(s.until * 1000).toISOString()}` : `from ${new Date(s.since * 1000).toISOString()}`;
-    return { structured: s, text: `snapshot ${s.id} stopped: ${span}${s.drained ? `, drain ${s.drained}` : ''}` };
+    const drain = s.drained === 'proven' ? 'the drain was proven: everything sent before the call is in it'
+      : s.drained === 'unproven' ? 'the drain was not proven: traffic sent just before the call may be missing' : 'the backend did not say whether the drain was proven';
+    return { structured: s, text: `snapshot stopped: ${snapshotLine(s)}\n${drain}` };
   },
 });

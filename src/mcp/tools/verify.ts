@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { captureArg, cursorIn, cursorOut, specOf, timeArg } from '../args.js';
 import { ArgError } from '../errors.js';
 import { verifyWithSpec } from '../../verify/spec/index.js';
-import { boundVerdict, compactVerdictText, type FindingsPage } from '../verdict.js';
+import { boundVerdict, verdictResultText, type FindingsPage } from '../verdict.js';
 import { sourceSchema, truncationSchema, verdictShape } from '../schemas.js';
 import { flowsOf } from '../source.js';
 import { tool } from '../tool.js';
@@ -70,7 +70,7 @@ export const verifyTool = tool({
     const { flows, source } = await flowsOf(ctx, a);
     const v = verifyWithSpec(flows, spec?.spec);
     const page = findingsPage(a, v.findings.length);
-    const result = boundVerdict({ ...v, source, ...(spec ? { spec: { name: spec.name, hash: spec.hash } } : {}) }, ctx.maxTokens, compactVerdictText, page);
-    return { structured: result, text: compactVerdictText(result) + (result.truncated ? `${result.truncated.note}\n` : '') };
+    const result = boundVerdict({ ...v, source, ...(spec ? { spec: { name: spec.name, hash: spec.hash } } : {}) }, ctx.maxTokens, verdictResultText, page);
+    return { structured: result, text: verdictResultText(result) };
   },
 });
