@@ -2,7 +2,7 @@ import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
 import { Violations } from '../common/violations.js';
 import type { Packet } from '../capture/types.js';
 import { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from '../capture/timeorder.js';
-import { Decoder, IPPROTO_TCP } from '../decode/packet.js';
+import { Decoder, IPPROTO_TCP, IPPROTO_UDP } from '../decode/packet.js';
 import { TcpReassembler } from '../reassembly/tcp.js';
 import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from '../reassembly/limits.js';
 import { Dispatcher } from '../protocols/dispatch.js';
@@ -12,8 +12,10 @@ import { FlowBuilder } from '../flows/build.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
 import type { ProtoSchemas } from '../protocols/grpc/protobuf.js';
+import { decodeCoverage, UdpFlows, type DecodeCoverage } from './coverage.js';
 
 export { DEFAULT_BODY_LIMIT };
+export type { CoverageServer, DecodeCoverage } from './coverage.js';
 
 export interface PipelineOptions {
   onRecord: (r: FlowRecord) => void;
@@ -46,6 +48,8 @@ export class Pipeline {
   private readonly order: TimeOrder;
   private readonly windowSec: number;
   private readonly builder: FlowBuilder;
+  /** UDP flows seen: counted (and named where their first datagram tells), not decoded. */
+  readonly udp = new UdpFlows();
   packets = 0;
   /** Captured bytes of all packets. */
   bytes = 0;
@@ -78,8 +82,18 @@ export class Pipeline {
 
   private ordered(p: Packet): void {
     const d = this.decoder.decode(p);
-    if (d && d.proto === IPPROTO_TCP) this.reassembler.packet(d);
-    // UDP is decoded and counted; protocols over UDP arrive in later issues.
+    if (!d) return;
+    if (d.proto === IPPROTO_TCP) this.reassembler.packet(d);
+    // No protocol over UDP is decoded yet: its flows are counted, so coverage can say so.
+    else if (d.proto === IPPROTO_UDP) this.udp.packet(d);
+  }
+
+  /**
+   * What was seen but not decoded: TCP connections no decoder took (by why), UDP flows, and a
+   * sample of their servers. Connections still open count once they end (finish() ends them all).
+   */
+  coverage(): DecodeCoverage {
+    return decodeCoverage(this.dispatcher, this.udp);
   }
 
   /**

@@ -2,6 +2,10 @@ import type { Violations } from '../common/violations.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../reassembly/types.js';
 import type { AnalyzerOptions, ProtocolAnalyzer, ProtocolSession, SessionContext, Transaction } from './types.js';
 import { endpoint } from '../common/address.js';
+import { recognizeTcp } from './recognize.js';
+
+/** First bytes per direction that recognize.ts looks at to name an undecoded protocol. */
+const RECOGNIZE_BYTES = 512;
 
 /** Bounds on content detection: how long a connection may stay unidentified. */
 export const PROBE_LIMITS = {
@@ -36,10 +40,29 @@ interface ConnState {
 export interface DispatchStats {
   /** Connections identified, by protocol. */
   byProtocol: Record<string, number>;
-  /** Connections no analyzer recognised. */
+  /** Connections no analyzer recognised (those in `undecoded`, and the `empty` ones). */
   unknown: number;
   transactions: number;
+  /**
+   * Connections that carried payload no analyzer decoded, by why: a protocol told by its first
+   * bytes (tls, ssh, mysql, redis, kafka, amqp, dns: see recognize.ts), "gap" (none of its bytes
+   * were captured: lost, or cut by the snap length) or "unknown".
+   */
+  undecoded: Record<string, number>;
+  /** Connections that ended without a payload byte either way: nothing to decode, so not undecoded. */
+  empty: number;
 }
+
+/** A server of undecoded connections: its address, why they were not decoded, how many. */
+export interface UndecodedServer {
+  ip: string;
+  port: number;
+  reason: string;
+  connections: number;
+}
+
+/** Servers kept per reason; connections to servers beyond it are counted in `serversOmitted`. */
+export const MAX_UNDECODED_SERVERS = 64;
 
 /**
  * Routes each connection to the protocol whose probe recognises its bytes: detection is by
@@ -48,7 +71,11 @@ export interface DispatchStats {
  */
 export class Dispatcher implements StreamHandler {
   private conns = new Map<string, ConnState>();
-  readonly stats: DispatchStats = { byProtocol: {}, unknown: 0, transactions: 0 };
+  readonly stats: DispatchStats = { byProtocol: {}, unknown: 0, transactions: 0, undecoded: {}, empty: 0 };
+  /** Servers of undecoded connections, per reason (bounded by MAX_UNDECODED_SERVERS each). */
+  private readonly servers = new Map<string, Map<string, UndecodedServer>>();
+  /** Undecoded connections whose server was not kept. */
+  serversOmitted = 0;
 
   constructor(
     private readonly analyzers: readonly ProtocolAnalyzer[],
@@ -98,7 +125,56 @@ export class Dispatcher implements StreamHandler {
     if (!st) return;
     this.conns.delete(conn.id);
     if (st.session) this.guard(st, undefined, () => st.session!.end(time, reason));
-    else if (!st.rejected) this.stats.unknown++;
+    else if (!st.rejected) this.undecoded(st);
+  }
+
+  /** Servers of undecoded connections, most connections first (a bounded sample: see serversOmitted). */
+  undecodedServers(): UndecodedServer[] {
+    return [...this.servers.values()].flatMap((m) => [...m.values()].map((s) => ({ ...s })))
+      .sort((a, b) => b.connections - a.connections || a.reason.localeCompare(b.reason) || endpoint(a).localeCompare(endpoint(b)));
+  }
+
+  /**
+   * A connection no analyzer took, given up on or ended: counted, with why when its first bytes
+   * tell (recognize.ts), and its server kept in the sample. One that never carried a payload byte
+   * is only `empty`: there was nothing to decode.
+   */
+  private undecoded(st: ConnState): void {
+    this.stats.unknown++;
+    const first: [Buffer[], Buffer[]] = [[], []];
+    const size = [0, 0];
+    const cut = [false, false];
+    let speaker: Dir | undefined;
+    let bytes = false, lost = false;
+    for (const h of st.held) {
+      speaker ??= h.dir;
+      if (!h.bytes) {
+        lost = true;
+        cut[h.dir] = true;
+        continue;
+      }
+      bytes = true;
+      if (cut[h.dir] || size[h.dir]! >= RECOGNIZE_BYTES) continue;
+      first[h.dir].push(h.bytes);
+      size[h.dir]! += h.bytes.length;
+    }
+    st.held = [];
+    if (!bytes && !lost) {
+      this.stats.empty++;
+      return;
+    }
+    const r = bytes ? recognizeTcp([Buffer.concat(first[0]), Buffer.concat(first[1])], speaker) : undefined;
+    const reason = r?.kind ?? (bytes ? 'unknown' : 'gap');
+    this.stats.undecoded[reason] = (this.stats.undecoded[reason] ?? 0) + 1;
+    // The handshake says for certain which end is the server; otherwise the bytes may.
+    const server = !st.conn.handshakeSeen && r?.serverDir === 0 ? st.conn.client : st.conn.server;
+    let byServer = this.servers.get(reason);
+    if (!byServer) this.servers.set(reason, (byServer = new Map()));
+    const key = endpoint(server);
+    const s = byServer.get(key);
+    if (s) s.connections++;
+    else if (byServer.size < MAX_UNDECODED_SERVERS) byServer.set(key, { ip: server.ip, port: server.port, reason, connections: 1 });
+    else this.serversOmitted++;
   }
 
   /**
@@ -144,8 +220,7 @@ export class Dispatcher implements StreamHandler {
       || st.attempts[dir] >= PROBE_LIMITS.maxAttemptsPerDir
       || st.heldBytes > PROBE_LIMITS.maxHeldBytes) {
       st.rejected = true;
-      st.held = [];
-      this.stats.unknown++;
+      this.undecoded(st);
     }
   }
 
