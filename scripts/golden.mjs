@@ -12,5 +12,7 @@ for (const file of files) {
   mkdirSync(dirname(base), { recursive: true });
   writeFileSync(`${base}.jsonl`, jsonl);
   writeFileSync(`${base}.stats.json`, `${JSON.stringify(stats, null, 2)}\n`);
-  console.log(`${base}.jsonl: ${stats.flows} flows, ${stats.violations.total} violations`);
+  const u = stats.undecoded;
+  const unseen = u.connections + u.udpFlows > 0 ? `, ${u.connections} connections and ${u.udpFlows} UDP flows not decoded` : '';
+  console.log(`${base}.jsonl: ${stats.flows} flows${unseen}, ${stats.violations.total} violations`);
 }

@@ -35,6 +35,9 @@ export async function goldenRun(file) {
     gaps: p.reassembler.stats.gaps,
     byProtocol: p.dispatcher.stats.byProtocol,
     unknownConnections: p.dispatcher.stats.unknown,
+    // What was seen but not decoded: TCP connections by why (tls, mysql … unknown), connections
+    // without payload, UDP flows, and their servers (issue 12).
+    undecoded: p.coverage(),
   };
   return { jsonl, stats, records };
 }
