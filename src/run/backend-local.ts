@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FlowRecord } from '../flows/record.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { Recorder } from '../live/recorder.js';
-import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
+import { DEFAULT_BODY_LIMIT, type DecodeCoverage } from '../pipeline/pipeline.js';
 import type { FlowPredicate } from '../query/filter.js';
 import { FlowStore, type Snapshot } from '../store/index.js';
 import type { RunLog } from '../store/runs.js';
@@ -40,6 +40,8 @@ const MEMORY_FLOWS = 20_000;
 const NO_AGE_LIMIT = 10 * 365 * 86400;
 const PAGE = 1000;
 export const MAX_SNAPSHOT_FLOWS = 1_000_000;
+/** Decode coverage kept for the snapshots most recently stopped here (a run reads it right after the stop). */
+const KEPT_COVERAGE = 16;
 
 interface Live {
   dir: string;
@@ -64,6 +66,8 @@ export class LocalBackend implements Backend {
   private readonly live = new Map<string, Live>();
   /** Stops in flight, by snapshot id (see stopSnapshot). */
   private readonly stopping = new Map<string, Promise<StoppedSnapshot>>();
+  /** What the captures of recently stopped snapshots saw but did not decode, by snapshot id. */
+  private readonly coverage = new Map<string, DecodeCoverage>();
   private runLog?: RunLog<RunRecord>;
   private redactor?: Redactor;
 
@@ -139,6 +143,9 @@ export class LocalBackend implements Backend {
     const d = await live.recorder.drain();
     live.until = d.at;
     live.recorder.stop();
+    // The recorder decoded exactly this snapshot's capture; stopping ended its open connections.
+    this.coverage.set(id, live.recorder.pipeline.coverage());
+    if (this.coverage.size > KEPT_COVERAGE) this.coverage.delete(this.coverage.keys().next().value!);
     const snap = live.store.snapshots.stop(live.inner)!;
     await live.store.close();
     this.live.delete(id);
@@ -189,6 +196,10 @@ export class LocalBackend implements Backend {
       } while (cursor);
       return out;
     });
+  }
+
+  decodeCoverage(id: string): DecodeCoverage | undefined {
+    return this.coverage.get(id);
   }
 
   async flow(id: string): Promise<FlowRecord | undefined> {

@@ -1,4 +1,5 @@
 import type { FlowRecord } from '../flows/record.js';
+import type { DecodeCoverage } from '../pipeline/coverage.js';
 import type { Snapshot } from '../store/index.js';
 import type { Evidence, Severity } from '../verify/types.js';
 import type { VerdictName } from '../verify/verdict.js';
@@ -32,6 +33,12 @@ export interface Backend {
   flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }>;
   /** Every flow of a snapshot (bounded; throws when there are more than `max`). */
   snapshotFlows(id: string, max?: number): Promise<FlowRecord[]>;
+  /**
+   * What the capture of a snapshot stopped by this backend saw but did not decode (connections by
+   * why, UDP flows, their servers), for the verdict's coverage. Undefined when not known: an
+   * agent's API does not say, and a local snapshot stopped by another process was not decoded here.
+   */
+  decodeCoverage?(id: string): DecodeCoverage | undefined;
   /** Undefined when there is no such flow. */
   flow(id: string): Promise<FlowRecord | undefined>;
   /** Writes the snapshot's packets as pcap to `dest`; `loss` states what the packet ring no longer held. */

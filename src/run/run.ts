@@ -5,7 +5,7 @@ import type { FlowRecord } from '../flows/record.js';
 import { findingFingerprint } from '../verify/diff.js';
 import { ServiceNames } from '../verify/services.js';
 import { loadSpecFile, parseSpec, verifyWithSpec, type Spec } from '../verify/spec/index.js';
-import type { Verdict } from '../verify/verdict.js';
+import { unjudged, type Verdict } from '../verify/verdict.js';
 import type { Backend, RunRecord, StoppedSnapshot } from './backend.js';
 import { checkCommand, CommandInputError, commandText, runCommand, type CommandResult } from './command.js';
 import { codeVersion } from './code.js';
@@ -166,9 +166,11 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
   }
   clock('read');
   progress(3, unverified.length ? 'not verified' : `verifying ${flows.length} flows`);
+  // A local capture knows what it saw but did not decode; an agent's API does not say.
+  const undecoded = stopped ? o.backend.decodeCoverage?.(id) : undefined;
   const verdict: Verdict = unverified.length > 0
-    ? { verdict: 'inconclusive', findings: [], coverage: { flows: flows.length, incomplete: 0, byReason: {} }, reason: unverified.join('; ') }
-    : verifyWithSpec(flows, spec?.spec, o.maxEvidence);
+    ? unjudged(flows.length, unverified.join('; '), undecoded)
+    : verifyWithSpec(flows, spec?.spec, o.maxEvidence, undecoded);
 
   clock('verify');
   const run: RunRecord = {

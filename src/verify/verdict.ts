@@ -1,5 +1,8 @@
+import { endpoint } from '../common/address.js';
+import { countsText, plural } from '../common/text.js';
 import type { FlowRecord } from '../flows/record.js';
-import { DEFAULT_MAX_EVIDENCE, type DetectorConfig } from './config.js';
+import type { DecodeCoverage } from '../pipeline/coverage.js';
+import { DEFAULT_MAX_EVIDENCE, DETECTOR_KINDS, type DetectorConfig } from './config.js';
 import { detectContext, type DetectContext } from './context.js';
 import { runDetectors } from './detectors.js';
 import { ServiceNames } from './services.js';
@@ -13,8 +16,53 @@ export interface Verdict {
   findings: Finding[];
   /** Why the verdict is inconclusive, and how whole the evidence was. */
   reason?: string;
-  coverage: { flows: number; incomplete: number; byReason: Record<string, number> };
+  /**
+   * One line saying what was judged: flows by protocol, inbound requests and the downstream calls
+   * attributed to them, detectors and spec checks run, connections not decoded. verify() always
+   * sets it (a pass says what it passed); optional here only for verdicts built elsewhere.
+   */
+  summary?: string;
+  coverage: {
+    flows: number;
+    incomplete: number;
+    byReason: Record<string, number>;
+    /**
+     * What the flows' source saw but did not decode (issue 12). Absent when the source cannot say:
+     * flows read from an agent's API.
+     */
+    undecoded?: UndecodedCoverage;
+  };
 }
+
+/** `coverage.undecoded` of a verdict: connections and UDP flows seen but not decoded, and their servers. */
+export interface UndecodedCoverage {
+  /** TCP connections that carried payload no decoder took. */
+  connections: number;
+  /** UDP flows seen (no protocol over UDP is decoded yet). */
+  udpFlows: number;
+  /** TCP connections by why: tls, ssh, mysql, redis, kafka, amqp, dns (told by their first bytes), gap (no byte captured), unknown. */
+  byReason: Record<string, number>;
+  /** UDP flows by what their first datagram is: dns, quic, unknown. */
+  udpByReason: Record<string, number>;
+  /** Their servers, most connections first, at most MAX_UNDECODED_LISTED. */
+  servers: UndecodedServerEntry[];
+  /** Connections and flows to servers not listed. */
+  serversOmitted: number;
+}
+
+export interface UndecodedServerEntry {
+  /** "ip:port" ("[v6]:port"). */
+  server: string;
+  transport: 'tcp' | 'udp';
+  reason: string;
+  /** Connections (UDP: flows). */
+  connections: number;
+  /** The service's name, when the spec's `services:` names this address. */
+  service?: string;
+}
+
+/** Servers of undecoded traffic listed in a verdict. */
+export const MAX_UNDECODED_LISTED = 20;
 
 export interface VerifyOptions {
   /** Thresholds, severities and switches per detector (a spec's `detectors:`). */
@@ -22,18 +70,27 @@ export interface VerifyOptions {
   names?: ServiceNames;
   /** Evidence entries listed per finding; the total is in details.evidenceTotal. */
   maxEvidence?: number;
-  /** A spec's checks: their findings, and reasons they could not judge. */
-  checks?: (flows: readonly FlowRecord[], ctx: DetectContext) => { findings: Finding[]; inconclusive: string[] };
+  /** A spec's checks: their findings, reasons they could not judge, and how many checks ran. */
+  checks?: (flows: readonly FlowRecord[], ctx: DetectContext) => { findings: Finding[]; inconclusive: string[]; ran?: number };
+  /** What the flows' source saw but did not decode (undefined: the source cannot say). */
+  undecoded?: DecodeCoverage;
+  /**
+   * The services a spec is about (its `services:` names, the services its checks select): their
+   * traffic not decoded makes a pass inconclusive.
+   */
+  named?: readonly string[];
 }
 
 /**
  * Runs the built-in detectors and a spec's checks. Fail when any finding is an error, even if
  * evidence is incomplete; inconclusive when there is no error but evidence is missing (gaps,
- * unmatched halves, statements prepared before the capture, a check with nothing to judge) or
- * there are no flows at all; pass otherwise.
+ * unmatched halves, statements prepared before the capture, a check with nothing to judge,
+ * traffic to a service the spec names that was not decoded) or there are no flows at all; pass
+ * otherwise. Every verdict says in `summary` what was judged.
  */
 export function verify(flows: readonly FlowRecord[], opts: VerifyOptions = {}): Verdict {
-  const ctx = detectContext(flows, opts.names ?? new ServiceNames());
+  const names = opts.names ?? new ServiceNames();
+  const ctx = detectContext(flows, names);
   const checked = opts.checks?.(flows, ctx) ?? { findings: [], inconclusive: [] };
   const findings = [...runDetectors(flows, ctx, opts.detectors), ...checked.findings]
     .sort((a, b) => rank(a.severity) - rank(b.severity) || (a.evidence[0]?.time ?? 0) - (b.evidence[0]?.time ?? 0));
@@ -46,14 +103,88 @@ export function verify(flows: readonly FlowRecord[], opts: VerifyOptions = {}): 
     const k = f.incompleteReason ?? 'unknown';
     byReason[k] = (byReason[k] ?? 0) + 1;
   }
-  const coverage = { flows: flows.length, incomplete, byReason };
-  if (findings.some((f) => f.severity === 'error')) return { verdict: 'fail', findings, coverage };
+  const undecoded = opts.undecoded && undecodedCoverage(opts.undecoded, names);
+  const coverage: Verdict['coverage'] = { flows: flows.length, incomplete, byReason, ...(undecoded ? { undecoded } : {}) };
+  const detectors = DETECTOR_KINDS.filter((k) => opts.detectors?.[k]?.enabled !== false).length;
+  const summary = summaryLine(flows, ctx, detectors, opts.checks ? checked.ran ?? 0 : undefined, opts.undecoded);
+  if (findings.some((f) => f.severity === 'error')) return { verdict: 'fail', findings, summary, coverage };
   const reasons: string[] = [];
   if (flows.length === 0) reasons.push('no flows to verify');
-  else if (incomplete > 0) reasons.push(`${incomplete} of ${flows.length} flows have incomplete evidence (${Object.entries(byReason).map(([k, n]) => `${k} ×${n}`).join(', ')})`);
+  else if (incomplete > 0) reasons.push(`${incomplete} of ${plural(flows.length, 'flow')} ${incomplete === 1 ? 'has' : 'have'} incomplete evidence (${Object.entries(byReason).map(([k, n]) => `${k} ×${n}`).join(', ')})`);
   reasons.push(...checked.inconclusive);
-  if (reasons.length > 0) return { verdict: 'inconclusive', findings, coverage, reason: reasons.join('; ') };
-  return { verdict: 'pass', findings, coverage };
+  const unseen = opts.undecoded && opts.named?.length ? namedUndecoded(opts.undecoded, opts.named, names) : undefined;
+  if (unseen) reasons.push(unseen);
+  if (reasons.length > 0) return { verdict: 'inconclusive', findings, summary, coverage, reason: reasons.join('; ') };
+  return { verdict: 'pass', findings, summary, coverage };
+}
+
+/**
+ * An inconclusive verdict on flows that were not judged (a cancelled run, a snapshot that could
+ * not be read, a verification that failed): the same shape as verify()'s, summary included.
+ */
+export function unjudged(flows: number, reason: string, undecoded?: DecodeCoverage): Verdict {
+  const u = undecoded && undecodedCoverage(undecoded, new ServiceNames());
+  return {
+    verdict: 'inconclusive', findings: [], reason,
+    summary: `nothing was judged (${plural(flows, 'flow')} read)${undecoded ? notDecodedText(undecoded, '; ') : ''}`,
+    coverage: { flows, incomplete: 0, byReason: {}, ...(u ? { undecoded: u } : {}) },
+  };
+}
+
+/**
+ * `judged 29 flows (http 17, postgres 12); 5 inbound requests made 21 downstream calls; 11
+ * detectors and 3 spec checks ran; 2 connections not decoded (tls 2)`. `checks` is undefined
+ * without a spec.
+ */
+function summaryLine(flows: readonly FlowRecord[], ctx: DetectContext, detectors: number, checks: number | undefined, undecoded?: DecodeCoverage): string {
+  const byProtocol: Record<string, number> = {};
+  for (const f of flows) byProtocol[f.protocol] = (byProtocol[f.protocol] ?? 0) + 1;
+  const parts = [`judged ${plural(flows.length, 'flow')}${flows.length ? ` (${countsText(byProtocol)})` : ''}`];
+  const calls = ctx.parents.size;
+  const inbound = new Set([...ctx.parents.values()].map((a) => a.parent)).size;
+  parts.push(calls > 0 ? `${plural(inbound, 'inbound request')} made ${plural(calls, 'downstream call')}` : 'no downstream calls attributed to inbound requests');
+  parts.push(checks === undefined ? `${plural(detectors, 'detector')} ran (no spec)` : `${plural(detectors, 'detector')} and ${plural(checks, 'spec check')} ran`);
+  return parts.join('; ') + (undecoded ? notDecodedText(undecoded, '; ') : '');
+}
+
+/** "; 2 connections not decoded (tls 2); 3 UDP flows not decoded (dns 3)", or '' when everything was decoded. */
+function notDecodedText(u: DecodeCoverage, lead: string): string {
+  const parts: string[] = [];
+  if (u.connections > 0) parts.push(`${plural(u.connections, 'connection')} not decoded (${countsText(u.byReason)})`);
+  if (u.udpFlows > 0) parts.push(`${plural(u.udpFlows, 'UDP flow')} not decoded (${countsText(u.udpByReason)})`);
+  return parts.length ? lead + parts.join('; ') : '';
+}
+
+/** A source's decode coverage as the verdict lists it: servers by "ip:port", named where the spec names them, bounded. */
+function undecodedCoverage(c: DecodeCoverage, names: ServiceNames): UndecodedCoverage {
+  const servers = c.servers.slice(0, MAX_UNDECODED_LISTED).map((s): UndecodedServerEntry => {
+    const server = endpoint(s);
+    const name = names.name({ ip: s.ip, port: s.port });
+    return { server, transport: s.transport, reason: s.reason, connections: s.connections, ...(name !== server ? { service: name } : {}) };
+  });
+  const omitted = c.servers.slice(MAX_UNDECODED_LISTED).reduce((n, s) => n + s.connections, 0);
+  return {
+    connections: c.connections, udpFlows: c.udpFlows, byReason: { ...c.byReason }, udpByReason: { ...c.udpByReason },
+    servers, serversOmitted: c.serversOmitted + omitted,
+  };
+}
+
+/**
+ * Why a pass cannot stand: traffic to services the spec names was seen but not decoded, so its
+ * checks and the detectors could not see it. Undefined when there is none.
+ */
+function namedUndecoded(c: DecodeCoverage, named: readonly string[], names: ServiceNames): string | undefined {
+  const hits = c.servers.filter((s) => named.some((n) => names.matches({ ip: s.ip, port: s.port }, n)));
+  if (hits.length === 0) return undefined;
+  const tcp = hits.filter((s) => s.transport === 'tcp').reduce((n, s) => n + s.connections, 0);
+  const udp = hits.filter((s) => s.transport === 'udp').reduce((n, s) => n + s.connections, 0);
+  const what = [tcp ? plural(tcp, 'connection') : '', udp ? plural(udp, 'UDP flow') : ''].filter(Boolean).join(' and ');
+  const listed = hits.slice(0, 3).map((s) => {
+    const server = endpoint(s);
+    const name = names.name({ ip: s.ip, port: s.port });
+    return `${name !== server ? `${name} ${server}` : server} (${s.reason} ×${s.connections})`;
+  });
+  return `${what} to services the spec names ${tcp + udp === 1 ? 'was' : 'were'} not decoded, so not judged: ${listed.join(', ')}${hits.length > 3 ? `, and ${plural(hits.length - 3, 'more server')}` : ''}`;
 }
 
 /** Evidence lists are capped per finding, the total stated; a finding itself is never dropped. */
@@ -66,9 +197,19 @@ function rank(s: Finding['severity']): number {
   return s === 'error' ? 0 : s === 'warning' ? 1 : 2;
 }
 
-/** Human text: the verdict, then each finding with its evidence (capped, total stated). */
+/**
+ * Human text: the verdict, what was judged, the servers of traffic not decoded, then each finding
+ * with its evidence (capped, total stated).
+ */
 export function verdictText(v: Verdict, maxEvidence = 5): string {
   const lines = [`verdict: ${v.verdict.toUpperCase()}${v.reason ? ` (${v.reason})` : ''}`];
+  if (v.summary) lines.push(`  ${v.summary}`);
+  const u = v.coverage.undecoded;
+  if (u && u.servers.length > 0) {
+    const shown = u.servers.slice(0, 5).map((s) => `${s.service ? `${s.service} ` : ''}${s.server}${s.transport === 'udp' ? '/udp' : ''} (${s.reason} ×${s.connections})`);
+    const rest = u.servers.length - shown.length;
+    lines.push(`  not decoded: ${shown.join(', ')}${rest > 0 || u.serversOmitted > 0 ? ', …' : ''}`);
+  }
   for (const f of v.findings) {
     lines.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.kind}: ${f.summary}`);
     for (const e of f.evidence.slice(0, maxEvidence)) {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { FlowRecord } from '../../flows/record.js';
+import type { DecodeCoverage } from '../../pipeline/coverage.js';
 import { verify, type Verdict } from '../verdict.js';
 import { runChecks } from './checks.js';
 import { parseSpec } from './parse.js';
@@ -33,11 +34,27 @@ export async function loadSpecFile(path: string): Promise<Spec> {
 /**
  * The verdict on flows: the built-in detectors (with a spec's thresholds and names) and the spec's
  * checks. `tapwire verify`, `tapwire run`, standing specs and the MCP server all judge this way.
+ * `undecoded`: what the flows' source saw but did not decode, when it can say; traffic of it to a
+ * service the spec names makes a pass inconclusive.
  */
-export function verifyWithSpec(flows: readonly FlowRecord[], spec: Spec | undefined, maxEvidence?: number): Verdict {
+export function verifyWithSpec(flows: readonly FlowRecord[], spec: Spec | undefined, maxEvidence?: number, undecoded?: DecodeCoverage): Verdict {
   const max = maxEvidence ?? spec?.maxEvidence;
   return verify(flows, {
-    detectors: spec?.detectors, names: spec?.names, maxEvidence: max,
-    checks: spec && ((fs, ctx) => runChecks(spec, fs, { maxEvidence: max, parents: ctx.parents })),
+    detectors: spec?.detectors, names: spec?.names, maxEvidence: max, undecoded, named: spec && namedServices(spec),
+    checks: spec && ((fs, ctx) => ({ ...runChecks(spec, fs, { maxEvidence: max, parents: ctx.parents }), ran: spec.checks.length })),
   });
+}
+
+/**
+ * The services a spec is about: the names of its `services:` map, and every service its checks
+ * name (`service=` and `client=` in selectors, noSecretLeaves' service), as written: a name, an
+ * "ip" or an "ip:port". noSecretLeaves' allowTo is left out: what goes there is allowed anyway.
+ */
+export function namedServices(spec: Spec): string[] {
+  const out = new Set(Object.keys(spec.services));
+  for (const c of spec.checks) {
+    for (const sel of [c.select, ...(c.order ?? [])]) for (const t of sel?.tests ?? []) if (t.value !== undefined) out.add(t.value);
+    if (c.noSecretLeaves) out.add(c.noSecretLeaves.service);
+  }
+  return [...out];
 }

@@ -196,8 +196,8 @@ function fieldTest(key: string, value: string | true): FieldTest {
   }
   if (value === true || value === '') throw new Error(`${key} needs a value`);
   switch (key) {
-    case 'service': return { key, test: (r, names) => names.matches(r.dst, value) };
-    case 'client': return { key, test: (r, names) => names.matches(r.src, value) };
+    case 'service': return { key, value, test: (r, names) => names.matches(r.dst, value) };
+    case 'client': return { key, value, test: (r, names) => names.matches(r.src, value) };
     case 'method': {
       const m = value.toUpperCase();
       const http = onHttpRequest((q) => q.method.toUpperCase() === m);

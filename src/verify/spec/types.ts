@@ -49,6 +49,8 @@ export type Pick = { kind: 'first' } | { kind: 'last' } | { kind: 'nth'; n: numb
 /** One `key=value` of a selector. */
 export interface FieldTest {
   key: string;
+  /** The service named, for `service` and `client` (what the spec is about: see namedServices). */
+  value?: string;
   /** True or false; undefined when the record lacks the data to decide (the half it reads was not seen, a header block not decoded). */
   test(r: FlowRecord, names: ServiceNames): boolean | undefined;
 }
