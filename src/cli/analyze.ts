@@ -1,13 +1,14 @@
-import { writeFileSync } from 'node:fs';
-import { SingleBar } from 'cli-progress';
-import { captureSize } from '../capture/reader.js';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CaptureFormatError } from '../capture/types.js';
+import { plural } from '../common/text.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
 import { ProtoLoadError, ProtoSchemas } from '../protocols/grpc/protobuf.js';
 import { compileFilter, FilterError, type FlowPredicate } from '../query/filter.js';
 import { byStart, har, jsonl, Out, table, type Formatter } from './output.js';
+import { CaptureProgress, notDecodedText } from './source.js';
 
 export interface AnalyzeCliOptions {
   format: 'table' | 'jsonl' | 'har';
@@ -15,7 +16,7 @@ export interface AnalyzeCliOptions {
   redact: boolean;
   redactHeader: string[];
   progress?: boolean;
-  /** Write a JSON run summary here (packets, bytes, flows, violations, seconds, peak RSS). */
+  /** Write a JSON run summary here (packets, bytes, flows, violations, undecoded, seconds, peak RSS). */
   stats?: string;
   /** .proto files or directories for gRPC message decoding. */
   proto?: string[];
@@ -25,9 +26,6 @@ export interface AnalyzeCliOptions {
   filter?: string;
 }
 
-/** Below this size a progress bar would only flicker. */
-const PROGRESS_MIN_BYTES = 16 << 20;
-
 function mb(n: number): string {
   return (n / 1e6).toFixed(n < 1e7 ? 2 : 1);
 }
@@ -35,6 +33,14 @@ function mb(n: number): string {
 /** `tapwire analyze`: returns the process exit status. */
 export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<number> {
   const err = (s: string) => process.stderr.write(`${s}\n`);
+  // Where output goes is checked before the capture is read: a typo costs nothing, not a whole decode.
+  if (o.stats !== undefined) {
+    const problem = unwritable(o.stats);
+    if (problem) {
+      err(`tapwire: --stats ${o.stats}: ${problem}`);
+      return 2;
+    }
+  }
   let keep: FlowPredicate | undefined;
   if (o.filter !== undefined) {
     try {
@@ -70,15 +76,9 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   // JSONL streams in completion order (tools sort); the human formats are ordered by start.
   const fmt: Formatter = o.format === 'jsonl' ? jsonl(out) : byStart(o.format === 'har' ? har(out) : table(out));
 
-  const size = captureSize(file);
-  const showBar = (o.progress ?? process.stderr.isTTY) && size !== undefined && size >= PROGRESS_MIN_BYTES;
-  const bar = showBar
-    ? new SingleBar({ format: 'tapwire {bar} {percentage}% | {value}/{total} MB | {flows} flows', stream: process.stderr, hideCursor: true, clearOnComplete: true })
-    : undefined;
+  const bar = new CaptureProgress(file, o.progress ?? process.stderr.isTTY);
   let flows = 0;
   let matched = 0;
-  bar?.start(Math.ceil(size! / 1e6), 0, { flows: 0 });
-  let lastBar = 0;
 
   fmt.begin();
   let result;
@@ -95,17 +95,11 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
         matched++;
         fmt.record(r);
       },
-      onProgress: (n) => {
-        const now = Date.now();
-        if (bar && now - lastBar > 100) {
-          lastBar = now;
-          bar.update(Math.floor(n / 1e6), { flows });
-        }
-      },
+      onProgress: (n) => bar.update(n, flows),
       afterChunk: () => out.ready(),
     });
   } catch (e) {
-    bar?.stop();
+    bar.stop();
     if (e instanceof CaptureFormatError) {
       err(`tapwire: ${e.message}`);
       return 2;
@@ -114,7 +108,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   }
   fmt.end();
   await out.end();
-  bar?.stop();
+  bar.stop();
 
   const { pipeline: p, file: info, elapsedSec } = result;
   if (info.truncatedAt !== undefined) {
@@ -123,29 +117,76 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   const v = p.violations;
   if (v.total > 0) {
     const top = [...v.counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([c, n]) => `${c} ×${n}`).join(', ');
-    err(`tapwire: violations: ${top}${v.counts.size > 6 ? ', …' : ''} (first: ${v.samples[0]?.reason ?? ''})`);
+    err(`tapwire: decode problems: ${top}${v.counts.size > 6 ? ', …' : ''} (first: ${v.samples[0]?.reason ?? ''})`);
   }
-  if (p.timeOrder.late > 0) err(`tapwire: warning: ${p.timeOrder.late} packets were more than the reorder window out of time order and were decoded late`);
+  if (p.timeOrder.late > 0) {
+    err(`tapwire: warning: ${plural(p.timeOrder.late, 'packet was', 'packets were')} more than the reorder window out of time order and ${p.timeOrder.late === 1 ? 'was' : 'were'} decoded late`);
+  }
   const rs = p.reassembler.stats;
   if (rs.evictedConnections > 0 || rs.forcedGaps > 0) {
-    err(`tapwire: warning: limits reached: ${rs.evictedConnections} connections evicted, ${rs.forcedGaps} gaps forced by buffer limits`);
+    err(`tapwire: warning: limits reached: ${plural(rs.evictedConnections, 'connection')} evicted, ${plural(rs.forcedGaps, 'gap')} forced by buffer limits`);
   }
-  err(`tapwire: ${p.packets} packets, ${mb(info.bytesRead)} MB, ${p.flows} flows${keep ? ` (${matched} matched the filter)` : ''}, ${v.total} violations in ${elapsedSec.toFixed(2)} s (${mb(info.bytesRead / Math.max(elapsedSec, 1e-9))} MB/s)`);
+  // What was seen but not decoded is said, so an empty table is never read as "no traffic".
+  const coverage = p.coverage();
+  const unseen = notDecodedText(coverage);
+  err(`tapwire: ${plural(p.packets, 'packet')}, ${mb(info.bytesRead)} MB, ${plural(p.flows, 'flow')}${keep ? ` (${matched} matched the filter)` : ''}${unseen ? `, ${unseen}` : ''}, `
+    + `${plural(v.total, 'decode problem')} in ${elapsedSec.toFixed(2)} s (${mb(info.bytesRead / Math.max(elapsedSec, 1e-9))} MB/s)`);
   if (o.stats) {
     const summary = {
       file, format: info.format, bytes: info.bytesRead, packets: p.packets, flows: p.flows,
       ...(keep ? { filter: o.filter, matched } : {}),
       violations: v.toJSON(), seconds: elapsedSec, maxRssBytes: process.resourceUsage().maxRSS * 1024,
       truncatedAt: info.truncatedAt ?? null, reassembly: rs, decode: p.decoder.stats, protocols: p.dispatcher.stats.byProtocol,
+      undecoded: coverage,
     };
     try {
       writeFileSync(o.stats, `${JSON.stringify(summary, null, 2)}\n`);
     } catch (e) {
-      err(`tapwire: cannot write --stats file ${o.stats}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      err(`tapwire: --stats ${o.stats}: cannot write it: ${errnoText(e)}`);
       return 2;
     }
   }
   return 0;
+}
+
+/**
+ * Why a file cannot be written at `path`, in words, or undefined when it can be (as far as can be
+ * told before writing: the folder exists and is writable, the path is not a folder).
+ */
+export function unwritable(path: string): string | undefined {
+  const dir = dirname(path);
+  try {
+    if (!statSync(dir).isDirectory()) return `${dir} is not a folder`;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `the folder ${dir} does not exist`;
+    if (code === 'ENOTDIR') return `${dir} is not a folder (a part of it is a file)`;
+    return `the folder ${dir} cannot be used: ${errnoText(e)}`;
+  }
+  try {
+    if (statSync(path).isDirectory()) return 'is a folder, not a file';
+    accessSync(path, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `the file exists and is not writable (${errnoText(e)})`;
+    if (code !== 'ENOENT') return errnoText(e);
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    return `the folder ${dir} is not writable (${errnoText(e)})`;
+  }
+  return undefined;
+}
+
+/** A file system error in words ("permission denied"), with its code. */
+function errnoText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    EACCES: 'permission denied', EPERM: 'not permitted', EROFS: 'read-only file system', ENOSPC: 'no space left on the device',
+    EISDIR: 'is a folder', ENOENT: 'no such file or folder', ENOTDIR: 'a part of the path is not a folder', EDQUOT: 'disk quota exceeded',
+  };
+  return code ? `${words[code] ?? 'error'} (${code})` : String(e);
 }
 
 export const ANALYZE_DEFAULTS = { bodyLimit: DEFAULT_BODY_LIMIT };

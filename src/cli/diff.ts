@@ -1,6 +1,6 @@
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { diffFlows, diffText, type DiffSide } from '../verify/diff.js';
-import { apiFlows, captureFlows } from './source.js';
+import { apiFlows, captureFlows, notDecodedText } from './source.js';
 
 export const DIFF_EXIT = { same: 0, regression: 1, badInput: 2 } as const;
 
@@ -26,9 +26,13 @@ export async function runDiff(before: string, after: string, o: { format: 'text'
   const redactor = new Redactor({ key: loadRedactKey().key });
   const sides: DiffSide[] = [];
   for (const file of [before, after]) {
-    const flows = await captureFlows(file, redactor);
-    if (!flows) return DIFF_EXIT.badInput;
-    sides.push({ label: file === '-' ? 'stdin' : file, flows });
+    const c = await captureFlows(file, redactor);
+    if (!c) return DIFF_EXIT.badInput;
+    const label = file === '-' ? 'stdin' : file;
+    // A side that decoded nothing is not a side with no traffic: say what it did not decode.
+    const unseen = notDecodedText(c.coverage);
+    if (unseen) process.stderr.write(`tapwire: ${label}: ${unseen}\n`);
+    sides.push({ label, flows: c.flows });
   }
   return report(diffFlows(sides[0]!, sides[1]!), o.format);
 }

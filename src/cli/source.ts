@@ -1,25 +1,84 @@
+import { SingleBar } from 'cli-progress';
 import { AgentClient, AgentClientError } from '../client/agent.js';
+import { captureSize } from '../capture/reader.js';
 import { CaptureFormatError } from '../capture/types.js';
+import { countsText, plural } from '../common/text.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
+import type { DecodeCoverage } from '../pipeline/pipeline.js';
+
+/** Below this size a progress bar would only flicker. */
+export const PROGRESS_MIN_BYTES = 16 << 20;
 
 /**
- * The flows of a capture file ("-" for stdin), redacted. A file that is not a capture, or cannot
- * be read, prints one line naming it and gives undefined: the caller exits 2 (bad input).
+ * The progress bar of reading a capture, on stderr: shown on a terminal (or when `enabled` is
+ * true) for files of PROGRESS_MIN_BYTES and more, never for stdin. `analyze`, `verify` and `diff`
+ * all show this one.
  */
-export async function captureFlows(file: string, redactor: Redactor): Promise<FlowRecord[] | undefined> {
+export class CaptureProgress {
+  private readonly bar?: SingleBar;
+  private last = 0;
+
+  constructor(file: string, enabled: boolean | undefined = process.stderr.isTTY) {
+    const size = captureSize(file);
+    if (!enabled || size === undefined || size < PROGRESS_MIN_BYTES) return;
+    this.bar = new SingleBar({ format: 'tapwire {bar} {percentage}% | {value}/{total} MB | {flows}', stream: process.stderr, hideCursor: true, clearOnComplete: true });
+    this.bar.start(Math.ceil(size / 1e6), 0, { flows: plural(0, 'flow') });
+  }
+
+  /** Bytes of the file read so far, and flows decoded; redrawn at most every 100 ms. */
+  update(bytesRead: number, flows: number): void {
+    const now = Date.now();
+    if (!this.bar || now - this.last <= 100) return;
+    this.last = now;
+    this.bar.update(Math.floor(bytesRead / 1e6), { flows: plural(flows, 'flow') });
+  }
+
+  stop(): void {
+    this.bar?.stop();
+  }
+}
+
+/** A capture's flows and what it held that did not become flows. */
+export interface CaptureFlows {
+  flows: FlowRecord[];
+  coverage: DecodeCoverage;
+}
+
+/**
+ * The flows of a capture file ("-" for stdin), redacted, with its decode coverage (connections and
+ * UDP flows seen but not decoded). A file that is not a capture, or cannot be read, prints one
+ * line naming it and gives undefined: the caller exits 2 (bad input).
+ */
+export async function captureFlows(file: string, redactor: Redactor, o: { progress?: boolean } = {}): Promise<CaptureFlows | undefined> {
   const flows: FlowRecord[] = [];
+  const bar = new CaptureProgress(file, o.progress ?? process.stderr.isTTY);
+  let coverage: DecodeCoverage;
   try {
-    await analyzeFile(file, { redactor, onRecord: (r) => flows.push(r) });
+    const { pipeline } = await analyzeFile(file, { redactor, onRecord: (r) => flows.push(r), onProgress: (n) => bar.update(n, flows.length) });
+    coverage = pipeline.coverage();
   } catch (e) {
     if (e instanceof CaptureFormatError) {
       process.stderr.write(`tapwire: ${e.message}\n`);
       return undefined;
     }
     throw e;
+  } finally {
+    bar.stop();
   }
-  return flows;
+  return { flows, coverage };
+}
+
+/**
+ * "3 connections not decoded (tls: 1, unknown: 2)", and UDP flows likewise; '' when nothing went
+ * undecoded. The words tapwire uses wherever it says what it did not decode.
+ */
+export function notDecodedText(c: DecodeCoverage): string {
+  const parts: string[] = [];
+  if (c.connections > 0) parts.push(`${plural(c.connections, 'connection')} not decoded (${countsText(c.byReason, ': ')})`);
+  if (c.udpFlows > 0) parts.push(`${plural(c.udpFlows, 'UDP flow')} not decoded (${countsText(c.udpByReason, ': ')})`);
+  return parts.join(', ');
 }
 
 /** Where `verify` and `diff` read flows from a running agent (the flow API of the live agent). */

@@ -1,5 +1,6 @@
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import type { FlowRecord } from '../flows/record.js';
+import type { DecodeCoverage } from '../pipeline/pipeline.js';
 import { loadSpecFile, SpecError, verifyWithSpec, type Spec } from '../verify/spec/index.js';
 import { verdictText } from '../verify/verdict.js';
 import { apiFlows, captureFlows, type ApiSource } from './source.js';
@@ -12,6 +13,8 @@ export interface VerifyCliOptions {
   maxEvidence?: number;
   /** Flows from a running agent instead of a capture file. */
   api?: ApiSource;
+  /** The progress bar while a large capture is read: undefined shows it on a terminal. */
+  progress?: boolean;
 }
 
 /**
@@ -30,11 +33,17 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
     }
   }
   let flows: FlowRecord[] | undefined;
+  // What the capture held but did not decode; an agent's API does not say, so it stays unknown.
+  let undecoded: DecodeCoverage | undefined;
   if (o.api) flows = await apiFlows(o.api);
-  // Redacted like analyze: evidence shown to people carries tokens, not secrets.
-  else flows = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }));
+  else {
+    // Redacted like analyze: evidence shown to people carries tokens, not secrets.
+    const c = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }), { progress: o.progress });
+    flows = c?.flows;
+    undecoded = c?.coverage;
+  }
   if (!flows) return VERIFY_EXIT.badInput;
-  const v = verifyWithSpec(flows, spec, o.maxEvidence);
+  const v = verifyWithSpec(flows, spec, o.maxEvidence, undecoded);
   process.stdout.write(o.format === 'json' ? `${JSON.stringify(v, null, 2)}\n` : verdictText(v));
   return v.verdict === 'pass' ? VERIFY_EXIT.pass : v.verdict === 'fail' ? VERIFY_EXIT.fail : VERIFY_EXIT.inconclusive;
 }

@@ -39,7 +39,7 @@ describe('tapwire analyze', () => {
       for (const h of [f.request.headers, f.response.headers]) for (const k of Object.keys(h)) expect(k).toBe(k.toLowerCase());
       expect(f.incomplete ?? false).toBe(false);
     }
-    expect(r.stderr).toMatch(/^tapwire: 20 packets, [\d.]+ MB, 6 flows, 0 violations in [\d.]+ s \([\d.]+ MB\/s\)$/m);
+    expect(r.stderr).toMatch(/^tapwire: 20 packets, [\d.]+ MB, 6 flows, 0 decode problems in [\d.]+ s \([\d.]+ MB\/s\)$/m);
   });
 
   it('redacts by default with a key kept in the config directory, stable across runs', () => {
