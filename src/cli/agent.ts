@@ -5,6 +5,7 @@ import { CaptureOpenError } from '../capture/live.js';
 import { loadRedactKey } from '../flows/redact.js';
 import { loadStandingSpecs, parseDuration } from './watch.js';
 import { CLI_DEFAULTS } from './defaults.js';
+import { plural } from '../common/text.js';
 
 export interface AgentCliOptions {
   interface: string[];
@@ -84,7 +85,7 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
   }
   const r = agent.store.recovery;
   process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : CLI_DEFAULTS.captureInterfaces).join(', ')}; API on ${agent.address}`
-    + `; ${r.flows} flows recovered from ${r.segments} segments${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
+    + `; ${plural(r.flows, 'flow')} recovered from ${plural(r.segments, 'segment')}${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
     + `${specs.length ? `; ${specs.length} standing spec${specs.length > 1 ? 's' : ''} judged over the last ${o.specWindow}, at /api/verdicts` : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

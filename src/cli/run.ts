@@ -11,6 +11,7 @@ import { exitText, RUN_EXIT, runAndVerify, runExitCode, type RunResult } from '.
 import { SpecError } from '../verify/spec/index.js';
 import { verdictText } from '../verify/verdict.js';
 import { CLI_DEFAULTS } from './defaults.js';
+import { plural } from '../common/text.js';
 
 export interface RunCliOptions {
   spec?: string;
@@ -93,7 +94,7 @@ function summaryText(r: RunResult, backend: Backend, o: RunCliOptions): string {
     '',
     `tapwire run: ${exitText(r.run)}`,
     verdictText(r.verdict, o.maxEvidence).trimEnd(),
-    `snapshot ${id}: ${r.run.flows} flows${r.run.drained ? `, drain ${r.run.drained}` : ''}; ${backend.describe()}`,
+    `snapshot ${id}: ${plural(r.run.flows, 'flow')}${r.run.drained ? `, drain ${r.run.drained}` : ''}; ${backend.describe()}`,
     where,
     r.kept ? `run ${r.run.id} kept (run_history, runs_touching)` : `run ${r.run.id} not kept (see above)`,
     '',

@@ -6,6 +6,7 @@ import { jsonBody, jsonShape } from './shape.js';
 import { ServiceNames } from './services.js';
 import type { Finding } from './types.js';
 import { verify } from './verdict.js';
+import { plural } from '../common/text.js';
 
 /**
  * `tapwire diff`: what changed between two sets of flows (two captures now, live snapshots later).
@@ -283,7 +284,7 @@ function compareShapes(b: Map<string, Set<string>>, a: Map<string, Set<string>>)
  * counts already named as a regression or an improvement are not repeated below it.
  */
 export function diffText(d: FlowDiff): string {
-  const L: string[] = [`diff ${d.before.label} (${d.before.flows} flows) → ${d.after.label} (${d.after.flows} flows)`];
+  const L: string[] = [`diff ${d.before.label} (${plural(d.before.flows, 'flow')}) → ${d.after.label} (${plural(d.after.flows, 'flow')})`];
   L.push(d.regression ? `REGRESSION: ${d.regressions.length} regression${d.regressions.length === 1 ? '' : 's'}` : 'no regression');
   const section = (title: string, lines: string[], mark = ' ') => {
     if (lines.length > 0) L.push('', `${title}:`, ...lines.map((s) => ` ${mark} ${s}`));
