@@ -263,7 +263,6 @@ export class LiveCapture {
         throw openError(name, plain);
       }
     }
-    const before = this.kernelCounters(name);
     const buffer = Buffer.allocUnsafe(65535);
     const cap = newHandle(mod);
     let linkName: string;
@@ -272,6 +271,10 @@ export class LiveCapture {
     } catch (e) {
       throw openError(name, (e as Error).message);
     }
+    // The kernel's counters start when the capture does: open() allocates the ring (a quarter of a
+    // second for 64 MiB) before the socket sees packets, and a frame counted in that time would
+    // read as a loss.
+    const before = this.kernelCounters(name);
     const tap: Tap = { name, index, linkType: linkTypeOf(linkName), cap, buffer, seen: 0, bytes: 0, before };
     this.taps.push(tap);
     cap.on('packet', (n, truncated) => this.packet(tap, n, truncated));
