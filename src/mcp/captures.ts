@@ -5,6 +5,9 @@ import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
 import { ArgError } from './errors.js';
+import type { DecodeCoverage } from '../pipeline/coverage.js';
+import { undecodedCoverage, type UndecodedCoverage } from '../verify/verdict.js';
+import { ServiceNames } from '../verify/services.js';
 
 /** A capture file, decoded: its flows in start order, and what the decode saw. */
 export interface Capture {
@@ -13,6 +16,8 @@ export interface Capture {
   flows: FlowRecord[];
   byId: Map<string, FlowRecord>;
   summary: CaptureSummary;
+  /** What the decode saw but did not decode, for verdicts over the whole file. */
+  coverage: DecodeCoverage;
 }
 
 export interface CaptureSummary {
@@ -27,6 +32,8 @@ export interface CaptureSummary {
   violations: { total: number; counts: Record<string, number>; first?: string };
   /** The file ended inside a record at this byte; everything before was decoded. */
   truncatedAt?: number;
+  /** Connections and UDP flows seen but not decoded, and their servers (absent when there were none). */
+  undecoded?: UndecodedCoverage;
 }
 
 /** Captures kept decoded; a tool call on one of them costs no decode. */
@@ -92,6 +99,8 @@ export class CaptureCache {
       violations: { total: p.violations.total, counts: p.violations.toJSON(), ...(p.violations.samples[0] ? { first: p.violations.samples[0].reason } : {}) },
       ...(file.truncatedAt !== undefined ? { truncatedAt: file.truncatedAt } : {}),
     };
-    return { path, flows, byId: new Map(flows.map((f) => [f.id, f])), summary };
+    const coverage = p.coverage();
+    if (coverage.connections + coverage.udpFlows > 0) summary.undecoded = undecodedCoverage(coverage, new ServiceNames());
+    return { path, flows, byId: new Map(flows.map((f) => [f.id, f])), summary, coverage };
   }
 }

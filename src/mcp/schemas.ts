@@ -38,11 +38,27 @@ export const findingSchema = z.object({
 export const verdictNameSchema = z.enum(['pass', 'fail', 'inconclusive']);
 
 /** The verdict JSON of `tapwire verify --format json` (src/verify/verdict.ts). */
+/** What the flows' source saw but did not decode (src/verify/verdict.ts UndecodedCoverage). */
+export const undecodedSchema = z.object({
+  connections: z.number().int(),
+  udpFlows: z.number().int(),
+  byReason: z.record(z.string(), z.number()),
+  udpByReason: z.record(z.string(), z.number()),
+  servers: z.array(z.object({
+    server: z.string(), transport: z.enum(['tcp', 'udp']), reason: z.string(), connections: z.number().int(), service: z.string().optional(),
+  })),
+  serversOmitted: z.number().int(),
+});
+
 export const verdictShape = {
   verdict: verdictNameSchema,
   findings: z.array(findingSchema),
   reason: z.string().optional(),
-  coverage: z.object({ flows: z.number().int(), incomplete: z.number().int(), byReason: z.record(z.string(), z.number()) }),
+  summary: z.string().describe('one line: what was judged (flows by protocol, inbound requests and their calls, detectors and checks run, connections not decoded)'),
+  coverage: z.object({
+    flows: z.number().int(), incomplete: z.number().int(), byReason: z.record(z.string(), z.number()),
+    undecoded: undecodedSchema.optional().describe('connections and UDP flows seen but not decoded, and their servers; absent when the source cannot say (an agent\'s API)'),
+  }),
 };
 
 const peerSchema = z.object({ ip: z.string(), port: z.number() }).loose();

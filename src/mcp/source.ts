@@ -3,6 +3,7 @@ import type { Backend, FlowQuery } from '../run/backend.js';
 import { inWindow, window } from './args.js';
 import type { McpContext } from './context.js';
 import { ArgError } from './errors.js';
+import type { DecodeCoverage } from '../pipeline/coverage.js';
 
 /** Flows a tool judges in one go (verify, service_map, diff) are refused past this many. */
 export const MAX_FLOWS = 200_000;
@@ -20,7 +21,7 @@ export interface SourceLabel {
  * The flows of one capture file, one snapshot, or a time window of the backend; since/until also
  * narrow a capture or a snapshot to that window. Capture and snapshot together are an ArgError.
  */
-export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel }> {
+export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel; undecoded?: DecodeCoverage }> {
   if (a.capture !== undefined && a.snapshot !== undefined) throw new ArgError('snapshot', 'give capture or snapshot, not both');
   const win = window(a);
   const windowed = a.since !== undefined || a.until !== undefined;
@@ -28,7 +29,8 @@ export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?:
   if (a.capture !== undefined) {
     const c = await ctx.captures.load(a.capture, ctx.cwd);
     const flows = windowed ? c.flows.filter((f) => inWindow(f, win)) : c.flows;
-    return { flows, source: { capture: a.capture, ...label, flows: flows.length } };
+    // What the file held but did not decode is known for the whole file, not for a window of it.
+    return { flows, source: { capture: a.capture, ...label, flows: flows.length }, ...(windowed ? {} : { undecoded: c.coverage }) };
   }
   if (needOne && a.snapshot === undefined && !windowed) {
     throw new ArgError('capture', 'give a capture file, a snapshot id, or since/until for a window of live flows');

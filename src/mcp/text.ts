@@ -8,10 +8,9 @@ import type { snapshotSchema } from './schemas.js';
  * cursors, what the bound cut), in plain lines, and says what every number counts.
  */
 
-/** "1 flow", "2 flows"; `many` for irregular plurals ("entries"). */
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
+import { plural } from '../common/text.js';
+
+export { plural };
 
 /** Epoch seconds as ISO 8601. */
 export function iso(sec: number): string {
@@ -94,4 +93,10 @@ export function snapshotLine(s: z.infer<typeof snapshotSchema>): string {
   const span = s.until !== undefined ? `flows from ${iso(s.since)} to ${iso(s.until)}` : `flows since ${iso(s.since)}`;
   return `${s.id}${s.name !== undefined ? ` ${JSON.stringify(s.name)}` : ''}: ${s.open ? 'open' : 'closed'}, ${span}${s.filter !== undefined ? `, filter ${s.filter}` : ', no filter'}`
     + `, created ${iso(s.createdAt)}${s.drained ? `, drain ${s.drained}` : ''}`;
+}
+
+/** The servers of undecoded traffic: "127.0.0.1:5432 mysql (1 connection), 10.0.0.9:53 udp dns (2 flows), and 3 more". */
+export function undecodedServersText(u: { servers: { server: string; service?: string; transport: 'tcp' | 'udp'; reason: string; connections: number }[]; serversOmitted: number }): string {
+  const each = u.servers.map((x) => `${x.server}${x.service ? ` (${x.service})` : ''} ${x.transport === 'udp' ? `udp ${x.reason} (${plural(x.connections, 'flow')})` : `${x.reason} (${plural(x.connections, 'connection')})`}`);
+  return `${each.join(', ')}${u.serversOmitted ? `, and ${u.serversOmitted} more` : ''}`;
 }

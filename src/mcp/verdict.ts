@@ -1,7 +1,7 @@
 import type { Verdict } from '../verify/verdict.js';
 import { compactFinding, fitRows, fitsWithin, shrinkFindings, truncationNote, type Truncation } from './bound.js';
 import type { SourceLabel } from './source.js';
-import { findingLines, findingsCount, plural, scalar, sourceWhere, tally, truncatedLines } from './text.js';
+import { findingLines, findingsCount, plural, scalar, sourceWhere, tally, truncatedLines, undecodedServersText } from './text.js';
 
 /** A result that carries a verdict, as its text copy sees it. */
 export interface VerdictResult extends Verdict {
@@ -30,6 +30,8 @@ export function verdictResultText(v: VerdictResult, cursorTo = 'verify with the 
     `verdict: ${v.verdict.toUpperCase()}${v.reason ? ` (${v.reason})` : ''}`,
     `judged ${plural(c.flows, 'flow')}${v.source ? ` from ${sourceWhere(v.source)}` : ''}, ${c.incomplete} with incomplete evidence${incomplete}`
       + `${v.spec ? `; spec ${v.spec.name} (hash ${v.spec.hash})` : ''}`,
+    ...(v.summary ? [v.summary] : []),
+    ...(c.undecoded && c.undecoded.servers.length ? [`not decoded: ${undecodedServersText(c.undecoded)}`] : []),
     ...more,
     `${findingsCount(v.findings)}${v.next ? ' on this page' : ''}${v.findings.length ? ':' : ''}`,
     ...v.findings.flatMap((f) => findingLines(f)),
@@ -39,8 +41,8 @@ export function verdictResultText(v: VerdictResult, cursorTo = 'verify with the 
   return `${lines.join('\n')}\n`;
 }
 
-const VERDICT_KEYS = ['verdict', 'findings', 'reason', 'coverage', 'source', 'spec', 'next', 'truncated'];
-const COVERAGE_KEYS = ['flows', 'incomplete', 'byReason'];
+const VERDICT_KEYS = ['verdict', 'findings', 'reason', 'summary', 'coverage', 'source', 'spec', 'next', 'truncated'];
+const COVERAGE_KEYS = ['flows', 'incomplete', 'byReason', 'undecoded'];
 
 /** Where a page of findings starts, and the cursor that continues from an offset. */
 export interface FindingsPage {

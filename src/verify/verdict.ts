@@ -19,9 +19,9 @@ export interface Verdict {
   /**
    * One line saying what was judged: flows by protocol, inbound requests and the downstream calls
    * attributed to them, detectors and spec checks run, connections not decoded. verify() always
-   * sets it (a pass says what it passed); optional here only for verdicts built elsewhere.
+   * sets it (a pass says what it passed), and so does unjudged() for a verdict that judged nothing.
    */
-  summary?: string;
+  summary: string;
   coverage: {
     flows: number;
     incomplete: number;
@@ -156,7 +156,7 @@ function notDecodedText(u: DecodeCoverage, lead: string): string {
 }
 
 /** A source's decode coverage as the verdict lists it: servers by "ip:port", named where the spec names them, bounded. */
-function undecodedCoverage(c: DecodeCoverage, names: ServiceNames): UndecodedCoverage {
+export function undecodedCoverage(c: DecodeCoverage, names: ServiceNames): UndecodedCoverage {
   const servers = c.servers.slice(0, MAX_UNDECODED_LISTED).map((s): UndecodedServerEntry => {
     const server = endpoint(s);
     const name = names.name({ ip: s.ip, port: s.port });

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import type { FlowRecord } from '../flows/record.js';
 import { verifyWithSpec, type Spec } from '../verify/spec/index.js';
 import type { Finding } from '../verify/types.js';
-import type { Verdict, VerdictName } from '../verify/verdict.js';
+import { unjudged, type Verdict, type VerdictName } from '../verify/verdict.js';
 import { duration, findingDelta, notable, summaryLine } from './change.js';
 import { DEFAULT_MAX_FLOWS, FlowWindow, type WindowView } from './window.js';
 
@@ -165,7 +165,7 @@ export class Watcher {
       return verifyWithSpec(view.flows, view.flows.length === 0 ? undefined : spec);
     } catch (e) {
       // A bug in a detector must not stop the agent's other work: the verdict says what happened.
-      return { verdict: 'inconclusive', findings: [], coverage: { flows: view.flows.length, incomplete: 0, byReason: {} }, reason: `could not evaluate: ${(e as Error).message}` };
+      return unjudged(view.flows.length, `could not evaluate: ${(e as Error).message}`);
     }
   }
 

@@ -25,11 +25,8 @@ type Connected = Awaited<ReturnType<typeof connect>>;
 type Ev = { flowId: string; summary: string };
 type Finding = { kind: string; summary: string; evidence: Ev[]; details: Record<string, unknown> };
 
-/**
- * Plurals that must not be written after a 1. ("1 of 1 calls" is in a detector's own summary,
- * src/verify, which the text quotes as it is.)
- */
-const ONE_PLURAL = /(?<!of )\b1 (flows|calls|errors|edges|rows|findings|snapshots|runs|commands|bytes|packets|violations|entries|fields|characters|lines|warnings|connections)\b/;
+/** Plurals that must not be written after a 1, detectors' summaries included ("1 of 1 call"). */
+const ONE_PLURAL = /\b1 (flows|calls|errors|edges|rows|findings|snapshots|runs|commands|bytes|packets|violations|entries|fields|characters|lines|warnings|connections)\b/;
 
 /** Tokens of a text as it is sent (a JSON string), as the bound counts them. */
 const textTokens = (s: string) => Math.ceil(JSON.stringify(s).length / 4);
@@ -147,6 +144,20 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     expect(txt).toContain(`2 flows on this page, of 29 matching; more: pass cursor "${r.structuredContent.next}"`);
   });
 
+  it('analyze_capture and verify say what the capture held but did not decode, with its server', async () => {
+    const mysql = 'pcaps/postgres/mysql-on-5432.pcap';
+    const a = await t.call('analyze_capture', { capture: mysql });
+    expect(a.structuredContent.summary.undecoded).toMatchObject({ connections: 1, byReason: { mysql: 1 }, servers: [{ server: '127.0.0.1:5432', transport: 'tcp', reason: 'mysql', connections: 1 }] });
+    expect(text(a)).toContain('1 connection not decoded (mysql 1): 127.0.0.1:5432 mysql (1 connection)');
+    const v = await t.call('verify', { capture: mysql });
+    expect(v.structuredContent).toMatchObject({ verdict: 'inconclusive', coverage: { undecoded: { connections: 1, byReason: { mysql: 1 } } } });
+    expect(v.structuredContent.summary).toMatch(/^judged 0 flows; .*1 connection not decoded \(mysql 1\)$/);
+    expect(text(v)).toContain('not decoded: 127.0.0.1:5432 mysql (1 connection)');
+    // A window of the file is not the file: what the whole file did not decode is not claimed for it.
+    const w = await t.call('verify', { capture: mysql, since: '1970-01-01T00:00:01Z' });
+    expect(w.structuredContent.coverage.undecoded).toBeUndefined();
+  });
+
   it('counts take the right plural: 1 flow, 1 call, 1 row, 1 evidence entry', async () => {
     const one = text(await t.call('list_flows', { capture: DEMO, filter: 'http && response.status == 503', limit: 1 }));
     expect(one).toMatch(/^1 flow on this page, of 3 matching; more: pass cursor "[^"]+"$/m);
@@ -170,7 +181,7 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     const r = await t.call('verify', { capture: DEMO });
     const v = r.structuredContent;
     const txt = text(r);
-    expect(txt).toMatch(/^verdict: FAIL\njudged 29 flows from capture pcaps\/demo\/demo\.pcap, 0 with incomplete evidence\n4 findings \(3 errors, 1 warning\):/);
+    expect(txt).toMatch(/^verdict: FAIL\njudged 29 flows from capture pcaps\/demo\/demo\.pcap, 0 with incomplete evidence\njudged 29 flows \(http 17, postgres 12\); [^\n]+\n4 findings \(3 errors, 1 warning\):/);
     const redundant = v.findings.find((f: Finding) => f.kind === 'redundant-call');
     expect(redundant.evidence).toHaveLength(12);
     for (const f of v.findings as Finding[]) {

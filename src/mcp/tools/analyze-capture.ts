@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { captureArg } from '../args.js';
 import { tokens } from '../bound.js';
 import { flowPage, pageArgs, pageShape, pageText } from '../pages.js';
-import { truncationSchema } from '../schemas.js';
-import { iso, plural, tally } from '../text.js';
+import { truncationSchema, undecodedSchema } from '../schemas.js';
+import { iso, plural, tally, undecodedServersText } from '../text.js';
 import { tool } from '../tool.js';
 
 const summarySchema = z.object({
@@ -15,6 +15,7 @@ const summarySchema = z.object({
   window: z.object({ start: z.number(), end: z.number() }).optional().describe('epoch seconds of the first start and last end'),
   violations: z.object({ total: z.number().int(), counts: z.record(z.string(), z.number()), first: z.string().optional() }),
   truncatedAt: z.number().int().optional().describe('the file ends inside a record at this byte; everything before was decoded'),
+  undecoded: undecodedSchema.optional().describe('connections and UDP flows seen but not decoded (tls, unknown …), and their servers; absent when there were none'),
 });
 
 export const analyzeCapture = tool({
@@ -46,5 +47,15 @@ function summaryText(path: string, s: z.infer<typeof summarySchema>): string {
     ...(s.window ? [`flows from ${iso(s.window.start)} to ${iso(s.window.end)}`] : []),
     `${plural(v.total, 'protocol violation')}${v.total ? `: ${tally(v.counts)}` : ''}${v.first ? `; first: ${v.first}` : ''}`,
     ...(s.truncatedAt !== undefined ? [`the file ends inside a record at byte ${s.truncatedAt}; everything before it was decoded`] : []),
+    ...(s.undecoded ? [notDecodedLine(s.undecoded)] : []),
   ].join('\n');
+}
+
+/** "2 connections not decoded (tls 1, unknown 1): 10.0.0.5:443 tls (1 connection), …", so silence is never taken for a clean capture. */
+function notDecodedLine(u: NonNullable<z.infer<typeof summarySchema>['undecoded']>): string {
+  const parts = [
+    ...(u.connections ? [`${plural(u.connections, 'connection')} not decoded (${tally(u.byReason)})`] : []),
+    ...(u.udpFlows ? [`${plural(u.udpFlows, 'UDP flow')} not decoded (${tally(u.udpByReason)})`] : []),
+  ];
+  return `${parts.join('; ')}: ${undecodedServersText(u)}`;
 }
