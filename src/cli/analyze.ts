@@ -7,7 +7,7 @@ import { analyzeFile } from '../pipeline/analyze.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
 import { ProtoLoadError, ProtoSchemas } from '../protocols/grpc/protobuf.js';
 import { compileFilter, FilterError, type FlowPredicate } from '../query/filter.js';
-import { byStart, har, jsonl, Out, table, type Formatter } from './output.js';
+import { byStart, har, jsonl, Out, table, terminalWidth, type Formatter } from './output.js';
 import { CaptureProgress, notDecodedText } from './source.js';
 
 export interface AnalyzeCliOptions {
@@ -16,6 +16,8 @@ export interface AnalyzeCliOptions {
   redact: boolean;
   redactHeader: string[];
   progress?: boolean;
+  /** Table lines uncut, whatever the terminal's width. */
+  wide?: boolean;
   /** Write a JSON run summary here (packets, bytes, flows, violations, undecoded, seconds, peak RSS). */
   stats?: string;
   /** .proto files or directories for gRPC message decoding. */
@@ -74,7 +76,8 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   }
   const out = new Out();
   // JSONL streams in completion order (tools sort); the human formats are ordered by start.
-  const fmt: Formatter = o.format === 'jsonl' ? jsonl(out) : byStart(o.format === 'har' ? har(out) : table(out));
+  const harOut = o.format === 'har' ? har(out) : undefined;
+  const fmt: Formatter = o.format === 'jsonl' ? jsonl(out) : byStart(harOut ?? table(out, o.wide ? undefined : terminalWidth()));
 
   const bar = new CaptureProgress(file, o.progress ?? process.stderr.isTTY);
   let flows = 0;
@@ -125,6 +128,10 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   const rs = p.reassembler.stats;
   if (rs.evictedConnections > 0 || rs.forcedGaps > 0) {
     err(`tapwire: warning: limits reached: ${plural(rs.evictedConnections, 'connection')} evicted, ${plural(rs.forcedGaps, 'gap')} forced by buffer limits`);
+  }
+  const harSkipped = harOut ? Object.values(harOut.skipped).reduce((a, b) => a + b, 0) : 0;
+  if (harOut && harSkipped > 0) {
+    err(`tapwire: HAR holds ${harOut.written} of ${plural(harOut.written + harSkipped, 'flow')}; not in it: ${Object.entries(harOut.skipped).map(([why, n]) => `${plural(n, 'flow')} (${why})`).join(', ')}`);
   }
   // What was seen but not decoded is said, so an empty table is never read as "no traffic".
   const coverage = p.coverage();

@@ -8,7 +8,7 @@ export const DIFF_EXIT = { same: 0, regression: 1, badInput: 2 } as const;
  * `tapwire diff <before> <after>`: compares two captures, or with `api` two snapshots a running
  * agent holds (before and after are then snapshot ids). Returns the exit status.
  */
-export async function runDiff(before: string, after: string, o: { format: 'text' | 'json'; api?: { url: string; token?: string } }): Promise<number> {
+export async function runDiff(before: string, after: string, o: { format: 'text' | 'json'; api?: { url: string; token?: string }; progress?: boolean }): Promise<number> {
   if (o.api) {
     const sides: DiffSide[] = [];
     for (const snapshot of [before, after]) {
@@ -26,7 +26,7 @@ export async function runDiff(before: string, after: string, o: { format: 'text'
   const redactor = new Redactor({ key: loadRedactKey().key });
   const sides: DiffSide[] = [];
   for (const file of [before, after]) {
-    const c = await captureFlows(file, redactor);
+    const c = await captureFlows(file, redactor, { progress: o.progress });
     if (!c) return DIFF_EXIT.badInput;
     const label = file === '-' ? 'stdin' : file;
     // A side that decoded nothing is not a side with no traffic: say what it did not decode.

@@ -31,6 +31,7 @@ program
   .description('Decode a pcap or pcapng file ("-" for stdin) into flow records')
   .argument('<file>', 'capture file, or - for standard input')
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'jsonl', 'har']).default('table'))
+  .option('--wide', 'table: lines uncut (by default a table on a terminal is fitted to its width)')
   .option('--body-limit <bytes>', 'body bytes kept per message', positiveInt('--body-limit', ' of bytes'), CLI_DEFAULTS.bodyLimit)
   .option('--no-redact', 'keep secrets (Authorization, cookies, keys, tokens) in the output')
   .option('--redact-header <name...>', 'more header names to redact')
@@ -40,7 +41,7 @@ program
   .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), CLI_DEFAULTS.maxMessages)
   .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
   .option('--filter <expr>', 'output only the flows this CEL expression matches, e.g. \'http && response.status >= 500\'')
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader?: string[]; progress: boolean; stats?: string; proto?: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader?: string[]; progress: boolean; wide?: boolean; stats?: string; proto?: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
     process.exitCode = await (await import('./analyze.js')).runAnalyze(file, { ...o, redactHeader: o.redactHeader ?? [], proto: o.proto ?? [], progress: o.progress ? undefined : false });
   });
 
@@ -56,7 +57,8 @@ program
   .option('--since <time>', 'with --api: flows from this time (RFC 3339 or epoch seconds)')
   .option('--until <time>', 'with --api: flows up to this time (RFC 3339 or epoch seconds)')
   .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
-  .action(async (file: string | undefined, o: { format: 'text' | 'json'; spec?: string; maxEvidence?: number; api?: string; snapshot?: string; since?: string; until?: string; token?: string }) => {
+  .option('--no-progress', 'no progress bar while a large capture is read, even on a terminal')
+  .action(async (file: string | undefined, o: { format: 'text' | 'json'; spec?: string; maxEvidence?: number; api?: string; snapshot?: string; since?: string; until?: string; token?: string; progress: boolean }) => {
     const usage = verifyUsage(file, o);
     if (usage) {
       process.stderr.write(`tapwire: verify: ${usage}\n`);
@@ -64,7 +66,7 @@ program
       return;
     }
     const api = o.api === undefined ? undefined : { url: o.api, snapshot: o.snapshot, since: o.since, until: o.until, token: o.token ?? process.env.TAPWIRE_TOKEN };
-    process.exitCode = await (await import('./verify.js')).runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api });
+    process.exitCode = await (await import('./verify.js')).runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api, progress: o.progress ? undefined : false });
   });
 
 /** Which flows to verify must be said exactly once: a capture, or --api with a snapshot or a window. */
@@ -92,9 +94,10 @@ program
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .option('--api <url>', 'compare two snapshots held by a running tapwire agent')
   .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
-  .action(async (before: string, after: string, o: { format: 'text' | 'json'; api?: string; token?: string }) => {
+  .option('--no-progress', 'no progress bar while large captures are read, even on a terminal')
+  .action(async (before: string, after: string, o: { format: 'text' | 'json'; api?: string; token?: string; progress: boolean }) => {
     const api = o.api === undefined ? undefined : { url: o.api, token: o.token ?? process.env.TAPWIRE_TOKEN };
-    process.exitCode = await (await import('./diff.js')).runDiff(before, after, { format: o.format, api });
+    process.exitCode = await (await import('./diff.js')).runDiff(before, after, { format: o.format, api, progress: o.progress ? undefined : false });
   });
 
 program

@@ -64,24 +64,43 @@ export function jsonl(out: Out): Formatter {
   return { begin() {}, record: (r) => out.write(`${JSON.stringify(r)}\n`), end() {} };
 }
 
-/** HAR is one JSON document; entries are streamed into it rather than collected. */
-export function har(out: Out): Formatter {
+/** HAR output, and the flows it could not hold, counted by why. */
+export interface HarFormatter extends Formatter {
+  written: number;
+  skipped: Record<string, number>;
+}
+
+/**
+ * HAR is one JSON document; entries are streamed into it rather than collected. HAR 1.2 describes
+ * HTTP exchanges only: a PostgreSQL statement, or an HTTP response whose request was not seen,
+ * has no entry, and is counted in `skipped` so the summary can say so.
+ */
+export function har(out: Out): HarFormatter {
   let first = true;
-  return {
+  const skipped: Record<string, number> = {};
+  const f: HarFormatter = {
+    written: 0,
+    skipped,
     begin() {
       const head = JSON.stringify(harLog([]), null, 0);
       out.write(head.slice(0, head.lastIndexOf('[') + 1));
     },
     record(r) {
       const e: Entry | undefined = harEntry(r);
-      if (!e) return;
+      if (!e) {
+        const why = isHttpLike(r) ? 'no request seen' : `${r.protocol === 'postgres' ? 'PostgreSQL' : r.protocol}: HAR holds HTTP exchanges only`;
+        skipped[why] = (skipped[why] ?? 0) + 1;
+        return;
+      }
       out.write(`${first ? '\n' : ',\n'}${JSON.stringify(e)}`);
       first = false;
+      f.written++;
     },
     end() {
       out.write('\n]}}\n');
     },
   };
+  return f;
 }
 
 const pad = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
@@ -150,7 +169,7 @@ export function terminalWidth(stream: NodeJS.WriteStream = process.stdout): numb
  * terminal (the last column cut with "…", the least useful columns dropped when narrow);
  * undefined leaves lines uncut, for pipes and --wide.
  */
-export function table(out: Out, width: number | undefined = terminalWidth()): Formatter {
+export function table(out: Out, width: number | undefined): Formatter {
   let day = '';
   const cols = fitColumns(width);
   const fixed = cols.reduce((n, c) => n + c.width + GAP, 0);

@@ -50,3 +50,40 @@ describe('the table fits the terminal', () => {
     expect(Math.max(...r.stdout.split('\n').map((l) => l.length))).toBeGreaterThan(150);
   });
 });
+
+const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
+if (!hasScript) console.warn('test/cli/table.test.ts: skipping the terminal checks: no `script` (util-linux) to make a pseudo-terminal');
+
+describe.skipIf(!hasScript)('tapwire analyze on a terminal (a pseudo-terminal of 80 columns)', () => {
+  const onTerminal = (args: string) => {
+    const r = spawnSync('script', ['-qec', `stty cols 80; node dist/cli/main.js analyze ${args}`, '/dev/null'], { encoding: 'utf8' });
+    return r.stdout.replace(/\r/g, '').split('\n').filter((l) => !l.startsWith('tapwire:'));
+  };
+
+  it('fits every line to the terminal', () => {
+    const lines = onTerminal(DEMO);
+    expect(lines.length).toBeGreaterThan(20);
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+  });
+
+  it('--wide leaves lines uncut', () => {
+    const lines = onTerminal(`${DEMO} --wide`);
+    expect(lines.some((l) => l.includes('SELECT id, customer, total, status FROM orders WHERE id = $1  [1 rows]'))).toBe(true);
+  });
+});
+
+describe('HAR says what it cannot hold', () => {
+  it('the demo\'s 12 PostgreSQL statements are named as left out, and the entries are the rest', () => {
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'analyze', DEMO, '--format', 'har'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const entries = JSON.parse(r.stdout).log.entries;
+    expect(entries).toHaveLength(17);
+    expect(r.stderr).toContain('tapwire: HAR holds 17 of 29 flows; not in it: 12 flows (PostgreSQL: HAR holds HTTP exchanges only)');
+  });
+
+  it('says nothing more when every flow is HTTP', () => {
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'analyze', 'pcaps/http1/keepalive.pcap', '--format', 'har'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toContain('HAR holds');
+  });
+});
