@@ -3,6 +3,7 @@ import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
+import { plural } from '../common/text.js';
 
 /** Outliers must also be this much slower than the median: a 3 ms call is not slow next to a 0.5 ms one. */
 const MIN_OUTLIER_EXCESS_MS = 50;
@@ -39,8 +40,8 @@ export function detectSlow(flows: readonly FlowRecord[], ctx: DetectContext, t: 
     const name = `${operation(own[0]!)} on ${ctx.names.name(own[0]!.dst)}`;
     const callers = own.filter((r) => slowBecause.has(ctx.parents.get(r)?.parent as FlowRecord)).length;
     const summary = f.cause === 'budget'
-      ? `${own.length} of ${f.all} calls to ${name} took longer than the ${t.budgetMs} ms budget (${range(own)})`
-      : `${own.length} of ${f.all} calls to ${name} took ${range(own)}, over ${t.outlierFactor}× the median ${round(f.median)} ms`;
+      ? `${own.length} of ${plural(f.all, 'call')} to ${name} took longer than the ${t.budgetMs} ms budget (${range(own)})`
+      : `${own.length} of ${plural(f.all, 'call')} to ${name} took ${range(own)}, over ${t.outlierFactor}× the median ${round(f.median)} ms`;
     out.push(finding(own, `${summary}${callers ? `, making ${callers} inbound request${callers > 1 ? 's' : ''} slow too` : ''}`, {
       cause: f.cause, ...(f.cause === 'budget' ? { budgetMs: t.budgetMs } : { outlierFactor: t.outlierFactor }),
       count: own.length, calls: f.all, medianMs: round(f.median), slowCallers: callers,
