@@ -26,7 +26,8 @@ process.on('exit', () => killAll('SIGKILL'));
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     interrupted = true;
-    process.stderr.write(`record: ${sig}, stopping children\n`);
+    // Said to a person at a terminal; a test or a log that stopped us knows why.
+    if (process.stderr.isTTY) process.stderr.write(`record: ${sig}, stopping children\n`);
     killAll('SIGINT');
     setTimeout(() => process.exit(130), 300).unref();
   });

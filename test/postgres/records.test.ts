@@ -125,7 +125,7 @@ describe('PostgreSQL records', () => {
 
   it('--redact-params replaces parameters with keyed tokens', () => {
     const run = (extra: string[]) => execFileSync(process.execPath, ['dist/cli/main.js', 'analyze', 'pcaps/demo/demo.pcap', '--format', 'jsonl', ...extra],
-      { env: { ...process.env, TAPWIRE_REDACT_KEY: 'k' }, encoding: 'utf8' }).split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.protocol === 'postgres');
+      { env: { ...process.env, TAPWIRE_REDACT_KEY: 'k' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.protocol === 'postgres');
     expect(run([])[0].request.params).toEqual(['42']);
     const red = run(['--redact-params']);
     expect(red[0].request.params[0]).toMatch(/^\[redacted:[0-9a-f]{12}\]$/);

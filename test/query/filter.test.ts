@@ -326,7 +326,7 @@ describe('tapwire analyze --filter', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRecord);
     expect(lines.map((f) => [f.dst.port, (f.response as { status: number }).status])).toEqual([[8081, 503], [8081, 503], [8081, 503]]);
-    expect(r.stderr).toMatch(/^tapwire: 85 packets, [\d.]+ MB, 29 flows \(3 matched the filter\), 0 violations in /m);
+    expect(r.stderr).toMatch(/^tapwire: 85 packets, [\d.]+ MB, 29 flows \(3 matched the filter\), 0 decode problems in /m);
 
     const pg = tapwire(['analyze', 'pcaps/demo/demo.pcap', '--filter', 'postgres && request.query.contains("orders")']);
     expect(pg.status).toBe(0);

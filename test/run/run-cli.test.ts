@@ -64,7 +64,7 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
     expect(r.status).toBe(0);
     const [own, summary] = r.stdout.split('\ntapwire run: ');
     expect(own).toMatch(/^GET \/orders 200 \(12 orders\)\nGET \/orders\/3 200\nGET \/orders\/7 200\napp: 3 requests/);
-    expect(summary).toMatch(/^the command exited 0 after \d+\.\d s\nverdict: PASS\n  no findings\nsnapshot (snap-[0-9a-f]{12}): 6 flows, drain proven; local capture on lo/);
+    expect(summary).toMatch(/^the command exited 0 after \d+\.\d s\nverdict: PASS\n  judged 6 flows \([^)]*\); [^\n]+\n  no findings\nsnapshot (snap-[0-9a-f]{12}): 6 flows, drain proven; local capture on lo/);
     passed = { snapshot: /snapshot (snap-[0-9a-f]{12})/.exec(summary!)![1]! };
     expect(summary).toContain(`flows and packets kept in ${join(dataDir, 'snapshots', passed.snapshot)}`);
     expect(summary).toMatch(/\nrun run-[0-9a-f]{12} kept/);
@@ -84,9 +84,9 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
     expect((await b.runs())[0]!.snapshot).toBe(passed.snapshot);
     await b.close();
     if (has('tshark')) {
-      const uris = execFileSync('tshark', ['-r', pcap, '-d', `tcp.port==${appPort},http`, '-d', `tcp.port==${pg.port},pgsql`, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.uri'], { encoding: 'utf8' });
+      const uris = execFileSync('tshark', ['-r', pcap, '-d', `tcp.port==${appPort},http`, '-d', `tcp.port==${pg.port},pgsql`, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.uri'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       expect(uris.trim().split('\n').sort()).toEqual(['/orders', '/orders/3', '/orders/7']);
-      const queries = execFileSync('tshark', ['-r', pcap, '-d', `tcp.port==${pg.port},pgsql`, '-Y', 'pgsql.query', '-T', 'fields', '-e', 'pgsql.query'], { encoding: 'utf8' });
+      const queries = execFileSync('tshark', ['-r', pcap, '-d', `tcp.port==${pg.port},pgsql`, '-Y', 'pgsql.query', '-T', 'fields', '-e', 'pgsql.query'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       expect(queries.trim().split('\n').length).toBeGreaterThanOrEqual(3);
     } else if (has('tcpdump')) {
       const text = execFileSync('tcpdump', ['-nn', '-A', '-r', pcap], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -99,7 +99,7 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
   it('1: the verdict fails (an N+1 query loop), the command passed', () => {
     const r = tapwire(app, { BUG: 'n-plus-one' });
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/verdict: FAIL\n {2}ERROR {3}n-plus-one: 12 calls of postgres "select name from customers where id = \?"/);
+    expect(r.stdout).toMatch(/verdict: FAIL\n {2}judged [^\n]+\n {2}ERROR {3}n-plus-one: 12 calls of postgres "select name from customers where id = \?"/);
   });
 
   it('4: the command failed, the verdict passed; 5: both failed', () => {
