@@ -203,5 +203,12 @@ describe('tapwire verify', () => {
     expect(r.stdout).toMatch(/verdict: FAIL/);
     expect(r.stdout).toMatch(/12 identical calls/);
     expect(r.stdout).toMatch(/retries at 0\.2\d s, 0\.2\d s, 0\.2\d s/);
+    // It ends with what to try next, and npm echoes no shell fragment as if it were output.
+    expect(r.stdout.trimEnd().split('\n').slice(-3)).toEqual([
+      '  npx tapwire verify pcaps/demo/demo.pcap --spec examples/specs/demo.yaml',
+      '  npx tapwire diff pcaps/demo/demo.pcap pcaps/demo/demo-fixed.pcap',
+      '  npx tapwire --help',
+    ]);
+    expect(r.stdout + r.stderr).not.toMatch(/test \$\?|&& echo/);
   });
 });
