@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS module shared with scripts/golden.mjs
@@ -11,6 +11,11 @@ import { goldenFiles, goldenRun, GOLDEN_DIR } from './golden-lib.mjs';
 describe('golden baselines', () => {
   const files: string[] = goldenFiles();
   it('has captures to check', () => expect(files.length).toBeGreaterThan(10));
+  it('every baseline has its capture: a baseline whose pcap is gone checks nothing', () => {
+    const captures = new Set(files.map((f) => join(GOLDEN_DIR, relative('pcaps', f))));
+    const orphans = baselines(GOLDEN_DIR).filter((b) => !captures.has(b.replace(/\.(jsonl|stats\.json)$/, '')));
+    expect(orphans, 'baselines without a capture in pcaps/: delete them, or restore the capture').toEqual([]);
+  });
   for (const file of files) {
     it(file, async () => {
       const base = join(GOLDEN_DIR, relative('pcaps', file));
@@ -23,3 +28,10 @@ describe('golden baselines', () => {
     });
   }
 });
+
+function baselines(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    return e.isDirectory() ? baselines(p) : /\.(jsonl|stats\.json)$/.test(e.name) ? [p] : [];
+  });
+}
