@@ -6,6 +6,8 @@
 //   npm run bench -- --quick           100 MB cases only, no 1 GB file
 //   npm run bench -- --no-tshark       skip tshark
 //   npm run bench -- --runs 5          runs per figure (median reported)
+//   npm run bench -- --against <ref>   also time the source at a git ref (built in bench/.cache),
+//                                      runs interleaved with this source's, so noise hits both alike
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ const quick = args.includes('--quick');
 const noTshark = args.includes('--no-tshark');
 const runs = Number(args[args.indexOf('--runs') + 1]) || 3;
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const againstRef = args.includes('--against') ? args[args.indexOf('--against') + 1] : undefined;
 const isRoot = process.getuid?.() === 0;
 
 const CASES = [
@@ -65,12 +68,29 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
+/**
+ * The source at a git ref, built once into bench/.cache/against-<sha>: its files from `git archive`,
+ * this checkout's node_modules linked in (the same dependencies unless package.json changed
+ * between the two: say so when comparing across such a change), then tsc.
+ */
+function prepareAgainst(ref) {
+  const sha = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { encoding: 'utf8' }).trim();
+  const dir = join('bench', '.cache', `against-${sha.slice(0, 12)}`);
+  if (!existsSync(join(dir, 'dist', 'cli', 'main.js'))) {
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('sh', ['-c', `mkdir -p "${dir}" && git archive ${sha} | tar -x -C "${dir}" && ln -s "${process.cwd()}/node_modules" "${dir}/node_modules"`]);
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', join(dir, 'tsconfig.json')], { stdio: 'inherit' });
+  }
+  return { ref, sha, dir };
+}
+const against = againstRef ? prepareAgainst(againstRef) : undefined;
+
 /** One cold `tapwire analyze --format jsonl > /dev/null` process; wall time measured outside. */
-function tapwire(file, extra = []) {
+function tapwire(file, extra = [], root = '.') {
   const stats = join(tmpdir(), `tapwire-bench-${process.pid}.json`);
   dropCaches();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ['dist/cli/main.js', 'analyze', file, '--format', 'jsonl', '--no-progress', '--stats', stats, ...extra], {
+  const r = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'analyze', file, '--format', 'jsonl', '--no-progress', '--stats', stats, ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 24,
   });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -81,9 +101,9 @@ function tapwire(file, extra = []) {
 }
 
 /** The pipeline alone, in a fresh process: records are built (bodies, redaction) but not serialised. */
-function pipelineOnly(file) {
+function pipelineOnly(file, root = '.') {
   dropCaches();
-  const r = spawnSync(process.execPath, ['bench/pipeline-only.mjs', file], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(root, 'bench/pipeline-only.mjs'), file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -109,13 +129,20 @@ const rows = [];
 for (const c of CASES) {
   const file = ensureCapture(c.kind, c.mb, c.record);
   const size = statSync(file).size;
-  const t = [];
-  for (let i = 0; i < runs; i++) t.push(tapwire(file));
+  const t = [], tb = [];
+  for (let i = 0; i < runs; i++) {
+    t.push(tapwire(file));
+    if (against) tb.push(tapwire(file, [], against.dir));
+  }
   const wall = median(t.map((x) => x.wall));
   const last = t.at(-1);
-  const p = [];
-  for (let i = 0; i < runs; i++) p.push(pipelineOnly(file));
+  const p = [], pb = [];
+  for (let i = 0; i < runs; i++) {
+    p.push(pipelineOnly(file));
+    if (against) pb.push(pipelineOnly(file, against.dir));
+  }
   const pipe = median(p.map((x) => x.seconds));
+  const before = against ? { cliMBs: mbps(size, median(tb.map((x) => x.wall))), pipelineMBs: mbps(size, median(pb.map((x) => x.seconds))) } : undefined;
   const v = [];
   for (let i = 0; i < runs; i++) v.push(verifyOnly(file));
   const verifySec = median(v.map((x) => x.seconds));
@@ -130,7 +157,7 @@ for (const c of CASES) {
     peakRssMB: Math.max(...t.map((x) => x.maxRssBytes)) / 1e6,
     tsharkMBs: tsh ? mbps(size, tsh) : undefined, ratio: tsh ? tsh / wall : undefined,
     tsharkSummaryMBs: tshSum ? mbps(size, tshSum) : undefined, ratioSummary: tshSum ? tshSum / wall : undefined, wallSec: wall,
-    verifySec, verifyFlowsPerSec: v[0].flows / verifySec,
+    verifySec, verifyFlowsPerSec: v[0].flows / verifySec, before,
   });
   console.error(`bench: ${c.name}: done`);
 }
@@ -152,7 +179,15 @@ const lines = [
   ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} | ${f(r.verifySec, 2)} | ${r.verifyFlowsPerSec === undefined ? '–' : Math.round(r.verifyFlowsPerSec)} |`),
 ];
 console.log(lines.join('\n'));
+if (against) {
+  const pct = (a, b) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)} %`;
+  console.log([
+    '', `Against ${against.ref} (${against.sha.slice(0, 12)}), runs interleaved with this source's:`, '',
+    '| case | pipeline MB/s before | after | change | CLI MB/s before | after | change |', '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.filter((r) => r.before).map((r) => `| ${r.case} | ${f(r.before.pipelineMBs)} | ${f(r.pipelineMBs)} | ${pct(r.pipelineMBs, r.before.pipelineMBs)} | ${f(r.before.cliMBs)} | ${f(r.cliMBs)} | ${pct(r.cliMBs, r.before.cliMBs)} |`),
+  ].join('\n'));
+}
 console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
   + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised; CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
   + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql); × = tshark seconds / tapwire CLI seconds; verify = every built-in detector and causal grouping over the capture's records, after decoding.`);
-writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2));
+writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, against: against && { ref: against.ref, sha: against.sha }, rows }, null, 2));
