@@ -1,7 +1,7 @@
 import type { Entry } from 'har-format';
 import { harEntry, harLog } from '../flows/har.js';
-import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
-import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
+import type { FlowRecord } from '../flows/record.js';
+import { httpHalves, recordModule } from '../flows/protocols/index.js';
 import { endpoint } from '../common/address.js';
 
 /**
@@ -88,7 +88,7 @@ export function har(out: Out): HarFormatter {
     record(r) {
       const e: Entry | undefined = harEntry(r);
       if (!e) {
-        const why = isHttpLike(r) ? 'no request seen' : `${r.protocol === 'postgres' ? 'PostgreSQL' : r.protocol}: HAR holds HTTP exchanges only`;
+        const why = httpHalves(r) ? 'no request seen' : `${recordModule(r).title}: HAR holds HTTP exchanges only`;
         skipped[why] = (skipped[why] ?? 0) + 1;
         return;
       }
@@ -189,30 +189,14 @@ export function table(out: Out, width: number | undefined): Formatter {
         day = d;
         out.write(`── ${d}\n`);
       }
-      const notes: string[] = [];
-      let method = '-', status = '-', what = '';
-      if (isPostgres(r)) {
-        const q = r.request, s = r.response;
-        method = q?.message === 'Execute' ? 'EXEC' : q?.message === 'Query' ? 'QUERY' : (q?.message ?? '-').toUpperCase().slice(0, 7);
-        status = s?.error ? s.error.code : s?.command?.split(' ')[0] ?? '-';
-        what = q?.query?.replace(/\s+/g, ' ') ?? (r.postgres?.notification ? `NOTIFY ${r.postgres.notification.channel}` : '');
-        if (s?.rows !== undefined && s.command?.startsWith('SELECT')) notes.push(`${s.rows} rows`);
-        if (s?.error) notes.push(`${s.error.severity} ${s.error.message}`);
-      } else if (isHttpLike(r)) {
-        const q = r.request, s = r.response;
-        method = q?.method ?? '-';
-        status = s?.status !== undefined ? String(s.status) : '-';
-        what = q?.path ?? '';
-        const gs = s?.grpcStatus;
-        if (gs !== undefined) notes.push(`grpc ${gs} ${GRPC_STATUS_NAMES[gs] ?? ''}`.trim());
-      }
-      if (r.error) notes.push(`${r.error.frame} ${r.error.code} by ${r.error.by}`);
+      const t = recordModule(r).table(r);
+      const notes = t.notes;
       if (r.incomplete) notes.push(`incomplete: ${r.incompleteReason}`);
-      if (r.upgrade) notes.push(`upgrade: ${r.upgrade}`);
+      notes.push(...t.tail);
       const note = notes.length ? `  [${notes.join('; ')}]` : '';
       out.write(`${line({
-        time: clock(r.start), client: endpoint(r.src), server: endpoint(r.dst), proto: r.protocol === 'postgres' ? 'pg' : r.protocol,
-        method, status, ms: r.durationMs.toFixed(1), req: bytes(r.request?.size), resp: bytes(r.response?.size), what: `${what}${note}`,
+        time: clock(r.start), client: endpoint(r.src), server: endpoint(r.dst), proto: recordModule(r).column,
+        method: t.method, status: t.status, ms: r.durationMs.toFixed(1), req: bytes(r.request?.size), resp: bytes(r.response?.size), what: `${t.what}${note}`,
       })}\n`);
     },
     end() {},

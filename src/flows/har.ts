@@ -1,5 +1,6 @@
 import type { Entry, Har, Header } from 'har-format';
-import { isHttpLike, type FlowRecord, type RecordHalf } from './record.js';
+import type { FlowRecord, RecordHalf } from './record.js';
+import { httpHalves } from './protocols/index.js';
 import { endpoint } from '../common/address.js';
 
 /** HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) for browser devtools and viewers. */
@@ -32,7 +33,7 @@ const ms = (s: number) => Math.max(0, Math.round(s * 1e6) / 1e3);
 /** One HAR entry per HTTP flow. Flows without a request cannot be entries and are skipped. */
 export function harEntry(r: FlowRecord): Entry | undefined {
   // HAR describes HTTP exchanges only; PostgreSQL statements have no place in it.
-  if (!isHttpLike(r)) return undefined;
+  if (!httpHalves(r)) return undefined;
   const req = r.request;
   if (!req) return undefined;
   const resp = r.response;

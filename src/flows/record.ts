@@ -1,12 +1,20 @@
 /**
  * The flow record: one request/response exchange as tapwire saw it on the wire. This is the
- * JSONL contract (README "Flow record"); tools outside the test suite read it, so fields are
- * only ever added. A half that was not seen is omitted, never null.
+ * JSONL contract (docs/flow-record.md, schema/flow-record.schema.json); tools outside the test
+ * suite read it, so fields are only ever added. A half that was not seen is omitted, never null.
+ *
+ * Shape (STYLE.md "Records", as Hubble's Flow with its l7 oneof): one envelope every protocol
+ * shares (FlowEnvelope) and one protocol-specific part, picked by `protocol`. FlowRecord is the
+ * union of the parts; code that needs a protocol's meaning asks its record module
+ * (src/flows/protocols/), never tests a protocol name itself. The schema test
+ * (test/schema/flow-record.test.ts) reads the interfaces of this file to check the JSON Schema.
  */
 
 import type { RawField } from '../protocols/grpc/protobuf.js';
-import type { PgNotice } from '../protocols/types.js';
+import type { PgNotice } from '../protocols/postgres/types.js';
 import type { PgValue } from '../protocols/postgres/values.js';
+
+export type { PgNotice, PgValue, RawField };
 
 /** One gRPC message of a call, in order. */
 export interface RecordMessage {
@@ -135,11 +143,15 @@ export interface PgRecordResponse {
   empty?: true;
 }
 
-export interface FlowRecord {
+/** Every protocol tapwire records. Adding one here without a record module is a compile error. */
+export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres';
+
+/** What every flow carries, whatever its protocol: ids, peers, times, completeness, identity (in the peers). */
+export interface FlowEnvelope {
   /** Stable id: "<connectionId>-<n>", n counting the connection's exchanges from 1. */
   id: string;
-  /** "http" for HTTP/1.x (later "http2", "grpc", "postgres"). */
-  protocol: string;
+  /** Which protocol-specific part the record carries. */
+  protocol: Protocol;
   /** Same for every flow of one TCP connection. */
   connectionId: string;
   /** The client side. */
@@ -157,42 +169,108 @@ export interface FlowRecord {
    * byte of this exchange (the TCP handshake, and any TLS or startup exchange, it waited for).
    */
   connectMs?: number;
-  /** HTTP-like for http/http2/grpc, PgRecordRequest/PgRecordResponse for postgres (see isPostgres). */
-  request?: RecordRequest | PgRecordRequest;
-  response?: RecordResponse | PgRecordResponse;
   /** True when evidence is missing (a gap, an unmatched half, a cut-off body). */
   incomplete?: boolean;
   /** Why, as a stable code: no-response, no-request-seen, gap-in-body, response-lost-in-gap … */
   incompleteReason?: string;
+}
+
+/** HTTP/1.x: one request/response exchange. */
+export interface HttpFlow extends FlowEnvelope {
+  protocol: 'http';
+  request?: RecordRequest;
+  response?: RecordResponse;
   /** The protocol the connection switched to after this exchange: websocket, h2c, tunnel. */
   upgrade?: string;
-  /** HTTP/2 and gRPC: the stream id within the connection. */
+}
+
+/** HTTP/2: one stream. */
+export interface Http2Flow extends FlowEnvelope {
+  protocol: 'http2';
+  request?: RecordRequest;
+  response?: RecordResponse;
+  /** The stream id within the connection. */
   streamId?: number;
-  /** HTTP/2 RST_STREAM or GOAWAY that ended the stream: RFC 9113 error name, frame, and who sent it. */
-  error?: { code: string; frame: 'RST_STREAM' | 'GOAWAY'; by: 'client' | 'server' };
-  /** gRPC: "/pkg.Service/Method" split, grpc-encoding, grpc-timeout and whether the deadline passed. */
-  grpc?: { service: string; method: string; encoding?: string; timeoutMs?: number; deadlineExceeded?: boolean };
-  /** HTTP/2: some header fields could not be decoded (HPACK state unknown) and are left out. */
+  /** RST_STREAM or GOAWAY that ended the stream: RFC 9113 error name, frame, and who sent it. */
+  error?: StreamErrorRecord;
+  /** Some header fields could not be decoded (HPACK state unknown) and are left out. */
   headersPartial?: true;
-  /** PostgreSQL session facts at the statement: database, user, application, auth mechanism, and the
-   *  transaction status from the last ReadyForQuery; an asynchronous NOTIFY as `notification`. */
-  postgres?: {
-    database?: string;
-    user?: string;
-    application?: string;
-    auth?: string;
-    transaction?: 'idle' | 'transaction' | 'failed';
-    notification?: { pid: number; channel: string; payload: string };
-  };
 }
 
-export type HttpFlowRecord = FlowRecord & { request?: RecordRequest; response?: RecordResponse };
-export type PgFlowRecord = FlowRecord & { request?: PgRecordRequest; response?: PgRecordResponse };
-
-export function isPostgres(r: FlowRecord): r is PgFlowRecord {
-  return r.protocol === 'postgres';
+/** gRPC: one call, on one HTTP/2 stream. */
+export interface GrpcFlow extends FlowEnvelope {
+  protocol: 'grpc';
+  request?: RecordRequest;
+  response?: RecordResponse;
+  streamId?: number;
+  error?: StreamErrorRecord;
+  /** "/pkg.Service/Method" split, grpc-encoding, grpc-timeout and whether the deadline passed. */
+  grpc?: GrpcCall;
+  headersPartial?: true;
 }
 
+/** PostgreSQL: one statement (or a cancel, a function call, a notification). */
+export interface PostgresFlow extends FlowEnvelope {
+  protocol: 'postgres';
+  request?: PgRecordRequest;
+  response?: PgRecordResponse;
+  /** Session facts at the statement, and an asynchronous NOTIFY as `notification`. */
+  postgres?: PgSessionRecord;
+}
+
+/** An HTTP/2 stream or connection error that ended the exchange. */
+export interface StreamErrorRecord {
+  /** RFC 9113 §7 name: CANCEL, REFUSED_STREAM, PROTOCOL_ERROR … */
+  code: string;
+  frame: 'RST_STREAM' | 'GOAWAY';
+  by: 'client' | 'server';
+}
+
+export interface GrpcCall {
+  service: string;
+  method: string;
+  /** grpc-encoding of the call's messages. */
+  encoding?: string;
+  /** grpc-timeout, in milliseconds. */
+  timeoutMs?: number;
+  /** grpc-status 4, or a reset after the timeout passed. */
+  deadlineExceeded?: boolean;
+}
+
+/** Database, user, application, auth mechanism, and the transaction status from the last ReadyForQuery. */
+export interface PgSessionRecord {
+  database?: string;
+  user?: string;
+  application?: string;
+  auth?: string;
+  transaction?: 'idle' | 'transaction' | 'failed';
+  notification?: { pid: number; channel: string; payload: string };
+}
+
+/** One flow: the envelope and the part its `protocol` names. */
+export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow;
+
+/** The record type of one protocol. */
+export type FlowOf<P extends Protocol> = Extract<FlowRecord, { protocol: P }>;
+
+/** The flows whose halves are HTTP messages (HTTP/1.x, HTTP/2, gRPC). */
+export type HttpFlowRecord = HttpFlow | Http2Flow | GrpcFlow;
+export type PgFlowRecord = PostgresFlow;
+
+/** For a switch over `protocol` that must name every protocol: a forgotten one does not compile. */
+export function unhandled(p: never): never {
+  throw new Error(`unknown protocol ${String(p)}`);
+}
+
+/** The flow's halves are HTTP messages (headers, bodies): HTTP/1.x, HTTP/2, gRPC. */
 export function isHttpLike(r: FlowRecord): r is HttpFlowRecord {
-  return r.protocol !== 'postgres';
+  switch (r.protocol) {
+    case 'http': case 'http2': case 'grpc': return true;
+    case 'postgres': return false;
+    default: return unhandled(r);
+  }
+}
+
+export function isPostgres(r: FlowRecord): r is PostgresFlow {
+  return r.protocol === 'postgres';
 }

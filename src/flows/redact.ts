@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { isHttpLike, type FlowRecord, type RecordHalf } from './record.js';
+import type { HttpFlowRecord, RecordHalf } from './record.js';
 
 /**
  * One redaction pass over every record, whatever the protocol. Secret values are replaced by a
@@ -66,9 +66,12 @@ export class Redactor {
     return t;
   }
 
-  record(r: FlowRecord): void {
-    // PostgreSQL records carry no headers; their parameters are redacted with --redact-params.
-    if (!isHttpLike(r)) return;
+  /**
+   * An HTTP-family record's headers, bodies and query values. Called by the HTTP family's record
+   * module (protocols/http.ts); PostgreSQL records carry no headers, their parameters are
+   * redacted with --redact-params.
+   */
+  record(r: HttpFlowRecord): void {
     if (r.request) {
       this.half(r.request);
       r.request.path = this.path(r.request.path);

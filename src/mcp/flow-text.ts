@@ -1,9 +1,10 @@
 import { endpoint } from '../common/address.js';
-import { isPostgres, type FlowRecord, type Peer, type PgRecordRequest, type PgRecordResponse, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/record.js';
-import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
+import type { FlowRecord, Peer, PgRecordRequest, PgRecordResponse, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
+import { sqlHalves } from '../flows/protocols/index.js';
+import { grpcStatusLabel } from '../flows/protocols/grpc.js';
 import type { RawField } from '../protocols/grpc/protobuf.js';
 import type { PgValue } from '../protocols/postgres/values.js';
-import type { PgNotice } from '../protocols/types.js';
+import type { PgNotice } from '../protocols/postgres/types.js';
 import type { BoundedFlow } from './flow-bound.js';
 import { flowRow, rowLine } from './rows.js';
 import { iso, plural, scalar, truncatedLines } from './text.js';
@@ -18,26 +19,26 @@ import { iso, plural, scalar, truncatedLines } from './text.js';
 export function flowDetailText(v: BoundedFlow, bodiesAsked: boolean): string {
   const f = v.flow;
   const lines = [rowLine(flowRow(f))];
-  lines.push(`connection ${f.connectionId}${f.streamId !== undefined ? `, stream ${f.streamId}` : ''}: client ${peer(f.src)} → server ${peer(f.dst)}`);
+  lines.push(`connection ${f.connectionId}${'streamId' in f && f.streamId !== undefined ? `, stream ${f.streamId}` : ''}: client ${peer(f.src)} → server ${peer(f.dst)}`);
   lines.push(`time: ${iso(f.start)} to ${iso(f.end)}, ${f.durationMs} ms`
     + `${f.connectMs !== undefined ? `; ${f.connectMs} ms from the TCP SYN to its first byte` : ''}`);
   if (f.incomplete) lines.push(`incomplete evidence: ${f.incompleteReason ?? 'unknown'}`);
-  if (f.upgrade) lines.push(`the connection switched to ${f.upgrade} after this exchange`);
-  if (f.error) lines.push(`stream ended by the ${f.error.by}: ${f.error.frame} ${f.error.code}`);
-  if (f.headersPartial) lines.push('some header fields could not be decoded (HPACK state unknown) and are left out');
-  if (f.grpc) {
+  if ('upgrade' in f && f.upgrade) lines.push(`the connection switched to ${f.upgrade} after this exchange`);
+  if ('error' in f && f.error) lines.push(`stream ended by the ${f.error.by}: ${f.error.frame} ${f.error.code}`);
+  if ('headersPartial' in f && f.headersPartial) lines.push('some header fields could not be decoded (HPACK state unknown) and are left out');
+  if ('grpc' in f && f.grpc) {
     const g = f.grpc;
     lines.push(`grpc: service ${g.service}, method ${g.method}${g.encoding ? `, encoding ${g.encoding}` : ''}`
       + `${g.timeoutMs !== undefined ? `, timeout ${g.timeoutMs} ms` : ''}${g.deadlineExceeded ? ', deadline exceeded' : ''}`);
   }
-  if (f.postgres) {
+  if ('postgres' in f && f.postgres) {
     const { notification: n, ...s } = f.postgres;
     const session = Object.entries(s).map(([k, x]) => `${k} ${scalar(x)}`).join(', ');
     if (session) lines.push(`session: ${session}`);
     if (n) lines.push(`notification: NOTIFY from backend pid ${n.pid} on channel ${n.channel}, payload ${JSON.stringify(n.payload)}`);
   }
   const ctx = { payloads: v.payloads, bodiesAsked };
-  if (isPostgres(f)) {
+  if (sqlHalves(f)) {
     // A NOTIFY is a message of its own: no statement, no result.
     const notify = f.postgres?.notification !== undefined;
     if (f.request) lines.push(...pgRequest(f.request));
@@ -90,7 +91,7 @@ function httpRequest(q: RecordRequest, ctx: Ctx): string[] {
 function httpResponse(s: RecordResponse, ctx: Ctx): string[] {
   const status = s.status !== undefined ? `${s.status}${s.reason ? ` ${s.reason}` : ''}` : 'status not seen';
   const grpc = s.grpcStatus !== undefined
-    ? `; grpc-status ${s.grpcStatus} ${GRPC_STATUS_NAMES[s.grpcStatus] ?? ''}`.trimEnd() + (s.grpcMessage ? ` (grpc-message ${JSON.stringify(s.grpcMessage)})` : '')
+    ? `; grpc-status ${grpcStatusLabel(s.grpcStatus).slice('grpc '.length)}` + (s.grpcMessage ? ` (grpc-message ${JSON.stringify(s.grpcMessage)})` : '')
     : '';
   const lines = [`response: ${status} HTTP/${s.version}${grpc}${wire(s)}`];
   for (const i of s.interim ?? []) lines.push(`  interim response: ${i.status} at ${iso(i.time)}${i.frame !== undefined ? `, frame ${i.frame}` : ''}`);

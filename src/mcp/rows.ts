@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isHttpLike, isPostgres, type FlowRecord, type Peer } from '../flows/record.js';
-import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
+import type { FlowRecord, Peer } from '../flows/record.js';
+import { recordModule } from '../flows/protocols/index.js';
 import { failed } from '../verify/calls.js';
 import { endpoint } from '../common/address.js';
 
@@ -55,23 +55,9 @@ function peer(p: Peer): string {
 }
 
 function callText(r: FlowRecord): string | undefined {
-  if (isPostgres(r)) {
-    const q = r.request;
-    return q?.query?.replace(/\s+/g, ' ').trim() ?? (r.postgres?.notification ? `NOTIFY ${r.postgres.notification.channel}` : q?.message);
-  }
-  if (isHttpLike(r) && r.request) return r.protocol === 'grpc' ? r.request.path : `${r.request.method} ${r.request.path}`;
-  return undefined;
+  return recordModule(r).rowCall(r);
 }
 
 function statusText(r: FlowRecord): string | undefined {
-  if (isPostgres(r)) {
-    const s = r.response;
-    return s?.error ? `ERROR ${s.error.code}` : s?.command;
-  }
-  if (isHttpLike(r) && r.response) {
-    const s = r.response;
-    if (s.grpcStatus !== undefined) return `grpc ${s.grpcStatus} ${GRPC_STATUS_NAMES[s.grpcStatus] ?? ''}`.trim();
-    if (s.status !== undefined) return String(s.status);
-  }
-  return r.error ? `${r.error.frame} ${r.error.code}` : undefined;
+  return recordModule(r).rowStatus(r);
 }

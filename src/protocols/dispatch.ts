@@ -1,8 +1,9 @@
 import type { Violations } from '../common/violations.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../reassembly/types.js';
-import type { AnalyzerOptions, ProtocolAnalyzer, ProtocolSession, SessionContext, Transaction } from './types.js';
+import type { AnalyzerOptions, Exchange, ProtocolAnalyzer, ProtocolSession, SessionContext } from './types.js';
 import { endpoint } from '../common/address.js';
 import { recognizeTcp } from './recognize.js';
+import { CARRIED } from './registry.js';
 
 /** First bytes per direction that recognize.ts looks at to name an undecoded protocol. */
 const RECOGNIZE_BYTES = 512;
@@ -81,7 +82,7 @@ export class Dispatcher implements StreamHandler {
     private readonly analyzers: readonly ProtocolAnalyzer[],
     private readonly options: AnalyzerOptions,
     private readonly violations: Violations,
-    private readonly onTransaction: (tx: Transaction, conn: ConnectionInfo) => void,
+    private readonly onTransaction: (tx: Exchange, conn: ConnectionInfo) => void,
   ) {}
 
   open(conn: ConnectionInfo): void {
@@ -271,6 +272,7 @@ export class Dispatcher implements StreamHandler {
         st.session = next.createSession(this.context(st));
         return st.session;
       },
+      carried: (protocol) => CARRIED.get(protocol),
     };
   }
 }

@@ -83,24 +83,71 @@ export interface StreamError {
   by: 'client' | 'server';
 }
 
-/** A request/response pair (either half may be missing) as a protocol session emits it. */
-export interface Transaction {
+/**
+ * What every session emits: one exchange, named by its protocol. The rest is the protocol's own
+ * (Transaction below for the HTTP family, PgExchange in postgres/types.ts); the protocol's record
+ * module in src/flows/protocols/ reads it by that name.
+ */
+export interface Exchange {
   protocol: string;
-  request?: HttpRequestHalf;
-  response?: HttpResponseHalf;
   /** Why the evidence is not whole, as a stable code; absent when complete. */
   incomplete?: string;
+}
+
+/** An HTTP request/response pair (HTTP/1.x, HTTP/2, gRPC; either half may be missing). */
+export interface Transaction extends Exchange {
+  request?: HttpRequestHalf;
+  response?: HttpResponseHalf;
   /** Protocol the connection switched to after this exchange (websocket, h2c, tunnel). */
   upgrade?: string;
   /** HTTP/2 stream id. */
   streamId?: number;
   error?: StreamError;
-  /** gRPC call facts beyond the halves. */
-  grpc?: { service: string; method: string; encoding?: string; timeoutMs?: number; deadlineExceeded?: boolean };
+  /** Facts of the call a carried protocol (gRPC) found in the stream. */
+  grpc?: CallFacts;
   /** Some header fields could not be decoded (HPACK table unknown): they are omitted, never guessed. */
   headersPartial?: boolean;
-  /** PostgreSQL: the statement, its result and the session (protocol "postgres"; request/response unset). */
-  postgres?: PgTransaction;
+}
+
+/** gRPC call facts beyond the halves: "/pkg.Service/Method" split, encoding, timeout, deadline. */
+export interface CallFacts {
+  service: string;
+  method: string;
+  encoding?: string;
+  timeoutMs?: number;
+  deadlineExceeded?: boolean;
+}
+
+/** Reads the length-prefixed messages of one direction of a stream, incrementally and bounded. */
+export interface StreamMessageReader {
+  readonly messages: GrpcMessage[];
+  /** Messages beyond the kept count. */
+  readonly dropped: number;
+  /** Set when framing was lost; nothing more is read until restartAt finds a message start. */
+  readonly broken: string | undefined;
+  push(b: Buffer, time: number): void;
+  gap(length: number): void;
+  /** After lost framing: restarts at `b` when it is certainly a message boundary; says whether it did. */
+  restartAt(b: Buffer): boolean;
+  finish(time: number): void;
+}
+
+/**
+ * A protocol carried inside HTTP/2 streams (gRPC): HTTP/2 finds it by name through
+ * SessionContext.carried, so the two protocol folders never import each other.
+ */
+export interface CarriedProtocol {
+  readonly name: string;
+  /** Whether a stream with this content-type carries this protocol. */
+  carries(contentType: string | undefined): boolean;
+  reader(keep: number, maxMessages: number): StreamMessageReader;
+  /**
+   * The call's facts from the request's :path and headers, the response's headers, and how the
+   * call ended: its status, whether the stream was reset, and how long it took.
+   */
+  call(path: string, request: Record<string, string>, response: Record<string, string> | undefined, ended: { status?: number; reset: boolean; tookMs: number }): CallFacts;
+  /** The status and its message, from the trailers or a Trailers-Only response's headers. */
+  status(headers: Record<string, string>, trailers: Record<string, string> | undefined): { status?: number; message?: string };
 }
 
 export interface AnalyzerOptions {
@@ -117,7 +164,8 @@ export interface SessionContext {
   readonly options: AnalyzerOptions;
   /** Begin by looking for a message start in both directions (bytes before the match were not messages). */
   readonly resync?: boolean;
-  emit(tx: Transaction): void;
+  /** One exchange: the HTTP family emits a Transaction, other protocols their own Exchange (postgres/types.ts). */
+  emit<T extends Exchange>(tx: T): void;
   /** Counts malformed wire input; `offset` is the stream offset in that direction. */
   violation(code: string, reason: string, offset?: number): void;
   /**
@@ -126,6 +174,8 @@ export interface SessionContext {
    * analyzer for that protocol.
    */
   handover(protocol: string): ProtocolSession | undefined;
+  /** A protocol carried in HTTP/2 streams, by name (registry.ts CARRIED), or undefined when tapwire has none. */
+  carried(protocol: string): CarriedProtocol | undefined;
 }
 
 /** The HTTP/1.1 request that asked for an Upgrade, handed to the protocol that took over. */
@@ -150,55 +200,4 @@ export interface ProtocolAnalyzer {
   readonly name: string;
   probe(dir: Dir, bytes: Buffer): ProbeResult;
   createSession(ctx: SessionContext): ProtocolSession;
-}
-
-/** A PostgreSQL server error or notice (ErrorResponse / NoticeResponse fields). */
-export interface PgNotice {
-  severity: string;
-  /** SQLSTATE, e.g. 22012. */
-  code: string;
-  message: string;
-  detail?: string;
-  hint?: string;
-  /** 1-based character position in the query. */
-  position?: number;
-}
-
-/** One executed PostgreSQL statement (or a cancel, a function call, a notification). */
-export interface PgTransaction {
-  request?: {
-    start: number;
-    end: number;
-    frames: [number, number];
-    /** Bytes of the frontend messages that made up the request. */
-    size: number;
-    /** Query (simple protocol), Execute (extended), FunctionCall, CancelRequest. */
-    message: 'Query' | 'Execute' | 'FunctionCall' | 'CancelRequest';
-    query?: string;
-    statement?: string;
-    portal?: string;
-    params?: import('./postgres/values.js').PgValue[];
-    /** Backend pid a CancelRequest targets. */
-    pid?: number;
-  };
-  response?: {
-    start: number;
-    end: number;
-    frames: [number, number];
-    size: number;
-    /** CommandComplete tag, e.g. "SELECT 1", "INSERT 0 1". */
-    command?: string;
-    rows?: number;
-    columns?: string[];
-    /** The first rows, values decoded as text or by type. */
-    preview?: import('./postgres/values.js').PgValue[][];
-    error?: PgNotice;
-    notices?: PgNotice[];
-    copy?: { direction: 'in' | 'out' | 'both'; bytes: number; rows: number };
-    /** Execute stopped at its row limit (PortalSuspended). */
-    suspended?: true;
-    empty?: true;
-  };
-  notification?: { pid: number; channel: string; payload: string };
-  session: { database?: string; user?: string; application?: string; auth?: string; transaction?: 'idle' | 'transaction' | 'failed' };
 }

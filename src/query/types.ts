@@ -7,8 +7,8 @@
  * field is added to src/flows/record.ts and not to the filter.
  */
 
-import type { FlowRecord, Peer, PgRecordRequest, PgRecordResponse, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
-import type { PgNotice } from '../protocols/types.js';
+import type { FlowRecord, GrpcCall, Peer, PgRecordRequest, PgSessionRecord, StreamErrorRecord, PgRecordResponse, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
+import type { PgNotice } from '../protocols/postgres/types.js';
 
 export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
 
@@ -46,6 +46,8 @@ export function show(t: CelT): string {
 
 /** One CEL type per field, for every field of T (optional ones too). */
 type Fields<T> = { [K in keyof T]-?: CelT };
+/** Every field any protocol's part has: `record` offers them all (absent ones read as absent). */
+type AnyFields<U> = { [K in U extends unknown ? keyof U : never]-?: CelT };
 
 const HEADERS = map(STRING, STRING);
 const FRAMES = list(INT);
@@ -80,18 +82,17 @@ export const RESPONSE = struct('response', {
   copy: struct('copy', { direction: STRING, bytes: INT, rows: INT }), suspended: BOOL, empty: BOOL,
 } satisfies Fields<RecordResponse & PgRecordResponse>);
 
-export const H2_ERROR = struct('error', { code: STRING, frame: STRING, by: STRING } satisfies Fields<NonNullable<FlowRecord['error']>>);
+export const H2_ERROR = struct('error', { code: STRING, frame: STRING, by: STRING } satisfies Fields<StreamErrorRecord>);
 
-type PgSession = NonNullable<FlowRecord['postgres']>;
 
 /** `record`: the whole flow record, with the field names of the JSONL contract. */
 export const RECORD = struct('record', {
   id: STRING, protocol: STRING, connectionId: STRING, src: PEER, dst: PEER, start: DOUBLE, end: DOUBLE, durationMs: DOUBLE, connectMs: DOUBLE,
   request: REQUEST, response: RESPONSE, incomplete: BOOL, incompleteReason: STRING, upgrade: STRING, streamId: INT, error: H2_ERROR,
-  grpc: struct('grpc', { service: STRING, method: STRING, encoding: STRING, timeoutMs: INT, deadlineExceeded: BOOL } satisfies Fields<NonNullable<FlowRecord['grpc']>>),
+  grpc: struct('grpc', { service: STRING, method: STRING, encoding: STRING, timeoutMs: INT, deadlineExceeded: BOOL } satisfies Fields<GrpcCall>),
   headersPartial: BOOL,
   postgres: struct('postgres', {
     database: STRING, user: STRING, application: STRING, auth: STRING, transaction: STRING,
-    notification: struct('notification', { pid: INT, channel: STRING, payload: STRING } satisfies Fields<NonNullable<PgSession['notification']>>),
-  } satisfies Fields<PgSession>),
-} satisfies Fields<FlowRecord>);
+    notification: struct('notification', { pid: INT, channel: STRING, payload: STRING } satisfies Fields<NonNullable<PgSessionRecord['notification']>>),
+  } satisfies Fields<PgSessionRecord>),
+} satisfies AnyFields<FlowRecord>);

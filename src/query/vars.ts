@@ -11,6 +11,7 @@
  */
 
 import type { FlowRecord } from '../flows/record.js';
+import { PROTOCOL_NAMES, RECORDS } from '../flows/protocols/index.js';
 import { BOOL, type CelT, DOUBLE, H2_ERROR, PEER, RECORD, REQUEST, RESPONSE, STRING, TIMESTAMP } from './types.js';
 
 export interface Variable {
@@ -34,10 +35,10 @@ const object = (type: CelT & { k: 'struct' }, get: (r: FlowRecord) => object | u
 });
 
 export const VARIABLES: Record<string, Variable> = {
-  http: protocolIs('http'),
-  http2: protocolIs('http2'),
-  grpc: protocolIs('grpc'),
-  postgres: protocolIs('postgres'),
+  // Each protocol's name is a bool, and its record module may add variables of its own (grpc_service).
+  ...Object.fromEntries(PROTOCOL_NAMES.map((p) => [p, protocolIs(p)])),
+  ...Object.fromEntries(PROTOCOL_NAMES.flatMap((p) => Object.entries(RECORDS[p].filterVariables as Record<string, (r: FlowRecord) => string>)
+    .map(([name, read]): [string, Variable] => [name, plain(STRING, (r) => (r.protocol === p ? read(r) : ''))]))),
   protocol: plain(STRING, (r) => r.protocol),
   id: plain(STRING, (r) => r.id),
   connectionId: plain(STRING, (r) => r.connectionId),
@@ -49,9 +50,7 @@ export const VARIABLES: Record<string, Variable> = {
   start: plain(TIMESTAMP, (r) => timestamp(r.start)),
   end: plain(TIMESTAMP, (r) => timestamp(r.end)),
   incomplete: plain(BOOL, (r) => r.incomplete === true),
-  grpc_service: plain(STRING, (r) => r.grpc?.service ?? ''),
-  grpc_method: plain(STRING, (r) => r.grpc?.method ?? ''),
-  error: object(H2_ERROR, (r) => r.error),
+  error: object(H2_ERROR, (r) => ('error' in r ? r.error : undefined)),
   record: object(RECORD, (r) => r),
 };
 

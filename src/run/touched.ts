@@ -1,4 +1,5 @@
-import { isHttpLike, type FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/record.js';
+import { httpHalves } from '../flows/protocols/index.js';
 import { pathTemplate } from '../verify/endpoint.js';
 import type { ServiceNames } from '../verify/services.js';
 
@@ -19,7 +20,7 @@ export function touched(flows: readonly FlowRecord[], names: ServiceNames): { se
     services.add(server);
     const client = f.src.name ?? names.nameOfIp(f.src.ip);
     if (client !== undefined) services.add(client);
-    if (isHttpLike(f) && f.request) endpoints.add(`${server} ${f.request.method} ${pathTemplate(f.request.path)}`);
+    if (httpHalves(f) && f.request) endpoints.add(`${server} ${f.request.method} ${pathTemplate(f.request.path)}`);
   }
   return { services: [...services].sort().slice(0, MAX_SERVICES), endpoints: [...endpoints].sort().slice(0, MAX_ENDPOINTS) };
 }

@@ -1,4 +1,5 @@
-import { isHttpLike, type FlowRecord, type HttpFlowRecord } from '../flows/record.js';
+import type { FlowRecord, HttpFlowRecord } from '../flows/record.js';
+import { httpHalves } from '../flows/protocols/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { globToRegExp, pathTemplate } from './endpoint.js';
@@ -41,7 +42,7 @@ export function detectCache(flows: readonly FlowRecord[], ctx: DetectContext, t:
   return out;
 }
 
-const isAnsweredGet = (r: FlowRecord): r is HttpFlowRecord => isHttpLike(r) && r.request?.method === 'GET' && r.response?.status !== undefined;
+const isAnsweredGet = (r: FlowRecord): r is HttpFlowRecord => httpHalves(r) && r.request?.method === 'GET' && r.response?.status !== undefined;
 
 /**
  * For each URL a service fetched while handling requests: its first fetch, then every fetch made

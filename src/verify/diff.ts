@@ -1,5 +1,5 @@
-import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
-import { GRPC_STATUS_NAMES } from '../protocols/grpc/framing.js';
+import type { FlowRecord } from '../flows/record.js';
+import { httpHalves, recordModule } from '../flows/protocols/index.js';
 import { endpointKey } from './endpoint.js';
 import { attribute } from './group.js';
 import { jsonBody, jsonShape } from './shape.js';
@@ -167,14 +167,7 @@ function profile(flows: readonly FlowRecord[], o: DiffOptions): Profile {
 
 /** The status label of a flow, and whether it is an error status (HTTP 5xx, gRPC non-OK, SQL error). */
 function status(r: FlowRecord): { label: string; error: boolean } {
-  if (isPostgres(r)) {
-    const e = r.response?.error;
-    return { label: r.response ? (e ? e.code : 'ok') : 'no-response', error: e !== undefined };
-  }
-  const s = isHttpLike(r) ? r.response : undefined;
-  if (!s) return { label: r.error ? `${r.error.frame} ${r.error.code}` : 'no-response', error: false };
-  if (s.grpcStatus !== undefined) return { label: `grpc ${s.grpcStatus} ${GRPC_STATUS_NAMES[s.grpcStatus] ?? ''}`.trim(), error: s.grpcStatus !== 0 };
-  return { label: s.status === undefined ? 'unknown' : String(s.status), error: (s.status ?? 0) >= 500 };
+  return recordModule(r).outcome(r);
 }
 
 function latency(ms: number[]): Latency {
@@ -248,7 +241,7 @@ function compareFindings(before: Finding[], after: Finding[]): FlowDiff['finding
 
 /** JSON documents of a flow's responses: an HTTP body, or gRPC messages decoded with a schema. */
 function jsonPayloads(r: FlowRecord): unknown[] {
-  if (!isHttpLike(r) || !r.response) return [];
+  if (!httpHalves(r) || !r.response) return [];
   if (r.response.messages) return r.response.messages.flatMap((m) => (m.json === undefined ? [] : [m.json]));
   const j = jsonBody(r.response);
   return j?.ok ? [j.doc] : [];

@@ -1,4 +1,5 @@
-import { isHttpLike, isPostgres, type FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/record.js';
+import { recordModule, type Problem } from '../flows/protocols/index.js';
 import { callName } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import type { DetectContext } from './context.js';
@@ -6,19 +7,8 @@ import { evidence, type Finding } from './types.js';
 import { endpoint } from '../common/address.js';
 
 /** What went wrong on a flow, or undefined: HTTP 5xx, gRPC non-OK, SQL errors; 4xx separately. */
-function problem(r: FlowRecord): { key: string; label: string; clientError: boolean } | undefined {
-  if (isPostgres(r)) {
-    const e = r.response?.error;
-    return e ? { key: `pg ${endpoint(r.dst)} ${e.code}`, label: `SQLSTATE ${e.code} (${e.message})`, clientError: false } : undefined;
-  }
-  if (!isHttpLike(r) || !r.response) return undefined;
-  const s = r.response;
-  if (s.grpcStatus !== undefined && s.grpcStatus !== 0) {
-    return { key: `grpc ${endpoint(r.dst)} ${r.request?.path} ${s.grpcStatus}`, label: `grpc-status ${s.grpcStatus}${s.grpcMessage ? ` (${s.grpcMessage})` : ''}`, clientError: false };
-  }
-  if (s.status !== undefined && s.status >= 500) return { key: `http ${endpoint(r.dst)} ${r.request?.path} ${s.status}`, label: `HTTP ${s.status}`, clientError: false };
-  if (s.status !== undefined && s.status >= 400) return { key: `http ${endpoint(r.dst)} ${r.request?.path} ${s.status}`, label: `HTTP ${s.status}`, clientError: true };
-  return undefined;
+function problem(r: FlowRecord): Problem | undefined {
+  return recordModule(r).problem(r, endpoint(r.dst));
 }
 
 /**

@@ -1,4 +1,5 @@
-import { isHttpLike, type FlowRecord, type HttpFlowRecord } from '../flows/record.js';
+import type { FlowRecord, HttpFlowRecord } from '../flows/record.js';
+import { httpHalves, recordModule } from '../flows/protocols/index.js';
 import { callKey, isHealthCheck, isTransactionControl } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
@@ -69,7 +70,7 @@ export function nPlusOneGroups(flows: readonly FlowRecord[], ctx: DetectContext,
  */
 function slugGroups(calls: FlowRecord[], minCount: number): { calls: FlowRecord[]; operation: string }[] {
   const out: { calls: FlowRecord[]; operation: string }[] = [];
-  const http = calls.filter(isHttpLike).filter((c) => c.protocol !== 'grpc' && c.request);
+  const http = calls.filter(httpHalves).filter((c) => recordModule(c).pathParams && c.request);
   const taken = new Set<FlowRecord>();
   const segs = (c: HttpFlowRecord) => c.request!.path.split('?')[0]!.split('/');
   for (const group of groupBy(http, (c) => `${endpoint(c.dst)} ${c.request!.method} ${segs(c).length}`).values()) {
@@ -86,7 +87,7 @@ function slugGroups(calls: FlowRecord[], minCount: number): { calls: FlowRecord[
 }
 
 function describe(r: FlowRecord, op: string, ctx: DetectContext): string {
-  return r.protocol === 'postgres' ? `postgres "${op}"` : `${op} on ${ctx.names.name(r.dst)}`;
+  return recordModule(r).operationName(op, ctx.names.name(r.dst));
 }
 
 function paramText(r: FlowRecord): string {

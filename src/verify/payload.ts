@@ -1,4 +1,5 @@
-import { isHttpLike, type FlowRecord, type HttpFlowRecord } from '../flows/record.js';
+import type { FlowRecord, HttpFlowRecord } from '../flows/record.js';
+import { httpHalves } from '../flows/protocols/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
@@ -13,7 +14,7 @@ import { evidence, type Finding } from './types.js';
  */
 export function detectPayloadShape(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['payload-shape']): Finding[] {
   const out: Finding[] = [];
-  const responses = flows.filter((r): r is HttpFlowRecord => isHttpLike(r) && r.response?.status !== undefined && r.response.status < 300);
+  const responses = flows.filter((r): r is HttpFlowRecord => httpHalves(r) && r.response?.status !== undefined && r.response.status < 300);
   for (const calls of groupBy(responses, (r) => endpointKey(r)).values()) {
     const name = `${operation(calls[0]!)} on ${ctx.names.name(calls[0]!.dst)}`;
     const parsed: { r: FlowRecord; shape: Map<string, string> }[] = [];

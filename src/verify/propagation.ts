@@ -1,4 +1,5 @@
-import { isHttpLike, type FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/record.js';
+import { httpHalves } from '../flows/protocols/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
@@ -15,7 +16,7 @@ export function detectMissingPropagation(flows: readonly FlowRecord[], ctx: Dete
   type Drop = { call: FlowRecord; parent: FlowRecord; dropped: string[] };
   const judged: Drop[] = [];
   for (const [call, { parent }] of ctx.parents) {
-    if (!isHttpLike(call) || !call.request || !isHttpLike(parent) || !parent.request || call.headersPartial) continue;
+    if (!httpHalves(call) || !call.request || !httpHalves(parent) || !parent.request || ('headersPartial' in call && call.headersPartial)) continue;
     const inH = parent.request.headers, outH = call.request.headers;
     const carried = names.filter((h) => inH[h] !== undefined);
     if (carried.length === 0) continue;

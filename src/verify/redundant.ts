@@ -1,4 +1,5 @@
 import type { FlowRecord } from '../flows/record.js';
+import { recordModule } from '../flows/protocols/index.js';
 import { DETECTOR_DEFAULTS, type DetectorThresholds } from './config.js';
 import { refetchedWhileFresh } from './cache.js';
 import { nPlusOneGroups } from './nplusone.js';
@@ -29,7 +30,7 @@ export function detectRedundant(flows: readonly FlowRecord[], ctx: DetectContext
     if (acrossRequests && new Set(calls.map(answerKey)).size > 1) continue;
     calls.sort((a, b) => a.start - b.start);
     const first = calls[0]!;
-    const params = first.protocol === 'postgres' ? ` with parameters ${JSON.stringify((first.request as { params?: unknown[] }).params ?? [])}` : '';
+    const params = recordModule(first).repeatDetail(first);
     const inbound = new Set(calls.map((c) => parents.get(c)!.parent.id)).size;
     out.push({
       kind: 'redundant-call',

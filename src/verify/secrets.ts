@@ -1,5 +1,6 @@
 import { DEFAULT_REDACTED_HEADERS, SECRET_NAME } from '../flows/redact.js';
-import { isHttpLike, type FlowRecord, type RecordRequest } from '../flows/record.js';
+import type { FlowRecord, RecordRequest } from '../flows/record.js';
+import { httpHalves } from '../flows/protocols/index.js';
 import { attribute, type Attribution } from './group.js';
 
 /** A credential that arrived on an inbound request and left again on a call the service made. */
@@ -31,7 +32,7 @@ export function findForwardedSecrets(
   const secretsOf = new Map<FlowRecord, { where: string; value: string }[]>();
   const out: ForwardedSecret[] = [];
   for (const [call, { parent }] of parents) {
-    if (!isHttpLike(call) || !call.request || !isHttpLike(parent) || !parent.request) continue;
+    if (!httpHalves(call) || !call.request || !httpHalves(parent) || !parent.request) continue;
     let secrets = secretsOf.get(parent);
     if (!secrets) secretsOf.set(parent, (secrets = credentials(parent.request, names)));
     for (const s of secrets) {

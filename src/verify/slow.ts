@@ -51,7 +51,7 @@ export function detectSlow(flows: readonly FlowRecord[], ctx: DetectContext, t: 
 }
 
 function isTimedCall(r: FlowRecord): boolean {
-  if (r.incomplete || !r.request || !r.response || r.upgrade) return false;
+  if (r.incomplete || !r.request || !r.response || ('upgrade' in r && r.upgrade)) return false;
   const q = r.request as { messages?: unknown[] };
   const s = r.response as { messages?: unknown[] };
   // A stream of several messages lasts as long as the conversation, not as long as a call.

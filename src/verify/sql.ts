@@ -1,4 +1,5 @@
-import { isPostgres, type FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/record.js';
+import { sqlHalves } from '../flows/protocols/index.js';
 import { isTransactionControl } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import type { DetectContext } from './context.js';
@@ -11,7 +12,7 @@ import { evidence, type Finding } from './types.js';
 export function detectUnparameterisedSql(flows: readonly FlowRecord[], _ctx: DetectContext, t: DetectorThresholds['unparameterised-sql']): Finding[] {
   const byFp = new Map<string, { texts: Set<string>; flows: FlowRecord[] }>();
   for (const r of flows) {
-    if (!isPostgres(r) || isTransactionControl(r)) continue;
+    if (!sqlHalves(r) || isTransactionControl(r)) continue;
     const q = r.request;
     if (!q?.fingerprint || !q.query || (q.params?.length ?? 0) > 0) continue;
     // Only statements that carry literals where the fingerprint has placeholders.

@@ -1,8 +1,7 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
-import { GrpcMessageReader, parseGrpcTimeout, splitGrpcPath } from '../grpc/framing.js';
 import type {
-  GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError, Transaction,
-  UpgradeRequest,
+  CarriedProtocol, GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError,
+  StreamMessageReader, Transaction, UpgradeRequest,
 } from '../types.js';
 import { DEFAULT_MAX_FRAME, errorName, FLAG, FRAME, FrameReader, PREFACE, SETTING, type Frame } from './frames.js';
 import { HpackDecoder, HpackError } from './hpack.js';
@@ -31,7 +30,8 @@ interface Half {
   gap: boolean;
   ended: boolean;
   partialHeaders: boolean;
-  grpc?: GrpcMessageReader;
+  /** The carried protocol's message reader, when the stream carries one (gRPC). */
+  grpc?: StreamMessageReader;
   interim?: { status: number; time: number; frame: number }[];
 }
 
@@ -83,6 +83,8 @@ export class Http2Session implements ProtocolSession {
   private readonly closedOrder: number[] = [];
   private ended = false;
   private readonly maxMessages: number;
+  /** gRPC, found by name (SessionContext.carried): http2/ does not import grpc/. */
+  private readonly carried: CarriedProtocol | undefined;
 
   constructor(private readonly ctx: SessionContext, opts: { midStream?: boolean } = {}) {
     const mid = opts.midStream ?? (!ctx.conn.handshakeSeen || ctx.resync === true);
@@ -92,6 +94,7 @@ export class Http2Session implements ProtocolSession {
     this.hpack = [new HpackDecoder({ desynced: mid }), new HpackDecoder({ desynced: mid })];
     this.readers = [this.makeReader(0), this.makeReader(1)];
     this.maxMessages = ctx.options.maxMessages ?? DEFAULT_MAX_MESSAGES;
+    this.carried = ctx.carried('grpc');
   }
 
   /** After an HTTP/1.1 Upgrade: h2c (RFC 7540 §3.2), the 101's request is stream 1, half-closed. */
@@ -366,8 +369,8 @@ export class Http2Session implements ProtocolSession {
         s.resp = h;
         if (s.req?.interim) h.interim = s.req.interim;
       }
-      if (isGrpc(h.headers['content-type'] ?? s.req?.headers['content-type'])) {
-        h.grpc = new GrpcMessageReader(this.ctx.options.bodyLimit, this.maxMessages);
+      if (this.carried?.carries(h.headers['content-type'] ?? s.req?.headers['content-type'])) {
+        h.grpc = this.carried.reader(this.ctx.options.bodyLimit, this.maxMessages);
       }
     } else {
       // A second header block on the stream is its trailers (RFC 9113 §8.1).
@@ -506,22 +509,14 @@ export class Http2Session implements ProtocolSession {
     if (this.closedOrder.length > MAX_STREAMS) this.closed.delete(this.closedOrder.shift()!);
     const req = s.req, resp = s.resp;
     if (!req && !resp) return;
-    const grpc = isGrpc(req?.headers['content-type'] ?? resp?.headers['content-type']);
-    const tx: Transaction = { protocol: grpc ? 'grpc' : 'http2', streamId: s.id };
+    const carried = this.carried?.carries(req?.headers['content-type'] ?? resp?.headers['content-type']) ? this.carried : undefined;
+    const tx: Transaction = { protocol: carried?.name ?? 'http2', streamId: s.id };
     if (req) tx.request = this.requestHalf(req);
-    if (resp) tx.response = this.responseHalf(resp, grpc);
+    if (resp) tx.response = this.responseHalf(resp, carried);
     if (s.error) tx.error = s.error;
-    if (grpc && req) {
-      const parts = splitGrpcPath(req.pseudo[':path'] ?? '');
-      const timeoutMs = parseGrpcTimeout(req.headers['grpc-timeout']);
-      tx.grpc = { service: parts?.service ?? '', method: parts?.method ?? '' };
-      const enc = req.headers['grpc-encoding'] ?? resp?.headers['grpc-encoding'];
-      if (enc) tx.grpc.encoding = enc;
-      if (timeoutMs !== undefined) {
-        tx.grpc.timeoutMs = timeoutMs;
-        const took = ((resp?.end ?? req.end) - req.start) * 1000;
-        tx.grpc.deadlineExceeded = tx.response?.grpcStatus === 4 || (s.error !== undefined && took >= timeoutMs);
-      }
+    if (carried && req) {
+      const ended = { status: tx.response?.grpcStatus, reset: s.error !== undefined, tookMs: ((resp?.end ?? req.end) - req.start) * 1000 };
+      tx.grpc = carried.call(req.pseudo[':path'] ?? '', req.headers, resp?.headers, ended);
     }
     const partial = (req?.partialHeaders ?? false) || (resp?.partialHeaders ?? false);
     if (partial) tx.headersPartial = true;
@@ -556,17 +551,15 @@ export class Http2Session implements ProtocolSession {
     return out;
   }
 
-  private responseHalf(h: Half, grpc: boolean): HttpResponseHalf {
+  private responseHalf(h: Half, carried: CarriedProtocol | undefined): HttpResponseHalf {
     const st = h.pseudo[':status'];
     // Never a guessed status: without the response's header block there is none.
     const out = this.fill((st !== undefined && /^\d{3}$/.test(st) ? { status: Number(st), reason: '', version: '2' } : { reason: '', version: '2' }) as HttpResponseHalf, h);
     if (h.interim) out.interim = h.interim;
-    if (grpc) {
-      // grpc-status is a trailer, or a header of a Trailers-Only response (PROTOCOL-HTTP2.md).
-      const st = h.trailers?.['grpc-status'] ?? h.headers['grpc-status'];
-      if (st !== undefined && /^\d+$/.test(st)) out.grpcStatus = Number(st);
-      const msg = h.trailers?.['grpc-message'] ?? h.headers['grpc-message'];
-      if (msg !== undefined) out.grpcMessage = percentDecode(msg);
+    if (carried) {
+      const st = carried.status(h.headers, h.trailers);
+      if (st.status !== undefined) out.grpcStatus = st.status;
+      if (st.message !== undefined) out.grpcMessage = st.message;
     }
     if (h.grpc) addMessages(out, h.grpc.messages, h.grpc.dropped);
     return out;
@@ -576,10 +569,6 @@ export class Http2Session implements ProtocolSession {
 function addMessages(out: { messages?: GrpcMessage[]; messagesDropped?: number }, messages: GrpcMessage[], dropped: number): void {
   out.messages = messages;
   if (dropped > 0) out.messagesDropped = dropped;
-}
-
-function isGrpc(contentType: string | undefined): boolean {
-  return contentType !== undefined && /^application\/grpc(?:$|[+;])/i.test(contentType);
 }
 
 function assign(h: Half, fields: { name: string; value: string }[]): void {
@@ -593,13 +582,4 @@ function assign(h: Half, fields: { name: string; value: string }[]): void {
 function joinField(prev: string | undefined, v: string, name: string): string {
   if (prev === undefined) return v;
   return `${prev}${name === 'cookie' ? '; ' : name === 'set-cookie' ? '\n' : ', '}${v}`;
-}
-
-/** grpc-message is percent-encoded (PROTOCOL-HTTP2.md). */
-function percentDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -1,5 +1,6 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
-import type { PgNotice, PgTransaction, ProtocolSession, SessionContext, Transaction } from '../types.js';
+import type { ProtocolSession, SessionContext } from '../types.js';
+import type { PgExchange, PgNotice, PgTransaction } from './types.js';
 import {
   BACKEND, FRONTEND, MessageReader, STARTUP, TruncatedMessage, findReadyForQuery, findSync, parseAuthentication, parseBind,
   parseCommandComplete, parseCopyResponse, parseDataRow, parseExecute, parseFields, parseNotification, parseParameterDescription,
@@ -445,7 +446,7 @@ export class PgSession implements ProtocolSession {
     }
     const pg = t as PgTransaction;
     pg.session = this.snapshot!;
-    const tx: Transaction = { protocol: 'postgres', postgres: pg };
+    const tx: PgExchange = { protocol: 'postgres', postgres: pg };
     if (incomplete) tx.incomplete = incomplete;
     this.ctx.emit(tx);
   }

@@ -2,7 +2,8 @@
  * Body assertions, part 3: conformance to an OpenAPI 3.0 or 3.1 document. Operation by method and
  * path template, response by status, media type by Content-Type, then the body against its schema.
  */
-import { isHttpLike, type FlowRecord } from '../../flows/record.js';
+import type { FlowRecord } from '../../flows/record.js';
+import { httpHalves } from '../../flows/protocols/index.js';
 import { isJsonMedia, isRecord, mediaMatches, mediaType, readJson, type BodyHalf, type Fail } from './body-json.js';
 import { compileWith, fromFile, newAjv, schemaProblems, type ValidateFunction } from './body-schema.js';
 
@@ -102,7 +103,7 @@ function serverBases(servers: unknown): string[] {
 }
 
 function checkExchange(routes: Route[], half: BodyHalf, r: FlowRecord, which: 'request' | 'response'): Verdict {
-  if (!isHttpLike(r)) return { problems: [`a ${r.protocol} exchange has no OpenAPI operation`] };
+  if (!httpHalves(r)) return { problems: [`a ${r.protocol} exchange has no OpenAPI operation`] };
   if (!r.request) return { problems: [], unknown: 'the request was not seen: its OpenAPI operation is unknown' };
   const method = r.request.method.toUpperCase();
   const path = r.request.path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '').split('?')[0]!;

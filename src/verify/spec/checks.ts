@@ -1,4 +1,5 @@
-import { isHttpLike, isPostgres, type FlowRecord, type HttpFlowRecord, type RecordRequest, type RecordResponse } from '../../flows/record.js';
+import type { FlowRecord, HttpFlowRecord, RecordRequest, RecordResponse } from '../../flows/record.js';
+import { httpHalves, sqlHalves } from '../../flows/protocols/index.js';
 import { isTransactionControl } from '../calls.js';
 import { DEFAULT_MAX_EVIDENCE, thresholds } from '../config.js';
 import { groupBy } from '../context.js';
@@ -177,7 +178,7 @@ function latency(budget: NonNullable<Expect['latency']>, matched: FlowRecord[]):
 function message(which: 'request' | 'response', x: MessageExpect | ResponseExpect, matched: FlowRecord[]): Outcome[] {
   /** Judges the half of an HTTP-like flow; a half not seen cannot be judged. */
   const onHalf = (judge: (h: RecordRequest | RecordResponse, r: HttpFlowRecord) => Judgement) => (r: FlowRecord): Judgement => {
-    if (!isHttpLike(r)) return { problems: [`${r.protocol} has no HTTP ${which}`] };
+    if (!httpHalves(r)) return { problems: [`${r.protocol} has no HTTP ${which}`] };
     const h = r[which];
     return h ? judge(h, r) : { unknown: `${which} not seen` };
   };
@@ -196,7 +197,7 @@ function message(which: 'request' | 'response', x: MessageExpect | ResponseExpec
   if (x.headers) {
     const hs = x.headers;
     out.push(perFlow(`${which}.headers`, { text: hs.map(headerText).join(', '), value: hs.map(headerText) }, matched,
-      onHalf((h, r) => headerProblems(hs, h.headers, r.headersPartial === true))));
+      onHalf((h, r) => headerProblems(hs, h.headers, 'headersPartial' in r && r.headersPartial === true))));
   }
   if (x.body) {
     const body = x.body;
@@ -267,8 +268,8 @@ function perRequest(x: Expect['perRequest'], matched: FlowRecord[], env: Env): O
   const children = groupBy(env.parents(), ([, a]) => a.parent.id);
   const kids = (r: FlowRecord) => (children.get(r.id) ?? []).map(([c]) => c);
   const kinds = [
-    ['sql', x.sql, 'SQL statement', (c: FlowRecord) => isPostgres(c) && !isTransactionControl(c)],
-    ['calls', x.calls, 'call', (c: FlowRecord) => !isPostgres(c)],
+    ['sql', x.sql, 'SQL statement', (c: FlowRecord) => sqlHalves(c) && !isTransactionControl(c)],
+    ['calls', x.calls, 'call', (c: FlowRecord) => !sqlHalves(c)],
   ] as const;
   return kinds.map(([key, range, noun, counted]): Outcome => {
     if (!range) return undefined;

@@ -1,4 +1,5 @@
-import { isHttpLike, isPostgres, type FlowRecord, type HttpFlowRecord, type PgRecordRequest, type RecordRequest, type RecordResponse } from '../../flows/record.js';
+import type { FlowRecord, HttpFlowRecord, PgRecordRequest, RecordRequest, RecordResponse } from '../../flows/record.js';
+import { httpHalves, PROTOCOL_NAMES, sqlHalves } from '../../flows/protocols/index.js';
 import { globToRegExp, pathTemplate } from '../endpoint.js';
 import type { ServiceNames } from '../services.js';
 import type { FieldTest, Pick, Selector, StatusTest } from './types.js';
@@ -9,7 +10,8 @@ import type { FieldTest, Pick, Selector, StatusTest } from './types.js';
  * Selector, so they cannot drift apart.
  */
 
-export const PROTOCOLS = ['http', 'http2', 'grpc', 'postgres'] as const;
+/** The protocols a selector may name: every protocol in the record registry. */
+export const PROTOCOLS: readonly string[] = PROTOCOL_NAMES;
 const KEYS = ['service', 'client', 'method', 'path', 'status', 'grpcStatus', 'fingerprint', 'query', 'grpcService', 'grpcMethod'];
 /** An HTTP field name (RFC 9110 token) after `header.`. */
 const HEADER_KEY = /^header\.[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -27,7 +29,7 @@ export function parseSelector(text: string): Selector {
   s.ws();
   const protoAt = s.col;
   const protocol = s.take(/\*|[A-Za-z][A-Za-z0-9]*/y) ?? s.fail(`expected a protocol (${PROTOCOLS.join(', ')}) or *`);
-  if (protocol !== '*' && !(PROTOCOLS as readonly string[]).includes(protocol)) {
+  if (protocol !== '*' && !PROTOCOLS.includes(protocol)) {
     s.fail(`unknown protocol "${protocol}" (expected ${PROTOCOLS.join(', ')} or *)`, protoAt);
   }
   const fields: { key: string; value: string | true; col: number }[] = [];
@@ -175,11 +177,11 @@ function parsePick(p: string): Pick {
 
 /** A test on an HTTP-like request: false for other protocols, unknown when the request was not seen. */
 const onHttpRequest = (f: (q: RecordRequest, r: HttpFlowRecord) => boolean | undefined) => (r: FlowRecord) =>
-  (isHttpLike(r) ? (r.request ? f(r.request, r) : undefined) : false);
+  (httpHalves(r) ? (r.request ? f(r.request, r) : undefined) : false);
 const onHttpResponse = (f: (s: RecordResponse) => boolean | undefined) => (r: FlowRecord) =>
-  (isHttpLike(r) ? (r.response ? f(r.response) : undefined) : false);
+  (httpHalves(r) ? (r.response ? f(r.response) : undefined) : false);
 const onPgRequest = (f: (q: PgRecordRequest) => boolean) => (r: FlowRecord) =>
-  (isPostgres(r) ? (r.request ? f(r.request) : undefined) : false);
+  (sqlHalves(r) ? (r.request ? f(r.request) : undefined) : false);
 
 /** Compiles one key=value; throws a plain Error whose message names what is wrong with the value. */
 function fieldTest(key: string, value: string | true): FieldTest {
@@ -189,7 +191,7 @@ function fieldTest(key: string, value: string | true): FieldTest {
       key, test: onHttpRequest((q, r) => {
         const v = q.headers[name];
         // A header block HPACK could not decode may hold the field: not knowing is not absence.
-        if (v === undefined) return r.headersPartial ? undefined : false;
+        if (v === undefined) return 'headersPartial' in r && r.headersPartial ? undefined : false;
         return value === true || v === value;
       }),
     };
@@ -202,7 +204,7 @@ function fieldTest(key: string, value: string | true): FieldTest {
       const m = value.toUpperCase();
       const http = onHttpRequest((q) => q.method.toUpperCase() === m);
       const pg = onPgRequest((q) => q.message.toUpperCase() === m);
-      return { key, test: (r) => (isPostgres(r) ? pg(r) : http(r)) };
+      return { key, test: (r) => (sqlHalves(r) ? pg(r) : http(r)) };
     }
     case 'path': {
       const test = pathMatcher(value);

@@ -1,0 +1,34 @@
+import type { GrpcMessage, HttpRequestHalf, HttpResponseHalf } from '../../protocols/types.js';
+import type { RecordMessage, RecordRequest, RecordResponse } from '../record.js';
+import type { Redactor } from '../redact.js';
+import type { ProtoSchemas } from '../../protocols/grpc/protobuf.js';
+
+export interface BuildOptions {
+  bodyLimit: number;
+  /** Undefined turns redaction off (--no-redact). */
+  redactor?: Redactor;
+  /** Keep frame numbers (capture files; a live source has none that mean anything later). */
+  frames: boolean;
+  /** Schemas from --proto, for gRPC messages. */
+  protos?: ProtoSchemas;
+  /** Counts a message that could not be decoded. */
+  violation?: (code: string, reason: string) => void;
+  /** --redact-params: PostgreSQL bind parameters become this redactor's keyed-hash tokens. */
+  redactParams?: Redactor;
+}
+
+/** What FlowBuilder lends a record module while it builds a part: options and the shared converters. */
+export interface PartBuilder {
+  readonly opts: BuildOptions;
+  request(h: HttpRequestHalf): RecordRequest;
+  response(h: HttpResponseHalf): RecordResponse;
+  /** gRPC messages decoded (--proto or schemaless), each undecodable one counted. */
+  messages(list: GrpcMessage[], path: string, dir: 0 | 1, encoding: string | undefined, id: string): RecordMessage[];
+  /** The normalised SQL fingerprint, cached by text. */
+  fingerprintOf(sql: string): string;
+}
+
+/** end − start in milliseconds, to the microsecond. */
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
