@@ -1,11 +1,10 @@
 import httpParser from 'http-parser-js';
+import { DEFAULT_HTTP1_LIMITS, type Http1Limits } from './limits.js';
 
 const { HTTPParser } = httpParser as unknown as { HTTPParser: typeof import('http-parser-js').HTTPParser };
 export { HTTPParser };
 export type Parser = InstanceType<typeof HTTPParser>;
 
-/** Longest chunk-size line accepted (RFC 9112 §7.1 allows extensions; 1 KiB is generous). */
-const MAX_CHUNK_LINE = 1024;
 const CHUNK_SIZE = /^[0-9a-fA-F]{1,15}(?:[ \t]*;.*)?[ \t]*$/;
 
 function parseError(code: string): Error {
@@ -32,11 +31,10 @@ export interface RequestLineExtra {
 
 /** A field line starts with field-name ":" (RFC 9110 §5.1), or is an obs-fold continuation. */
 const FIELD_LINE = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:|[ \t])/;
-/** Longest single line (start line, field line, trailer line): http-parser-js's own 80 KiB. */
-const MAX_LINE = 80 * 1024;
 
 type Internals = Parser & {
   lineExtra?: RequestLineExtra;
+  limits: Http1Limits;
   consumeLine(): string | undefined;
   parseHeader(line: string, headers: string[]): void;
 };
@@ -50,7 +48,7 @@ const baseParseHeader = proto.parseHeader;
  */
 function consumeLine(this: Internals): string | undefined {
   const line = baseConsumeLine.call(this);
-  if ((line ?? this.line).length > MAX_LINE) throw parseError('HPE_HEADER_OVERFLOW');
+  if ((line ?? this.line).length > this.limits.maxLine) throw parseError('HPE_HEADER_OVERFLOW');
   return line;
 }
 
@@ -98,7 +96,7 @@ function requestLine(this: Internals): void {
 function chunkHead(this: Internals): void {
   const line = baseConsumeLine.call(this);
   if (line === undefined) {
-    if (this.line.length > MAX_CHUNK_LINE) throw parseError('HPE_INVALID_CHUNK_SIZE');
+    if (this.line.length > this.limits.maxChunkLine) throw parseError('HPE_INVALID_CHUNK_SIZE');
     return;
   }
   if (!CHUNK_SIZE.test(line)) throw parseError('HPE_INVALID_CHUNK_SIZE');
@@ -110,8 +108,9 @@ function chunkHead(this: Internals): void {
  * An http-parser-js parser hardened for input a sniffer cannot trust: every overridden state
  * fails the message instead of looping or growing, and the session turns that into a violation.
  */
-export function createParser(type: 'REQUEST' | 'RESPONSE'): Parser {
+export function createParser(type: 'REQUEST' | 'RESPONSE', limits: Http1Limits = DEFAULT_HTTP1_LIMITS): Parser {
   const p = new HTTPParser(type) as Internals;
+  p.limits = limits;
   p.consumeLine = consumeLine;
   p.parseHeader = parseHeader;
   p.REQUEST_LINE = requestLine;

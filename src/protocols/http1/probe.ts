@@ -1,4 +1,5 @@
 import type { ProbeResult } from '../types.js';
+import { DEFAULT_HTTP1_LIMITS } from './limits.js';
 
 /*
  * Content detection for HTTP/1.x (RFC 9112 §3 request-line, §4 status-line):
@@ -18,7 +19,7 @@ for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
 
 const MAX_METHOD = 32;
 /** Longest start line considered before giving up (http-parser-js allows 80 KiB of headers). */
-export const MAX_START_LINE = 8192;
+const MAX_START_LINE = DEFAULT_HTTP1_LIMITS.maxStartLine;
 const SP = 0x20, CR = 0x0d, LF = 0x0a;
 const VERSION = Buffer.from('HTTP/1.');
 

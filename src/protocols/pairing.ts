@@ -1,0 +1,453 @@
+/*
+ * Request/response pairing for pipelined protocols on one TCP connection (HTTP/1.1, and in the
+ * same shape Redis and MySQL): the server answers requests in the order it received them, one
+ * final answer each (RFC 9112 §9.3.2 for HTTP/1.1; RESP and the MySQL command phase work the same
+ * way). Nothing here knows a message format: a protocol session tells it where requests start in
+ * the client stream, where responses start in the server stream, which TCP acknowledgement each
+ * carried (StreamMeta.peerAck), and what was lost; it answers which request a response answers.
+ *
+ * While both directions are known whole ("certain"), the n-th response answers the n-th request.
+ * After a gap, or when the capture began mid-connection, a response pairs only when TCP
+ * acknowledgements leave exactly one candidate: a request the server had begun to receive
+ * (request start < response's ACK, RFC 9293 §3.4: an ACK covers every byte before it) whose
+ * client had not yet acknowledged the response's first byte (request's ACK <= response start).
+ * With none or several candidates the response pairs with nothing. A gap never pairs a response
+ * with the wrong request.
+ *
+ * Recovery after a loss (only once a gap or malformed input was seen, so clean captures pair
+ * exactly in order). Responses come in request order and a final answer closes its exchange, so:
+ *  - a final response that can answer several requests still ends the exchange of the oldest of
+ *    them (its answer is this one or came before): that request is retired
+ *    (`response-ambiguous-after-gap`) instead of staying a candidate for ever;
+ *  - when server bytes are lost right where in-order pairing expected the next response, the lost
+ *    bytes began the answer to the oldest unanswered request (`response-lost-in-gap`), unless the
+ *    protocol says they may have held only interim answers (`Hooks.interimMayFill`);
+ *  - lockstep: a client that has never pipelined sends a request only once every earlier response
+ *    has arrived; a response that began after the client acknowledged less than when it sent
+ *    request Y cannot answer a request before Y. Once the client is seen pipelining, this is off;
+ *  - a response that pairs with exactly one candidate, with no unparsed client bytes after it,
+ *    re-anchors in-order pairing (`reanchor`).
+ * A lost client segment does not end in-order pairing for requests queued before it: `pick` stops
+ * at the first stretch of unparsed client bytes. The queue and the list of unparsed stretches are
+ * bounded (PairingLimits); past them the oldest request is reported without its answer.
+ */
+
+/** Why a request or response is reported without its other half: stable record codes. */
+export const UNPAIRED = {
+  lostInGap: 'response-lost-in-gap',
+  ambiguousResponse: 'response-ambiguous-after-gap',
+  ambiguousRequest: 'request-ambiguous-after-gap',
+  noRequest: 'no-request-seen',
+  evicted: 'evicted',
+} as const;
+
+export interface PairingLimits {
+  /** Requests awaiting their responses on one connection; past it the oldest is evicted. */
+  maxPendingRequests: number;
+  /** Bytes those requests hold (as the protocol counts them: headers, body preview). */
+  maxPendingBytes: number;
+  /** Stretches of client bytes nobody parsed remembered at once; past it pairing gives up until it settles. */
+  maxUnparsed: number;
+}
+
+/** A request awaiting its answer. `request` and `response` are the protocol's own objects. */
+export interface Pending<Q, R> {
+  /** Client stream offset of the request's first byte, and the ACK its first packet carried (-1: none). */
+  readonly off: number;
+  readonly peerAck: number;
+  readonly request: Q;
+  /** Its final answer, once paired. */
+  response?: R;
+  /** Server stream offset just past that answer; -1 while it is not whole. */
+  responseEnd: number;
+  /** Its answer is known lost or not attributable (the UNPAIRED code): it pairs with nothing. */
+  done?: string;
+  /** A response that could not be told apart from another's (reported alone) may have been its own. */
+  maybe?: boolean;
+  /** Bytes it holds, counted against maxPendingBytes. */
+  bytes: number;
+  /** Reported: out of the queue for good. */
+  reported: boolean;
+}
+
+/**
+ * Client bytes that may hold requests nobody parsed: lost in a gap, skipped while resynchronising,
+ * or a request too broken to queue. `peerAck` is the least ACK any request in it can carry.
+ * `one`: exactly one request whose answer is still to come (a request evicted from the queue).
+ */
+interface Unparsed {
+  off: number;
+  peerAck: number;
+  one?: boolean;
+}
+
+/**
+ * What the protocol knows of the client direction when a response must be placed. The session
+ * keeps one of these and refreshes it before each `pick` (numbers only: no allocation per message).
+ * Offsets are -1 when absent.
+ */
+export interface ClientView {
+  /** A request whose first bytes arrived but which is not queued yet (its head is still arriving). */
+  partialOff: number;
+  partialAck: number;
+  /** A start line begun while resynchronising (its ACK is the last client ACK). */
+  scanOff: number;
+  /** Client bytes held back (an Upgrade awaiting its verdict). */
+  heldOff: number;
+  heldAck: number;
+}
+
+export interface PairingHooks<Q, R> {
+  /** `p` will pair with nothing (`p.done` says why): report it once its own bytes are whole. */
+  retired(p: Pending<Q, R>): void;
+  /** `p` was pushed out of a full queue: report it now. */
+  evicted(p: Pending<Q, R>): void;
+  /** A limit was crossed (counted as a violation by the protocol). */
+  overflow(what: 'pending' | 'unparsed', off: number): void;
+  /** Lost server bytes at `p`'s turn may have held only interim (non-final) answers to it. */
+  interimMayFill(p: Pending<Q, R>): boolean;
+}
+
+export class Pairing<Q, R> {
+  /** Requests not yet answered, oldest first. */
+  queue: Pending<Q, R>[] = [];
+  private queueBytes = 0;
+  /** Unparsed client stretches, in stream order. */
+  private unparsed: Unparsed[] = [];
+  /** In-order pairing is safe only while nothing was lost since the last clean point. */
+  certain: boolean;
+  /** Every request before the oldest outstanding one is accounted for (not so mid-connection until an anchor). */
+  private anchored: boolean;
+  /** A gap or malformed input was seen: the recovery rules apply. */
+  lossSeen = false;
+  /** The client sent a request before the previous one's answer had arrived (pipelining). */
+  private pipelined = false;
+  /** Too many unparsed stretches to track: nothing pairs until the connection settles. */
+  private confused = false;
+  private last: Pending<Q, R> | undefined;
+  private lastAck = -1;
+  /** Client stream offset just past the last byte delivered (data or gap), and the last client ACK. */
+  private clientEnd = 0;
+  clientAck = -1;
+  /** The request the response being read answers, chosen at its first bytes (`known` once chosen). */
+  answering: Pending<Q, R> | undefined;
+  answeringKnown = false;
+
+  // Set by `pick`, read right after it.
+  /** The pick was the one candidate acknowledgements left (not in-order). */
+  unique = false;
+  /** Why a response `pick` left unpaired has no request (an UNPAIRED code). */
+  orphan: string = UNPAIRED.noRequest;
+  /** The response answers the partial request at this offset (it is queued later); -1 when not. */
+  early = -1;
+
+  /**
+   * `whole`: the connection was seen from its SYN and from its first byte, so the n-th response
+   * answers the n-th request. `fromStart`: from the SYN on, every client byte is parsed or
+   * recorded as unparsed, so no request precedes them.
+   */
+  constructor(
+    private readonly limits: PairingLimits,
+    private readonly hooks: PairingHooks<Q, R>,
+    whole: boolean,
+    fromStart: boolean,
+  ) {
+    this.certain = whole;
+    this.anchored = fromStart;
+  }
+
+  // ---- client direction ---------------------------------------------------------------------
+
+  /** Client bytes (or a gap) reached `end`; `ack` is what the packet acknowledged (-1: none). */
+  client(end: number, ack: number): void {
+    if (end > this.clientEnd) this.clientEnd = end;
+    if (ack >= 0) this.clientAck = ack;
+  }
+
+  /**
+   * A new request starting at `off` (its first packet acknowledged `peerAck`). Not queued yet: the
+   * caller may attach an early answer, then `enqueue` it.
+   */
+  create(off: number, peerAck: number, request: Q, bytes: number): Pending<Q, R> {
+    const p: Pending<Q, R> = { off, peerAck, request, responseEnd: -1, bytes, reported: false };
+    // Sent before the previous request's answer had (fully) arrived: the client pipelines.
+    const prev = this.last;
+    if (peerAck >= 0 && (peerAck <= this.lastAck || (prev !== undefined && prev.responseEnd >= 0 && peerAck < prev.responseEnd))) this.pipelined = true;
+    this.last = p;
+    this.lastAck = peerAck;
+    return p;
+  }
+
+  enqueue(p: Pending<Q, R>): void {
+    this.queue.push(p);
+    this.queueBytes += p.bytes;
+    this.bound();
+  }
+
+  /** `p` now holds `n` more bytes (a body preview grew). */
+  grow(p: Pending<Q, R>, n: number): void {
+    p.bytes += n;
+    this.queueBytes += n;
+    this.bound();
+  }
+
+  /** `p` is being reported: out of the queue. */
+  remove(p: Pending<Q, R>): void {
+    p.reported = true;
+    const i = this.queue.indexOf(p);
+    if (i >= 0) {
+      this.queue.splice(i, 1);
+      this.queueBytes -= p.bytes;
+    }
+  }
+
+  /** Client bytes from `off` on may hold requests nobody will parse (lost, skipped or broken). */
+  hide(off: number, peerAck: number): void {
+    this.pushUnparsed({ off, peerAck });
+  }
+
+  /** The connection ends: every request still queued, detached from the pairing. */
+  drain(): Pending<Q, R>[] {
+    const q = this.queue;
+    this.queue = [];
+    this.queueBytes = 0;
+    return q;
+  }
+
+  // ---- losses --------------------------------------------------------------------------------
+
+  /** Bytes were lost or malformed somewhere: the recovery rules apply from now on. */
+  noteLoss(): void {
+    this.lossSeen = true;
+  }
+
+  /** Server bytes were lost where a response boundary was expected: in-order pairing is over. */
+  serverLost(atBoundary: boolean, reason: string = UNPAIRED.lostInGap): void {
+    if (this.certain && atBoundary) this.lostAtBoundary(reason);
+    this.certain = false;
+  }
+
+  /** Either direction lost framing (malformed input): pairing is by acknowledgements from here. */
+  uncertain(): void {
+    this.certain = false;
+    this.lossSeen = true;
+  }
+
+  /**
+   * In-order pairing expected the next response where server bytes were lost: it answers the
+   * oldest unanswered request, whose final answer began in the lost bytes, unless they may have
+   * held only interim answers (the protocol decides).
+   */
+  private lostAtBoundary(reason: string): void {
+    const r = this.queue.find((x) => !x.response && !x.done);
+    const h = this.unparsed[0];
+    if (h && (!r || h.off < r.off)) {
+      if (h.one) this.unparsed.shift();
+      return;
+    }
+    if (!r || this.hooks.interimMayFill(r)) return;
+    this.retire(r, reason);
+  }
+
+  // ---- server direction ----------------------------------------------------------------------
+
+  /**
+   * Which queued request the response starting at server offset `respOff` answers (its first
+   * packet acknowledged `respAck`; `final`: not an interim answer), or none (`orphan` says why,
+   * `early` names a partial request it answers). Certain mode: the oldest unanswered, unless
+   * unparsed client bytes come first. Otherwise the one candidate acknowledgements leave.
+   */
+  pick(respOff: number, respAck: number, final: boolean, client: ClientView): Pending<Q, R> | undefined {
+    const q = this.queue;
+    this.unique = false;
+    this.orphan = UNPAIRED.noRequest;
+    this.early = -1;
+    if (this.certain) {
+      // The oldest request not yet answered. If every queued request already has its answer, the
+      // server answered one the parser never saw (swallowed by a wrong body length).
+      const r = q.find((x) => !x.response && !x.done);
+      const h = this.unparsed[0];
+      if (!h) {
+        if (!r && q.length > 0) this.certain = false;
+        // Next in order is the request whose head is still arriving (an early answer).
+        if (!r && client.partialOff >= 0) this.early = client.partialOff;
+        return r;
+      }
+      if (r && r.off < h.off) return r;
+      if (h.one) {
+        // It answers a request evicted from the queue.
+        this.unparsed.shift();
+        this.orphan = UNPAIRED.evicted;
+        return undefined;
+      }
+      // In-order pairing has reached client bytes nobody parsed: acknowledgements decide from here.
+      this.certain = false;
+    }
+    if (this.confused) return undefined;
+    const recover = this.lossSeen;
+    const could = (off: number, peerAck: number) => off < respAck && peerAck <= respOff;
+    // Lockstep: the client sent request Y after every earlier response had arrived, so a response
+    // that began after what Y acknowledged answers Y or a later request.
+    let floor = -1;
+    let floorAck = -1;
+    if (recover && !this.pipelined) {
+      for (const r of q) {
+        if (r.peerAck >= 0 && r.peerAck <= respOff && r.off > floor) {
+          floor = r.off;
+          floorAck = r.peerAck;
+        }
+      }
+    }
+    // Unparsed client bytes before the floor are passed too, unless the floor request may have
+    // gone out in the same flight as them (no more acknowledged than the client packet before them).
+    const passed = (h: Unparsed) => h.off < floor && h.peerAck < floorAck;
+    let best: Pending<Q, R> | undefined;
+    let bestHidden: Unparsed | undefined;
+    const reqs: Pending<Q, R>[] = [];
+    let count = 0;
+    let minOff = Infinity;
+    let minReq: Pending<Q, R> | undefined;
+    let minHidden: Unparsed | undefined;
+    const consider = (off: number, req?: Pending<Q, R>, h?: Unparsed) => {
+      count++;
+      if (req) {
+        best = req;
+        reqs.push(req);
+      }
+      if (h) bestHidden = h;
+      if (off < minOff) {
+        minOff = off;
+        minReq = req;
+        minHidden = h;
+      }
+    };
+    for (const r of q) if (!r.response && !r.done && r.off >= floor && could(r.off, r.peerAck)) consider(r.off, r);
+    for (const h of this.unparsed) if (!passed(h) && could(h.off, h.peerAck)) consider(h.off, undefined, h);
+    const partial = client.partialOff >= 0 && could(client.partialOff, client.partialAck);
+    if (partial) consider(client.partialOff);
+    if (recover) {
+      // A start line begun while resynchronising, and client bytes the server had received but
+      // the capture has not shown (yet): either may hold the request this answers.
+      if (client.scanOff >= 0 && could(client.scanOff, this.clientAck)) consider(client.scanOff);
+      if (respAck > this.clientEnd && could(this.clientEnd, this.clientAck)) consider(this.clientEnd);
+      // Client bytes held back (after an Upgrade or CONNECT): if the server switched, they are the
+      // other protocol's, but a tunnelled request may be answered with the same protocol's bytes.
+      if (client.heldOff >= 0 && could(client.heldOff, client.heldAck)) consider(client.heldOff);
+      if (final && floor >= 0) {
+        this.retireBefore(floor, UNPAIRED.lostInGap, false);
+        this.unparsed = this.unparsed.filter((h) => !passed(h));
+      }
+    }
+    if (count === 1) {
+      if (best) {
+        this.unique = true;
+        return best;
+      }
+      if (partial) this.early = client.partialOff;
+      if (bestHidden) {
+        // It answers the one request nobody could parse: that request is spent.
+        this.unparsed.splice(this.unparsed.indexOf(bestHidden), 1);
+        if (bestHidden.one) this.orphan = UNPAIRED.evicted;
+      }
+      return undefined;
+    }
+    if (count > 1) {
+      this.orphan = UNPAIRED.ambiguousRequest;
+      for (const r of reqs) r.maybe = true;
+      // Whichever it answers, the oldest candidate's final answer is this one or came before.
+      if (recover && final && this.anchored) {
+        if (minReq) this.retire(minReq, UNPAIRED.ambiguousResponse);
+        else if ((minHidden as Unparsed | undefined)?.one) this.unparsed.splice(this.unparsed.indexOf(minHidden!), 1);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * `resp` is `p`'s final answer (`end`: server offset just past it, -1 if not whole). Requests
+   * queued before `p` had theirs in lost bytes. `watch`: see whether the client pipelined (it sent
+   * the next request before this answer had arrived).
+   */
+  answer(p: Pending<Q, R>, resp: R, end: number, watch = true): void {
+    this.retireBefore(p.off, UNPAIRED.lostInGap);
+    this.attach(p, resp, end);
+    if (!watch) return;
+    const q = this.queue;
+    const after = q[q.indexOf(p) + 1];
+    if (after && after.peerAck >= 0 && after.peerAck < end) this.pipelined = true;
+  }
+
+  /** Records `resp` as `p`'s answer, nothing more (an answer that came before its request was queued). */
+  attach(p: Pending<Q, R>, resp: R, end: number): void {
+    p.response = resp;
+    p.responseEnd = end;
+  }
+
+  /**
+   * A response `pick` paired as the only candidate (`unique`) answered its request and nothing
+   * else could have: the next answers the request after it, so in-order pairing is safe again if
+   * every client byte after it was parsed (`clientClean`) and the server had received nothing
+   * unseen (`respAck`, the response's ACK, is within what the capture showed of the client).
+   */
+  reanchor(respAck: number, clientClean: boolean): void {
+    if (!this.lossSeen || this.certain) return;
+    if (!clientClean || this.confused || this.unparsed.length > 0 || respAck > this.clientEnd) return;
+    this.certain = true;
+    this.anchored = true;
+  }
+
+  /** Back to certain pairing once nothing is outstanding and both directions are idle and in sync. */
+  settle(idle: boolean): void {
+    if (!this.certain && this.queue.length === 0 && idle) {
+      this.certain = true;
+      this.anchored = true;
+      this.confused = false;
+      this.unparsed = [];
+    }
+  }
+
+  /** Requests (and unparsed client bytes) before client offset `off` had their final answers. */
+  retireBefore(off: number, reason: string, unparsedToo = true): void {
+    if (unparsedToo && this.lossSeen) while (this.unparsed.length > 0 && this.unparsed[0]!.off < off) this.unparsed.shift();
+    for (const r of this.queue.slice()) {
+      if (r.off >= off) break;
+      if (!r.response) this.retire(r, reason);
+    }
+  }
+
+  /** `p` will never pair: reported now, or once its own bytes are whole. */
+  retire(p: Pending<Q, R>, reason: string): void {
+    p.done ??= p.maybe && reason === UNPAIRED.lostInGap ? UNPAIRED.ambiguousResponse : reason;
+    this.hooks.retired(p);
+  }
+
+  private pushUnparsed(h: Unparsed): void {
+    if (this.unparsed.length >= this.limits.maxUnparsed) {
+      if (!this.confused) this.hooks.overflow('unparsed', h.off);
+      this.confused = true;
+      this.certain = false;
+      return;
+    }
+    this.unparsed.push(h);
+  }
+
+  /** The queue stays within its limits: the oldest goes first. */
+  private bound(): void {
+    const q = this.queue;
+    const { maxPendingRequests, maxPendingBytes, maxUnparsed } = this.limits;
+    while (q.length > 1 && (q.length > maxPendingRequests || this.queueBytes > maxPendingBytes)) {
+      const old = q[0]!;
+      this.hooks.overflow('pending', old.off);
+      // Its answer may still come: keep its place, so no later request is paired with it.
+      if (!old.response && !old.done && old !== this.answering) {
+        const h: Unparsed = { off: old.off, peerAck: old.peerAck, one: true };
+        const i = this.unparsed.findIndex((x) => x.off > h.off);
+        if (this.unparsed.length >= maxUnparsed) this.pushUnparsed(h);
+        else if (i < 0) this.unparsed.push(h);
+        else this.unparsed.splice(i, 0, h);
+      }
+      old.done ??= UNPAIRED.evicted;
+      this.hooks.evicted(old);
+    }
+  }
+}
