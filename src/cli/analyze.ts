@@ -5,7 +5,7 @@ import { plural } from '../common/text.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { analyzeFile } from '../pipeline/analyze.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
-import { ProtoLoadError, ProtoSchemas } from '../protocols/grpc/protobuf.js';
+import { loadProtos, ProtoLoadError, type ProtoSchemas } from '../pipeline/protos.js';
 import { compileFilter, FilterError, type FlowPredicate } from '../query/filter.js';
 import { byStart, har, jsonl, Out, table, terminalWidth, type Formatter } from './output.js';
 import { CaptureProgress, notDecodedText } from './source.js';
@@ -65,7 +65,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   let protos: ProtoSchemas | undefined;
   if (o.proto && o.proto.length > 0) {
     try {
-      protos = ProtoSchemas.load(o.proto);
+      protos = loadProtos(o.proto);
     } catch (e) {
       if (e instanceof ProtoLoadError) {
         err(`tapwire: --proto ${e.message}`);

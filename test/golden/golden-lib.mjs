@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { analyzeFile } from '../../dist/pipeline/analyze.js';
 import { Redactor } from '../../dist/flows/redact.js';
-import { ProtoSchemas } from '../../dist/protocols/grpc/protobuf.js';
+import { loadProtos } from '../../dist/pipeline/protos.js';
 
 export const GOLDEN_DIR = 'test/golden';
 /** A fixed key, so redacted tokens in the baselines are stable. Not a secret. */
@@ -24,7 +24,7 @@ export async function goldenRun(file) {
   const records = [];
   // A .proto beside a capture is its schema (as --proto would give it).
   const protoFiles = readdirSync(dirname(file)).filter((f) => f.endsWith('.proto'));
-  const protos = protoFiles.length ? ProtoSchemas.load(protoFiles.map((f) => join(dirname(file), f))) : undefined;
+  const protos = protoFiles.length ? loadProtos(protoFiles.map((f) => join(dirname(file), f))) : undefined;
   const { pipeline: p } = await analyzeFile(file, { redactor: new Redactor({ key: GOLDEN_KEY }), protos, onRecord: (r) => records.push(r) });
   const jsonl = records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '');
   const stats = {

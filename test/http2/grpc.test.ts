@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GrpcMessageReader, parseGrpcTimeout, splitGrpcPath } from '../../src/protocols/grpc/framing.js';
-import { ProtoLoadError, ProtoSchemas, schemaless } from '../../src/protocols/grpc/protobuf.js';
+import { schemaless } from '../../src/protocols/grpc/protobuf.js';
+import { loadProtos, ProtoLoadError } from '../../src/pipeline/protos.js';
 
 function lpm(body: Buffer, compressed = false): Buffer {
   const h = Buffer.alloc(5);
@@ -115,7 +116,7 @@ describe('protobuf', () => {
   it('--proto: loads a directory, maps methods to types, decodes to JSON', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapwire-proto-'));
     writeFileSync(join(dir, 'shop.proto'), PROTO);
-    const s = ProtoSchemas.load([dir]);
+    const s = loadProtos([dir]);
     expect(s.methodCount).toBe(1);
     expect(s.decode('/t.Shop/Get', 0, bytes)).toEqual({ name: 'bolt', qty: '40', tags: ['a', 'b'], inner: { ok: true, score: 2.5 } });
     expect(s.decode('/t.Other/Get', 0, bytes)).toBeUndefined();
@@ -124,9 +125,9 @@ describe('protobuf', () => {
   it('--proto errors name the file and the problem', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapwire-proto-'));
     writeFileSync(join(dir, 'bad.proto'), 'syntax = "proto3"; message { broken');
-    expect(() => ProtoSchemas.load([join(dir, 'bad.proto')])).toThrow(ProtoLoadError);
-    expect(() => ProtoSchemas.load([join(dir, 'bad.proto')])).toThrow(/bad\.proto: /);
-    expect(() => ProtoSchemas.load(['/nonexistent.proto'])).toThrow(/nonexistent\.proto: no such file/);
+    expect(() => loadProtos([join(dir, 'bad.proto')])).toThrow(ProtoLoadError);
+    expect(() => loadProtos([join(dir, 'bad.proto')])).toThrow(/bad\.proto: /);
+    expect(() => loadProtos(['/nonexistent.proto'])).toThrow(/nonexistent\.proto: no such file/);
   });
 });
 
@@ -136,7 +137,7 @@ describe('undecodable messages', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapwire-proto-'));
     writeFileSync(join(dir, 'shop.proto'), PROTO);
     const violations: string[] = [];
-    const b = new FlowBuilder({ bodyLimit: 4096, frames: true, protos: ProtoSchemas.load([dir]), violation: (code) => violations.push(code) });
+    const b = new FlowBuilder({ bodyLimit: 4096, frames: true, protos: loadProtos([dir]), violation: (code) => violations.push(code) });
     const half = { start: 1, end: 2, frames: [1, 2] as [number, number], size: 10, headers: { 'content-type': 'application/grpc' }, bodySize: 10 };
     const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     const conn = { id: 'c1', client: { ip: '1.1.1.1', port: 1 }, server: { ip: '2.2.2.2', port: 2 }, family: 4 as const, startTime: 1, firstFrame: 1, handshakeSeen: true, midStream: false };

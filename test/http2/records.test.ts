@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Redactor } from '../../src/flows/redact.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import { ProtoSchemas } from '../../src/protocols/grpc/protobuf.js';
+import { loadProtos } from '../../src/pipeline/protos.js';
 
 /** What the issue asks of HTTP/2 and gRPC records, checked on captures of real traffic. */
 async function recs(file: string, opts: Parameters<typeof analyzeFile>[1] = {}): Promise<FlowRecord[]> {
@@ -72,7 +72,7 @@ describe('HTTP/2 records (node:http2, h2load)', () => {
 });
 
 describe('gRPC records (grpc-js)', () => {
-  const protos = ProtoSchemas.load(['pcaps/grpc/shop.proto']);
+  const protos = loadProtos(['pcaps/grpc/shop.proto']);
 
   it('unary: path split into service and method, POST, grpc-status, messages decoded with --proto', async () => {
     const rs = await recs('pcaps/grpc/unary.pcap', { protos });

@@ -1,5 +1,3 @@
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { constants, gunzipSync, inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 
@@ -26,23 +24,28 @@ export interface RawField {
 }
 
 const MAX_DEPTH = 8;
+/** Import chains longer than this are refused (protobufjs's own recursion limit is 100). */
+const MAX_IMPORT_DEPTH = 100;
+
+/** "google/protobuf/any.proto" and the other well-known types protobufjs bundles, by their import name. */
+function bundledName(file: string): string | undefined {
+  const i = file.lastIndexOf('google/protobuf/');
+  const name = i >= 0 ? file.slice(i) : file;
+  return protobuf.common.get(name) ? name : undefined;
+}
 const MAX_FIELDS = 2000;
 
-function protoFiles(path: string): string[] {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (err) {
-    throw new ProtoLoadError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : `cannot read (${(err as NodeJS.ErrnoException).code})`);
-  }
-  if (st.isFile()) return [path];
-  const out: string[] = [];
-  for (const e of readdirSync(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    if (e.isDirectory()) out.push(...protoFiles(p));
-    else if (e.name.endsWith('.proto')) out.push(p);
-  }
-  return out.sort();
+/**
+ * Where the .proto text comes from: the caller does the I/O (src/pipeline/protos.ts reads files),
+ * so this module parses and never touches the file system.
+ */
+export interface ProtoSource {
+  /** The .proto files to load, in order. */
+  files: string[];
+  /** A file's text (given, or named by an import); throws when it cannot be read. */
+  read(file: string): string;
+  /** The file an `import "target"` in `from` names. */
+  resolve(from: string, target: string): string;
 }
 
 /**
@@ -67,22 +70,45 @@ export class ProtoSchemas {
     walk(root);
   }
 
-  /** Loads every .proto in the given files and directories (imports resolve relative to each). */
-  static load(paths: string[]): ProtoSchemas {
-    const files = paths.flatMap(protoFiles);
-    if (files.length === 0) throw new ProtoLoadError(paths.join(', '), 'no .proto files found');
+  /**
+   * Parses every .proto of `source` and what they import (well-known google/protobuf types come
+   * bundled with protobufjs), then resolves all types.
+   */
+  static load(source: ProtoSource): ProtoSchemas {
     const root = new protobuf.Root();
-    for (const f of files) {
-      try {
-        root.loadSync(f, { keepCase: true });
-      } catch (err) {
-        throw new ProtoLoadError(f, (err as Error).message);
+    const seen = new Set<string>();
+    const add = (file: string, top: string, weak: boolean, depth: number): void => {
+      const bundled = bundledName(file);
+      const name = bundled ?? file;
+      if (seen.has(name)) return;
+      seen.add(name);
+      if (bundled) {
+        root.addJSON(protobuf.common.get(bundled)!.nested ?? {});
+        return;
       }
-    }
+      let text: string;
+      try {
+        text = source.read(file);
+      } catch (err) {
+        if (weak) return;
+        throw new ProtoLoadError(top, (err as Error).message);
+      }
+      if (depth > MAX_IMPORT_DEPTH) throw new ProtoLoadError(top, 'imports nest too deep');
+      let parsed: protobuf.IParserResult;
+      try {
+        (protobuf.parse as unknown as { filename: string }).filename = file;
+        parsed = protobuf.parse(text, root, { keepCase: true });
+      } catch (err) {
+        throw new ProtoLoadError(top === file ? file : top, (err as Error).message);
+      }
+      for (const i of parsed.imports ?? []) add(bundledName(i) ?? source.resolve(file, i), top, false, depth + 1);
+      for (const i of parsed.weakImports ?? []) add(bundledName(i) ?? source.resolve(file, i), top, true, depth + 1);
+    };
+    for (const f of source.files) add(f, f, false, 0);
     try {
       root.resolveAll();
     } catch (err) {
-      throw new ProtoLoadError(files.join(', '), `unresolved types: ${(err as Error).message}`);
+      throw new ProtoLoadError(source.files.join(', '), `unresolved types: ${(err as Error).message}`);
     }
     return new ProtoSchemas(root);
   }
