@@ -30,6 +30,11 @@
  * A lost client segment does not end in-order pairing for requests queued before it: `pick` stops
  * at the first stretch of unparsed client bytes. The queue and the list of unparsed stretches are
  * bounded (PairingLimits); past them the oldest request is reported without its answer.
+ *
+ * Known limits (test/protocols/pairing.test.ts): the lockstep rule trusts a client never seen
+ * pipelining, so a client seen only in lockstep whose first pipelined request is lost (with one
+ * request of that batch seen) can have the lost request's answer paired with the one seen; and a
+ * capture begun inside a pipelined batch cannot see the request before its first byte.
  */
 
 /** Why a request or response is reported without its other half: stable record codes. */
