@@ -1,12 +1,13 @@
 /**
  * Dependencies point down the pipeline only (STYLE.md):
  *   common ← capture ← decode ← reassembly ← protocols ← flows ← pipeline ← query ← store ← verify
- *          ← watch ← live ← client ← run ← api ← agent ← mcp ← cli
+ *          ← watch ← live ← client ← service ← run ← api ← agent ← mcp ← cli
+ * `service/` is the one port the front doors use (a capture file, a store, a remote agent, the hub).
  * `api/` and `mcp/` are two front doors over the same core: they never import each other, and the
  * MCP server never reaches into the agent (it talks to one through `client/`).
  * A lower stage never imports a higher one, and nothing forms a cycle. `npm test` runs this.
  */
-const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'query', 'store', 'verify', 'watch', 'live', 'client', 'run', 'api', 'agent', 'mcp', 'cli'];
+const order = ['common', 'capture', 'decode', 'reassembly', 'protocols', 'flows', 'pipeline', 'query', 'store', 'verify', 'watch', 'live', 'client', 'service', 'run', 'api', 'agent', 'mcp', 'cli'];
 
 const forbidden = [
   {

@@ -8,7 +8,8 @@ import { Recorder } from '../live/recorder.js';
 import { openRunLog } from '../run/record.js';
 import { FlowStore } from '../store/index.js';
 import { Watcher, type StandingSpec } from '../watch/watcher.js';
-import { FlowFeed } from '../api/feed.js';
+import { FlowFeed } from '../service/feed.js';
+import { StoreSource } from '../service/store.js';
 import { createApi } from '../api/server.js';
 import { agentMetrics } from './metrics.js';
 import { hostPort } from '../common/address.js';
@@ -97,7 +98,9 @@ export class Agent {
       return { proven: d?.proven ?? false };
     };
     // Test runs kept through this agent (`tapwire run --api`) go to runs.jsonl beside its segments.
-    const server = createApi({ store, feed, registry: metrics.registry, token: o.token, drain, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host) });
+    // The API serves this store through the one port every front door uses (service/source.ts).
+    const source = new StoreSource(store, feed, { drain, now: () => recorder?.now() ?? Date.now() / 1000 });
+    const server = createApi({ source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host) });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

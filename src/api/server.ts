@@ -1,23 +1,27 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { FlowRecord } from '../flows/record.js';
-import { compileFilter, FilterError } from '../query/filter.js';
-import { CursorError, type FlowStore, type Snapshot } from '../store/index.js';
+import { z } from 'zod';
+import type { FlowStore, Snapshot } from '../store/index.js';
 import { isLoopbackRequest } from '../common/net.js';
-import { readBody } from './body.js';
+import type { FlowFeed } from '../service/feed.js';
+import type { FlowSource, SnapshotWriter } from '../service/source.js';
+import { StoreSource } from '../service/store.js';
 import { ApiError, bad, notFound } from './errors.js';
-import type { FlowFeed } from './feed.js';
-import { limitParam, timeParam } from './params.js';
-import { ServiceMap } from '../verify/servicemap.js';
+import { apiError, flowQueryParams, parsed, readBody, timeParam } from './params.js';
 import { streamFlows } from './sse.js';
 import { streamVerdicts, verdictsBody } from './verdicts.js';
 import { addRun, runsBody, type RunStore } from './runs.js';
 import type { Watcher } from '../watch/watcher.js';
 
 export interface ApiOptions {
-  store: FlowStore;
-  feed: FlowFeed;
+  /**
+   * Where the flows come from (service/source.ts): the agent's own store, or anything else that
+   * answers the same queries (the hub). Without it, `store` and `feed` make one (a StoreSource).
+   */
+  source?: FlowSource;
+  store?: FlowStore;
+  feed?: FlowFeed;
   registry: Registry;
   /** Bearer token. Required when the agent listens beyond loopback (the agent enforces that). */
   token?: string;
@@ -43,10 +47,6 @@ export interface ApiOptions {
 const MAX_URL = 8 * 1024;
 /** Largest POST body (snapshot requests are small JSON). */
 const MAX_BODY = 64 * 1024;
-/** Flows a service-map request reads at most: a bigger window is answered in part, and says so. */
-const MAX_STATS_FLOWS = 200_000;
-/** The service map's default window, seconds. */
-const DEFAULT_STATS_WINDOW = 15 * 60;
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, m: RegExpExecArray) => Promise<void> | void;
 
@@ -56,50 +56,64 @@ type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, m: RegExpEx
  * `{ "error": "…" }` naming what was wrong.
  */
 export function createApi(o: ApiOptions): Server {
+  const source = o.source ?? new StoreSource(need(o.store, 'store'), need(o.feed, 'feed'), { drain: o.drain });
+  const writer = (): SnapshotWriter => {
+    if (!source.snapshotWriter) throw notFound(`${source.describe()} keeps no snapshots`);
+    return source.snapshotWriter;
+  };
+  const snapshot = async (id: string): Promise<Snapshot> => {
+    const s = await source.snapshot(decodeURIComponent(id));
+    if (!s) throw notFound(`no snapshot "${decodeURIComponent(id)}"`);
+    return s;
+  };
   const routes: [string, RegExp, Handler][] = [
     ['GET', /^\/healthz$/, (_q, res) => json(res, 200, { status: 'ok' })],
     ['GET', /^\/metrics$/, async (_q, res) => {
       res.writeHead(200, { 'content-type': o.registry.contentType });
       res.end(await o.registry.metrics());
     }],
-    ['GET', /^\/api\/flows$/, async (_q, res, url) => json(res, 200, await page(o.store, url, {}))],
-    ['GET', /^\/api\/flows\/stream$/, (req, res, url) => streamFlows(req, res, o.feed, filterParam(url))],
+    ['GET', /^\/api\/flows$/, async (_q, res, url) => json(res, 200, wire(await source.query(flowQueryParams(url))))],
+    ['GET', /^\/api\/flows\/stream$/, (req, res, url) => streamFlows(req, res, source, url.searchParams.get('filter') || undefined)],
     ['GET', /^\/api\/verdicts$/, (_q, res, url) => json(res, 200, verdictsBody(o.watcher, url))],
     ['GET', /^\/api\/verdicts\/stream$/, (req, res) => streamVerdicts(req, res, o.watcher)],
     ['GET', /^\/api\/flows\/([^/]+)$/, async (_q, res, _u, m) => {
-      const r = await o.store.get(decodeURIComponent(m[1]!));
+      const r = await source.flow(decodeURIComponent(m[1]!));
       if (!r) throw notFound(`no flow "${decodeURIComponent(m[1]!)}"`);
       json(res, 200, r);
     }],
     ['POST', /^\/api\/snapshots$/, async (req, res) => {
-      const body = await readJson(req);
-      const since = timeParam('since', str(body, 'since')), until = timeParam('until', str(body, 'until'));
-      const filter = str(body, 'filter');
-      if (filter !== undefined) compile(filter);
+      const body = parsed(SnapshotBody, (await readBody(req, MAX_BODY)) ?? {}, 'body');
+      const since = timeParam('since', text(body.since)), until = timeParam('until', text(body.until));
       if (since !== undefined && until !== undefined && until < since) throw bad('until is before since');
-      json(res, 201, o.store.snapshots.create({ name: str(body, 'name'), since, until, filter }));
+      json(res, 201, await writer().create({ name: body.name ?? undefined, since, until, filter: body.filter ?? undefined }));
     }],
-    ['GET', /^\/api\/snapshots$/, (_q, res) => json(res, 200, { snapshots: o.store.snapshots.list() })],
+    ['GET', /^\/api\/snapshots$/, async (_q, res) => json(res, 200, { snapshots: await source.snapshots() })],
     ['POST', /^\/api\/snapshots\/([^/]+)\/stop$/, async (_q, res, _u, m) => {
-      const id = snapshot(o.store, m[1]!).id;
-      const d = await o.drain?.();
-      // Whether the drain was proven by a marker (see live/barrier.ts), so a client can tell.
-      json(res, 200, { ...o.store.snapshots.stop(id), ...(d ? { drained: d.proven ? 'proven' : 'unproven' } : {}) });
+      const id = (await snapshot(m[1]!)).id;
+      const s = await writer().stop(id);
+      if (!s) throw notFound(`no snapshot "${id}"`);
+      json(res, 200, s);
     }],
     ['GET', /^\/api\/snapshots\/([^/]+)\/flows$/, async (_q, res, url, m) => {
-      const s = snapshot(o.store, m[1]!);
-      json(res, 200, await page(o.store, url, { since: s.since, until: s.until, filter: s.filter }));
+      const s = await snapshot(m[1]!);
+      json(res, 200, wire(await source.query(flowQueryParams(url, s.id))));
     }],
-    ['GET', /^\/api\/snapshots\/([^/]+)$/, (_q, res, _u, m) => json(res, 200, snapshot(o.store, m[1]!))],
+    ['GET', /^\/api\/snapshots\/([^/]+)$/, async (_q, res, _u, m) => json(res, 200, await snapshot(m[1]!))],
     ['GET', /^\/api\/snapshots\/([^/]+)\/pcap$/, async (_q, res, _u, m) => {
-      const s = snapshot(o.store, m[1]!);
+      const s = await snapshot(m[1]!);
+      const w = writer();
       res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'content-disposition': `attachment; filename="${s.id}.pcap"`, trailer: 'x-tapwire-loss' });
-      const r = await o.store.exportPcap(s.since, s.until ?? Date.now() / 1000, res);
+      const r = await w.pcap(s.id, res);
       // The loss is only known at the end: an HTTP trailer carries it (curl --raw shows it).
       res.addTrailers({ 'x-tapwire-loss': r.lost ?? 'none' });
       res.end();
     }],
-    ['GET', /^\/api\/stats$/, async (_q, res, url) => json(res, 200, await serviceMap(o.store, url))],
+    ['GET', /^\/api\/stats$/, async (_q, res, url) => {
+      const p = url.searchParams;
+      // A window given is checked here, so a bad one is refused by name before anything is read.
+      const since = timeParam('since', p.get('since')), until = timeParam('until', p.get('until'));
+      json(res, 200, await source.serviceMap({ since: since === undefined ? undefined : String(since), until: until === undefined ? undefined : String(until) }));
+    }],
     ['POST', /^\/api\/runs$/, async (req, res) => {
       const r = await addRun(req, o.runs);
       json(res, r.status, r.body);
@@ -108,7 +122,7 @@ export function createApi(o: ApiOptions): Server {
   ];
 
   return createServer((req, res) => {
-    void handle(req, res).catch((e) => fail(res, e));
+    void handle(req, res).catch((e) => fail(res, apiError(e)));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -143,76 +157,24 @@ function authorized(req: IncomingMessage, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function compile(expr: string): (r: FlowRecord) => boolean {
-  // compileFilter enforces the length limit itself.
-  try {
-    return compileFilter(expr);
-  } catch (e) {
-    if (e instanceof FilterError) throw bad(e.message);
-    throw e;
-  }
+/** `POST /api/snapshots`: every field optional; since and until as RFC 3339 or epoch seconds. */
+const SnapshotBody = z.strictObject({
+  name: z.string().nullish(),
+  since: z.union([z.string(), z.number()], { error: (i) => `expected a string, got ${typeof i.input}` }).nullish(),
+  until: z.union([z.string(), z.number()], { error: (i) => `expected a string, got ${typeof i.input}` }).nullish(),
+  filter: z.string().nullish(),
+});
+
+const text = (v: string | number | null | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
+
+/** A page as the API has always sent it: `next` is null on the last page. */
+function wire(p: { flows: unknown[]; next?: string }) {
+  return { flows: p.flows, next: p.next ?? null };
 }
 
-function filterParam(url: URL): ((r: FlowRecord) => boolean) | undefined {
-  const f = url.searchParams.get('filter');
-  return f ? compile(f) : undefined;
-}
-
-/** One page of flows, ordered by start, with the snapshot's window and filter applied first. */
-async function page(store: FlowStore, url: URL, within: { since?: number; until?: number; filter?: string }) {
-  const since = max(within.since, timeParam('since', url.searchParams.get('since')));
-  const until = min(within.until, timeParam('until', url.searchParams.get('until')));
-  const fs = [within.filter ? compile(within.filter) : undefined, filterParam(url)].filter((f): f is (r: FlowRecord) => boolean => f !== undefined);
-  const filter = fs.length === 0 ? undefined : fs.length === 1 ? fs[0] : (r: FlowRecord) => fs.every((f) => f(r));
-  const cursor = url.searchParams.get('cursor') ?? undefined;
-  try {
-    return await store.query({ filter, since, until, limit: limitParam(url.searchParams.get('limit')), cursor });
-  } catch (e) {
-    if (e instanceof CursorError) throw bad(`cursor: ${e.message}`);
-    throw e;
-  }
-}
-
-async function serviceMap(store: FlowStore, url: URL) {
-  const until = timeParam('until', url.searchParams.get('until')) ?? Date.now() / 1000;
-  const since = timeParam('since', url.searchParams.get('since')) ?? until - DEFAULT_STATS_WINDOW;
-  const map = new ServiceMap();
-  let read = 0;
-  let cursor: string | undefined;
-  do {
-    const p = await store.query({ since, until, limit: 1000, cursor });
-    for (const r of p.flows) map.add(r);
-    read += p.flows.length;
-    cursor = p.next ?? undefined;
-  } while (cursor && read < MAX_STATS_FLOWS);
-  return { since, until, flows: read, ...(cursor ? { truncated: `stopped after ${read} flows; narrow since/until` } : {}), ...map.toJSON() };
-}
-
-function snapshot(store: FlowStore, id: string): Snapshot {
-  const s = store.snapshots.get(decodeURIComponent(id));
-  if (!s) throw notFound(`no snapshot "${decodeURIComponent(id)}"`);
-  return s;
-}
-
-const max = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
-const min = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
-
-function str(body: Record<string, unknown>, name: string): string | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number' && (name === 'since' || name === 'until')) return String(v);
-  if (typeof v !== 'string') throw bad(`${name}: expected a string, got ${typeof v}`);
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new Error(`createApi: give a source, or a ${what}`);
   return v;
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const v = await readBody(req, MAX_BODY);
-  if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('body: expected a JSON object');
-  const known = ['name', 'since', 'until', 'filter'];
-  const unknown = Object.keys(v).filter((k) => !known.includes(k));
-  if (unknown.length) throw bad(`body: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${known.join(', ')})`);
-  return v as Record<string, unknown>;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

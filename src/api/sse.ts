@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FlowRecord } from '../flows/record.js';
-import type { FlowFeed } from './feed.js';
+import { predicateOf } from '../service/query.js';
+import type { FlowSource } from '../service/source.js';
 
 /** Bytes a slow SSE client may have waiting before events are dropped (and counted) for it. */
 const MAX_PENDING = 4 * 1024 * 1024;
@@ -42,9 +42,22 @@ export function serveEvents(req: IncomingMessage, res: ServerResponse, opening: 
   res.on('error', end);
 }
 
-/** `GET /api/flows/stream`: each new matching record as a Server-Sent Event (`event: flow`, the record as JSON). */
-export function streamFlows(req: IncomingMessage, res: ServerResponse, feed: FlowFeed, filter?: (r: FlowRecord) => boolean): void {
-  serveEvents(req, res, 'tapwire flow stream', (send) => feed.subscribe((r) => {
-    if (!filter || filter(r)) send('flow', r, r.id);
-  }));
+/**
+ * `GET /api/flows/stream`: each new matching record as a Server-Sent Event (`event: flow`, the
+ * record as JSON), from the source's stream of new flows. A filter that does not compile is refused
+ * before the stream opens.
+ */
+export async function streamFlows(req: IncomingMessage, res: ServerResponse, source: FlowSource, filter?: string): Promise<void> {
+  predicateOf(filter);
+  const sub = await source.subscribe((e) => {
+    if ('flow' in e) send?.('flow', e.flow, e.flow.id);
+    else send?.('dropped', { dropped: e.dropped });
+  }, { filter });
+  let send: SendEvent | undefined;
+  serveEvents(req, res, 'tapwire flow stream', (s) => {
+    send = s;
+    return () => sub.close();
+  });
+  // An upstream that ends (an agent's stream) ends this one.
+  sub.ended.then(() => res.end(), () => res.end());
 }

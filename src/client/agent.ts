@@ -11,14 +11,19 @@ import { openEvents, type SseEvent } from './sse.js';
  * is not what the flow API promises. The message names the agent and the path, and says why.
  */
 export class AgentClientError extends Error {
-  constructor(message: string, readonly status?: number) {
+  /** `reason`: what the agent's error answer said (its `{ "error": "…" }`), when it answered one. */
+  constructor(message: string, readonly status?: number, readonly reason?: string) {
     super(message);
     this.name = 'AgentClientError';
   }
 }
 
-export interface FlowPageQuery {
-  /** Epoch seconds or ISO 8601, as the API takes them. */
+/**
+ * The query string of the API's flow pages (service/query.ts FlowQuery is the same query, with
+ * `snapshot`, which the client puts in the path). Times are epoch seconds or RFC 3339.
+ */
+interface PageQuery {
+  snapshot?: string;
   since?: string;
   until?: string;
   /** A CEL flow filter (the API compiles it and names the position of an error). */
@@ -27,11 +32,10 @@ export interface FlowPageQuery {
   cursor?: string;
 }
 
-export interface FlowPage {
-  flows: FlowRecord[];
-  /** Absent or empty at the end. */
-  next?: string;
-}
+/** A page as the API sends it: `next` is null at the end. */
+type WirePage = { flows: FlowRecord[]; next?: string | null };
+/** A page as the client gives it: `next` absent at the end (service/query.ts FlowPage). */
+type Page = { flows: FlowRecord[]; next?: string };
 
 /** Pages are followed up to this many flows; more is refused rather than silently cut. */
 export const MAX_CLIENT_FLOWS = 1_000_000;
@@ -55,23 +59,29 @@ export class AgentClient {
     }
   }
 
-  flows(q: FlowPageQuery = {}): Promise<FlowPage> {
-    return this.json<FlowPage>('GET', '/api/flows', { query: pageQuery(q) }).then(checkPage('/api/flows'));
+  /** A page of flows: of a snapshot (`/api/snapshots/:id/flows`) when the query names one, else `/api/flows`. */
+  async page(q: PageQuery = {}): Promise<Page> {
+    const path = q.snapshot !== undefined ? `/api/snapshots/${encodeURIComponent(q.snapshot)}/flows` : '/api/flows';
+    const p = await this.json<WirePage>('GET', path, { query: pageQuery(q) });
+    if (!p || !Array.isArray(p.flows)) throw new AgentClientError(`${path} answered without a "flows" array`);
+    // The API sends `next: null` at the end; a page leaves it out.
+    return { flows: p.flows, ...(p.next ? { next: p.next } : {}) };
   }
 
-  snapshotFlows(id: string, q: FlowPageQuery = {}): Promise<FlowPage> {
-    const path = `/api/snapshots/${encodeURIComponent(id)}/flows`;
-    return this.json<FlowPage>('GET', path, { query: pageQuery(q) }).then(checkPage(path));
+  flows(q: Omit<PageQuery, 'snapshot'> = {}): Promise<Page> {
+    return this.page(q);
+  }
+
+  snapshotFlows(id: string, q: Omit<PageQuery, 'snapshot'> = {}): Promise<Page> {
+    return this.page({ ...q, snapshot: id });
   }
 
   /** Every flow of a window or a snapshot, following `next` cursors page by page. */
-  async allFlows(q: Omit<FlowPageQuery, 'cursor' | 'limit'> & { snapshot?: string }, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
+  async allFlows(q: Omit<PageQuery, 'cursor' | 'limit'>, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
     const out: FlowRecord[] = [];
     let cursor: string | undefined;
     do {
-      const page = q.snapshot !== undefined
-        ? await this.snapshotFlows(q.snapshot, { ...q, limit: 1000, cursor })
-        : await this.flows({ ...q, limit: 1000, cursor });
+      const page = await this.page({ ...q, limit: 1000, cursor });
       for (const f of page.flows) out.push(f);
       if (out.length > max) throw new AgentClientError(`more than ${max} flows in that window; narrow it with since/until`);
       cursor = page.next || undefined;
@@ -140,7 +150,7 @@ export class AgentClient {
     } catch {
       throw new AgentClientError(`${this.base.origin}${path} answered ${res.status} with something that is not JSON: ${JSON.stringify(text.slice(0, 80))}`, res.status);
     }
-    if (!res.ok) throw new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${answerReason(text)}`, res.status);
+    if (!res.ok) throw new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${answerReason(text)}`, res.status, answerReason(text));
     return body as T;
   }
 
@@ -172,17 +182,12 @@ export class AgentClient {
   }
 
   private async answerError(path: string, res: Response): Promise<AgentClientError> {
-    return new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${answerReason(await res.text())}`, res.status);
+    const reason = answerReason(await res.text());
+    return new AgentClientError(`${this.base.origin}${path} answered ${res.status}: ${reason}`, res.status, reason);
   }
 }
 
-function pageQuery(q: FlowPageQuery): Record<string, string | number | undefined> {
+function pageQuery(q: PageQuery): Record<string, string | number | undefined> {
   return { since: q.since, until: q.until, filter: q.filter, limit: q.limit, cursor: q.cursor };
 }
 
-function checkPage(path: string) {
-  return (p: FlowPage): FlowPage => {
-    if (!p || !Array.isArray(p.flows)) throw new AgentClientError(`${path} answered without a "flows" array`);
-    return p;
-  };
-}

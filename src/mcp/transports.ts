@@ -9,6 +9,7 @@ import { isLoopback, isLoopbackRequest } from '../common/net.js';
 import type { McpContext } from './context.js';
 import { SETTLE_MS } from './inflight.js';
 import { createMcpServer } from './server.js';
+import { BodyError, readJsonBody } from '../service/http-body.js';
 
 /**
  * stdio: one session over this process's stdin and stdout. stdout then carries only the
@@ -183,16 +184,11 @@ function bearer(req: IncomingMessage, token: string): boolean {
 }
 
 async function readJson(req: IncomingMessage): Promise<{ value: unknown } | { status: number; error: string }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) return { status: 413, error: `request body larger than ${MAX_BODY} bytes` };
-    chunks.push(c);
-  }
   try {
-    return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-  } catch {
-    return { status: 400, error: 'the request body is not JSON' };
+    const value = await readJsonBody(req, MAX_BODY);
+    return value === undefined ? { status: 400, error: 'the request body is not JSON' } : { value };
+  } catch (e) {
+    if (!(e instanceof BodyError)) throw e;
+    return { status: e.status, error: e.status === 413 ? e.message : 'the request body is not JSON' };
   }
 }

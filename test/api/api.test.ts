@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowFeed } from '../../src/api/feed.js';
+import { FlowFeed } from '../../src/service/feed.js';
 import { createApi } from '../../src/api/server.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlowFeed } from '../../src/api/feed.js';
+import type { FlowFeed } from '../../src/service/feed.js';
 import { serveEvents } from '../../src/api/sse.js';
 import { openEvents, type SseEvent } from '../../src/client/sse.js';
 import type { FlowRecord } from '../../src/flows/record.js';

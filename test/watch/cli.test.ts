@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FlowFeed } from '../../src/api/feed.js';
+import type { FlowFeed } from '../../src/service/feed.js';
 import type { FlowStore } from '../../src/store/index.js';
 import type { VerdictChange } from '../../src/watch/watcher.js';
 import { closeServer, DEMO, DEMO_FIXED, DEMO_SPEC, listen, pcapFlows, startAgentApi, startingAt } from './helpers.js';

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { parseTime } from '../common/time.js';
+import type { FlowRecord } from '../flows/record.js';
+import { compileFilter, FilterError, MAX_FILTER_LENGTH, type FlowPredicate } from '../query/filter.js';
+import { compareKeys, CursorError, decodeCursor, encodeCursor, type FlowKey } from '../store/keys.js';
+import { SourceError } from './errors.js';
+
+/** The most flows one page holds; a larger `limit` is clamped (the API) or refused (MCP's schema). */
+export const MAX_PAGE = 1000;
+/** A page's size when the query gives none. */
+export const DEFAULT_PAGE = 100;
+
+const time = (what: string) => z.string().max(40).describe(`${what}: RFC 3339 (2026-11-21T10:00:00Z) or epoch seconds`);
+
+/**
+ * A query for a page of flows, as both front doors take it: the HTTP API from its query string
+ * (`GET /api/flows`, `/api/snapshots/:id/flows`) and the MCP tools from their arguments
+ * (list_flows, analyze_capture). One schema, so the two cannot drift: the MCP tools publish its
+ * fields as their input schema, the API parses its query parameters with it.
+ */
+export const flowQueryFields = {
+  filter: z.string().max(MAX_FILTER_LENGTH).describe('CEL flow filter, e.g. \'http && response.status >= 500\' (README "Filter language")'),
+  since: time('flows that started at or after this time'),
+  until: time('flows that started at or before this time'),
+  limit: z.number().int().min(1).max(MAX_PAGE),
+  cursor: z.string().min(1).max(4096).describe('"next" of the previous page'),
+  snapshot: z.string().min(1).max(200).describe('the flows of this snapshot (start_snapshot, list_snapshots)'),
+};
+
+export const FlowQuery = z.strictObject({
+  filter: flowQueryFields.filter.optional(),
+  since: flowQueryFields.since.optional(),
+  until: flowQueryFields.until.optional(),
+  limit: flowQueryFields.limit.optional(),
+  cursor: flowQueryFields.cursor.optional(),
+  snapshot: flowQueryFields.snapshot.optional(),
+});
+export type FlowQuery = z.infer<typeof FlowQuery>;
+
+/** A page of flows in start order (then id). */
+export interface FlowPage {
+  flows: FlowRecord[];
+  /** Pass as `cursor` for the next page; absent on the last. */
+  next?: string;
+  /** How many flows match in all, where the source knows it without reading them (a capture file). */
+  matched?: number;
+}
+
+/**
+ * A query's time bound as epoch seconds; undefined when absent. A SourceError naming the
+ * parameter when it is neither RFC 3339 nor epoch seconds.
+ */
+export function timeOf(name: 'since' | 'until', v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const t = parseTime(v);
+  if (t === undefined) throw new SourceError('bad', `${name}: "${v}" is neither RFC 3339 (2026-11-21T10:00:00Z) nor epoch seconds`);
+  return t;
+}
+
+/** A CEL filter compiled; a FilterError (its message starts "filter: …") when it does not compile. */
+export function predicateOf(expr: string | undefined): FlowPredicate | undefined {
+  return expr === undefined || expr.trim() === '' ? undefined : compileFilter(expr);
+}
+
+/** Predicates that must all hold, as one (undefined when there are none). */
+export function allOf(...ps: (FlowPredicate | undefined)[]): FlowPredicate | undefined {
+  const fs = ps.filter((p): p is FlowPredicate => p !== undefined);
+  return fs.length === 0 ? undefined : fs.length === 1 ? fs[0] : (r) => fs.every((f) => f(r));
+}
+
+/**
+ * The one cursor of flow pages, whatever the source: the key (start, id) of the last flow of a
+ * page, as the store encodes it (store/keys.ts). A position in a total order, not an offset, so it
+ * stays valid while flows arrive and is the same for a capture file, a store and an agent.
+ */
+export function cursorAfter(last: FlowKey): string {
+  return encodeCursor(last);
+}
+
+/** The key a cursor points after; a SourceError for a cursor no source gave. */
+export function cursorKey(cursor: string): FlowKey {
+  try {
+    return decodeCursor(cursor);
+  } catch (e) {
+    if (e instanceof CursorError) throw new SourceError('bad', `cursor: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * One page of flows already held in start order (a decoded capture): those after the cursor,
+ * within since/until on their start, matching `keep`.
+ */
+export function pageOf(flows: readonly FlowRecord[], q: { since?: number; until?: number; keep?: FlowPredicate; limit: number; cursor?: string }): FlowPage {
+  const after = q.cursor !== undefined ? cursorKey(q.cursor) : undefined;
+  const match = (f: FlowRecord) => (q.since === undefined || f.start >= q.since) && (q.until === undefined || f.start <= q.until) && (!q.keep || q.keep(f));
+  let matched = 0;
+  const out: FlowRecord[] = [];
+  let more = false;
+  for (const f of flows) {
+    if (!match(f)) continue;
+    matched++;
+    if (after && compareKeys(f, after) <= 0) continue;
+    if (out.length < q.limit) out.push(f);
+    else more = true;
+  }
+  return { flows: out, ...(more ? { next: cursorAfter(out[out.length - 1]!) } : {}), matched };
+}
+
+export { FilterError };

@@ -1,0 +1,106 @@
+import type { FlowStore, Snapshot } from '../store/index.js';
+import { CursorError } from '../store/index.js';
+import { SourceError } from './errors.js';
+import type { FlowFeed } from './feed.js';
+import { predicateOf, type FlowPage, type FlowQuery } from './query.js';
+import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
+import { DEFAULT_MAP_WINDOW, mapOf, resolve } from './window.js';
+import { timeOf } from './query.js';
+
+export interface StoreSourceOptions {
+  /**
+   * Waits until every packet captured before the call is decoded and stored (the live agent's
+   * Recorder.drain). Stopping a snapshot calls it first, so a snapshot stopped right after a test
+   * command exits holds all of that command's traffic.
+   */
+  drain?: () => Promise<{ proven: boolean }>;
+  /** The clock of "the last 15 minutes" (the capture clock of a live store). Default: the wall clock. */
+  now?: () => number;
+}
+
+/**
+ * A flow store and its live feed: what the agent serves (its own capture), and what a local
+ * snapshot holds. Queries read memory and disk together; the stream is the feed.
+ */
+export class StoreSource implements FlowSource {
+  readonly kind = 'store' as const;
+  readonly snapshotWriter: SnapshotWriter;
+
+  constructor(readonly store: FlowStore, readonly feed: FlowFeed, private readonly o: StoreSourceOptions = {}) {
+    const snapshots = store.snapshots;
+    this.snapshotWriter = {
+      create: async (r) => {
+        // Checked before the snapshot is kept: a filter that does not compile is bad input.
+        predicateOf(r.filter);
+        return snapshots.create(r);
+      },
+      stop: async (id) => {
+        if (!snapshots.get(id)) return undefined;
+        const d = await this.o.drain?.();
+        // Whether the drain was proven by a marker (see live/barrier.ts), so a client can tell.
+        return { ...snapshots.stop(id)!, ...(d ? { drained: d.proven ? 'proven' as const : 'unproven' as const } : {}) };
+      },
+      pcap: async (id, out) => {
+        const s = snapshots.get(id);
+        if (!s) throw new SourceError('missing', `no snapshot "${id}"`);
+        const r = await store.exportPcap(s.since, s.until ?? Date.now() / 1000, out);
+        return { lost: r.lost };
+      },
+    };
+  }
+
+  describe(): string {
+    return 'flow store';
+  }
+
+  async query(q: FlowQuery): Promise<FlowPage> {
+    const r = resolve(q, q.snapshot !== undefined ? this.store.snapshots.get(q.snapshot) : undefined);
+    try {
+      const page = await this.store.query({ filter: r.keep, since: r.since, until: r.until, limit: r.limit, cursor: r.cursor });
+      return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
+    } catch (e) {
+      if (e instanceof CursorError) throw new SourceError('bad', `cursor: ${e.message}`);
+      throw e;
+    }
+  }
+
+  flow(id: string) {
+    return this.store.get(id);
+  }
+
+  async snapshots(): Promise<Snapshot[]> {
+    return this.store.snapshots.list();
+  }
+
+  async snapshot(id: string): Promise<Snapshot | undefined> {
+    return this.store.snapshots.get(id);
+  }
+
+  async serviceMap(q: { since?: string; until?: string; snapshot?: string } = {}): Promise<ServiceMapAnswer> {
+    let since: number | undefined, until: number | undefined;
+    if (q.snapshot !== undefined) {
+      const s = this.store.snapshots.get(q.snapshot);
+      if (!s) throw new SourceError('missing', `no snapshot "${q.snapshot}"`);
+      ({ since, until } = resolve(q, s));
+    } else {
+      until = timeOf('until', q.until) ?? this.o.now?.() ?? Date.now() / 1000;
+      since = timeOf('since', q.since) ?? until - DEFAULT_MAP_WINDOW;
+    }
+    const base = { ...q, since: since === undefined ? undefined : String(since), until: until === undefined ? undefined : String(until) };
+    return mapOf({ since, until }, (cursor) => this.query({ ...base, limit: 1000, cursor }));
+  }
+
+  async subscribe(on: (e: FlowEvent) => void, o: { filter?: string } = {}): Promise<FlowSubscription> {
+    const keep = predicateOf(o.filter);
+    let end!: () => void;
+    const ended = new Promise<void>((r) => { end = r; });
+    const off = this.feed.subscribe((flow) => {
+      if (!keep || keep(flow)) on({ flow });
+    });
+    return { ended, close: () => { off(); end(); } };
+  }
+
+  async close(): Promise<void> {
+    // The store belongs to whoever opened it (the agent closes it after its API).
+  }
+}
