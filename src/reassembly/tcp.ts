@@ -25,7 +25,11 @@ class Half {
   heldBytes = 0;
   /** Capture time the oldest hole started waiting. */
   waitingSince = 0;
-  /** Highest offset the peer acknowledged (bytes the receiver certainly got). */
+  /**
+   * Highest offset the peer acknowledged. An acknowledgment number is the next sequence number
+   * its sender expects (RFC 9293 §3.4), so every byte before it was received: bytes the receiver
+   * certainly got, whether or not the capture saw them.
+   */
   acked = -1;
   finOff = -1;
   finTime = 0;
@@ -33,7 +37,12 @@ class Half {
   /** Recent packets, to drop a second copy of the same packet (seen via `any`, or twice). */
   recent: number[] = [];
 
-  /** Stream offset of a raw sequence number (RFC 9293 §3.4 modular comparison). */
+  /**
+   * Stream offset of a raw sequence number. Sequence numbers are 32-bit and wrap (RFC 9293 §3.4:
+   * all arithmetic is modulo 2^32), so the distance from `nextRaw` is taken as a signed 32-bit
+   * difference: right while the two are less than 2^31 apart, which a receive window (at most
+   * 2^30 with window scaling, RFC 7323 §2.3) keeps them. Offsets themselves never wrap.
+   */
   offsetOf(seqRaw: number): number {
     return this.next + ((seqRaw - this.nextRaw) | 0);
   }
@@ -193,6 +202,8 @@ export class TcpReassembler {
     }
 
     let seq = d.seq;
+    // The SYN occupies one sequence number before the first data byte (RFC 9293 §3.4): the stream
+    // starts at ISN + 1. Without a SYN the first data byte seen is offset 0.
     if (syn && dir === 0 && !(flags & TCP_ACK)) conn.isn = d.seq;
     if (syn) {
       if (!half.init || (half.next === 0 && half.held.length === 0)) half.start((seq + 1) >>> 0);
@@ -203,6 +214,8 @@ export class TcpReassembler {
 
     let peerAck = -1;
     if (flags & TCP_ACK) {
+      // Caught mid-stream, the first ACK names the next byte the other side will send (RFC 9293
+      // §3.4): its stream starts there, so acknowledgements and offsets share one origin.
       if (!other.init) other.start(d.ack);
       peerAck = other.offsetOf(d.ack);
       if (peerAck > other.acked) other.acked = peerAck;
@@ -213,11 +226,15 @@ export class TcpReassembler {
     if (d.payloadLen > 0 && half.init) this.segment(conn, dir, half, seq, d, peerAck);
 
     if (flags & TCP_FIN && half.init && half.finOff < 0) {
+      // The FIN comes after the segment's data and takes one sequence number of its own (RFC 9293
+      // §3.4, §3.6): the direction ends once every byte before it was delivered, in order.
       half.finOff = half.offsetOf(seq) + d.payloadLen;
       half.finTime = time;
       this.checkFin(conn, dir, half);
     }
     if (flags & TCP_RST) {
+      // A receiver accepts a reset only if its sequence number is in its window (RFC 9293 §3.5.3,
+      // tightened by RFC 5961 §3); a sniffer does not know the window and takes it as sent.
       this.close(conn, time, 'rst');
       return;
     }
@@ -284,6 +301,9 @@ export class TcpReassembler {
     // Bytes beyond what the snap length kept are known lost: a gap right after the data.
     let lost = d.payloadLen - data.length;
     const end = off + d.payloadLen;
+    // A segment wholly before `next` was delivered already (a retransmission); one that starts
+    // before it is trimmed to its new bytes, as a receiver trims a segment to its window (RFC 9293
+    // §3.10.7.4). One beyond `next` is held until the hole before it fills or is declared lost.
     if (end <= half.next) {
       this.stats.retransmittedSegments++;
       return;
@@ -315,7 +335,11 @@ export class TcpReassembler {
     }
   }
 
-  /** Inserts a piece in offset order, keeping the bytes that arrived first wherever they overlap. */
+  /**
+   * Inserts a piece in offset order, keeping the bytes that arrived first wherever they overlap.
+   * RFC 9293 leaves overlapping data to the receiver; peers differ, so a copy that disagrees with
+   * the first one is reported (tcp.overlap_conflict), never silently merged.
+   */
   private hold(half: Half, p: Piece, frame: number): void {
     const held = half.held;
     if (held.length === 0) half.waitingSince = p.time;
@@ -388,7 +412,11 @@ export class TcpReassembler {
     this.handler.fin(conn.info, dir, half.finTime);
   }
 
-  /** Declares the first hole of a direction lost and delivers what follows it. */
+  /**
+   * Declares the first hole of a direction lost and delivers what follows it. Its length is
+   * exact: the held piece after it carries its own sequence number (RFC 9293 §3.4), so the gap
+   * handed on covers precisely the missing bytes and later offsets stay right.
+   */
   private fillHole(conn: Conn, dir: Dir): void {
     const half = conn.halves[dir];
     const first = half.held[0];
@@ -420,6 +448,8 @@ export class TcpReassembler {
     for (const dir of [0, 1] as Dir[]) {
       const half = conn.halves[dir];
       while (half.held.length > 0) this.fillHole(conn, dir);
+      // The ACK of a FIN is one past its last data byte (the FIN takes a sequence number, RFC
+      // 9293 §3.4): only bytes up to the FIN count as data.
       const ackEnd = half.finOff >= 0 ? Math.min(half.acked, half.finOff) : half.acked;
       if (half.init && ackEnd > half.next) this.deliverGap(conn, dir, half, ackEnd - half.next, time, 0, -1);
     }
