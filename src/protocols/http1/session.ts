@@ -1,8 +1,9 @@
 import type { CloseReason, Dir, StreamMeta } from '../../reassembly/types.js';
-import type { ProtocolSession, SessionContext, Transaction } from '../types.js';
-import { type ClientView, Pairing, UNPAIRED } from '../pairing.js';
+import type { ProtocolSession, SessionContext } from '../types.js';
+import type { ClientView } from '../pairing.js';
+import { type ConnectionView, Exchanges } from './exchanges.js';
 import { DEFAULT_HTTP1_LIMITS, type Http1Limits } from './limits.js';
-import { headerBytes, isFinal, type Msg, type Req, requestHalf, responseHalf } from './message.js';
+import type { Msg } from './message.js';
 import { GAP_LOST, GAP_TAKEN, MessageReader, PLACEHOLDER, type ReaderEvents } from './reader.js';
 import { StartScanner } from './resync.js';
 import { UpgradeHold } from './upgrade.js';
@@ -20,48 +21,44 @@ export const MAX_PENDING_BYTES = DEFAULT_HTTP1_LIMITS.maxPendingBytes;
 type DirState = 'sync' | 'resync' | 'hold' | 'stopped';
 
 /**
- * HTTP/1.x on one connection (RFC 9112), the way Zeek splits grammar from binding: one
- * MessageReader per direction reads messages (reader.ts over the hardened http-parser-js of
- * parser.ts), the protocol-neutral Pairing (../pairing.ts) says which request each response
- * answers (in order while nothing was lost; by TCP acknowledgements after a gap or mid-connection
- * start, never guessing), StartScanner regains sync, UpgradeHold holds client bytes across an
- * Upgrade and hands the connection over. This class coordinates them and builds the records.
+ * HTTP/1.x on one connection (RFC 9112), split the way Zeek splits grammar from binding:
+ *  - reader.ts: one MessageReader per direction, the parser adapter over the hardened
+ *    http-parser-js of parser.ts: messages, their positions, times and bodies;
+ *  - exchanges.ts: the HTTP binding of the protocol-neutral ../pairing.ts (which request each
+ *    response answers: in order while nothing was lost, by TCP acknowledgements after a gap or a
+ *    mid-connection start, never guessing), and the records;
+ *  - resync.ts: regaining sync after lost framing; upgrade.ts: the Upgrade/CONNECT hold and handover.
+ * This class coordinates them: stream events in, per-direction state, gaps and malformed input.
  */
 export class Http1Session implements ProtocolSession {
   private readonly readers: [MessageReader, MessageReader];
   /** Made on the first resync of each direction (most connections never need one). */
   private readonly scanners: [StartScanner | undefined, StartScanner | undefined] = [undefined, undefined];
   private readonly state: [DirState, DirState] = ['sync', 'sync'];
-  private readonly pairing: Pairing<Msg, Msg>;
   private readonly upgrade: UpgradeHold;
-  /** What pick needs to know of the client direction; refreshed before each pick (no allocation). */
-  private readonly client: ClientView = { partialOff: -1, partialAck: -1, scanOff: -1, heldOff: -1, heldAck: -1 };
+  private readonly exchanges: Exchanges;
+  private readonly pairing: Exchanges['pairing'];
   /** The client direction is skipping bytes in this resync episode (its unparsed stretch is recorded). */
   private skipping = false;
   private ended = false;
-  /** A 1xx interim response was seen on this connection (lost server bytes may have been only that). */
-  private sawInterim = false;
-  /** A final response that answered a request before its header section ended, until that request is queued. */
-  private early: { off: number; resp: Msg } | undefined;
 
   constructor(private readonly ctx: SessionContext, private readonly limits: Http1Limits = DEFAULT_HTTP1_LIMITS) {
     const whole = ctx.conn.handshakeSeen && !ctx.resync;
-    this.pairing = new Pairing<Msg, Msg>(limits, {
-      retired: (r) => {
-        if (r.request.complete || r.request.broken) this.emit(r);
-      },
-      evicted: (r) => this.emit(r),
-      overflow: (what, off) => {
-        if (what === 'pending') this.ctx.violation('http.pending_requests', `more than ${limits.maxPendingRequests} requests or ${limits.maxPendingBytes} bytes awaiting responses; the oldest is reported without its response`, off);
-        else this.ctx.violation('http.unparsed_requests', `more than ${limits.maxUnparsed} stretches of unparsed client bytes awaiting responses; pairing stops until the connection settles`, off);
-      },
-      interimMayFill: (r) => this.interimMayFill(r),
-    }, whole, ctx.conn.handshakeSeen);
     this.upgrade = new UpgradeHold(limits.maxUpgradeHold);
+    const view: ConnectionView = {
+      client: (c) => this.clientView(c),
+      inSync: () => this.state[0] === 'sync' && !this.skipping && this.state[1] === 'sync',
+      idle: () => this.state[0] === 'sync' && this.state[1] === 'sync' && !this.readers[0].cur && !this.readers[1].cur,
+      nextRequest: () => this.readers[0].next?.off,
+      interimInProgress: () => this.readers[1].interimInProgress(),
+      resumeClient: () => this.resumeClient(),
+    };
+    this.exchanges = new Exchanges(ctx, limits, this.upgrade, view, whole);
+    this.pairing = this.exchanges.pairing;
     const bodyLimit = ctx.options.bodyLimit;
     const events: ReaderEvents = {
       head: (dir, msg, badLength) => this.head(dir, msg, badLength),
-      kept: (msg, n) => this.kept(msg, n),
+      kept: (msg, n) => this.exchanges.kept(msg, n),
       complete: (dir, msg) => this.complete(dir, msg),
       violation: (code, reason, offset) => ctx.violation(code, reason, offset),
     };
@@ -169,7 +166,7 @@ export class Http1Session implements ProtocolSession {
     const sc = this.scanners[dir];
     if (sc) sc.tail = undefined;
     if (dir === 0) {
-      if (!msg) this.flushEarly();
+      if (!msg) this.exchanges.flushEarly();
       // The hole may hold requests nobody will parse. Requests queued before it still pair in
       // order (pick stops at the hole). Any request in it was sent after the last client packet
       // seen, so it carries at least that packet's acknowledgement.
@@ -216,11 +213,11 @@ export class Http1Session implements ProtocolSession {
         reader.cur = undefined;
       }
     }
-    this.flushEarly();
+    this.exchanges.flushEarly();
     this.ended = true;
     // A reset is named: connection-churn reports requests a peer answered with RST.
     const why = reason === 'eof' ? 'no-response-before-capture-end' : reason === 'rst' ? 'connection-rst' : 'no-response';
-    for (const req of this.pairing.drain()) this.emit(req, req.done ?? req.request.broken ?? why);
+    this.exchanges.end(why);
   }
 
   // ---- what the readers read (their ReaderEvents) -------------------------------------------
@@ -229,24 +226,14 @@ export class Http1Session implements ProtocolSession {
     const reader = this.readers[dir];
     const info = msg.info;
     if (dir === 0) {
-      const req = this.pairing.create(msg.start.off, msg.start.peerAck, msg, headerBytes(info));
-      msg.req = req;
-      const early = this.early;
-      if (early) {
-        this.early = undefined;
-        if (early.off === msg.start.off) this.pairing.attach(req, early.resp, early.resp.endOff);
-        else this.emitOrphan(early.resp, UNPAIRED.noRequest);
-      }
-      this.pairing.enqueue(req);
+      const req = this.exchanges.request(msg);
       if (badLength) return reader.fail('HPE_INVALID_CONTENT_LENGTH'); // queued first: its response still pairs with it
       if (info.upgrade) this.upgrade.asked = req;
       return 0;
     }
     // Response: decide which request it answers; HEAD and CONNECT change its framing.
     const status = info.statusCode ?? 0;
-    const req = this.pick(msg);
-    this.pairing.answering = req;
-    this.pairing.answeringKnown = true;
+    const req = this.exchanges.responseHead(msg);
     const method = req?.request.info.method;
     if (badLength) return reader.fail('HPE_INVALID_CONTENT_LENGTH'); // paired first, so the broken response keeps its request
     // 1xx, 204 and 304 end with their header section whatever Content-Length says (RFC 9112 §6.3 rule 1).
@@ -259,30 +246,18 @@ export class Http1Session implements ProtocolSession {
     return 0;
   }
 
-  private kept(msg: Msg, n: number): void {
-    const req = msg.req;
-    if (req && !req.reported) this.pairing.grow(req, n);
-  }
-
   private complete(dir: Dir, msg: Msg): void {
     if (this.readers[dir].abort) {
       msg.broken = 'malformed';
       this.finishBroken(dir, msg);
       return;
     }
-    if (dir === 0) {
-      const req = msg.req;
-      if (req?.response || req?.done) this.emit(req);
-      return;
-    }
-    this.onResponse(msg);
+    if (dir === 0) this.exchanges.requestDone(msg);
+    else this.exchanges.response(msg);
   }
 
-  // ---- pairing -------------------------------------------------------------------------------
-
-  /** Which queued request the response `resp` answers (see Pairing.pick). */
-  private pick(resp: Msg): Req | undefined {
-    const c = this.client;
+  /** What pairing needs to know of the client direction when a response must be placed. */
+  private clientView(c: ClientView): void {
     const partial = this.state[0] === 'sync' ? this.readers[0].partial() : undefined;
     c.partialOff = partial ? partial.off : -1;
     c.partialAck = partial ? partial.peerAck : -1;
@@ -291,71 +266,6 @@ export class Http1Session implements ProtocolSession {
     const h = this.state[0] === 'hold' ? this.upgrade.first() : undefined;
     c.heldOff = h ? h.offset : -1;
     c.heldAck = h ? h.peerAck : -1;
-    return this.pairing.pick(resp.start.off, resp.start.peerAck, isFinal(resp.info.statusCode), c);
-  }
-
-  /**
-   * Server bytes were lost at `r`'s turn: they may have held only interim (1xx) responses, so its
-   * final one may still come (RFC 9110 §15.2) — possible only when one was asked for
-   * (Expect: 100-continue), one was seen on this connection, or the request asked to upgrade.
-   */
-  private interimMayFill(r: Req): boolean {
-    if (this.sawInterim || r === this.upgrade.asked || r.request.info.upgrade) return true;
-    if (/100-continue/i.test(r.request.headers['expect'] ?? '')) return true;
-    return this.readers[1].interimInProgress();
-  }
-
-  private onResponse(resp: Msg): void {
-    const pairing = this.pairing;
-    let req = pairing.answeringKnown ? pairing.answering : this.pick(resp);
-    const unique = pairing.unique;
-    const early = pairing.early;
-    pairing.early = -1;
-    pairing.answering = undefined;
-    pairing.answeringKnown = false;
-    const status = resp.info.statusCode ?? 0;
-    if (status >= 100 && status < 200 && status !== 101) {
-      // Interim response (RFC 9110 §15.2): the final one is still to come.
-      this.sawInterim = true;
-      if (req) (req.request.interim ??= []).push({ status, time: resp.start.time, frame: resp.start.frame });
-      return;
-    }
-    if (!req && early >= 0) {
-      // It answers the request that was still being read: paired with it once it is queued.
-      req = pairing.queue.find((r) => r.off === early && !r.response && !r.done);
-      if (!req && !this.early && early === this.readers[0].next?.off) {
-        this.early = { off: early, resp };
-        return;
-      }
-    }
-    if (!req || req.reported) {
-      // (A reported request here was evicted from the queue while its response was being read.)
-      this.emitOrphan(resp, req ? UNPAIRED.evicted : pairing.orphan);
-      this.settle();
-      return;
-    }
-    pairing.answer(req, resp, resp.endOff);
-    const up = this.upgrade;
-    const method = req.request.info.method;
-    if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
-      // Upgrade accepted (RFC 9110 §15.2.2) or tunnel established (§9.3.6): the rest of the
-      // connection is another protocol.
-      up.accept(req.request, status === 101 ? (req.request.headers['upgrade'] ?? 'unknown').trim().toLowerCase() : 'tunnel');
-    }
-    const declined = req === up.asked && up.verdict !== 'switch';
-    if (declined) up.asked = undefined;
-    if (unique) pairing.reanchor(resp.start.peerAck, !up.verdict && this.state[0] === 'sync' && !this.skipping && this.state[1] === 'sync');
-    if (req.request.complete || req.request.broken) this.emit(req);
-    this.settle();
-    // Replay the client bytes held for the verdict now: a later response in this same chunk
-    // answers one of them and must find it queued.
-    if (declined) this.resumeClient();
-  }
-
-  /** Back to certain pairing once nothing is outstanding and both directions are in sync. */
-  private settle(): void {
-    const [r0, r1] = this.readers;
-    this.pairing.settle(this.state[0] === 'sync' && this.state[1] === 'sync' && !r0.cur && !r1.cur);
   }
 
   /** The server declined the Upgrade: the held client bytes are HTTP/1 after all. */
@@ -368,13 +278,6 @@ export class Http1Session implements ProtocolSession {
 
   // ---- errors --------------------------------------------------------------------------------
 
-  /** The request an early response answered will not be queued: the response is reported alone. */
-  private flushEarly(): void {
-    const early = this.early;
-    this.early = undefined;
-    if (early) this.emitOrphan(early.resp, UNPAIRED.noRequest);
-  }
-
   private malformed(dir: Dir, code: string, offset: number, known = false): void {
     this.ctx.violation(`http.${code.replace(/^HPE_/, '').toLowerCase()}`, `malformed HTTP/1 ${dir === 0 ? 'request' : 'response'} (${code})`, offset);
     const reader = this.readers[dir];
@@ -385,7 +288,7 @@ export class Http1Session implements ProtocolSession {
       this.finishBroken(dir, msg);
     } else if (dir === 0 && !known) {
       // A request broken before its headers ended was never queued, yet a response may answer it.
-      this.flushEarly();
+      this.exchanges.flushEarly();
       const m = reader.next ?? reader.mark();
       this.pairing.hide(m.off, m.peerAck);
       this.skipping = true; // the bytes skipped next belong to it
@@ -403,44 +306,7 @@ export class Http1Session implements ProtocolSession {
   private finishBroken(dir: Dir, msg: Msg): void {
     const reader = this.readers[dir];
     reader.close(msg, reader.seenEnd);
-    if (dir === 0) {
-      const req = msg.req;
-      if (req?.response || req?.done) this.emit(req); // already answered: report it now, never pair it again
-      return;
-    }
-    const pairing = this.pairing;
-    const req = pairing.answeringKnown ? pairing.answering : undefined;
-    pairing.answering = undefined;
-    pairing.answeringKnown = false;
-    if (req && !req.reported) {
-      pairing.retireBefore(req.off, UNPAIRED.lostInGap);
-      pairing.attach(req, msg, msg.complete ? msg.endOff : -1);
-      this.emit(req);
-    } else this.emitOrphan(msg, msg.broken ?? 'malformed');
-  }
-
-  // ---- output --------------------------------------------------------------------------------
-
-  private emit(req: Req, reason?: string): void {
-    if (req.reported) return;
-    this.pairing.remove(req);
-    const m = req.request;
-    const resp = req.response;
-    reason ??= resp ? undefined : req.done;
-    const tx: Transaction = { protocol: 'http', request: requestHalf(m) };
-    if (resp) {
-      tx.response = responseHalf(resp);
-      if (m.interim) tx.response.interim = m.interim;
-    }
-    const why = reason ?? m.broken ?? resp?.broken ?? (m.gap || resp?.gap ? 'gap-in-body' : undefined);
-    if (why) tx.incomplete = why;
-    else if (!resp) tx.incomplete = 'no-response';
-    const up = this.upgrade.protocol;
-    if (resp && up && (resp.info.statusCode === 101 || m.info.method === 'CONNECT')) tx.upgrade = up;
-    this.ctx.emit(tx);
-  }
-
-  private emitOrphan(resp: Msg, reason: string): void {
-    this.ctx.emit({ protocol: 'http', response: responseHalf(resp), incomplete: reason });
+    if (dir === 0) this.exchanges.requestDone(msg); // already answered: report it now, never pair it again
+    else this.exchanges.responseBroken(msg);
   }
 }
