@@ -21,6 +21,9 @@ const side = async (f: string) => ({ label: f, flows: await flows(f) });
 const kinds = (fs: Finding[]) => fs.map((f) => `${f.severity} ${f.kind}`);
 
 function expectNoDifference(d: FlowDiff): void {
+  // No difference between nothing and nothing proves nothing: both sides must have decoded flows.
+  expect(d.before.flows, `${d.before.label}: flows decoded`).toBeGreaterThanOrEqual(2);
+  expect(d.after.flows).toBe(d.before.flows);
   expect(d.regression).toBe(false);
   expect(d.regressions).toEqual([]);
   expect(d.improvements).toEqual([]);
