@@ -62,7 +62,7 @@ class HardenedParser extends HTTPParser {
    * as 'ascii', which clears the high bit, so "Content-Length: \xB10" would read as 10 and UTF-8
    * values would be mangled; latin1 keeps every byte. It checks its 80 KiB only between execute()
    * calls and only in the header section, so a long line completed inside one call would pass:
-   * every line is checked here instead (RFC 9112 §2.3 leaves the bound to the recipient).
+   * every line is checked here instead (the bound is the recipient's, RFC 9110 §5.4).
    */
   readLine(max: number): string | undefined {
     const end = this.end;
