@@ -66,7 +66,7 @@ export class Http2Session implements ProtocolSession {
   private readonly hpack: [HpackDecoder, HpackDecoder];
   private readonly streams = new Map<number, Stream>();
   private readonly block: [Block | undefined, Block | undefined] = [undefined, undefined];
-  /** Client preface bytes still expected at the start of direction 0. */
+  /** Client preface bytes still expected at the start of direction 0 (RFC 9113 §3.4: the 24 octets "PRI * HTTP/2.0…"). */
   private prefaceLeft: number;
   /** Framing is lost in a direction until a plausible frame sequence is found again. */
   private readonly lost: [boolean, boolean];
@@ -155,7 +155,8 @@ export class Http2Session implements ProtocolSession {
     if (dir === 0 && this.prefaceLeft > 0) this.prefaceLeft = 0;
     if (this.lost[dir]) return;
     if (this.readers[dir].gap(length)) return;
-    // Framing lost: any header block may have been in the hole, so the table is no longer known.
+    // Framing lost: any header block may have been in the hole. The dynamic table is connection
+    // state that every block may change (RFC 7541 §2.3.2, §4.4), so it is no longer known.
     this.lost[dir] = true;
     this.block[dir] = undefined;
     this.hpack[dir].desync();
@@ -242,6 +243,7 @@ export class Http2Session implements ProtocolSession {
     for (let p = 0; p + 6 <= f.payload.length; p += 6) {
       const id = f.payload.readUInt16BE(p);
       const v = f.payload.readUInt32BE(p + 2);
+      // The peer's decoder limit bounds the encoder's table size updates (RFC 7541 §4.2, §6.3).
       if (id === SETTING.HEADER_TABLE_SIZE) this.hpack[other].setMaxTableSizeLimit(v);
       else if (id === SETTING.MAX_FRAME_SIZE) {
         if (v < DEFAULT_MAX_FRAME || v > 16_777_215) this.ctx.violation('http2.bad_settings', `SETTINGS_MAX_FRAME_SIZE ${v} is out of range`, f.offset);
@@ -258,6 +260,7 @@ export class Http2Session implements ProtocolSession {
       p = 1;
       end -= pad;
     }
+    // HEADERS (RFC 9113 §6.2): [Pad Length (8)] [E + Stream Dependency (32), Weight (8)] fragment [padding].
     if (f.flags & FLAG.PRIORITY) p += 5;
     if (p > end) return this.ctx.violation('http2.bad_padding', `HEADERS padding longer than the frame on stream ${f.stream}`, f.offset);
     this.startBlock(dir, f, f.payload.subarray(p, end), gapped);
@@ -272,6 +275,7 @@ export class Http2Session implements ProtocolSession {
     }
     if (p + 4 > end) return this.ctx.violation('http2.bad_push_promise', 'PUSH_PROMISE too short', f.offset);
     const promised = f.payload.readUInt32BE(p) & 0x7fffffff;
+    // PUSH_PROMISE (RFC 9113 §6.6): [Pad Length] R + Promised Stream ID (32), then a header block fragment.
     this.startBlock(dir, f, f.payload.subarray(p + 4, end), gapped, promised);
   }
 
@@ -306,6 +310,7 @@ export class Http2Session implements ProtocolSession {
     }
   }
 
+  /** A whole header block (HEADERS or PUSH_PROMISE + CONTINUATIONs) is decoded as one unit (RFC 9113 §4.3). */
   private finishBlock(dir: Dir, blk: Block): void {
     const at = this.at[dir];
     let fields: { name: string; value: string }[] = [];
@@ -388,6 +393,7 @@ export class Http2Session implements ProtocolSession {
     const at = this.at[dir];
     let p = 0;
     let end = f.payload.length;
+    // DATA (RFC 9113 §6.1): [Pad Length (8)] data [padding]; padding counts toward flow control, not the body.
     if (f.flags & FLAG.PADDED && !gapped) {
       const pad = f.payload[0] ?? 0;
       p = 1;
@@ -435,6 +441,7 @@ export class Http2Session implements ProtocolSession {
 
   private stream(id: number, at: StreamMeta): Stream | undefined {
     if (id === 0) {
+      // Stream 0 is the connection itself (RFC 9113 §5.1.1): no stream frame may use it.
       this.ctx.violation('http2.stream_zero', 'a stream frame on stream 0', at.offset);
       return undefined;
     }

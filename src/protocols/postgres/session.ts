@@ -37,10 +37,12 @@ interface Result {
 }
 
 /**
- * PostgreSQL protocol 3.0 on one connection. Frontend messages are queued in order; backend
- * messages answer the head of the queue. A record is emitted per executed statement (each
- * statement of a multi-statement Query, each Execute), with the SQL text — from the named
- * statement for Execute — parameters, result, error and timing. Credentials never leave the
+ * PostgreSQL protocol 3.0 on one connection (PostgreSQL docs, chapter "Frontend/Backend Protocol":
+ * protocol-flow.html for the message flow, protocol-message-formats.html for each message).
+ * Frontend messages are queued in order; backend messages answer the head of the queue, because
+ * the backend answers strictly in order, also when the client pipelines ("Pipelining"). A record
+ * is emitted per executed statement (each statement of a multi-statement Query, each Execute),
+ * with the SQL text — from the named statement for Execute — parameters, result, error and timing. Credentials never leave the
  * message parsers. After a gap or garbage, each direction resynchronises at the next Sync /
  * ReadyForQuery and what was in flight is emitted incomplete.
  */
@@ -55,7 +57,7 @@ export class PgSession implements ProtocolSession {
   private readonly portals = new Map<string, { statement: string; params: PgValue[] }>();
   private queue: Op[] = [];
   private result: Result = freshResult();
-  /** After an error in an extended-protocol batch, the backend skips to Sync (docs: "Extended Query"). */
+  /** After an error in an extended-protocol batch, the backend discards messages up to Sync (docs, "Extended Query"). */
   private skipping = false;
   private encrypted = false;
   private lost: [boolean, boolean] = [false, false];
@@ -80,7 +82,8 @@ export class PgSession implements ProtocolSession {
     let b = bytes;
     let off = meta.offset;
     if (this.lost[dir]) {
-      // Frontend: after the next Sync; backend: after the next ReadyForQuery.
+      // Frontend: after the next Sync; backend: after the next ReadyForQuery. Both end a batch
+      // ("Extended Query"), so what follows starts a new statement with no state carried over.
       const p = dir === 0 ? findSync(b) : findReadyForQuery(b);
       if (p < 0) return;
       this.lost[dir] = false;
@@ -136,7 +139,8 @@ export class PgSession implements ProtocolSession {
     if (m.type === 0) {
       const s = parseStartup(m.body);
       if (s.code === STARTUP.SSL || s.code === STARTUP.GSSENC) {
-        // A one-byte answer follows: 'S'/'G' switches to encryption, 'N' carries on in clear.
+        // A one-byte answer follows, not a message ("SSL Session Encryption", "GSSAPI Session
+        // Encryption"): 'S'/'G' switches to encryption, 'N' carries on in clear.
         this.be.expectAnswerByte = true;
       } else if (s.code === STARTUP.CANCEL) {
         this.emit({ request: { start: at.time, end: at.time, frames: [at.frame, at.frame], size, message: 'CancelRequest', pid: Number(s.params.pid) } });
@@ -179,6 +183,8 @@ export class PgSession implements ProtocolSession {
         return;
       }
       case FRONTEND.Execute: {
+        // Execute names a portal; the portal's Bind named the statement and its Parse the SQL
+        // ("Extended Query"), so the record carries the SQL and parameters of this run.
         const e = parseExecute(m.body);
         const portal = this.portals.get(e.portal);
         const statement = portal?.statement ?? '';
@@ -206,7 +212,7 @@ export class PgSession implements ProtocolSession {
         }
         return;
       default:
-        return; // Flush, Terminate, CopyDone/CopyFail, PasswordMessage (never read: it is a credential)
+        return; // Flush, Terminate, CopyDone/CopyFail, PasswordMessage/SASL responses (never read: credentials)
     }
   }
 
@@ -245,7 +251,8 @@ export class PgSession implements ProtocolSession {
       }
       case BACKEND.ReadyForQuery: {
         this.session.transaction = parseReadyForQuery(m.body);
-        // Ends a simple Query, or the batch up to and including a Sync.
+        // Ends a simple Query, or the batch up to and including a Sync ("Simple Query", "Extended
+        // Query"): Executes still queued were skipped by the backend after an error.
         while (this.queue.length > 0) {
           const op = this.queue.shift()!;
           if (op.kind === 'sync' || op.kind === 'query') break;
@@ -290,6 +297,7 @@ export class PgSession implements ProtocolSession {
         }
         return;
       }
+      // COPY ("COPY Operations"): the response opens a CopyData stream; CommandComplete "COPY n" ends it.
       case BACKEND.CopyInResponse: case BACKEND.CopyOutResponse: case BACKEND.CopyBothResponse: {
         const c = parseCopyResponse(m.body);
         res.start ??= at;
@@ -306,6 +314,7 @@ export class PgSession implements ProtocolSession {
         return this.complete(at, { command: parseCommandComplete(m.body) });
       case BACKEND.EmptyQueryResponse:
         return this.complete(at, { empty: true });
+      // Execute with a row limit reached it: the portal stays open for another Execute ("Extended Query").
       case BACKEND.PortalSuspended:
         return this.complete(at, { suspended: true });
       case BACKEND.ErrorResponse: {
@@ -321,6 +330,7 @@ export class PgSession implements ProtocolSession {
         res.notices.push(notice(parseFields(m.body)));
         return;
       case BACKEND.NotificationResponse:
+        // Asynchronous: it may arrive between any two messages and answers nothing ("Asynchronous Operations").
         this.emit({ notification: parseNotification(m.body) });
         return;
       case BACKEND.FunctionCallResponse:
