@@ -120,11 +120,11 @@ export class Pairing<Q, R> {
   /** Unparsed client stretches, in stream order. */
   private unparsed: Unparsed[] = [];
   /** In-order pairing is safe only while nothing was lost since the last clean point. */
-  certain: boolean;
+  private certain: boolean;
   /** Every request before the oldest outstanding one is accounted for (not so mid-connection until an anchor). */
   private anchored: boolean;
   /** A gap or malformed input was seen: the recovery rules apply. */
-  lossSeen = false;
+  private lossSeen = false;
   /** The client sent a request before the previous one's answer had arrived (pipelining). */
   private pipelined = false;
   /** Too many unparsed stretches to track: nothing pairs until the connection settles. */
