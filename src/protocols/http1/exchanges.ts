@@ -1,5 +1,5 @@
 import type { SessionContext, Transaction } from '../types.js';
-import { type ClientView, Pairing, UNPAIRED } from '../pairing.js';
+import { type ClientView, Pairing, type PairingHooks, UNPAIRED } from '../pairing.js';
 import type { Http1Limits } from './limits.js';
 import { headerBytes, isFinal, type Msg, type Req, requestHalf, responseHalf } from './message.js';
 import type { UpgradeHold } from './upgrade.js';
@@ -25,7 +25,7 @@ export interface ConnectionView {
  * which request each response answers, 1xx interim answers (RFC 9110 §15.2), early answers (a
  * final response before its request's header section ended), the Upgrade verdict, and the records.
  */
-export class Exchanges {
+export class Exchanges implements PairingHooks<Msg, Msg> {
   readonly pairing: Pairing<Msg, Msg>;
   /** Reused for every pick (no allocation per message). */
   private readonly view: ClientView = { partialOff: -1, partialAck: -1, scanOff: -1, heldOff: -1, heldAck: -1 };
@@ -36,22 +36,28 @@ export class Exchanges {
 
   constructor(
     private readonly ctx: SessionContext,
-    limits: Http1Limits,
+    private readonly limits: Http1Limits,
     private readonly upgrade: UpgradeHold,
     private readonly conn: ConnectionView,
     whole: boolean,
   ) {
-    this.pairing = new Pairing<Msg, Msg>(limits, {
-      retired: (r) => {
-        if (r.request.complete || r.request.broken) this.emit(r);
-      },
-      evicted: (r) => this.emit(r),
-      overflow: (what, off) => {
-        if (what === 'pending') ctx.violation('http.pending_requests', `more than ${limits.maxPendingRequests} requests or ${limits.maxPendingBytes} bytes awaiting responses; the oldest is reported without its response`, off);
-        else ctx.violation('http.unparsed_requests', `more than ${limits.maxUnparsed} stretches of unparsed client bytes awaiting responses; pairing stops until the connection settles`, off);
-      },
-      interimMayFill: (r) => this.interimMayFill(r),
-    }, whole, ctx.conn.handshakeSeen);
+    this.pairing = new Pairing<Msg, Msg>(limits, this, whole, ctx.conn.handshakeSeen);
+  }
+
+  // ---- what the pairing asks (PairingHooks) ---------------------------------------------------
+
+  retired(r: Req): void {
+    if (r.request.complete || r.request.broken) this.emit(r);
+  }
+
+  evicted(r: Req): void {
+    this.emit(r);
+  }
+
+  overflow(what: 'pending' | 'unparsed', off: number): void {
+    const l = this.limits;
+    if (what === 'pending') this.ctx.violation('http.pending_requests', `more than ${l.maxPendingRequests} requests or ${l.maxPendingBytes} bytes awaiting responses; the oldest is reported without its response`, off);
+    else this.ctx.violation('http.unparsed_requests', `more than ${l.maxUnparsed} stretches of unparsed client bytes awaiting responses; pairing stops until the connection settles`, off);
   }
 
   /** A request's head was read: it queues for its response (or takes an early one). */
@@ -100,7 +106,7 @@ export class Exchanges {
    * (Expect: 100-continue, RFC 9110 §10.1.1), one was seen on this connection, or the request
    * asked to upgrade.
    */
-  private interimMayFill(r: Req): boolean {
+  interimMayFill(r: Req): boolean {
     if (this.sawInterim || r === this.upgrade.asked || r.request.info.upgrade) return true;
     if (/100-continue/i.test(r.request.headers['expect'] ?? '')) return true;
     return this.conn.interimInProgress();
