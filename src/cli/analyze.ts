@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { CaptureFormatError } from '../capture/types.js';
 import { plural } from '../common/text.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
-import { analyzeFile } from '../pipeline/analyze.js';
+import { decodeCapture } from '../pipeline/decode-capture.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
 import { loadProtos, ProtoLoadError, type ProtoSchemas } from '../pipeline/protos.js';
 import { compileFilter, FilterError, type FlowPredicate } from '../query/filter.js';
@@ -86,7 +86,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   fmt.begin();
   let result;
   try {
-    result = await analyzeFile(file, {
+    result = await decodeCapture(file, {
       bodyLimit: o.bodyLimit,
       redactor,
       protos,
@@ -113,19 +113,20 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
   await out.end();
   bar.stop();
 
-  const { pipeline: p, file: info, elapsedSec } = result;
-  if (info.truncatedAt !== undefined) {
-    err(`tapwire: warning: ${file === '-' ? '<stdin>' : file} is truncated: it ends inside a record at byte ${info.truncatedAt}; everything before the cut was decoded`);
+  const s = result.summary;
+  if (s.truncatedAt !== undefined) {
+    err(`tapwire: warning: ${file === '-' ? '<stdin>' : file} is truncated: it ends inside a record at byte ${s.truncatedAt}; everything before the cut was decoded`);
   }
-  const v = p.violations;
+  const v = s.violations;
   if (v.total > 0) {
-    const top = [...v.counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([c, n]) => `${c} ×${n}`).join(', ');
-    err(`tapwire: decode problems: ${top}${v.counts.size > 6 ? ', …' : ''} (first: ${v.samples[0]?.reason ?? ''})`);
+    const codes = Object.entries(v.counts);
+    const top = codes.sort((a, b) => b[1] - a[1]).slice(0, 6).map(([c, n]) => `${c} ×${n}`).join(', ');
+    err(`tapwire: decode problems: ${top}${codes.length > 6 ? ', …' : ''} (first: ${v.first ?? ''})`);
   }
-  if (p.timeOrder.late > 0) {
-    err(`tapwire: warning: ${plural(p.timeOrder.late, 'packet was', 'packets were')} more than the reorder window out of time order and ${p.timeOrder.late === 1 ? 'was' : 'were'} decoded late`);
+  if (s.late > 0) {
+    err(`tapwire: warning: ${plural(s.late, 'packet was', 'packets were')} more than the reorder window out of time order and ${s.late === 1 ? 'was' : 'were'} decoded late`);
   }
-  const rs = p.reassembler.stats;
+  const rs = s.reassembly;
   if (rs.evictedConnections > 0 || rs.forcedGaps > 0) {
     err(`tapwire: warning: limits reached: ${plural(rs.evictedConnections, 'connection')} evicted, ${plural(rs.forcedGaps, 'gap')} forced by buffer limits`);
   }
@@ -134,17 +135,16 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     err(`tapwire: HAR holds ${harOut.written} of ${plural(harOut.written + harSkipped, 'flow')}; not in it: ${Object.entries(harOut.skipped).map(([why, n]) => `${plural(n, 'flow')} (${why})`).join(', ')}`);
   }
   // What was seen but not decoded is said, so an empty table is never read as "no traffic".
-  const coverage = p.coverage();
-  const unseen = notDecodedText(coverage);
-  err(`tapwire: ${plural(p.packets, 'packet')}, ${mb(info.bytesRead)} MB, ${plural(p.flows, 'flow')}${keep ? ` (${matched} matched the filter)` : ''}${unseen ? `, ${unseen}` : ''}, `
-    + `${plural(v.total, 'decode problem')} in ${elapsedSec.toFixed(2)} s (${mb(info.bytesRead / Math.max(elapsedSec, 1e-9))} MB/s)`);
+  const unseen = notDecodedText(s.coverage);
+  err(`tapwire: ${plural(s.packets, 'packet')}, ${mb(s.bytes)} MB, ${plural(s.flows, 'flow')}${keep ? ` (${matched} matched the filter)` : ''}${unseen ? `, ${unseen}` : ''}, `
+    + `${plural(v.total, 'decode problem')} in ${s.seconds.toFixed(2)} s (${mb(s.bytes / Math.max(s.seconds, 1e-9))} MB/s)`);
   if (o.stats) {
     const summary = {
-      file, format: info.format, bytes: info.bytesRead, packets: p.packets, flows: p.flows,
+      file, format: s.format, bytes: s.bytes, packets: s.packets, flows: s.flows,
       ...(keep ? { filter: o.filter, matched } : {}),
-      violations: v.toJSON(), seconds: elapsedSec, maxRssBytes: process.resourceUsage().maxRSS * 1024,
-      truncatedAt: info.truncatedAt ?? null, reassembly: rs, decode: p.decoder.stats, protocols: p.dispatcher.stats.byProtocol,
-      undecoded: coverage,
+      violations: v.counts, seconds: s.seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      truncatedAt: s.truncatedAt ?? null, reassembly: rs, decode: s.decode, protocols: s.protocols,
+      undecoded: s.coverage,
     };
     try {
       writeFileSync(o.stats, `${JSON.stringify(summary, null, 2)}\n`);

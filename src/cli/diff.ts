@@ -30,7 +30,7 @@ export async function runDiff(before: string, after: string, o: { format: 'text'
     if (!c) return DIFF_EXIT.badInput;
     const label = file === '-' ? 'stdin' : file;
     // A side that decoded nothing is not a side with no traffic: say what it did not decode.
-    const unseen = notDecodedText(c.coverage);
+    const unseen = notDecodedText(c.summary.coverage);
     if (unseen) process.stderr.write(`tapwire: ${label}: ${unseen}\n`);
     sides.push({ label, flows: c.flows });
   }

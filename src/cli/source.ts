@@ -1,12 +1,15 @@
 import { SingleBar } from 'cli-progress';
-import { AgentClient, AgentClientError } from '../client/agent.js';
+import { AgentClientError, MAX_CLIENT_FLOWS } from '../client/agent.js';
 import { captureSize } from '../capture/reader.js';
 import { CaptureFormatError } from '../capture/types.js';
 import { countsText, plural } from '../common/text.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
-import { analyzeFile } from '../pipeline/analyze.js';
+import { decodeCapture, type DecodedCapture } from '../pipeline/decode-capture.js';
 import type { DecodeCoverage } from '../pipeline/pipeline.js';
+import { collectFlows } from '../service/collect.js';
+import { SourceError } from '../service/errors.js';
+import { RemoteSource } from '../service/remote.js';
 
 /** Below this size a progress bar would only flicker. */
 export const PROGRESS_MIN_BYTES = 16 << 20;
@@ -40,24 +43,15 @@ export class CaptureProgress {
   }
 }
 
-/** A capture's flows and what it held that did not become flows. */
-export interface CaptureFlows {
-  flows: FlowRecord[];
-  coverage: DecodeCoverage;
-}
-
 /**
- * The flows of a capture file ("-" for stdin), redacted, with its decode coverage (connections and
- * UDP flows seen but not decoded). A file that is not a capture, or cannot be read, prints one
- * line naming it and gives undefined: the caller exits 2 (bad input).
+ * The flows of a capture file ("-" for stdin), redacted, in start order, with its summary (the
+ * decode coverage included: connections and UDP flows seen but not decoded). A file that is not a
+ * capture, or cannot be read, prints one line naming it and gives undefined: the caller exits 2.
  */
-export async function captureFlows(file: string, redactor: Redactor, o: { progress?: boolean } = {}): Promise<CaptureFlows | undefined> {
-  const flows: FlowRecord[] = [];
+export async function captureFlows(file: string, redactor: Redactor, o: { progress?: boolean } = {}): Promise<DecodedCapture | undefined> {
   const bar = new CaptureProgress(file, o.progress ?? process.stderr.isTTY);
-  let coverage: DecodeCoverage;
   try {
-    const { pipeline } = await analyzeFile(file, { redactor, onRecord: (r) => flows.push(r), onProgress: (n) => bar.update(n, flows.length) });
-    coverage = pipeline.coverage();
+    return await decodeCapture(file, { redactor, onProgress: (n, flows) => bar.update(n, flows) });
   } catch (e) {
     if (e instanceof CaptureFormatError) {
       process.stderr.write(`tapwire: ${e.message}\n`);
@@ -67,7 +61,6 @@ export async function captureFlows(file: string, redactor: Redactor, o: { progre
   } finally {
     bar.stop();
   }
-  return { flows, coverage };
 }
 
 /**
@@ -98,9 +91,12 @@ export interface ApiSource {
  */
 export async function apiFlows(src: ApiSource): Promise<FlowRecord[] | undefined> {
   try {
-    const client = new AgentClient(src.url, src.token);
-    return await client.allFlows({ snapshot: src.snapshot, since: src.since, until: src.until });
-  } catch (e) {
+    const source = RemoteSource.open(src.url, src.token);
+    return await collectFlows(source, { snapshot: src.snapshot, since: src.since, until: src.until }, MAX_CLIENT_FLOWS,
+      (max) => new AgentClientError(`more than ${max} flows in that window; narrow it with since/until`));
+  } catch (err) {
+    // The agent refused the query: said as it answered, with its URL and path.
+    const e = err instanceof SourceError && err.cause instanceof AgentClientError ? err.cause : err;
     if (!(e instanceof AgentClientError)) throw e;
     process.stderr.write(`tapwire: ${e.message.startsWith('--api') ? '' : '--api: '}${e.message}\n`);
     return undefined;

@@ -40,7 +40,7 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
     // Redacted like analyze: evidence shown to people carries tokens, not secrets.
     const c = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }), { progress: o.progress });
     flows = c?.flows;
-    undecoded = c?.coverage;
+    undecoded = c?.summary.coverage;
   }
   if (!flows) return VERIFY_EXIT.badInput;
   const v = verifyWithSpec(flows, spec, o.maxEvidence, undecoded);

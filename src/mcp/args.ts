@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { shortHash } from '../common/hash.js';
 import { parseTime } from '../common/time.js';
 import type { FlowRecord } from '../flows/record.js';
-import { compileFilter, MAX_FILTER_LENGTH, type FlowPredicate } from '../query/filter.js';
+import { compileFilter, type FlowPredicate } from '../query/filter.js';
+import { flowQueryFields, timeField } from '../service/query.js';
 import { parseSpec, type Spec } from '../verify/spec/index.js';
 import { ArgError } from './errors.js';
 
@@ -13,8 +14,9 @@ import { ArgError } from './errors.js';
  * failure is an ArgError naming the argument.
  */
 
-export const timeArg = (what: string) => z.string().max(40).describe(`${what}: RFC 3339 (2026-11-21T10:00:00Z) or epoch seconds`);
-export const filterArg = z.string().max(MAX_FILTER_LENGTH).describe('CEL flow filter, e.g. \'http && response.status >= 500\' (README "Filter language")');
+/** The shared flow query's fields (service/query.ts), for tools that take them one by one. */
+export const timeArg = timeField;
+export const filterArg = flowQueryFields.filter;
 export const captureArg = z.string().min(1).max(4096).describe('a pcap or pcapng file, relative to the server\'s working directory; the flows then come from it, offline');
 
 /** since/until as epoch seconds; until before since is an error naming `until`. */
@@ -71,8 +73,9 @@ export async function specOf(text: string | undefined, cwd: string): Promise<Spe
 }
 
 /**
- * Cursors of pages this server cuts itself (capture files): the offset of the next row, tied to
- * the query it belongs to, so a cursor reused with another filter is refused rather than wrong.
+ * Cursors of verify's pages of findings (a verdict is judged whole, then cut here): the offset of
+ * the next finding, tied to the query it belongs to, so a cursor reused with other arguments is
+ * refused rather than wrong. Pages of flows use the one flow cursor of service/query.ts.
  */
 export function cursorOut(offset: number, query: unknown): string {
   return `o${offset}.${shortHash(JSON.stringify(query)).slice(0, 8)}`;

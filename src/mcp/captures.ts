@@ -3,37 +3,15 @@ import { resolve } from 'node:path';
 import { CaptureFormatError } from '../capture/types.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
-import { analyzeFile } from '../pipeline/analyze.js';
+import { CaptureSource } from '../service/capture.js';
 import { ArgError } from './errors.js';
-import type { DecodeCoverage } from '../pipeline/coverage.js';
-import { undecodedCoverage, type UndecodedCoverage } from '../verify/verdict.js';
-import { ServiceNames } from '../verify/services.js';
 
-/** A capture file, decoded: its flows in start order, and what the decode saw. */
+/** A capture file given to a tool, decoded: the path as resolved (absolute), and its flows as a FlowSource. */
 export interface Capture {
-  /** The path as resolved (absolute). */
   path: string;
-  flows: FlowRecord[];
-  byId: Map<string, FlowRecord>;
-  summary: CaptureSummary;
-  /** What the decode saw but did not decode, for verdicts over the whole file. */
-  coverage: DecodeCoverage;
-}
-
-export interface CaptureSummary {
-  format: 'pcap' | 'pcapng';
-  bytes: number;
-  packets: number;
-  flows: number;
-  /** Connections identified, by protocol. */
-  protocols: Record<string, number>;
-  /** Epoch seconds of the first flow's start and the last flow's end. */
-  window?: { start: number; end: number };
-  violations: { total: number; counts: Record<string, number>; first?: string };
-  /** The file ended inside a record at this byte; everything before was decoded. */
-  truncatedAt?: number;
-  /** Connections and UDP flows seen but not decoded, and their servers (absent when there were none). */
-  undecoded?: UndecodedCoverage;
+  source: CaptureSource;
+  /** The source's flows, in start order. */
+  flows: readonly FlowRecord[];
 }
 
 /** Captures kept decoded; a tool call on one of them costs no decode. */
@@ -78,29 +56,13 @@ export class CaptureCache {
   }
 
   private async decode(path: string, given: string, argument: string): Promise<Capture> {
-    const flows: FlowRecord[] = [];
-    let result;
     try {
-      result = await analyzeFile(path, { redactor: this.redactor, onRecord: (r) => flows.push(r) });
+      const source = await CaptureSource.open(path, { redactor: this.redactor }, path);
+      return { path, source, flows: source.flows };
     } catch (e) {
       if (e instanceof CaptureFormatError) throw new ArgError(argument, `"${given}": ${e.message.slice(e.file.length + 2)}`);
       if ((e as NodeJS.ErrnoException).code) throw new ArgError(argument, `"${given}": cannot read it (${(e as NodeJS.ErrnoException).code})`);
       throw e;
     }
-    // Records leave the pipeline as exchanges complete; tools page them in start order.
-    flows.sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1));
-    const { pipeline: p, file } = result;
-    let start = Infinity, end = -Infinity;
-    for (const f of flows) start = Math.min(start, f.start), end = Math.max(end, f.end);
-    const summary: CaptureSummary = {
-      format: file.format, bytes: file.bytesRead, packets: p.packets, flows: flows.length,
-      protocols: { ...p.dispatcher.stats.byProtocol },
-      ...(flows.length ? { window: { start, end } } : {}),
-      violations: { total: p.violations.total, counts: p.violations.toJSON(), ...(p.violations.samples[0] ? { first: p.violations.samples[0].reason } : {}) },
-      ...(file.truncatedAt !== undefined ? { truncatedAt: file.truncatedAt } : {}),
-    };
-    const coverage = p.coverage();
-    if (coverage.connections + coverage.udpFlows > 0) summary.undecoded = undecodedCoverage(coverage, new ServiceNames());
-    return { path, flows, byId: new Map(flows.map((f) => [f.id, f])), summary, coverage };
   }
 }

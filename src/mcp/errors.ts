@@ -3,6 +3,7 @@ import { CaptureFormatError } from '../capture/types.js';
 import { AgentClientError } from '../client/agent.js';
 import { FilterError } from '../query/filter.js';
 import { CommandInputError } from '../run/command.js';
+import { SourceError } from '../service/errors.js';
 import { SpecError } from '../verify/spec/index.js';
 
 /**
@@ -24,7 +25,8 @@ export function errorText(e: unknown): string | undefined {
   // FilterError's message starts "filter: …" and points at the position; SpecError's starts with
   // the spec's source, which the tools name "spec" (or "spec file <path>"), then field and line.
   // CommandInputError's starts with "command:" or "cwd:".
-  if (e instanceof ArgError || e instanceof FilterError || e instanceof SpecError || e instanceof CommandInputError) return e.message;
+  // A SourceError's message starts with the argument too ("cursor: …", "since: …").
+  if (e instanceof ArgError || e instanceof FilterError || e instanceof SpecError || e instanceof CommandInputError || e instanceof SourceError) return e.message;
   if (e instanceof CaptureOpenError) return `interface: ${e.message}`;
   if (e instanceof CaptureFormatError) return `capture: ${e.message}`;
   if (e instanceof AgentClientError) return `agent: ${e.message}`;

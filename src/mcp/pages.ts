@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { cursorIn, cursorOut, filterArg, filterOf, inWindow, timeArg, window } from './args.js';
+import { filterOf, window } from './args.js';
+import { cursorAfter, flowQueryFields, MAX_PAGE, type FlowPage } from '../service/query.js';
 import { fitRows, fitsWithin, truncationNote, type Truncation } from './bound.js';
 import type { McpContext } from './context.js';
 import { ArgError } from './errors.js';
@@ -8,15 +9,16 @@ import { knownSnapshot, needsSnapshot } from './source.js';
 import { plural, truncatedLines } from './text.js';
 
 export const DEFAULT_ROWS = 50;
-export const MAX_ROWS = 1000;
+export const MAX_ROWS = MAX_PAGE;
 
+/** The flow query both front doors take (service/query.ts FlowQuery), as tool arguments. */
 export const pageArgs = {
-  filter: filterArg.optional(),
-  since: timeArg('flows that started at or after this time').optional(),
-  until: timeArg('flows that started at or before this time').optional(),
-  limit: z.number().int().min(1).max(MAX_ROWS).optional().describe(`rows per page (default ${DEFAULT_ROWS}); a page may end earlier to stay bounded, with a cursor`),
-  cursor: z.string().min(1).max(4096).optional().describe('"next" of the previous page'),
-  snapshot: z.string().min(1).max(200).optional().describe('the flows of this snapshot (start_snapshot, list_snapshots)'),
+  filter: flowQueryFields.filter.optional(),
+  since: flowQueryFields.since.optional(),
+  until: flowQueryFields.until.optional(),
+  limit: flowQueryFields.limit.optional().describe(`rows per page (default ${DEFAULT_ROWS}); a page may end earlier to stay bounded, with a cursor`),
+  cursor: flowQueryFields.cursor.optional(),
+  snapshot: flowQueryFields.snapshot.optional(),
 };
 
 export interface PageQuery {
@@ -30,7 +32,8 @@ export interface PageQuery {
   cursor?: string;
 }
 
-export interface FlowPage {
+/** A page of flow rows as list_flows and analyze_capture send it. */
+export interface RowPage {
   flows: FlowRow[];
   /** Pass as `cursor` for the next page; absent on the last. */
   next?: string;
@@ -46,50 +49,45 @@ export const pageShape = {
 };
 
 /**
- * One page of flow rows, in start order: from a capture file (offline, cut here, with this
- * server's cursors), else from the backend (its own cursors). A page ends early when its rows
- * would push the result past the bound; `reserved` is what the rest of the result costs.
+ * One page of flow rows, in start order, from a FlowSource: a capture file (offline, decoded here)
+ * or the backend. Both cut pages with the same cursors (service/query.ts). A page ends early when
+ * its rows would push the result past the bound; `reserved` is what the rest of the result costs.
  */
-export async function flowPage(ctx: McpContext, q: PageQuery, reserved: number): Promise<FlowPage> {
-  const keep = filterOf(q.filter);
-  const win = window(q);
+export async function flowPage(ctx: McpContext, q: PageQuery, reserved: number): Promise<RowPage> {
+  filterOf(q.filter);
+  window(q);
   const limit = q.limit ?? DEFAULT_ROWS;
   // Measured as the page would be sent, with its text copy and a truncation statement.
-  const fits = (rows: FlowRow[], extra: Omit<FlowPage, 'flows'>) => (n: number) =>
+  const fits = (rows: FlowRow[], extra: Omit<RowPage, 'flows'>) => (n: number) =>
     fitsWithin(ctx.maxTokens - reserved, () => {
       const page = { flows: rows.slice(0, n), ...extra, truncated: SAMPLE_TRUNCATION };
       return { structured: page, text: pageText(page) };
     })();
+  const query = { filter: q.filter, since: q.since, until: q.until, cursor: q.cursor };
+  let ask: (n: number) => Promise<FlowPage>;
   if (q.capture !== undefined) {
     if (q.snapshot !== undefined) throw new ArgError('snapshot', 'give capture or snapshot, not both');
     const c = await ctx.captures.load(q.capture, ctx.cwd);
-    const query = { capture: c.path, filter: q.filter, since: q.since, until: q.until };
-    const offset = cursorIn(q.cursor, query);
-    const matched = c.flows.filter((f) => inWindow(f, win) && (!keep || keep(f)));
-    const rows = matched.slice(offset, offset + limit).map(flowRow);
-    const n = fitRows(rows.length, fits(rows, { matched: matched.length, next: cursorOut(matched.length, query) }));
-    const end = offset + n;
-    return {
-      flows: rows.slice(0, n), matched: matched.length,
-      ...(end < matched.length ? { next: cursorOut(end, query) } : {}),
-      ...cut(ctx, rows.length - n),
-    };
+    ask = (n) => c.source.query({ ...query, limit: n });
+  } else {
+    const backend = await ctx.backend();
+    if (q.snapshot !== undefined) await knownSnapshot(backend, q.snapshot, 'snapshot');
+    else needsSnapshot(backend);
+    ask = (n) => backend.query({ ...query, snapshot: q.snapshot, limit: n });
   }
-  const backend = await ctx.backend();
-  if (q.snapshot !== undefined) await knownSnapshot(backend, q.snapshot, 'snapshot');
-  else needsSnapshot(backend);
-  const ask = (n: number) => backend.flows({ snapshot: q.snapshot, filter: q.filter, since: q.since, until: q.until, limit: n, cursor: q.cursor });
   let page = await ask(limit);
   let rows = page.flows.map(flowRow);
   const asked = rows.length;
-  const n = fitRows(rows.length, fits(rows, { next: page.next ?? '' }));
-  // The backend's cursor marks where its page ended: ask again for the rows that fit, so `next`
-  // continues right after the last row returned.
+  const matched = page.matched !== undefined ? { matched: page.matched } : {};
+  const last = page.flows.at(-1);
+  const n = fitRows(rows.length, fits(rows, { ...matched, next: page.next ?? (last ? cursorAfter(last) : '') }));
+  // The cursor marks where the page ended: ask again for the rows that fit, so `next` continues
+  // right after the last row returned.
   if (n < asked) {
     page = await ask(n);
     rows = page.flows.map(flowRow);
   }
-  return { flows: rows, ...(page.next ? { next: page.next } : {}), ...cut(ctx, asked - rows.length) };
+  return { flows: rows, ...matched, ...(page.next ? { next: page.next } : {}), ...cut(ctx, asked - rows.length) };
 }
 
 /** Stands in for the truncation statement while measuring: as long as the real one. */
@@ -100,7 +98,7 @@ function cut(ctx: McpContext, omitted: number): { truncated?: Truncation } {
 }
 
 /** The text copy of a page: what the counts count, the cursor, every row of the page, what was cut. */
-export function pageText(p: FlowPage): string {
+export function pageText(p: RowPage): string {
   const head = `${plural(p.flows.length, 'flow')} on this page${p.matched !== undefined ? `, of ${p.matched} matching` : ''}; `
     + `${p.next ? `more: pass cursor "${p.next}"` : 'no more pages'}`;
   const legend = p.flows.length ? ['rows: id, start, client → server, protocol and call, status, duration'] : [];

@@ -1,5 +1,6 @@
 import type { FlowRecord } from '../flows/record.js';
-import type { Backend, FlowQuery } from '../run/backend.js';
+import type { Backend } from '../run/backend.js';
+import type { FlowQuery } from '../service/query.js';
 import { inWindow, window } from './args.js';
 import type { McpContext } from './context.js';
 import { ArgError } from './errors.js';
@@ -28,9 +29,10 @@ export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?:
   const label = { ...(a.since !== undefined ? { since: a.since } : {}), ...(a.until !== undefined ? { until: a.until } : {}) };
   if (a.capture !== undefined) {
     const c = await ctx.captures.load(a.capture, ctx.cwd);
-    const flows = windowed ? c.flows.filter((f) => inWindow(f, win)) : c.flows;
+    const all = c.source.flows;
+    const flows = windowed ? all.filter((f) => inWindow(f, win)) : all;
     // What the file held but did not decode is known for the whole file, not for a window of it.
-    return { flows, source: { capture: a.capture, ...label, flows: flows.length }, ...(windowed ? {} : { undecoded: c.coverage }) };
+    return { flows, source: { capture: a.capture, ...label, flows: flows.length }, ...(windowed ? {} : { undecoded: c.source.summary.coverage }) };
   }
   if (needOne && a.snapshot === undefined && !windowed) {
     throw new ArgError('capture', 'give a capture file, a snapshot id, or since/until for a window of live flows');
@@ -52,7 +54,7 @@ export async function allFlows(backend: Backend, q: Omit<FlowQuery, 'cursor' | '
   const out: FlowRecord[] = [];
   let cursor: string | undefined;
   do {
-    const page = await backend.flows({ ...q, limit: 1000, cursor });
+    const page = await backend.query({ ...q, limit: 1000, cursor });
     out.push(...page.flows);
     if (out.length > MAX_FLOWS) throw new ArgError(q.snapshot !== undefined ? 'snapshot' : 'since', `more than ${MAX_FLOWS} flows: narrow the window with since/until`);
     cursor = page.next || undefined;

@@ -46,19 +46,27 @@ export interface DecodedCapture {
   summary: CaptureSummary;
 }
 
+export interface DecodeOptions extends Omit<AnalyzeOptions, 'onProgress'> {
+  /** Bytes of the file read so far, and flows decoded (a progress bar). */
+  onProgress?: (bytesRead: number, flows: number) => void;
+}
+
 /**
  * Decodes a capture file ("-" for stdin) into flows plus a summary: the one way tapwire reads a
  * capture (`analyze`, `verify`, `diff`, the MCP server's `capture` argument, the golden
  * baselines, the capture-file FlowSource). With `onRecord`, records stream to it as exchanges
  * complete and are not kept. Throws CaptureFormatError for a file that is not a capture.
  */
-export async function decodeCapture(file: string, o: AnalyzeOptions = {}): Promise<DecodedCapture> {
+export async function decodeCapture(file: string, o: DecodeOptions = {}): Promise<DecodedCapture> {
   const flows: FlowRecord[] = [];
-  let start = Infinity, end = -Infinity;
+  let start = Infinity, end = -Infinity, count = 0;
   const take = o.onRecord;
+  const progress = o.onProgress;
   const { pipeline: p, file: info, elapsedSec } = await analyzeFile(file, {
     ...o,
+    onProgress: progress && ((n) => progress(n, count)),
     onRecord: (r) => {
+      count++;
       if (r.start < start) start = r.start;
       if (r.end > end) end = r.end;
       if (take) take(r);

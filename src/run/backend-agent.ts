@@ -2,7 +2,7 @@ import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/agent
 import type { FlowRecord } from '../flows/record.js';
 import type { Snapshot } from '../store/index.js';
 import { DEFAULT_MAX_RUNS } from '../store/runs.js';
-import type { Backend, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
+import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
 
 /**
  * A running agent through its flow API: snapshots, flows and pcap are the agent's, and runs are
@@ -44,10 +44,8 @@ export class AgentBackend implements Backend {
     }
   }
 
-  async flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }> {
-    const page = q.snapshot !== undefined ? await this.client.snapshotFlows(q.snapshot, q) : await this.client.flows(q);
-    // The API sends `next: null` at the end; the contract leaves it out.
-    return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
+  async query(q: FlowQuery): Promise<FlowPage> {
+    return this.client.page(q);
   }
 
   snapshotFlows(id: string, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {

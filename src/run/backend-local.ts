@@ -8,7 +8,7 @@ import { DEFAULT_BODY_LIMIT, type DecodeCoverage } from '../pipeline/pipeline.js
 import type { FlowPredicate } from '../query/filter.js';
 import { FlowStore, type Snapshot } from '../store/index.js';
 import type { RunLog } from '../store/runs.js';
-import type { Backend, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
+import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
 import {
   applyRetention, claim, defaultDataDir, KEEP_BYTES, lastWrite, listSnapshots, liveOwner, newSnapshotId, readSnapshot, release, snapshotsDir,
 } from './local-snapshots.js';
@@ -165,7 +165,7 @@ export class LocalBackend implements Backend {
     return this.live.get(id)?.flows;
   }
 
-  async flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }> {
+  async query(q: FlowQuery): Promise<FlowPage> {
     if (q.snapshot === undefined) {
       throw new Error(`snapshot: a local capture keeps flows per snapshot: give a snapshot id (see list_snapshots; data in ${this.dataDir})`);
     }

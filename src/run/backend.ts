@@ -1,8 +1,11 @@
 import type { FlowRecord } from '../flows/record.js';
 import type { DecodeCoverage } from '../pipeline/coverage.js';
+import type { FlowPage, FlowQuery } from '../service/query.js';
 import type { Snapshot } from '../store/index.js';
 import type { Evidence, Severity } from '../verify/types.js';
 import type { VerdictName } from '../verify/verdict.js';
+
+export type { FlowPage, FlowQuery };
 
 /**
  * Where live flows, snapshots and run history live: a running agent (through its flow API), or
@@ -30,7 +33,7 @@ export interface Backend {
    * A page of flows in start order: of one snapshot, or of a time window. A local backend keeps
    * flows per snapshot, so it needs `snapshot` (it says so when it is missing).
    */
-  flows(q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }>;
+  query(q: FlowQuery): Promise<FlowPage>;
   /** Every flow of a snapshot (bounded; throws when there are more than `max`). */
   snapshotFlows(id: string, max?: number): Promise<FlowRecord[]>;
   /**
@@ -47,17 +50,6 @@ export interface Backend {
   /** Kept runs, newest first: the newest `limit`, else all that the run log keeps (its bound, 5 000). */
   runs(q?: { limit?: number }): Promise<RunRecord[]>;
   close(): Promise<void>;
-}
-
-export interface FlowQuery {
-  snapshot?: string;
-  /** Epoch seconds or ISO 8601. */
-  since?: string;
-  until?: string;
-  /** CEL flow filter. */
-  filter?: string;
-  limit?: number;
-  cursor?: string;
 }
 
 export type StoppedSnapshot = Snapshot & {

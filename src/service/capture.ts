@@ -1,6 +1,6 @@
 import type { FlowRecord } from '../flows/record.js';
-import { decodeCapture, type CaptureSummary, type DecodedCapture } from '../pipeline/decode-capture.js';
-import type { AnalyzeOptions } from '../pipeline/analyze.js';
+import { decodeCapture, type CaptureSummary, type DecodedCapture, type DecodeOptions } from '../pipeline/decode-capture.js';
+
 import type { Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
 import { pageOf, timeOf, type FlowPage, type FlowQuery } from './query.js';
@@ -24,7 +24,7 @@ export class CaptureSource implements FlowSource {
   }
 
   /** Decodes `file` (decodeCapture's options: redactor, protos, body limit …). Throws CaptureFormatError. */
-  static async open(file: string, o: Omit<AnalyzeOptions, 'onRecord'> = {}, label?: string): Promise<CaptureSource> {
+  static async open(file: string, o: Omit<DecodeOptions, 'onRecord'> = {}, label?: string): Promise<CaptureSource> {
     return new CaptureSource(await decodeCapture(file, o), label);
   }
 

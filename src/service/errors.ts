@@ -4,8 +4,9 @@
  * ("since: …", "cursor: …"); the API answers 400 or 404 with it, MCP tools an error naming it.
  */
 export class SourceError extends Error {
-  constructor(readonly kind: 'bad' | 'missing', message: string) {
-    super(message);
+  /** `cause`: what the source itself answered (a remote agent's AgentClientError, naming its URL). */
+  constructor(readonly kind: 'bad' | 'missing', message: string, o?: { cause?: unknown }) {
+    super(message, o);
     this.name = 'SourceError';
   }
 

@@ -10,7 +10,8 @@ export const MAX_PAGE = 1000;
 /** A page's size when the query gives none. */
 export const DEFAULT_PAGE = 100;
 
-const time = (what: string) => z.string().max(40).describe(`${what}: RFC 3339 (2026-11-21T10:00:00Z) or epoch seconds`);
+/** A time argument or parameter: RFC 3339 or epoch seconds, described by what it bounds. */
+export const timeField = (what: string) => z.string().max(40).describe(`${what}: RFC 3339 (2026-11-21T10:00:00Z) or epoch seconds`);
 
 /**
  * A query for a page of flows, as both front doors take it: the HTTP API from its query string
@@ -20,8 +21,8 @@ const time = (what: string) => z.string().max(40).describe(`${what}: RFC 3339 (2
  */
 export const flowQueryFields = {
   filter: z.string().max(MAX_FILTER_LENGTH).describe('CEL flow filter, e.g. \'http && response.status >= 500\' (README "Filter language")'),
-  since: time('flows that started at or after this time'),
-  until: time('flows that started at or before this time'),
+  since: timeField('flows that started at or after this time'),
+  until: timeField('flows that started at or before this time'),
   limit: z.number().int().min(1).max(MAX_PAGE),
   cursor: z.string().min(1).max(4096).describe('"next" of the previous page'),
   snapshot: z.string().min(1).max(200).describe('the flows of this snapshot (start_snapshot, list_snapshots)'),
@@ -82,9 +83,14 @@ export function cursorKey(cursor: string): FlowKey {
   try {
     return decodeCursor(cursor);
   } catch (e) {
-    if (e instanceof CursorError) throw new SourceError('bad', `cursor: ${e.message}`);
+    if (e instanceof CursorError) throw badCursor(cursor);
     throw e;
   }
+}
+
+/** A cursor no source gave, in the words every front door uses. */
+export function badCursor(cursor: string): SourceError {
+  return new SourceError('bad', `cursor: "${cursor.slice(0, 40)}" is not a cursor this server gave: pass the "next" of the previous page`);
 }
 
 /**

@@ -110,7 +110,7 @@ export class RemoteSource implements FlowSource {
       return await call();
     } catch (e) {
       if (e instanceof AgentClientError && e.reason !== undefined && (e.status === 400 || e.status === 404)) {
-        throw new SourceError(e.status === 400 ? 'bad' : 'missing', e.reason);
+        throw new SourceError(e.status === 400 ? 'bad' : 'missing', e.reason, { cause: e });
       }
       throw e;
     }

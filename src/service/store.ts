@@ -2,7 +2,7 @@ import type { FlowStore, Snapshot } from '../store/index.js';
 import { CursorError } from '../store/index.js';
 import { SourceError } from './errors.js';
 import type { FlowFeed } from './feed.js';
-import { predicateOf, type FlowPage, type FlowQuery } from './query.js';
+import { badCursor, predicateOf, type FlowPage, type FlowQuery } from './query.js';
 import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
 import { DEFAULT_MAP_WINDOW, mapOf, resolve } from './window.js';
 import { timeOf } from './query.js';
@@ -59,7 +59,7 @@ export class StoreSource implements FlowSource {
       const page = await this.store.query({ filter: r.keep, since: r.since, until: r.until, limit: r.limit, cursor: r.cursor });
       return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
     } catch (e) {
-      if (e instanceof CursorError) throw new SourceError('bad', `cursor: ${e.message}`);
+      if (e instanceof CursorError) throw badCursor(r.cursor ?? '');
       throw e;
     }
   }

@@ -2,7 +2,7 @@
 // so both run the pipeline the same way. Runs the built code in dist/.
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { analyzeFile } from '../../dist/pipeline/analyze.js';
+import { decodeCapture } from '../../dist/pipeline/decode-capture.js';
 import { Redactor } from '../../dist/flows/redact.js';
 import { loadProtos } from '../../dist/pipeline/protos.js';
 
@@ -25,19 +25,20 @@ export async function goldenRun(file) {
   // A .proto beside a capture is its schema (as --proto would give it).
   const protoFiles = readdirSync(dirname(file)).filter((f) => f.endsWith('.proto'));
   const protos = protoFiles.length ? loadProtos(protoFiles.map((f) => join(dirname(file), f))) : undefined;
-  const { pipeline: p } = await analyzeFile(file, { redactor: new Redactor({ key: GOLDEN_KEY }), protos, onRecord: (r) => records.push(r) });
+  // Records in the order the pipeline completes them (onRecord), as the baselines have them.
+  const { summary: s } = await decodeCapture(file, { redactor: new Redactor({ key: GOLDEN_KEY }), protos, onRecord: (r) => records.push(r) });
   const jsonl = records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '');
   const stats = {
-    packets: p.packets,
-    flows: p.flows,
-    violations: { total: p.violations.total, ...p.violations.toJSON() },
-    connections: p.reassembler.stats.connections,
-    gaps: p.reassembler.stats.gaps,
-    byProtocol: p.dispatcher.stats.byProtocol,
-    unknownConnections: p.dispatcher.stats.unknown,
+    packets: s.packets,
+    flows: s.flows,
+    violations: { total: s.violations.total, ...s.violations.counts },
+    connections: s.reassembly.connections,
+    gaps: s.reassembly.gaps,
+    byProtocol: s.protocols,
+    unknownConnections: s.unknownConnections,
     // What was seen but not decoded: TCP connections by why (tls, mysql … unknown), connections
     // without payload, UDP flows, and their servers (issue 12).
-    undecoded: p.coverage(),
+    undecoded: s.coverage,
   };
   return { jsonl, stats, records };
 }

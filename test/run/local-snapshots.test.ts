@@ -63,7 +63,7 @@ describe('local snapshot stores', () => {
     claim(join(snapshotsDir(d), busy));
     await expect(b.snapshotFlows(busy)).rejects.toThrow(`snapshot ${busy} is still being recorded by process ${process.pid}: stop it there first`);
     await expect(b.stopSnapshot(busy)).rejects.toThrow(/still being recorded/);
-    await expect(b.flows({})).rejects.toThrow(/^snapshot: a local capture keeps flows per snapshot/);
+    await expect(b.query({})).rejects.toThrow(/^snapshot: a local capture keeps flows per snapshot/);
     await expect(b.snapshotFlows('snap-000000000404')).rejects.toThrow(`snapshot: no local snapshot "snap-000000000404" in ${snapshotsDir(d)}`);
     expect(existsSync(join(dir, 'owner.json'))).toBe(true);
   });

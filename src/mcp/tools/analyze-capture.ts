@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { CaptureSummary } from '../../pipeline/decode-capture.js';
+import { ServiceNames } from '../../verify/services.js';
+import { undecodedCoverage } from '../../verify/verdict.js';
 import { captureArg } from '../args.js';
 import { tokens } from '../bound.js';
 import { flowPage, pageArgs, pageShape, pageText } from '../pages.js';
@@ -28,12 +31,25 @@ export const analyzeCapture = tool({
   annotations: { readOnlyHint: true },
   async run(a, ctx) {
     const c = await ctx.captures.load(a.capture, ctx.cwd);
-    const head = summaryText(c.path, c.summary);
+    const summary = toolSummary(c.source.summary);
+    const head = summaryText(c.path, summary);
     // The rest of the result: the summary, the path and this head, besides the page.
-    const page = await flowPage(ctx, a, tokens(c.summary) + tokens(c.path) + tokens(JSON.stringify(head)) + 50);
-    return { structured: { capture: c.path, summary: c.summary, ...page }, text: `${head}\n${pageText(page)}` };
+    const page = await flowPage(ctx, a, tokens(summary) + tokens(c.path) + tokens(JSON.stringify(head)) + 50);
+    return { structured: { capture: c.path, summary, ...page }, text: `${head}\n${pageText(page)}` };
   },
 });
+
+/** The decode's summary (pipeline/decode-capture.ts) as this tool's schema has it: undecoded with its services named. */
+function toolSummary(s: CaptureSummary): z.infer<typeof summarySchema> {
+  const seen = s.coverage.connections + s.coverage.udpFlows > 0;
+  return {
+    format: s.format, bytes: s.bytes, packets: s.packets, flows: s.flows, protocols: s.protocols,
+    ...(s.window ? { window: s.window } : {}),
+    violations: s.violations,
+    ...(s.truncatedAt !== undefined ? { truncatedAt: s.truncatedAt } : {}),
+    ...(seen ? { undecoded: undecodedCoverage(s.coverage, new ServiceNames()) } : {}),
+  };
+}
 
 /**
  * What the decode saw, each number named: flows are exchanges (a request and its response, a SQL

@@ -107,7 +107,7 @@ function statsText(s: EndpointStats): string {
 /** A side: an existing file is a capture; anything else must be a snapshot the backend has. */
 async function sideOf(ctx: McpContext, value: string, argument: string): Promise<{ label: string; flows: readonly FlowRecord[] }> {
   const isFile = await stat(resolve(ctx.cwd, value)).then((s) => s.isFile(), () => false);
-  if (isFile) return { label: value, flows: (await ctx.captures.load(value, ctx.cwd, argument)).flows };
+  if (isFile) return { label: value, flows: (await ctx.captures.load(value, ctx.cwd, argument)).source.flows };
   const backend = await ctx.backend();
   const snap = await backend.getSnapshot(value).catch((e: Error) => {
     throw new ArgError(argument, `"${value}" is not a capture file (none at ${resolve(ctx.cwd, value)}), and the ${backend.kind} backend could not say whether it is a snapshot: ${e.message}`);

@@ -29,7 +29,7 @@ export const getFlow = tool({
     let r;
     if (a.capture !== undefined) {
       const c = await ctx.captures.load(a.capture, ctx.cwd);
-      r = c.byId.get(a.id);
+      r = await c.source.flow(a.id);
       if (!r) throw new ArgError('id', `no flow "${a.id}" in ${a.capture} (list_flows with this capture lists its ids)`);
     } else {
       const backend = await ctx.backend();
