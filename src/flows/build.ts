@@ -23,7 +23,7 @@ export class FlowBuilder implements PartBuilder {
     const n = (this.counters.get(conn) ?? 0) + 1;
     this.counters.set(conn, n);
     // The protocol's record module builds its part: one property read in the registry.
-    const r = RECORDS[tx.protocol as Protocol].build(tx, conn, n, this);
+    const r = (RECORDS[tx.protocol as Protocol] ?? unrecorded(tx.protocol)).build(tx, conn, n, this);
     // What the first call waited for before its first byte: the TCP handshake (and any TLS or
     // startup exchange). Only when the SYN was seen; connection-churn compares it to the call.
     if (n === 1 && conn.handshakeSeen && r.start >= conn.startTime) r.connectMs = round3((r.start - conn.startTime) * 1000);
@@ -121,4 +121,12 @@ export class FlowBuilder implements PartBuilder {
     this.opts.violation?.('grpc.message_undecodable', `flow ${id}: message ${error}`);
     return out;
   }
+}
+
+/**
+ * A session emitted a protocol with no record module: a programming error, not wire input. The
+ * dispatcher turns the throw into a decoder.internal_error violation for that connection.
+ */
+function unrecorded(protocol: string): never {
+  throw new Error(`no record module for protocol "${protocol}" (src/flows/protocols/index.ts)`);
 }

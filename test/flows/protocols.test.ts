@@ -1,0 +1,53 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FlowBuilder } from '../../src/flows/build.js';
+import { grpcStatusLabel } from '../../src/flows/protocols/grpc.js';
+import { httpHalves, moduleFor, PROTOCOL_NAMES, RECORDS, recordModule, sqlHalves } from '../../src/flows/protocols/index.js';
+import type { FlowRecord } from '../../src/flows/record.js';
+import type { ConnectionInfo } from '../../src/reassembly/types.js';
+
+/** Every golden record, as tools outside the test suite read them. */
+const goldens: FlowRecord[] = (readdirSync('test/golden', { recursive: true }) as string[])
+  .filter((f) => f.endsWith('.jsonl')).sort()
+  .flatMap((f) => readFileSync(join('test/golden', f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as FlowRecord));
+
+describe('record modules (src/flows/protocols/)', () => {
+  it('one module per protocol, each under its own name', () => {
+    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres']);
+    for (const p of PROTOCOL_NAMES) expect(RECORDS[p].protocol).toBe(p);
+    expect(moduleFor('redis')).toBeUndefined();
+    expect(moduleFor('toString')).toBeUndefined();
+  });
+
+  it('the golden records cover every protocol, and each record\'s halves are the kind its module says', () => {
+    expect(new Set(goldens.map((r) => r.protocol))).toEqual(new Set(PROTOCOL_NAMES));
+    for (const r of goldens) {
+      const m = recordModule(r);
+      expect(m).toBe(RECORDS[r.protocol]);
+      expect(httpHalves(r) !== sqlHalves(r), r.id).toBe(true);
+      if (httpHalves(r) && r.request) expect(typeof r.request.method, r.id).toBe('string');
+      if (sqlHalves(r) && r.request) expect(typeof r.request.message, r.id).toBe('string');
+      // Every question has an answer for every record (none throws on a missing half).
+      m.table(r);
+      m.outcome(r);
+      m.rowStatus(r);
+      m.failed(r);
+      m.problem(r, '1.2.3.4:5');
+    }
+  });
+
+  it('a protocol with no record module fails loudly instead of passing as HTTP', () => {
+    const conn: ConnectionInfo = {
+      id: 'c', client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 6379 }, family: 4,
+      startTime: 0, firstFrame: 1, handshakeSeen: false, midStream: true,
+    };
+    expect(() => new FlowBuilder({ bodyLimit: 64, frames: true }).build({ protocol: 'redis' }, conn)).toThrow(/no record module for protocol "redis"/);
+  });
+
+  it('formats a gRPC status one way', () => {
+    expect(grpcStatusLabel(0)).toBe('grpc 0 OK');
+    expect(grpcStatusLabel(5)).toBe('grpc 5 NOT_FOUND');
+    expect(grpcStatusLabel(99)).toBe('grpc 99');
+  });
+});
