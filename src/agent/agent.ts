@@ -65,7 +65,7 @@ export class Agent {
 
   static async start(o: AgentOptions): Promise<Agent> {
     if (!isLoopback(o.listen.host) && !o.token) {
-      throw new Error(`--listen ${o.listen.host}:${o.listen.port} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
+      throw new Error(`--listen ${hostPort(o.listen.host, o.listen.port)} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
     }
     const identities = o.identities ? IdentityMap.load(o.identities) : undefined;
     let recorder: Recorder | undefined;

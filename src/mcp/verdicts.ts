@@ -1,4 +1,5 @@
 import type { AgentClient } from '../client/agent.js';
+import type { SpecState, VerdictChange } from '../watch/watcher.js';
 
 /**
  * The agent's standing-spec verdicts (`tapwire agent --spec`), followed over its event stream
@@ -10,27 +11,14 @@ import type { AgentClient } from '../client/agent.js';
  * what it keeps), they are told too.
  */
 
-/** One standing spec's state, as the agent sends it (src/watch/watcher.ts SpecState). */
-export interface SpecVerdict {
-  spec: string;
-  verdict: 'pass' | 'fail' | 'inconclusive';
-  findings: { evidence: unknown[]; details?: Record<string, unknown> }[];
-  [k: string]: unknown;
-}
-
-/** A verdict change (src/watch/watcher.ts VerdictChange): `summary` is the one line to tell. */
-export interface VerdictChange {
-  seq: number;
-  spec: string;
-  verdict: 'pass' | 'fail' | 'inconclusive';
-  summary: string;
-  [k: string]: unknown;
-}
-
-export interface Verdicts {
+/**
+ * Where every standing spec stands and the latest changes, oldest first: the agent's
+ * `GET /api/verdicts` (src/api/verdicts.ts), with the watcher's own types (src/watch/watcher.ts)
+ * since that is what the agent sends. Each spec's verdict is a VerdictName (src/verify/verdict.ts).
+ */
+export interface StandingVerdicts {
   window: number;
-  specs: SpecVerdict[];
-  /** The latest changes, oldest first. */
+  specs: SpecState[];
   changes: VerdictChange[];
 }
 
@@ -47,7 +35,7 @@ const RETRY_MS = { first: 1000, max: 30_000 };
 const REPLAY_MS = 300;
 
 export class VerdictFollower {
-  private state?: { window: number; specs: SpecVerdict[] };
+  private state?: { window: number; specs: SpecState[] };
   private changes: VerdictChange[] = [];
   private readonly listeners = new Set<(c: VerdictNotice) => void>();
   private abort?: AbortController;
@@ -62,10 +50,10 @@ export class VerdictFollower {
    * Where every standing spec stands, and the latest changes: from the stream once it has
    * spoken, else asked of the agent directly. Throws AgentClientError (404: no standing specs).
    */
-  async current(): Promise<Verdicts> {
+  async current(): Promise<StandingVerdicts> {
     this.start();
     if (this.state) return { ...this.state, changes: this.changes };
-    const r = await this.client.json<{ window: number; specs: SpecVerdict[]; changes: VerdictChange[] }>('GET', '/api/verdicts');
+    const r = await this.client.json<{ window: number; specs: SpecState[]; changes: VerdictChange[] }>('GET', '/api/verdicts');
     return { window: r.window, specs: r.specs, changes: r.changes.slice(-KEEP_CHANGES) };
   }
 
@@ -146,7 +134,7 @@ export class VerdictFollower {
       return;
     }
     if (event === 'current') {
-      const b = body as { window: number; specs: SpecVerdict[] };
+      const b = body as { window: number; specs: SpecState[] };
       this.state = { window: b.window, specs: b.specs };
       setTimeout(() => this.reconcile(), REPLAY_MS).unref();
     } else if (event === 'change') {
@@ -154,7 +142,7 @@ export class VerdictFollower {
       this.changes.push(c);
       if (this.changes.length > KEEP_CHANGES) this.changes.shift();
       // The change event carries the verdict, not the spec's findings: ask for them, then tell.
-      void this.client.json<{ window: number; specs: SpecVerdict[] }>('GET', '/api/verdicts')
+      void this.client.json<{ window: number; specs: SpecState[] }>('GET', '/api/verdicts')
         .then((r) => { this.state = { window: r.window, specs: r.specs }; }, () => { /* told anyway: current() asks again */ })
         .finally(() => this.tell(c));
     }

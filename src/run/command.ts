@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { groupRunning } from './group.js';
+import { groupRunning } from './process-group.js';
 
 /**
  * The test command of a run: an argv run directly (`tapwire run -- npm test`), or a string run by
