@@ -1,9 +1,7 @@
 import type { ConnectionInfo } from '../reassembly/types.js';
-import type { Exchange, GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf } from '../protocols/types.js';
-import { decompressMessage, schemaless } from '../protocols/grpc/protobuf.js';
+import type { Exchange, HttpRequestHalf, HttpResponseHalf, MessageHalf } from '../protocols/types.js';
 import { preview } from './body.js';
-import type { FlowRecord, Protocol, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from './record.js';
-import { fingerprint } from '../protocols/postgres/fingerprint.js';
+import type { FlowRecord, Protocol, RecordHalf, RecordRequest, RecordResponse } from './record.js';
 import { RECORDS } from './protocols/index.js';
 import { round3, type BuildOptions, type PartBuilder } from './protocols/part.js';
 
@@ -11,8 +9,8 @@ export type { BuildOptions } from './protocols/part.js';
 
 /**
  * Turns a session's exchange into a FlowRecord: the protocol's record module (src/flows/protocols/)
- * builds the envelope and its part; this class lends it body previews, gRPC message decoding,
- * SQL fingerprints and the options.
+ * builds the envelope and its part; this class lends it HTTP halves with body previews, and the
+ * options.
  */
 export class FlowBuilder implements PartBuilder {
   private counters = new WeakMap<ConnectionInfo, number>();
@@ -28,19 +26,6 @@ export class FlowBuilder implements PartBuilder {
     // startup exchange). Only when the SYN was seen; connection-churn compares it to the call.
     if (n === 1 && conn.handshakeSeen && r.start >= conn.startTime) r.connectMs = round3((r.start - conn.startTime) * 1000);
     return r;
-  }
-
-  /** Fingerprints by SQL text: a service sends the same few statements again and again. */
-  private readonly fingerprints = new Map<string, string>();
-
-  fingerprintOf(sql: string): string {
-    let f = this.fingerprints.get(sql);
-    if (f === undefined) {
-      f = fingerprint(sql);
-      if (this.fingerprints.size >= 10_000) this.fingerprints.clear();
-      this.fingerprints.set(sql, f);
-    }
-    return f;
   }
 
   /** Copies the shared half fields into `out`, in the contract's field order. */
@@ -76,49 +61,6 @@ export class FlowBuilder implements PartBuilder {
     if (h.grpcStatus !== undefined) out.grpcStatus = h.grpcStatus;
     if (h.grpcMessage !== undefined) out.grpcMessage = h.grpcMessage;
     if (h.messagesDropped) out.messagesDropped = h.messagesDropped;
-    return out;
-  }
-
-  /**
-   * gRPC messages: decompressed (grpc-encoding), then decoded with the --proto schema when one
-   * covers the method, else schemalessly. A message neither can read is kept as base64 with the
-   * reason, and counted: the flow is never dropped.
-   */
-  messages(list: GrpcMessage[], path: string, dir: 0 | 1, encoding: string | undefined, id: string): RecordMessage[] {
-    return list.map((m) => {
-      const out: RecordMessage = { time: m.time, size: m.size };
-      if (m.compressed) out.compressed = true;
-      if (m.truncated) out.truncated = true;
-      if (!m.data) return out;
-      let bytes = m.data;
-      try {
-        if (m.compressed) bytes = decompressMessage(bytes, encoding, this.opts.bodyLimit);
-      } catch (err) {
-        return this.undecoded(out, m.data, `decompression failed: ${(err as Error).message}`, id);
-      }
-      if (this.opts.protos) {
-        try {
-          const json = this.opts.protos.decode(path, dir, bytes);
-          if (json) {
-            out.json = json;
-            return out;
-          }
-        } catch (err) {
-          if (!m.truncated) return this.undecoded(out, bytes, `does not decode as its --proto type: ${(err as Error).message}`, id);
-        }
-      }
-      const fields = schemaless(bytes);
-      if (fields) out.fields = fields;
-      else if (m.truncated) out.data = bytes.toString('base64');
-      else return this.undecoded(out, bytes, 'not a well-formed protobuf message', id);
-      return out;
-    });
-  }
-
-  private undecoded(out: RecordMessage, bytes: Buffer, error: string, id: string): RecordMessage {
-    out.data = bytes.toString('base64');
-    out.error = error;
-    this.opts.violation?.('grpc.message_undecodable', `flow ${id}: message ${error}`);
     return out;
   }
 }

@@ -1,6 +1,10 @@
+import type { ConnectionInfo } from '../../reassembly/types.js';
 import { GRPC_STATUS_NAMES } from '../../protocols/grpc/framing.js';
-import type { GrpcFlow } from '../record.js';
-import { httpFamily, statusProblem, unanswered, httpFailed } from './http.js';
+import { decompressMessage, schemaless } from '../../protocols/grpc/protobuf.js';
+import type { Exchange, GrpcMessage, Transaction } from '../../protocols/types.js';
+import type { GrpcFlow, RecordMessage } from '../record.js';
+import { buildHttp, httpFamily, statusProblem, unanswered, httpFailed } from './http.js';
+import type { BuildOptions, PartBuilder } from './part.js';
 import { streamEnd, streamEndNote } from './http2.js';
 import type { RecordModule } from './module.js';
 
@@ -9,12 +13,69 @@ export function grpcStatusLabel(code: number): string {
   return `grpc ${code} ${GRPC_STATUS_NAMES[code] ?? ''}`.trim();
 }
 
+/** An HTTP exchange whose messages are decoded: the call facts come from the request, so without it they stay undecoded. */
+function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): GrpcFlow {
+  const r = buildHttp<GrpcFlow>(tx, conn, n, b);
+  const t = tx as Transaction;
+  if (t.grpc) {
+    const req = t.request, resp = t.response;
+    const path = req?.path ?? '';
+    if (req?.messages) r.request!.messages = messages(b.opts, req.messages, path, 0, req.headers['grpc-encoding'], r.id);
+    if (resp?.messages) r.response!.messages = messages(b.opts, resp.messages, path, 1, resp.headers['grpc-encoding'], r.id);
+  }
+  return r;
+}
+
+/**
+ * gRPC messages: decompressed (grpc-encoding), then decoded with the --proto schema when one
+ * covers the method, else schemalessly. A message neither can read is kept as base64 with the
+ * reason, and counted: the flow is never dropped.
+ */
+function messages(opts: BuildOptions, list: GrpcMessage[], path: string, dir: 0 | 1, encoding: string | undefined, id: string): RecordMessage[] {
+  return list.map((m) => {
+    const out: RecordMessage = { time: m.time, size: m.size };
+    if (m.compressed) out.compressed = true;
+    if (m.truncated) out.truncated = true;
+    if (!m.data) return out;
+    let bytes = m.data;
+    try {
+      if (m.compressed) bytes = decompressMessage(bytes, encoding, opts.bodyLimit);
+    } catch (err) {
+      return undecoded(opts, out, m.data, `decompression failed: ${(err as Error).message}`, id);
+    }
+    if (opts.protos) {
+      try {
+        const json = opts.protos.decode(path, dir, bytes);
+        if (json) {
+          out.json = json;
+          return out;
+        }
+      } catch (err) {
+        if (!m.truncated) return undecoded(opts, out, bytes, `does not decode as its --proto type: ${(err as Error).message}`, id);
+      }
+    }
+    const fields = schemaless(bytes);
+    if (fields) out.fields = fields;
+    else if (m.truncated) out.data = bytes.toString('base64');
+    else return undecoded(opts, out, bytes, 'not a well-formed protobuf message', id);
+    return out;
+  });
+}
+
+function undecoded(opts: BuildOptions, out: RecordMessage, bytes: Buffer, error: string, id: string): RecordMessage {
+  out.data = bytes.toString('base64');
+  out.error = error;
+  opts.violation?.('grpc.message_undecodable', `flow ${id}: message ${error}`);
+  return out;
+}
+
 /** gRPC over HTTP/2: a call is its method path; grpc-status, not the HTTP status, says whether it failed. */
 export const grpc: RecordModule<GrpcFlow> = {
   ...httpFamily,
   protocol: 'grpc',
   title: 'gRPC',
   column: 'grpc',
+  build,
   pathParams: false,
   operation: (r) => r.request?.path,
   failed(r) {

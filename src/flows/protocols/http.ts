@@ -29,12 +29,8 @@ export function buildHttp<F extends HttpFlowRecord>(tx: Exchange, conn: Connecti
   if (t.streamId !== undefined) r.streamId = t.streamId;
   if (req) r.request = b.request(req);
   if (resp) r.response = b.response(resp);
-  if (t.grpc) {
-    r.grpc = t.grpc;
-    const path = req?.path ?? '';
-    if (req?.messages) r.request!.messages = b.messages(req.messages, path, 0, req.headers['grpc-encoding'], r.id);
-    if (resp?.messages) r.response!.messages = b.messages(resp.messages, path, 1, resp.headers['grpc-encoding'], r.id);
-  }
+  // The carried protocol's call facts (gRPC); its messages are decoded by its module (grpc.ts).
+  if (t.grpc) r.grpc = t.grpc;
   if (t.error) r.error = t.error;
   if (t.headersPartial) r.headersPartial = true;
   if (t.incomplete) {

@@ -1,5 +1,5 @@
-import type { GrpcMessage, HttpRequestHalf, HttpResponseHalf } from '../../protocols/types.js';
-import type { RecordMessage, RecordRequest, RecordResponse } from '../record.js';
+import type { HttpRequestHalf, HttpResponseHalf } from '../../protocols/types.js';
+import type { RecordRequest, RecordResponse } from '../record.js';
 import type { Redactor } from '../redact.js';
 import type { ProtoSchemas } from '../../protocols/grpc/protobuf.js';
 
@@ -22,10 +22,6 @@ export interface PartBuilder {
   readonly opts: BuildOptions;
   request(h: HttpRequestHalf): RecordRequest;
   response(h: HttpResponseHalf): RecordResponse;
-  /** gRPC messages decoded (--proto or schemaless), each undecodable one counted. */
-  messages(list: GrpcMessage[], path: string, dir: 0 | 1, encoding: string | undefined, id: string): RecordMessage[];
-  /** The normalised SQL fingerprint, cached by text. */
-  fingerprintOf(sql: string): string;
 }
 
 /** end − start in milliseconds, to the microsecond. */

@@ -1,9 +1,24 @@
 import type { ConnectionInfo } from '../../reassembly/types.js';
 import type { Exchange } from '../../protocols/types.js';
+import { fingerprint } from '../../protocols/postgres/fingerprint.js';
 import type { PgExchange } from '../../protocols/postgres/types.js';
 import type { PgRecordRequest, PgRecordResponse, PostgresFlow } from '../record.js';
 import type { RecordModule } from './module.js';
 import { round3, type PartBuilder } from './part.js';
+
+/** Fingerprints by SQL text: a service sends the same few statements again and again. Bounded. */
+const fingerprints = new Map<string, string>();
+const MAX_FINGERPRINTS = 10_000;
+
+function fingerprintOf(sql: string): string {
+  let f = fingerprints.get(sql);
+  if (f === undefined) {
+    f = fingerprint(sql);
+    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.clear();
+    fingerprints.set(sql, f);
+  }
+  return f;
+}
 
 /** Statements that are not work: transaction control and session settings (issue 5, "Not redundant"). */
 const TRANSACTION_CONTROL = /^(begin|start transaction|commit|end|rollback|abort|set|reset|savepoint|release|discard|show)\b/;
@@ -26,7 +41,7 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): P
     out.message = req.message;
     if (req.query !== undefined) {
       out.query = req.query;
-      out.fingerprint = b.fingerprintOf(req.query);
+      out.fingerprint = fingerprintOf(req.query);
     }
     if (req.statement !== undefined) out.statement = req.statement;
     if (req.portal) out.portal = req.portal;
