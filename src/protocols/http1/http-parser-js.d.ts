@@ -22,7 +22,8 @@ declare module 'http-parser-js' {
     onHeaders: (trailers: string[], url: string) => void;
     onBody: (chunk: Buffer, start: number, len: number) => void;
     onMessageComplete: () => void;
-    // Internal state read (not written) by tapwire to learn positions and framing.
+    // Internal state: read by tapwire to learn positions and framing; written only by parser.ts's
+    // overrides and by reader.ts (body_bytes across a capture gap, isChunked for a final chunked coding).
     state: string;
     offset: number;
     end: number;
