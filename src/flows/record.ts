@@ -262,6 +262,12 @@ export function unhandled(p: never): never {
   throw new Error(`unknown protocol ${String(p)}`);
 }
 
+/**
+ * Type guards over the union, for code that cannot reach the registry (tests, and front doors not
+ * yet moved). verify/, query/, the MCP rows and the CLI ask the record modules instead:
+ * httpHalves and sqlHalves in src/flows/protocols/index.ts.
+ */
+
 /** The flow's halves are HTTP messages (headers, bodies): HTTP/1.x, HTTP/2, gRPC. */
 export function isHttpLike(r: FlowRecord): r is HttpFlowRecord {
   switch (r.protocol) {
