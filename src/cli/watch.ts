@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CaptureOpenError } from '../capture/live.js';
-import { AgentClient, AgentClientError } from '../client/agent.js';
-import { SseError, type SseEvent } from '../client/sse.js';
-import type { FlowRecord } from '../flows/record.js';
+import { AgentClientError } from '../client/agent.js';
+import { SseError } from '../client/sse.js';
+import { RemoteSource } from '../service/remote.js';
+import type { FlowEvent, FlowSubscription } from '../service/source.js';
 import { loadRedactKey, Redactor } from '../flows/redact.js';
 import { Recorder } from '../live/recorder.js';
 import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
@@ -114,84 +115,64 @@ function fail(msg: string): number {
 }
 
 /**
- * Feeds the watcher from a running agent: subscribes to its live flow stream first, then reads
- * the flows already in the window, so no flow falls between the two (one seen twice is held once).
- * When the stream ends (the agent restarted), it reconnects and reads the window again.
- * False, after saying why, when the agent cannot be reached at the start.
+ * Feeds the watcher from a running agent: subscribes to its stream of new flows first (the
+ * RemoteSource's), then reads the flows already in the window, so no flow falls between the two
+ * (one seen twice is held once). When the stream ends (the agent restarted), it reconnects and
+ * reads the window again. False, after saying why, when the agent cannot be reached at the start.
  */
 async function followAgent(url: string, token: string | undefined, watcher: Watcher, signal: AbortSignal): Promise<boolean> {
-  let client: AgentClient;
+  let source: RemoteSource;
   try {
-    client = new AgentClient(url, token);
+    source = RemoteSource.open(url, token);
   } catch (e) {
     if (!(e instanceof AgentClientError)) throw e;
     fail(e.message);
     return false;
   }
-  const connect = async () => {
-    const events = await client.events('/api/flows/stream', { signal });
+  const take = (e: FlowEvent) => ('flow' in e ? watcher.add(e.flow) : watcher.lost(e.dropped));
+  const connect = async (): Promise<FlowSubscription | undefined> => {
+    const sub = await source.subscribe(take);
     const flows = await apiFlows({ url, token, since: String(Date.now() / 1000 - watcher.windowSec) });
     if (!flows) {
-      await events.return(undefined);
+      sub.close();
       return undefined;
     }
     for (const r of flows) watcher.add(r);
-    return events;
+    return sub;
   };
-  let events: AsyncGenerator<SseEvent> | undefined;
+  let sub: FlowSubscription | undefined;
   try {
-    events = await connect();
+    sub = await connect();
   } catch (e) {
     if (!(e instanceof SseError)) throw e;
     fail(`--api: ${e.message}`);
   }
-  if (!events) return false;
-  const take = flowTaker(watcher);
+  if (!sub) return false;
+  signal.addEventListener('abort', () => sub?.close(), { once: true });
   void (async () => {
     for (;;) {
       let why = 'the agent ended it';
       try {
-        for await (const e of events) take(e);
+        await sub.ended;
       } catch (e) {
         why = (e as Error).message;
       }
       if (signal.aborted) return;
       process.stderr.write(`tapwire watch: lost the agent's flow stream (${why}); reconnecting\n`);
-      for (events = undefined; !events && !signal.aborted;) {
+      let next: FlowSubscription | undefined;
+      while (!next && !signal.aborted) {
         await sleep(RECONNECT_MS, undefined, { signal }).catch(() => undefined);
-        events = await connect().catch((e: unknown) => {
+        if (signal.aborted) break;
+        next = await connect().catch((e: unknown) => {
           if (!(e instanceof SseError)) throw e;
           return undefined;
         });
       }
-      if (!events) return;
+      if (!next) return;
+      sub = next;
+      if (signal.aborted) return sub.close();
       process.stderr.write('tapwire watch: reconnected\n');
     }
   })().catch((e: unknown) => process.stderr.write(`tapwire watch: following the agent failed: ${(e as Error).stack ?? e}\n`));
   return true;
-}
-
-/** Handles one event of `/api/flows/stream`: a flow into the window, or the count the agent dropped. */
-function flowTaker(watcher: Watcher): (e: SseEvent) => void {
-  let warned = false;
-  return (e) => {
-    let v: unknown;
-    try {
-      v = JSON.parse(e.data);
-    } catch {
-      v = undefined;
-    }
-    if (e.event === 'flow' && isFlow(v)) return watcher.add(v);
-    const dropped = (v as { dropped?: unknown } | undefined)?.dropped;
-    if (e.event === 'dropped' && typeof dropped === 'number') return watcher.lost(dropped);
-    if (!warned && (e.event === 'flow' || e.event === 'dropped')) {
-      warned = true;
-      process.stderr.write(`tapwire watch: ignored a "${e.event}" event that is not what the agent sends: ${JSON.stringify(e.data.slice(0, 80))} (further ones are ignored silently)\n`);
-    }
-  };
-}
-
-function isFlow(v: unknown): v is FlowRecord {
-  const r = v as Partial<FlowRecord> | null;
-  return typeof r === 'object' && r !== null && typeof r.id === 'string' && typeof r.start === 'number' && typeof r.protocol === 'string';
 }
