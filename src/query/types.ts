@@ -7,7 +7,7 @@
  * field is added to src/flows/record.ts and not to the filter.
  */
 
-import type { FlowRecord, GrpcCall, Peer, PgRecordRequest, PgSessionRecord, StreamErrorRecord, PgRecordResponse, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
+import type { FlowRecord, GrpcCall, Peer, PgSessionRecord, RecordMessage, StreamErrorRecord } from '../flows/record.js';
 import type { PgNotice } from '../protocols/postgres/types.js';
 
 export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
@@ -68,22 +68,21 @@ const HALF = {
   bodyEncoding: STRING, bodyTruncated: BOOL, bodyDecodeError: STRING,
 };
 
-/** `request`: the union of the HTTP-like request (http, http2, grpc) and the PostgreSQL statement. */
+/** `request`: the fields of every protocol's request half (a new protocol's fields must be added here to compile). */
 export const REQUEST = struct('request', {
   ...HALF, method: STRING, path: STRING, version: STRING, authority: STRING, scheme: STRING, messages: list(MESSAGE), messagesDropped: INT,
   message: STRING, query: STRING, fingerprint: STRING, statement: STRING, portal: STRING, params: list(DYN), pid: INT,
-} satisfies Fields<RecordRequest & PgRecordRequest>);
+} satisfies AnyFields<NonNullable<FlowRecord['request']>>);
 
-/** `response`: the union of the HTTP-like response and the PostgreSQL result. */
+/** `response`: the fields of every protocol's response half. */
 export const RESPONSE = struct('response', {
   ...HALF, status: INT, reason: STRING, version: STRING, interim: list(struct('interim', { status: INT, time: DOUBLE, frame: INT })),
   grpcStatus: INT, grpcMessage: STRING, messages: list(MESSAGE), messagesDropped: INT,
   command: STRING, rows: INT, columns: list(STRING), preview: list(list(DYN)), error: NOTICE, notices: list(NOTICE),
   copy: struct('copy', { direction: STRING, bytes: INT, rows: INT }), suspended: BOOL, empty: BOOL,
-} satisfies Fields<RecordResponse & PgRecordResponse>);
+} satisfies AnyFields<NonNullable<FlowRecord['response']>>);
 
 export const H2_ERROR = struct('error', { code: STRING, frame: STRING, by: STRING } satisfies Fields<StreamErrorRecord>);
-
 
 /** `record`: the whole flow record, with the field names of the JSONL contract. */
 export const RECORD = struct('record', {
