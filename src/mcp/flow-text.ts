@@ -1,5 +1,5 @@
 import { endpoint } from '../common/address.js';
-import type { FlowRecord, Peer, PgRecordRequest, PgRecordResponse, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
+import type { Peer, PgRecordRequest, PgRecordResponse, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
 import { sqlHalves } from '../flows/protocols/index.js';
 import { grpcStatusLabel } from '../flows/protocols/grpc.js';
 import type { RawField } from '../protocols/grpc/protobuf.js';

@@ -159,7 +159,10 @@ function profile(flows: readonly FlowRecord[], o: DiffOptions): Profile {
     const [inbound, downstream] = pair.split('\u0000') as [string, string];
     let total = 0, max = 0;
     // A loop, not Math.max(...): a long capture has more inbound requests than a call has arguments.
-    for (const n of m.values()) total += n, max = Math.max(max, n);
+    for (const n of m.values()) {
+      total += n;
+      max = Math.max(max, n);
+    }
     calls.set(pair, { inbound, downstream, mean: round(total / endpoints.get(inbound)!.stats.count, 3), max });
   }
   return { endpoints, calls, findings: verify(flows).findings };

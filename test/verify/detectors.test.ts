@@ -44,7 +44,10 @@ describe('retry detector', () => {
     expect(r!.severity).toBe('error');
     expect(r!.details.pattern).toBe('constant');
     expect(r!.details.attempts).toBe(4);
-    for (const d of r!.details.delaysMs as number[]) expect(d).toBeGreaterThan(150), expect(d).toBeLessThan(260);
+    for (const d of r!.details.delaysMs as number[]) {
+      expect(d).toBeGreaterThan(150);
+      expect(d).toBeLessThan(260);
+    }
     expect(r!.evidence).toHaveLength(4);
     expect(r!.summary).toMatch(/retries at 0\.2\d s, 0\.2\d s, 0\.2\d s \(constant: delays do not grow\)/);
   });
