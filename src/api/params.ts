@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { FilterError } from '../query/filter.js';
 import { SourceError } from '../service/errors.js';
 import { BodyError, readJsonBody } from '../service/http-body.js';
@@ -18,11 +18,13 @@ export function timeParam(name: 'since' | 'until', v: string | null | undefined)
   return refused(() => timeOf(name, v ?? undefined));
 }
 
+/** A query parameter that must be a whole number (`why` says what it counts, for the refusal). */
+export const wholeNumber = (why = '') => z.string().regex(/^\d+$/, { error: (i) => `"${String(i.input)}" is not a whole number${why}` }).transform(Number);
+
 /** `limit`, clamped to 1..max (a page of flows: MAX_LIMIT); a 400 when it is not a whole number. */
 export function limitParam(v: string | null, max = MAX_LIMIT): number {
   if (v === null || v === '') return DEFAULT_LIMIT;
-  if (!/^\d+$/.test(v)) throw bad(`limit: "${v}" is not a whole number`);
-  return Math.min(max, Math.max(1, Number(v)));
+  return Math.min(max, Math.max(1, parsed(z.object({ limit: wholeNumber() }), { limit: v }, '').limit));
 }
 
 /**

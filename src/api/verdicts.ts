@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Watcher } from '../watch/watcher.js';
-import { bad, notFound } from './errors.js';
+import { z } from 'zod';
+import { notFound } from './errors.js';
+import { parsed, wholeNumber } from './params.js';
 import { serveEvents } from './sse.js';
 
 /**
@@ -17,8 +19,7 @@ function need(watcher: Watcher | undefined): Watcher {
 /** `after`: only changes with a greater seq (what a poller saw last). */
 function afterParam(v: string | null | undefined): number {
   if (v === null || v === undefined || v === '') return 0;
-  if (!/^\d+$/.test(v)) throw bad(`after: "${v}" is not a whole number (a change's seq)`);
-  return Number(v);
+  return parsed(z.object({ after: wholeNumber(' (a change\'s seq)') }), { after: v }, '').after;
 }
 
 /** `GET /api/verdicts[?after=seq]` → `{ window, specs, changes }`. */

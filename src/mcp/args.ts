@@ -2,10 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { shortHash } from '../common/hash.js';
-import { parseTime } from '../common/time.js';
 import type { FlowRecord } from '../flows/record.js';
 import { compileFilter, type FlowPredicate } from '../query/filter.js';
-import { flowQueryFields, timeField } from '../service/query.js';
+import { flowQueryFields, timeField, timeOf } from '../service/query.js';
 import { parseSpec, type Spec } from '../verify/spec/index.js';
 import { ArgError } from './errors.js';
 
@@ -25,9 +24,8 @@ export function window(a: { since?: string; until?: string }): { since?: number;
   for (const k of ['since', 'until'] as const) {
     const v = a[k];
     if (v === undefined) continue;
-    const t = parseTime(v);
-    if (t === undefined) throw new ArgError(k, `"${v}" is neither RFC 3339 (2026-11-21T10:00:00Z) nor epoch seconds`);
-    out[k] = t;
+    // The time parsing, and its refusal ("since: … is neither RFC 3339 …"), of every source.
+    out[k] = timeOf(k, v);
   }
   if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
     throw new ArgError('until', `${a.until} is before since ${a.since}`);

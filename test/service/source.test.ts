@@ -137,3 +137,21 @@ describe('every FlowSource answers the same queries the same way', () => {
     expect(got.agent!.map((e) => 'flow' in e && e.flow.id)).toEqual([http.id]);
   });
 });
+
+describe('the API serves any FlowSource', () => {
+  it('a capture file behind the API: the same pages, no snapshots to keep, a flow stream that ends at once', async () => {
+    const api = createApi({ source: capture, registry: new Registry() });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    try {
+      const over = RemoteSource.open(`http://127.0.0.1:${(api.address() as AddressInfo).port}`);
+      expect(await all(over, { limit: 9 })).toEqual(capture.flows.map((f) => f.id));
+      expect(await over.snapshots()).toEqual([]);
+      await expect(over.snapshotWriter.create({ name: 'x' })).rejects.toSatisfy((e) => e instanceof SourceError && /keeps no snapshots/.test(e.message));
+      const sub = await over.subscribe(() => undefined);
+      await sub.ended;
+    } finally {
+      api.closeAllConnections();
+      await new Promise<void>((r) => api.close(() => r()));
+    }
+  });
+});
