@@ -1,6 +1,7 @@
 import type { FlowRecord } from '../flows/record.js';
 import type { DecodeCoverage } from '../pipeline/coverage.js';
 import type { FlowPage, FlowQuery } from '../service/query.js';
+import type { FlowSource } from '../service/source.js';
 import type { Snapshot } from '../store/index.js';
 import type { Evidence, Severity } from '../verify/types.js';
 import type { VerdictName } from '../verify/verdict.js';
@@ -10,9 +11,12 @@ export type { FlowPage, FlowQuery };
 /**
  * Where live flows, snapshots and run history live: a running agent (through its flow API), or
  * this process capturing locally into a data directory. `tapwire run`, `run_and_verify` and the
- * MCP server's snapshot tools are written once against this interface.
+ * MCP server's snapshot tools are written once against this interface. Its reading half is the
+ * one port's (service/source.ts FlowSource: describe, query, flow, close, with the same query,
+ * page and cursor); what it adds is capture control (snapshots this process starts and stops,
+ * pcap export) and the run log.
  */
-export interface Backend {
+export interface Backend extends Pick<FlowSource, 'describe' | 'query' | 'flow' | 'close'> {
   readonly kind: 'agent' | 'local';
   /** One line for people: "agent at http://127.0.0.1:8899", "local capture on lo (data in …)". */
   describe(): string;
