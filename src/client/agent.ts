@@ -37,7 +37,7 @@ type WirePage = { flows: FlowRecord[]; next?: string | null };
 /** A page as the client gives it: `next` absent at the end (service/query.ts FlowPage). */
 type Page = { flows: FlowRecord[]; next?: string };
 
-/** Pages are followed up to this many flows; more is refused rather than silently cut. */
+/** Pages of an agent are followed up to this many flows (service/collect.ts); more is refused rather than silently cut. */
 export const MAX_CLIENT_FLOWS = 1_000_000;
 
 /**
@@ -74,19 +74,6 @@ export class AgentClient {
 
   snapshotFlows(id: string, q: Omit<PageQuery, 'snapshot'> = {}): Promise<Page> {
     return this.page({ ...q, snapshot: id });
-  }
-
-  /** Every flow of a window or a snapshot, following `next` cursors page by page. */
-  async allFlows(q: Omit<PageQuery, 'cursor' | 'limit'>, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
-    const out: FlowRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.page({ ...q, limit: 1000, cursor });
-      for (const f of page.flows) out.push(f);
-      if (out.length > max) throw new AgentClientError(`more than ${max} flows in that window; narrow it with since/until`);
-      cursor = page.next || undefined;
-    } while (cursor);
-    return out;
   }
 
   /** One flow by id; undefined when the agent does not have it. */

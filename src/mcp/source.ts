@@ -1,5 +1,6 @@
 import type { FlowRecord } from '../flows/record.js';
 import type { Backend } from '../run/backend.js';
+import { collectFlows } from '../service/collect.js';
 import type { FlowQuery } from '../service/query.js';
 import { inWindow, window } from './args.js';
 import type { McpContext } from './context.js';
@@ -50,16 +51,8 @@ export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?:
 }
 
 /** Every flow of a backend window, page by page, refused past MAX_FLOWS rather than cut. */
-export async function allFlows(backend: Backend, q: Omit<FlowQuery, 'cursor' | 'limit'>): Promise<FlowRecord[]> {
-  const out: FlowRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await backend.query({ ...q, limit: 1000, cursor });
-    out.push(...page.flows);
-    if (out.length > MAX_FLOWS) throw new ArgError(q.snapshot !== undefined ? 'snapshot' : 'since', `more than ${MAX_FLOWS} flows: narrow the window with since/until`);
-    cursor = page.next || undefined;
-  } while (cursor);
-  return out;
+export function allFlows(backend: Backend, q: Omit<FlowQuery, 'cursor' | 'limit'>): Promise<FlowRecord[]> {
+  return collectFlows(backend, q, MAX_FLOWS, (max) => new ArgError(q.snapshot !== undefined ? 'snapshot' : 'since', `more than ${max} flows: narrow the window with since/until`));
 }
 
 /** An ArgError naming `argument` when the backend has no such snapshot. */

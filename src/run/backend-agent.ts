@@ -1,5 +1,6 @@
 import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/agent.js';
 import type { FlowRecord } from '../flows/record.js';
+import { collectFlows } from '../service/collect.js';
 import type { Snapshot } from '../store/index.js';
 import { DEFAULT_MAX_RUNS } from '../store/runs.js';
 import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
@@ -49,7 +50,7 @@ export class AgentBackend implements Backend {
   }
 
   snapshotFlows(id: string, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
-    return this.client.allFlows({ snapshot: id }, max);
+    return collectFlows(this, { snapshot: id }, max, (n) => new AgentClientError(`more than ${n} flows in that window; narrow it with since/until`));
   }
 
   flow(id: string): Promise<FlowRecord | undefined> {

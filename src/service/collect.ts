@@ -7,7 +7,7 @@ import type { FlowSource } from './source.js';
  * flows `tooMany(max)` is thrown rather than the answer silently cut (verify, diff and the service
  * map judge all of a window or none of it).
  */
-export async function collectFlows(source: FlowSource, q: Omit<FlowQuery, 'cursor' | 'limit'>, max: number, tooMany: (max: number) => Error): Promise<FlowRecord[]> {
+export async function collectFlows(source: Pick<FlowSource, 'query'>, q: Omit<FlowQuery, 'cursor' | 'limit'>, max: number, tooMany: (max: number) => Error): Promise<FlowRecord[]> {
   const out: FlowRecord[] = [];
   let cursor: string | undefined;
   do {
