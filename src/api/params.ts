@@ -43,13 +43,15 @@ export function flowQueryParams(url: URL, snapshot?: string): FlowQuery {
 
 /**
  * `v` checked by a zod schema: the value, or a 400 naming the first field that fails and why
- * (`body: unknown field "nmae" (known: …)`, `name: expected a string, got number`).
+ * (`body: unknown field "nmae" (known: …)`, `name: expected a string, got number`). `where` names
+ * the whole value ("body").
  */
 export function parsed<S extends z.ZodType>(schema: S, v: unknown, where: string): z.output<S> {
   const r = schema.safeParse(v);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  const field = [where, ...issue.path.map(String)].filter((s) => s !== '').join('.');
+  // A field is named by itself ("name: …", as the API always named them); the whole value by `where`.
+  const field = issue.path.map(String).join('.') || where || 'query';
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys;
     const known = 'shape' in schema ? Object.keys((schema as unknown as z.ZodObject).shape) : [];

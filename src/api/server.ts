@@ -82,7 +82,8 @@ export function createApi(o: ApiOptions): Server {
       json(res, 200, r);
     }],
     ['POST', /^\/api\/snapshots$/, async (req, res) => {
-      const body = parsed(SnapshotBody, (await readBody(req, MAX_BODY)) ?? {}, 'body');
+      const given = await readBody(req, MAX_BODY);
+      const body = parsed(SnapshotBody, given === undefined ? {} : given, 'body');
       const since = timeParam('since', text(body.since)), until = timeParam('until', text(body.until));
       if (since !== undefined && until !== undefined && until < since) throw bad('until is before since');
       json(res, 201, await writer().create({ name: body.name ?? undefined, since, until, filter: body.filter ?? undefined }));

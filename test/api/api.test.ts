@@ -130,6 +130,10 @@ describe('snapshots', () => {
     expect((await post('/api/snapshots', { nmae: 'x' })).body.error).toBe('body: unknown field "nmae" (known: name, since, until, filter)');
     expect((await post('/api/snapshots', { filter: 'http &&' })).status).toBe(400);
     expect((await post('/api/snapshots', { since: 10, until: 5 })).body.error).toBe('until is before since');
+    expect((await post('/api/snapshots', 'null')).body.error).toBe('body: expected a JSON object');
+    expect((await post('/api/snapshots', [1])).body.error).toBe('body: expected a JSON object');
+    expect((await post('/api/snapshots', { name: 5 })).body.error).toBe('name: expected a string, got number');
+    expect((await post('/api/snapshots', { since: true })).body.error).toBe('since: expected a string, got boolean');
     const none = await get('/api/snapshots/none/flows');
     expect([none.status, none.body.error]).toEqual([404, 'no snapshot "none"']);
   });
