@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '../reassembly/types.js';
+import type { ConnectionInfo } from '../stream/types.js';
 import type { Exchange, HttpRequestHalf, HttpResponseHalf, MessageHalf } from '../protocols/types.js';
 import { preview } from './body.js';
 import type { FlowRecord, Protocol, RecordHalf, RecordRequest, RecordResponse } from './record.js';

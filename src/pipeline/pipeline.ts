@@ -2,12 +2,14 @@ import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
 import { Violations } from '../common/violations.js';
 import type { Packet } from '../capture/types.js';
 import { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from '../capture/timeorder.js';
-import { Decoder, IPPROTO_TCP, IPPROTO_UDP } from '../decode/packet.js';
+import { Decoder, formatIp, IPPROTO_TCP, IPPROTO_UDP, type Decoded } from '../decode/packet.js';
 import { TcpReassembler } from '../reassembly/tcp.js';
 import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from '../reassembly/limits.js';
+import { DatagramDispatcher } from '../protocols/datagrams.js';
 import { Dispatcher } from '../protocols/dispatch.js';
 import { ANALYZERS } from '../protocols/registry.js';
-import type { ProtocolAnalyzer } from '../protocols/types.js';
+import type { Analyzer, DatagramAnalyzer, ProtocolAnalyzer } from '../protocols/types.js';
+import type { StreamHandler } from '../stream/types.js';
 import { FlowBuilder } from '../flows/build.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Redactor } from '../flows/redact.js';
@@ -26,7 +28,8 @@ export interface PipelineOptions {
   frames?: boolean;
   reassembly?: Partial<ReassemblyLimits>;
   timeOrder?: Partial<TimeOrderOptions>;
-  analyzers?: readonly ProtocolAnalyzer[];
+  /** Protocols to decode (default: the registry's), TCP and UDP ones alike: each declares its transport. */
+  analyzers?: readonly Analyzer[];
   violations?: Violations;
   /** --proto schemas for gRPC messages. */
   protos?: ProtoSchemas;
@@ -38,13 +41,16 @@ export interface PipelineOptions {
 
 /**
  * Packets in, flow records out: time order → decode → TCP reassembly → protocol dispatch →
- * records. Any packet source (file reader, live capture) feeds `packet()`; `finish()` ends it.
+ * records, and UDP datagrams → datagram dispatch → records. Any packet source (file reader, live
+ * capture) feeds `packet()`; `finish()` ends it. A source of byte streams without packets (TLS
+ * plaintext from eBPF uprobes) feeds `streams` instead, skipping decode and reassembly.
  */
 export class Pipeline {
   readonly violations: Violations;
   readonly decoder: Decoder;
   readonly reassembler: TcpReassembler;
   readonly dispatcher: Dispatcher;
+  readonly datagrams: DatagramDispatcher;
   private readonly order: TimeOrder;
   private readonly windowSec: number;
   private readonly builder: FlowBuilder;
@@ -64,10 +70,14 @@ export class Pipeline {
       violation: (code, reason) => this.violations.add(code, reason),
     });
     const onRecord = opts.onRecord;
-    this.dispatcher = new Dispatcher(opts.analyzers ?? ANALYZERS, { bodyLimit, maxMessages: opts.maxMessages }, this.violations, (tx, conn) => {
+    const analyzers = opts.analyzers ?? ANALYZERS;
+    const options = { bodyLimit, maxMessages: opts.maxMessages };
+    const emit = (tx: Parameters<FlowBuilder['build']>[0], conn: Parameters<FlowBuilder['build']>[1]) => {
       this.flows++;
       onRecord(this.builder.build(tx, conn));
-    });
+    };
+    this.dispatcher = new Dispatcher(analyzers.filter((a): a is ProtocolAnalyzer => a.transport === 'tcp'), options, this.violations, emit);
+    this.datagrams = new DatagramDispatcher(analyzers.filter((a): a is DatagramAnalyzer => a.transport === 'udp'), options, this.violations, emit);
     this.reassembler = new TcpReassembler(this.dispatcher, this.violations, { ...DEFAULT_REASSEMBLY_LIMITS, ...opts.reassembly });
     const timeOrder = { ...DEFAULT_TIME_ORDER, ...opts.timeOrder };
     this.windowSec = timeOrder.windowSec;
@@ -84,8 +94,27 @@ export class Pipeline {
     const d = this.decoder.decode(p);
     if (!d) return;
     if (d.proto === IPPROTO_TCP) this.reassembler.packet(d);
-    // No protocol over UDP is decoded yet: its flows are counted, so coverage can say so.
-    else if (d.proto === IPPROTO_UDP) this.udp.packet(d);
+    else if (d.proto === IPPROTO_UDP && !this.datagram(d)) this.udp.packet(d);
+  }
+
+  /** A UDP datagram to its protocol; false (counted as not decoded) when no analyzer takes its flow. */
+  private datagram(d: Decoded): boolean {
+    if (!this.datagrams.active) return false;
+    return this.datagrams.datagram({
+      family: d.family, src: { ip: formatIp(d.src), port: d.srcPort }, dst: { ip: formatIp(d.dst), port: d.dstPort },
+      // The payload is a view of the packet's buffer: a session copies what it keeps.
+      bytes: d.payload, meta: { time: d.time, frame: d.frame },
+    });
+  }
+
+  /**
+   * The entry for byte streams that come without packets: already-decrypted TLS plaintext with its
+   * connection's 4-tuple. They go straight to protocol dispatch (content detection, sessions,
+   * records), as TCP reassembly's output does. The source gives each connection its own id (not
+   * one reassembly could also give) and calls open, data/gap/fin, close in order.
+   */
+  get streams(): StreamHandler {
+    return this.dispatcher;
   }
 
   /**
@@ -107,11 +136,13 @@ export class Pipeline {
   tick(nowSec: number): void {
     this.order.advance(nowSec);
     this.reassembler.tick(nowSec - this.windowSec);
+    this.datagrams.tick(nowSec - this.windowSec);
   }
 
   finish(): void {
     this.order.flush();
     this.reassembler.finish();
+    this.datagrams.finish();
   }
 
   get timeOrder(): TimeOrder {

@@ -1,5 +1,5 @@
 import type { Violations } from '../common/violations.js';
-import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../reassembly/types.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/types.js';
 import type { AnalyzerOptions, Exchange, ProtocolAnalyzer, ProtocolSession, SessionContext } from './types.js';
 import { endpoint } from '../common/address.js';
 import { recognizeTcp } from './recognize.js';

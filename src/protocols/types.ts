@@ -1,4 +1,4 @@
-import type { CloseReason, ConnectionInfo, Dir, StreamMeta } from '../reassembly/types.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamMeta } from '../stream/types.js';
 
 /**
  * The one interface every protocol implements (see STYLE.md): a probe that looks at the first
@@ -196,8 +196,41 @@ export interface ProtocolSession {
   end(time: number, reason: CloseReason): void;
 }
 
+/** A protocol over TCP: its sessions read one connection's reassembled byte streams. */
 export interface ProtocolAnalyzer {
   readonly name: string;
+  readonly transport: 'tcp';
   probe(dir: Dir, bytes: Buffer): ProbeResult;
   createSession(ctx: SessionContext): ProtocolSession;
 }
+
+/** Where a datagram came from: its capture time and frame. Reused between calls. */
+export interface DatagramMeta {
+  time: number;
+  frame: number;
+}
+
+/** What a datagram session may do: no handover or carried protocols, which are stream notions. */
+export type DatagramContext = Pick<SessionContext, 'conn' | 'options' | 'emit' | 'violation'>;
+
+/**
+ * One UDP flow (a pair of endpoints) of a datagram protocol, such as DNS: each datagram whole, in
+ * capture order. `dir` 0 is the client → server direction the probe settled.
+ */
+export interface DatagramSession {
+  datagram(dir: Dir, bytes: Buffer, meta: DatagramMeta): void;
+  /** The flow went idle, or the capture ended: emit what is still pending. */
+  end(time: number): void;
+}
+
+/** A protocol over UDP: probed on a flow's first datagram, then fed each datagram of the flow. */
+export interface DatagramAnalyzer {
+  readonly name: string;
+  readonly transport: 'udp';
+  /** `match`: the sender is the client; `reverse`: the sender is the server; `no`: not this protocol. */
+  probe(bytes: Buffer): 'match' | 'reverse' | 'no';
+  createSession(ctx: DatagramContext): DatagramSession;
+}
+
+/** Every analyzer declares its transport; the pipeline routes TCP streams and UDP datagrams to their own. */
+export type Analyzer = ProtocolAnalyzer | DatagramAnalyzer;

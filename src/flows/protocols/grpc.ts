@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '../../reassembly/types.js';
+import type { ConnectionInfo } from '../../stream/types.js';
 import { GRPC_STATUS_NAMES } from '../../protocols/grpc/framing.js';
 import { decompressMessage, schemaless } from '../../protocols/grpc/protobuf.js';
 import type { Exchange, GrpcMessage, Transaction } from '../../protocols/types.js';

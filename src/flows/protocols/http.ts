@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConnectionInfo } from '../../reassembly/types.js';
+import type { ConnectionInfo } from '../../stream/types.js';
 import type { Exchange, Transaction } from '../../protocols/types.js';
 import type { HttpFlowRecord, RecordRequest, RecordResponse } from '../record.js';
 import type { RecordModule, Routine } from './module.js';

@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '../../reassembly/types.js';
+import type { ConnectionInfo } from '../../stream/types.js';
 import type { Exchange } from '../../protocols/types.js';
 import type { FlowRecord } from '../record.js';
 import type { PartBuilder } from './part.js';

@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '../../reassembly/types.js';
+import type { ConnectionInfo } from '../../stream/types.js';
 import type { Exchange } from '../../protocols/types.js';
 import { fingerprint } from '../../protocols/postgres/fingerprint.js';
 import type { PgExchange } from '../../protocols/postgres/types.js';

@@ -4,6 +4,7 @@ import { PgSession } from './session.js';
 
 export const postgres: ProtocolAnalyzer = {
   name: 'postgres',
+  transport: 'tcp',
   probe: probePostgres,
   createSession: (ctx) => new PgSession(ctx),
 };
