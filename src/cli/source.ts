@@ -44,7 +44,7 @@ export class CaptureProgress {
 }
 
 /**
- * The flows of a capture file ("-" for stdin), redacted, in start order, with its summary (the
+ * The flows of a capture file ("-" for stdin), redacted, in the order they were decoded, with its summary (the
  * decode coverage included: connections and UDP flows seen but not decoded). A file that is not a
  * capture, or cannot be read, prints one line naming it and gives undefined: the caller exits 2.
  */

@@ -39,8 +39,9 @@ export interface CaptureSummary {
 
 export interface DecodedCapture {
   /**
-   * The flows in start order (then id), when no `onRecord` took them; empty when one did (a
-   * caller that streams records does not hold them all).
+   * The flows in the order the pipeline completed them (as `analyze --format jsonl` writes them,
+   * and as verify has always judged them), when no `onRecord` took them; empty when one did (a
+   * caller that streams records does not hold them all). A reader that pages sorts them by start.
    */
   flows: FlowRecord[];
   summary: CaptureSummary;
@@ -73,8 +74,6 @@ export async function decodeCapture(file: string, o: DecodeOptions = {}): Promis
       else flows.push(r);
     },
   });
-  // Records leave the pipeline as exchanges complete; readers page them in start order.
-  flows.sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const v = p.violations;
   const summary: CaptureSummary = {
     file, format: info.format, bytes: info.bytesRead, packets: p.packets, flows: p.flows,

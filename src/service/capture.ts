@@ -2,6 +2,7 @@ import type { FlowRecord } from '../flows/record.js';
 import { decodeCapture, type CaptureSummary, type DecodedCapture, type DecodeOptions } from '../pipeline/decode-capture.js';
 
 import type { Snapshot } from '../store/index.js';
+import { compareKeys } from '../store/keys.js';
 import { SourceError } from './errors.js';
 import { pageOf, timeOf, type FlowPage, type FlowQuery } from './query.js';
 import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer } from './source.js';
@@ -18,7 +19,8 @@ export class CaptureSource implements FlowSource {
   private readonly byId: Map<string, FlowRecord>;
 
   constructor(decoded: DecodedCapture, private readonly label = decoded.summary.file) {
-    this.flows = decoded.flows;
+    // Records leave the pipeline as exchanges complete; a source pages them in start order (then id).
+    this.flows = [...decoded.flows].sort((a, b) => compareKeys(a, b));
     this.summary = decoded.summary;
     this.byId = new Map(decoded.flows.map((f) => [f.id, f]));
   }
