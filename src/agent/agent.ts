@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { isLoopback } from '../common/net.js';
-import { IdentityMap } from '../flows/identity.js';
+import { IdentityMap } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/record.js';
 import { Redactor } from '../flows/redact.js';
 import { Recorder } from '../live/recorder.js';
@@ -85,7 +85,7 @@ export class Agent {
       feed.subscribe((r) => watcher.add(r));
     }
     const onRecord = (r: FlowRecord) => {
-      identities?.apply(r);
+      identities?.enrich(r);
       store.add(r);
       feed.publish(r);
       metrics.flowsSeen.inc({ protocol: r.protocol });

@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaptureOpenError, LiveCapture, liveCaptureUnavailable, type LiveCounters, type LiveOptions } from '../../src/capture/live.js';
 import { DuplicateWindow, findL3, l3Key, wireLength, type L3 } from '../../src/capture/live/dedup.js';
-import { IdentityMap } from '../../src/flows/identity.js';
+import { IdentityMap } from '../../src/enrich/index.js';
 import type { Packet } from '../../src/capture/types.js';
 import type { FlowRecord, RecordRequest, RecordResponse } from '../../src/flows/record.js';
 import { Pipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
@@ -317,7 +317,7 @@ describe.skipIf(why !== '')('live capture of pods on a bridge', () => {
     const pipeline = new Pipeline({
       frames: false,
       onRecord: (r) => {
-        identities.apply(r);
+        identities.enrich(r);
         records.push({ r, at: cap!.now() });
       },
     });

@@ -1,7 +1,7 @@
 /**
- * Identities: which workload an IP address belongs to. A static file (--identities) is one source;
- * the Kubernetes source fills the same IdentitySource interface later. Records get each side's
- * own identity: src.{name, namespace, workload, node} and dst.{…}, only the fields that are known.
+ * The static identities file (--identities): one Enricher, and one IdentitySource (types.ts).
+ * Records get each side's own identity: src.{name, namespace, workload, node} and dst.{…}, only the
+ * fields that are known.
  *
  * File format (JSON), either a map keyed by IP:
  *
@@ -18,21 +18,10 @@
 import { watch as fsWatch, readFileSync, unwatchFile, watchFile, type FSWatcher } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
-import type { FlowRecord, Peer } from './record.js';
+import type { FlowRecord } from '../flows/record.js';
+import { applyIdentity, IDENTITY_FIELDS } from './identity.js';
+import type { Enricher, Identity, IdentitySource } from './types.js';
 
-export interface Identity {
-  name?: string;
-  namespace?: string;
-  workload?: string;
-  node?: string;
-}
-
-/** Anything that knows identities by IP address (the static file, Kubernetes). */
-export interface IdentitySource {
-  lookup(ip: string): Identity | undefined;
-}
-
-const FIELDS = ['name', 'namespace', 'workload', 'node'] as const;
 
 /** A bad identities file: the message names the file and, for a bad entry, its JSON path. */
 export class IdentityFileError extends Error {
@@ -60,11 +49,11 @@ function parseEntry(file: string, path: string, value: unknown, allowIp: boolean
   const id: Identity = {};
   for (const [k, v] of Object.entries(value)) {
     if (allowIp && k === 'ip') continue;
-    if (!(FIELDS as readonly string[]).includes(k)) {
-      throw new IdentityFileError(file, `${path}.${k}`, `unknown field (expected ${allowIp ? 'ip, ' : ''}${FIELDS.join(', ')})`);
+    if (!(IDENTITY_FIELDS as readonly string[]).includes(k)) {
+      throw new IdentityFileError(file, `${path}.${k}`, `unknown field (expected ${allowIp ? 'ip, ' : ''}${IDENTITY_FIELDS.join(', ')})`);
     }
     if (typeof v !== 'string') throw new IdentityFileError(file, `${path}.${k}`, `expected a string, got ${describe(v)}`);
-    id[k as (typeof FIELDS)[number]] = v;
+    id[k as (typeof IDENTITY_FIELDS)[number]] = v;
   }
   return id;
 }
@@ -103,7 +92,7 @@ export function parseIdentities(text: string, file: string): Map<string, Identit
     if (!Array.isArray(list)) throw new IdentityFileError(file, '$.identities', `expected an array, got ${describe(list)}`);
     list.forEach((e, i) => {
       const p = `$.identities[${i}]`;
-      if (!isObject(e)) throw new IdentityFileError(file, p, `expected an object with ip, ${FIELDS.join(', ')}; got ${describe(e)}`);
+      if (!isObject(e)) throw new IdentityFileError(file, p, `expected an object with ip, ${IDENTITY_FIELDS.join(', ')}; got ${describe(e)}`);
       if (!('ip' in e)) throw new IdentityFileError(file, `${p}.ip`, 'missing');
       add(`${p}.ip`, e.ip, p, e, true);
     });
@@ -113,22 +102,9 @@ export function parseIdentities(text: string, file: string): Map<string, Identit
   return map;
 }
 
-function fillPeer(peer: Peer, id: Identity | undefined): void {
-  if (!id) return;
-  for (const f of FIELDS) {
-    const v = id[f];
-    if (v !== undefined) peer[f] = v;
-  }
-}
-
-/** Fills each side of a record with what `source` knows of its address. */
-export function applyIdentity(source: IdentitySource, r: FlowRecord): void {
-  fillPeer(r.src, source.lookup(r.src.ip));
-  fillPeer(r.dst, source.lookup(r.dst.ip));
-}
-
 /** Identities from a JSON file (--identities), optionally reloaded when the file changes. */
-export class IdentityMap implements IdentitySource {
+export class IdentityMap implements IdentitySource, Enricher {
+  readonly name = 'identities-file';
   private text: string;
 
   private constructor(readonly file: string, text: string, private map: Map<string, Identity>) {
@@ -159,7 +135,7 @@ export class IdentityMap implements IdentitySource {
     return this.map.get(canon);
   }
 
-  apply(r: FlowRecord): void {
+  enrich(r: FlowRecord): void {
     applyIdentity(this, r);
   }
 

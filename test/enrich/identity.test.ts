@@ -2,7 +2,7 @@ import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyIdentity, IdentityFileError, IdentityMap, parseIdentities } from '../../src/flows/identity.js';
+import { applyIdentity, IdentityFileError, IdentityMap, parseIdentities } from '../../src/enrich/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 
 let dir = '';
@@ -46,12 +46,12 @@ describe('IdentityMap', () => {
     expect(ids.lookup('10.99.0.11')).toEqual(ORDERS);
     expect(ids.lookup('10.99.0.12')).toBeUndefined();
     const r = record('10.99.0.11', '10.99.0.20');
-    ids.apply(r);
+    ids.enrich(r);
     expect(r.src).toEqual({ ip: '10.99.0.11', port: 40000, ...ORDERS });
     expect(r.dst).toEqual({ ip: '10.99.0.20', port: 8080, ...PG });
     // Only the fields that are known: no undefined keys in the JSONL record.
     const partial = record('10.99.0.30', '192.0.2.1');
-    ids.apply(partial);
+    ids.enrich(partial);
     expect(partial.src).toEqual({ ip: '10.99.0.30', port: 40000, workload: 'batch' });
     expect(Object.keys(partial.dst)).toEqual(['ip', 'port']);
     expect(JSON.stringify(partial.src)).toBe('{"ip":"10.99.0.30","port":40000,"workload":"batch"}');
@@ -174,5 +174,18 @@ describe('IdentityMap', () => {
     expect(ids.reload()).toBe(true);
     expect(ids.reload()).toBe(false);
     expect(ids.lookup('10.99.0.11')).toEqual(PG);
+  });
+});
+
+describe('enrichers in a chain', () => {
+  it('apply in order, each in place: a later one fills what an earlier one did not know', async () => {
+    const { enrichers } = await import('../../src/enrich/index.js');
+    const r = { src: { ip: '10.0.0.1', port: 40000 }, dst: { ip: '10.0.0.2', port: 80 } } as unknown as Parameters<ReturnType<typeof enrichers>['enrich']>[0];
+    const first = { name: 'a', enrich: (x: typeof r) => { x.dst.name = 'orders-7c9'; } };
+    const second = { name: 'b', enrich: (x: typeof r) => { x.dst.namespace = x.dst.name ? 'shop' : 'unknown'; } };
+    const both = enrichers([first, second]);
+    both.enrich(r);
+    expect(both.name).toBe('a+b');
+    expect(r.dst).toEqual({ ip: '10.0.0.2', port: 80, name: 'orders-7c9', namespace: 'shop' });
   });
 });

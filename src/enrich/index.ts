@@ -1,0 +1,16 @@
+/**
+ * enrich/: what the wire cannot say, added to records after they are built: which workload an
+ * address belongs to. One Enricher interface (types.ts); the static identities file is one
+ * (identity-file.ts), Kubernetes will be the next. Enrichers run in order, each in place.
+ */
+import type { FlowRecord } from '../flows/record.js';
+import type { Enricher } from './types.js';
+
+export type { Enricher, Identity, IdentitySource } from './types.js';
+export { applyIdentity, IDENTITY_FIELDS } from './identity.js';
+export { IdentityFileError, IdentityMap, parseIdentities } from './identity-file.js';
+
+/** Several enrichers as one, applied in the order given. */
+export function enrichers(list: readonly Enricher[]): Enricher {
+  return { name: list.map((e) => e.name).join('+'), enrich: (r: FlowRecord) => { for (const e of list) e.enrich(r); } };
+}

@@ -1,0 +1,23 @@
+import type { FlowRecord } from '../flows/record.js';
+
+/** What is known of the workload behind an address. Every field optional: only the known ones are set. */
+export interface Identity {
+  name?: string;
+  namespace?: string;
+  workload?: string;
+  node?: string;
+}
+
+/** Anything that knows identities by IP address: the static file, Kubernetes (a later source). */
+export interface IdentitySource {
+  lookup(ip: string): Identity | undefined;
+}
+
+/**
+ * A stage between records and their consumers: it adds what the wire cannot say (who a peer is)
+ * to a record in place. The static identities file is one; the Kubernetes enricher will be the next.
+ */
+export interface Enricher {
+  readonly name: string;
+  enrich(r: FlowRecord): void;
+}
