@@ -7,14 +7,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import type { FlowRecord, RecordRequest, RecordResponse } from '../../src/flows/record.js';
+import type { FlowRecord, HttpFlowRecord, RecordRequest, RecordResponse } from '../../src/flows/record.js';
 import { toPackets, segmentsToPcap, type FramePacket, type Segment } from './bytes.js';
+import { httpOnly, httpRecord } from './records.js';
 
-export interface Run {
-  records: FlowRecord[];
+export interface Run<R extends FlowRecord = FlowRecord> {
+  records: R[];
   pipeline: Pipeline;
   /** Violation counts by code. */
   violations: Record<string, number>;
+}
+
+/** The run of a capture that holds only HTTP: its records typed as such (throws on any other). */
+export function httpRun(run: Run): Run<HttpFlowRecord> {
+  return { ...run, records: httpOnly(run.records) };
 }
 
 export function runPackets(packets: FramePacket[], opts: Partial<PipelineOptions> = {}): Run {
@@ -47,24 +53,27 @@ export type Shape = Record<string, unknown>;
 
 function halfShape(h: RecordRequest | RecordResponse | undefined): Shape | undefined {
   if (!h) return undefined;
-  const { start: _s, end: _e, frames: _f, ...rest } = h as RecordResponse;
+  const { start: _s, end: _e, frames: _f, ...rest } = h;
   const out: Shape = { ...rest };
   if ('interim' in h && h.interim) out.interim = h.interim.map((i) => i.status);
   return out;
 }
 
-/** Record without ids, times and frame numbers: equal for equal bytes however they were cut. */
-export function shape(r: FlowRecord): Shape {
+/** HTTP record without ids, times and frame numbers: equal for equal bytes however they were cut. */
+export function shape(record: FlowRecord): Shape {
+  const r = httpRecord(record);
   const out: Shape = { request: halfShape(r.request), response: halfShape(r.response) };
   if (r.incomplete) out.incomplete = r.incompleteReason;
-  if (r.upgrade) out.upgrade = r.upgrade;
+  if (r.protocol === 'http' && r.upgrade) out.upgrade = r.upgrade;
   return out;
 }
 
-/** A short summary: "GET /a -> 200" / "GET /a -> ∅ (no-response)". */
-export function summary(r: FlowRecord): string {
+/** A short summary of an HTTP record: "GET /a -> 200" / "GET /a -> ∅ (no-response)". */
+export function summary(record: FlowRecord): string {
+  const r = httpRecord(record);
+  const upgrade = r.protocol === 'http' ? r.upgrade : undefined;
   const req = r.request ? `${r.request.method} ${r.request.path}` : '∅';
   const resp = r.response ? `${r.response.status}` : '∅';
-  const extra = [r.incomplete ? r.incompleteReason : '', r.upgrade ? `upgrade=${r.upgrade}` : ''].filter(Boolean).join(' ');
+  const extra = [r.incomplete ? r.incompleteReason : '', upgrade ? `upgrade=${upgrade}` : ''].filter(Boolean).join(' ');
   return `${req} -> ${resp}${extra ? ` (${extra})` : ''}`;
 }
