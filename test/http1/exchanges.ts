@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { Conversation, type Segment } from '../helpers/bytes.js';
-import type { FlowRecord } from '../../src/flows/record.js';
+import { isHttpLike, type FlowRecord, type HttpFlowRecord } from '../../src/flows/record.js';
 
 export interface Exchange {
   method: string;
@@ -97,7 +97,7 @@ export function expected(x: Exchange) {
   };
 }
 
-export function actual(r: FlowRecord) {
+export function actual(r: HttpFlowRecord) {
   const q = r.request, s = r.response;
   return {
     request: q && { method: q.method, path: q.path, version: q.version, headers: q.headers, bodySize: q.bodySize, body: q.body },
@@ -169,11 +169,14 @@ export function mutate(segs: Segment[], muts: { dir: 0 | 1; pos: number; byte: n
 
 export const mutation = fc.record({ dir: fc.constantFrom(0 as const, 1 as const), pos: fc.nat(), byte: fc.nat({ max: 255 }) });
 
-/** Records whose two halves carry identifying bytes that survived, but do not belong together. */
-export function wrongPairs(records: FlowRecord[], xs: Exchange[]): string[] {
+/**
+ * Records whose two halves carry identifying bytes that survived, but do not belong together.
+ * Only HTTP records have such halves (mutated bytes may make anything of a connection).
+ */
+export function wrongPairs(records: readonly FlowRecord[], xs: Exchange[]): string[] {
   const paths = new Set(xs.map((x) => x.path));
   const out: string[] = [];
-  for (const r of records) {
+  for (const r of records.filter(isHttpLike)) {
     const echo = r.response?.headers['x-echo-path'];
     if (!r.request || echo === undefined) continue;
     if (paths.has(echo) && paths.has(r.request.path) && echo !== r.request.path) {

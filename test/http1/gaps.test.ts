@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Conversation, type Segment } from '../helpers/bytes.js';
-import { runSegments, summary } from '../helpers/pipeline.js';
-import type { FlowRecord } from '../../src/flows/record.js';
+import { httpRun, runSegments, summary } from '../helpers/pipeline.js';
+import type { HttpFlowRecord } from '../../src/flows/record.js';
 import { req, resp } from './cases.js';
 
 /*
@@ -14,7 +14,7 @@ const echoed = (path: string, body: string, headers: string[] = []) =>
   resp('200 OK', [`Content-Length: ${body.length}`, `X-Echo-Path: ${path}`, ...headers], body);
 
 /** Every record with both halves pairs a request with its own response. */
-function expectNoWrongPairs(records: FlowRecord[]): void {
+function expectNoWrongPairs(records: HttpFlowRecord[]): void {
   for (const r of records) {
     if (r.request && r.response) expect(r.response.headers['x-echo-path'], summary(r)).toBe(r.request.path);
   }
@@ -43,7 +43,7 @@ describe('a gap inside a body of known length', () => {
   it('marks that exchange gap-in-body and later exchanges still pair', () => {
     const { segs, dropped } = keepAlive(4, (i) => (i === 2 ? 5000 : 10), (i, s) => (i === 2 ? [s[1]!] : []));
     expect(dropped.size).toBe(1);
-    const { records, pipeline } = runSegments(segs);
+    const { records, pipeline } = httpRun(runSegments(segs));
     expect(records.map(summary)).toEqual(['GET /r1 -> 200', 'GET /r2 -> 200 (gap-in-body)', 'GET /r3 -> 200', 'GET /r4 -> 200']);
     expectNoWrongPairs(records);
     const r2 = records[1]!;
@@ -69,7 +69,7 @@ describe('a gap inside a body of known length', () => {
     c.send(0, req('GET', '/last'));
     c.send(1, echoed('/last', 'fin'));
     c.close();
-    const { records } = runSegments(c.segments.filter((s) => s !== lostReq && s !== chunkSegs[2]));
+    const { records } = httpRun(runSegments(c.segments.filter((s) => s !== lostReq && s !== chunkSegs[2])));
     expect(records.map(summary)).toEqual(['POST /upload -> 200 (gap-in-body)', 'GET /chunky -> 200 (gap-in-body)', 'GET /last -> 200']);
     expect(records[0]!.request!.bodySize).toBe(4000);
     expect(records[1]!.response!.bodySize).toBe(6000);
@@ -82,7 +82,7 @@ describe('a gap inside a body of known length', () => {
     c.send(0, req('GET', '/stream'));
     const segs = c.send(1, resp('200 OK', ['X-Echo-Path: /stream'], 's'.repeat(4000)));
     c.close(1);
-    const { records } = runSegments(c.segments.filter((s) => s !== segs[1]));
+    const { records } = httpRun(runSegments(c.segments.filter((s) => s !== segs[1])));
     expect(records.map(summary)).toEqual(['GET /stream -> 200 (gap-in-body)']);
   });
 });
@@ -100,7 +100,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
       const next = segs.find((s) => s.dir === 0 && s.payload.includes(`/r${lost + 1} `));
       const first = [...dropped][0]!;
       if (next) expect(next.ack).toBe((first.seq + [...dropped].reduce((n, s) => n + s.payload.length, 0)) >>> 0);
-      const { records, pipeline } = runSegments(segs);
+      const { records, pipeline } = httpRun(runSegments(segs));
       expectNoWrongPairs(records);
       // Exchanges before the loss pair normally.
       for (let i = 1; i < lost; i++) expect(records.map(summary)).toContain(`GET /r${i} -> 200`);
@@ -123,7 +123,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
   for (const lost of [1, 3, 5]) {
     it(`request ${lost} of 5 lost: its response is reported alone, and every later exchange pairs again`, () => {
       const { segs } = keepAlive(5, () => 3000, (i, _s, request) => (i === lost ? request : []));
-      const { records } = runSegments(segs);
+      const { records } = httpRun(runSegments(segs));
       expect(records.map(summary)).toEqual(allPairedBut(5, { [lost]: '∅ -> 200 (no-request-seen)' }));
       expect(records[lost - 1]!.response!.headers['x-echo-path']).toBe(`/r${lost}`);
     });
@@ -131,7 +131,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
 
   it('two responses in a row lost, then a request and its response: only those exchanges are incomplete', () => {
     const { segs } = keepAlive(7, () => 3000, (i, s, request) => (i === 2 || i === 3 ? s : i === 5 ? [...request, ...s] : []));
-    const { records } = runSegments(segs);
+    const { records } = httpRun(runSegments(segs));
     expect(records.map(summary)).toEqual([
       'GET /r1 -> 200', 'GET /r2 -> ∅ (response-lost-in-gap)', 'GET /r3 -> ∅ (response-lost-in-gap)',
       'GET /r4 -> 200', 'GET /r6 -> 200', 'GET /r7 -> 200',
@@ -141,7 +141,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
 
   it('a hole from the end of one body into the next response: gap-in-body, then response-lost-in-gap, then pairing', () => {
     const { segs } = keepAlive(5, () => 3000, (i, s) => (i === 2 ? [s[2]!] : i === 3 ? [s[0]!] : []));
-    const { records } = runSegments(segs);
+    const { records } = httpRun(runSegments(segs));
     expect(records.map(summary)).toEqual(allPairedBut(5, { 2: 'GET /r2 -> 200 (gap-in-body)', 3: 'GET /r3 -> ∅ (response-lost-in-gap)' }));
     expect(records[1]!.response!.bodySize).toBe(3000);
   });
@@ -156,7 +156,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
     c.send(0, req('GET', '/next'));
     c.send(1, echoed('/next', 'ok'));
     c.close();
-    const { records } = runSegments(c.segments.filter((s) => !interim.includes(s)));
+    const { records } = httpRun(runSegments(c.segments.filter((s) => !interim.includes(s))));
     expect(records.map(summary)).toEqual(['POST /upload -> 200', 'GET /next -> 200']);
     expectNoWrongPairs(records);
   });
@@ -168,7 +168,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
     const resps = [1, 2, 3, 4].map((i) => c.send(1, echoed(`/p${i}`, 'x'.repeat(200 * i))));
     c.ack(0);
     c.close();
-    const { records } = runSegments(c.segments.filter((s) => !resps[1]!.includes(s)));
+    const { records } = httpRun(runSegments(c.segments.filter((s) => !resps[1]!.includes(s))));
     expectNoWrongPairs(records);
     expect(records.filter((r) => r.request?.path === '/p2')).toMatchObject([{ incomplete: true }]);
     expect(records.filter((r) => r.request && r.response).map((r) => r.request!.path)).toContain('/p1');
@@ -185,7 +185,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
     const reqs = [1, 2, 3, 4].map((i) => c.send(0, req('GET', `/p${i}`)));
     [1, 2, 3, 4].forEach((i) => c.send(1, echoed(`/p${i}`, 'x'.repeat(100 * i))));
     c.close();
-    const { records } = runSegments(c.segments.filter((s) => !reqs[2]!.includes(s)));
+    const { records } = httpRun(runSegments(c.segments.filter((s) => !reqs[2]!.includes(s))));
     expectNoWrongPairs(records);
     // The lost bytes may have held more than one request: /p4's response cannot be told from /p3's.
     expect(records.filter((r) => r.request && r.response).map(summary)).toEqual(['GET /p1 -> 200', 'GET /p2 -> 200']);
@@ -194,7 +194,7 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
 
   it('the headers of a response lost (gap at its start): its request is not paired with the next response', () => {
     const { segs } = keepAlive(3, (i) => (i === 2 ? 4000 : 10), (i, s) => (i === 2 ? [s[0]!] : []));
-    const { records } = runSegments(segs);
+    const { records } = httpRun(runSegments(segs));
     expectNoWrongPairs(records);
     expect(records.filter((r) => r.request?.path === '/r2')).toMatchObject([{ incomplete: true }]);
     expect(records.map(summary)).toContain('GET /r1 -> 200');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runScenario, summary, type Step } from '../helpers/http.js';
-import type { FlowRecord } from '../../src/flows/record.js';
+import type { HttpFlowRecord } from '../../src/flows/record.js';
+import { httpRun } from '../helpers/pipeline.js';
 
 /*
  * Malformed bytes must never make a response pair with a request it did not answer. These are
@@ -13,7 +14,7 @@ const echo = (path: string, status = '200 OK', body = '') =>
   `HTTP/1.1 ${status}\r\nX-Echo-Path: ${path}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 
 /** Pairs of two known paths that do not match (a mangled path proves nothing either way). */
-function wrongPairs(records: FlowRecord[]): string[] {
+function wrongPairs(records: HttpFlowRecord[]): string[] {
   const known = /^\/e\d$/;
   return records.filter((r) => {
     const echoPath = r.response?.headers['x-echo-path'];
@@ -21,7 +22,7 @@ function wrongPairs(records: FlowRecord[]): string[] {
   }).map((r) => `${summary(r)} carries the response for ${r.response!.headers['x-echo-path']}`);
 }
 
-const cases: { name: string; steps: Step[]; check?: (records: FlowRecord[], violations: Record<string, number>) => void }[] = [
+const cases: { name: string; steps: Step[]; check?: (records: HttpFlowRecord[], violations: Record<string, number>) => void }[] = [
   {
     // A line without a colon in a header section is invalid (RFC 9112 §5.1); accepting it silently
     // lets a broken request swallow the next one, and in-order pairing slips by one.
@@ -114,7 +115,7 @@ const cases: { name: string; steps: Step[]; check?: (records: FlowRecord[], viol
 describe('malformed input never pairs a response with the wrong request', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const { records, violations } = runScenario({ steps: c.steps });
+      const { records, violations } = httpRun(runScenario({ steps: c.steps }));
       expect(wrongPairs(records)).toEqual([]);
       c.check?.(records, violations);
     });
@@ -124,7 +125,7 @@ describe('malformed input never pairs a response with the wrong request', () => 
 describe('header bytes are kept as sent', () => {
   it('a UTF-8 header value is not mangled (obs-text, RFC 9110 §5.5)', () => {
     const value = Buffer.from('attachment; filename="café.txt"', 'utf8').toString('latin1');
-    const { records } = runScenario({ steps: [['c', get('/file')], ['s', `HTTP/1.1 200 OK\r\nContent-Disposition: ${value}\r\nContent-Length: 0\r\n\r\n`]] });
+    const { records } = httpRun(runScenario({ steps: [['c', get('/file')], ['s', `HTTP/1.1 200 OK\r\nContent-Disposition: ${value}\r\nContent-Length: 0\r\n\r\n`]] }));
     // Either decoding is acceptable; stripping the high bit of each byte is not.
     expect(['attachment; filename="café.txt"', value]).toContain(records[0]!.response!.headers['content-disposition']);
   });

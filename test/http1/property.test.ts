@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runSegments } from '../helpers/pipeline.js';
+import { httpRun, runSegments } from '../helpers/pipeline.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { actual, build, exchanges, expected, loseSegments, mutate, mutation, wire, wrongPairs } from './exchanges.js';
 
@@ -23,7 +23,7 @@ describe('HTTP/1 properties', () => {
     let reordered = 0;
     fc.assert(
       fc.property(exchanges(1, 5), wire, (xs, w) => {
-        const { records, violations, pipeline } = runSegments(build(xs, w));
+        const { records, violations, pipeline } = httpRun(runSegments(build(xs, w)));
         expect(violations).toEqual({});
         expect(records.map(actual)).toEqual(xs.map(expected));
         if (pipeline.reassembler.stats.outOfOrderSegments > 0) reordered++;
@@ -53,7 +53,7 @@ describe('HTTP/1 properties', () => {
     fc.assert(
       fc.property(exchanges(2, 8), wire, fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), (xs, w, picks) => {
         const { kept, damaged } = loseSegments(build(xs, w), xs, picks);
-        const { records, pipeline } = runSegments(kept);
+        const { records, pipeline } = httpRun(runSegments(kept));
         expect(wrongPairs(records, xs)).toEqual([]);
         // Tiny segments with the first ones lost can exhaust the dispatcher's probe attempts
         // (PROBE_LIMITS) before any message start is seen: no session, nothing to pair.

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import type { FlowRecord, RecordRequest, RecordResponse } from '../../src/flows/record.js';
+import type { HttpFlowRecord } from '../../src/flows/record.js';
 import { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS } from '../../src/protocols/http1/session.js';
 import { Conversation } from '../helpers/bytes.js';
-import { runSegments } from '../helpers/pipeline.js';
+import { httpRun, runSegments } from '../helpers/pipeline.js';
+import { httpOnly } from '../helpers/records.js';
 import { req, resp } from './cases.js';
 
 /*
@@ -49,20 +50,20 @@ function readPcap(file: string): { bytes: Buffer; records: [number, number][]; p
 }
 
 /** The capture's records with the given frames left out of it. */
-async function analyzeWithout(file: string, frames: number[]): Promise<FlowRecord[]> {
+async function analyzeWithout(file: string, frames: number[]): Promise<HttpFlowRecord[]> {
   const { bytes, records } = readPcap(file);
   const drop = new Set(frames);
   const out = join(dir, `without-${frames.join('-')}.pcap`);
   writeFileSync(out, Buffer.concat([bytes.subarray(0, 24), ...records.filter((_, i) => !drop.has(i + 1)).map(([s, e]) => bytes.subarray(s, e))]));
-  return (await analyzeFile(out)).records!;
+  return httpOnly((await analyzeFile(out)).records!);
 }
 
 /**
  * A record as both runs must agree on it. Connection ids and frame numbers hash or count frames,
  * which shift when packets are left out; the client port and capture times do not.
  */
-function view(r: FlowRecord) {
-  const q = r.request as RecordRequest | undefined, s = r.response as RecordResponse | undefined;
+function view(r: HttpFlowRecord) {
+  const q = r.request, s = r.response;
   return {
     client: r.src.port,
     request: q && { method: q.method, path: q.path, start: q.start, size: q.size },
@@ -78,8 +79,8 @@ const byRequest = (a: View, b: View) => `${a.client} ${a.request?.start} ${a.req
  * of `victims` (request start time → expected reason) are incomplete for that reason, and every
  * other record is unchanged.
  */
-async function expectRecovery(file: string, lose: number[], victims: Map<number, string>): Promise<FlowRecord[]> {
-  const whole = (await analyzeFile(file)).records!;
+async function expectRecovery(file: string, lose: number[], victims: Map<number, string>): Promise<HttpFlowRecord[]> {
+  const whole = httpOnly((await analyzeFile(file)).records!);
   const cut = await analyzeWithout(file, lose);
   expect(cut).toHaveLength(whole.length);
   const isVictim = (v: View) => v.request !== undefined && victims.has(v.request.start);
@@ -97,15 +98,15 @@ async function expectRecovery(file: string, lose: number[], victims: Map<number,
 const MIX = 'pcaps/http1/mix.pcap';
 
 /** mix.pcap's connections (client port → records, in order), longest first. */
-async function mixConnections(): Promise<FlowRecord[][]> {
-  const by = new Map<number, FlowRecord[]>();
-  for (const r of (await analyzeFile(MIX)).records!) by.set(r.src.port, [...(by.get(r.src.port) ?? []), r]);
+async function mixConnections(): Promise<HttpFlowRecord[][]> {
+  const by = new Map<number, HttpFlowRecord[]>();
+  for (const r of httpOnly((await analyzeFile(MIX)).records!)) by.set(r.src.port, [...(by.get(r.src.port) ?? []), r]);
   return [...by.values()].sort((a, b) => b.length - a.length);
 }
 
 /** Exchanges whose response came in one packet, and those whose response spans several. */
-const onePacket = (r: FlowRecord) => r.response !== undefined && r.response.frames![0] === r.response.frames![1];
-const manyPackets = (r: FlowRecord) => r.response !== undefined && r.response.frames![0] < r.response.frames![1];
+const onePacket = (r: HttpFlowRecord) => r.response !== undefined && r.response.frames![0] === r.response.frames![1];
+const manyPackets = (r: HttpFlowRecord) => r.response !== undefined && r.response.frames![0] < r.response.frames![1];
 
 describe('recovery after packets missing from a real keep-alive capture (mix.pcap)', () => {
   it('one response packet lost mid-connection: that exchange alone is incomplete, the rest pair as before', async () => {
@@ -122,7 +123,7 @@ describe('recovery after packets missing from a real keep-alive capture (mix.pca
     const conns = await mixConnections();
     const victims = new Map<number, string>();
     const lose: number[] = [];
-    const loseResponse = (r: FlowRecord) => {
+    const loseResponse = (r: HttpFlowRecord) => {
       victims.set(r.request!.start, 'response-lost-in-gap');
       lose.push(r.response!.frames![0]);
     };
@@ -152,7 +153,7 @@ describe('recovery after a packet missing from a pipelined capture (pipelined.pc
   const PIPELINED = 'pcaps/http1/pipelined.pcap';
   // Frames 6, 8, 10 and 12 carry the responses to /pipe/1 … /pipe/4, all four requests frame 4.
   const summaries = async (lose: number) => (await analyzeWithout(PIPELINED, [lose])).map((r) =>
-    `${r.request?.path ?? '∅'} -> ${r.response?.status ?? '∅'} ${r.response ? (r.response as RecordResponse).frames![0] : ''}${r.incompleteReason ? ` (${r.incompleteReason})` : ''}`.replace('  ', ' '));
+    `${r.request?.path ?? '∅'} -> ${r.response?.status ?? '∅'} ${r.response ? r.response.frames![0] : ''}${r.incompleteReason ? ` (${r.incompleteReason})` : ''}`.replace('  ', ' '));
 
   // The hole may hold more than one response when requests were pipelined across it: the response
   // after it may answer any request still in flight, so those exchanges are not guessed. Each one
@@ -189,7 +190,7 @@ describe('the pending-request queue is bounded', () => {
     c.send(0, paths.map(get).join(''));
     c.send(1, paths.map(echo).join(''));
     c.close();
-    const { records, violations } = runSegments(c.segments);
+    const { records, violations } = httpRun(runSegments(c.segments));
     expect(violations['http.pending_requests']).toBe(100);
     const evicted = records.filter((r) => r.incompleteReason === 'evicted');
     // The 100 oldest requests alone, then their responses alone: none is paired with another request.
@@ -210,7 +211,7 @@ describe('the pending-request queue is bounded', () => {
     c.send(0, paths.map((p) => req('POST', p, [`Content-Length: ${body.length}`], body)).join(''));
     c.send(1, paths.map(echo).join(''));
     c.close();
-    const { records, violations } = runSegments(c.segments);
+    const { records, violations } = httpRun(runSegments(c.segments));
     const over = violations['http.pending_requests']!;
     expect(over).toBeGreaterThan(20);
     expect(over).toBeLessThan(40);
