@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error plain JS module shared with scripts/golden.mjs
 import { goldenFiles, goldenRun, GOLDEN_DIR } from './golden-lib.mjs';
 
 /**
@@ -22,7 +21,7 @@ describe('golden baselines', () => {
       expect(existsSync(`${base}.jsonl`), `no baseline for ${file}: run npm run golden`).toBe(true);
       const { jsonl, stats } = await goldenRun(file);
       const want = readFileSync(`${base}.jsonl`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      const got = (jsonl as string).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const got = jsonl.split('\n').filter(Boolean).map((l) => JSON.parse(l));
       expect(got, `${file} differs from its baseline (npm run golden, then review the diff)`).toEqual(want);
       expect(stats).toEqual(JSON.parse(readFileSync(`${base}.stats.json`, 'utf8')));
     });

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-// @ts-expect-error plain JS helpers shared with the recorders
 import { createCluster, psqlSocket, startServer, PGBIN } from '../../scripts/record/postgres/cluster.mjs';
 
 /**

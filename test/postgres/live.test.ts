@@ -7,8 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPostgres, type PgFlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-// @ts-expect-error plain JS helpers shared with the recorders
-import { createCluster, psqlSocket, startServer, PGBIN } from '../../scripts/record/postgres/cluster.mjs';
+import { createCluster, psqlSocket, startServer, PGBIN, type Cluster, type Server } from '../../scripts/record/postgres/cluster.mjs';
 
 /**
  * Against a real PostgreSQL: a throwaway cluster (initdb + postgres on a free port), a real `pg`
@@ -29,9 +28,9 @@ function freePort(): Promise<number> {
 }
 
 describe.skipIf(why !== '')('PostgreSQL live: pg client against a real server, recorded with tcpdump', () => {
-  let server: { stop: (sig: string, ms?: number) => Promise<unknown> };
+  let server: Server | undefined;
   let port = 0;
-  let cluster: { dir: string };
+  let cluster: Cluster;
 
   beforeAll(async () => {
     cluster = createCluster();
@@ -74,7 +73,7 @@ describe.skipIf(why !== '')('PostgreSQL live: pg client against a real server, r
 
     const { records, pipeline } = await analyzeFile(file);
     expect(pipeline.violations.total).toBe(0);
-    const rs = records!.filter(isPostgres) as PgFlowRecord[];
+    const rs: PgFlowRecord[] = records!.filter(isPostgres);
     expect(rs.map((r) => r.request!.query)).toEqual(seen.map((s) => s.sql));
     expect(rs.slice(0, 3).every((r) => r.request!.statement === 'order_by_id')).toBe(true);
     for (const [i, s] of seen.entries()) {
