@@ -13,6 +13,7 @@ import {
   applyRetention, claim, defaultDataDir, KEEP_BYTES, lastWrite, listSnapshots, liveOwner, newSnapshotId, readSnapshot, release, snapshotsDir,
 } from './local-snapshots.js';
 import { CommandInputError } from './command.js';
+import { timeOf } from '../service/time.js';
 import { openRunLog } from './record.js';
 
 export interface LocalBackendOptions {
@@ -174,8 +175,8 @@ export class LocalBackend implements Backend {
 
   /** One page of a snapshot's flows: its window and filter, narrowed by the query's. */
   private async page(store: FlowStore, s: Snapshot, q: FlowQuery): Promise<{ flows: FlowRecord[]; next?: string }> {
-    const since = Math.max(s.since, time('since', q.since) ?? -Infinity);
-    const until = Math.min(s.until ?? Infinity, time('until', q.until) ?? Infinity);
+    const since = Math.max(s.since, timeOf('since', q.since) ?? -Infinity);
+    const until = Math.min(s.until ?? Infinity, timeOf('until', q.until) ?? Infinity);
     const page = await store.query({
       since, until: Number.isFinite(until) ? until : undefined, filter: await both(s.filter, q.filter),
       limit: Math.min(PAGE, Math.max(1, q.limit ?? 100)), cursor: q.cursor,
@@ -311,15 +312,6 @@ export class LocalBackend implements Backend {
 
 function warn(message: string): void {
   process.stderr.write(`tapwire: ${message}\n`);
-}
-
-/** A time parameter: epoch seconds or an ISO 8601 date; an Error naming it otherwise. */
-function time(name: string, v: string | undefined): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (/^\d+(?:\.\d+)?$/.test(v)) return Number(v);
-  const ms = Date.parse(v);
-  if (Number.isNaN(ms)) throw new Error(`${name}: "${v}" is neither ISO 8601 nor epoch seconds`);
-  return ms / 1000;
 }
 
 /**

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { parseTime } from '../common/time.js';
 import type { FlowRecord } from '../flows/record.js';
 import { compileFilter, FilterError, MAX_FILTER_LENGTH, type FlowPredicate } from '../query/filter.js';
 import { compareKeys, CursorError, decodeCursor, encodeCursor, type FlowKey } from '../store/keys.js';
 import { SourceError } from './errors.js';
+import { timeOf } from './time.js';
 
 /** The most flows one page holds; a larger `limit` is clamped (the API) or refused (MCP's schema). */
 export const MAX_PAGE = 1000;
@@ -47,16 +47,7 @@ export interface FlowPage {
   matched?: number;
 }
 
-/**
- * A query's time bound as epoch seconds; undefined when absent. A SourceError naming the
- * parameter when it is neither RFC 3339 nor epoch seconds.
- */
-export function timeOf(name: 'since' | 'until', v: string | undefined): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  const t = parseTime(v);
-  if (t === undefined) throw new SourceError('bad', `${name}: "${v}" is neither RFC 3339 (2026-11-21T10:00:00Z) nor epoch seconds`);
-  return t;
-}
+export { timeOf } from './time.js';
 
 /** A CEL filter compiled; a FilterError (its message starts "filter: …") when it does not compile. */
 export function predicateOf(expr: string | undefined): FlowPredicate | undefined {
