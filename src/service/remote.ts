@@ -5,6 +5,7 @@ import type { SseEvent } from '../client/sse.js';
 import type { FlowRecord } from '../flows/record.js';
 import type { Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
+import { mapOf, resolve } from './window.js';
 import type { FlowPage, FlowQuery } from './query.js';
 import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
 
@@ -74,9 +75,12 @@ export class RemoteSource implements FlowSource {
 
   async serviceMap(q: { since?: string; until?: string; snapshot?: string } = {}): Promise<ServiceMapAnswer> {
     if (q.snapshot !== undefined) {
-      // The API's /api/stats takes a window: a snapshot's is its since/until (and its filter, applied by the agent's page).
+      // The API's /api/stats takes a window, not a snapshot: the map is drawn here from the
+      // snapshot's pages (its window and filter applied by the agent), as a store draws it.
       const s = await this.snapshot(q.snapshot);
       if (!s) throw new SourceError('missing', `no snapshot "${q.snapshot}"`);
+      const { since, until } = resolve(q, s);
+      return mapOf({ since, until }, (cursor) => this.query({ ...q, limit: 1000, cursor }));
     }
     return this.ask(() => this.client.stats({ since: q.since, until: q.until }) as Promise<unknown> as Promise<ServiceMapAnswer>);
   }

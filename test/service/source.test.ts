@@ -120,6 +120,9 @@ describe('every FlowSource answers the same queries the same way', () => {
       expect(ids).toEqual(capture.flows.slice(0, 10).filter((f) => f.protocol === 'http').map((f) => f.id));
     }
     expect(await remote.snapshot('none')).toBeUndefined();
+    const map = await local.serviceMap({ snapshot: s.id });
+    expect(map.flows).toBe(capture.flows.slice(0, 10).filter((f) => f.protocol === 'http').length);
+    expect(await remote.serviceMap({ snapshot: s.id })).toEqual(map);
   });
 
   it('the stream of new flows: a store\'s feed, locally and over HTTP; a capture file has none to send', async () => {
