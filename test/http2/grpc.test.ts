@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { GrpcMessageReader, parseGrpcTimeout, splitGrpcPath } from '../../src/protocols/grpc/framing.js';
 import { schemaless } from '../../src/protocols/grpc/protobuf.js';
 import { loadProtos, ProtoLoadError } from '../../src/pipeline/protos.js';
+import type { Transaction } from '../../src/protocols/types.js';
+import { httpRecord } from '../helpers/records.js';
 
 function lpm(body: Buffer, compressed = false): Buffer {
   const h = Buffer.alloc(5);
@@ -141,11 +143,12 @@ describe('undecodable messages', () => {
     const half = { start: 1, end: 2, frames: [1, 2] as [number, number], size: 10, headers: { 'content-type': 'application/grpc' }, bodySize: 10 };
     const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     const conn = { id: 'c1', client: { ip: '1.1.1.1', port: 1 }, server: { ip: '2.2.2.2', port: 2 }, family: 4 as const, startTime: 1, firstFrame: 1, handshakeSeen: true, midStream: false };
-    const r = b.build({
+    const tx: Transaction = {
       protocol: 'grpc', streamId: 1, grpc: { service: 't.Shop', method: 'Get' },
       request: { ...half, method: 'POST', path: '/t.Shop/Get', version: '2', messages: [{ time: 1.5, size: 11, compressed: false, data: garbage }] },
       response: { ...half, status: 200, reason: '', version: '2', grpcStatus: 0, messages: [{ time: 1.9, size: 3, compressed: true, data: Buffer.from('not gzip') }] },
-    }, conn);
+    };
+    const r = httpRecord(b.build(tx, conn));
     expect(r.request!.messages![0]).toMatchObject({ data: garbage.toString('base64'), error: expect.stringMatching(/does not decode as its --proto type/) });
     expect(r.response!.messages![0]).toMatchObject({ compressed: true, error: expect.stringMatching(/decompression failed/) });
     expect(violations).toEqual(['grpc.message_undecodable', 'grpc.message_undecodable']);

@@ -79,7 +79,7 @@ const STATUSES = [200, 204, 206, 304, 400, 404, 500];
 const VALUES: Record<string, string> = { 'content-length': '0', 'accept-encoding': 'gzip, deflate' };
 
 /** node passes the header list as received (rawHeaders) as the last listener argument; @types/node 20 does not declare it. */
-const withRawHeaders = <F extends (...args: any[]) => void>(f: F) => f as unknown as (...args: any[]) => void;
+const withRawHeaders = <A extends unknown[]>(f: (...args: [...A, string[]]) => void) => f as unknown as (...args: A) => void;
 
 let requests: HeaderField[][] = [];
 let responses: HeaderField[][] = [];

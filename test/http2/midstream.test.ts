@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { FlowRecord } from '../../src/flows/record.js';
+import { only, type H2FlowRecord } from '../helpers/records.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 
 /**
@@ -32,11 +32,11 @@ function packets(file: string): number {
   return n;
 }
 
-async function records(file: string): Promise<FlowRecord[]> {
-  return (await analyzeFile(file)).records!;
+async function records(file: string): Promise<H2FlowRecord[]> {
+  return only((await analyzeFile(file)).records!, 'http2', 'grpc');
 }
 
-function checkAgainst(cut: FlowRecord[], full: FlowRecord[], where: string): number {
+function checkAgainst(cut: H2FlowRecord[], full: H2FlowRecord[], where: string): number {
   let known = 0;
   for (const r of cut) {
     const twin = full.find((f) => f.streamId === r.streamId && f.connectionId !== undefined);
