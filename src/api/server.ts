@@ -2,11 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
-import type { FlowStore, Snapshot } from '../store/index.js';
+import type { Snapshot } from '../store/index.js';
 import { isLoopbackRequest } from '../common/net.js';
-import type { FlowFeed } from '../service/feed.js';
 import type { FlowSource, SnapshotWriter } from '../service/source.js';
-import { StoreSource } from '../service/store.js';
 import { ApiError, bad, notFound } from './errors.js';
 import { apiError, flowQueryParams, parsed, readBody, timeParam } from './params.js';
 import { streamFlows } from './sse.js';
@@ -16,21 +14,14 @@ import type { Watcher } from '../watch/watcher.js';
 
 export interface ApiOptions {
   /**
-   * Where the flows come from (service/source.ts): the agent's own store, or anything else that
-   * answers the same queries (the hub). Without it, `store` and `feed` make one (a StoreSource).
+   * Where the flows come from (service/source.ts): the agent's own store (a StoreSource, which
+   * also drains the capture before a snapshot stops), or anything else that answers the same
+   * queries (the hub).
    */
-  source?: FlowSource;
-  store?: FlowStore;
-  feed?: FlowFeed;
+  source: FlowSource;
   registry: Registry;
   /** Bearer token. Required when the agent listens beyond loopback (the agent enforces that). */
   token?: string;
-  /**
-   * Waits until every packet captured before the call is decoded and stored (the live agent's
-   * Recorder.drain). Stopping a snapshot calls it first, so a snapshot stopped right after a test
-   * command exits holds all of that command's traffic: no client needs to sleep first.
-   */
-  drain?: () => Promise<{ proven: boolean }>;
   /**
    * The agent listens on loopback only: requests whose Host or Origin is not loopback are refused,
    * so that a web page cannot reach the API through DNS rebinding or a cross-site POST (and, say,
@@ -56,7 +47,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, m: RegExpEx
  * `{ "error": "…" }` naming what was wrong.
  */
 export function createApi(o: ApiOptions): Server {
-  const source = o.source ?? new StoreSource(need(o.store, 'store'), need(o.feed, 'feed'), { drain: o.drain });
+  const source = o.source;
   const writer = (): SnapshotWriter => {
     if (!source.snapshotWriter) throw notFound(`${source.describe()} keeps no snapshots`);
     return source.snapshotWriter;
@@ -171,11 +162,6 @@ const text = (v: string | number | null | undefined): string | undefined => (v =
 /** A page as the API has always sent it: `next` is null on the last page. */
 function wire(p: { flows: unknown[]; next?: string }) {
   return { flows: p.flows, next: p.next ?? null };
-}
-
-function need<T>(v: T | undefined, what: string): T {
-  if (v === undefined) throw new Error(`createApi: give a source, or a ${what}`);
-  return v;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

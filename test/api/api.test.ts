@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowFeed } from '../../src/service/feed.js';
+import { StoreSource } from '../../src/service/store.js';
 import { createApi } from '../../src/api/server.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   await store.sync();
   flows = flows.sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1));
   feed = new FlowFeed();
-  server = createApi({ store, feed, registry: new Registry(), token: TOKEN });
+  server = createApi({ source: new StoreSource(store, feed), registry: new Registry(), token: TOKEN });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -166,7 +167,7 @@ describe('service map and the live feed', () => {
 
 describe('a loopback-only API refuses what a web page could send', () => {
   it('a foreign Host (DNS rebinding) or Origin (cross-site POST) is refused with 403; local clients pass', async () => {
-    const s = createApi({ store, feed, registry: new Registry(), loopbackOnly: true });
+    const s = createApi({ source: new StoreSource(store, feed), registry: new Registry(), loopbackOnly: true });
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as AddressInfo).port;
     // node's fetch sets Host itself: a raw request sends the headers a browser would.

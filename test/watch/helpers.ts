@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { FlowFeed } from '../../src/service/feed.js';
+import { StoreSource } from '../../src/service/store.js';
 import { createApi } from '../../src/api/server.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
@@ -83,7 +84,7 @@ export async function startAgentApi(o: { token?: string; watcher?: Watcher } = {
     store.add(r);
     o.watcher?.add(r);
   });
-  const server = createApi({ store, feed, registry: new Registry(), token: o.token, watcher: o.watcher });
+  const server = createApi({ source: new StoreSource(store, feed), registry: new Registry(), token: o.token, watcher: o.watcher });
   const base = await listen(server);
   const close = async () => {
     await closeServer(server);
