@@ -11,8 +11,8 @@
  * The connection is the unordered endpoint pair, so client/server orientation never matters and
  * a reused 4-tuple simply holds more transactions.
  */
-import type { FlowRecord } from '../../src/flows/record.js';
-import type { HttpReqRow, HttpRespRow, Oracle, OracleEndpoint } from './oracle.js';
+import type { FlowRecord, HttpFlow, RecordRequest, RecordResponse } from '../../src/flows/record.js';
+import type { HttpRespRow, Oracle, OracleEndpoint } from './oracle.js';
 
 export interface Tx {
   conn: string;
@@ -96,7 +96,7 @@ export function oracleTransactions(o: Oracle): { txs: Tx[]; interim: Map<string,
  * no Content-Encoding → bodySize (already de-chunked); with one → the decoded preview's length,
  * provided the preview was neither cut nor failed. Undefined otherwise.
  */
-export function decodedBodyLength(h: FlowRecord['request'] | FlowRecord['response']): number | undefined {
+export function decodedBodyLength(h: RecordRequest | RecordResponse | undefined): number | undefined {
   if (!h) return undefined;
   const ce = (h.headers['content-encoding'] ?? '').toLowerCase().split(',').map((s) => s.trim()).filter((s) => s && s !== 'identity');
   if (ce.length === 0) return h.bodySize;
@@ -105,9 +105,9 @@ export function decodedBodyLength(h: FlowRecord['request'] | FlowRecord['respons
   return h.bodyEncoding === 'base64' ? Buffer.from(h.body, 'base64').length : Buffer.byteLength(h.body, 'utf8');
 }
 
-export function tapwireTransactions(records: readonly FlowRecord[]): { txs: Tx[]; interim: Map<string, number>; records: FlowRecord[] } {
+export function tapwireTransactions(records: readonly FlowRecord[]): { txs: Tx[]; interim: Map<string, number>; records: HttpFlow[] } {
   const txs: Tx[] = [];
-  const recs: FlowRecord[] = [];
+  const recs: HttpFlow[] = [];
   const interim = new Map<string, number>();
   for (const r of records) {
     if (r.protocol !== 'http') continue;

@@ -23,9 +23,9 @@
 import { readCapture } from '../../src/capture/reader.js';
 import { Violations } from '../../src/common/violations.js';
 import { Decoder, formatIp, IPPROTO_TCP } from '../../src/decode/packet.js';
-import type { FlowRecord, RecordMessage } from '../../src/flows/record.js';
+import type { FlowRecord, GrpcFlow, Http2Flow, RecordMessage } from '../../src/flows/record.js';
 import { connKey, normIp } from './http1-compare.js';
-import type { GrpcRow, H2FrameRow, H2HeaderRow, Oracle } from './oracle.js';
+import type { GrpcRow, H2FrameRow, Oracle } from './oracle.js';
 
 export const H2_TYPE = {
   DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8,
@@ -260,7 +260,7 @@ export interface TapwireStream {
   conn: string;
   id: number;
   /** Records of this stream, in emission order (normally one). */
-  records: FlowRecord[];
+  records: (Http2Flow | GrpcFlow)[];
   client: string;
 }
 

@@ -4,7 +4,7 @@ import { parseEndpoint, parseOracle, unescapeValue } from './oracle.js';
 import { connKey, normIp, oracleTransactions } from './http1-compare.js';
 import { compareStreams, joinFields, oracleH2, tapwireH2 } from './http2-compare.js';
 import { align, authAgrees, comparePg, oraclePg, tapwirePg } from './postgres-compare.js';
-import type { FlowRecord } from '../../src/flows/record.js';
+import type { GrpcFlow, Http2Flow, PgSessionRecord, PostgresFlow } from '../../src/flows/record.js';
 
 const T = '\t';
 const row = (...cols: string[]) => cols.join(T);
@@ -137,10 +137,13 @@ describe('HTTP/2 oracle rows', () => {
   it('compares with tapwire records field by field', () => {
     const [c] = oracleH2(parseOracle(H2_SAMPLE, 'h2.tsv'), H2_SOURCES);
     const half = { start: 0, end: 0, size: 0, bodySize: 0 };
-    const rec = (streamId: number, extra: Partial<FlowRecord>): FlowRecord => ({
-      id: `c-${streamId}`, protocol: streamId === 1 ? 'grpc' : 'http2', connectionId: 'c', src: { ip: '10.0.0.1', port: 5000 },
-      dst: { ip: '10.0.0.2', port: 80 }, start: 0, end: 0, durationMs: 0, streamId, ...extra,
-    });
+    const rec = (streamId: number, extra: Partial<Pick<GrpcFlow, 'request' | 'response' | 'error'>>): Http2Flow | GrpcFlow => {
+      const r = {
+        id: `c-${streamId}`, connectionId: 'c', src: { ip: '10.0.0.1', port: 5000 },
+        dst: { ip: '10.0.0.2', port: 80 }, start: 0, end: 0, durationMs: 0, streamId, ...extra,
+      };
+      return streamId === 1 ? { ...r, protocol: 'grpc' } : { ...r, protocol: 'http2' };
+    };
     const records = [
       rec(1, {
         request: {
@@ -196,12 +199,12 @@ describe('PostgreSQL oracle rows', () => {
       conn: '10.0.0.1/40000 10.0.0.2/5432', stream: 0, query: ['select\t1'], parse: [{ statement: 's1', sql: 'DROP TABLE x ', frame: 14 }],
       command: ['SELECT 1'], error: ['ERROR 42P01 table "x" does not exist'], notice: ['NOTICE 00000 hi'], cancel: [], auth: 'SASL',
     }]);
-    const base = { protocol: 'postgres', connectionId: 'c', src: { ip: '10.0.0.1', port: 40000 }, dst: { ip: '10.0.0.2', port: 5432 }, start: 0, end: 0, durationMs: 0 };
-    const session = { auth: 'SCRAM-SHA-256', transaction: 'idle' };
-    const recs = [
+    const base = { protocol: 'postgres' as const, connectionId: 'c', src: { ip: '10.0.0.1', port: 40000 }, dst: { ip: '10.0.0.2', port: 5432 }, start: 0, end: 0, durationMs: 0 };
+    const session: PgSessionRecord = { auth: 'SCRAM-SHA-256', transaction: 'idle' };
+    const recs: PostgresFlow[] = [
       { ...base, id: 'c-1', request: { start: 0, end: 0, frames: [12, 12], size: 14, message: 'Query', query: 'select\t1' }, response: { start: 0, end: 0, size: 1, command: 'SELECT 1', notices: [{ severity: 'NOTICE', code: '00000', message: 'hi' }] }, postgres: session },
       { ...base, id: 'c-2', request: { start: 0, end: 0, frames: [14, 14], size: 1, message: 'Execute', query: 'DROP TABLE x ', statement: 's1' }, response: { start: 0, end: 0, size: 1, error: { severity: 'ERROR', code: '42P01', message: 'table "y" does not exist' } }, postgres: session },
-    ] as unknown as FlowRecord[];
+    ];
     const c = comparePg(o, tapwirePg(recs).items);
     expect(c.items).toBe(6);
     expect(c.matched).toBe(5);

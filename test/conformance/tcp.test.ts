@@ -29,6 +29,8 @@ interface Explained {
   kind: Kind;
   /** tshark stream number (bytes, no-connection) or tapwire client "ip:port" (extra-connection). */
   stream: number | string;
+  /** How many identical deviations this entry covers (default 1). */
+  count?: number;
   reason: string;
 }
 
