@@ -7,7 +7,7 @@ import { loadRedactKey, Redactor } from '../../src/flows/redact.js';
 import { decodeContent, preview } from '../../src/flows/body.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { gzipSync, deflateRawSync, brotliCompressSync } from 'node:zlib';
-import type { FlowRecord } from '../../src/flows/record.js';
+import type { FlowRecord, HttpFlow } from '../../src/flows/record.js';
 
 describe('msgpackr codec', () => {
   it('round-trips every record of a real capture exactly', async () => {
@@ -26,7 +26,7 @@ describe('msgpackr codec', () => {
 
 describe('redaction', () => {
   const red = new Redactor({ key: Buffer.from('k'), headers: ['X-Session-Token'] });
-  const rec = (): FlowRecord => ({
+  const rec = (): HttpFlow => ({
     id: 'a-1', protocol: 'http', connectionId: 'a', src: { ip: '1.1.1.1', port: 1 }, dst: { ip: '2.2.2.2', port: 80 }, start: 0, end: 0, durationMs: 0,
     request: {
       method: 'POST', path: '/login?api_key=abc&page=2&Signature=zz', version: '1.1', start: 0, end: 0, size: 0, bodySize: 0,

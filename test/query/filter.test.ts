@@ -3,23 +3,24 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { FlowRecord } from '../../src/flows/record.js';
+import type { FlowRecord, GrpcFlow } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { compileFilter, FilterError, MAX_FILTER_LENGTH } from '../../src/query/filter.js';
 import { MAX_NESTING } from '../../src/query/syntax.js';
 import { type CelT, RECORD } from '../../src/query/types.js';
+import { only } from '../helpers/records.js';
 
 /** Every test reads real records, decoded from the recorded captures under pcaps/. */
 const load = async (path: string): Promise<FlowRecord[]> => (await analyzeFile(path)).records!;
 let demo: FlowRecord[];
-let grpc: FlowRecord[];
+let grpc: GrpcFlow[];
 let h2load: FlowRecord[];
 let slow: FlowRecord[];
 let all: FlowRecord[];
 
 beforeAll(async () => {
   demo = await load('pcaps/demo/demo.pcap');
-  grpc = [...(await load('pcaps/grpc/error-status.pcap')), ...(await load('pcaps/grpc/unary.pcap')), ...(await load('pcaps/grpc/deadline.pcap'))];
+  grpc = only([...(await load('pcaps/grpc/error-status.pcap')), ...(await load('pcaps/grpc/unary.pcap')), ...(await load('pcaps/grpc/deadline.pcap'))], 'grpc');
   h2load = await load('pcaps/http2/h2load.pcap');
   slow = await load('pcaps/verify/slow.pcap');
   all = [];

@@ -135,12 +135,13 @@ describe('connection lifecycle', () => {
   });
 
   it('idle connections close after the idle timeout', () => {
-    const r = run([
+    const segs: Seg[] = [
       ...HS.map((s) => ({ ...s, time: 0 })),
       { from: 'c', seq: 1001, ack: 5001, data: 'a', time: 1 },
       // Another connection's packet much later drives the clock.
       { from: 'c', seq: 1, flags: 'S', time: 400 },
-    ].map((s, i) => (i === 4 ? { ...s, seq: 77 } : s)), { idleTimeoutSec: 60 }, false);
+    ];
+    const r = run(segs.map((s, i) => (i === 4 ? { ...s, seq: 77 } : s)), { idleTimeoutSec: 60 }, false);
     expect(r.events.some((e) => e.kind === 'close' && e.reason === 'idle')).toBe(true);
   });
 

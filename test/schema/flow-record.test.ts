@@ -112,8 +112,8 @@ describe('flow record schema', () => {
     expect(Object.keys(RECORDS).sort()).toEqual(names);
   });
 
-  const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-  addFormats(ajv);
+  const ajv = new Ajv2020.default({ allErrors: true, strict: true, allowUnionTypes: true });
+  addFormats.default(ajv);
   for (const [f, d] of docs) if (f !== 'flow-record.schema.json') ajv.addSchema(d, f);
   const validate = ajv.compile(top);
   const goldens = (readdirSync('test/golden', { recursive: true }) as string[]).filter((f) => f.endsWith('.jsonl')).sort();

@@ -4,7 +4,7 @@
  *   node crash-child.js <dir> <flows.json>
  */
 import { readFileSync } from 'node:fs';
-import type { FlowRecord } from '../../src/flows/record.js';
+import { isHttpLike, type FlowRecord } from '../../src/flows/record.js';
 import { FlowStore } from '../../src/store/index.js';
 
 const [dir, input] = process.argv.slice(2) as [string, string];
@@ -20,6 +20,7 @@ for (let i = 0; i < flows.length; i += round) {
 // Big records keep the process inside write() most of the time, where SIGKILL cuts a write short.
 const body = 'x'.repeat(4 << 20);
 const base = flows[flows.length - 1]!;
+if (!isHttpLike(base)) throw new Error(`the last flow is ${base.protocol}: the big flows are copies of an HTTP one`);
 process.stdout.write('writing\n');
 for (let n = 0; n < 200; n++) {
   store.add({ ...base, id: `big-${n}`, start: base.start + n, request: { method: 'POST', path: '/big', version: '1.1', start: base.start, end: base.start, size: body.length, bodySize: body.length, headers: {}, body } });
