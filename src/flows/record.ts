@@ -3,7 +3,7 @@
  * JSONL contract (docs/flow-record.md, schema/flow-record.schema.json); tools outside the test
  * suite read it, so fields are only ever added. A half that was not seen is omitted, never null.
  *
- * Shape (STYLE.md "Records", as Hubble's Flow with its l7 oneof): one envelope every protocol
+ * Shape (../shared/STYLE.md "Records", as Hubble's Flow with its l7 oneof): one envelope every protocol
  * shares (FlowEnvelope) and one protocol-specific part, picked by `protocol`. FlowRecord is the
  * union of the parts; code that needs a protocol's meaning asks its record module
  * (src/flows/protocols/), never tests a protocol name itself. The schema test

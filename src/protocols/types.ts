@@ -1,7 +1,7 @@
 import type { CloseReason, ConnectionInfo, Dir, StreamMeta } from '../stream/types.js';
 
 /**
- * The one interface every protocol implements (see STYLE.md): a probe that looks at the first
+ * The one interface every protocol implements (see ../shared/STYLE.md, "One interface for every protocol"): a probe that looks at the first
  * bytes of a direction, and a per-connection session fed in-order bytes, gaps and the end.
  */
 

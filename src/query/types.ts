@@ -1,7 +1,7 @@
 /**
  * The static types of the filter language, and the shape of a flow record in those types. The
  * checker (check.ts) uses them to reject `response.stauts` or `duration_ms > "200"` before any
- * record is read; the binder (bind.ts) uses the same shapes to turn a record into CEL values.
+ * record is read; vars.ts uses the same shapes to turn a record into CEL values.
  *
  * Every field of the record types is listed: `satisfies Fields<…>` makes tsc fail here when a
  * field is added to src/flows/record.ts and not to the filter.

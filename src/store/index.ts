@@ -5,13 +5,13 @@ import type { FlowRecord } from '../flows/record.js';
 import { Losses } from './losses.js';
 import { RecentFlows } from './memory.js';
 import { exportPackets, packetBody } from './packets.js';
-import { findOnDisk, queryFlows, type FlowPage, type FlowQuery } from './query.js';
+import { findOnDisk, queryFlows, type StorePage, type StoreQuery } from './query.js';
 import { pinnedBytes, planRetention, type Kind, type Removal } from './retention.js';
 import { SegmentLog, type Torn } from './segments.js';
 import { Snapshots } from './snapshots.js';
 
 export type { Snapshot, SnapshotRequest } from './snapshots.js';
-export type { FlowPage, FlowQuery } from './query.js';
+export type { StorePage, StoreQuery } from './query.js';
 export { CursorError } from './keys.js';
 
 export interface StoreOptions {
@@ -148,7 +148,7 @@ export class FlowStore {
   }
 
   /** One page of flows by (start, id), memory and disk together; `since`/`until` bound the start. */
-  query(q: FlowQuery): Promise<FlowPage> {
+  query(q: StoreQuery): Promise<StorePage> {
     return queryFlows(q, this.memory, this.flows);
   }
 

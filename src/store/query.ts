@@ -6,7 +6,7 @@ import type { RecentFlows } from './memory.js';
 import { BlockReader, type Segment, type SegmentLog } from './segments.js';
 import type { Frame } from './frames.js';
 
-export interface FlowQuery {
+export interface StoreQuery {
   filter?: (r: FlowRecord) => boolean;
   /** Epoch seconds, inclusive, on the flow's start. */
   since?: number;
@@ -15,7 +15,7 @@ export interface FlowQuery {
   cursor?: string;
 }
 
-export interface FlowPage { flows: FlowRecord[]; next: string | null }
+export interface StorePage { flows: FlowRecord[]; next: string | null }
 
 /** A block to read, with its fields copied: the active segment's last block grows meanwhile. */
 type Candidate = Pick<BlockMeta, 'offset' | 'bytes' | 'first' | 'minTime' | 'maxTime' | 'keys'> & { seg: Segment };
@@ -27,7 +27,7 @@ type Candidate = Pick<BlockMeta, 'offset' | 'bytes' | 'first' | 'minTime' | 'max
  * worst of a full page, no later block can contribute and reading stops, so a page reads the
  * blocks around its window, not the store.
  */
-export async function queryFlows(q: FlowQuery, memory: RecentFlows, log: SegmentLog): Promise<FlowPage> {
+export async function queryFlows(q: StoreQuery, memory: RecentFlows, log: SegmentLog): Promise<StorePage> {
   if (!Number.isInteger(q.limit) || q.limit < 1) throw new RangeError(`limit ${q.limit} is not a positive integer`);
   const floor: FlowKey = { start: q.since ?? -Infinity, id: '' };
   const cursor = q.cursor === undefined ? floor : decodeCursor(q.cursor);

@@ -15,7 +15,7 @@ export type Routine = 'transaction-control' | 'health-check' | undefined;
 
 /**
  * Everything tapwire's upper layers need to know about one protocol's part of a flow record
- * (STYLE.md "Records"). verify/, query/, the MCP rows and the CLI table ask this module; none of
+ * (../shared/STYLE.md "Records"). verify/, query/, the MCP rows and the CLI table ask this module; none of
  * them tests a protocol's name.
  */
 export interface RecordModule<F extends FlowRecord = FlowRecord> {
