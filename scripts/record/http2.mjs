@@ -417,7 +417,7 @@ verify['padded-priority-ping'] = (file, port, s) => {
   const by = (who, i, v) => settings.filter(([[src]]) => (Number(src) === port) === (who === 'server')).some((r) => r[i].includes(v));
   check(by('server', 1, '256') && by('client', 1, '256'), 'SETTINGS header_table_size 256 from both ends');
   check(by('server', 2, '32768') && by('client', 2, '32768'), 'SETTINGS max_frame_size 32768 from both ends');
-  const blocks = tsharkFields(file, port, 'http2.type == 1', ['http2.type', 'http2.header.count']).flatMap(([types, counts]) => counts);
+  const blocks = tsharkFields(file, port, 'http2.type == 1', ['http2.type', 'http2.header.count']).flatMap(([, counts]) => counts);
   check(blocks.length === s.frames.HEADERS && blocks.every((c) => Number(c) > 0), `tshark decodes every header block (${blocks})`);
   const updates = tsharkFields(file, port, 'http2.header_table_size_update', ['tcp.srcport', 'http2.header_table_size_update.header_table_size'])
     .flatMap(([[src], v]) => v.map((x) => `${Number(src) === port ? 'server' : 'client'}→${x}`));
@@ -446,7 +446,7 @@ cases.h2load = async (port) => {
   if (code !== 0 || !/200 succeeded/.test(out) || !/h2c/.test(out)) throw new Error(`h2load failed (${code}):\n${out}`);
   await closeServer(server);
 };
-verify.h2load = (file, port, s) => {
+verify.h2load = (file, port, _s) => {
   const statuses = headerValues(file, port, ':status');
   const methods = headerValues(file, port, ':method');
   check(methods.length === 200 && statuses.length === 200, `200 requests and responses (got ${methods.length}/${statuses.length})`);

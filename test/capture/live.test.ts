@@ -313,22 +313,22 @@ describe.skipIf(why !== '')('live capture of pods on a bridge', () => {
   /** Two client pods call the server pod while LiveCapture feeds a Pipeline ticked every 100 ms. */
   async function traffic(opts: LiveOptions, tap?: (p: Packet) => void): Promise<Run> {
     const records: Run['records'] = [];
-    let cap: LiveCapture | undefined;
     const pipeline = new Pipeline({
       frames: false,
+      // Records come only from packets, hence after `cap` below exists.
       onRecord: (r) => {
         identities.enrich(r);
-        records.push({ r, at: cap!.now() });
+        records.push({ r, at: cap.now() });
       },
     });
     // A 64 MiB ring (512 packets) is plenty for this traffic, and a quarter of the default to allocate.
-    cap = new LiveCapture({ bufferBytes: 64 << 20, ...opts }, (p) => {
+    const cap = new LiveCapture({ bufferBytes: 64 << 20, ...opts }, (p) => {
       tap?.(p);
       pipeline.packet(p);
     });
     const hostBefore = pods.hostSidePackets();
     cap.start();
-    const ticker = setInterval(() => pipeline.tick(cap!.now()), 100);
+    const ticker = setInterval(() => pipeline.tick(cap.now()), 100);
     // Clients stay idle 4 s after their last request, keep-alive connections open: no packet
     // comes to push the last records out of any buffer.
     const clients = [0, 2].map((i) => pods.node(i, join(dir, 'client.mjs'), [pods.ip[1]!, String(port), `c${i}`, '4000']));

@@ -20,6 +20,9 @@ const failed = (t: TaskLike): boolean => t.result?.state === 'fail' || (t.tasks 
 
 /** Call once at the top of a test file that keeps reports: prints them if the file failed. */
 export function printReportsOnFailure(): void {
+  // vitest reads the first argument of a hook as its fixtures and requires an object pattern there;
+  // this hook uses none, only the suite after it.
+  // eslint-disable-next-line no-empty-pattern
   afterAll(({}, suite) => {
     if (held.length && failed(suite as TaskLike)) console.log(held.join('\n\n'));
   });
