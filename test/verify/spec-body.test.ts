@@ -36,9 +36,22 @@ const specError = (f: () => unknown): SpecError => {
 
 let demo: HttpFlowRecord[];
 let tmp: string;
+
+/** The parts of an OpenAPI document the variants below edit; the rest passes through untouched. */
+interface OaSchema { [keyword: string]: unknown; properties?: Record<string, OaSchema>; required?: string[]; nullable?: boolean }
+interface OaResponse { description: string; content?: Record<string, { schema?: OaSchema }> }
+interface OaOperation { responses: Record<string, OaResponse> }
+interface OaPathItem {
+  get?: OaOperation;
+  post?: OaOperation;
+  delete?: OaOperation;
+  servers?: { url: string; variables?: Record<string, { default: string }> }[];
+}
+interface OaDocument { openapi: string; paths: Record<string, OaPathItem>; components: { schemas: Record<string, OaSchema> } }
+
 /** Writes a modified copy of the demo OpenAPI document to the temp dir; returns its name there. */
-const demoVariant = (name: string, edit: (doc: any) => void, version?: string): string => {
-  const doc = parse(readFileSync(join(EXAMPLES, DEMO_DOC), 'utf8'));
+const demoVariant = (name: string, edit: (doc: OaDocument) => void, version?: string): string => {
+  const doc: OaDocument = parse(readFileSync(join(EXAMPLES, DEMO_DOC), 'utf8'));
   edit(doc);
   if (version) doc.openapi = version;
   writeFileSync(join(tmp, name), stringify(doc));
@@ -65,9 +78,9 @@ describe('OpenAPI conformance', () => {
 
   it('a stricter document makes the same responses fail, naming the JSON path and the value', () => {
     const strict = demoVariant('strict.yaml', (d) => {
-      d.components.schemas.Order.required.push('currency');
-      d.components.schemas.Order.properties.total = { type: 'number' };
-      delete d.paths['/payments'].post.responses['503'];
+      d.components.schemas.Order.required!.push('currency');
+      d.components.schemas.Order.properties!.total = { type: 'number' };
+      delete d.paths['/payments'].post!.responses['503'];
     });
     const order = byPath(demo, 'GET', '/orders/42')[0]!;
     expect(checkResponse({ openapi: strict }, order, tmp)).toEqual({
@@ -91,15 +104,15 @@ describe('OpenAPI conformance', () => {
     expect(checkResponse({ openapi: based }, order, tmp).problems).toEqual(['GET /orders/42 is not documented']);
     expect(checkResponse({ openapi: based }, { ...order, request: { ...order.request!, path: '/v1/orders/42?fields=all' } }, tmp).ok).toBe(true);
     const textOnly = demoVariant('text.yaml', (d) => {
-      const r = d.paths['/orders/{id}'].get.responses['200'];
-      r.content = { 'text/*': r.content['application/json'] };
+      const r = d.paths['/orders/{id}'].get!.responses['200'];
+      r.content = { 'text/*': r.content!['application/json'] };
     });
     expect(checkResponse({ openapi: textOnly }, order, tmp).problems).toEqual(['GET /orders/{id} → 200: Content-Type application/json is not documented (documented: text/*)']);
   });
 
   it('looks up the status exactly, then by range, then default; media types exactly, then by wildcard', () => {
     const ranged = demoVariant('ranged.yaml', (d) => {
-      const rs = d.paths['/payments'].post.responses;
+      const rs = d.paths['/payments'].post!.responses;
       rs['2XX'] = rs['201'];
       rs.default = rs['503'];
       rs['201'] = { description: 'wrong on purpose', content: { '*/*': { schema: { type: 'string' } } } };
@@ -109,7 +122,7 @@ describe('OpenAPI conformance', () => {
     expect(checkResponse({ openapi: ranged }, captured!, tmp).problems).toEqual(['$: expected string, got object']);
     for (const r of byPath(demo, 'POST', '/payments', 503)) expect(checkResponse({ openapi: ranged }, r, tmp).ok).toBe(true);
     const fallback = demoVariant('fallback.yaml', (d) => {
-      const rs = d.paths['/payments'].post.responses;
+      const rs = d.paths['/payments'].post!.responses;
       delete rs['201'];
       rs['2XX'] = { description: 'any', content: { '*/*': {}, 'application/*': { schema: { $ref: '#/components/schemas/Order' } } } };
     });
@@ -121,15 +134,15 @@ describe('OpenAPI conformance', () => {
     const nullCustomer = withBody(order, { body: '{"id":42,"customer":null,"total":"99.50","status":"pending"}' });
     expect(checkResponse({ openapi: DEMO_DOC }, nullCustomer).problems).toEqual(['$.customer: expected string, got null']);
     const nullable30 = demoVariant('nullable30.yaml', (d) => {
-      d.components.schemas.Order.properties.customer.nullable = true;
+      d.components.schemas.Order.properties!.customer.nullable = true;
       // A property named like a data keyword is still a schema.
-      d.components.schemas.Order.properties.example = { $ref: '#/components/schemas/PaymentId', nullable: true };
+      d.components.schemas.Order.properties!.example = { $ref: '#/components/schemas/PaymentId', nullable: true };
     });
     expect(checkResponse({ openapi: nullable30 }, nullCustomer, tmp).ok).toBe(true);
     expect(checkResponse({ openapi: nullable30 }, withBody(order, { body: '{"id":42,"customer":"a","total":"99.50","status":"x","example":null}' }), tmp).ok).toBe(true);
     const nullableRef = demoVariant('nullable-ref.yaml', (d) => {
       d.components.schemas.Customer = { type: 'string', minLength: 1 };
-      d.components.schemas.Order.properties.customer = { $ref: '#/components/schemas/Customer', nullable: true };
+      d.components.schemas.Order.properties!.customer = { $ref: '#/components/schemas/Customer', nullable: true };
     });
     expect(checkResponse({ openapi: nullableRef }, nullCustomer, tmp).ok).toBe(true);
     expect(checkResponse({ openapi: nullableRef }, withBody(order, { body: '{"id":42,"customer":"","total":"99.50","status":"pending"}' }), tmp).problems)
@@ -139,8 +152,8 @@ describe('OpenAPI conformance', () => {
     const zero = { ...checkout, request: { ...checkout.request!, body: '{"orderId":42,"amount":0,"currency":"EUR"}' } };
     expect(compile({ openapi: DEMO_DOC }).check(zero.request, zero).problems).toEqual(['$.amount: must be > 0, got number 0']);
     const v31 = demoVariant('v31.yaml', (d) => {
-      d.components.schemas.Charge.properties.amount = { type: 'number', exclusiveMinimum: 0 };
-      d.components.schemas.Order.properties.customer = { type: ['string', 'null'] };
+      d.components.schemas.Charge.properties!.amount = { type: 'number', exclusiveMinimum: 0 };
+      d.components.schemas.Order.properties!.customer = { type: ['string', 'null'] };
     }, '3.1.0');
     expect(checkResponse({ openapi: v31 }, nullCustomer, tmp).ok).toBe(true);
     expect(compile({ openapi: v31 }, tmp).check(zero.request, zero).problems).toEqual(['$.amount: must be > 0, got number 0']);
@@ -256,7 +269,7 @@ describe('bodies that are not JSON, cut, or missing', () => {
       expect(v).toEqual({ ok: false, problems: [], unknown: 'response body is cut at the body limit: its JSON cannot be checked whole' });
     }
     // The status is documented or not whatever the body holds.
-    const strict = demoVariant('no-200.yaml', (d) => delete d.paths['/orders/{id}'].get.responses['200']);
+    const strict = demoVariant('no-200.yaml', (d) => delete d.paths['/orders/{id}'].get!.responses['200']);
     expect(checkResponse({ openapi: strict }, cut, tmp).problems).toEqual(['GET /orders/{id} → 200 is not documented']);
     // `<html>` is not JSON however it goes on.
     expect(checkResponse(spec, withBody(cut, { body: '<html><body>Internal' })).problems).toEqual(['response body is not valid JSON (Content-Type application/json): Unexpected token < at position 0']);
@@ -297,7 +310,7 @@ describe('spec errors name the spec file, the field and what is wrong', () => {
     expect(specError(() => compile({ schemaFile: 'bad-schema.json' }, tmp)).message).toBe(`${SPEC}: ${AT}.schemaFile: bad-schema.json: invalid JSON Schema: /required must be array`);
     const badComponent = demoVariant('bad-component.yaml', (d) => (d.components.schemas.Unused = { type: 'object', properties: { n: { minimum: 'zero' } } }));
     expect(specError(() => compile({ openapi: badComponent }, tmp)).message).toBe(`${SPEC}: ${AT}.openapi: bad-component.yaml /components/schemas/Unused: invalid JSON Schema: /properties/n/minimum must be number`);
-    const badRef = demoVariant('bad-ref.yaml', (d) => (d.paths['/checkout'].post.responses['200'].content['application/json'].schema = { $ref: '#/components/schemas/Nope' }));
+    const badRef = demoVariant('bad-ref.yaml', (d) => (d.paths['/checkout'].post!.responses['200'].content!['application/json'].schema = { $ref: '#/components/schemas/Nope' }));
     expect(specError(() => compile({ openapi: badRef }, tmp)).message).toMatch(/^spec\.yaml: checks\[0\]\.expect\.response\.body\.openapi: bad-ref\.yaml \/paths\/~1checkout\/post\/responses\/200\/content\/application~1json\/schema: invalid JSON Schema: can't resolve reference #\/components\/schemas\/Nope/);
     // 3.0's boolean exclusiveMinimum is not 3.1's.
     expect(specError(() => compile({ openapi: demoVariant('v31-bool.yaml', () => {}, '3.1.0') }, tmp)).message).toContain('v31-bool.yaml /components/schemas/Charge: invalid JSON Schema: /properties/amount/exclusiveMinimum must be number');
@@ -332,6 +345,9 @@ describe('spec errors name the spec file, the field and what is wrong', () => {
   });
 });
 
+/** A JSON Schema node, as far as the description check walks it. */
+interface SchemaNode { description?: string; properties?: Record<string, SchemaNode>; oneOf?: SchemaNode[]; $defs?: Record<string, SchemaNode> }
+
 describe('schema/tapwire-spec-body.schema.json', () => {
   const schema = JSON.parse(readFileSync('schema/tapwire-spec-body.schema.json', 'utf8'));
   const validate = new Ajv2020.default({ strict: true, allowUnionTypes: true }).compile(schema);
@@ -356,14 +372,14 @@ describe('schema/tapwire-spec-body.schema.json', () => {
 
   it('describes every property', () => {
     const missing: string[] = [];
-    const walk = (node: any, at: string): void => {
+    const walk = (node: SchemaNode | undefined, at: string): void => {
       if (!node || typeof node !== 'object') return;
-      for (const [k, v] of Object.entries<any>(node.properties ?? {})) {
+      for (const [k, v] of Object.entries(node.properties ?? {})) {
         if (!v.description) missing.push(`${at}.${k}`);
         walk(v, `${at}.${k}`);
         for (const alt of v.oneOf ?? []) walk(alt, `${at}.${k}`);
       }
-      for (const [k, v] of Object.entries<any>(node.$defs ?? {})) walk(v, `$defs.${k}`);
+      for (const [k, v] of Object.entries(node.$defs ?? {})) walk(v, `$defs.${k}`);
     };
     walk(schema, '$');
     expect(schema.$id).toBe('tapwire-spec-body.schema.json');
