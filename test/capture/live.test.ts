@@ -18,7 +18,8 @@ import { CaptureOpenError, LiveCapture, liveCaptureUnavailable, type LiveCounter
 import { DuplicateWindow, findL3, l3Key, wireLength, type L3 } from '../../src/capture/live/dedup.js';
 import { IdentityMap } from '../../src/enrich/index.js';
 import type { Packet } from '../../src/capture/types.js';
-import type { FlowRecord, RecordRequest, RecordResponse } from '../../src/flows/record.js';
+import type { FlowRecord, HttpFlowRecord } from '../../src/flows/record.js';
+import { httpRecord } from '../helpers/records.js';
 import { Pipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
 import { Conversation, ethernet, segmentIp, sll, sll2, toPackets } from '../helpers/bytes.js';
 
@@ -106,9 +107,9 @@ describe('Pipeline.tick: a live source with gaps in traffic', () => {
 
   /** A pipeline as a live source runs it, and its records as [path, incompleteReason]. */
   const live = (opts: Partial<PipelineOptions> = {}) => {
-    const records: FlowRecord[] = [];
-    const p = new Pipeline({ frames: false, onRecord: (r) => records.push(r), ...opts });
-    return { p, records, outcome: () => records.map((r) => [(r.request as RecordRequest).path, r.incompleteReason]) };
+    const records: HttpFlowRecord[] = [];
+    const p = new Pipeline({ frames: false, onRecord: (r) => records.push(httpRecord(r)), ...opts });
+    return { p, records, outcome: () => records.map((r) => [r.request!.path, r.incompleteReason]) };
   };
 
   it('releases held packets once the clock passes the window, so the exchange becomes a record without a next packet', () => {
@@ -278,7 +279,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Run {
   expected: (Done & { client: number })[];
-  records: { r: FlowRecord; at: number }[];
+  records: { r: HttpFlowRecord; at: number }[];
   counters: LiveCounters;
   hostSide: number;
   violations: number;
@@ -318,7 +319,7 @@ describe.skipIf(why !== '')('live capture of pods on a bridge', () => {
       // Records come only from packets, hence after `cap` below exists.
       onRecord: (r) => {
         identities.enrich(r);
-        records.push({ r, at: cap.now() });
+        records.push({ r: httpRecord(r), at: cap.now() });
       },
     });
     // A 64 MiB ring (512 packets) is plenty for this traffic, and a quarter of the default to allocate.
@@ -361,16 +362,16 @@ describe.skipIf(why !== '')('live capture of pods on a bridge', () => {
   function checkRecords(run: Run): void {
     const key = (x: { method: string; path: string; status?: number; port: number }) => `${x.port} ${x.method} ${x.path} ${x.status}`;
     const got = run.records.map(({ r }) => {
-      const req = r.request as RecordRequest, res = r.response as RecordResponse;
+      const req = r.request!, res = r.response;
       return { method: req.method, path: req.path, status: res?.status, port: r.src.port };
     });
     expect(got.map(key).sort()).toEqual(run.expected.map(key).sort());
     expect(new Set(run.records.map(({ r }) => r.id)).size).toBe(run.records.length);
     expect(run.violations).toBe(0);
     for (const { r, at } of run.records) {
-      const d = run.expected.find((x) => x.port === r.src.port && x.path === (r.request as RecordRequest).path)!;
+      const d = run.expected.find((x) => x.port === r.src.port && x.path === r.request!.path)!;
       expect(r.incomplete, r.id).toBeUndefined();
-      expect((r.response as RecordResponse).bodySize).toBe(d.bytes);
+      expect(r.response!.bodySize).toBe(d.bytes);
       expect(r.src.ip).toBe(pods.ip[d.client]);
       expect(r.dst).toMatchObject({ ip: pods.ip[1], port, name: 'orders-7c9', namespace: 'shop', workload: 'orders', node: 'node-1' });
       expect(r.src).toMatchObject(d.client === 0
@@ -378,7 +379,7 @@ describe.skipIf(why !== '')('live capture of pods on a bridge', () => {
         : { name: 'cart-1f2', namespace: 'shop', workload: 'cart' });
       if (d.client === 2) expect(r.src.node).toBeUndefined();
       // Queryable within 1 s of its last byte, measured on the clock packets are stamped with.
-      expect(at - r.end, `${r.id} ${(r.request as RecordRequest).path}`).toBeLessThan(1);
+      expect(at - r.end, `${r.id} ${r.request!.path}`).toBeLessThan(1);
       expect(at).toBeGreaterThanOrEqual(r.end);
     }
   }

@@ -12,7 +12,7 @@
  *   auth    per connection with an Authentication request: the authentication tshark saw (last authtype
  *           other than 0/11/12, or 0 alone = trust) against postgres.auth of its records
  */
-import type { FlowRecord, PgRecordRequest, PgRecordResponse } from '../../src/flows/record.js';
+import type { FlowRecord, PostgresFlow } from '../../src/flows/record.js';
 import { connKey } from './http1-compare.js';
 import type { Oracle, PgRow } from './oracle.js';
 
@@ -95,13 +95,10 @@ function addRow(c: PgConnItems, r: PgRow, auths: Map<number, number[]>): void {
   }
 }
 
-const pgReq = (r: FlowRecord) => r.request as PgRecordRequest | undefined;
-const pgResp = (r: FlowRecord) => r.response as PgRecordResponse | undefined;
-
 /** tapwire's items per connection, from its postgres records in emission order. */
-export function tapwirePg(records: readonly FlowRecord[]): { items: PgConnItems[]; records: Map<string, FlowRecord[]> } {
+export function tapwirePg(records: readonly FlowRecord[]): { items: PgConnItems[]; records: Map<string, PostgresFlow[]> } {
   const by = new Map<string, PgConnItems>();
-  const recs = new Map<string, FlowRecord[]>();
+  const recs = new Map<string, PostgresFlow[]>();
   const seenQuery = new Set<string>();
   for (const r of records) {
     if (r.protocol !== 'postgres') continue;
@@ -109,7 +106,7 @@ export function tapwirePg(records: readonly FlowRecord[]): { items: PgConnItems[
     let c = by.get(conn);
     if (!c) by.set(conn, (c = empty(conn)));
     (recs.get(conn) ?? recs.set(conn, []).get(conn)!).push(r);
-    const q = pgReq(r), s = pgResp(r);
+    const q = r.request, s = r.response;
     // A multi-statement Query gives one record per statement: its SQL is one item, like tshark's.
     if (q?.message === 'Query' && q.query !== undefined) {
       const k = `${conn}@${q.frames?.[0]}`;

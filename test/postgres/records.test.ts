@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isPostgres, type FlowRecord, type PgFlowRecord } from '../../src/flows/record.js';
+import { isPostgres, type PgFlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { splitStatements, UNKNOWN_PREPARED } from '../../src/protocols/postgres/session.js';
 
@@ -117,7 +117,7 @@ describe('PostgreSQL records', () => {
     }
     const f = join(mkdtempSync(join(tmpdir(), 'tapwire-pg-')), 'cut.pcap');
     writeFileSync(f, Buffer.concat(out));
-    const rs = ((await analyzeFile(f)).records ?? []).filter(isPostgres) as FlowRecord[] as PgFlowRecord[];
+    const rs: PgFlowRecord[] = ((await analyzeFile(f)).records ?? []).filter(isPostgres);
     const unknown = rs.filter((r) => r.incompleteReason === UNKNOWN_PREPARED);
     expect(unknown.length).toBeGreaterThan(0);
     expect(unknown.every((r) => r.request!.statement === 'order_by_id' && r.request!.query === undefined)).toBe(true);
