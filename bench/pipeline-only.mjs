@@ -1,6 +1,7 @@
 // One fresh process: the decode pipeline on a capture, records built and dropped. Prints JSON.
 import { analyzeFile } from '../dist/pipeline/analyze.js';
-import { loadRedactKey, Redactor } from '../dist/flows/redact.js';
+import { Redactor } from '../dist/flows/index.js';
+import { loadRedactKey } from '../dist/pipeline/index.js';
 
 const file = process.argv[2];
 let flows = 0;

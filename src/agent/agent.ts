@@ -1,18 +1,15 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { isLoopback } from '../common/net.js';
+import { hostPort, isLoopback } from '../common/index.js';
 import { IdentityMap } from '../enrich/index.js';
-import type { FlowRecord } from '../flows/record.js';
-import { Redactor } from '../flows/redact.js';
-import { Recorder } from '../live/recorder.js';
-import { openRunLog } from '../run/record.js';
+import { Redactor, type FlowRecord } from '../flows/index.js';
+import { Recorder } from '../live/index.js';
+import { openRunLog } from '../run/index.js';
 import { FlowStore } from '../store/index.js';
-import { Watcher, type StandingSpec } from '../watch/watcher.js';
-import { FlowFeed } from '../service/feed.js';
-import { StoreSource } from '../service/store.js';
-import { createApi } from '../api/server.js';
+import { Watcher, type StandingSpec } from '../watch/index.js';
+import { FlowFeed, StoreSource } from '../service/index.js';
+import { createApi } from '../api/index.js';
 import { agentMetrics } from './metrics.js';
-import { hostPort } from '../common/address.js';
 
 export interface AgentOptions {
   interfaces: string[];

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { LiveCounters } from '../capture/live.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
+import type { LiveCounters } from '../capture/index.js';
+import type { Pipeline } from '../pipeline/index.js';
 import type { FlowStore } from '../store/index.js';
 
 /** What the metrics read, each time they are scraped. */

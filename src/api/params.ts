@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { FilterError } from '../query/filter.js';
-import { SourceError } from '../service/errors.js';
-import { BodyError, readJsonBody } from '../service/http-body.js';
-import { DEFAULT_PAGE, FlowQuery, MAX_PAGE, timeOf } from '../service/query.js';
+import { FilterError } from '../query/index.js';
+import { FlowQuerySchema } from '../requests/index.js';
+import { BodyError, DEFAULT_PAGE, MAX_PAGE, readJsonBody, SourceError, timeOf, type FlowQuery } from '../service/index.js';
 import { ApiError, bad } from './errors.js';
 
 /** The page size the API clamps to (issue 6: clamped, not rejected). */
@@ -35,7 +34,7 @@ export function limitParam(v: string | null, max = MAX_LIMIT): number {
 export function flowQueryParams(url: URL, snapshot?: string): FlowQuery {
   const p = url.searchParams;
   const given = (k: string) => p.get(k) ?? undefined;
-  return parsed(FlowQuery, {
+  return parsed(FlowQuerySchema, {
     filter: given('filter'), since: given('since'), until: given('until'), cursor: given('cursor') || undefined,
     limit: limitParam(p.get('limit')), ...(snapshot !== undefined ? { snapshot } : {}),
   }, '');

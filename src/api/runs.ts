@@ -1,9 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import type { RunRecord } from '../run/backend.js';
-import { parseRunRecord, RunRecordError } from '../run/record.js';
-import { DEFAULT_MAX_RUNS, type RunLog } from '../store/runs.js';
-import { readBody } from './params.js';
-import { limitParam } from './params.js';
+import { parseRunRecord, RunRecordError, type RunRecord } from '../run/index.js';
+import { DEFAULT_MAX_RUNS, type RunLog } from '../store/index.js';
+import { limitParam, readBody } from './params.js';
 import { bad, notFound } from './errors.js';
 
 /**

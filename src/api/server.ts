@@ -3,14 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Snapshot } from '../store/index.js';
-import { isLoopbackRequest } from '../common/net.js';
-import type { FlowSource, SnapshotWriter } from '../service/source.js';
+import { isLoopbackRequest } from '../common/index.js';
+import type { FlowSource, SnapshotWriter } from '../service/index.js';
 import { ApiError, bad, notFound } from './errors.js';
 import { apiError, flowQueryParams, parsed, readBody, timeParam } from './params.js';
 import { streamFlows } from './sse.js';
 import { streamVerdicts, verdictsBody } from './verdicts.js';
 import { addRun, runsBody, type RunStore } from './runs.js';
-import type { Watcher } from '../watch/watcher.js';
+import type { Watcher } from '../watch/index.js';
 
 export interface ApiOptions {
   /**

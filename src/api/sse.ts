@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { predicateOf } from '../service/query.js';
-import type { FlowSource } from '../service/source.js';
+import { predicateOf, type FlowSource } from '../service/index.js';
 
 /** Bytes a slow SSE client may have waiting before events are dropped (and counted) for it. */
 const MAX_PENDING = 4 * 1024 * 1024;

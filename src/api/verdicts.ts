@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Watcher } from '../watch/watcher.js';
+import type { Watcher } from '../watch/index.js';
 import { z } from 'zod';
 import { notFound } from './errors.js';
 import { parsed, wholeNumber } from './params.js';

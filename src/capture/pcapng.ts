@@ -1,4 +1,4 @@
-import type { Violations } from '../common/violations.js';
+import type { Violations } from '../common/index.js';
 import type { Packet, PacketSink } from './types.js';
 
 /*

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Violations } from '../common/violations.js';
+import { Violations } from '../common/index.js';
 import { PCAP_MAGIC_NS, PCAP_MAGIC_US, PcapParser } from './pcap.js';
 import { PCAPNG_SHB, PcapngParser } from './pcapng.js';
 import { CaptureFormatError, type PacketSink, type ReaderInfo } from './types.js';

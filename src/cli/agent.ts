@@ -1,11 +1,11 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from '../agent/agent.js';
-import { CaptureOpenError } from '../capture/live.js';
-import { loadRedactKey } from '../flows/redact.js';
+import { Agent } from '../agent/index.js';
+import { CaptureOpenError } from '../capture/index.js';
+import { loadRedactKey } from '../pipeline/index.js';
 import { loadStandingSpecs, parseDuration } from './watch.js';
 import { CLI_DEFAULTS } from './defaults.js';
-import { plural } from '../common/text.js';
+import { plural } from '../common/index.js';
 
 export interface AgentCliOptions {
   interface: string[];

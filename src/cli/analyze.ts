@@ -1,12 +1,10 @@
 import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CaptureFormatError } from '../capture/types.js';
-import { plural } from '../common/text.js';
-import { loadRedactKey, Redactor } from '../flows/redact.js';
-import { decodeCapture } from '../pipeline/decode-capture.js';
-import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
-import { loadProtos, ProtoLoadError, type ProtoSchemas } from '../pipeline/protos.js';
-import { compileFilter, FilterError, type FlowPredicate } from '../query/filter.js';
+import { CaptureFormatError } from '../capture/index.js';
+import { plural } from '../common/index.js';
+import { Redactor } from '../flows/index.js';
+import { decodeCapture, DEFAULT_BODY_LIMIT, loadProtos, loadRedactKey, ProtoLoadError, type ProtoSchemas } from '../pipeline/index.js';
+import { compileFilter, FilterError, type FlowPredicate } from '../query/index.js';
 import { byStart, har, jsonl, Out, table, terminalWidth, type Formatter } from './output.js';
 import { CaptureProgress, notDecodedText } from './source.js';
 

@@ -1,4 +1,4 @@
-import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
+import { DEFAULT_BODY_LIMIT } from '../common/index.js';
 
 /**
  * The defaults `--help` shows, in one place, used both by the option definitions (main.ts) and by

@@ -1,5 +1,6 @@
-import { loadRedactKey, Redactor } from '../flows/redact.js';
-import { diffFlows, diffText, type DiffSide } from '../verify/diff.js';
+import { Redactor } from '../flows/index.js';
+import { loadRedactKey } from '../pipeline/index.js';
+import { diffFlows, diffText, type DiffSide } from '../verify/index.js';
 import { apiFlows, captureFlows, notDecodedText } from './source.js';
 
 export const DIFF_EXIT = { same: 0, regression: 1, badInput: 2 } as const;

@@ -1,6 +1,5 @@
-import { AgentClientError } from '../client/agent.js';
-import { makeContext } from '../mcp/context.js';
-import { serveHttp, serveStdio } from '../mcp/transports.js';
+import { AgentClientError } from '../client/index.js';
+import { makeContext, serveHttp, serveStdio } from '../mcp/index.js';
 import { parseListen } from './agent.js';
 
 export interface McpCliOptions {

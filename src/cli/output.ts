@@ -1,8 +1,6 @@
 import type { Entry } from 'har-format';
-import { harEntry, harLog } from '../flows/har.js';
-import type { FlowRecord } from '../flows/record.js';
-import { httpHalves, recordModule } from '../flows/protocols/index.js';
-import { endpoint } from '../common/address.js';
+import { harEntry, harLog, httpHalves, recordModule, type FlowRecord } from '../flows/index.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * Buffered stdout writer with back-pressure: records are joined into large writes, and the

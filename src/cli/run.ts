@@ -1,17 +1,11 @@
 import { join } from 'node:path';
-import { CaptureOpenError } from '../capture/live.js';
-import { AgentClient, AgentClientError } from '../client/agent.js';
-import { FilterError } from '../query/error.js';
-import type { Backend } from '../run/backend.js';
-import { AgentBackend } from '../run/backend-agent.js';
-import { LocalBackend } from '../run/backend-local.js';
-import { CommandInputError } from '../run/command.js';
-import { snapshotsDir } from '../run/local-snapshots.js';
-import { exitText, RUN_EXIT, runAndVerify, runExitCode, type RunResult } from '../run/run.js';
-import { SpecError } from '../verify/spec/index.js';
-import { verdictText } from '../verify/verdict.js';
+import { CaptureOpenError } from '../capture/index.js';
+import { AgentClient, AgentClientError } from '../client/index.js';
+import { FilterError } from '../query/index.js';
+import { AgentBackend, CommandInputError, exitText, LocalBackend, RUN_EXIT, runAndVerify, runExitCode, snapshotsDir, type Backend, type RunResult } from '../run/index.js';
+import { SpecError, verdictText } from '../verify/index.js';
 import { CLI_DEFAULTS } from './defaults.js';
-import { plural } from '../common/text.js';
+import { plural } from '../common/index.js';
 
 export interface RunCliOptions {
   spec?: string;

@@ -1,15 +1,10 @@
 import { SingleBar } from 'cli-progress';
-import { AgentClientError, MAX_CLIENT_FLOWS } from '../client/agent.js';
-import { captureSize } from '../capture/reader.js';
-import { CaptureFormatError } from '../capture/types.js';
-import { countsText, plural } from '../common/text.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { Redactor } from '../flows/redact.js';
-import { decodeCapture, type DecodedCapture } from '../pipeline/decode-capture.js';
-import type { DecodeCoverage } from '../pipeline/pipeline.js';
-import { collectFlows } from '../service/collect.js';
-import { SourceError } from '../service/errors.js';
-import { RemoteSource } from '../service/remote.js';
+import { AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
+import { CaptureFormatError, captureSize } from '../capture/index.js';
+import { countsText, plural } from '../common/index.js';
+import type { FlowRecord, Redactor } from '../flows/index.js';
+import { decodeCapture, type DecodeCoverage, type DecodedCapture } from '../pipeline/index.js';
+import { collectFlows, RemoteSource, SourceError } from '../service/index.js';
 
 /** Below this size a progress bar would only flicker. */
 export const PROGRESS_MIN_BYTES = 16 << 20;

@@ -1,8 +1,6 @@
-import { loadRedactKey, Redactor } from '../flows/redact.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { DecodeCoverage } from '../pipeline/pipeline.js';
-import { loadSpecFile, SpecError, verifyWithSpec, type Spec } from '../verify/spec/index.js';
-import { verdictText } from '../verify/verdict.js';
+import { Redactor, type FlowRecord } from '../flows/index.js';
+import { loadRedactKey, type DecodeCoverage } from '../pipeline/index.js';
+import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type Spec } from '../verify/index.js';
 import { apiFlows, captureFlows, type ApiSource } from './source.js';
 
 export const VERIFY_EXIT = { pass: 0, fail: 1, badInput: 2, inconclusive: 3 } as const;

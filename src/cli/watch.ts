@@ -1,14 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CaptureOpenError } from '../capture/live.js';
-import { AgentClientError } from '../client/agent.js';
-import { SseError } from '../client/sse.js';
-import { RemoteSource } from '../service/remote.js';
-import type { FlowEvent, FlowSubscription } from '../service/source.js';
-import { loadRedactKey, Redactor } from '../flows/redact.js';
-import { Recorder } from '../live/recorder.js';
-import { DEFAULT_BODY_LIMIT } from '../pipeline/pipeline.js';
-import { loadSpecFile, SpecError } from '../verify/spec/index.js';
-import { Watcher, type StandingSpec, type VerdictChange } from '../watch/watcher.js';
+import { CaptureOpenError } from '../capture/index.js';
+import { AgentClientError, SseError } from '../client/index.js';
+import { RemoteSource, type FlowEvent, type FlowSubscription } from '../service/index.js';
+import { Redactor } from '../flows/index.js';
+import { DEFAULT_BODY_LIMIT, loadRedactKey } from '../pipeline/index.js';
+import { Recorder } from '../live/index.js';
+import { loadSpecFile, SpecError } from '../verify/index.js';
+import { Watcher, type StandingSpec, type VerdictChange } from '../watch/index.js';
 import { apiFlows } from './source.js';
 import { CLI_DEFAULTS } from './defaults.js';
 

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot } from '../store/index.js';
 import { answerReason, unreachableReason } from './answers.js';
 import { openEvents, type SseEvent } from './sse.js';

@@ -1,4 +1,4 @@
-import type { Violations } from '../common/violations.js';
+import type { Violations } from '../common/index.js';
 
 /** Bounds on IP fragment reassembly: fragments are attacker-shaped input. */
 export interface FragmentLimits {

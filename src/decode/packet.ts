@@ -1,5 +1,5 @@
-import type { Violations } from '../common/violations.js';
-import type { Packet } from '../capture/types.js';
+import type { Violations } from '../common/index.js';
+import type { Packet } from '../capture/index.js';
 import { Fragments, type FragmentLimits, DEFAULT_FRAGMENT_LIMITS } from './fragments.js';
 import { decodeLink, ETHERTYPE_IPV4, LINK_SHORT, LINK_UNSUPPORTED, type LinkResult } from './link.js';
 

@@ -18,7 +18,7 @@
 import { watch as fsWatch, readFileSync, unwatchFile, watchFile, type FSWatcher } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import { applyIdentity, IDENTITY_FIELDS } from './identity.js';
 import type { Enricher, Identity, IdentitySource } from './types.js';
 

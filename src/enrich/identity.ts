@@ -1,4 +1,4 @@
-import type { FlowRecord, Peer } from '../flows/record.js';
+import type { FlowRecord, Peer } from '../flows/index.js';
 import type { Identity, IdentitySource } from './types.js';
 
 /** The identity fields a record's peer carries. */

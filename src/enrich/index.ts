@@ -3,7 +3,7 @@
  * address belongs to. One Enricher interface (types.ts); the static identities file is one
  * (identity-file.ts), Kubernetes will be the next. Enrichers run in order, each in place.
  */
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { Enricher } from './types.js';
 
 export type { Enricher, Identity, IdentitySource } from './types.js';

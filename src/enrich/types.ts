@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 
 /** What is known of the workload behind an address. Every field optional: only the known ones are set. */
 export interface Identity {

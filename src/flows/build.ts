@@ -1,5 +1,5 @@
-import type { ConnectionInfo } from '../stream/types.js';
-import type { Exchange, HttpRequestHalf, HttpResponseHalf, MessageHalf } from '../protocols/types.js';
+import type { ConnectionInfo } from '../stream/index.js';
+import type { Exchange, HttpRequestHalf, HttpResponseHalf, MessageHalf } from '../protocols/index.js';
 import { preview } from './body.js';
 import type { FlowRecord, Protocol, RecordHalf, RecordRequest, RecordResponse } from './record.js';
 import { RECORDS } from './protocols/index.js';

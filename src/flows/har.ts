@@ -1,7 +1,7 @@
 import type { Entry, Har, Header } from 'har-format';
 import type { FlowRecord, RecordHalf } from './record.js';
 import { httpHalves } from './protocols/index.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /** HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) for browser devtools and viewers. */
 export const HAR_CREATOR = { name: 'tapwire', version: '0.1.0' };

@@ -10,9 +10,7 @@
  * (test/schema/flow-record.test.ts) reads the interfaces of this file to check the JSON Schema.
  */
 
-import type { RawField } from '../protocols/grpc/protobuf.js';
-import type { PgNotice } from '../protocols/postgres/types.js';
-import type { PgValue } from '../protocols/postgres/values.js';
+import type { PgNotice, PgValue, RawField } from '../protocols/index.js';
 
 export type { PgNotice, PgValue, RawField };
 

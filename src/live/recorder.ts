@@ -1,8 +1,6 @@
-import { LiveCapture, type LiveCounters } from '../capture/live.js';
-import type { Packet } from '../capture/types.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { Redactor } from '../flows/redact.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { LiveCapture, type LiveCounters, type Packet } from '../capture/index.js';
+import type { FlowRecord, Redactor } from '../flows/index.js';
+import { Pipeline } from '../pipeline/index.js';
 import { Barriers, markerTarget, withMarkers } from './barrier.js';
 
 export interface RecorderOptions {

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { shortHash } from '../common/hash.js';
-import type { FlowRecord } from '../flows/record.js';
-import { compileFilter, type FlowPredicate } from '../query/filter.js';
-import { flowQueryFields, timeField, timeOf } from '../service/query.js';
-import { parseSpec, type Spec } from '../verify/spec/index.js';
+import { shortHash } from '../common/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import { compileFilter, type FlowPredicate } from '../query/index.js';
+import { flowQueryFields, timeField } from '../requests/index.js';
+import { timeOf } from '../service/index.js';
+import { parseSpec, type Spec } from '../verify/index.js';
 import { ArgError } from './errors.js';
 
 /**

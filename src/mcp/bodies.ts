@@ -1,4 +1,4 @@
-import type { FlowRecord, RecordMessage } from '../flows/record.js';
+import type { FlowRecord, RecordMessage } from '../flows/index.js';
 
 export const DEFAULT_BODY_BYTES = 4096;
 

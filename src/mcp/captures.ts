@@ -1,9 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CaptureFormatError } from '../capture/types.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { Redactor } from '../flows/redact.js';
-import { CaptureSource } from '../service/capture.js';
+import { CaptureFormatError } from '../capture/index.js';
+import type { FlowRecord, Redactor } from '../flows/index.js';
+import { CaptureSource } from '../service/index.js';
 import { ArgError } from './errors.js';
 
 /** A capture file given to a tool, decoded: the path as resolved (absolute), and its flows as a FlowSource. */

@@ -1,9 +1,7 @@
-import { AgentClient } from '../client/agent.js';
-import { loadRedactKey, Redactor } from '../flows/redact.js';
-import { AgentBackend } from '../run/backend-agent.js';
-import { LocalBackend } from '../run/backend-local.js';
-import type { Backend } from '../run/backend.js';
-import { defaultDataDir } from '../run/local-snapshots.js';
+import { AgentClient } from '../client/index.js';
+import { Redactor } from '../flows/index.js';
+import { loadRedactKey } from '../pipeline/index.js';
+import { AgentBackend, defaultDataDir, LocalBackend, type Backend } from '../run/index.js';
 import { DEFAULT_MAX_TOKENS } from './bound.js';
 import { CaptureCache } from './captures.js';
 import { InFlight, SETTLE_MS } from './inflight.js';

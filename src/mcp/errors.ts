@@ -1,10 +1,9 @@
-import { CaptureOpenError } from '../capture/live.js';
-import { CaptureFormatError } from '../capture/types.js';
-import { AgentClientError } from '../client/agent.js';
-import { FilterError } from '../query/filter.js';
-import { CommandInputError } from '../run/command.js';
-import { SourceError } from '../service/errors.js';
-import { SpecError } from '../verify/spec/index.js';
+import { CaptureFormatError, CaptureOpenError } from '../capture/index.js';
+import { AgentClientError } from '../client/index.js';
+import { FilterError } from '../query/index.js';
+import { CommandInputError } from '../run/index.js';
+import { SourceError } from '../service/index.js';
+import { SpecError } from '../verify/index.js';
 
 /**
  * A tool argument that cannot be used. The tool answers with an `isError` result whose text names

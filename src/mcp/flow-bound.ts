@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import { viewFlow, type FlowView } from './bodies.js';
 import { largest, truncationNote, type Truncation } from './bound.js';
 

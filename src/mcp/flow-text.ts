@@ -1,10 +1,5 @@
-import { endpoint } from '../common/address.js';
-import type { Peer, PgRecordRequest, PgRecordResponse, RecordHalf, RecordMessage, RecordRequest, RecordResponse } from '../flows/record.js';
-import { sqlHalves } from '../flows/protocols/index.js';
-import { grpcStatusLabel } from '../flows/protocols/grpc.js';
-import type { RawField } from '../protocols/grpc/protobuf.js';
-import type { PgValue } from '../protocols/postgres/values.js';
-import type { PgNotice } from '../protocols/postgres/types.js';
+import { endpoint } from '../common/index.js';
+import { grpcStatusLabel, sqlHalves, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
 import type { BoundedFlow } from './flow-bound.js';
 import { flowRow, rowLine } from './rows.js';
 import { iso, plural, scalar, truncatedLines } from './text.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { filterOf, window } from './args.js';
-import { cursorAfter, flowQueryFields, MAX_PAGE, type FlowPage } from '../service/query.js';
+import { flowQueryFields } from '../requests/index.js';
+import { cursorAfter, MAX_PAGE, type FlowPage } from '../service/index.js';
 import { fitRows, fitsWithin, truncationNote, type Truncation } from './bound.js';
 import type { McpContext } from './context.js';
 import { ArgError } from './errors.js';

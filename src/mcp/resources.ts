@@ -1,6 +1,6 @@
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError, SubscribeRequestSchema, UnsubscribeRequestSchema, type ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
-import { AgentClientError } from '../client/agent.js';
+import { AgentClientError } from '../client/index.js';
 import { DEFAULT_BODY_BYTES } from './bodies.js';
 import { fitsWithin, shrinkFindings, tokens, truncationNote } from './bound.js';
 import type { McpContext } from './context.js';

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import type { FlowRecord, Peer } from '../flows/record.js';
-import { recordModule } from '../flows/protocols/index.js';
-import { failed } from '../verify/calls.js';
-import { endpoint } from '../common/address.js';
+import { recordModule, type FlowRecord, type Peer } from '../flows/index.js';
+import { failed } from '../verify/index.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * A flow as one compact row (list_flows, analyze_capture, snapshot://): what an agent scans to

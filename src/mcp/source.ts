@@ -1,11 +1,10 @@
-import type { FlowRecord } from '../flows/record.js';
-import type { Backend } from '../run/backend.js';
-import { collectFlows } from '../service/collect.js';
-import type { FlowQuery } from '../service/query.js';
+import type { FlowRecord } from '../flows/index.js';
+import type { Backend } from '../run/index.js';
+import { collectFlows, type FlowQuery } from '../service/index.js';
 import { inWindow, window } from './args.js';
 import type { McpContext } from './context.js';
 import { ArgError } from './errors.js';
-import type { DecodeCoverage } from '../pipeline/coverage.js';
+import type { DecodeCoverage } from '../pipeline/index.js';
 
 /** Flows a tool judges in one go (verify, service_map, diff) are refused past this many. */
 export const MAX_FLOWS = 200_000;

@@ -1,4 +1,4 @@
-import type { Evidence, Finding } from '../verify/types.js';
+import type { Evidence, Finding } from '../verify/index.js';
 import type { z } from 'zod';
 import type { snapshotSchema } from './schemas.js';
 
@@ -8,7 +8,7 @@ import type { snapshotSchema } from './schemas.js';
  * cursors, what the bound cut), in plain lines, and says what every number counts.
  */
 
-import { plural } from '../common/text.js';
+import { plural } from '../common/index.js';
 
 export { plural };
 

@@ -4,12 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { hostPort } from '../common/address.js';
-import { isLoopback, isLoopbackRequest } from '../common/net.js';
+import { hostPort, isLoopback, isLoopbackRequest } from '../common/index.js';
 import type { McpContext } from './context.js';
 import { SETTLE_MS } from './inflight.js';
 import { createMcpServer } from './server.js';
-import { BodyError, readJsonBody } from '../service/http-body.js';
+import { BodyError, readJsonBody } from '../service/index.js';
 
 /**
  * stdio: one session over this process's stdin and stdout. stdout then carries only the

@@ -1,4 +1,4 @@
-import type { Verdict } from '../verify/verdict.js';
+import type { Verdict } from '../verify/index.js';
 import { compactFinding, fitRows, fitsWithin, shrinkFindings, truncationNote, type Truncation } from './bound.js';
 import type { SourceLabel } from './source.js';
 import { findingLines, findingsCount, plural, scalar, sourceWhere, tally, truncatedLines, undecodedServersText } from './text.js';

@@ -1,5 +1,5 @@
-import type { AgentClient } from '../client/agent.js';
-import type { SpecState, VerdictChange } from '../watch/watcher.js';
+import type { AgentClient } from '../client/index.js';
+import type { SpecState, VerdictChange } from '../watch/index.js';
 
 /**
  * The agent's standing-spec verdicts (`tapwire agent --spec`), followed over its event stream

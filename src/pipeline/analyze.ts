@@ -1,6 +1,5 @@
-import { readCapture } from '../capture/reader.js';
-import type { ReaderInfo } from '../capture/types.js';
-import type { FlowRecord } from '../flows/record.js';
+import { readCapture, type ReaderInfo } from '../capture/index.js';
+import type { FlowRecord } from '../flows/index.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
 
 export interface AnalyzeOptions extends Omit<PipelineOptions, 'onRecord'> {

@@ -1,6 +1,5 @@
-import { formatIp, type Decoded } from '../decode/packet.js';
-import type { Dispatcher } from '../protocols/dispatch.js';
-import { recognizeUdp } from '../protocols/recognize.js';
+import { formatIp, type Decoded } from '../decode/index.js';
+import { recognizeUdp, type Dispatcher } from '../protocols/index.js';
 
 /**
  * What a capture held that did not become flows: TCP connections no decoder took (TLS, MySQL,

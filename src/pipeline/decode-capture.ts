@@ -1,7 +1,7 @@
-import type { ReaderInfo } from '../capture/types.js';
-import type { DecodeStats } from '../decode/packet.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { ReassemblyStats } from '../reassembly/tcp.js';
+import type { ReaderInfo } from '../capture/index.js';
+import type { DecodeStats } from '../decode/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import type { ReassemblyStats } from '../reassembly/index.js';
 import { analyzeFile, type AnalyzeOptions } from './analyze.js';
 import type { DecodeCoverage } from './coverage.js';
 

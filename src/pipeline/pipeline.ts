@@ -1,19 +1,10 @@
-import { DEFAULT_BODY_LIMIT } from '../common/defaults.js';
-import { Violations } from '../common/violations.js';
-import type { Packet } from '../capture/types.js';
-import { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from '../capture/timeorder.js';
-import { Decoder, formatIp, IPPROTO_TCP, IPPROTO_UDP, type Decoded } from '../decode/packet.js';
-import { TcpReassembler } from '../reassembly/tcp.js';
-import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from '../reassembly/limits.js';
-import { DatagramDispatcher } from '../protocols/datagrams.js';
-import { Dispatcher } from '../protocols/dispatch.js';
-import { ANALYZERS } from '../protocols/registry.js';
-import type { Analyzer, DatagramAnalyzer, ProtocolAnalyzer } from '../protocols/types.js';
-import type { StreamHandler } from '../stream/types.js';
-import { FlowBuilder } from '../flows/build.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { Redactor } from '../flows/redact.js';
-import type { ProtoSchemas } from '../protocols/grpc/protobuf.js';
+import { DEFAULT_BODY_LIMIT, Violations } from '../common/index.js';
+import { DEFAULT_TIME_ORDER, TimeOrder, type Packet, type TimeOrderOptions } from '../capture/index.js';
+import { Decoder, formatIp, IPPROTO_TCP, IPPROTO_UDP, type Decoded } from '../decode/index.js';
+import { DEFAULT_REASSEMBLY_LIMITS, TcpReassembler, type ReassemblyLimits } from '../reassembly/index.js';
+import { ANALYZERS, DatagramDispatcher, Dispatcher, type Analyzer, type DatagramAnalyzer, type ProtocolAnalyzer, type ProtoSchemas } from '../protocols/index.js';
+import type { StreamHandler } from '../stream/index.js';
+import { FlowBuilder, type FlowRecord, type Redactor } from '../flows/index.js';
 import { decodeCoverage, UdpFlows, type DecodeCoverage } from './coverage.js';
 
 export { DEFAULT_BODY_LIMIT };

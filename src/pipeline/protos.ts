@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { ProtoLoadError, ProtoSchemas } from '../protocols/grpc/protobuf.js';
+import { ProtoLoadError, ProtoSchemas } from '../protocols/index.js';
 
 export { ProtoLoadError, ProtoSchemas };
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Violations } from '../common/violations.js';
-import { endpoint } from '../common/address.js';
-import type { ConnectionInfo, Dir, Endpoint } from '../stream/types.js';
+import { endpoint, type Violations } from '../common/index.js';
+import type { ConnectionInfo, Dir, Endpoint } from '../stream/index.js';
 import type { AnalyzerOptions, DatagramAnalyzer, DatagramMeta, DatagramSession, Exchange } from './types.js';
 
 /** Bounds on UDP flow state: how many flows are held, and how long a quiet one lives. */

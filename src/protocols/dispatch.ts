@@ -1,7 +1,6 @@
-import type { Violations } from '../common/violations.js';
-import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/types.js';
+import { endpoint, type Violations } from '../common/index.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/index.js';
 import type { AnalyzerOptions, Exchange, ProtocolAnalyzer, ProtocolSession, SessionContext } from './types.js';
-import { endpoint } from '../common/address.js';
 import { recognizeTcp } from './recognize.js';
 import { CARRIED } from './registry.js';
 

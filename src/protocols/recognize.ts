@@ -1,4 +1,4 @@
-import type { Dir } from '../stream/types.js';
+import type { Dir } from '../stream/index.js';
 
 /**
  * Names the protocol of traffic tapwire does not decode, from its first bytes, so a capture of

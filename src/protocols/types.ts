@@ -1,4 +1,4 @@
-import type { CloseReason, ConnectionInfo, Dir, StreamMeta } from '../stream/types.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamMeta } from '../stream/index.js';
 
 /**
  * The one interface every protocol implements (see ../shared/STYLE.md, "One interface for every protocol"): a probe that looks at the first

@@ -11,7 +11,8 @@
  * `status` only), so a record's other fields need not be converted for it.
  */
 
-import { type CelEnv, type CelType, isCelError, type parse, run } from '@bufbuild/cel';
+import type { CelEnv, CelType, parse } from '@bufbuild/cel';
+import { celModules } from './cel.js';
 import { FilterError } from './error.js';
 import { BOOL, type CelT, DOUBLE, DURATION, DYN, INT, list, map, NULL, show, STRING, TIMESTAMP, TYPE } from './types.js';
 
@@ -245,6 +246,7 @@ class Checker {
     const arg = args[0];
     if (probe === undefined || args.length !== 1 || arg?.exprKind.case !== 'constExpr' || arg.exprKind.value.constantKind.case !== 'stringValue') return;
     const v = arg.exprKind.value.constantKind.value;
+    const { run, isCelError } = celModules().cel;
     const r = run(probe, { v });
     if (isCelError(r)) this.fail(this.at(arg), fn === 'matches' ? `bad regular expression: ${r.message}` : `bad ${fn} ${JSON.stringify(v)}: ${CONSTANT_FORMS[fn]}`);
   }

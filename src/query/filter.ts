@@ -10,10 +10,10 @@
  * (a field the record lacks, a division by zero) does not match it.
  */
 
-import { celEnv, parse, plan, run } from '@bufbuild/cel';
-import { RE2JS } from '@bufbuild/re2';
-import { strings } from '@bufbuild/cel/ext';
-import type { FlowRecord } from '../flows/record.js';
+import type { CelEnv } from '@bufbuild/cel';
+import type { RE2JS } from '@bufbuild/re2';
+import { celModules } from './cel.js';
+import type { FlowRecord } from '../flows/index.js';
 import { checkExpression } from './check.js';
 import { FilterError } from './error.js';
 import { checkSyntax } from './syntax.js';
@@ -35,14 +35,18 @@ const re2 = {
     let m = compiled.get(pattern);
     if (!m) {
       if (compiled.size >= 256) compiled.clear();
-      compiled.set(pattern, (m = RE2JS.compile(pattern)));
+      compiled.set(pattern, (m = celModules().re2.RE2JS.compile(pattern)));
     }
     return m;
   },
 };
 
-/** CEL's standard functions plus the strings extension (lowerAscii, replace, split, indexOf…). */
-const ENV = celEnv({ funcs: strings, re2 });
+/** CEL's standard functions plus the strings extension (lowerAscii, replace, split, indexOf…), made on first use. */
+let env: CelEnv | undefined;
+function celEnvironment(): CelEnv {
+  const { cel, ext } = celModules();
+  return (env ??= cel.celEnv({ funcs: ext.strings, re2 }));
+}
 const TYPES = new Map(Object.entries(VARIABLES).map(([name, v]) => [name, v.type]));
 
 export type FlowPredicate = (r: FlowRecord) => boolean;
@@ -54,17 +58,17 @@ export function compileFilter(expr: string): FlowPredicate {
   const uncommented = checkSyntax(expr);
   let parsed;
   try {
-    parsed = parse(uncommented);
+    parsed = celModules().cel.parse(uncommented);
   } catch (e) {
     // The recogniser accepted what the parser did not: report the parser's own words and place.
     const at = (e as { location?: { start?: { offset?: number } } }).location?.start?.offset ?? 0;
     throw new FilterError(expr, at, e instanceof RangeError ? 'the expression nests too deeply' : (e as Error).message.replace(/^<input>:\d+:\d+: /, ''));
   }
-  const { uses } = checkExpression(expr, parsed, ENV, TYPES);
+  const { uses } = checkExpression(expr, parsed, celEnvironment(), TYPES);
   // One activation object, reused: the constants folded out of the expression, and each variable
   // it names, read from the current record when the evaluator first asks for it, once per record.
   const activation: Record<string, unknown> = foldConstants(parsed.expr);
-  const evaluate = plan(ENV, parsed);
+  const evaluate = celModules().cel.plan(celEnvironment(), parsed);
   let current: FlowRecord;
   let generation = 0;
   for (const [name, use] of uses) {
@@ -101,7 +105,7 @@ export function compileFilter(expr: string): FlowPredicate {
   };
 }
 
-type Expr = ReturnType<typeof parse>['expr'];
+type Expr = ReturnType<typeof import('@bufbuild/cel').parse>['expr'];
 
 /**
  * `timestamp("2026-11-21T10:00:00Z")` and `duration("200ms")` with a literal argument are worked
@@ -123,7 +127,7 @@ function foldConstants(root: Expr): Record<string, unknown> {
         const arg = args[0]?.exprKind;
         if ((fn === 'timestamp' || fn === 'duration') && !target && args.length === 1 && arg?.case === 'constExpr' && arg.value.constantKind.case === 'stringValue') {
           const name = `@const${Object.keys(values).length}`;
-          values[name] = run(`${fn}(v)`, { v: arg.value.constantKind.value });
+          values[name] = celModules().cel.run(`${fn}(v)`, { v: arg.value.constantKind.value });
           e.exprKind = { case: 'identExpr', value: { $typeName: 'cel.expr.Expr.Ident', name } };
           return;
         }

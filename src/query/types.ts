@@ -7,8 +7,8 @@
  * field is added to src/flows/record.ts and not to the filter.
  */
 
-import type { FlowRecord, GrpcCall, Peer, PgSessionRecord, RecordMessage, StreamErrorRecord } from '../flows/record.js';
-import type { PgNotice } from '../protocols/postgres/types.js';
+import type { FlowRecord, GrpcCall, Peer, PgSessionRecord, RecordMessage, StreamErrorRecord } from '../flows/index.js';
+import type { PgNotice } from '../protocols/index.js';
 
 export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
 

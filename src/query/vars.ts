@@ -10,8 +10,7 @@
  * and a comparison on it is an evaluation error, which the filter counts as no match.
  */
 
-import type { FlowRecord } from '../flows/record.js';
-import { PROTOCOL_NAMES, RECORDS } from '../flows/protocols/index.js';
+import { PROTOCOL_NAMES, RECORDS, type FlowRecord } from '../flows/index.js';
 import { BOOL, type CelT, DOUBLE, H2_ERROR, PEER, RECORD, REQUEST, RESPONSE, STRING, TIMESTAMP } from './types.js';
 
 export interface Variable {

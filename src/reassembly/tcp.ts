@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Violations } from '../common/violations.js';
-import { formatIp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Decoded } from '../decode/packet.js';
+import type { Violations } from '../common/index.js';
+import { formatIp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Decoded } from '../decode/index.js';
 import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './limits.js';
-import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/types.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/index.js';
 
 /** A held out-of-order piece: bytes (copied) or, with `data` undefined, bytes known lost. */
 interface Piece {

@@ -3,4 +3,4 @@
  * without packets finds them too. Re-exported here for the code that still imports them from
  * reassembly (to be moved with the stage boundaries).
  */
-export * from '../stream/types.js';
+export * from '../stream/index.js';

@@ -1,8 +1,7 @@
-import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/agent.js';
-import type { FlowRecord } from '../flows/record.js';
-import { collectFlows } from '../service/collect.js';
-import type { Snapshot } from '../store/index.js';
-import { DEFAULT_MAX_RUNS } from '../store/runs.js';
+import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import { collectFlows } from '../service/index.js';
+import { DEFAULT_MAX_RUNS, type Snapshot } from '../store/index.js';
 import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
 
 /**

@@ -1,19 +1,17 @@
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FlowRecord } from '../flows/record.js';
-import { loadRedactKey, Redactor } from '../flows/redact.js';
-import { Recorder } from '../live/recorder.js';
-import { DEFAULT_BODY_LIMIT, type DecodeCoverage } from '../pipeline/pipeline.js';
-import type { FlowPredicate } from '../query/filter.js';
-import { FlowStore, type Snapshot } from '../store/index.js';
-import type { RunLog } from '../store/runs.js';
+import { Redactor, type FlowRecord } from '../flows/index.js';
+import { DEFAULT_BODY_LIMIT, loadRedactKey, type DecodeCoverage } from '../pipeline/index.js';
+import { Recorder } from '../live/index.js';
+import type { FlowPredicate } from '../query/index.js';
+import { FlowStore, type RunLog, type Snapshot } from '../store/index.js';
 import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
 import {
   applyRetention, claim, defaultDataDir, KEEP_BYTES, lastWrite, listSnapshots, liveOwner, newSnapshotId, readSnapshot, release, snapshotsDir,
 } from './local-snapshots.js';
 import { CommandInputError } from './command.js';
-import { timeOf } from '../service/time.js';
+import { timeOf } from '../service/index.js';
 import { openRunLog } from './record.js';
 
 export interface LocalBackendOptions {
@@ -328,8 +326,8 @@ function realLoss(lost: string | null): string {
  * The CEL filter module, loaded when a filter is first used: CEL's evaluator is the costliest
  * module to load (about 0.25 s here), and most runs (`tapwire run`) never filter.
  */
-function celFilters(): Promise<typeof import('../query/filter.js')> {
-  return import('../query/filter.js');
+function celFilters(): Promise<typeof import('../query/index.js')> {
+  return import('../query/index.js');
 }
 
 /** The snapshot's own filter and the query's, both compiled (a FilterError names the position). */

@@ -1,10 +1,8 @@
-import type { FlowRecord } from '../flows/record.js';
-import type { DecodeCoverage } from '../pipeline/coverage.js';
-import type { FlowPage, FlowQuery } from '../service/query.js';
-import type { FlowSource } from '../service/source.js';
+import type { FlowRecord } from '../flows/index.js';
+import type { DecodeCoverage } from '../pipeline/index.js';
+import type { FlowPage, FlowQuery, FlowSource } from '../service/index.js';
 import type { Snapshot } from '../store/index.js';
-import type { Evidence, Severity } from '../verify/types.js';
-import type { VerdictName } from '../verify/verdict.js';
+import type { Evidence, Severity, VerdictName } from '../verify/index.js';
 
 export type { FlowPage, FlowQuery };
 

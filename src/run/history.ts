@@ -1,6 +1,4 @@
-import type { Evidence, Severity } from '../verify/types.js';
-import type { VerdictName } from '../verify/verdict.js';
-import { globToRegExp, pathTemplate } from '../verify/endpoint.js';
+import { globToRegExp, pathTemplate, type Evidence, type Severity, type VerdictName } from '../verify/index.js';
 import type { RunRecord } from './backend.js';
 
 /**

@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readJson } from '../store/persist.js';
-import type { Snapshot } from '../store/index.js';
+import { readJson, type Snapshot } from '../store/index.js';
 
 /**
  * The local backend's snapshots on disk: `<dataDir>/snapshots/<id>/` is a FlowStore holding one

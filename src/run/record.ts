@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { RunLog } from '../store/runs.js';
+import { RunLog } from '../store/index.js';
 import type { RunRecord } from './backend.js';
 
 /** A run record that cannot be kept; the message names the field and what was wrong. */

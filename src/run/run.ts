@@ -1,11 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { shortHash } from '../common/hash.js';
-import type { FlowRecord } from '../flows/record.js';
-import { findingFingerprint } from '../verify/diff.js';
-import { ServiceNames } from '../verify/services.js';
-import { loadSpecFile, parseSpec, verifyWithSpec, type Spec } from '../verify/spec/index.js';
-import { unjudged, type Verdict } from '../verify/verdict.js';
+import { shortHash } from '../common/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import { findingFingerprint, loadSpecFile, parseSpec, ServiceNames, unjudged, verifyWithSpec, type Spec, type Verdict } from '../verify/index.js';
 import type { Backend, RunRecord, StoppedSnapshot } from './backend.js';
 import { checkCommand, CommandInputError, commandText, runCommand, type CommandResult } from './command.js';
 import { codeVersion } from './code.js';

@@ -1,7 +1,5 @@
-import type { FlowRecord } from '../flows/record.js';
-import { httpHalves } from '../flows/protocols/index.js';
-import { pathTemplate } from '../verify/endpoint.js';
-import type { ServiceNames } from '../verify/services.js';
+import { httpHalves, type FlowRecord } from '../flows/index.js';
+import { pathTemplate, type ServiceNames } from '../verify/index.js';
 
 /** Bounds on what one run record lists (the run log keeps thousands of runs). */
 const MAX_SERVICES = 200;

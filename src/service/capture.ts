@@ -1,8 +1,7 @@
-import type { FlowRecord } from '../flows/record.js';
-import { decodeCapture, type CaptureSummary, type DecodedCapture, type DecodeOptions } from '../pipeline/decode-capture.js';
+import type { FlowRecord } from '../flows/index.js';
+import { decodeCapture, type CaptureSummary, type DecodedCapture, type DecodeOptions } from '../pipeline/index.js';
 
-import type { Snapshot } from '../store/index.js';
-import { compareKeys } from '../store/keys.js';
+import { compareKeys, type Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
 import { pageOf, timeOf, type FlowPage, type FlowQuery } from './query.js';
 import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer } from './source.js';

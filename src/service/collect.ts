@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { FlowQuery } from './query.js';
 import type { FlowSource } from './source.js';
 

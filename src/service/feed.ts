@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 
 /** Live records for subscribers (the SSE stream, standing checks): publish once, deliver to each. */
 export class FlowFeed {

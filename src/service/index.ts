@@ -14,6 +14,6 @@ export { FlowFeed } from './feed.js';
 export { collectFlows } from './collect.js';
 export { BodyError, readJsonBody } from './http-body.js';
 export {
-  allOf, badCursor, cursorAfter, cursorKey, DEFAULT_PAGE, FlowQuery, flowQueryFields, MAX_PAGE, pageOf, predicateOf, timeField, timeOf, type FlowPage,
+  allOf, badCursor, cursorAfter, cursorKey, DEFAULT_PAGE, MAX_PAGE, pageOf, predicateOf, timeOf, type FlowPage, type FlowQuery,
 } from './query.js';
 export { DEFAULT_MAP_WINDOW, MAX_MAP_FLOWS, mapOf, resolve, type ResolvedQuery } from './window.js';

@@ -1,7 +1,6 @@
-import { z } from 'zod';
-import type { FlowRecord } from '../flows/record.js';
-import { compileFilter, FilterError, MAX_FILTER_LENGTH, type FlowPredicate } from '../query/filter.js';
-import { compareKeys, CursorError, decodeCursor, encodeCursor, type FlowKey } from '../store/keys.js';
+import type { FlowRecord } from '../flows/index.js';
+import { compileFilter, FilterError, type FlowPredicate } from '../query/index.js';
+import { compareKeys, CursorError, decodeCursor, encodeCursor, type FlowKey } from '../store/index.js';
 import { SourceError } from './errors.js';
 import { timeOf } from './time.js';
 
@@ -10,33 +9,19 @@ export const MAX_PAGE = 1000;
 /** A page's size when the query gives none. */
 export const DEFAULT_PAGE = 100;
 
-/** A time argument or parameter: RFC 3339 or epoch seconds, described by what it bounds. */
-export const timeField = (what: string) => z.string().max(40).describe(`${what}: RFC 3339 (2026-11-21T10:00:00Z) or epoch seconds`);
-
 /**
- * A query for a page of flows, as both front doors take it: the HTTP API from its query string
- * (`GET /api/flows`, `/api/snapshots/:id/flows`) and the MCP tools from their arguments
- * (list_flows, analyze_capture). One schema, so the two cannot drift: the MCP tools publish its
- * fields as their input schema, the API parses its query parameters with it.
+ * A query for a page of flows, as both front doors take it: the HTTP API from its query string and
+ * the MCP tools from their arguments. Its one schema (zod) is requests/flow-query.ts, which only the
+ * front doors load: this stage, and the CLI on top of it, start without zod.
  */
-export const flowQueryFields = {
-  filter: z.string().max(MAX_FILTER_LENGTH).describe('CEL flow filter, e.g. \'http && response.status >= 500\' (README "Filter language")'),
-  since: timeField('flows that started at or after this time'),
-  until: timeField('flows that started at or before this time'),
-  limit: z.number().int().min(1).max(MAX_PAGE),
-  cursor: z.string().min(1).max(4096).describe('"next" of the previous page'),
-  snapshot: z.string().min(1).max(200).describe('the flows of this snapshot (start_snapshot, list_snapshots)'),
-};
-
-export const FlowQuery = z.strictObject({
-  filter: flowQueryFields.filter.optional(),
-  since: flowQueryFields.since.optional(),
-  until: flowQueryFields.until.optional(),
-  limit: flowQueryFields.limit.optional(),
-  cursor: flowQueryFields.cursor.optional(),
-  snapshot: flowQueryFields.snapshot.optional(),
-});
-export type FlowQuery = z.infer<typeof FlowQuery>;
+export interface FlowQuery {
+  filter?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+  snapshot?: string;
+}
 
 /** A page of flows in start order (then id). */
 export interface FlowPage {

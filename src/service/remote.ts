@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AgentClient, AgentClientError } from '../client/agent.js';
-import type { SseEvent } from '../client/sse.js';
-import type { FlowRecord } from '../flows/record.js';
+import { AgentClient, AgentClientError, type SseEvent } from '../client/index.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
 import { mapOf, resolve } from './window.js';

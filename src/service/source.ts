@@ -1,6 +1,6 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot, SnapshotRequest } from '../store/index.js';
-import type { Edge } from '../verify/servicemap.js';
+import type { Edge } from '../verify/index.js';
 import type { FlowPage, FlowQuery } from './query.js';
 
 /**

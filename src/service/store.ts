@@ -1,11 +1,9 @@
-import type { FlowStore, Snapshot } from '../store/index.js';
-import { CursorError } from '../store/index.js';
+import { CursorError, type FlowStore, type Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
 import type { FlowFeed } from './feed.js';
-import { badCursor, predicateOf, type FlowPage, type FlowQuery } from './query.js';
+import { badCursor, predicateOf, timeOf, type FlowPage, type FlowQuery } from './query.js';
 import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
 import { DEFAULT_MAP_WINDOW, mapOf, resolve } from './window.js';
-import { timeOf } from './query.js';
 
 export interface StoreSourceOptions {
   /**

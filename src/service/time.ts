@@ -1,4 +1,4 @@
-import { parseTime } from '../common/time.js';
+import { parseTime } from '../common/index.js';
 import { SourceError } from './errors.js';
 
 /**

@@ -1,9 +1,9 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot } from '../store/index.js';
-import { ServiceMap } from '../verify/servicemap.js';
+import { ServiceMap } from '../verify/index.js';
 import { SourceError } from './errors.js';
 import { allOf, DEFAULT_PAGE, MAX_PAGE, predicateOf, timeOf, type FlowQuery, type FlowPage } from './query.js';
-import type { FlowPredicate } from '../query/filter.js';
+import type { FlowPredicate } from '../query/index.js';
 import type { ServiceMapAnswer } from './source.js';
 
 /** Flows a service map reads at most: a bigger window is answered in part, and says so. */

@@ -1,7 +1,12 @@
+/**
+ * store/: flows and packets on disk: append-only segments with a block index and bloom filters,
+ * recent flows in memory, retention by size and age, snapshots (a window and a filter, kept with
+ * their packets and pcap export), the run log, crash recovery that names what a torn tail lost.
+ * FlowStore, below, is its public face.
+ */
 import { mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
-import { encodeRecord } from '../flows/codec.js';
-import type { FlowRecord } from '../flows/record.js';
+import { encodeRecord, type FlowRecord } from '../flows/index.js';
 import { Losses } from './losses.js';
 import { RecentFlows } from './memory.js';
 import { exportPackets, packetBody } from './packets.js';
@@ -218,3 +223,6 @@ export class FlowStore {
     if (this.closed) throw new Error('the flow store is closed');
   }
 }
+export { compareKeys, decodeCursor, encodeCursor, type FlowKey } from './keys.js';
+export { readJson } from './persist.js';
+export { DEFAULT_MAX_RUNS, RunLog } from './runs.js';

@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import { compareKeys, type FlowKey } from './keys.js';
 
 interface Entry { r: FlowRecord; ordinal: number }

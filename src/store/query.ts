@@ -1,5 +1,4 @@
-import { decodeRecord } from '../flows/codec.js';
-import type { FlowRecord } from '../flows/record.js';
+import { decodeRecord, type FlowRecord } from '../flows/index.js';
 import { overlaps, type BlockMeta } from './blocks.js';
 import { compareKeys, decodeCursor, encodeCursor, type FlowKey } from './keys.js';
 import type { RecentFlows } from './memory.js';

@@ -1,10 +1,9 @@
-import type { FlowRecord, HttpFlowRecord } from '../flows/record.js';
-import { httpHalves } from '../flows/protocols/index.js';
+import { httpHalves, type FlowRecord, type HttpFlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { globToRegExp, pathTemplate } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * `cache`: the same cacheable GET fetched again while the copy from the last fetch was still

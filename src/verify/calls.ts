@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { FlowRecord } from '../flows/record.js';
-import { recordModule } from '../flows/protocols/index.js';
+import { recordModule, type FlowRecord } from '../flows/index.js';
 import type { ServiceNames } from './services.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * What makes two calls "the same call": for HTTP and gRPC the destination, method, path and a hash

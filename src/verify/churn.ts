@@ -1,9 +1,9 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { operation } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * `connection-churn`: a service opening a new TCP connection for every call to the same upstream,

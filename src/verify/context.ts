@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import { attribute, type Attribution } from './group.js';
 import { ServiceNames } from './services.js';
 

@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import { detectCache } from './cache.js';
 import { detectConnectionChurn } from './churn.js';
 import { DETECTOR_KINDS, thresholds, type DetectorConfig, type DetectorKind, type DetectorThresholds } from './config.js';

@@ -1,12 +1,11 @@
-import type { FlowRecord } from '../flows/record.js';
-import { httpHalves, recordModule } from '../flows/protocols/index.js';
+import { httpHalves, recordModule, type FlowRecord } from '../flows/index.js';
 import { endpointKey } from './endpoint.js';
 import { attribute } from './group.js';
 import { jsonBody, jsonShape } from './shape.js';
 import { ServiceNames } from './services.js';
 import type { Finding } from './types.js';
 import { verify } from './verdict.js';
-import { plural } from '../common/text.js';
+import { plural } from '../common/index.js';
 
 /**
  * `tapwire diff`: what changed between two sets of flows (two captures now, live snapshots later).

@@ -1,8 +1,7 @@
-import type { FlowRecord } from '../flows/record.js';
-import { recordModule } from '../flows/protocols/index.js';
-import { endpoint } from '../common/address.js';
+import { recordModule, type FlowRecord } from '../flows/index.js';
+import { endpoint } from '../common/index.js';
 
-export { pathTemplate } from '../flows/protocols/http.js';
+export { pathTemplate } from '../flows/index.js';
 
 /**
  * What a call is, without its parameters: "POST /payments", "GET /orders/{id}", the gRPC method

@@ -1,10 +1,9 @@
-import type { FlowRecord } from '../flows/record.js';
-import { recordModule, type Problem } from '../flows/protocols/index.js';
+import { recordModule, type FlowRecord, type Problem } from '../flows/index.js';
 import { callName } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import type { DetectContext } from './context.js';
 import { evidence, type Finding } from './types.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /** What went wrong on a flow, or undefined: HTTP 5xx, gRPC non-OK, SQL errors; 4xx separately. */
 function problem(r: FlowRecord): Problem | undefined {

@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 
 /** An outbound call attributed to the inbound request the service was handling when it made it. */
 export interface Attribution {

@@ -1,11 +1,10 @@
-import type { FlowRecord, HttpFlowRecord } from '../flows/record.js';
-import { httpHalves, recordModule } from '../flows/protocols/index.js';
+import { httpHalves, recordModule, type FlowRecord, type HttpFlowRecord } from '../flows/index.js';
 import { callKey, isHealthCheck, isTransactionControl } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * `n-plus-one`: one inbound request causing N downstream calls of one operation that differ only

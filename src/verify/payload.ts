@@ -1,5 +1,4 @@
-import type { FlowRecord, HttpFlowRecord } from '../flows/record.js';
-import { httpHalves } from '../flows/protocols/index.js';
+import { httpHalves, type FlowRecord, type HttpFlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';

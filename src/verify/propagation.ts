@@ -1,5 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
-import { httpHalves } from '../flows/protocols/index.js';
+import { httpHalves, type FlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';

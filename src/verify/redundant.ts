@@ -1,5 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
-import { recordModule } from '../flows/protocols/index.js';
+import { recordModule, type FlowRecord } from '../flows/index.js';
 import { DETECTOR_DEFAULTS, type DetectorThresholds } from './config.js';
 import { refetchedWhileFresh } from './cache.js';
 import { nPlusOneGroups } from './nplusone.js';

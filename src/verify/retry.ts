@@ -1,4 +1,4 @@
-import type { FlowRecord, Peer } from '../flows/record.js';
+import type { FlowRecord, Peer } from '../flows/index.js';
 import { callKey, callName, failed, isTransactionControl } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';

@@ -1,10 +1,10 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { operation } from './endpoint.js';
 import { findForwardedSecrets } from './secrets.js';
 import { evidence, type Finding } from './types.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * `secret-forwarded`: a credential that arrived on an inbound request, sent on to another service.

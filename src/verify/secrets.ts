@@ -1,6 +1,4 @@
-import { DEFAULT_REDACTED_HEADERS, SECRET_NAME } from '../flows/redact.js';
-import type { FlowRecord, RecordRequest } from '../flows/record.js';
-import { httpHalves } from '../flows/protocols/index.js';
+import { DEFAULT_REDACTED_HEADERS, httpHalves, SECRET_NAME, type FlowRecord, type RecordRequest } from '../flows/index.js';
 import { attribute, type Attribution } from './group.js';
 
 /** A credential that arrived on an inbound request and left again on a call the service made. */

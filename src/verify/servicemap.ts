@@ -1,6 +1,6 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import { failed } from './calls.js';
-import { endpoint } from '../common/address.js';
+import { endpoint } from '../common/index.js';
 
 export interface Edge {
   src: string;

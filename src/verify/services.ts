@@ -1,5 +1,5 @@
-import type { Peer } from '../flows/record.js';
-import { endpoint } from '../common/address.js';
+import type { Peer } from '../flows/index.js';
+import { endpoint } from '../common/index.js';
 
 /**
  * Names the services in findings and selectors. A peer's own identity (from an identity source)

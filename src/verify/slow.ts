@@ -1,9 +1,9 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
 import { evidence, type Finding } from './types.js';
-import { plural } from '../common/text.js';
+import { plural } from '../common/index.js';
 
 /** Outliers must also be this much slower than the median: a 3 ms call is not slow next to a 0.5 ms one. */
 const MIN_OUTLIER_EXCESS_MS = 50;

@@ -1,5 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
-import { sqlHalves } from '../flows/protocols/index.js';
+import { sqlHalves, type FlowRecord } from '../flows/index.js';
 import { isTransactionControl } from './calls.js';
 import type { DetectorThresholds } from './config.js';
 import type { DetectContext } from './context.js';

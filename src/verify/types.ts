@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 
 /** One piece of evidence: the flow, and where to find it again in a capture. */
 export interface Evidence {

@@ -1,7 +1,6 @@
-import { endpoint } from '../common/address.js';
-import { countsText, plural } from '../common/text.js';
-import type { FlowRecord } from '../flows/record.js';
-import type { DecodeCoverage } from '../pipeline/coverage.js';
+import { countsText, endpoint, plural } from '../common/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import type { DecodeCoverage } from '../pipeline/index.js';
 import { DEFAULT_MAX_EVIDENCE, DETECTOR_KINDS, type DetectorConfig } from './config.js';
 import { detectContext, type DetectContext } from './context.js';
 import { runDetectors } from './detectors.js';

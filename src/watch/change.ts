@@ -1,6 +1,4 @@
-import { findingFingerprint } from '../verify/diff.js';
-import type { Finding } from '../verify/types.js';
-import type { VerdictName } from '../verify/verdict.js';
+import { findingFingerprint, type Finding, type VerdictName } from '../verify/index.js';
 
 /**
  * What makes a standing spec's verdict change, and the one line that tells a person (or an agent

@@ -1,8 +1,6 @@
 import { basename } from 'node:path';
-import type { FlowRecord } from '../flows/record.js';
-import { verifyWithSpec, type Spec } from '../verify/spec/index.js';
-import type { Finding } from '../verify/types.js';
-import { unjudged, type Verdict, type VerdictName } from '../verify/verdict.js';
+import type { FlowRecord } from '../flows/index.js';
+import { unjudged, verifyWithSpec, type Finding, type Spec, type Verdict, type VerdictName } from '../verify/index.js';
 import { duration, findingDelta, notable, summaryLine } from './change.js';
 import { DEFAULT_MAX_FLOWS, FlowWindow, type WindowView } from './window.js';
 

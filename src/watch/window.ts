@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/record.js';
+import type { FlowRecord } from '../flows/index.js';
 
 /** Flows a window holds at most by default: about 150 MB of records, a few hundred ms to verify. */
 export const DEFAULT_MAX_FLOWS = 50_000;

@@ -1,7 +1,5 @@
-import type { ConnectionInfo } from '../../stream/types.js';
-import { GRPC_STATUS_NAMES } from '../../protocols/grpc/framing.js';
-import { decompressMessage, schemaless } from '../../protocols/grpc/protobuf.js';
-import type { Exchange, GrpcMessage, Transaction } from '../../protocols/types.js';
+import type { ConnectionInfo } from '../../stream/index.js';
+import { decompressMessage, GRPC_STATUS_NAMES, schemaless, type Exchange, type GrpcMessage, type Transaction } from '../../protocols/index.js';
 import type { GrpcFlow, RecordMessage } from '../record.js';
 import { buildHttp, httpFamily, statusProblem, unanswered, httpFailed } from './http.js';
 import type { BuildOptions, PartBuilder } from './part.js';

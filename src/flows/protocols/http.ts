@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ConnectionInfo } from '../../stream/types.js';
-import type { Exchange, Transaction } from '../../protocols/types.js';
+import type { ConnectionInfo } from '../../stream/index.js';
+import type { Exchange, Transaction } from '../../protocols/index.js';
 import type { HttpFlowRecord, RecordRequest, RecordResponse } from '../record.js';
 import type { RecordModule, Routine } from './module.js';
 import { round3, type PartBuilder } from './part.js';

@@ -1,5 +1,5 @@
-import type { ConnectionInfo } from '../../stream/types.js';
-import type { Exchange } from '../../protocols/types.js';
+import type { ConnectionInfo } from '../../stream/index.js';
+import type { Exchange } from '../../protocols/index.js';
 import type { FlowRecord } from '../record.js';
 import type { PartBuilder } from './part.js';
 

@@ -1,7 +1,6 @@
-import type { HttpRequestHalf, HttpResponseHalf } from '../../protocols/types.js';
+import type { HttpRequestHalf, HttpResponseHalf, ProtoSchemas } from '../../protocols/index.js';
 import type { RecordRequest, RecordResponse } from '../record.js';
 import type { Redactor } from '../redact.js';
-import type { ProtoSchemas } from '../../protocols/grpc/protobuf.js';
 
 export interface BuildOptions {
   bodyLimit: number;

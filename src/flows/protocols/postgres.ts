@@ -1,7 +1,5 @@
-import type { ConnectionInfo } from '../../stream/types.js';
-import type { Exchange } from '../../protocols/types.js';
-import { fingerprint } from '../../protocols/postgres/fingerprint.js';
-import type { PgExchange } from '../../protocols/postgres/types.js';
+import type { ConnectionInfo } from '../../stream/index.js';
+import { fingerprint, type Exchange, type PgExchange } from '../../protocols/index.js';
 import type { PgRecordRequest, PgRecordResponse, PostgresFlow } from '../record.js';
 import type { RecordModule } from './module.js';
 import { round3, type PartBuilder } from './part.js';

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import type { CaptureSummary } from '../../pipeline/decode-capture.js';
-import { ServiceNames } from '../../verify/services.js';
-import { undecodedCoverage } from '../../verify/verdict.js';
+import type { CaptureSummary } from '../../pipeline/index.js';
+import { ServiceNames, undecodedCoverage } from '../../verify/index.js';
 import { captureArg } from '../args.js';
 import { tokens } from '../bound.js';
 import { flowPage, pageArgs, pageShape, pageText } from '../pages.js';

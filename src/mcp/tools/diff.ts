@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { FlowRecord } from '../../flows/record.js';
-import { diffFlows, type EndpointStats, type FlowDiff } from '../../verify/diff.js';
+import type { FlowRecord } from '../../flows/index.js';
+import { diffFlows, type EndpointStats, type FlowDiff } from '../../verify/index.js';
 import { cutRows, fitsWithin, shrinkFindings, truncationNote } from '../bound.js';
 import type { McpContext } from '../context.js';
 import { ArgError } from '../errors.js';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { runAndVerify, type RunProgress } from '../../run/run.js';
+import { runAndVerify, type RunProgress } from '../../run/index.js';
 import { specOf } from '../args.js';
 import { ArgError } from '../errors.js';
 import { boundVerdict, verdictResultText, type VerdictResult } from '../verdict.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runHistory, type History } from '../../run/history.js';
+import { runHistory, type History } from '../../run/index.js';
 import { cutRows, fitsWithin, shrinkFindings, truncationNote, type EvidenceHolder } from '../bound.js';
 import { evidenceSchema, severitySchema, truncationSchema, verdictNameSchema } from '../schemas.js';
 import { evidenceLine, iso, plural, truncatedLines } from '../text.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runsTouching, type TouchingCommand } from '../../run/history.js';
+import { runsTouching, type TouchingCommand } from '../../run/index.js';
 import { cutRows, fitsWithin, shrinkFindings, truncationNote, type EvidenceHolder } from '../bound.js';
 import { ArgError } from '../errors.js';
 import { truncationSchema, verdictNameSchema } from '../schemas.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ServiceMap } from '../../verify/servicemap.js';
+import { ServiceMap } from '../../verify/index.js';
 import { captureArg, timeArg } from '../args.js';
 import { cutRows, fitsWithin, truncationNote } from '../bound.js';
 import { sourceSchema, truncationSchema } from '../schemas.js';

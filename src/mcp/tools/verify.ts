@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { captureArg, cursorIn, cursorOut, specOf, timeArg } from '../args.js';
 import { ArgError } from '../errors.js';
-import { verifyWithSpec } from '../../verify/spec/index.js';
+import { verifyWithSpec } from '../../verify/index.js';
 import { boundVerdict, verdictResultText, type FindingsPage } from '../verdict.js';
 import { sourceSchema, truncationSchema, verdictShape } from '../schemas.js';
 import { flowsOf } from '../source.js';

@@ -1,4 +1,4 @@
-import type { Dir, StreamMeta } from '../../stream/types.js';
+import type { Dir, StreamMeta } from '../../stream/index.js';
 import type { ParserInfo } from 'http-parser-js';
 import type { Http1Limits } from './limits.js';
 import { headerObject, type Mark, type Msg, newMessage, type Span } from './message.js';

@@ -1,4 +1,4 @@
-import type { CloseReason, Dir, StreamMeta } from '../../stream/types.js';
+import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
 import type { ClientView } from '../pairing.js';
 import { type ConnectionView, Exchanges } from './exchanges.js';

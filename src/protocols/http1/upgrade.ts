@@ -1,4 +1,4 @@
-import type { Dir, StreamMeta } from '../../stream/types.js';
+import type { Dir, StreamMeta } from '../../stream/index.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
 import type { Msg, Req } from './message.js';
 

@@ -1,4 +1,4 @@
-import type { CloseReason, Dir, StreamMeta } from '../../stream/types.js';
+import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import type {
   CarriedProtocol, GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError,
   StreamMessageReader, Transaction, UpgradeRequest,

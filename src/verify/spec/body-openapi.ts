@@ -2,8 +2,7 @@
  * Body assertions, part 3: conformance to an OpenAPI 3.0 or 3.1 document. Operation by method and
  * path template, response by status, media type by Content-Type, then the body against its schema.
  */
-import type { FlowRecord } from '../../flows/record.js';
-import { httpHalves } from '../../flows/protocols/index.js';
+import { httpHalves, type FlowRecord } from '../../flows/index.js';
 import { isJsonMedia, isRecord, mediaMatches, mediaType, readJson, type BodyHalf, type Fail } from './body-json.js';
 import { compileWith, fromFile, newAjv, schemaProblems, type ValidateFunction } from './body-schema.js';
 

@@ -4,7 +4,7 @@
  * and the declared content type. Everything loads and compiles in compileBody, so a bad spec
  * fails before any flow is read; check() only evaluates.
  */
-import type { FlowRecord } from '../../flows/record.js';
+import type { FlowRecord } from '../../flows/index.js';
 import { compileJsonAssertions, isJsonMedia, isRecord, mediaMatches, mediaType, readJson, type BodyHalf, type Fail, type JsonAssertion } from './body-json.js';
 import { compileOpenApi, type OpenApiCheck } from './body-openapi.js';
 import { compileSchema, fromFile, schemaProblems, type ValidateFunction } from './body-schema.js';

@@ -1,5 +1,4 @@
-import type { FlowRecord, HttpFlowRecord, RecordRequest, RecordResponse } from '../../flows/record.js';
-import { httpHalves, sqlHalves } from '../../flows/protocols/index.js';
+import { httpHalves, sqlHalves, type FlowRecord, type HttpFlowRecord, type RecordRequest, type RecordResponse } from '../../flows/index.js';
 import { isTransactionControl } from '../calls.js';
 import { DEFAULT_MAX_EVIDENCE, thresholds } from '../config.js';
 import { groupBy } from '../context.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { FlowRecord } from '../../flows/record.js';
-import type { DecodeCoverage } from '../../pipeline/coverage.js';
+import type { FlowRecord } from '../../flows/index.js';
+import type { DecodeCoverage } from '../../pipeline/index.js';
 import { verify, type Verdict } from '../verdict.js';
 import { runChecks } from './checks.js';
 import { parseSpec } from './parse.js';

@@ -1,5 +1,4 @@
-import type { FlowRecord, HttpFlowRecord, PgRecordRequest, RecordRequest, RecordResponse } from '../../flows/record.js';
-import { httpHalves, PROTOCOL_NAMES, sqlHalves } from '../../flows/protocols/index.js';
+import { httpHalves, PROTOCOL_NAMES, sqlHalves, type FlowRecord, type HttpFlowRecord, type PgRecordRequest, type RecordRequest, type RecordResponse } from '../../flows/index.js';
 import { globToRegExp, pathTemplate } from '../endpoint.js';
 import type { ServiceNames } from '../services.js';
 import type { FieldTest, Pick, Selector, StatusTest } from './types.js';

@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../../flows/record.js';
+import type { FlowRecord } from '../../flows/index.js';
 import type { DetectorConfig } from '../config.js';
 import type { ServiceNames } from '../services.js';
 import type { Severity } from '../types.js';

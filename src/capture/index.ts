@@ -1,0 +1,9 @@
+/**
+ * capture/: packet sources. Streaming pcap and pcapng readers (flat memory, a cut file decoded up
+ * to the cut), live libpcap capture through the optional `cap` binding, and the time-order window
+ * that puts packets in capture-time order.
+ */
+export { CaptureOpenError, LiveCapture, type LiveCounters } from './live.js';
+export { captureSize, readCapture } from './reader.js';
+export { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from './timeorder.js';
+export { CaptureFormatError, type Packet, type ReaderInfo } from './types.js';

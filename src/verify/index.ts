@@ -1,0 +1,13 @@
+/**
+ * verify/: judging flows: causal grouping (which call belongs to which inbound request), the
+ * built-in detectors, the spec language and its checks, the verdict with its summary and coverage,
+ * diff, the service map.
+ */
+export { failed } from './calls.js';
+export { diffFlows, diffText, findingFingerprint, type DiffSide, type EndpointStats, type FlowDiff } from './diff.js';
+export { globToRegExp, pathTemplate } from './endpoint.js';
+export { ServiceMap, type Edge } from './servicemap.js';
+export { ServiceNames } from './services.js';
+export { SpecError, loadSpecFile, parseSpec, verifyWithSpec, type Spec } from './spec/index.js';
+export type { Evidence, Finding, Severity } from './types.js';
+export { undecodedCoverage, unjudged, verdictText, type Verdict, type VerdictName } from './verdict.js';
