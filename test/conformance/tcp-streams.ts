@@ -11,7 +11,7 @@ import type { ReaderInfo } from '../../src/capture/types.js';
 import { Violations } from '../../src/common/violations.js';
 import { Decoder, IPPROTO_TCP } from '../../src/decode/packet.js';
 import { TcpReassembler, type ReassemblyStats } from '../../src/reassembly/tcp.js';
-import type { CloseReason, ConnectionInfo, Dir, Endpoint, StreamHandler } from '../../src/reassembly/types.js';
+import type { CloseReason, ConnectionInfo, Dir, Endpoint, StreamHandler } from '../../src/stream/index.js';
 
 export interface DirStream {
   /** Bytes delivered by data() (gap bytes not included). */

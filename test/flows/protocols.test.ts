@@ -5,7 +5,7 @@ import { FlowBuilder } from '../../src/flows/build.js';
 import { grpcStatusLabel } from '../../src/flows/protocols/grpc.js';
 import { httpHalves, moduleFor, PROTOCOL_NAMES, RECORDS, recordModule, sqlHalves } from '../../src/flows/protocols/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
-import type { ConnectionInfo } from '../../src/reassembly/types.js';
+import type { ConnectionInfo } from '../../src/stream/index.js';
 
 /** Every golden record, as tools outside the test suite read them. */
 const goldens: FlowRecord[] = (readdirSync('test/golden', { recursive: true }) as string[])

@@ -2,7 +2,7 @@ import { Violations } from '../../src/common/violations.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Decoded } from '../../src/decode/packet.js';
 import { TcpReassembler } from '../../src/reassembly/tcp.js';
 import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from '../../src/reassembly/limits.js';
-import type { ConnectionInfo, Dir, StreamHandler } from '../../src/reassembly/types.js';
+import type { ConnectionInfo, Dir, StreamHandler } from '../../src/stream/index.js';
 
 export const CLIENT = { ip: [10, 0, 0, 1], port: 40000 };
 export const SERVER = { ip: [10, 0, 0, 2], port: 80 };
