@@ -87,7 +87,6 @@ export class Agent {
       feed.publish(r);
       metrics.flowsSeen.inc({ protocol: r.protocol });
     };
-    let agent: Agent | undefined;
     const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters() });
     const drain = async () => {
       const d = await recorder?.drain();
@@ -114,7 +113,7 @@ export class Agent {
       await store.close();
       throw e;
     }
-    agent = new Agent(store, recorder, server, watcher);
+    const agent = new Agent(store, recorder, server, watcher);
     watcher?.start();
     agent.stopIdentities = identities?.watch(o.onIdentities);
     return agent;

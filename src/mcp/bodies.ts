@@ -39,7 +39,9 @@ export function viewFlow(r: FlowRecord, maxBytes: number | undefined): FlowView 
         const size = JSON.stringify(m.json ?? m.fields ?? m.data ?? null).length;
         if (maxBytes !== undefined && size <= maxBytes) return;
         if (m.json === undefined && m.fields === undefined && m.data === undefined) return;
-        delete m.json, delete m.fields, delete m.data;
+        delete m.json;
+        delete m.fields;
+        delete m.data;
         bytesOmitted += size;
         payloads.push(`${side}.messages[${i}] decoded content (${size} characters)`);
       });

@@ -91,7 +91,6 @@ export class LocalBackend implements Backend {
     const dir = join(snapshotsDir(this.dataDir), id);
     mkdirSync(dir);
     claim(dir);
-    let live: Live | undefined;
     const store = await FlowStore.open({
       dir, maxBytes: KEEP_BYTES, maxAgeSec: NO_AGE_LIMIT, memoryFlows: MEMORY_FLOWS,
       now: () => live?.until ?? live?.recorder.now() ?? Date.now() / 1000,
@@ -117,7 +116,7 @@ export class LocalBackend implements Backend {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
-    live = { dir, store, recorder, inner: '', flows: 0, syncing: false };
+    const live: Live = { dir, store, recorder, inner: '', flows: 0, syncing: false };
     live.inner = store.snapshots.create({ name: s.name, filter: s.filter }).id;
     this.live.set(id, live);
     return { id };

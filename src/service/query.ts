@@ -2,7 +2,6 @@ import type { FlowRecord } from '../flows/index.js';
 import { compileFilter, FilterError, type FlowPredicate } from '../query/index.js';
 import { compareKeys, CursorError, decodeCursor, encodeCursor, type FlowKey } from '../store/index.js';
 import { SourceError } from './errors.js';
-import { timeOf } from './time.js';
 
 /** The most flows one page holds; a larger `limit` is clamped (the API) or refused (MCP's schema). */
 export const MAX_PAGE = 1000;
