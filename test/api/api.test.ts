@@ -10,7 +10,8 @@ import { StoreSource } from '../../src/service/store.js';
 import { createApi } from '../../src/api/server.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import { FlowStore } from '../../src/store/index.js';
+import { FlowStore, type Snapshot } from '../../src/store/index.js';
+import type { ServiceMapAnswer } from '../../src/service/source.js';
 
 /**
  * The flow API over a real store holding the real records of the demo capture: paging, filters,
@@ -18,13 +19,20 @@ import { FlowStore } from '../../src/store/index.js';
  */
 let server: Server, store: FlowStore, feed: FlowFeed, base = '', flows: FlowRecord[] = [];
 const TOKEN = 'test-token';
-const get = async (path: string, auth = true) => {
+/** The API's JSON answers, as far as these tests read them. */
+interface FlowsBody { flows: FlowRecord[]; next: string | null }
+interface ErrorBody { error: string }
+interface SnapshotsBody { snapshots: Snapshot[] }
+interface Created { id: string }
+/** `T` is the answer the test expects at `path`: JSON as parsed, or the text of any other type. */
+const get = async <T = unknown>(path: string, auth = true) => {
   const res = await fetch(`${base}${path}`, { headers: auth ? { authorization: `Bearer ${TOKEN}` } : {} });
-  return { status: res.status, headers: res.headers, body: res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text() };
+  const body: unknown = res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text();
+  return { status: res.status, headers: res.headers, body: body as T };
 };
-const post = async (path: string, body?: unknown) => {
+const post = async <T = unknown>(path: string, body?: unknown) => {
   const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as T };
 };
 
 beforeAll(async () => {
@@ -51,26 +59,27 @@ describe('GET /api/flows', () => {
     const seen: FlowRecord[] = [];
     let cursor: string | null = null;
     do {
-      const r = await get(`/api/flows?limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const page: string = `/api/flows?limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const r = await get<FlowsBody>(page);
       expect(r.status).toBe(200);
       expect(r.body.flows.length).toBeLessThanOrEqual(7);
       seen.push(...r.body.flows);
       cursor = r.body.next;
     } while (cursor);
     expect(seen.map((f) => f.id)).toEqual(flows.map((f) => f.id));
-    const big = await get('/api/flows?limit=100000');
+    const big = await get<FlowsBody>('/api/flows?limit=100000');
     expect(big.body.flows).toHaveLength(flows.length);
     expect(big.body.next).toBeNull();
   });
 
   it('filters with CEL, and takes since/until as RFC 3339 or epoch seconds', async () => {
-    const r = await get(`/api/flows?filter=${encodeURIComponent('http && response.status >= 500')}`);
+    const r = await get<FlowsBody>(`/api/flows?filter=${encodeURIComponent('http && response.status >= 500')}`);
     expect(r.body.flows.map((f: FlowRecord) => (f.response as { status: number }).status)).toEqual([503, 503, 503]);
     const mid = flows[10]!.start;
-    const epoch = await get(`/api/flows?since=${mid}&limit=1000`);
+    const epoch = await get<FlowsBody>(`/api/flows?since=${mid}&limit=1000`);
     expect(epoch.body.flows.every((f: FlowRecord) => f.start >= mid)).toBe(true);
     const iso = new Date(Math.floor(mid) * 1000).toISOString().replace('.000Z', 'Z');
-    const rfc = await get(`/api/flows?until=${iso}`);
+    const rfc = await get<FlowsBody>(`/api/flows?until=${iso}`);
     expect(rfc.body.flows.every((f: FlowRecord) => f.start <= Math.floor(mid))).toBe(true);
   });
 
@@ -91,7 +100,7 @@ describe('GET /api/flows', () => {
       ['/api/flows?filter=' + 'x'.repeat(9000), 414, /longer than/],
     ];
     for (const [path, status, msg] of cases) {
-      const r = await get(path);
+      const r = await get<ErrorBody>(path);
       expect(r.status, path).toBe(status);
       expect(r.body.error, path).toMatch(msg);
     }
@@ -100,7 +109,7 @@ describe('GET /api/flows', () => {
   });
 
   it('a missing or wrong token is a 401', async () => {
-    const r = await get('/api/flows', false);
+    const r = await get<ErrorBody>('/api/flows', false);
     expect(r.status).toBe(401);
     expect(r.body.error).toMatch(/bearer token/);
     expect((await fetch(`${base}/api/flows`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
@@ -109,16 +118,16 @@ describe('GET /api/flows', () => {
 
 describe('snapshots', () => {
   it('brackets a window: open, stop, list, its flows, and its packets as pcap with the loss stated', async () => {
-    const s = await post('/api/snapshots', { name: 'run-1', since: flows[0]!.start, until: flows[5]!.start, filter: 'http' });
+    const s = await post<Created>('/api/snapshots', { name: 'run-1', since: flows[0]!.start, until: flows[5]!.start, filter: 'http' });
     expect(s.status).toBe(201);
-    const listed = await get('/api/snapshots');
+    const listed = await get<SnapshotsBody>('/api/snapshots');
     expect(listed.body.snapshots.map((x: { id: string }) => x.id)).toContain(s.body.id);
-    const fs = await get(`/api/snapshots/${s.body.id}/flows`);
+    const fs = await get<FlowsBody>(`/api/snapshots/${s.body.id}/flows`);
     expect(fs.body.flows.length).toBeGreaterThan(0);
     expect(fs.body.flows.every((f: FlowRecord) => f.protocol === 'http' && f.start <= flows[5]!.start)).toBe(true);
-    const open = await post('/api/snapshots', { name: 'open' });
-    expect((await get(`/api/snapshots/${open.body.id}`)).body.open).toBe(true);
-    const stopped = await post(`/api/snapshots/${open.body.id}/stop`);
+    const open = await post<Created>('/api/snapshots', { name: 'open' });
+    expect((await get<Snapshot>(`/api/snapshots/${open.body.id}`)).body.open).toBe(true);
+    const stopped = await post<Snapshot>(`/api/snapshots/${open.body.id}/stop`);
     expect(stopped.body.open).toBe(false);
     const pcap = await fetch(`${base}/api/snapshots/${s.body.id}/pcap`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(pcap.status).toBe(200);
@@ -127,26 +136,27 @@ describe('snapshots', () => {
   });
 
   it('refuses a bad snapshot request, an unknown snapshot and unknown fields', async () => {
-    expect((await post('/api/snapshots', '{nope')).body.error).toMatch(/^body: not valid JSON/);
-    expect((await post('/api/snapshots', { nmae: 'x' })).body.error).toBe('body: unknown field "nmae" (known: name, since, until, filter)');
-    expect((await post('/api/snapshots', { filter: 'http &&' })).status).toBe(400);
-    expect((await post('/api/snapshots', { since: 10, until: 5 })).body.error).toBe('until is before since');
-    expect((await post('/api/snapshots', 'null')).body.error).toBe('body: expected a JSON object');
-    expect((await post('/api/snapshots', [1])).body.error).toBe('body: expected a JSON object');
-    expect((await post('/api/snapshots', { name: 5 })).body.error).toBe('name: expected a string, got number');
-    expect((await post('/api/snapshots', { since: true })).body.error).toBe('since: expected a string, got boolean');
-    const none = await get('/api/snapshots/none/flows');
+    expect((await post<ErrorBody>('/api/snapshots', '{nope')).body.error).toMatch(/^body: not valid JSON/);
+    expect((await post<ErrorBody>('/api/snapshots', { nmae: 'x' })).body.error).toBe('body: unknown field "nmae" (known: name, since, until, filter)');
+    expect((await post<ErrorBody>('/api/snapshots', { filter: 'http &&' })).status).toBe(400);
+    expect((await post<ErrorBody>('/api/snapshots', { since: 10, until: 5 })).body.error).toBe('until is before since');
+    expect((await post<ErrorBody>('/api/snapshots', 'null')).body.error).toBe('body: expected a JSON object');
+    expect((await post<ErrorBody>('/api/snapshots', [1])).body.error).toBe('body: expected a JSON object');
+    expect((await post<ErrorBody>('/api/snapshots', { name: 5 })).body.error).toBe('name: expected a string, got number');
+    expect((await post<ErrorBody>('/api/snapshots', { since: true })).body.error).toBe('since: expected a string, got boolean');
+    const none = await get<ErrorBody>('/api/snapshots/none/flows');
     expect([none.status, none.body.error]).toEqual([404, 'no snapshot "none"']);
   });
 });
 
 describe('service map and the live feed', () => {
   it('GET /api/stats: edges with counts, errors and latency percentiles', async () => {
-    const r = await get(`/api/stats?since=${flows[0]!.start - 1}&until=${flows.at(-1)!.start + 1}`);
+    const r = await get<ServiceMapAnswer>(`/api/stats?since=${flows[0]!.start - 1}&until=${flows.at(-1)!.start + 1}`);
     const edge = (dst: string) => r.body.edges.find((e: { dst: string }) => e.dst === dst);
     expect(edge('127.0.0.3:8081')).toMatchObject({ src: '127.0.0.2', protocol: 'http', count: 4, errors: 3 });
     expect(edge('127.0.0.4:5432')).toMatchObject({ src: '127.0.0.2', protocol: 'postgres', count: 12, errors: 0 });
-    expect(edge('127.0.0.2:8080').latencyMs.p99).toBeGreaterThanOrEqual(edge('127.0.0.2:8080').latencyMs.p50);
+    const front = edge('127.0.0.2:8080')!;
+    expect(front.latencyMs.p99).toBeGreaterThanOrEqual(front.latencyMs.p50);
   });
 
   it('GET /api/flows/stream delivers matching records as Server-Sent Events', async () => {
