@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { SimNode } from './netns.js';
-// @ts-expect-error plain JS helpers shared with the recorders
 import { createCluster, PGBIN } from '../../scripts/record/postgres/cluster.mjs';
 
 /**

@@ -7,6 +7,7 @@ import type { FlowRecord } from '../../src/flows/record.js';
 import { markerTarget } from '../../src/live/barrier.js';
 import { Recorder } from '../../src/live/recorder.js';
 import { SimNode } from '../agent/netns.js';
+import { only } from '../helpers/records.js';
 
 const root = process.getuid?.() === 0;
 const why = !root ? 'live capture needs root' : liveCaptureUnavailable();
@@ -48,7 +49,7 @@ describe.skipIf(why !== '')('Recorder.drain: every exchange sent before the call
       const d = await rec.drain();
       // Nothing waited: the records are out because the marker came after the last response.
       expect(d.proven).toBe(true);
-      expect(got.map((r) => r.request?.path)).toEqual(Array.from({ length: 200 }, (_, i) => `/item/${i}`));
+      expect(only(got, 'http').map((r) => r.request?.path)).toEqual(Array.from({ length: 200 }, (_, i) => `/item/${i}`));
       // The marker passed the TCP-only filter but is not traffic: it never reaches the pipeline.
       expect(udp).toBe(0);
       expect(rec.pipeline.violations.counts.size).toBe(0);
@@ -75,7 +76,7 @@ describe.skipIf(why !== '')('Recorder.drain: every exchange sent before the call
         const d = await rec.drain();
         expect(d.proven).toBe(true);
         expect(got).toHaveLength(50);
-        expect(got.every((r) => r.response?.status === 200)).toBe(true);
+        expect(only(got, 'http').every((r) => r.response?.status === 200)).toBe(true);
       } finally {
         rec.stop();
       }
