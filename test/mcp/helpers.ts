@@ -7,8 +7,25 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Ajv from 'ajv';
 import { expect } from 'vitest';
+import type { z } from 'zod';
+import type { FlowOf, FlowRecord, Protocol } from '../../src/flows/record.js';
 import { makeContext, type ContextOptions } from '../../src/mcp/context.js';
 import { createMcpServer } from '../../src/mcp/server.js';
+import type { Tool } from '../../src/mcp/tool.js';
+import type { analyzeCapture } from '../../src/mcp/tools/analyze-capture.js';
+import type { diffTool } from '../../src/mcp/tools/diff.js';
+import type { exportPcap } from '../../src/mcp/tools/export-pcap.js';
+import type { getFlow } from '../../src/mcp/tools/get-flow.js';
+import type { listFlows } from '../../src/mcp/tools/list-flows.js';
+import type { listSnapshots } from '../../src/mcp/tools/list-snapshots.js';
+import type { runAndVerifyTool } from '../../src/mcp/tools/run-and-verify.js';
+import type { runHistoryTool } from '../../src/mcp/tools/run-history.js';
+import type { runsTouchingTool } from '../../src/mcp/tools/runs-touching.js';
+import type { serviceMap } from '../../src/mcp/tools/service-map.js';
+import type { startSnapshot } from '../../src/mcp/tools/start-snapshot.js';
+import type { stopSnapshot } from '../../src/mcp/tools/stop-snapshot.js';
+import type { verifyTool } from '../../src/mcp/tools/verify.js';
+import { only } from '../helpers/records.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const DEMO = 'pcaps/demo/demo.pcap';
@@ -18,7 +35,35 @@ export const PGBENCH = 'pcaps/postgres/pgbench-extended.pcap';
 
 export const isRoot = process.getuid?.() === 0;
 
-export type Call = (name: string, args?: Record<string, unknown>, opts?: Parameters<Client['callTool']>[2]) => Promise<CallToolResult & { structuredContent?: any }>;
+/** What a tool's structuredContent holds: its output schema's type. */
+type OutputOf<T> = T extends Tool<z.ZodObject, infer O> ? z.output<O> : never;
+
+/** Each tool by name, with the structuredContent it answers (src/mcp/server.ts registers the same list). */
+export interface ToolOutputs {
+  list_flows: OutputOf<typeof listFlows>;
+  /** The schema leaves a record's protocol fields open; the flow is a record.ts record (its payloads maybe cut). */
+  get_flow: Omit<OutputOf<typeof getFlow>, 'flow'> & { flow: FlowRecord };
+  service_map: OutputOf<typeof serviceMap>;
+  start_snapshot: OutputOf<typeof startSnapshot>;
+  stop_snapshot: OutputOf<typeof stopSnapshot>;
+  list_snapshots: OutputOf<typeof listSnapshots>;
+  export_pcap: OutputOf<typeof exportPcap>;
+  verify: OutputOf<typeof verifyTool>;
+  diff: OutputOf<typeof diffTool>;
+  run_and_verify: OutputOf<typeof runAndVerifyTool>;
+  analyze_capture: OutputOf<typeof analyzeCapture>;
+  run_history: OutputOf<typeof runHistoryTool>;
+  runs_touching: OutputOf<typeof runsTouchingTool>;
+}
+export type ToolName = keyof ToolOutputs;
+
+/**
+ * A tool's result with its structuredContent typed by the tool's output schema, which `call`
+ * checks it against. An isError result has none (those tests read isError and the text).
+ */
+export type ToolCallResult<N extends ToolName> = CallToolResult & { structuredContent: ToolOutputs[N] };
+
+export type Call = <N extends ToolName>(name: N, args?: Record<string, unknown>, opts?: Parameters<Client['callTool']>[2]) => Promise<ToolCallResult<N>>;
 
 /**
  * An in-process client and server over the SDK's linked in-memory transports. Tools are listed
@@ -34,7 +79,8 @@ export async function connect(o: ContextOptions = {}) {
   const client = new Client({ name: 'tapwire-test', version: '1.0.0' });
   await client.connect(b);
   const tools = (await client.listTools()).tools;
-  const ajv = new Ajv({ strict: false });
+  // The SDK publishes output schemas as draft-07 ($schema says so): ajv's default dialect.
+  const ajv = new Ajv.default({ strict: false });
   const validators = new Map(tools.map((t) => [t.name, ajv.compile(t.outputSchema!)]));
   const call: Call = async (name, args = {}, opts) => {
     const r = (await client.callTool({ name, arguments: args }, undefined, opts)) as CallToolResult;
@@ -44,7 +90,8 @@ export async function connect(o: ContextOptions = {}) {
       expect(r.content[0]?.type).toBe('text');
     }
     expect(JSON.stringify(r).length / 4, `${name} result size in tokens`).toBeLessThanOrEqual(ctx.maxTokens);
-    return r;
+    // Checked above against the output schema its type is inferred from (ToolOutputs).
+    return r as ToolCallResult<typeof name>;
   };
   return {
     client, ctx, tools, call,
@@ -53,6 +100,11 @@ export async function connect(o: ContextOptions = {}) {
       await ctx.close();
     },
   };
+}
+
+/** A tool's flow as a record of `protocols`, which it must be (the same check as only()). */
+export function flowOf<P extends Protocol>(r: FlowRecord, ...protocols: P[]): FlowOf<P> {
+  return only([r], ...protocols)[0]!;
 }
 
 /** The text of a result (its first content item). */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { connect, isRoot, text } from './helpers.js';
+import { connect, flowOf, isRoot, text } from './helpers.js';
 
 /**
  * The snapshot and run tools against live capture on lo: through a real in-process agent (the
@@ -63,9 +63,9 @@ async function snapshotLoop(t: Connected): Promise<void> {
   const rows: Row[] = page.flows;
   expect(rows.map((r) => `${r.call} ${r.status}`)).toEqual(['GET /ok/1 200', 'GET /ok/2 200', 'GET /ok/3 200', 'GET /fail 503']);
 
-  const flow = (await t.call('get_flow', { id: rows[3]!.id, include_bodies: true })).structuredContent.flow;
-  expect(flow.response.status).toBe(503);
-  expect(JSON.parse(flow.response.body)).toEqual({ path: '/fail', ok: false });
+  const flow = flowOf((await t.call('get_flow', { id: rows[3]!.id, include_bodies: true })).structuredContent.flow, 'http');
+  expect(flow.response!.status).toBe(503);
+  expect(JSON.parse(flow.response!.body!)).toEqual({ path: '/fail', ok: false });
   const res = await t.client.readResource({ uri: `flow://${rows[0]!.id}` });
   expect(JSON.parse((res.contents[0] as { text: string }).text).flow.request.path).toBe('/ok/1');
   const snap = JSON.parse(((await t.client.readResource({ uri: `snapshot://${id}` })).contents[0] as { text: string }).text);
@@ -76,7 +76,7 @@ async function snapshotLoop(t: Connected): Promise<void> {
   expect(map.find((e: { dst: string }) => e.dst === `127.0.0.1:${port}`)).toMatchObject({ count: 4, errors: 1 });
   const v = (await t.call('verify', { snapshot: id, spec: `version: 1\nchecks:\n  - name: no 5xx\n    select: 'http[status="5xx"]'\n    expect: { count: { exactly: 0 } }\n` })).structuredContent;
   expect(v.verdict).toBe('fail');
-  expect(v.findings.find((f: { kind: string }) => f.kind === 'check').evidence[0].flowId).toBe(rows[3]!.id);
+  expect(v.findings.find((f: { kind: string }) => f.kind === 'check')!.evidence[0].flowId).toBe(rows[3]!.id);
 
   const exported = await t.call('export_pcap', { snapshot: id });
   const path = exported.structuredContent.path as string;
@@ -133,7 +133,7 @@ async function runLoop(t: Connected): Promise<void> {
   expect(h.runs[0]).toMatchObject({ id: out.runId, exitCode: 0, verdict: 'fail', snapshot: out.snapshotId });
   const f = h.findings.find((x: { kind: string; summary: string }) => /no 5xx/.test(x.summary));
   expect(f).toMatchObject({ failedRuns: 1, totalRuns: 1, lastRun: { id: out.runId, snapshot: out.snapshotId }, flaky: false });
-  expect(f.lastEvidence[0].flowId).toBeDefined();
+  expect(f!.lastEvidence[0].flowId).toBeDefined();
   const byService = (await t.call('runs_touching', { service: `127.0.0.1:${port}` })).structuredContent.commands;
   expect(byService.map((c: { command: string }) => c.command)).toContain(COMMAND());
   const byPath = (await t.call('runs_touching', { path: '/ok/{id}' })).structuredContent.commands;
@@ -243,8 +243,9 @@ describe.skipIf(why !== '')('tapwire mcp: snapshots and runs with a local captur
       expect(read.truncated.fieldsCut).toBeGreaterThan(0);
       expect(read.payloads.join(' ')).toMatch(/request\.headers\.x-long \(cut to \d+ of 12000 characters\)/);
       const g = (await small.call('get_flow', { id: row.id })).structuredContent;
-      expect(g.flow.request.headers['x-long']).toMatch(/^v+…$/);
-      expect(g.flow.request.path).toBe('/ok/long-header');
+      const request = flowOf(g.flow, 'http').request!;
+      expect(request.headers['x-long']).toMatch(/^v+…$/);
+      expect(request.path).toBe('/ok/long-header');
     } finally {
       await small.close();
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, DEMO, expectArgError, text } from './helpers.js';
+import { connect, DEMO, expectArgError, text, type ToolName } from './helpers.js';
 
 /**
  * Bad arguments, on every tool: the result is `isError` and its text names the argument and says
@@ -7,7 +7,7 @@ import { connect, DEMO, expectArgError, text } from './helpers.js';
  * ("filter: … at position 8"). None of these needs a capture to start: the backend is local,
  * over an empty data directory.
  */
-const cases: [tool: string, args: Record<string, unknown>, argument: string, why: RegExp][] = [
+const cases: [tool: ToolName, args: Record<string, unknown>, argument: string, why: RegExp][] = [
   ['list_flows', { capture: DEMO, limit: 'ten' }, 'limit', /expected number/],
   ['list_flows', { capture: DEMO, limit: 5000 }, 'limit', /<=1000/],
   ['list_flows', { capture: DEMO, filter: 'http &&' }, 'filter', /position 7/],

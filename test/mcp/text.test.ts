@@ -9,7 +9,7 @@ import { findingsPage } from '../../src/mcp/tools/verify.js';
 import { boundVerdict, verdictResultText } from '../../src/mcp/verdict.js';
 import type { Backend, RunRecord } from '../../src/run/backend.js';
 import type { Snapshot } from '../../src/store/index.js';
-import { connect, DEMO, FIXED, ROOT, text } from './helpers.js';
+import { connect, DEMO, FIXED, flowOf, ROOT, text } from './helpers.js';
 
 /**
  * Many clients show a model only a tool result's text (the MCP spec asks a tool with structured
@@ -42,13 +42,13 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
   it('get_flow with include_bodies: both sides\' headers and values, both body previews, retry-after (the demo\'s 503 to POST /payments)', async () => {
     const id = await firstId(DEMO, 'http && request.path == "/payments" && response.status == 503');
     const r = await t.call('get_flow', { capture: DEMO, id, include_bodies: true });
-    const { flow } = r.structuredContent;
+    const flow = flowOf(r.structuredContent.flow, 'http');
     const txt = text(r);
     expect(txt).toMatch(/^\s+retry-after: 1$/m);
     for (const side of ['request', 'response'] as const) {
-      expect(Object.keys(flow[side].headers).length).toBeGreaterThan(3);
-      for (const [k, v] of Object.entries(flow[side].headers)) expect(txt).toContain(`${k}: ${v}`);
-      expect(txt).toContain(flow[side].body);
+      expect(Object.keys(flow[side]!.headers).length).toBeGreaterThan(3);
+      for (const [k, v] of Object.entries(flow[side]!.headers)) expect(txt).toContain(`${k}: ${v}`);
+      expect(txt).toContain(flow[side]!.body);
     }
     expect(txt).toContain('{"error":"payment provider unavailable"');
     expect(txt).toMatch(/^response: 503 Service Unavailable HTTP\/1\.1/m);
@@ -66,15 +66,15 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
   it('get_flow on a PostgreSQL statement: the SQL, its parameters, the session and the result rows', async () => {
     const id = await firstId(DEMO, 'postgres');
     const r = await t.call('get_flow', { capture: DEMO, id, include_bodies: true });
-    const { flow } = r.structuredContent;
+    const flow = flowOf(r.structuredContent.flow, 'postgres');
     const txt = text(r);
-    expect(flow.request.params).toEqual(['42']);
-    expect(txt).toContain(`SQL: ${flow.request.query}`);
+    expect(flow.request!.params).toEqual(['42']);
+    expect(txt).toContain(`SQL: ${flow.request!.query}`);
     expect(txt).toContain('SQL: SELECT id, customer, total, status FROM orders WHERE id = $1');
     expect(txt).toContain("parameters (1): $1 = '42'");
-    expect(txt).toContain(`fingerprint: ${flow.request.fingerprint}`);
+    expect(txt).toContain(`fingerprint: ${flow.request!.fingerprint}`);
     expect(txt).toContain('result: SELECT 1, 1 row returned');
-    expect(txt).toContain(`columns (4): ${flow.response.columns.join(', ')}`);
+    expect(txt).toContain(`columns (4): ${flow.response!.columns!.join(', ')}`);
     expect(txt).toContain("('42', 'alice', '99.50', 'pending')");
     expect(txt).toMatch(/session: user postgres, database shop, application order-service/);
   });
@@ -82,13 +82,13 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
   it('get_flow on a gRPC call: each message decoded, the grpc status and trailers', async () => {
     const id = (await t.call('list_flows', { capture: GRPC, limit: 1 })).structuredContent.flows[0].id;
     const r = await t.call('get_flow', { capture: GRPC, id, include_bodies: true });
-    const { flow } = r.structuredContent;
+    const flow = flowOf(r.structuredContent.flow, 'grpc');
     const txt = text(r);
     expect(txt).toMatch(/messages \(1\):\n\s+\[0\] 13 bytes at [^:]+:\d\d:\d\d\.\d+Z: fields \{1: "ord-00001", 2: 1\}/);
     // Every decoded value of the response message is in the text.
     const values: unknown[] = [];
     const walk = (fs: { value?: unknown; fields?: unknown[] }[]) => fs.forEach((f) => (f.fields ? walk(f.fields as never) : values.push(f.value)));
-    walk(flow.response.messages[0].fields);
+    walk(flow.response!.messages![0].fields!);
     expect(values.length).toBeGreaterThan(20);
     for (const v of values) expect(txt).toContain(JSON.stringify(v));
     expect(txt).toContain('"Grace Hopper"');
@@ -105,12 +105,12 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
         const r = await c.call('get_flow', { capture: LARGE, id, include_bodies: true, max_body_bytes: 1 << 20 });
         const { flow, truncated } = r.structuredContent;
         const txt = text(r);
-        expect(truncated.bodyBytesOmitted).toBeGreaterThan(0);
+        expect(truncated!.bodyBytesOmitted).toBeGreaterThan(0);
         // The preview kept is in the text, whole, and no more of it.
-        expect(txt).toContain(`\n    ${flow.response.body}\n`);
+        expect(txt).toContain(`\n    ${flowOf(flow, 'http').response!.body}\n`);
         expect(txt).toMatch(/^ {2}body \(1048576 bytes; the capture kept only its start; cut to \d+ of 65536 bytes\):$/m);
         expect(txt).toMatch(/payloads left out or cut: response\.body \(cut to \d+ of 65536 bytes\)/);
-        expect(txt).toContain(`cut to fit: result bounded to about ${maxTokens} tokens: ${truncated.bodyBytesOmitted} body bytes left out`);
+        expect(txt).toContain(`cut to fit: result bounded to about ${maxTokens} tokens: ${truncated!.bodyBytesOmitted} body bytes left out`);
         expect(textTokens(txt)).toBeLessThanOrEqual(maxTokens / 2);
       } finally {
         if (c !== t) await c.close();
@@ -139,7 +139,7 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     expect(txt).not.toMatch(/flows \(http/);
     expect(txt).not.toMatch(/×/);
     expect(txt).toContain(`${r.structuredContent.capture}: pcap, 18433 bytes, 85 packets`);
-    expect(txt).toContain(`flows from ${new Date(s.window.start * 1000).toISOString()} to ${new Date(s.window.end * 1000).toISOString()}`);
+    expect(txt).toContain(`flows from ${new Date(s.window!.start * 1000).toISOString()} to ${new Date(s.window!.end * 1000).toISOString()}`);
     expect(txt).toMatch(/^0 protocol violations$/m);
     expect(txt).toContain(`2 flows on this page, of 29 matching; more: pass cursor "${r.structuredContent.next}"`);
   });
@@ -183,7 +183,7 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     const txt = text(r);
     expect(txt).toMatch(/^verdict: FAIL\njudged 29 flows from capture pcaps\/demo\/demo\.pcap, 0 with incomplete evidence\njudged 29 flows \(http 17, postgres 12\); [^\n]+\n4 findings \(3 errors, 1 warning\):/);
     const redundant = v.findings.find((f: Finding) => f.kind === 'redundant-call');
-    expect(redundant.evidence).toHaveLength(12);
+    expect(redundant!.evidence).toHaveLength(12);
     for (const f of v.findings as Finding[]) {
       expect(txt).toContain(`${f.kind}: ${f.summary}`);
       for (const e of f.evidence) expect(txt).toContain(`flow ${e.flowId} `);
@@ -198,7 +198,7 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
       evidence: Array.from({ length: 5 }, (_, j) => ({ flowId: `abcdef012345-${i * 5 + j}`, time: 1795276026.3 + j, summary: 'GET /api/v1/resource → 500' })),
       details: { evidenceTotal: 5 },
     }));
-    const r = boundVerdict({ verdict: 'fail', findings, coverage: { flows: 10_000, incomplete: 0, byReason: {} } }, 20_000, verdictResultText, findingsPage({ capture: DEMO }, 2000));
+    const r = boundVerdict({ verdict: 'fail', findings, summary: 'judged 10000 flows (http 10000)', coverage: { flows: 10_000, incomplete: 0, byReason: {} } }, 20_000, verdictResultText, findingsPage({ capture: DEMO }, 2000));
     const txt = verdictResultText(r);
     expect(r.next).toBeDefined();
     expect(txt).toContain(`more findings: pass cursor "${r.next}" to verify with the same arguments`);

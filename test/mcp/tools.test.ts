@@ -8,7 +8,7 @@ import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprot
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILED_FILTER } from '../../src/mcp/prompts.js';
 import { compileFilter } from '../../src/query/filter.js';
-import { connect, DEMO, DEMO_SPEC, FIXED, ROOT, text } from './helpers.js';
+import { connect, DEMO, DEMO_SPEC, FIXED, flowOf, ROOT, text } from './helpers.js';
 
 /**
  * The offline tools (a capture file per call) over an in-process client and server: the demo
@@ -59,10 +59,10 @@ describe('tapwire mcp tools on capture files', () => {
   it('verify with a spec: by file, or inline YAML; the fix passes', async () => {
     const byFile = (await t.call('verify', { capture: DEMO, spec: DEMO_SPEC })).structuredContent;
     expect(byFile.verdict).toBe('fail');
-    expect(byFile.spec.name).toBe(DEMO_SPEC);
+    expect(byFile.spec!.name).toBe(DEMO_SPEC);
     expect(byFile.findings.some((f: { kind: string; summary: string }) => f.kind === 'check' && /order cache/.test(f.summary))).toBe(true);
     const inline = (await t.call('verify', { capture: DEMO, spec: readFileSync(join(ROOT, DEMO_SPEC), 'utf8') })).structuredContent;
-    expect(inline.spec).toEqual({ name: 'inline', hash: byFile.spec.hash });
+    expect(inline.spec).toEqual({ name: 'inline', hash: byFile.spec!.hash });
     expect(inline.findings.map((f: { summary: string }) => f.summary)).toEqual(byFile.findings.map((f: { summary: string }) => f.summary));
     const fixed = await t.call('verify', { capture: FIXED, spec: DEMO_SPEC });
     expect(fixed.structuredContent.verdict).toBe('pass');
@@ -119,18 +119,19 @@ describe('tapwire mcp tools on capture files', () => {
     const id = (await t.call('list_flows', { capture: DEMO, filter: 'http && request.path == "/checkout"' })).structuredContent.flows[0].id;
     const bare = (await t.call('get_flow', { capture: DEMO, id })).structuredContent;
     expect(bare.flow.id).toBe(id);
-    expect(bare.flow.request.method).toBe('POST');
-    expect(bare.flow.request.body).toBeUndefined();
-    expect(bare.flow.response.body).toBeUndefined();
-    expect(bare.flow.response.bodySize).toBeGreaterThan(0);
+    const flow = flowOf(bare.flow, 'http');
+    expect(flow.request!.method).toBe('POST');
+    expect(flow.request!.body).toBeUndefined();
+    expect(flow.response!.body).toBeUndefined();
+    expect(flow.response!.bodySize).toBeGreaterThan(0);
     expect(bare.payloads).toEqual(expect.arrayContaining([expect.stringMatching(/^request\.body/), expect.stringMatching(/^response\.body/)]));
     // Secrets are redacted in flows from capture files too.
-    expect(bare.flow.request.headers.authorization).toMatch(/redacted/);
+    expect(flow.request!.headers.authorization).toMatch(/redacted/);
     const full = (await t.call('get_flow', { capture: DEMO, id, include_bodies: true })).structuredContent;
-    expect(JSON.parse(full.flow.response.body)).toMatchObject({ status: 'paid' });
+    expect(JSON.parse(flowOf(full.flow, 'http').response!.body!)).toMatchObject({ status: 'paid' });
     expect(full.payloads).toEqual([]);
     const cut = (await t.call('get_flow', { capture: DEMO, id, include_bodies: true, max_body_bytes: 8 })).structuredContent;
-    expect(Buffer.byteLength(cut.flow.response.body)).toBeLessThanOrEqual(8);
+    expect(Buffer.byteLength(flowOf(cut.flow, 'http').response!.body!)).toBeLessThanOrEqual(8);
     expect(cut.payloads.join(' ')).toMatch(/response\.body \(cut to 8 of \d+ bytes\)/);
   });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
+import type { StandingVerdicts } from '../../src/mcp/verdicts.js';
 import { parseSpec } from '../../src/verify/spec/index.js';
 import { connect, isRoot } from './helpers.js';
 
@@ -34,7 +35,10 @@ function watch(t: Connected) {
   };
 }
 
-async function read(t: Connected): Promise<any> {
+/** verdicts://current as resources.ts writes it: the agent's standing verdicts, or why there are none. */
+type CurrentVerdicts = (StandingVerdicts & { available: true }) | { available: false; reason: string; specs?: undefined; changes?: undefined };
+
+async function read(t: Connected): Promise<CurrentVerdicts> {
   const r = await t.client.readResource({ uri: 'verdicts://current' });
   return JSON.parse((r.contents[0] as { text: string }).text);
 }
@@ -85,8 +89,8 @@ describe('verdicts://current from a stand-in agent', () => {
     expect(w.updated).toEqual(['verdicts://current']);
     expect(w.logs[0]).toMatch(/now FAILING — retry: .*evidence flow cd357717c2fd-1/);
     const now = await read(t);
-    expect(now.specs[0]).toMatchObject({ verdict: 'fail', findings: [{ kind: 'retry', evidence: [evidence] }] });
-    expect(now.changes.map((c: { summary: string }) => c.summary)).toEqual([change.summary]);
+    expect(now.specs![0]).toMatchObject({ verdict: 'fail', findings: [{ kind: 'retry', evidence: [evidence] }] });
+    expect(now.changes!.map((c: { summary: string }) => c.summary)).toEqual([change.summary]);
     // Unsubscribed: no more notifications.
     await t.client.unsubscribeResource({ uri: 'verdicts://current' });
     stream!.write(`id: 2\nevent: change\ndata: ${JSON.stringify({ ...change, seq: 2, verdict: 'pass', summary: 'demo.yaml: now passing' })}\n\n`);
@@ -107,7 +111,7 @@ describe('verdicts://current from a stand-in agent', () => {
     await w.until(() => w.logs.some((l) => /changed while the agent's verdict stream was down/.test(l)));
     expect(w.logs.at(-1)).toBe('demo.yaml: now inconclusive (changed while the agent\'s verdict stream was down)');
     expect(w.updated).toContain('verdicts://current');
-    expect((await read(t)).specs[0].verdict).toBe('inconclusive');
+    expect((await read(t)).specs![0].verdict).toBe('inconclusive');
     // The same state again on the next reconnect: nothing more to tell.
     const heard = w.logs.length;
     stream!.destroy();
@@ -168,6 +172,6 @@ describe.skipIf(why !== '')('verdicts://current from a real agent with a standin
     expect(w.updated).toContain('verdicts://current');
     expect(w.logs.slice(heard).find((l) => /now FAILING/.test(l))).toMatch(/^live\.yaml: now FAILING — check "no 5xx": 1 matching flow .*\(evidence flow \S+ at /);
     const now = await read(t);
-    expect(now.specs[0]).toMatchObject({ spec: 'live.yaml', verdict: 'fail' });
+    expect(now.specs![0]).toMatchObject({ spec: 'live.yaml', verdict: 'fail' });
   });
 });
