@@ -59,7 +59,7 @@ describe.skipIf(why !== '')('runAndVerify through a running agent (AgentBackend)
     const r = await runAndVerify({ backend, command: [process.execPath, APP], env: { ...env, REQUESTS: '60' } });
     expect(r.run).toMatchObject({ exitCode: 0, source: 'agent', drained: 'proven', flows: 122, verdict: 'pass' });
     expect(r.snapshot).toMatchObject({ open: false, drained: 'proven' });
-    const flows = await backend.snapshotFlows(r.snapshot.id);
+    const flows = await backend.snapshotFlows(r.snapshot!.id);
     const paths = flows.filter(isHttpLike).map((f) => f.request!.path);
     expect(paths).toEqual(['/orders', ...Array.from({ length: 60 }, (_, i) => `/orders/${3 + i * 4}`)]);
     expect(flows.filter(isPostgres)).toHaveLength(61);

@@ -16,7 +16,7 @@ function backend(fail: { stop?: boolean; flows?: boolean; addRun?: boolean }): B
     stopSnapshot: fail.stop ? no('stop') : async () => snap,
     snapshotFlows: fail.flows ? no('flows') : async () => [],
     addRun: fail.addRun ? no('addRun') : async (r) => { kept.push(r); },
-    listSnapshots: async () => [snap], getSnapshot: async () => snap, flows: async () => ({ flows: [] }), flow: async () => undefined,
+    listSnapshots: async () => [snap], getSnapshot: async () => snap, query: async () => ({ flows: [] }), flow: async () => undefined,
     exportPcap: no('export'), runs: async () => kept, close: async () => {},
   };
 }

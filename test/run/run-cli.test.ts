@@ -64,7 +64,7 @@ describe.skipIf(why !== '')('tapwire run (the CLI, local capture on lo)', () => 
     expect(r.status).toBe(0);
     const [own, summary] = r.stdout.split('\ntapwire run: ');
     expect(own).toMatch(/^GET \/orders 200 \(12 orders\)\nGET \/orders\/3 200\nGET \/orders\/7 200\napp: 3 requests/);
-    expect(summary).toMatch(/^the command exited 0 after \d+\.\d s\nverdict: PASS\n  judged 6 flows \([^)]*\); [^\n]+\n  no findings\nsnapshot (snap-[0-9a-f]{12}): 6 flows, drain proven; local capture on lo/);
+    expect(summary).toMatch(/^the command exited 0 after \d+\.\d s\nverdict: PASS\n {2}judged 6 flows \([^)]*\); [^\n]+\n {2}no findings\nsnapshot (snap-[0-9a-f]{12}): 6 flows, drain proven; local capture on lo/);
     passed = { snapshot: /snapshot (snap-[0-9a-f]{12})/.exec(summary!)![1]! };
     expect(summary).toContain(`flows and packets kept in ${join(dataDir, 'snapshots', passed.snapshot)}`);
     expect(summary).toMatch(/\nrun run-[0-9a-f]{12} kept/);

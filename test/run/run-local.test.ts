@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ describe.skipIf(why !== '')('runAndVerify with a local capture (LocalBackend) on
       endpoints: ['orders-api GET /orders', 'orders-api GET /orders/{id}'],
     });
     expect(runExitCode(r)).toBe(0);
-    const flows = await backend.snapshotFlows(r.snapshot.id);
+    const flows = await backend.snapshotFlows(r.snapshot!.id);
     expect(flows.filter(isHttpLike).map((f) => `${f.request!.method} ${f.request!.path} ${f.response!.status}`).sort())
       .toEqual(['GET /orders 200', 'GET /orders/3 200', 'GET /orders/7 200']);
     expect(flows.filter(isPostgres)).toHaveLength(3);
@@ -100,7 +100,7 @@ describe.skipIf(why !== '')('runAndVerify with a local capture (LocalBackend) on
     expect(h.findings[0]).toMatchObject({
       kind: 'n-plus-one', failedRuns: 2, totalRuns: 4, flaky: true,
       firstFailed: results[1]!.run.startedAt, lastFailed: results[3]!.run.startedAt,
-      lastRun: { id: results[3]!.run.id, snapshot: results[3]!.snapshot.id },
+      lastRun: { id: results[3]!.run.id, snapshot: results[3]!.snapshot!.id },
       flakyOn: [{ commit: head, dirty: '', failedRuns: 2, totalRuns: 4 }],
     });
     expect(h.findings[0]!.lastEvidence[0]!.summary).toBe('the inbound request');
@@ -129,8 +129,8 @@ describe.skipIf(why !== '')('runAndVerify with a local capture (LocalBackend) on
     expect(r.run).toMatchObject({ cancelled: true, exitCode: null, signal: 'SIGTERM', verdict: 'inconclusive', reason: 'cancelled: the traffic was not verified', verified: false });
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid)).toBe(true);
-    expect(r.snapshot.open).toBe(false);
-    expect((await backend.getSnapshot(r.snapshot.id))!.open).toBe(false);
+    expect(r.snapshot!.open).toBe(false);
+    expect((await backend.getSnapshot(r.snapshot!.id))!.open).toBe(false);
     expect((await backend.runs()).find((x) => x.id === r.run.id)).toMatchObject({ cancelled: true });
     expect(runExitCode(r)).toBe(130);
   });
