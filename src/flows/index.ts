@@ -1,10 +1,9 @@
 /**
  * flows/: the flow record (record.ts: one envelope plus one protocol part) and each protocol's
  * record module (protocols/: how its part is built, named, keyed, judged failed, shown and
- * filtered), body previews, redaction, the msgpack codec and HAR.
+ * filtered), body previews, redaction and HAR.
  */
 export { FlowBuilder } from './build.js';
-export { decodeRecord, encodeRecord } from './codec.js';
 export { harEntry, harLog } from './har.js';
 export { grpcStatusLabel } from './protocols/grpc.js';
 export { pathTemplate } from './protocols/http.js';

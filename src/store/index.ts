@@ -1,12 +1,13 @@
 /**
- * store/: flows and packets on disk: append-only segments with a block index and bloom filters,
+ * store/: flows and packets on disk: records in msgpack (codec.ts), append-only segments with a block index and bloom filters,
  * recent flows in memory, retention by size and age, snapshots (a window and a filter, kept with
  * their packets and pcap export), the run log, crash recovery that names what a torn tail lost.
  * FlowStore, below, is its public face.
  */
 import { mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
-import { encodeRecord, type FlowRecord } from '../flows/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import { encodeRecord } from './codec.js';
 import { Losses } from './losses.js';
 import { RecentFlows } from './memory.js';
 import { exportPackets, packetBody } from './packets.js';

@@ -1,4 +1,5 @@
-import { decodeRecord, type FlowRecord } from '../flows/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import { decodeRecord } from './codec.js';
 import { overlaps, type BlockMeta } from './blocks.js';
 import { compareKeys, decodeCursor, encodeCursor, type FlowKey } from './keys.js';
 import type { RecentFlows } from './memory.js';

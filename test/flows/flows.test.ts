@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord } from '../../src/flows/codec.js';
+import { decodeRecord, encodeRecord } from '../../src/store/codec.js';
 import { Redactor } from '../../src/flows/redact.js';
 import { loadRedactKey } from '../../src/pipeline/redact-key.js';
 import { decodeContent, preview } from '../../src/flows/body.js';

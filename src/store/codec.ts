@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord } from '../flows/index.js';
 
 /**
  * Binary form of flow records (store segments, snapshots). Plain maps, no shared structures:
