@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type * as Z from 'zod';
 import { RunLog } from '../store/index.js';
 import type { RunRecord } from './backend.js';
 
@@ -25,42 +27,73 @@ const MAX_FINDINGS = 1000;
 const MAX_EVIDENCE = 20;
 const MAX_TOUCHED = 2000;
 
-type Obj = Record<string, unknown>;
+/**
+ * The run record's one schema (zod, as every request the front doors take), for records from the
+ * wire (POST /api/runs) and from the run log alike. Each part says what it expects in its own
+ * words, so a refusal names the field and what was wrong: `findings[3].severity: expected one of
+ * error, warning, info, got "fatal"`. zod is loaded on the first check (createRequire, its
+ * CommonJS build: the schema is all its own, so no other zod instance meets it), so `tapwire run`
+ * starts without it.
+ */
+function schema(): Z.ZodType {
+  if (built) return built;
+  const z: typeof Z = createRequire(import.meta.url)('zod');
+  const str = (max = MAX_TEXT) => z.string({ error: (i) => `expected a string, got ${kindOf(i.input)}` }).max(max, { error: `longer than ${max} characters` });
+  const bool = () => z.boolean({ error: (i) => `expected true or false, got ${kindOf(i.input)}` });
+  const time = () => z.number({ error: (i) => `expected epoch seconds, got ${JSON.stringify(i.input)}` }).min(0, { error: (i) => `expected epoch seconds, got ${JSON.stringify(i.input)}` });
+  const oneOf = <T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { error: (i) => `expected one of ${values.join(', ')}, got ${JSON.stringify(i.input)}` });
+  const list = <T extends Z.ZodType>(item: T, max: number) => z.array(item, { error: (i) => `expected an array, got ${kindOf(i.input)}` }).max(max, { error: `more than ${max} entries` });
+  const object = <S extends Z.ZodRawShape>(shape: S) => z.strictObject(shape, {
+    error: (i) => (i.code === 'unrecognized_keys' ? `unknown field (known: ${Object.keys(shape).join(', ')})` : `expected an object, got ${kindOf(i.input)}`),
+  });
+  const pair = (a: string, b: string) => object({ [a]: str(), [b]: str() });
+  const evidence = object({
+    flowId: str(), time: time(), summary: str(),
+    frames: z.unknown().refine((v) => Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x)), { error: 'expected [first, last] frame numbers' }).optional(),
+  });
+  const finding = object({ fingerprint: str(), kind: str(), severity: oneOf(['error', 'warning', 'info']), summary: str(), evidence: list(evidence, MAX_EVIDENCE) });
+  built = object({
+    id: str().refine((id) => RUN_ID.test(id), { error: (i) => `"${String(i.input).slice(0, 40)}" is not a run id ("run-" and 12 hex digits)` }),
+    startedAt: time(),
+    endedAt: time(),
+    command: str(),
+    cwd: str(),
+    exitCode: z.unknown().refine((c) => c === null || (Number.isInteger(c) && (c as number) >= 0 && (c as number) <= 255), { error: (i) => `expected an exit status 0-255 or null, got ${JSON.stringify(i.input)}` }),
+    signal: str().optional(),
+    timedOut: bool().optional(),
+    cancelled: bool().optional(),
+    code: pair('commit', 'dirty').optional(),
+    spec: pair('name', 'hash').optional(),
+    verdict: oneOf(['pass', 'fail', 'inconclusive']),
+    reason: str().optional(),
+    findings: list(finding, MAX_FINDINGS),
+    snapshot: str().optional(),
+    source: oneOf(['agent', 'local']),
+    flows: z.unknown().refine((n) => Number.isInteger(n) && (n as number) >= 0, { error: (i) => `expected a whole number, got ${JSON.stringify(i.input)}` }),
+    drained: oneOf(['proven', 'unproven']).optional(),
+    verified: bool().optional(),
+    touched: object({ services: list(str(), MAX_TOUCHED), endpoints: list(str(), MAX_TOUCHED) }),
+  }).refine((r) => r.endedAt >= r.startedAt, { path: ['endedAt'], error: (i) => `${(i.input as { endedAt: number }).endedAt} is before startedAt ${(i.input as { startedAt: number }).startedAt}` });
+  return built;
+}
+let built: Z.ZodType | undefined;
 
 /**
  * Checks a run record from the wire (POST /api/runs) or the run log, field by field. Throws a
  * RunRecordError naming the first bad field (`findings[3].severity: expected one of …`).
  */
 export function parseRunRecord(v: unknown): RunRecord {
-  const r = object(v, 'body');
-  known(r, '', ['id', 'startedAt', 'endedAt', 'command', 'cwd', 'exitCode', 'signal', 'timedOut', 'cancelled', 'code', 'spec',
-    'verdict', 'reason', 'findings', 'snapshot', 'source', 'flows', 'drained', 'verified', 'touched']);
-  const id = text(r.id, 'id');
-  if (!RUN_ID.test(id)) throw new RunRecordError('id', `"${id.slice(0, 40)}" is not a run id ("run-" and 12 hex digits)`);
-  const startedAt = time(r.startedAt, 'startedAt'), endedAt = time(r.endedAt, 'endedAt');
-  if (endedAt < startedAt) throw new RunRecordError('endedAt', `${endedAt} is before startedAt ${startedAt}`);
-  text(r.command, 'command');
-  text(r.cwd, 'cwd');
-  if (r.exitCode !== null && !(Number.isInteger(r.exitCode) && (r.exitCode as number) >= 0 && (r.exitCode as number) <= 255)) {
-    throw new RunRecordError('exitCode', `expected an exit status 0-255 or null, got ${JSON.stringify(r.exitCode)}`);
-  }
-  optional(r.signal, 'signal', text);
-  optional(r.timedOut, 'timedOut', bool);
-  optional(r.cancelled, 'cancelled', bool);
-  optional(r.code, 'code', (c, at) => pair(c, at, ['commit', 'dirty']));
-  optional(r.spec, 'spec', (s, at) => pair(s, at, ['name', 'hash']));
-  oneOf(r.verdict, 'verdict', ['pass', 'fail', 'inconclusive']);
-  optional(r.reason, 'reason', text);
-  list(r.findings, 'findings', MAX_FINDINGS).forEach((f, i) => finding(f, `findings[${i}]`));
-  optional(r.snapshot, 'snapshot', text);
-  oneOf(r.source, 'source', ['agent', 'local']);
-  if (!(Number.isInteger(r.flows) && (r.flows as number) >= 0)) throw new RunRecordError('flows', `expected a whole number, got ${JSON.stringify(r.flows)}`);
-  optional(r.drained, 'drained', (d, at) => oneOf(d, at, ['proven', 'unproven']));
-  optional(r.verified, 'verified', bool);
-  const t = object(r.touched, 'touched');
-  known(t, 'touched.', ['services', 'endpoints']);
-  for (const k of ['services', 'endpoints']) list(t[k], `touched.${k}`, MAX_TOUCHED).forEach((s, i) => text(s, `touched.${k}[${i}]`));
-  return v as RunRecord;
+  const r = schema().safeParse(v, { reportInput: true });
+  if (r.success) return v as RunRecord;
+  const issue = r.error.issues[0]!;
+  const path = [...issue.path, ...(issue.code === 'unrecognized_keys' ? [issue.keys[0]!] : [])];
+  throw new RunRecordError(fieldOf(path), issue.message);
+}
+
+/** `findings[0].evidence[1].flowId`; the record itself is `body`. */
+function fieldOf(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return 'body';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
 }
 
 /** Why `v` is not a run record, or undefined: the run log's check on every line it reads. */
@@ -77,69 +110,6 @@ export function runRecordProblem(v: unknown): string | undefined {
 /** The run log of a data directory (`runs.jsonl`), checking every line it reads. */
 export function openRunLog(dir: string): RunLog<RunRecord> {
   return RunLog.open<RunRecord>(dir, { check: runRecordProblem });
-}
-
-function finding(v: unknown, at: string): void {
-  const f = object(v, at);
-  known(f, `${at}.`, ['fingerprint', 'kind', 'severity', 'summary', 'evidence']);
-  for (const k of ['fingerprint', 'kind', 'summary']) text(f[k], `${at}.${k}`);
-  oneOf(f.severity, `${at}.severity`, ['error', 'warning', 'info']);
-  list(f.evidence, `${at}.evidence`, MAX_EVIDENCE).forEach((e, i) => {
-    const ev = object(e, `${at}.evidence[${i}]`);
-    known(ev, `${at}.evidence[${i}].`, ['flowId', 'time', 'frames', 'summary']);
-    text(ev.flowId, `${at}.evidence[${i}].flowId`);
-    time(ev.time, `${at}.evidence[${i}].time`);
-    text(ev.summary, `${at}.evidence[${i}].summary`);
-    optional(ev.frames, `${at}.evidence[${i}].frames`, (fr, where) => {
-      const xs = list(fr, where, 2);
-      if (xs.length !== 2 || !xs.every((x) => Number.isInteger(x))) throw new RunRecordError(where, 'expected [first, last] frame numbers');
-    });
-  });
-}
-
-function object(v: unknown, at: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new RunRecordError(at, `expected an object, got ${kindOf(v)}`);
-  return v as Obj;
-}
-
-function known(o: Obj, prefix: string, names: string[]): void {
-  const extra = Object.keys(o).find((k) => !names.includes(k));
-  if (extra !== undefined) throw new RunRecordError(`${prefix}${extra}`, `unknown field (known: ${names.join(', ')})`);
-}
-
-function text(v: unknown, at: string): string {
-  if (typeof v !== 'string') throw new RunRecordError(at, `expected a string, got ${kindOf(v)}`);
-  if (v.length > MAX_TEXT) throw new RunRecordError(at, `longer than ${MAX_TEXT} characters`);
-  return v;
-}
-
-function bool(v: unknown, at: string): void {
-  if (typeof v !== 'boolean') throw new RunRecordError(at, `expected true or false, got ${kindOf(v)}`);
-}
-
-function time(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RunRecordError(at, `expected epoch seconds, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function oneOf(v: unknown, at: string, values: string[]): void {
-  if (typeof v !== 'string' || !values.includes(v)) throw new RunRecordError(at, `expected one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
-}
-
-function list(v: unknown, at: string, max: number): unknown[] {
-  if (!Array.isArray(v)) throw new RunRecordError(at, `expected an array, got ${kindOf(v)}`);
-  if (v.length > max) throw new RunRecordError(at, `more than ${max} entries`);
-  return v;
-}
-
-function pair(v: unknown, at: string, names: string[]): void {
-  const o = object(v, at);
-  known(o, `${at}.`, names);
-  for (const k of names) text(o[k], `${at}.${k}`);
-}
-
-function optional(v: unknown, at: string, check: (v: unknown, at: string) => void): void {
-  if (v !== undefined) check(v, at);
 }
 
 function kindOf(v: unknown): string {

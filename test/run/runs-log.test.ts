@@ -85,6 +85,11 @@ describe('parseRunRecord: field by field', () => {
     [{ ...runRecord(), extra: 1 }, expect.stringMatching(/^extra: unknown field \(known: id, /)],
     [{ ...runRecord(), code: { commit: 'abc' } }, 'code.dirty: expected a string, got undefined'],
     [{ ...runRecord(), verified: 'yes' }, 'verified: expected true or false, got string'],
+    [{ ...runRecord(), startedAt: -1 }, 'startedAt: expected epoch seconds, got -1'],
+    [{ ...runRecord(), flows: 1.5 }, 'flows: expected a whole number, got 1.5'],
+    [{ ...runRecord(), command: 'x'.repeat(9000) }, 'command: longer than 8192 characters'],
+    [{ ...runRecord(), findings: [{ ...finding('x'), evidence: [{ flowId: 'f', time: 1, summary: 's', frames: [1] }] }] }, 'findings[0].evidence[0].frames: expected [first, last] frame numbers'],
+    [{ ...runRecord(), touched: { services: [], endpoints: [], more: [] } }, expect.stringMatching(/^touched\.more: unknown field \(known: services, endpoints\)$/)],
   ])('%#: %j', (v, message) => {
     expect(bad(v)).toEqual(message);
   });
