@@ -2,6 +2,8 @@ import { Redactor } from '../flows/index.js';
 import { loadRedactKey } from '../pipeline/index.js';
 import { diffFlows, diffText, type DiffSide } from '../verify/index.js';
 import { apiFlows, captureFlows, notDecodedText } from './source.js';
+import { fitToWidth } from '../common/index.js';
+import { terminalWidth } from './output.js';
 
 export const DIFF_EXIT = { same: 0, regression: 1, badInput: 2 } as const;
 
@@ -39,6 +41,6 @@ export async function runDiff(before: string, after: string, o: { format: 'text'
 }
 
 function report(d: ReturnType<typeof diffFlows>, format: 'text' | 'json'): number {
-  process.stdout.write(format === 'json' ? `${JSON.stringify(d, null, 2)}\n` : diffText(d));
+  process.stdout.write(format === 'json' ? `${JSON.stringify(d, null, 2)}\n` : fitToWidth(diffText(d), terminalWidth()));
   return d.regression ? DIFF_EXIT.regression : DIFF_EXIT.same;
 }

@@ -5,7 +5,8 @@ import { FilterError } from '../query/index.js';
 import { AgentBackend, CommandInputError, exitText, LocalBackend, RUN_EXIT, runAndVerify, runExitCode, snapshotsDir, type Backend, type RunResult } from '../run/index.js';
 import { SpecError, verdictText } from '../verify/index.js';
 import { CLI_DEFAULTS } from './defaults.js';
-import { plural } from '../common/index.js';
+import { terminalWidth } from './output.js';
+import { fitToWidth, plural } from '../common/index.js';
 
 export interface RunCliOptions {
   spec?: string;
@@ -58,7 +59,7 @@ export async function runRun(command: string[], o: RunCliOptions): Promise<numbe
     await backend.close();
   }
   for (const w of result.warnings) process.stderr.write(`tapwire: run: ${w}\n`);
-  process.stdout.write(o.format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : summaryText(result, backend, o));
+  process.stdout.write(o.format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : fitToWidth(summaryText(result, backend, o), terminalWidth()));
   return runExitCode(result);
 }
 

@@ -2,6 +2,8 @@ import { Redactor, type FlowRecord } from '../flows/index.js';
 import { loadRedactKey, type DecodeCoverage } from '../pipeline/index.js';
 import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type Spec } from '../verify/index.js';
 import { apiFlows, captureFlows, type ApiSource } from './source.js';
+import { fitToWidth } from '../common/index.js';
+import { terminalWidth } from './output.js';
 
 export const VERIFY_EXIT = { pass: 0, fail: 1, badInput: 2, inconclusive: 3 } as const;
 
@@ -42,6 +44,6 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
   }
   if (!flows) return VERIFY_EXIT.badInput;
   const v = verifyWithSpec(flows, spec, o.maxEvidence, undecoded);
-  process.stdout.write(o.format === 'json' ? `${JSON.stringify(v, null, 2)}\n` : verdictText(v));
+  process.stdout.write(o.format === 'json' ? `${JSON.stringify(v, null, 2)}\n` : fitToWidth(verdictText(v), terminalWidth()));
   return v.verdict === 'pass' ? VERIFY_EXIT.pass : v.verdict === 'fail' ? VERIFY_EXIT.fail : VERIFY_EXIT.inconclusive;
 }

@@ -10,3 +10,39 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 export function countsText(counts: Record<string, number>, sep = ' '): string {
   return Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, n]) => `${k}${sep}${n}`).join(', ');
 }
+
+/**
+ * Text for a terminal of `width` columns: each line longer than that is broken at spaces, its
+ * continuation indented under where the line's text starts (past a label column such as
+ * "  ERROR   ", or two spaces in from the line's own indent), so wrapped findings stay readable
+ * instead of running into the left margin. Without a width (piped output) text is left whole.
+ */
+export function fitToWidth(text: string, width: number | undefined): string {
+  if (width === undefined || width < 40) return text;
+  return text.split('\n').map((line) => (line.length <= width ? line : wrapLine(line, width))).join('\n');
+}
+
+function wrapLine(line: string, width: number): string {
+  const lead = /^\s*/.exec(line)![0].length;
+  const label = /^\s+\S+\s{2,}/.exec(line);
+  const hang = Math.min(label ? label[0].length : lead + 2, Math.floor(width / 2));
+  const out: string[] = [];
+  let cur = '';
+  for (const word of line.slice(lead).split(' ')) {
+    const prefix = out.length === 0 && cur === '' ? ' '.repeat(lead) : '';
+    const room = width - (out.length === 0 ? 0 : hang);
+    if (cur !== '' && cur.length + 1 + word.length > room) {
+      out.push(cur);
+      cur = '';
+    }
+    cur = cur === '' ? `${prefix}${word}` : `${cur} ${word}`;
+    // A word longer than a whole line is cut where the line ends.
+    while (cur.length > width - (out.length === 0 ? 0 : hang)) {
+      const r = width - (out.length === 0 ? 0 : hang);
+      out.push(cur.slice(0, r));
+      cur = cur.slice(r);
+    }
+  }
+  if (cur !== '') out.push(cur);
+  return out.map((l, i) => (i === 0 ? l : `${' '.repeat(hang)}${l}`)).join('\n');
+}

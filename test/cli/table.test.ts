@@ -87,3 +87,28 @@ describe('HAR says what it cannot hold', () => {
     expect(r.stderr).not.toContain('HAR holds');
   });
 });
+
+describe('verify and diff text fits the terminal', () => {
+  it('fitToWidth breaks long lines at spaces under where their text starts, and leaves short ones', async () => {
+    const { fitToWidth } = await import('../../src/common/text.js');
+    const text = '  ERROR   retry: 4 attempts of POST /payments on 127.0.0.3:8081; retries at 0.20 s, 0.20 s, 0.20 s (constant: delays do not grow)\nshort';
+    const out = fitToWidth(text, 50).split('\n');
+    expect(out.every((l) => l.length <= 50)).toBe(true);
+    expect(out[0]).toBe('  ERROR   retry: 4 attempts of POST /payments on');
+    expect(out.slice(1, -1).every((l) => l.startsWith('          ') && !l.startsWith('           '))).toBe(true);
+    expect(out.at(-1)).toBe('short');
+    expect(out.join(' ').replace(/\s+/g, ' ')).toBe(text.replace(/\s+/g, ' '));
+    expect(fitToWidth(text, undefined)).toBe(text);
+  });
+
+  it.skipIf(!hasScript)('on an 80-column terminal no line of verify or diff is wider; piped, lines stay whole', () => {
+    for (const args of [`verify ${DEMO}`, `diff ${DEMO} pcaps/demo/demo-fixed.pcap`]) {
+      const r = spawnSync('script', ['-qec', `stty cols 80; node dist/cli/main.js ${args}`, '/dev/null'], { encoding: 'utf8' });
+      const lines = r.stdout.replace(/\r/g, '').split('\n');
+      expect(lines.length).toBeGreaterThan(10);
+      for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+      const piped = spawnSync(process.execPath, ['dist/cli/main.js', ...args.split(' ')], { encoding: 'utf8' });
+      expect(Math.max(...piped.stdout.split('\n').map((l) => l.length))).toBeGreaterThan(80);
+    }
+  });
+});
