@@ -38,7 +38,9 @@ export class RunLog<T extends LoggedRun> {
 
   private constructor(dir: string, private readonly o: RunLogOptions) {
     this.file = join(dir, 'runs.jsonl');
-    const { runs } = this.read();
+    // Opening only counts the runs and learns their ids (for compaction and has()): the full
+    // check of every field waits for read(), so keeping one more run stays cheap.
+    const { runs } = this.scan(false);
     this.count = runs.length;
     for (const r of runs) this.ids.add(r.id);
   }
@@ -68,6 +70,11 @@ export class RunLog<T extends LoggedRun> {
 
   /** Every run on disk, oldest first, with the lines that could not be read. */
   read(): RunLogRead<T> {
+    return this.scan(true);
+  }
+
+  /** The log's lines as runs; `check` applies the options' field check as well as the shape one. */
+  private scan(check: boolean): RunLogRead<T> {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
@@ -89,7 +96,7 @@ export class RunLog<T extends LoggedRun> {
         problems.push(`${where}: ${i === last ? 'cut short (the writer stopped mid-line)' : `not JSON (${(e as Error).message})`}; skipped`);
         continue;
       }
-      const why = this.o.check?.(v) ?? (isLogged(v) ? undefined : 'not a run (no id or startedAt)');
+      const why = (check ? this.o.check?.(v) : undefined) ?? (isLogged(v) ? undefined : 'not a run (no id or startedAt)');
       if (why) problems.push(`${where}: ${why}; skipped`);
       else {
         runs.push(v as T);
