@@ -1,6 +1,6 @@
 import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
 import type { FlowRecord } from '../flows/index.js';
-import { collectFlows } from '../service/index.js';
+import { collectFlows, RemoteSource } from '../service/index.js';
 import { DEFAULT_MAX_RUNS, type Snapshot } from '../store/index.js';
 import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
 
@@ -13,7 +13,12 @@ import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from '.
 export class AgentBackend implements Backend {
   readonly kind = 'agent' as const;
 
-  constructor(readonly client: AgentClient, private readonly onWarning: (message: string) => void = warn) {}
+  /** The agent's flows and snapshots as the one port reads them (its 404 is "no such snapshot"). */
+  private readonly remote: RemoteSource;
+
+  constructor(readonly client: AgentClient, private readonly onWarning: (message: string) => void = warn) {
+    this.remote = new RemoteSource(client);
+  }
 
   describe(): string {
     return `agent at ${this.client.base.origin}`;
@@ -32,16 +37,11 @@ export class AgentBackend implements Backend {
   }
 
   listSnapshots(): Promise<Snapshot[]> {
-    return this.client.listSnapshots();
+    return this.remote.snapshots();
   }
 
-  async getSnapshot(id: string): Promise<Snapshot | undefined> {
-    try {
-      return await this.client.getSnapshot(id);
-    } catch (e) {
-      if (e instanceof AgentClientError && e.status === 404) return undefined;
-      throw e;
-    }
+  getSnapshot(id: string): Promise<Snapshot | undefined> {
+    return this.remote.snapshot(id);
   }
 
   async query(q: FlowQuery): Promise<FlowPage> {
