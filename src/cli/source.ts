@@ -1,7 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import { AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
 import { CaptureFormatError, captureSize } from '../capture/index.js';
-import { countsText, plural } from '../common/index.js';
+import { notDecodedParts, plural } from '../common/index.js';
 import type { FlowRecord, Redactor } from '../flows/index.js';
 import { decodeCapture, type DecodeCoverage, type DecodedCapture } from '../pipeline/index.js';
 import { collectFlows, RemoteSource, SourceError } from '../service/index.js';
@@ -63,10 +63,7 @@ export async function captureFlows(file: string, redactor: Redactor, o: { progre
  * undecoded. The words tapwire uses wherever it says what it did not decode.
  */
 export function notDecodedText(c: DecodeCoverage): string {
-  const parts: string[] = [];
-  if (c.connections > 0) parts.push(`${plural(c.connections, 'connection')} not decoded (${countsText(c.byReason, ': ')})`);
-  if (c.udpFlows > 0) parts.push(`${plural(c.udpFlows, 'UDP flow')} not decoded (${countsText(c.udpByReason, ': ')})`);
-  return parts.join(', ');
+  return notDecodedParts(c, ': ').join(', ');
 }
 
 /** Where `verify` and `diff` read flows from a running agent (the flow API of the live agent). */

@@ -6,6 +6,6 @@ export { endpoint, hostPort } from './address.js';
 export { DEFAULT_BODY_LIMIT } from './defaults.js';
 export { shortHash } from './hash.js';
 export { isLoopback, isLoopbackRequest } from './net.js';
-export { countsText, fitToWidth, plural } from './text.js';
+export { countsText, fitToWidth, notDecodedParts, plural } from './text.js';
 export { parseTime } from './time.js';
 export { Violations } from './violations.js';

@@ -12,6 +12,18 @@ export function countsText(counts: Record<string, number>, sep = ' '): string {
 }
 
 /**
+ * What a source saw but did not decode, in the words tapwire uses wherever it says so:
+ * ["3 connections not decoded (tls 1, unknown 2)", "1 UDP flow not decoded (dns 1)"], each only
+ * when there were some. `sep` goes between a reason and its count.
+ */
+export function notDecodedParts(c: { connections: number; byReason: Record<string, number>; udpFlows: number; udpByReason: Record<string, number> }, sep = ' '): string[] {
+  const parts: string[] = [];
+  if (c.connections > 0) parts.push(`${plural(c.connections, 'connection')} not decoded (${countsText(c.byReason, sep)})`);
+  if (c.udpFlows > 0) parts.push(`${plural(c.udpFlows, 'UDP flow')} not decoded (${countsText(c.udpByReason, sep)})`);
+  return parts;
+}
+
+/**
  * Text for a terminal of `width` columns: each line longer than that is broken at spaces, its
  * continuation indented under where the line's text starts (past a label column such as
  * "  ERROR   ", or two spaces in from the line's own indent), so wrapped findings stay readable

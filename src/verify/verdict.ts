@@ -1,4 +1,4 @@
-import { countsText, endpoint, plural } from '../common/index.js';
+import { countsText, endpoint, notDecodedParts, plural } from '../common/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { DecodeCoverage } from '../pipeline/index.js';
 import { DEFAULT_MAX_EVIDENCE, DETECTOR_KINDS, type DetectorConfig } from './config.js';
@@ -148,9 +148,7 @@ function summaryLine(flows: readonly FlowRecord[], ctx: DetectContext, detectors
 
 /** "; 2 connections not decoded (tls 2); 3 UDP flows not decoded (dns 3)", or '' when everything was decoded. */
 function notDecodedText(u: DecodeCoverage, lead: string): string {
-  const parts: string[] = [];
-  if (u.connections > 0) parts.push(`${plural(u.connections, 'connection')} not decoded (${countsText(u.byReason)})`);
-  if (u.udpFlows > 0) parts.push(`${plural(u.udpFlows, 'UDP flow')} not decoded (${countsText(u.udpByReason)})`);
+  const parts = notDecodedParts(u);
   return parts.length ? lead + parts.join('; ') : '';
 }
 

@@ -1,3 +1,4 @@
+import { notDecodedParts } from '../../common/index.js';
 import { z } from 'zod';
 import type { CaptureSummary } from '../../pipeline/index.js';
 import { ServiceNames, undecodedCoverage } from '../../verify/index.js';
@@ -68,9 +69,5 @@ function summaryText(path: string, s: z.infer<typeof summarySchema>): string {
 
 /** "2 connections not decoded (tls 1, unknown 1): 10.0.0.5:443 tls (1 connection), …", so silence is never taken for a clean capture. */
 function notDecodedLine(u: NonNullable<z.infer<typeof summarySchema>['undecoded']>): string {
-  const parts = [
-    ...(u.connections ? [`${plural(u.connections, 'connection')} not decoded (${tally(u.byReason)})`] : []),
-    ...(u.udpFlows ? [`${plural(u.udpFlows, 'UDP flow')} not decoded (${tally(u.udpByReason)})`] : []),
-  ];
-  return `${parts.join('; ')}: ${undecodedServersText(u)}`;
+  return `${notDecodedParts(u).join('; ')}: ${undecodedServersText(u)}`;
 }
