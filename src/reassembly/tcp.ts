@@ -219,8 +219,9 @@ export class TcpReassembler {
       if (!other.init) other.start(d.ack);
       peerAck = other.offsetOf(d.ack);
       if (peerAck > other.acked) other.acked = peerAck;
-      // The receiver has bytes the capture does not: a hole before held data is a real gap.
-      if (other.held.length > 0 && other.acked > other.next) this.fillHole(conn, (1 - dir) as Dir);
+      // The receiver has bytes the capture does not: the hole before held data is a real gap, as
+      // far as the ACK goes.
+      if (other.held.length > 0 && other.acked > other.next) this.fillHole(conn, (1 - dir) as Dir, other.acked);
     }
 
     if (d.payloadLen > 0 && half.init) this.segment(conn, dir, half, seq, d, peerAck);
@@ -327,8 +328,9 @@ export class TcpReassembler {
     if (lost > 0) this.hold(half, { off: off + data.length, len: lost, data: undefined, time: d.time, frame: d.frame, peerAck }, d.frame);
     this.drain(conn, dir, half);
     if (half.held.length > 0) {
-      if (half.acked > half.next) this.fillHole(conn, dir);
-      else if (half.heldBytes > this.limits.maxBufferedPerConnection || this.bufferedTotal > this.limits.maxBufferedTotal) {
+      if (half.acked > half.next) this.fillHole(conn, dir, half.acked);
+      if (half.held.length === 0) return;
+      if (half.heldBytes > this.limits.maxBufferedPerConnection || this.bufferedTotal > this.limits.maxBufferedTotal) {
         this.stats.forcedGaps++;
         this.fillHole(conn, dir);
       }
@@ -413,15 +415,19 @@ export class TcpReassembler {
   }
 
   /**
-   * Declares the first hole of a direction lost and delivers what follows it. Its length is
-   * exact: the held piece after it carries its own sequence number (RFC 9293 §3.4), so the gap
-   * handed on covers precisely the missing bytes and later offsets stay right.
+   * Declares the first hole of a direction lost, up to `upTo` when an ACK is what proves it, and
+   * delivers what follows it. Its length is exact: the held piece after it carries its own
+   * sequence number (RFC 9293 §3.4), so the gap covers precisely the missing bytes and later
+   * offsets stay right. An ACK proves only the bytes before it (RFC 9293 §3.4): the rest of the
+   * hole may still arrive (reordered, or retransmitted) and keeps waiting, so a lost segment
+   * cannot take the start of the next message with it.
    */
-  private fillHole(conn: Conn, dir: Dir): void {
+  private fillHole(conn: Conn, dir: Dir, upTo = Infinity): void {
     const half = conn.halves[dir];
     const first = half.held[0];
     if (!first) return;
-    if (first.off > half.next) this.deliverGap(conn, dir, half, first.off - half.next, first.time, first.frame, first.peerAck);
+    const end = Math.min(first.off, upTo);
+    if (end > half.next) this.deliverGap(conn, dir, half, end - half.next, first.time, first.frame, first.peerAck);
     this.drain(conn, dir, half);
   }
 

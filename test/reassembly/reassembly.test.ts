@@ -194,3 +194,31 @@ describe('peerAck', () => {
     expect(data.map((d) => [d.text, d.offset, d.peerAck])).toEqual([['GET', 0, 0], ['RESP', 0, 3], ['NEXT', 3, 4]]);
   });
 });
+
+describe('holes are bounded by what the ACKs prove', () => {
+  // AAAA is lost from the capture; the server's ACK proves it got AAAA, nothing about BBBB.
+  // BBBB (the start of the next message, say) arrives late: it must not be thrown away as
+  // bytes already declared lost.
+  const segs: Seg[] = [
+    ...HS,
+    { from: 'c', seq: 1009, ack: 5001, data: 'CCCC' },
+    { from: 's', seq: 5001, ack: 1005, flags: 'A' },
+    { from: 'c', seq: 1005, ack: 5001, data: 'BBBB' },
+  ];
+
+  it('an ACK declares lost only the bytes it acknowledges; the rest of the hole still waits', () => {
+    const r = run(segs);
+    expect(streams(r.events)[0]).toBe('<gap 4>BBBBCCCC');
+    expect(r.stats.retransmittedSegments).toBe(0);
+  });
+
+  it('the same hole arriving with the held data (ACK first) gives the same stream', () => {
+    const r = run([...HS, { from: 's', seq: 5001, ack: 1005, flags: 'A' }, segs[3]!, segs[5]!]);
+    expect(streams(r.events)[0]).toBe('<gap 4>BBBBCCCC');
+  });
+
+  it('an ACK past the held data still fills the whole hole at once', () => {
+    const r = run([...HS, segs[3]!, { from: 's', seq: 5001, ack: 1013, flags: 'A' }], {}, false);
+    expect(streams(r.events)[0]).toBe('<gap 8>CCCC');
+  });
+});
