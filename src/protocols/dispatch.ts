@@ -9,8 +9,13 @@ const RECOGNIZE_BYTES = 512;
 
 /** Bounds on content detection: how long a connection may stay unidentified. */
 export const PROBE_LIMITS = {
-  /** Segment starts tried per direction before giving up on a connection. */
+  /**
+   * Turns (a direction speaking after the other one did, or first) whose first segment started
+   * no message, per direction, before giving up on a connection.
+   */
   maxAttemptsPerDir: 8,
+  /** Segment starts tried per connection in all, within turns too. */
+  maxProbes: 512,
   /** Bytes held per connection while no analyzer has said yes. */
   maxHeldBytes: 64 * 1024,
 };
@@ -20,6 +25,8 @@ interface HeldItem {
   bytes: Buffer | undefined; // undefined: a gap of `len` bytes
   len: number;
   meta: StreamMeta;
+  /** The first bytes of a turn: this direction speaking first, or after the other one did. */
+  turn: boolean;
 }
 
 interface ConnState {
@@ -35,6 +42,9 @@ interface ConnState {
   /** Per direction: index in `held` where the current probe attempt starts, and attempts made. */
   probeFrom: [number, number];
   attempts: [number, number];
+  /** Probes tried in all, and the direction of the last bytes held (-1: none yet). */
+  probes: number;
+  lastDir: Dir | -1;
 }
 
 export interface DispatchStats {
@@ -87,6 +97,7 @@ export class Dispatcher implements StreamHandler {
   open(conn: ConnectionInfo): void {
     this.conns.set(conn.id, {
       conn, flipped: false, rejected: false, held: [], heldBytes: 0, probeFrom: [-1, -1], attempts: [0, 0],
+      probes: 0, lastDir: -1,
     });
   }
 
@@ -97,8 +108,9 @@ export class Dispatcher implements StreamHandler {
       this.guard(st, meta.offset, () => st.session!.data(st.flipped ? ((1 - dir) as Dir) : dir, bytes, meta));
       return;
     }
-    st.held.push({ dir, bytes: Buffer.from(bytes), len: bytes.length, meta: { ...meta } });
+    st.held.push({ dir, bytes: Buffer.from(bytes), len: bytes.length, meta: { ...meta }, turn: st.lastDir !== dir });
     st.heldBytes += bytes.length;
+    st.lastDir = dir;
     if (st.probeFrom[dir] < 0) st.probeFrom[dir] = st.held.length - 1;
     this.probe(st, dir);
   }
@@ -110,7 +122,7 @@ export class Dispatcher implements StreamHandler {
       this.guard(st, meta.offset, () => st.session!.gap(st.flipped ? ((1 - dir) as Dir) : dir, length, meta));
       return;
     }
-    st.held.push({ dir, bytes: undefined, len: length, meta: { ...meta } });
+    st.held.push({ dir, bytes: undefined, len: length, meta: { ...meta }, turn: false });
     // A probe cannot span a gap: start again at the next segment.
     st.probeFrom[dir] = -1;
   }
@@ -194,34 +206,61 @@ export class Dispatcher implements StreamHandler {
     }
   }
 
+  /**
+   * Tries every analyzer on this direction's bytes from the current probe start. When they all
+   * say no, the next segment start of this direction held after it is tried, and so on: a probe
+   * that asked for more and then failed must not glue the end of one message to the start of
+   * the next and miss it. Only a failure at a segment that begins a turn (see HeldItem.turn)
+   * costs an attempt: after a gap, or when the capture began mid-message, the rest of a message
+   * starts nothing, and in tiny segments that is many segments. The next message begins a turn
+   * (request/response protocols speak in turns), so probing resumes there; held bytes and
+   * `maxProbes` keep it bounded.
+   */
   private probe(st: ConnState, dir: Dir): void {
-    const from = st.probeFrom[dir];
-    const parts: Buffer[] = [];
-    for (let i = from; i < st.held.length; i++) {
-      const h = st.held[i]!;
-      if (h.dir === dir && h.bytes) parts.push(h.bytes);
-    }
-    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    let more = false;
-    for (const a of this.analyzers) {
-      const r = a.probe(dir, bytes);
-      if (r === 'match' || r === 'reverse') {
-        this.start(st, a, r === 'reverse', from);
-        return;
+    for (;;) {
+      const from = st.probeFrom[dir];
+      const parts: Buffer[] = [];
+      for (let i = from; i < st.held.length; i++) {
+        const h = st.held[i]!;
+        if (h.dir === dir && h.bytes) parts.push(h.bytes);
       }
-      if (r === 'more') more = true;
-    }
-    if (!more) {
+      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      let more = false;
+      for (const a of this.analyzers) {
+        const r = a.probe(dir, bytes);
+        if (r === 'match' || r === 'reverse') {
+          this.start(st, a, r === 'reverse', from);
+          return;
+        }
+        if (r === 'more') more = true;
+      }
+      if (more) break;
       // Not a message start here; the next segment of this direction may be one.
+      st.probes++;
+      if (st.held[from]!.turn) st.attempts[dir]++;
       st.probeFrom[dir] = -1;
-      st.attempts[dir]++;
+      if (this.giveUp(st, dir)) return;
+      for (let i = from + 1; i < st.held.length; i++) {
+        const h = st.held[i]!;
+        if (h.dir === dir && h.bytes) {
+          st.probeFrom[dir] = i;
+          break;
+        }
+      }
+      if (st.probeFrom[dir] < 0) return;
     }
-    if (st.attempts[0] + st.attempts[1] >= PROBE_LIMITS.maxAttemptsPerDir * 2
-      || st.attempts[dir] >= PROBE_LIMITS.maxAttemptsPerDir
-      || st.heldBytes > PROBE_LIMITS.maxHeldBytes) {
-      st.rejected = true;
-      this.undecoded(st);
-    }
+    this.giveUp(st, dir);
+  }
+
+  /** Past PROBE_LIMITS the connection is given up: counted as undecoded. */
+  private giveUp(st: ConnState, dir: Dir): boolean {
+    if (st.attempts[0] + st.attempts[1] < PROBE_LIMITS.maxAttemptsPerDir * 2
+      && st.attempts[dir] < PROBE_LIMITS.maxAttemptsPerDir
+      && st.probes < PROBE_LIMITS.maxProbes
+      && st.heldBytes <= PROBE_LIMITS.maxHeldBytes) return false;
+    st.rejected = true;
+    this.undecoded(st);
+    return true;
   }
 
   /** `from`: index in `held` where the matching probe began; what came before was rejected. */
