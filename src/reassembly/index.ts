@@ -3,5 +3,5 @@
  * duplicates dropped, overlaps trimmed, holes delivered as explicit gaps, every buffer bounded;
  * its output is the stream contract of stream/.
  */
-export { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './limits.js';
+export { CONNECTION_MEMORY, DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './limits.js';
 export { TcpReassembler, type ReassemblyStats } from './tcp.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Violations } from '../common/index.js';
 import { formatIp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Decoded } from '../decode/index.js';
-import { DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './limits.js';
+import { CONNECTION_MEMORY, DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './limits.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/index.js';
 
 /** A held out-of-order piece: bytes (copied) or, with `data` undefined, bytes known lost. */
@@ -65,6 +65,8 @@ class Conn {
   isn = -1;
   lastSeen: number;
   closed = false;
+  /** A byte or gap was delivered: the handler holds a session for it (CONNECTION_MEMORY.session). */
+  delivered = false;
   constructor(
     readonly info: ConnectionInfo,
     readonly key: string | number,
@@ -90,10 +92,18 @@ export interface ReassemblyStats {
   /** Gaps forced by a limit rather than proven by an ACK, a timeout or the end. */
   forcedGaps: number;
   evictedConnections: number;
+  /**
+   * Evicted connections by the limit that evicted them: `connections` (maxConnections) or `memory`
+   * (maxConnectionMemory). They add up to evictedConnections.
+   */
+  evictions: { connections: number; memory: number };
   /** Packets for no known connection that could not start one (pure ACKs, late FINs). */
   strayPackets: number;
   openConnections: number;
   bufferedBytes: number;
+  /** Estimated bytes of connection state (limits.ts CONNECTION_MEMORY) when last updated, and the most held between packets. */
+  memoryBytes: number;
+  peakMemoryBytes: number;
 }
 
 /** Ports below this, or known service ports, are taken for the server side of a mid-stream connection. */
@@ -114,12 +124,16 @@ function portScore(port: number): number {
 export class TcpReassembler {
   readonly stats: ReassemblyStats = {
     connections: 0, retransmittedSegments: 0, duplicatePackets: 0, outOfOrderSegments: 0, gaps: 0, gapBytes: 0,
-    forcedGaps: 0, evictedConnections: 0, strayPackets: 0, openConnections: 0, bufferedBytes: 0,
+    forcedGaps: 0, evictedConnections: 0, evictions: { connections: 0, memory: 0 }, strayPackets: 0, openConnections: 0,
+    bufferedBytes: 0, memoryBytes: 0, peakMemoryBytes: 0,
   };
   /** IPv4 connections: lower endpoint number → higher endpoint number → connection. */
   private v4 = new Map<number, Map<number, Conn>>();
   private v6 = new Map<string, Conn>();
   private count = 0;
+  /** Connections that delivered a byte or gap (`Conn.delivered`), and held pieces: for memory(). */
+  private delivering = 0;
+  private pieces = 0;
   /**
    * Connections that closed recently (TIME-WAIT, RFC 9293 §3.6.1), oldest first: a late copy of
    * their SYN or of their data must not open a phantom connection. A SYN with a new ISN may.
@@ -138,6 +152,34 @@ export class TcpReassembler {
 
   /** Feeds one decoded TCP packet. */
   packet(d: Decoded): void {
+    this.take(d);
+    // Checked once the packet is handled, so no connection is evicted while its packet is.
+    if (this.memory() > this.limits.maxConnectionMemory) this.evictForMemory(0);
+    const m = this.memory();
+    if (m > this.stats.peakMemoryBytes) this.stats.peakMemoryBytes = m;
+  }
+
+  /**
+   * Estimated bytes of what is tracked (CONNECTION_MEMORY): a few multiplications, so it is
+   * computed when needed rather than kept up to date on every change.
+   */
+  private memory(): number {
+    const c = CONNECTION_MEMORY;
+    return this.count * c.connection + this.delivering * c.session + this.pieces * c.piece
+      + this.bufferedTotal + this.timeWait.size * c.timeWait;
+  }
+
+  /** Evicts the idlest connections until `room` more bytes fit under maxConnectionMemory. */
+  private evictForMemory(room: number): void {
+    while (this.count > 0 && this.memory() + room > this.limits.maxConnectionMemory) {
+      // The oldest remembered closed connection goes first: it holds no data, only a defence
+      // against late copies of its packets.
+      if (this.timeWait.size > 0) this.timeWait.delete(this.timeWait.keys().next().value as string);
+      else this.evictIdlest('memory');
+    }
+  }
+
+  private take(d: Decoded): void {
     const time = d.time;
     if (time > this.clock) {
       this.clock = time;
@@ -243,7 +285,8 @@ export class TcpReassembler {
   }
 
   private open(d: Decoded, fromLow: boolean, a: number, b: number, v6key: string, srcKey: number | string): Conn {
-    if (this.count >= this.limits.maxConnections) this.evictIdlest();
+    if (this.count >= this.limits.maxConnections) this.evictIdlest('connections');
+    this.evictForMemory(CONNECTION_MEMORY.connection);
     const flags = d.flags;
     const syn = (flags & TCP_SYN) !== 0;
     const ack = (flags & TCP_ACK) !== 0;
@@ -375,6 +418,7 @@ export class TcpReassembler {
 
   private insert(half: Half, i: number, p: Piece): void {
     half.held.splice(i, 0, p);
+    this.pieces++;
     const n = p.data ? p.len : 0;
     half.heldBytes += n;
     this.bufferedTotal += n;
@@ -396,6 +440,7 @@ export class TcpReassembler {
       let p = held[0]!;
       if (p.off > half.next) break;
       held.shift();
+      this.pieces--;
       const n = p.data ? p.len : 0;
       half.heldBytes -= n;
       this.bufferedTotal -= n;
@@ -432,6 +477,7 @@ export class TcpReassembler {
   }
 
   private deliver(conn: Conn, dir: Dir, half: Half, data: Buffer, off: number, time: number, frame: number, peerAck: number): void {
+    if (!conn.delivered) this.startDelivering(conn);
     half.advance(data.length);
     const m = this.meta;
     m.time = time; m.frame = frame; m.offset = off; m.peerAck = peerAck;
@@ -439,12 +485,18 @@ export class TcpReassembler {
   }
 
   private deliverGap(conn: Conn, dir: Dir, half: Half, len: number, time: number, frame: number, peerAck: number): void {
+    if (!conn.delivered) this.startDelivering(conn);
     const m = this.meta;
     m.time = time; m.frame = frame; m.offset = half.next; m.peerAck = peerAck;
     half.advance(len);
     this.stats.gaps++;
     this.stats.gapBytes += len;
     this.handler.gap(conn.info, dir, len, m);
+  }
+
+  private startDelivering(conn: Conn): void {
+    conn.delivered = true;
+    this.delivering++;
   }
 
   private close(conn: Conn, time: number, reason: CloseReason): void {
@@ -477,6 +529,7 @@ export class TcpReassembler {
       }
     } else if (this.v6.get(conn.key) === conn) this.v6.delete(conn.key);
     this.count--;
+    if (conn.delivered) this.delivering--;
     this.stats.openConnections = this.count;
     this.handler.close(conn.info, time, reason);
   }
@@ -503,14 +556,16 @@ export class TcpReassembler {
     }
     for (const c of idle) this.close(c, now, 'idle');
     this.stats.bufferedBytes = this.bufferedTotal;
+    this.stats.memoryBytes = this.memory();
   }
 
-  private evictIdlest(): void {
+  private evictIdlest(why: keyof ReassemblyStats['evictions']): void {
     // Evict the idlest 1% in one pass so a flood of new connections does not scan per packet.
     const conns = [...this.all()].sort((x, y) => x.lastSeen - y.lastSeen);
     const n = Math.max(1, Math.floor(conns.length / 100));
     for (let i = 0; i < n; i++) {
       this.stats.evictedConnections++;
+      this.stats.evictions[why]++;
       this.close(conns[i]!, this.clock, 'evicted');
     }
   }
@@ -530,6 +585,7 @@ export class TcpReassembler {
   finish(): void {
     for (const c of [...this.all()]) this.close(c, Math.max(this.clock, c.lastSeen), 'eof');
     this.stats.bufferedBytes = this.bufferedTotal;
+    this.stats.memoryBytes = this.memory();
   }
 }
 
