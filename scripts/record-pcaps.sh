@@ -3,12 +3,13 @@
 #
 #   bash scripts/record-pcaps.sh            (or: npm run record-pcaps)
 #   ONLY=verify bash scripts/record-pcaps.sh    (only some groups, comma-separated: http1, demo,
-#                                                http2, grpc, postgres, verify; default: all)
+#                                                http2, grpc, postgres, verify, loss; default: all)
 #
 # Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs),
 # pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/),
 # pcaps/http2, pcaps/grpc, pcaps/postgres (below), and pcaps/verify/*.pcap (one story per verifier
-# detector, see scripts/record/stories.mjs, and load-cycle.pcap, see scripts/record/load.mjs).
+# detector, see scripts/record/stories.mjs, and load-cycle.pcap, see scripts/record/load.mjs), and
+# pcaps/loss/*.pcap (responses that name their requests, for `npm run loss`; scripts/record/loss.mjs).
 # Needs root (tcpdump on lo, a server on port 80) and these Debian packages:
 #   tcpdump, tshark (tshark, editcap, capinfos), postgresql (15), nghttp2-client (nghttp),
 #   nghttp2-proxy (nghttpx, the h2c-upgrade server).
@@ -23,7 +24,7 @@ PG_PORT=${DEMO_PG_PORT:-5432}
 
 die() { echo "record-pcaps: $*" >&2; exit 1; }
 
-GROUPS_ALL="http1 demo http2 grpc postgres verify"
+GROUPS_ALL="http1 demo http2 grpc postgres verify loss"
 ONLY=${ONLY:-all}
 for g in ${ONLY//,/ }; do
   [ "$g" = all ] || [[ " $GROUPS_ALL " == *" $g "* ]] || die "ONLY=$ONLY: unknown group '$g' (groups: $GROUPS_ALL)"
@@ -64,7 +65,7 @@ cleanup() {
   fi
   rm -rf "$TMP"
   rm -f pcaps/http1/*.pcap.tmp pcaps/demo/*.pcap.tmp
-  rm -f pcaps/http2/*.pcap.tmp pcaps/grpc/*.pcap.tmp pcaps/verify/*.pcap.tmp
+  rm -f pcaps/http2/*.pcap.tmp pcaps/grpc/*.pcap.tmp pcaps/verify/*.pcap.tmp pcaps/loss/*.pcap.tmp
   [ $rc -eq 0 ] || echo "record-pcaps: FAILED (exit $rc)" >&2
   exit $rc
 }
@@ -144,6 +145,16 @@ if want postgres; then
   mkdir -p pcaps/postgres
   rm -f pcaps/postgres/*.pcap.tmp
   PGBIN=$PGBIN run node scripts/record/postgres.mjs pcaps/postgres
+fi
+
+# ---- loss and reordering captures (pcaps/loss/*.pcap, see scripts/record/loss.mjs) --------------
+# Every response names its request (an id echoed in a header and the body, a gRPC reply field, a
+# PostgreSQL row), so `npm run loss` can check pairing after dropping or reordering segments:
+# http1 18501, http2 18502, grpc 18503, postgres 18504 (its own throwaway cluster), on 127.0.0.1.
+if want loss; then
+  mkdir -p pcaps/loss
+  rm -f pcaps/loss/*.pcap.tmp
+  PGBIN=$PGBIN run node scripts/record/loss.mjs pcaps/loss
 fi
 
 echo "record-pcaps: done"

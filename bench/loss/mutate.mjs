@@ -1,0 +1,66 @@
+// The mutations: random loss of TCP data segments, and reordering of data segments without loss.
+// Both keep every packet's original frame number (tapwire puts it in records' `frames`), so records
+// of the mutated run compare with the clean run's by frame.
+
+/** mulberry32: a small deterministic PRNG; returns () => float in [0, 1). */
+export function prng(seed) {
+  let a = (seed * 0x9e3779b1) >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Drop each TCP packet with payload > 0 with probability RATE (SYN, bare ACK and FIN without data
+ * stay). Returns { packets, dropped } where dropped are the removed entries.
+ */
+export function dropSegments(entries, rate, seed) {
+  const rnd = prng(seed);
+  const packets = [];
+  const dropped = [];
+  for (const e of entries) {
+    if (e.tcp && e.tcp.len > 0 && rnd() < rate) dropped.push(e);
+    else packets.push(e);
+  }
+  return { packets, dropped };
+}
+
+/**
+ * Delay a fraction RATE of TCP data segments past the next 1..3 data segments of the same
+ * connection and direction, never past a data segment of the other direction (a request is not
+ * moved after its own response: what TCP reordering in one flight looks like). Nothing is lost. A
+ * delayed packet takes the timestamp of the packet it now follows, so tapwire's time ordering keeps
+ * it there: the reassembler sees a real out-of-order segment. Returns { packets, moved } (moved:
+ * the delayed entries).
+ */
+export function reorderSegments(entries, rate, seed) {
+  const rnd = prng(seed);
+  const list = entries.map((e) => ({ ...e }));
+  const moved = [];
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i];
+    if (!e.tcp || e.tcp.len === 0 || e.moved || rnd() >= rate) continue;
+    const skip = 1 + Math.floor(rnd() * 3);
+    let seen = 0;
+    let at = -1;
+    for (let j = i + 1; j < list.length && seen < skip; j++) {
+      const f = list[j];
+      if (!f.tcp || f.tcp.key !== e.tcp.key || f.tcp.len === 0) continue;
+      if (f.tcp.from !== e.tcp.from) break;
+      seen++;
+      at = j;
+    }
+    if (at < 0) continue;
+    const target = list[at];
+    const delayed = { ...e, moved: true, packet: { ...e.packet, time: target.packet.time } };
+    list.splice(i, 1);
+    list.splice(at, 0, delayed); // after the removal, index `at` is right after the target
+    moved.push(delayed);
+    i--; // the entry now at i has not been considered
+  }
+  return { packets: list, moved };
+}

@@ -1,0 +1,58 @@
+/**
+ * A small sample of `npm run loss` (bench/loss/, issue 14 §3): two captures of pcaps/loss whose
+ * responses name their requests, 5 % of their TCP data segments dropped with 2 seeds each, decoded
+ * by dist/ in memory and judged against the clean decode. The whole harness (more seeds, 1 % and
+ * 5 %, reordering, HTTP/2 and gRPC, the exactness targets) is `npm run loss`.
+ */
+import { existsSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCapture, runAll, judge, PROTOS } from '../../bench/loss/run.mjs';
+import { loadEchoProtos } from '../../bench/loss/records.mjs';
+
+const FILES = ['pcaps/loss/http1.pcap', 'pcaps/loss/postgres.pcap'];
+const OPTIONS = { seeds: 2, rates: [0.05], reorder: false, reorderRate: 0, maxDumps: 0 };
+
+interface Tally { transactions: number; touched: number; marked: number; unmarked: number; vanished: number; mismatched: number }
+type Results = Record<string, Record<string, Tally>>;
+
+describe('pairing under 5 % segment loss (sample of npm run loss)', () => {
+  let results: Results;
+
+  beforeAll(async () => {
+    for (const f of FILES) expect(existsSync(f), `${f} (record with ONLY=loss bash scripts/record-pcaps.sh)`).toBe(true);
+    const protos = loadEchoProtos(PROTOS);
+    const captures = [];
+    for (const f of FILES) captures.push(await loadCapture(f, protos));
+    const run = runAll(captures, OPTIONS);
+    judge(run.results, run.modes);
+    results = run.results as Results;
+  });
+
+  const at = (protocol: string): Tally => results['loss 5%']![protocol]!;
+
+  it('judged real transactions, some of them touched by the loss', () => {
+    for (const p of ['http', 'postgres']) {
+      expect(at(p).transactions).toBeGreaterThan(2000);
+      expect(at(p).touched).toBeGreaterThan(50);
+    }
+  });
+
+  it('pairs no request with another request\'s response (HTTP/1.1, PostgreSQL)', () => {
+    expect(at('http').mismatched).toBe(0);
+    expect(at('postgres').mismatched).toBe(0);
+  });
+
+  it('marks every touched HTTP/1.1 transaction incomplete with a reason', () => {
+    expect(at('http').unmarked).toBe(0);
+    expect(at('http').marked + at('http').vanished).toBe(at('http').touched);
+  });
+
+  // Fails with today's decoder (2026-12-07): after a gap in the client→server stream the PostgreSQL
+  // session stops reading the client's messages for the rest of the connection and emits
+  // response-only records that do not say incomplete — the touched transaction whose Bind/Execute
+  // was lost among them (npm run loss -- --only postgres --dump .tmp/loss-dumps shows cases).
+  // Pairing is being fixed; turn this back into `it` when it passes.
+  it.fails('marks every touched PostgreSQL transaction incomplete with a reason', () => {
+    expect(at('postgres').unmarked).toBe(0);
+  });
+});
