@@ -31,10 +31,15 @@
  * at the first stretch of unparsed client bytes. The queue and the list of unparsed stretches are
  * bounded (PairingLimits); past them the oldest request is reported without its answer.
  *
+ * Unparsed client bytes count as answered before the lockstep floor only when something proves
+ * they went out in an earlier flight than the floor request (see `passed` in `pick`): a lost
+ * request may have gone out together with the one seen after it, the client's first pipelined
+ * pair, and its own ACK is unknown.
+ *
  * Known limits (test/protocols/pairing.test.ts): the lockstep rule trusts a client never seen
- * pipelining, so a client seen only in lockstep whose first pipelined request is lost (with one
- * request of that batch seen) can have the lost request's answer paired with the one seen; and a
- * capture begun inside a pipelined batch cannot see the request before its first byte.
+ * pipelining to wait for each answer, so one that sends its first request ahead of an answer in a
+ * later flight, with the earlier request lost, is not caught; and a capture begun inside a
+ * pipelined batch cannot see the request before its first byte.
  */
 
 /** Why a request or response is reported without its other half: stable record codes. */
@@ -84,6 +89,17 @@ interface Unparsed {
   off: number;
   peerAck: number;
   one?: boolean;
+  /**
+   * Server offset just past the answer to the last request before these bytes that has one (-1:
+   * none yet; Infinity: that answer was lost or not told apart, so where it ended is unknown),
+   * and that request's client offset. Answers come in request order, so the last one bounds all.
+   */
+  after: number;
+  afterOff: number;
+  /** Server offset of the first response whose first packet acknowledged these bytes (-1: none yet). */
+  seenBy: number;
+  /** The ACK of the first request seen after these bytes (-1: none yet). */
+  nextAck: number;
 }
 
 /**
@@ -131,6 +147,9 @@ export class Pairing<Q, R> {
   private confused = false;
   private last: Pending<Q, R> | undefined;
   private lastAck = -1;
+  /** The last request whose answer is settled: its client offset, and where its answer ended (Infinity: unknown). */
+  private answeredOff = -1;
+  private answeredEnd = -1;
   /** Client stream offset just past the last byte delivered (data or gap), and the last client ACK. */
   private clientEnd = 0;
   clientAck = -1;
@@ -175,6 +194,7 @@ export class Pairing<Q, R> {
    */
   create(off: number, peerAck: number, request: Q, bytes: number): Pending<Q, R> {
     const p: Pending<Q, R> = { off, peerAck, request, responseEnd: -1, bytes, reported: false };
+    if (peerAck >= 0) for (const h of this.unparsed) if (h.nextAck < 0 && off > h.off) h.nextAck = peerAck;
     // Sent before the previous request's answer had (fully) arrived: the client pipelines.
     const prev = this.last;
     if (peerAck >= 0 && (peerAck <= this.lastAck || (prev !== undefined && prev.responseEnd >= 0 && peerAck < prev.responseEnd))) this.pipelined = true;
@@ -208,7 +228,11 @@ export class Pairing<Q, R> {
 
   /** Client bytes from `off` on may hold requests nobody will parse (lost, skipped or broken). */
   hide(off: number, peerAck: number): void {
-    this.pushUnparsed({ off, peerAck });
+    // Requests queued now all came before these bytes; one still waiting for its answer will
+    // report where that answer ended (answer, retire). Where answers end says nothing when some
+    // request before these bytes was never seen: caught mid-connection, or other unparsed bytes.
+    const known = this.anchored && this.unparsed.length === 0;
+    this.pushUnparsed({ off, peerAck, after: known ? this.answeredEnd : Infinity, afterOff: this.answeredOff, seenBy: -1, nextAck: -1 });
   }
 
   /** The connection ends: every request still queued, detached from the pairing. */
@@ -283,12 +307,13 @@ export class Pairing<Q, R> {
         // It answers a request evicted from the queue.
         this.unparsed.shift();
         this.orphan = UNPAIRED.evicted;
-        return undefined;
+        return this.unattributed(respAck);
       }
       // In-order pairing has reached client bytes nobody parsed: acknowledgements decide from here.
       this.certain = false;
     }
-    if (this.confused) return undefined;
+    if (this.confused) return this.unattributed(respAck);
+    for (const h of this.unparsed) if (h.seenBy < 0 && respAck > h.off) h.seenBy = respOff;
     const recover = this.lossSeen;
     const could = (off: number, peerAck: number) => off < respAck && peerAck <= respOff;
     // Lockstep: the client sent request Y after every earlier response had arrived, so a response
@@ -303,9 +328,17 @@ export class Pairing<Q, R> {
         }
       }
     }
-    // Unparsed client bytes before the floor are passed too, unless the floor request may have
-    // gone out in the same flight as them (no more acknowledged than the client packet before them).
-    const passed = (h: Unparsed) => h.off < floor && h.peerAck < floorAck;
+    // Unparsed client bytes before the floor are passed too, but only when they went out in an
+    // earlier flight than the floor request. A lost request may carry the same ACK as the one seen
+    // after it (one flight) even though the packet before it acknowledged less, so its lowest
+    // possible ACK proves nothing alone. Either proves it: server bytes the floor request
+    // acknowledged that were not all answers to requests before these bytes (those end at
+    // `after`: the rest answer these or later ones, so these were sent first), or a response that
+    // began before the floor's ACK and whose first packet acknowledged these bytes (the server had
+    // them before the client had what the floor request acknowledged); or a request seen after
+    // them that acknowledged less than the floor (they went out no later than it did).
+    const passed = (h: Unparsed) => h.off < floor && h.peerAck < floorAck
+      && (h.after < floorAck || (h.seenBy >= 0 && h.seenBy < floorAck) || (h.nextAck >= 0 && h.nextAck < floorAck));
     let best: Pending<Q, R> | undefined;
     let bestHidden: Unparsed | undefined;
     const reqs: Pending<Q, R>[] = [];
@@ -354,7 +387,7 @@ export class Pairing<Q, R> {
         this.unparsed.splice(this.unparsed.indexOf(bestHidden), 1);
         if (bestHidden.one) this.orphan = UNPAIRED.evicted;
       }
-      return undefined;
+      return this.unattributed(respAck);
     }
     if (count > 1) {
       this.orphan = UNPAIRED.ambiguousRequest;
@@ -365,7 +398,7 @@ export class Pairing<Q, R> {
         else if ((minHidden as Unparsed | undefined)?.one) this.unparsed.splice(this.unparsed.indexOf(minHidden!), 1);
       }
     }
-    return undefined;
+    return this.unattributed(respAck);
   }
 
   /**
@@ -386,6 +419,32 @@ export class Pairing<Q, R> {
   attach(p: Pending<Q, R>, resp: R, end: number): void {
     p.response = resp;
     p.responseEnd = end;
+    this.answered(p.off, end < 0 ? Infinity : end);
+  }
+
+  /**
+   * A response paired with no request seen: it answers some request before its ACK, maybe one
+   * before unparsed bytes, so where answers to the requests before those bytes end is unknown
+   * until a later request's answer settles it (answers come in order).
+   */
+  private unattributed(respAck: number): undefined {
+    this.answeredEnd = Infinity;
+    for (const h of this.unparsed) if (h.off < respAck) h.after = Infinity;
+    return undefined;
+  }
+
+  /** The request at client offset `off` had its answer end at server offset `end`. */
+  private answered(off: number, end: number): void {
+    if (off >= this.answeredOff) {
+      this.answeredOff = off;
+      this.answeredEnd = end;
+    }
+    for (const h of this.unparsed) {
+      if (h.off > off && off >= h.afterOff) {
+        h.afterOff = off;
+        h.after = end;
+      }
+    }
   }
 
   /**
@@ -422,6 +481,8 @@ export class Pairing<Q, R> {
 
   /** `p` will never pair: reported now, or once its own bytes are whole. */
   retire(p: Pending<Q, R>, reason: string): void {
+    // Its answer was lost or not told apart: where it ended is unknown.
+    if (!p.response) this.answered(p.off, Infinity);
     p.done ??= p.maybe && reason === UNPAIRED.lostInGap ? UNPAIRED.ambiguousResponse : reason;
     this.hooks.retired(p);
   }
@@ -445,7 +506,7 @@ export class Pairing<Q, R> {
       this.hooks.overflow('pending', old.off);
       // Its answer may still come: keep its place, so no later request is paired with it.
       if (!old.response && !old.done && old !== this.answering) {
-        const h: Unparsed = { off: old.off, peerAck: old.peerAck, one: true };
+        const h: Unparsed = { off: old.off, peerAck: old.peerAck, one: true, after: this.answeredEnd, afterOff: this.answeredOff, seenBy: -1, nextAck: -1 };
         const i = this.unparsed.findIndex((x) => x.off > h.off);
         if (this.unparsed.length >= maxUnparsed) this.pushUnparsed(h);
         else if (i < 0) this.unparsed.push(h);

@@ -257,10 +257,14 @@ describe('pairing (protocol-neutral)', () => {
           expect(wrongPairs(t.out)).toEqual([]);
           // Nothing lost: every exchange pairs.
           if (whole && lost.size === 0) expect(t.out.every(([q, a]) => q !== undefined && q === a)).toBe(true);
-          // Lockstep: every exchange whose two halves were captured pairs, losses or not.
+          // Lockstep: every exchange whose two halves were captured pairs, losses or not, unless the
+          // whole exchange before it was lost: then that lost request may have gone out in one
+          // flight with this one (the client's first pipelined pair), and nothing seen tells.
           if (!pipelined) {
             for (let i = whole ? 1 : 2; i <= n; i++) {
-              if (!lost.has(`Q${i}`) && !lost.has(`A${i}`)) expect(t.out).toContainEqual([String(i), String(i), undefined]);
+              if (lost.has(`Q${i}`) || lost.has(`A${i}`)) continue;
+              if (lost.has(`Q${i - 1}`) && lost.has(`A${i - 1}`)) continue;
+              expect(t.out).toContainEqual([String(i), String(i), undefined]);
             }
           }
         },
@@ -269,12 +273,37 @@ describe('pairing (protocol-neutral)', () => {
     );
   });
 
-  // Known limit (found by the property above with mixed batches; kept as it was when the HTTP/1
-  // session was split): the lockstep rule trusts a client never seen pipelining. When such a
-  // client's first pipelined request is lost and only one of its batch is seen, nothing shows
-  // the pipelining, and the response to the lost request pairs with the request seen after it.
-  it.fails('a client seen only in lockstep whose first pipelined request is lost: no wrong pair (fails today)', () => {
+  // Found by a property with mixed batches: the lockstep rule trusted a client never seen
+  // pipelining, so when such a client's first pipelined request was lost and only one of its batch
+  // was seen, the response to the lost request paired with the request seen after it. The lost
+  // request's own ACK is unknown; the lowest it could be proved nothing.
+  it('a client seen only in lockstep whose first pipelined request is lost: no wrong pair', () => {
     const out = run(conversation([1, 1, 2], new Set(['Q3']))).out;
     expect(wrongPairs(out)).toEqual([]);
+  });
+
+  it('clients that switch between lockstep and pipelining, with losses anywhere: never a wrong pair', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.boolean(), { minLength: 48, maxLength: 48 }),
+        fc.boolean(),
+        (batches, lossBits, whole) => {
+          const n = batches.reduce((a, b) => a + b, 0);
+          const lost = new Set<string>();
+          for (let i = 1; i <= n; i++) {
+            if (lossBits[(2 * i) % 48] && lossBits[(7 * i + 3) % 48]) lost.add(`Q${i}`);
+            if (lossBits[(2 * i + 1) % 48] && lossBits[(5 * i + 2) % 48]) lost.add(`A${i}`);
+          }
+          if (!whole) lost.delete('Q1');
+          // Caught inside a pipelined batch, the request before the capture is invisible (the known
+          // limit in pairing.ts): mid-connection cases start with a batch of one.
+          if (!whole) batches[0] = 1;
+          const segs = conversation(batches, lost);
+          expect(wrongPairs(run(whole ? segs : midway(segs), whole).out)).toEqual([]);
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 });
