@@ -34,10 +34,12 @@ export function dropSegments(entries, rate, seed) {
  * connection and direction, never past a data segment of the other direction (a request is not
  * moved after its own response: what TCP reordering in one flight looks like). Nothing is lost. A
  * delayed packet takes the timestamp of the packet it now follows, so tapwire's time ordering keeps
- * it there: the reassembler sees a real out-of-order segment. Returns { packets, moved } (moved:
- * the delayed entries).
+ * it there: the reassembler sees a real out-of-order segment. With pastAcks, it may also land after
+ * bare ACKs of the other direction, including the peer's ACK of its own bytes (as a capture point
+ * that reorders shows it); without, it never passes any packet of the other direction. Returns
+ * { packets, moved } (moved: the delayed entries).
  */
-export function reorderSegments(entries, rate, seed) {
+export function reorderSegments(entries, rate, seed, { pastAcks = true } = {}) {
   const rnd = prng(seed);
   const list = entries.map((e) => ({ ...e }));
   const moved = [];
@@ -49,8 +51,9 @@ export function reorderSegments(entries, rate, seed) {
     let at = -1;
     for (let j = i + 1; j < list.length && seen < skip; j++) {
       const f = list[j];
-      if (!f.tcp || f.tcp.key !== e.tcp.key || f.tcp.len === 0) continue;
-      if (f.tcp.from !== e.tcp.from) break;
+      if (!f.tcp || f.tcp.key !== e.tcp.key) continue;
+      if (f.tcp.from !== e.tcp.from && (f.tcp.len > 0 || !pastAcks)) break;
+      if (f.tcp.len === 0) continue;
       seen++;
       at = j;
     }

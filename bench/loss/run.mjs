@@ -6,7 +6,8 @@
 //
 // For each capture (pcaps/loss/*.pcap; --extra adds pcaps/http1, http2, grpc, postgres), decode it
 // clean, then for each seed drop TCP data segments at each loss rate (1 % and 5 %), and separately
-// delay data segments past a few later ones (reordering, no loss), decode the mutated packet list in
+// delay data segments past a few later ones (reordering, no loss; once never past a packet of the
+// other direction, once also past the peer's bare ACKs), decode the mutated packet list in
 // memory with the original frame numbers, and judge every transaction against the clean run
 // (evaluate.mjs says how). Prints a table per protocol × mutation, writes .tmp/loss-report.json,
 // and exits 1 when a target is missed (--report-only: always 0):
@@ -60,9 +61,11 @@ export function parseArgs(argv) {
 }
 
 const pcapsIn = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort().map((f) => join(dir, f)) : []);
-const modeName = (m) => (m.kind === 'loss' ? `loss ${(m.rate * 100).toFixed(m.rate < 0.01 ? 1 : 0)}%` : `reorder ${(m.rate * 100).toFixed(0)}%`);
+const modeName = (m) => (m.kind === 'loss' ? `loss ${(m.rate * 100).toFixed(m.rate < 0.01 ? 1 : 0)}%`
+  : `reorder ${(m.rate * 100).toFixed(0)}%${m.pastAcks ? ' past ACK' : ''}`);
 const seedOf = (file, m, s) => {
   let h = 2166136261;
+  // both reorder variants (pastAcks or not) take the same draws
   for (const ch of `${basename(file)}|${m.kind}|${m.rate}|${s}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
   return h;
 };
@@ -84,7 +87,8 @@ export async function loadCapture(file, protos) {
  * (cases capped at maxDumps per capture × mutation × kind; all are counted in the tallies).
  */
 export function runAll(captures, o, log = () => {}) {
-  const modes = [...o.rates.map((rate) => ({ kind: 'loss', rate })), ...(o.reorder ? [{ kind: 'reorder', rate: o.reorderRate }] : [])];
+  const modes = [...o.rates.map((rate) => ({ kind: 'loss', rate })),
+    ...(o.reorder ? [{ kind: 'reorder', rate: o.reorderRate, pastAcks: false }, { kind: 'reorder', rate: o.reorderRate, pastAcks: true }] : [])];
   const results = {};
   const perCapture = {};
   const cases = [];
@@ -99,7 +103,7 @@ export function runAll(captures, o, log = () => {}) {
         const seed = seedOf(cap.file, m, s);
         const mutation = m.kind === 'loss'
           ? dropSegments(cap.entries, m.rate, seed)
-          : { ...reorderSegments(cap.entries, m.rate, seed), dropped: [] };
+          : { ...reorderSegments(cap.entries, m.rate, seed, { pastAcks: m.pastAcks }), dropped: [] };
         const r = evaluate(cap, mutation);
         for (const [p, t] of Object.entries(r.byProtocol)) {
           if (o.only && p !== o.only) continue;
@@ -159,7 +163,7 @@ export function writeDumps(dir, captures, cases) {
   mkdirSync(dir, { recursive: true });
   const byConn = new Map();
   for (const x of cases) {
-    const id = `${basename(x.file, '.pcap')}-${x.mode.replace(/[ %]/g, '')}-s${x.seed}-${x.case.connection.split('|').map((e) => e.split(':')[1]).join('-')}`;
+    const id = `${basename(x.file, '.pcap')}-${x.mode.replace(/ past ACK/, '-ack').replace(/[ %]/g, '')}-s${x.seed}-${x.case.connection.split('|').map((e) => e.split(':')[1]).join('-')}`;
     if (!byConn.has(id)) byConn.set(id, { ...x, cases: [] });
     byConn.get(id).cases.push(x.case);
   }

@@ -7,13 +7,31 @@
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCapture, runAll, judge, PROTOS } from '../../bench/loss/run.mjs';
-import { loadEchoProtos } from '../../bench/loss/records.mjs';
+import { loadEchoProtos, mismatch } from '../../bench/loss/records.mjs';
 
 const FILES = ['pcaps/loss/http1.pcap', 'pcaps/loss/postgres.pcap'];
 const OPTIONS = { seeds: 2, rates: [0.05], reorder: false, reorderRate: 0, maxDumps: 0 };
 
 interface Tally { transactions: number; touched: number; marked: number; unmarked: number; vanished: number; mismatched: number }
 type Results = Record<string, Record<string, Tally>>;
+
+describe('the harness\'s mismatch check', () => {
+  const http = (path: string, reqHeaders: Record<string, string>, resId: string) => ({
+    protocol: 'http', request: { path, headers: reqHeaders }, response: { headers: { 'x-request-id': resId }, body: `id=${resId};rrr` },
+  });
+
+  it('finds a response paired with another request, from the records alone', () => {
+    expect(mismatch(http('/echo?id=7&size=3', {}, '7'))).toBeUndefined();
+    expect(mismatch(http('/echo?size=3', { 'x-request-id': '7' }, '8'))).toBe('request id 7, response id 8');
+    expect(mismatch(http('/echo?id=7', { 'x-request-id': '9' }, '7'))).toMatch(/request carries ids 7, 9/);
+    expect(mismatch({ protocol: 'postgres', request: { query: 'SELECT $1::int AS id, repeat(\'x\', $2) AS pad', params: ['5', '1'] },
+      response: { columns: ['id', 'pad'], preview: [['6', 'x']] } })).toBe('request id 5, response id 6');
+    expect(mismatch({ protocol: 'grpc', request: { path: '/tapwire.loss.Echo/Unary', headers: {}, messages: [{ json: { id: '3' } }] },
+      response: { headers: { 'x-request-id': '3' }, messages: [{ json: { id: '4' } }] } })).toMatch(/response carries ids 3, 4/);
+    // records of other services name no ids
+    expect(mismatch(http('/orders?id=1', { 'x-request-id': 'a' }, 'b'))).toBeUndefined();
+  });
+});
 
 describe('pairing under 5 % segment loss (sample of npm run loss)', () => {
   let results: Results;
