@@ -87,6 +87,8 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
   process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : CLI_DEFAULTS.captureInterfaces).join(', ')}; API on ${agent.address}`
     + `; ${plural(r.flows, 'flow')} recovered from ${plural(r.segments, 'segment')}${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
     + `${specs.length ? `; ${specs.length} standing spec${specs.length > 1 ? 's' : ''} judged over the last ${o.specWindow}, at /api/verdicts` : ''}\n`);
+  // Said once: the last writer of this data dir did not stop cleanly (a crash, a kill, a reboot).
+  if (r.staleLock) process.stderr.write(`tapwire agent: ${r.staleLock}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

@@ -290,7 +290,8 @@ export class LocalBackend implements Backend {
     if (s.open) await this.stopOrphan(id);
     // Stopping an orphan rewrote it: read it again only then.
     const snap = s.open ? this.need(id) : s;
-    const store = await FlowStore.open({ dir: this.dirOf(id), maxBytes: KEEP_BYTES, maxAgeSec: NO_AGE_LIMIT, memoryFlows: MEMORY_FLOWS });
+    // Read-only: a stopped snapshot is only read here, so no writer lock, and several calls (or processes) may read it at once.
+    const store = await FlowStore.open({ dir: this.dirOf(id), maxBytes: KEEP_BYTES, maxAgeSec: NO_AGE_LIMIT, memoryFlows: MEMORY_FLOWS, readOnly: true });
     try {
       return await f(store, snap);
     } finally {

@@ -4,10 +4,11 @@
  * their packets and pcap export), the run log, crash recovery that names what a torn tail lost.
  * FlowStore, below, is its public face.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { FlowRecord } from '../flows/index.js';
 import { encodeRecord } from './codec.js';
+import { StoreLock } from './lock.js';
 import { Losses } from './losses.js';
 import { RecentFlows } from './memory.js';
 import { exportPackets, packetBody } from './packets.js';
@@ -19,6 +20,7 @@ import { Snapshots } from './snapshots.js';
 export type { Snapshot, SnapshotRequest } from './snapshots.js';
 export type { StorePage, StoreQuery } from './query.js';
 export { CursorError } from './keys.js';
+export { StoreLockedError, type LockHolder } from './lock.js';
 
 export interface StoreOptions {
   /** Created if missing. */
@@ -40,6 +42,12 @@ export interface StoreOptions {
    * passes its capture clock, so a snapshot's window and the records it selects share one clock.
    */
   now?: () => number;
+  /**
+   * Open to read only: no writer lock is taken and nothing is written (no crash repair, no
+   * retention, no sidecars, no losses file), so it works beside a live writer or on a store that
+   * is not this process's to change. add, addPacket and snapshot changes throw.
+   */
+  readOnly?: boolean;
 }
 
 export interface StoreStats {
@@ -63,6 +71,8 @@ export interface Recovery {
   flows: number;
   packets: number;
   torn: Torn[];
+  /** Set when the writer lock was left by a process that is gone (a crash): whose, and why it was taken over. */
+  staleLock?: string;
 }
 
 const FLOWS = 1, PACKETS = 2;
@@ -91,7 +101,13 @@ export class FlowStore {
     private readonly losses: Losses,
     readonly snapshots: Snapshots,
     readonly recovery: Recovery,
+    private readonly lock?: StoreLock,
   ) {}
+
+  /** Opened with readOnly: nothing is written, no lock is held. */
+  get readOnly(): boolean {
+    return this.opts.readOnly === true;
+  }
 
   static async open(opts: StoreOptions): Promise<FlowStore> {
     for (const k of ['maxBytes', 'maxAgeSec'] as const) {
@@ -99,16 +115,38 @@ export class FlowStore {
     }
     const share = opts.packetShare ?? 0.5;
     if (!(share >= 0 && share <= 1)) throw new RangeError(`packetShare must be within 0 and 1, not ${share}`);
-    mkdirSync(opts.dir, { recursive: true });
+    const readOnly = opts.readOnly === true;
+    if (readOnly && !existsSync(opts.dir)) throw new Error(`${opts.dir}: no flow store there (the directory does not exist)`);
+    if (!readOnly) {
+      try {
+        mkdirSync(opts.dir, { recursive: true });
+      } catch (e) {
+        throw new Error(`data dir ${opts.dir} cannot be created: ${(e as Error).message}`);
+      }
+    }
+    // Before anything on disk is touched: opening also repairs what a crash left, which is a write.
+    const lock = readOnly ? undefined : StoreLock.acquire(opts.dir);
+    try {
+      return await FlowStore.openLocked(opts, lock);
+    } catch (e) {
+      lock?.release();
+      throw e;
+    }
+  }
+
+  private static async openLocked(opts: StoreOptions, lock: StoreLock | undefined): Promise<FlowStore> {
+    const readOnly = lock === undefined;
     const segmentBytes = opts.segmentBytes ?? Math.min(16 * MiB, Math.max(64 * 1024, Math.floor(opts.maxBytes / 16)));
     // Blocks are what a query reads: small enough to skip most of a segment, few enough to index.
     const logOpts = { segmentBytes, segmentSec: opts.segmentSec ?? 60, blockBytes: Math.min(256 * 1024, Math.max(4096, Math.floor(segmentBytes / 4))) };
-    const flows = await SegmentLog.open(opts.dir, 'flows', FLOWS, logOpts);
-    const packets = await SegmentLog.open(opts.dir, 'packets', PACKETS, logOpts);
-    const losses = Losses.load(opts.dir);
+    const flows = await SegmentLog.open(opts.dir, 'flows', FLOWS, logOpts, readOnly);
+    const packets = await SegmentLog.open(opts.dir, 'packets', PACKETS, logOpts, readOnly);
+    const losses = Losses.load(opts.dir, readOnly);
     const now = Date.now() / 1000;
+    // Beside a live writer, a segment's cut tail is frames being written, not a crash's loss.
+    const writing = readOnly && StoreLock.holder(opts.dir) !== undefined;
     for (const [kind, log] of [['flows', flows], ['packets', packets]] as const) {
-      for (const t of log.torn) {
+      for (const t of writing ? [] : log.torn) {
         // What the cut tail held is unknown; it came after the segment's last whole frame.
         const seg = log.segments.find((s) => basename(s.file) === t.file);
         losses.add({ kind, from: seg?.blocks.maxTime ?? now, to: now, reason: `cut short by a crash (${t.file} at byte ${t.offset}: ${t.reason})` });
@@ -116,15 +154,17 @@ export class FlowStore {
     }
     const memory = new RecentFlows(opts.memoryFlows ?? 100_000);
     memory.low = flows.next;
-    const recovery = { segments: flows.segments.length + packets.segments.length, flows: flows.count, packets: packets.count, torn: [...flows.torn, ...packets.torn] };
-    const store = new FlowStore(opts, flows, packets, memory, losses, Snapshots.load(opts.dir, opts.now ?? (() => Date.now() / 1000)), recovery);
-    store.retain();
+    const recovery: Recovery = { segments: flows.segments.length + packets.segments.length, flows: flows.count, packets: packets.count, torn: [...flows.torn, ...packets.torn] };
+    if (lock?.tookOver) recovery.staleLock = lock.tookOver;
+    const snapshots = Snapshots.load(opts.dir, opts.now ?? (() => Date.now() / 1000), readOnly);
+    const store = new FlowStore(opts, flows, packets, memory, losses, snapshots, recovery, lock);
+    if (!readOnly) store.retain();
     return store;
   }
 
   /** Queryable at once (from memory, which keeps `r` itself: do not change it after); durable after the next sync(). */
   add(r: FlowRecord): void {
-    this.assertOpen();
+    this.assertWritable();
     // The start orders everything (queries, blocks, retention): a flow without one cannot be placed.
     if (!Number.isFinite(r.start)) throw new RangeError(`flow ${r.id}: start ${r.start} is not a time`);
     this.memory.add(r, this.flows.append(r.start, 0, r.id, [encodeRecord(r)]));
@@ -137,7 +177,7 @@ export class FlowStore {
 
   /** A raw packet for pcap export; `data` is copied. */
   addPacket(time: number, linkType: number, data: Buffer, wireLen: number): void {
-    this.assertOpen();
+    this.assertWritable();
     if (!Number.isFinite(time)) throw new RangeError(`packet time ${time} is not a time`);
     if (!Number.isInteger(linkType) || linkType < 0 || linkType > 0xffff) throw new RangeError(`link type ${linkType} out of range`);
     this.packets.append(time, linkType, '', packetBody(data, wireLen));
@@ -145,6 +185,7 @@ export class FlowStore {
 
   /** Makes everything added so far durable, then applies retention. */
   async sync(): Promise<void> {
+    if (this.readOnly) return;
     await Promise.all([this.flows.sync(), this.packets.sync()]);
     if (!this.closed) this.retain();
   }
@@ -196,8 +237,13 @@ export class FlowStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.flows.close(), this.packets.close()]);
-    this.losses.save();
+    if (this.readOnly) return;
+    try {
+      await Promise.all([this.flows.close(), this.packets.close()]);
+      this.losses.save();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   private retain(): void {
@@ -220,8 +266,9 @@ export class FlowStore {
     this.losses.save();
   }
 
-  private assertOpen(): void {
+  private assertWritable(): void {
     if (this.closed) throw new Error('the flow store is closed');
+    if (this.readOnly) throw new Error(`${this.opts.dir}: the flow store is open read-only`);
   }
 }
 export { compareKeys, decodeCursor, encodeCursor, type FlowKey } from './keys.js';

@@ -24,13 +24,14 @@ export class Losses {
   private entries: Loss[];
   private dirty = false;
 
-  private constructor(private readonly file: string) {
+  private constructor(private readonly file: string, private readonly readOnly: boolean) {
     const v = readJson(file);
     this.entries = Array.isArray(v) ? (v as Loss[]) : [];
   }
 
-  static load(dir: string): Losses {
-    return new Losses(join(dir, 'losses.json'));
+  /** With `readOnly`, losses found are kept in memory only (a reader writes nothing). */
+  static load(dir: string, readOnly = false): Losses {
+    return new Losses(join(dir, 'losses.json'), readOnly);
   }
 
   add(l: Loss): void {
@@ -50,7 +51,7 @@ export class Losses {
   }
 
   save(): void {
-    if (!this.dirty) return;
+    if (!this.dirty || this.readOnly) return;
     writeJsonAtomic(this.file, this.entries);
     this.dirty = false;
   }

@@ -54,17 +54,21 @@ export class SegmentLog {
   private dirDirty = false;
   private syncing: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly dir: string, private readonly name: string, private readonly kind: number, private readonly opts: LogOptions) {}
+  private constructor(private readonly dir: string, private readonly name: string, private readonly kind: number, private readonly opts: LogOptions, private readonly readOnly: boolean) {}
 
-  /** Reads what is on disk: sidecars where they match their file, a checked scan elsewhere. */
-  static async open(dir: string, name: string, kind: number, opts: LogOptions): Promise<SegmentLog> {
-    const log = new SegmentLog(dir, name, kind, opts);
+  /**
+   * Reads what is on disk: sidecars where they match their file, a checked scan elsewhere. A writer
+   * also repairs what a crash left (cuts torn tails, writes sidecars, deletes leftovers); with
+   * `readOnly` nothing is written: a torn tail is only left out, a missing sidecar only scanned.
+   */
+  static async open(dir: string, name: string, kind: number, opts: LogOptions, readOnly = false): Promise<SegmentLog> {
+    const log = new SegmentLog(dir, name, kind, opts, readOnly);
     const re = new RegExp(`^${name}-(\\d+)\\.(seg|idx)(\\.tmp)?$`);
     const names = readdirSync(dir).filter((f) => re.test(f)).sort();
     const segs = new Set(names.filter((f) => f.endsWith('.seg')));
     for (const f of names) {
       // Sidecars of deleted segments and half-written temporaries are leftovers of a crash.
-      if (f.endsWith('.tmp') || (f.endsWith('.idx') && !segs.has(f.replace(/\.idx$/, '.seg')))) {
+      if (!readOnly && (f.endsWith('.tmp') || (f.endsWith('.idx') && !segs.has(f.replace(/\.idx$/, '.seg'))))) {
         unlinkSync(join(dir, f));
         log.dirDirty = true;
       }
@@ -86,20 +90,24 @@ export class SegmentLog {
     } else {
       const scan = await scanSegment(file, this.kind, this.opts.blockBytes);
       blocks = scan.blocks;
-      if (scan.torn) {
-        this.torn.push({ file: f, ...scan.torn });
+      bytes = scan.good;
+      if (scan.torn) this.torn.push({ file: f, ...scan.torn });
+      // A reader leaves the file as it is: its index covers the whole frames only.
+      if (this.readOnly) {
+        if (blocks.count === 0) return;
+      } else {
         // Cut the tail off so the file ends on a whole frame; new frames go to a fresh segment.
-        truncateSync(file, scan.good);
-        bytes = scan.good;
-      }
-      if (blocks.count === 0) {
-        unlinkSync(file);
+        if (scan.torn) truncateSync(file, scan.good);
+        if (blocks.count === 0) {
+          unlinkSync(file);
+          this.dirDirty = true;
+          return;
+        }
+        writeJsonAtomic(sidecarOf(file), { version: 1, bytes: scan.good, blocks: storeBlocks(blocks.list) } satisfies Sidecar);
         this.dirDirty = true;
-        return;
       }
-      writeJsonAtomic(sidecarOf(file), { version: 1, bytes: scan.good, blocks: storeBlocks(blocks.list) } satisfies Sidecar);
-      this.dirDirty = true;
     }
+    // Sealed: immutable from here on (for a reader, as far as its index reaches).
     this.segments.push({ seq, file, first: this.next, blocks, bytes, sealed: true });
     this.next += blocks.count;
     this.written = this.next;
@@ -107,6 +115,7 @@ export class SegmentLog {
 
   /** Appends one frame and returns its ordinal. */
   append(time: number, tag: number, key: string, body: Uint8Array[]): number {
+    if (this.readOnly) throw new Error(`${this.dir}: the store is open read-only`);
     const frame = encodeFrame(time, tag, key, body);
     const a = this.active ?? this.create();
     a.seg.blocks.add(a.seg.bytes, frame.length, time, tag, key);

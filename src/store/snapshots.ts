@@ -25,17 +25,19 @@ export interface SnapshotRequest { name?: string; since?: number; until?: number
 export class Snapshots {
   private byId = new Map<string, Snapshot>();
 
-  private constructor(private readonly file: string, private readonly now: () => number) {
+  private constructor(private readonly file: string, private readonly now: () => number, private readonly readOnly: boolean) {
     const v = readJson(file);
     for (const s of Array.isArray(v) ? (v as Snapshot[]) : []) this.byId.set(s.id, s);
   }
 
-  static load(dir: string, now: () => number): Snapshots {
-    return new Snapshots(join(dir, 'snapshots.json'), now);
+  /** With `readOnly`, snapshots can be read but not created, stopped or removed. */
+  static load(dir: string, now: () => number, readOnly = false): Snapshots {
+    return new Snapshots(join(dir, 'snapshots.json'), now, readOnly);
   }
 
   /** Pins [since ?? now, until]; without until it stays open (pinning everything after since) until stopped. */
   create(s: SnapshotRequest): { id: string } {
+    this.assertWritable();
     const now = this.now();
     const since = s.since ?? now;
     for (const [k, v] of [['since', since], ['until', s.until]] as const) {
@@ -55,6 +57,7 @@ export class Snapshots {
   stop(id: string): Snapshot | undefined {
     const s = this.byId.get(id);
     if (!s?.open) return s && { ...s };
+    this.assertWritable();
     s.until = Math.max(this.now(), s.since);
     s.open = false;
     this.save();
@@ -63,6 +66,7 @@ export class Snapshots {
 
   /** Deletes a snapshot and releases its pin (retention may then take its data). */
   remove(id: string): boolean {
+    this.assertWritable();
     const had = this.byId.delete(id);
     if (had) this.save();
     return had;
@@ -79,6 +83,10 @@ export class Snapshots {
 
   pins(): Pin[] {
     return [...this.byId.values()].map((s) => ({ since: s.since, until: s.until ?? Infinity }));
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new Error(`${this.file}: the flow store is open read-only: snapshots cannot be changed`);
   }
 
   private save(): void {

@@ -2,7 +2,7 @@
  * Shared by the store tests: real flow records and packets from the recorded captures, temp
  * store directories, paging through a whole query, and the child-process build for the crash test.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
@@ -58,6 +58,15 @@ export function tempDirs(): () => string {
   };
 }
 
+/**
+ * Leaves a store as a crash would, for a test that reopens it in the same process: the files as
+ * they are, and no live writer lock (a crashed writer's is stale and taken over; this process is
+ * alive, so its lock is removed instead). The store object must not be used after.
+ */
+export function crashed(dir: string): void {
+  for (const f of readdirSync(dir)) if (/^writer-\d+\.lock$/.test(f)) unlinkSync(join(dir, f));
+}
+
 /** Follows `next` to the end; fails on a page that repeats a flow. */
 export async function pageAll(store: FlowStore, q: Omit<Parameters<FlowStore['query']>[0], 'cursor'>): Promise<{ flows: FlowRecord[]; pages: number }> {
   const flows: FlowRecord[] = [];
@@ -74,12 +83,13 @@ export async function pageAll(store: FlowStore, q: Omit<Parameters<FlowStore['qu
 
 /**
  * Node 20 cannot run TypeScript: the crash test's child script and the sources it imports are
- * transpiled one by one (no type check; tsc does that for src) into test/store/.tmp/, inside the
+ * transpiled one by one (no type check; tsc does that for src) into test/store/<into>/, inside the
  * project so `msgpackr` resolves from its node_modules. Returns the entry's .js path.
  */
-export function transpileForChild(entry: string): string {
+export function transpileForChild(entry: string, into = '.tmp'): string {
   const root = process.cwd();
-  const outDir = join(root, 'test', 'store', '.tmp', 'build');
+  // Test files run in parallel and each removes its own folder after: one folder each.
+  const outDir = join(root, 'test', 'store', into, 'build');
   const seen = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { CursorError, FlowStore } from '../../src/store/index.js';
-import { byKey, pageAll, realFlows, shifted, tempDirs } from './helpers.js';
+import { byKey, crashed, pageAll, realFlows, shifted, tempDirs } from './helpers.js';
 
 const ids = (fs: FlowRecord[]) => fs.map((f) => f.id);
 
@@ -126,11 +126,11 @@ describe('flow store queries', () => {
     // Add more, sync but do not close: the active segment has no sidecar and is scanned at the next open.
     for (const r of base) again.add(shifted(r, 7200, 'after-restart'));
     await again.sync();
+    crashed(dir);
     const third = await FlowStore.open({ dir, maxBytes: 1 << 30, maxAgeSec: 1e9 });
     expect(third.recovery.torn).toEqual([]);
     expect(third.recovery.flows).toBe(flows.length + base.length);
     expect((await pageAll(third, { limit: 1000 })).flows.length).toBe(flows.length + base.length);
     await third.close();
-    await again.close();
   });
 });

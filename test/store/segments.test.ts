@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { FlowStore } from '../../src/store/index.js';
-import { pageAll, realFlows, realPackets, tempDirs, type RawPacket } from './helpers.js';
+import { crashed, pageAll, realFlows, realPackets, tempDirs, type RawPacket } from './helpers.js';
 
 let flows: FlowRecord[];
 let packets: RawPacket[];
@@ -25,7 +25,12 @@ async function written(close = false): Promise<{ dir: string; seg: string; pkt: 
   const store = await FlowStore.open(opts(dir));
   for (const r of flows) store.add(r);
   for (const p of packets) store.addPacket(p.time, p.linkType, p.data, p.wireLen);
-  await (close ? store.close() : store.sync());
+  if (close) {
+    await store.close();
+  } else {
+    await store.sync();
+    crashed(dir);
+  }
   return { dir, seg: join(dir, 'flows-0000000001.seg'), pkt: join(dir, 'packets-0000000001.seg') };
 }
 
