@@ -4,14 +4,9 @@ import type {
   StreamMessageReader, Transaction, UpgradeRequest,
 } from '../types.js';
 import { DEFAULT_MAX_FRAME, errorName, FLAG, FRAME, FrameReader, PREFACE, SETTING, type Frame } from './frames.js';
-import { HpackDecoder, HpackError } from './hpack.js';
+import { HpackDecoder, HpackError, MAX_TABLE_SIZE } from './hpack.js';
+import { DEFAULT_MAX_MESSAGES, listPrefix, MAX_HEADER_BLOCK, MAX_HEADER_LIST, MAX_STREAMS } from './limits.js';
 import { findFrameSync } from './probe.js';
-
-/** A header block (HEADERS + CONTINUATION) larger than this is dropped as hostile. */
-const MAX_HEADER_BLOCK = 256 * 1024;
-/** Streams tracked per connection; the oldest unfinished are emitted incomplete past this. */
-const MAX_STREAMS = 10_000;
-const DEFAULT_MAX_MESSAGES = 100;
 
 interface Half {
   pseudo: Record<string, string>;
@@ -244,8 +239,11 @@ export class Http2Session implements ProtocolSession {
       const id = f.payload.readUInt16BE(p);
       const v = f.payload.readUInt32BE(p + 2);
       // The peer's decoder limit bounds the encoder's table size updates (RFC 7541 §4.2, §6.3).
-      if (id === SETTING.HEADER_TABLE_SIZE) this.hpack[other].setMaxTableSizeLimit(v);
-      else if (id === SETTING.MAX_FRAME_SIZE) {
+      if (id === SETTING.HEADER_TABLE_SIZE) {
+        // Valid, but more table than tapwire tracks: a size update past the cap will desync decoding.
+        if (v > MAX_TABLE_SIZE) this.ctx.violation('hpack.table_size_limit', `SETTINGS_HEADER_TABLE_SIZE ${v} is above the ${MAX_TABLE_SIZE} bytes of table tracked`, f.offset);
+        this.hpack[other].setMaxTableSizeLimit(v);
+      } else if (id === SETTING.MAX_FRAME_SIZE) {
         if (v < DEFAULT_MAX_FRAME || v > 16_777_215) this.ctx.violation('http2.bad_settings', `SETTINGS_MAX_FRAME_SIZE ${v} is out of range`, f.offset);
         else this.readers[other].maxFrame = v;
       }
@@ -281,10 +279,13 @@ export class Http2Session implements ProtocolSession {
 
   private startBlock(dir: Dir, f: Frame, fragment: Buffer, gapped: boolean, promised?: number): void {
     const at = this.at[dir];
+    // One HEADERS frame may be as large as SETTINGS_MAX_FRAME_SIZE allows (16 MiB): the block limit holds for it too.
+    const tooLarge = fragment.length > MAX_HEADER_BLOCK;
+    if (tooLarge) this.ctx.violation('http2.header_block_too_large', `header block on stream ${f.stream} passes ${MAX_HEADER_BLOCK} bytes`, f.offset);
     const blk: Block = {
-      stream: f.stream, flags: f.flags, parts: [Buffer.from(fragment)], size: fragment.length,
+      stream: f.stream, flags: f.flags, parts: tooLarge ? [] : [Buffer.from(fragment)], size: fragment.length,
       time: f.startTime || at.time, frame: f.startFrame || at.frame,
-      wire: 9 + f.payload.length, dropped: gapped, ...(promised !== undefined ? { promised } : {}),
+      wire: 9 + f.payload.length, dropped: gapped || tooLarge, ...(promised !== undefined ? { promised } : {}),
     };
     if (f.flags & FLAG.END_HEADERS) this.finishBlock(dir, blk);
     else this.block[dir] = blk;
@@ -324,6 +325,12 @@ export class Http2Session implements ProtocolSession {
         const r = this.hpack[dir].decode(blk.parts.length === 1 ? blk.parts[0]! : Buffer.concat(blk.parts));
         fields = r.fields;
         partial = r.unknown > 0;
+        const kept = listPrefix(fields);
+        if (kept < fields.length) {
+          this.ctx.violation('http2.header_list_too_large', `header block on stream ${blk.stream} decodes to more than ${MAX_HEADER_LIST} bytes of fields; ${fields.length - kept} of ${fields.length} fields dropped`, blk.frame);
+          fields = fields.slice(0, kept);
+          partial = true;
+        }
       } catch (err: unknown) {
         const code = err instanceof HpackError ? err.code : 'hpack.error';
         this.ctx.violation(code, `header block on stream ${blk.stream}: ${err instanceof Error ? err.message : String(err)}`, blk.frame);
@@ -450,6 +457,7 @@ export class Http2Session implements ProtocolSession {
       if (this.closed.has(id)) return undefined;
       if (this.streams.size >= MAX_STREAMS) {
         const oldest = this.streams.values().next().value as Stream;
+        this.ctx.violation('http2.too_many_streams', `more than ${MAX_STREAMS} streams open; stream ${oldest.id}, the oldest, is reported incomplete (evicted)`, at.offset);
         this.emit(oldest, 'evicted');
       }
       s = { id, emitted: false };
