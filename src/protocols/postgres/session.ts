@@ -96,7 +96,7 @@ export class PgSession implements ProtocolSession {
     }
     const r = dir === 0 ? this.fe : this.be;
     r.push(b, off);
-    if (r.broken) this.lose(dir, 'pg.bad_message', r.broken, off);
+    if (r.broken) this.lose(dir, r.brokenCode, r.broken, off);
   }
 
   gap(dir: Dir, _length: number, meta: StreamMeta): void {
