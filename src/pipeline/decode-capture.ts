@@ -4,6 +4,7 @@ import type { FlowRecord } from '../flows/index.js';
 import type { ReassemblyStats } from '../reassembly/index.js';
 import { analyzeFile, type AnalyzeOptions } from './analyze.js';
 import type { DecodeCoverage } from './coverage.js';
+import type { LimitCounts } from './limits.js';
 
 /**
  * What decoding a capture file saw, in one object: the CLI's summary line and `--stats`, the MCP
@@ -32,6 +33,8 @@ export interface CaptureSummary {
   /** Packets more than the reorder window out of time order, decoded late. */
   late: number;
   reassembly: ReassemblyStats;
+  /** Limits that records show one by one, counted: `pipeline.limits()`. */
+  limits: LimitCounts;
   decode: DecodeStats;
   /** Wall-clock seconds the decode took. */
   seconds: number;
@@ -82,7 +85,7 @@ export async function decodeCapture(file: string, o: DecodeOptions = {}): Promis
     violations: { total: v.total, counts: v.toJSON(), ...(v.samples[0] ? { first: v.samples[0].reason } : {}) },
     ...(info.truncatedAt !== undefined ? { truncatedAt: info.truncatedAt } : {}),
     coverage: p.coverage(), late: p.timeOrder.late,
-    reassembly: p.reassembler.stats, decode: p.decoder.stats, seconds: elapsedSec,
+    reassembly: p.reassembler.stats, limits: p.limits(), decode: p.decoder.stats, seconds: elapsedSec,
   };
   return { flows, summary };
 }

@@ -6,9 +6,11 @@ import { ANALYZERS, DatagramDispatcher, Dispatcher, type Analyzer, type Datagram
 import type { StreamHandler } from '../stream/index.js';
 import { FlowBuilder, type FlowRecord, type Redactor } from '../flows/index.js';
 import { decodeCoverage, UdpFlows, type DecodeCoverage } from './coverage.js';
+import { LimitCounter, type LimitCounts } from './limits.js';
 
 export { DEFAULT_BODY_LIMIT };
 export type { CoverageServer, DecodeCoverage } from './coverage.js';
+export type { LimitCounts } from './limits.js';
 
 export interface PipelineOptions {
   onRecord: (r: FlowRecord) => void;
@@ -47,6 +49,7 @@ export class Pipeline {
   private readonly builder: FlowBuilder;
   /** UDP flows seen: counted (and named where their first datagram tells), not decoded. */
   readonly udp = new UdpFlows();
+  private readonly limitCounter = new LimitCounter();
   packets = 0;
   /** Captured bytes of all packets. */
   bytes = 0;
@@ -65,7 +68,9 @@ export class Pipeline {
     const options = { bodyLimit, maxMessages: opts.maxMessages };
     const emit = (tx: Parameters<FlowBuilder['build']>[0], conn: Parameters<FlowBuilder['build']>[1]) => {
       this.flows++;
-      onRecord(this.builder.build(tx, conn));
+      const r = this.builder.build(tx, conn);
+      this.limitCounter.record(r);
+      onRecord(r);
     };
     this.dispatcher = new Dispatcher(analyzers.filter((a): a is ProtocolAnalyzer => a.transport === 'tcp'), options, this.violations, emit);
     this.datagrams = new DatagramDispatcher(analyzers.filter((a): a is DatagramAnalyzer => a.transport === 'udp'), options, this.violations, emit);
@@ -114,6 +119,11 @@ export class Pipeline {
    */
   coverage(): DecodeCoverage {
     return decodeCoverage(this.dispatcher, this.udp);
+  }
+
+  /** Limits records hit (body previews cut, gRPC messages dropped, exchanges evicted), counted by name. */
+  limits(): LimitCounts {
+    return { ...this.limitCounter.counts, evictedDatagramFlows: this.datagrams.stats.evicted };
   }
 
   /**
