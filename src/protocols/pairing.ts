@@ -22,9 +22,12 @@
  *  - when server bytes are lost right where in-order pairing expected the next response, the lost
  *    bytes began the answer to the oldest unanswered request (`response-lost-in-gap`), unless the
  *    protocol says they may have held only interim answers (`Hooks.interimMayFill`);
- *  - lockstep: a client that has never pipelined sends a request only once every earlier response
- *    has arrived; a response that began after the client acknowledged less than when it sent
- *    request Y cannot answer a request before Y. Once the client is seen pipelining, this is off;
+ *  - lockstep: a client sends a flight of requests (one, or a pipelined batch in one go, all with
+ *    the same ACK) only once every earlier response has arrived; a response that began after the
+ *    client acknowledged less than when it sent flight Y cannot answer a request before Y, and
+ *    one that begins exactly where Y's ACK points is the first answer after Y went out: it
+ *    answers Y's first request. Once the client is seen sending a flight before an earlier
+ *    answer had arrived (overlapping), this is off;
  *  - a response that pairs with exactly one candidate, with no unparsed client bytes after it,
  *    re-anchors in-order pairing (`reanchor`).
  * A lost client segment does not end in-order pairing for requests queued before it: `pick` stops
@@ -141,8 +144,8 @@ export class Pairing<Q, R> {
   private anchored: boolean;
   /** A gap or malformed input was seen: the recovery rules apply. */
   private lossSeen = false;
-  /** The client sent a request before the previous one's answer had arrived (pipelining). */
-  private pipelined = false;
+  /** The client sent a flight before an earlier flight's answers had all arrived. */
+  private overlapped = false;
   /** Too many unparsed stretches to track: nothing pairs until the connection settles. */
   private confused = false;
   private last: Pending<Q, R> | undefined;
@@ -195,9 +198,10 @@ export class Pairing<Q, R> {
   create(off: number, peerAck: number, request: Q, bytes: number): Pending<Q, R> {
     const p: Pending<Q, R> = { off, peerAck, request, responseEnd: -1, bytes, reported: false };
     if (peerAck >= 0) for (const h of this.unparsed) if (h.nextAck < 0 && off > h.off) h.nextAck = peerAck;
-    // Sent before the previous request's answer had (fully) arrived: the client pipelines.
+    // A new flight (it acknowledged more than the request before it) sent before the previous
+    // request's answer had fully arrived: the client overlaps flights.
     const prev = this.last;
-    if (peerAck >= 0 && (peerAck <= this.lastAck || (prev !== undefined && prev.responseEnd >= 0 && peerAck < prev.responseEnd))) this.pipelined = true;
+    if (peerAck > this.lastAck && prev !== undefined && prev.responseEnd >= 0 && peerAck < prev.responseEnd) this.overlapped = true;
     this.last = p;
     this.lastAck = peerAck;
     return p;
@@ -316,15 +320,22 @@ export class Pairing<Q, R> {
     for (const h of this.unparsed) if (h.seenBy < 0 && respAck > h.off) h.seenBy = respOff;
     const recover = this.lossSeen;
     const could = (off: number, peerAck: number) => off < respAck && peerAck <= respOff;
-    // Lockstep: the client sent request Y after every earlier response had arrived, so a response
-    // that began after what Y acknowledged answers Y or a later request.
+    // Lockstep: the client sent flight Y after every earlier response had arrived, so a response
+    // that began after what Y acknowledged answers a request of Y or a later one. The floor is
+    // the first request of that flight (same ACK) seen.
     let floor = -1;
     let floorAck = -1;
-    if (recover && !this.pipelined) {
+    if (recover && !this.overlapped) {
       for (const r of q) {
         if (r.peerAck >= 0 && r.peerAck <= respOff && r.off > floor) {
           floor = r.off;
           floorAck = r.peerAck;
+        }
+      }
+      for (const r of q) {
+        if (r.peerAck === floorAck && r.off < floor) {
+          floor = r.off;
+          break;
         }
       }
     }
@@ -389,6 +400,12 @@ export class Pairing<Q, R> {
       }
       return this.unattributed(respAck);
     }
+    if (count > 1 && floor >= 0 && respOff === floorAck && count === reqs.length && minReq?.off === floor) {
+      // The first server byte after flight Y went out: the first answer to it, and every earlier
+      // request was answered before Y went out.
+      this.unique = true;
+      return minReq;
+    }
     if (count > 1) {
       this.orphan = UNPAIRED.ambiguousRequest;
       for (const r of reqs) r.maybe = true;
@@ -410,9 +427,14 @@ export class Pairing<Q, R> {
     this.retireBefore(p.off, UNPAIRED.lostInGap);
     this.attach(p, resp, end);
     if (!watch) return;
+    // The next flight went out before this answer had fully arrived: flights overlap.
     const q = this.queue;
-    const after = q[q.indexOf(p) + 1];
-    if (after && after.peerAck >= 0 && after.peerAck < end) this.pipelined = true;
+    for (let i = q.indexOf(p) + 1; i < q.length; i++) {
+      const after = q[i]!;
+      if (after.peerAck < 0 || after.peerAck === p.peerAck) continue;
+      if (after.peerAck < end) this.overlapped = true;
+      break;
+    }
   }
 
   /** Records `resp` as `p`'s answer, nothing more (an answer that came before its request was queued). */
