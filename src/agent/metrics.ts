@@ -47,6 +47,7 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
   gauge('tapwire_store_bytes', 'Bytes of flow and packet segments on disk', [], (g) => g.set(src.store.stats().bytesOnDisk));
   gauge('tapwire_store_evictions', 'Segments removed by retention', [], (g) => g.set(src.store.stats().evictions));
   gauge('tapwire_store_pinned_bytes', 'Bytes pinned by snapshots', [], (g) => g.set(src.store.stats().pinnedBytes));
+  gauge('tapwire_store_corrupt_frames', 'Frames of sealed segments found damaged when read (checksum, length, file cut short, undecodable record), each also a named loss', [], (g) => g.set(src.store.stats().corruptFrames));
   const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
   return { registry, flowsSeen };
 }

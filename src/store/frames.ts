@@ -95,3 +95,21 @@ export function parseFrames(buf: Buffer, pos: number, onFrame: (f: Frame, at: nu
   }
   return { pos };
 }
+
+/**
+ * Resync after a damaged frame: the offset of the next position in buf[from..] that holds a whole,
+ * valid frame whose time `fits` (the block's time range), or undefined. Frames carry no marker, but
+ * a length that fits, a time in range and a matching CRC32 at a wrong offset is a 2^-32 chance
+ * after the time check has already ruled out nearly every position; the time check comes first,
+ * so a scan of a 256 KiB block computes few checksums.
+ */
+export function findFrame(buf: Buffer, from: number, fits: (time: number) => boolean): number | undefined {
+  for (let pos = from; buf.length - pos >= FRAME_HEAD + PAYLOAD_HEAD; pos++) {
+    const len = buf.readUInt32LE(pos);
+    if (len < PAYLOAD_HEAD || len > buf.length - pos - FRAME_HEAD) continue;
+    if (!fits(buf.readDoubleLE(pos + FRAME_HEAD))) continue;
+    if (PAYLOAD_HEAD + buf.readUInt16LE(pos + FRAME_HEAD + 10) > len) continue;
+    if (crc32(buf.subarray(pos + FRAME_HEAD, pos + FRAME_HEAD + len)) === buf.readUInt32LE(pos + 4)) return pos;
+  }
+  return undefined;
+}

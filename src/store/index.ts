@@ -12,13 +12,14 @@ import { StoreLock } from './lock.js';
 import { Losses } from './losses.js';
 import { RecentFlows } from './memory.js';
 import { exportPackets, packetBody } from './packets.js';
-import { findOnDisk, queryFlows, type StorePage, type StoreQuery } from './query.js';
+import { damageKey, findOnDisk, queryFlows, type DamageSink, type StorePage, type StoreQuery } from './query.js';
 import { pinnedBytes, planRetention, type Kind, type Removal } from './retention.js';
-import { SegmentLog, type Torn } from './segments.js';
+import { SegmentLog, type Damage, type Torn } from './segments.js';
 import { Snapshots } from './snapshots.js';
 
 export type { Snapshot, SnapshotRequest } from './snapshots.js';
 export type { StorePage, StoreQuery } from './query.js';
+export type { Damage } from './segments.js';
 export { CursorError } from './keys.js';
 export { StoreLockedError, type LockHolder } from './lock.js';
 
@@ -64,6 +65,11 @@ export interface StoreStats {
   newest?: number;
   /** Set when pinned (or still written) segments alone keep the disk above maxBytes. */
   overBudget?: string;
+  /**
+   * Frames of sealed segments found damaged when read since open (checksum, length, a file cut
+   * short, a record that does not decode), flows and packets together; each is also a named loss.
+   */
+  corruptFrames: number;
 }
 
 export interface Recovery {
@@ -92,6 +98,9 @@ export class FlowStore {
   private evictions = 0;
   private overBudget?: string;
   private closed = false;
+  private corruptFrames = 0;
+  /** Damage already recorded (damageKey): a block read again is not counted again. */
+  private readonly damage = new Set<string>();
 
   private constructor(
     private readonly opts: StoreOptions,
@@ -191,18 +200,19 @@ export class FlowStore {
   }
 
   async get(id: string): Promise<FlowRecord | undefined> {
-    return this.memory.get(id) ?? findOnDisk(id, this.memory.low, this.flows);
+    return this.memory.get(id) ?? findOnDisk(id, this.memory, this.flows, this.sinkOf('flows'));
   }
 
   /** One page of flows by (start, id), memory and disk together; `since`/`until` bound the start. */
   query(q: StoreQuery): Promise<StorePage> {
-    return queryFlows(q, this.memory, this.flows);
+    return queryFlows(q, this.memory, this.flows, this.sinkOf('flows'));
   }
 
   /** Packets of [since, until] as pcap (pcapng for mixed link types); `lost` says why any are missing. */
   async exportPcap(since: number, until: number, out: NodeJS.WritableStream, linkType?: number): Promise<{ packets: number; lost: string | null }> {
+    const r = await exportPackets(this.packets, since, until, out, linkType, (d) => this.damaged(d, 'packets'));
+    // After the export: damage it found on the way is among the losses it states.
     const lost = this.lost(since, until).packets;
-    const r = await exportPackets(this.packets, since, until, out, linkType);
     const during = r.vanished ? 'some were deleted by retention while the export ran' : null;
     return { packets: r.packets, lost: [lost, during].filter(Boolean).join('; ') || null };
   }
@@ -224,6 +234,7 @@ export class FlowStore {
       segments: segs.length + this.packets.segments.length,
       evictions: this.evictions,
       pinnedBytes: pinnedBytes([...segs, ...this.packets.segments], this.snapshots.pins()),
+      corruptFrames: this.corruptFrames,
     };
     if (segs.length) {
       s.oldest = this.flows.minTime;
@@ -244,6 +255,30 @@ export class FlowStore {
     } finally {
       this.lock?.release();
     }
+  }
+
+  /**
+   * Records damage a read found in a sealed segment: counted once, kept as a loss of its block's
+   * time range (so lost() and an export name it), and written to losses.json by a writer.
+   */
+  private damaged(d: Damage, kind: Kind): void {
+    const key = `${kind}:${damageKey(d)}`;
+    if (this.damage.has(key)) return;
+    this.damage.add(key);
+    this.corruptFrames += d.lost;
+    const loss = { kind, from: d.minTime, to: d.maxTime, reason: this.describe(d, kind) };
+    if (this.losses.has(loss)) return;
+    this.losses.add(loss);
+    this.losses.save();
+  }
+
+  /** How damage is named wherever it is said: the segment file, the byte, what was wrong, what it cost. */
+  private describe(d: Damage, kind: Kind): string {
+    return `damaged on disk (${d.file} at byte ${d.offset}: ${d.reason}; ${d.lost} of the ${d.of} ${kind} of its block at byte ${d.block} unreadable)`;
+  }
+
+  private sinkOf(kind: Kind): DamageSink {
+    return { damaged: (d) => this.damaged(d, kind), describe: (d) => this.describe(d, kind) };
   }
 
   private retain(): void {

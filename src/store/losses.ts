@@ -16,7 +16,7 @@ export interface Loss {
 const MAX_ENTRIES = 1000;
 
 /**
- * What retention and crashes took, kept in `losses.json` so an export made later (after a restart
+ * What retention, crashes and damage found on disk took, kept in `losses.json` so an export made later (after a restart
  * too) can still say why part of its window is missing. Retention deletes oldest segments first,
  * so consecutive deletions for one reason merge into one range.
  */
@@ -32,6 +32,11 @@ export class Losses {
   /** With `readOnly`, losses found are kept in memory only (a reader writes nothing). */
   static load(dir: string, readOnly = false): Losses {
     return new Losses(join(dir, 'losses.json'), readOnly);
+  }
+
+  /** Whether this very loss is recorded already (damage found again after a restart is one loss). */
+  has(l: Pick<Loss, 'kind' | 'reason'>): boolean {
+    return this.entries.some((e) => e.kind === l.kind && e.reason === l.reason);
   }
 
   add(l: Loss): void {

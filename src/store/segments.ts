@@ -1,9 +1,9 @@
 import { closeSync, fsync, openSync, readdirSync, statSync, truncateSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { BlockList, loadBlocks, storeBlocks, type BlockMeta, type StoredBlock } from './blocks.js';
-import { badHeader, encodeFrame, HEADER_BYTES, parseFrames, segmentHeader, type Frame } from './frames.js';
+import { badHeader, encodeFrame, findFrame, HEADER_BYTES, parseFrames, segmentHeader, type Frame } from './frames.js';
 import { fsyncDir, readJson, writeJsonAtomic } from './persist.js';
 
 const fsyncFd = promisify(fsync);
@@ -258,15 +258,45 @@ async function readAt(fh: FileHandle, pos: number, n: number): Promise<Buffer> {
 /** A scan of the whole store touches every segment: this many stay open at once, the least recent closing. */
 const MAX_OPEN = 16;
 
+/** A frame as a read returns it: with its file offset, which names it when its record is bad. */
+export interface ReadFrame extends Frame { offset: number }
+
+/** The blocks of one read: whole when every frame the index counts was read. */
+export interface BlockFrames { frames: ReadFrame[]; whole: boolean }
+
+/** Frames of a sealed segment that failed their check when read (the index had promised them). */
+export interface Damage {
+  /** The segment file's name, the file offset of the first bad spot, and what was wrong there. */
+  file: string;
+  offset: number;
+  reason: string;
+  /** The block: its file offset, its time range, and how many of its frames were lost, of how many. */
+  block: number;
+  minTime: number;
+  maxTime: number;
+  lost: number;
+  of: number;
+}
+
+type BlockRef = Pick<BlockMeta, 'offset' | 'bytes' | 'count' | 'minTime' | 'maxTime'>;
+
 /**
  * Reads blocks for one query or export, keeping recently used segment files open until close(): a
  * segment that retention deletes meanwhile stays readable through an open handle. A segment gone
  * when (re)opened gives undefined: retention took it.
+ *
+ * A sealed segment is trusted by its index at open, so damage that came later (a flipped bit, a
+ * file cut short) is found here: the block's frames before the bad spot are kept, the read resyncs
+ * at the next valid frame within the block (findFrame), and `onDamage` is told where and what, with
+ * the frames lost. The active segment's last block grows while it is read, so a short read there is
+ * frames not yet written (answered from memory), not damage: it ends the block as before.
  */
 export class BlockReader {
   private handles = new Map<Segment, Promise<FileHandle | undefined>>();
 
-  async read(seg: Segment, b: Pick<BlockMeta, 'offset' | 'bytes'>): Promise<Frame[] | undefined> {
+  constructor(private readonly onDamage?: (d: Damage) => void) {}
+
+  async read(seg: Segment, b: BlockRef): Promise<BlockFrames | undefined> {
     let h = this.handles.get(seg);
     if (h) {
       this.handles.delete(seg);
@@ -284,10 +314,30 @@ export class BlockReader {
     this.handles.set(seg, h);
     const fh = await h;
     if (!fh) return undefined;
-    const frames: Frame[] = [];
-    // Only whole, valid frames: a checksum failure here (the disk changed under us) ends the block.
-    parseFrames(await readAt(fh, b.offset, b.bytes), 0, (f) => frames.push(f));
-    return frames;
+    const buf = await readAt(fh, b.offset, b.bytes);
+    const frames: ReadFrame[] = [];
+    const bad: { offset: number; reason: string }[] = [];
+    let pos = 0;
+    for (;;) {
+      const end = parseFrames(buf, pos, (f, at) => frames.push({ ...f, offset: b.offset + at }));
+      if (end.pos >= b.bytes || !seg.sealed) break;
+      bad.push({
+        offset: b.offset + end.pos,
+        reason: end.error ?? (buf.length < b.bytes
+          ? `the file ends at byte ${b.offset + buf.length}, inside a block its index says runs to byte ${b.offset + b.bytes}`
+          : 'a frame runs past the end of its block'),
+      });
+      const next = findFrame(buf, end.pos + 1, (t) => t >= b.minTime && t <= b.maxTime);
+      if (next === undefined) break;
+      pos = next;
+    }
+    if (bad.length === 0) return { frames, whole: true };
+    const more = bad.length > 1 ? ` (and ${bad.length - 1} more bad spot${bad.length > 2 ? 's' : ''} in the block)` : '';
+    this.onDamage?.({
+      file: basename(seg.file), offset: bad[0]!.offset, reason: bad[0]!.reason + more,
+      block: b.offset, minTime: b.minTime, maxTime: b.maxTime, lost: Math.max(0, b.count - frames.length), of: b.count,
+    });
+    return { frames, whole: false };
   }
 
   async close(): Promise<void> {
