@@ -1,8 +1,9 @@
 /**
  * store/: flows and packets on disk: records in msgpack (codec.ts), append-only segments with a block index and bloom filters,
  * recent flows in memory, retention by size and age, snapshots (a window and a filter, kept with
- * their packets and pcap export), the run log, crash recovery that names what a torn tail lost.
- * FlowStore, below, is its public face.
+ * their packets and pcap export), the run log, crash recovery that names what a torn tail lost,
+ * damage met on read named as a loss too, and one writer per directory (lock.ts; readers open
+ * read-only). FlowStore, below, is its public face.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
