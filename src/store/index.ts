@@ -275,7 +275,8 @@ export class FlowStore {
 
   /** How damage is named wherever it is said: the segment file, the byte, what was wrong, what it cost. */
   private describe(d: Damage, kind: Kind): string {
-    return `damaged on disk (${d.file} at byte ${d.offset}: ${d.reason}; ${d.lost} of the ${d.of} ${kind} of its block at byte ${d.block} unreadable)`;
+    // No "; " inside: lost() and an export join their parts with it.
+    return `damaged on disk: ${d.lost} of the ${d.of} ${kind} of the block at byte ${d.block} of ${d.file} unreadable (at byte ${d.offset}: ${d.reason})`;
   }
 
   private sinkOf(kind: Kind): DamageSink {

@@ -5,6 +5,9 @@ import { crc32 } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { agentMetrics } from '../../src/agent/metrics.js';
 import type { FlowRecord } from '../../src/flows/record.js';
+import { LocalBackend } from '../../src/run/backend-local.js';
+import { snapshotsDir } from '../../src/run/local-snapshots.js';
+import { FlowFeed, StoreSource } from '../../src/service/index.js';
 import { FlowStore } from '../../src/store/index.js';
 import { byKey, pageAll, realFlows, realPackets, tempDirs, type RawPacket } from './helpers.js';
 
@@ -65,7 +68,7 @@ describe('damage found in sealed segments', () => {
     const at = frameOffset(seg, 120);
     const block = blockAt(seg, at);
     patch(seg, (b) => { b[at + 30]! ^= 0xff; });
-    const named = `damaged on disk (flows-0000000001.seg at byte ${at}: checksum mismatch; 1 of the ${block.count} flows of its block at byte ${block.offset} unreadable)`;
+    const named = `damaged on disk: 1 of the ${block.count} flows of the block at byte ${block.offset} of flows-0000000001.seg unreadable (at byte ${at}: checksum mismatch)`;
 
     const store = await FlowStore.open(opts(dir));
     // The index was trusted: nothing is known to be wrong before a read.
@@ -101,7 +104,7 @@ describe('damage found in sealed segments', () => {
     const store = await FlowStore.open(opts(dir));
     const page = await store.query({ limit: 1000 });
     expect(ids(page.flows)).toEqual(ids(without(200)));
-    expect(page.lost).toBe(`damaged on disk (flows-0000000001.seg at byte ${at}: frame length 4294967280 impossible; 1 of the ${block.count} flows of its block at byte ${block.offset} unreadable)`);
+    expect(page.lost).toBe(`damaged on disk: 1 of the ${block.count} flows of the block at byte ${block.offset} of flows-0000000001.seg unreadable (at byte ${at}: frame length 4294967280 impossible)`);
     expect(store.stats().corruptFrames).toBe(1);
     await store.close();
   });
@@ -119,7 +122,7 @@ describe('damage found in sealed segments', () => {
     const store = await FlowStore.open(opts(dir));
     const page = await store.query({ limit: 1000 });
     expect(ids(page.flows)).toEqual(ids(without(50)));
-    expect(page.lost).toMatch(new RegExp(`^damaged on disk \\(flows-0000000001\\.seg at byte ${at}: the flow record does not decode \\(.+\\); 1 of the ${block.count} flows of its block at byte ${block.offset} unreadable\\)$`));
+    expect(page.lost).toMatch(new RegExp(`^damaged on disk: 1 of the ${block.count} flows of the block at byte ${block.offset} of flows-0000000001\\.seg unreadable \\(at byte ${at}: the flow record does not decode \\(.+\\)\\)$`));
     expect(store.stats().corruptFrames).toBe(1);
     await store.close();
   });
@@ -133,7 +136,7 @@ describe('damage found in sealed segments', () => {
     const page = await store.query({ limit: 1000 });
     expect(ids(page.flows)).toEqual(ids(byKey(flows.slice(0, 290))));
     const end = block.offset + JSON.parse(readFileSync(seg.replace(/\.seg$/, '.idx'), 'utf8')).blocks.find((b: { offset: number }) => b.offset === block.offset).bytes;
-    expect(page.lost).toBe(`damaged on disk (flows-0000000001.seg at byte ${at}: the file ends at byte ${at + 5}, inside a block its index says runs to byte ${end}; 10 of the ${block.count} flows of its block at byte ${block.offset} unreadable)`);
+    expect(page.lost).toBe(`damaged on disk: 10 of the ${block.count} flows of the block at byte ${block.offset} of flows-0000000001.seg unreadable (at byte ${at}: the file ends at byte ${at + 5}, inside a block its index says runs to byte ${end})`);
     expect(store.stats().corruptFrames).toBe(10);
     await store.close();
   });
@@ -149,10 +152,37 @@ describe('damage found in sealed segments', () => {
     out.end();
     await finished(out);
     expect(r.packets).toBe(packets.length - 1);
-    expect(r.lost).toContain(`damaged on disk (packets-0000000001.seg at byte ${at}: checksum mismatch; 1 of the ${block.count} packets of its block at byte ${block.offset} unreadable)`);
+    expect(r.lost).toContain(`damaged on disk: 1 of the ${block.count} packets of the block at byte ${block.offset} of packets-0000000001.seg unreadable (at byte ${at}: checksum mismatch)`);
     expect(store.stats().corruptFrames).toBe(1);
     const { registry } = agentMetrics({ store, pipeline: () => undefined, capture: () => undefined });
     expect(await registry.metrics()).toMatch(/^tapwire_store_corrupt_frames 1$/m);
     await store.close();
+  });
+
+  it('the loss reaches the front doors that state losses: the agent\'s snapshot pcap (StoreSource, the API\'s x-tapwire-loss) and a local snapshot\'s export', async () => {
+    const data = newDir();
+    const id = 'snap-00000000da7a';
+    const dir = join(snapshotsDir(data), id);
+    const store = await FlowStore.open({ ...opts(dir), now: () => packets[packets.length - 1]!.time + 1 });
+    for (const p of packets) store.addPacket(p.time, p.linkType, p.data, p.wireLen);
+    const inner = store.snapshots.create({ name: 'run', since: packets[0]!.time, until: packets[packets.length - 1]!.time }).id;
+    await store.close();
+    const pkt = join(dir, 'packets-0000000001.seg');
+    const at = frameOffset(pkt, 10);
+    patch(pkt, (b) => { b[at + 40]! ^= 0x01; });
+    const named = new RegExp(`damaged on disk: 1 of the \\d+ packets of the block at byte \\d+ of packets-0000000001\\.seg unreadable \\(at byte ${at}: checksum mismatch\\)`);
+
+    // A stopped local snapshot, read-only through the local backend (tapwire run, MCP's export_pcap).
+    const local = await new LocalBackend({ dataDir: data, redactKey: Buffer.from('k') }).exportPcap(id, join(data, 'local.pcap'));
+    expect(local.loss).toMatch(named);
+
+    // The same store served as an agent serves its own (the API sends this as the x-tapwire-loss trailer).
+    const served = await FlowStore.open(opts(dir));
+    const out = createWriteStream(join(data, 'served.pcap'));
+    const r = await new StoreSource(served, new FlowFeed()).snapshotWriter.pcap(inner, out);
+    out.end();
+    await finished(out);
+    expect(r.lost).toMatch(named);
+    await served.close();
   });
 });
