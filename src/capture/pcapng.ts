@@ -21,6 +21,8 @@ const OPT_IF_TSRESOL = 9;
 const OPT_IF_TSOFFSET = 14;
 /** A block longer than this is taken for a lie: no real capture writes 64 MiB frames. */
 export const MAX_PCAPNG_BLOCK = 64 * 1024 * 1024;
+/** The largest time a Date can hold, in seconds (ECMA-262 §21.4.1.1). */
+const MAX_TIME_SEC = 8.64e12;
 const KNOWN_BLOCKS = new Set([PCAPNG_SHB, IDB, OPB, SPB, 4, 5, EPB, 7, 8, 9, 10, 0x0bad, 0x40000bad]);
 
 interface Iface {
@@ -35,6 +37,8 @@ export class PcapngParser {
   private little = true;
   private ifaces: Iface[] = [];
   private frame = 0;
+  /** Time of the last packet emitted, for one whose own timestamp is past any date. */
+  private lastTime = 0;
   private resyncing = false;
   /** Set by the reader before the last call, when no more data will come. */
   atEof = false;
@@ -135,9 +139,19 @@ export class PcapngParser {
       this.violations.add('pcapng.unknown_interface', `packet block at byte ${at} names interface ${ifId}, which was not described`, this.frame);
       return;
     }
+    let time = (tsHigh * 4294967296 + tsLow) / iface.perSec + iface.offset;
+    // A 64-bit timestamp (pcapng §4.3) with if_tsresol and if_tsoffset can lie past any date a
+    // record can carry (ECMAScript's time value range, ECMA-262 §21.4.1.1: ±8.64e15 ms), which
+    // would throw wherever a record's time becomes a date (HAR, the table). The bytes are kept;
+    // the time is the last believable one (found by npm run fuzz: capture/pcapng/8a5da9de).
+    if (!(Math.abs(time) <= MAX_TIME_SEC)) {
+      this.violations.add('pcapng.bad_timestamp', `packet block at byte ${at} has a timestamp of ${time} s, beyond any date; taken as the previous packet's`, this.frame);
+      time = this.lastTime;
+    }
+    this.lastTime = time;
     const packet: Packet = {
       frame: this.frame,
-      time: (tsHigh * 4294967296 + tsLow) / iface.perSec + iface.offset,
+      time,
       linkType: iface.linkType,
       iface: ifId,
       data,
