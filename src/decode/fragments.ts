@@ -75,6 +75,10 @@ export class Fragments {
     // Write later arrivals first so the first copy of any overlapping byte is what remains.
     for (let i = d.pieces.length - 1; i >= 0; i--) {
       const p = d.pieces[i]!;
+      // The last fragment (MF clear) fixes the datagram's length (RFC 791 §3.2); a fragment that
+      // starts at or past it lies about its offset and has nothing to give (found by npm run
+      // fuzz: capture/fragment/23253772, where copying it threw).
+      if (p.off >= d.total) continue;
       p.data.copy(out, p.off, 0, Math.min(p.data.length, d.total - p.off));
     }
     this.partial.delete(key);
