@@ -29,7 +29,13 @@
  *    answers Y's first request. Once the client is seen sending a flight before an earlier
  *    answer had arrived (overlapping), this is off;
  *  - a response that pairs with exactly one candidate, with no unparsed client bytes after it,
- *    re-anchors in-order pairing (`reanchor`).
+ *    re-anchors in-order pairing (`reanchor`);
+ *  - deferral: final responses that could answer several requests of one flight are held
+ *    (`deferring`, `defer`) until the flight is closed — the client sends its next flight, having
+ *    every answer to this one (lockstep by flights) — and then pair from the last: the last held
+ *    answers the flight's last request, and so on back; requests left at the front had their
+ *    answers in lost server bytes. Any server loss while holding, an overlap, or the end with
+ *    answers missing reports them as before (`response-ambiguous-after-gap`).
  * A lost client segment does not end in-order pairing for requests queued before it: `pick` stops
  * at the first stretch of unparsed client bytes. The queue and the list of unparsed stretches are
  * bounded (PairingLimits); past them the oldest request is reported without its answer.
@@ -126,6 +132,10 @@ export interface PairingHooks<Q, R> {
   retired(p: Pending<Q, R>): void;
   /** `p` was pushed out of a full queue: report it now. */
   evicted(p: Pending<Q, R>): void;
+  /** A held response turned out to be `p`'s answer (now attached): report it once its own bytes are whole. */
+  resolved(p: Pending<Q, R>): void;
+  /** A held response could not be placed: report it alone, `why` being the UNPAIRED code. */
+  unresolved(resp: R, why: string): void;
   /** A limit was crossed (counted as a violation by the protocol). */
   overflow(what: 'pending' | 'unparsed', off: number): void;
   /** Lost server bytes at `p`'s turn may have held only interim (non-final) answers to it. */
@@ -167,6 +177,16 @@ export class Pairing<Q, R> {
   orphan: string = UNPAIRED.noRequest;
   /** The response answers the partial request at this offset (it is queued later); -1 when not. */
   early = -1;
+  /** The response answers a request of one flight, not yet known which: hold it (`defer`). */
+  deferring = false;
+
+  /** Held responses (see `defer`), the flight they answer (its ACK and first request), and whether server bytes were lost since. */
+  private held: { resp: R; end: number }[] = [];
+  private heldAck = -1;
+  private heldFloor = -1;
+  private heldClean = true;
+  /** Server offset where the last server loss was seen (-1: none). */
+  private serverLossAt = -1;
 
   /**
    * `whole`: the connection was seen from its SYN and from its first byte, so the n-th response
@@ -202,6 +222,15 @@ export class Pairing<Q, R> {
     // request's answer had fully arrived: the client overlaps flights.
     const prev = this.last;
     if (peerAck > this.lastAck && prev !== undefined && prev.responseEnd >= 0 && peerAck < prev.responseEnd) this.overlapped = true;
+    if (this.held.length > 0 && peerAck > this.heldAck) {
+      // The next flight: sent once every answer to the held one had arrived, unless it
+      // acknowledged less than the held answers (flights overlap). It closes the held flight only
+      // if it acknowledged exactly the server bytes seen: more means bytes not seen (yet) that
+      // may hold another answer.
+      const end = this.held[this.held.length - 1]!.end;
+      if (peerAck < end) this.overlapped = true;
+      this.resolve(peerAck === end);
+    }
     this.last = p;
     this.lastAck = peerAck;
     return p;
@@ -235,12 +264,13 @@ export class Pairing<Q, R> {
     // Requests queued now all came before these bytes; one still waiting for its answer will
     // report where that answer ended (answer, retire). Where answers end says nothing when some
     // request before these bytes was never seen: caught mid-connection, or other unparsed bytes.
-    const known = this.anchored && this.unparsed.length === 0;
+    const known = this.anchored && this.unparsed.length === 0 && !this.queue.some((r) => !r.response && !r.done);
     this.pushUnparsed({ off, peerAck, after: known ? this.answeredEnd : Infinity, afterOff: this.answeredOff, seenBy: -1, nextAck: -1 });
   }
 
   /** The connection ends: every request still queued, detached from the pairing. */
   drain(): Pending<Q, R>[] {
+    this.resolve(false);
     const q = this.queue;
     this.queue = [];
     this.queueBytes = 0;
@@ -255,7 +285,9 @@ export class Pairing<Q, R> {
   }
 
   /** Server bytes were lost where a response boundary was expected: in-order pairing is over. */
-  serverLost(atBoundary: boolean, reason: string = UNPAIRED.lostInGap): void {
+  serverLost(atBoundary: boolean, reason: string = UNPAIRED.lostInGap, off = -1): void {
+    this.serverLossAt = Math.max(this.serverLossAt, off);
+    if (this.held.length > 0) this.heldClean = false;
     if (this.certain && atBoundary) this.lostAtBoundary(reason);
     this.certain = false;
   }
@@ -291,10 +323,13 @@ export class Pairing<Q, R> {
    * unparsed client bytes come first. Otherwise the one candidate acknowledgements leave.
    */
   pick(respOff: number, respAck: number, final: boolean, client: ClientView): Pending<Q, R> | undefined {
+    // In-order pairing again while responses are held: they are placed first, or reported.
+    if (this.certain && this.held.length > 0) this.resolve(false);
     const q = this.queue;
     this.unique = false;
     this.orphan = UNPAIRED.noRequest;
     this.early = -1;
+    this.deferring = false;
     if (this.certain) {
       // The oldest request not yet answered. If every queued request already has its answer, the
       // server answered one the parser never saw (swallowed by a wrong body length).
@@ -406,6 +441,16 @@ export class Pairing<Q, R> {
       this.unique = true;
       return minReq;
     }
+    if (count > 1 && final && floor >= 0 && count === reqs.length && this.heldClean
+      && (this.held.length === 0 || this.heldAck === floorAck) && this.held.length < this.limits.maxPendingRequests) {
+      // Every candidate is a request of flight Y: which one is told once the flight closes.
+      if (this.held.length === 0) {
+        this.heldAck = floorAck;
+        this.heldFloor = floor;
+      }
+      this.deferring = true;
+      return undefined;
+    }
     if (count > 1) {
       this.orphan = UNPAIRED.ambiguousRequest;
       for (const r of reqs) r.maybe = true;
@@ -416,6 +461,42 @@ export class Pairing<Q, R> {
       }
     }
     return this.unattributed(respAck);
+  }
+
+  /** Holds `resp` (server offset `end` just past it), which `pick` could not place yet (`deferring`). */
+  defer(resp: R, end: number): void {
+    if (end < 0) {
+      this.hooks.unresolved(resp, UNPAIRED.ambiguousRequest);
+      return;
+    }
+    this.held.push({ resp, end });
+  }
+
+  /**
+   * The held responses are placed: from the last, each answers the flight's last request not yet
+   * answered, when nothing was lost on the server side while holding and either there is one per
+   * request, or the flight was `closed` (the client had every answer) after server bytes were
+   * lost since it went out (the requests left at the front had their answers there).
+   */
+  private resolve(closed: boolean): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    const reqs = this.queue.filter((r) => r.off >= this.heldFloor && r.peerAck === this.heldAck && !r.response && !r.done);
+    const k = held.length, m = reqs.length;
+    const ok = this.heldClean && !this.confused && (k === m || (closed && k < m && this.serverLossAt >= this.heldAck));
+    this.heldClean = true;
+    if (!ok) {
+      for (const h of held) this.hooks.unresolved(h.resp, UNPAIRED.ambiguousRequest);
+      for (const r of reqs.slice(0, k)) this.retire(r, UNPAIRED.ambiguousResponse);
+      return;
+    }
+    for (const r of reqs.slice(0, m - k)) this.retire(r, UNPAIRED.lostInGap);
+    for (let i = 0; i < k; i++) {
+      const r = reqs[m - k + i]!;
+      this.attach(r, held[i]!.resp, held[i]!.end);
+      this.hooks.resolved(r);
+    }
   }
 
   /**

@@ -156,23 +156,20 @@ describe('recovery after a packet missing from a pipelined capture (pipelined.pc
     `${r.request?.path ?? '∅'} -> ${r.response?.status ?? '∅'} ${r.response ? r.response.frames![0] : ''}${r.incompleteReason ? ` (${r.incompleteReason})` : ''}`.replace('  ', ' '));
 
   // The hole may hold more than one response when requests were pipelined across it: the response
-  // after it may answer any request still in flight, so those exchanges are not guessed. Each one
-  // still ends the oldest such exchange, so the last response pairs again.
+  // after it may answer any request still in flight. Those responses are held; once every request
+  // left has one (the connection ended with all of them in), they pair in order.
   const cases: { lose: number; name: string; records: string[] }[] = [
     {
-      lose: 8, name: 'the second response lost: the third cannot be told from the fourth; the fourth pairs',
-      records: ['/pipe/1 -> 200 6', '/pipe/2 -> ∅ (response-lost-in-gap)', '/pipe/3 -> ∅ (response-ambiguous-after-gap)', '∅ -> 200 9 (request-ambiguous-after-gap)', '/pipe/4 -> 200 11'],
+      lose: 8, name: 'the second response lost: the two after it are held until the connection ends, then pair from the last',
+      records: ['/pipe/1 -> 200 6', '/pipe/2 -> ∅ (response-lost-in-gap)', '/pipe/3 -> 200 9', '/pipe/4 -> 200 11'],
     },
     {
       lose: 10, name: 'the third response lost: the fourth can only answer /pipe/4',
       records: ['/pipe/1 -> 200 6', '/pipe/2 -> 200 8', '/pipe/3 -> ∅ (response-lost-in-gap)', '/pipe/4 -> 200 11'],
     },
     {
-      lose: 6, name: 'the first response lost: the two after it are ambiguous, the last pairs',
-      records: [
-        '/pipe/1 -> ∅ (response-lost-in-gap)', '/pipe/2 -> ∅ (response-ambiguous-after-gap)', '∅ -> 200 7 (request-ambiguous-after-gap)',
-        '/pipe/3 -> ∅ (response-ambiguous-after-gap)', '∅ -> 200 9 (request-ambiguous-after-gap)', '/pipe/4 -> 200 11',
-      ],
+      lose: 6, name: 'the first response lost: the three after it are held, one per request left, and pair in order',
+      records: ['/pipe/1 -> ∅ (response-lost-in-gap)', '/pipe/2 -> 200 7', '/pipe/3 -> 200 9', '/pipe/4 -> 200 11'],
     },
   ];
   for (const c of cases) it(c.name, async () => expect(await summaries(c.lose)).toEqual(c.records));

@@ -33,6 +33,8 @@ export class Exchanges implements PairingHooks<Msg, Msg> {
   private sawInterim = false;
   /** A final response that answered a request before its header section ended, until that request is queued. */
   private early: { off: number; resp: Msg } | undefined;
+  /** The response whose head is being read is held until its flight closes (Pairing.deferring). */
+  private headDeferred = false;
 
   constructor(
     private readonly ctx: SessionContext,
@@ -52,6 +54,14 @@ export class Exchanges implements PairingHooks<Msg, Msg> {
 
   evicted(r: Req): void {
     this.emit(r);
+  }
+
+  resolved(r: Req): void {
+    if (r.request.complete || r.request.broken) this.emit(r);
+  }
+
+  unresolved(resp: Msg, why: string): void {
+    this.emitOrphan(resp, why);
   }
 
   overflow(what: 'pending' | 'unparsed', off: number): void {
@@ -77,6 +87,7 @@ export class Exchanges implements PairingHooks<Msg, Msg> {
   /** A response's head was read: the request it answers, chosen now (its framing may depend on it). */
   responseHead(msg: Msg): Req | undefined {
     const req = this.pick(msg);
+    this.headDeferred = this.pairing.deferring;
     this.pairing.answering = req;
     this.pairing.answeringKnown = true;
     return req;
@@ -116,6 +127,8 @@ export class Exchanges implements PairingHooks<Msg, Msg> {
   response(resp: Msg): void {
     const pairing = this.pairing;
     let req = pairing.answeringKnown ? pairing.answering : this.pick(resp);
+    const deferred = pairing.answeringKnown ? this.headDeferred : pairing.deferring;
+    this.headDeferred = false;
     const unique = pairing.unique;
     const early = pairing.early;
     pairing.early = -1;
@@ -135,6 +148,10 @@ export class Exchanges implements PairingHooks<Msg, Msg> {
         this.early = { off: early, resp };
         return;
       }
+    }
+    if (!req && deferred) {
+      pairing.defer(resp, resp.endOff);
+      return;
     }
     if (!req || req.reported) {
       // (A reported request here was evicted from the queue while its response was being read.)

@@ -174,7 +174,7 @@ export class Http1Session implements ProtocolSession {
       this.skipping = true; // the bytes skipped while resynchronising belong to the same hole
     } else {
       // In-order pairing of responses is over: the hole holds an unknown number of them.
-      this.pairing.serverLost(!msg);
+      this.pairing.serverLost(!msg, undefined, meta.offset);
     }
     if (msg) {
       msg.broken = 'gap';
