@@ -143,7 +143,9 @@ export class StoreLock {
     this.released = true;
     held.delete(this);
     const path = join(this.dir, this.file);
-    if (parse(readOr(path))?.nonce === this.holder.nonce) unlinkQuiet(path);
+    try {
+      if (parse(readOr(path))?.nonce === this.holder.nonce) unlinkQuiet(path);
+    } catch { /* the directory is gone or unreadable: nothing of ours to remove (this also runs at exit) */ }
   }
 }
 
