@@ -15,6 +15,13 @@ export interface ReassemblyLimits {
   maxConnectionMemory: number;
   /** Capture seconds a hole may wait for its missing segment before it becomes a gap. */
   gapTimeoutSec: number;
+  /**
+   * A hole the receiver's ACK proved the capture missed still waits this many packets of its
+   * connection, or this many capture seconds, before it becomes a gap: a capture point may show a
+   * segment after the ACK of it (reordered across interfaces or CPUs), and it is not lost then.
+   */
+  reorderWindowPackets: number;
+  reorderWindowSec: number;
   /** Capture seconds without a packet after which a connection is closed. */
   idleTimeoutSec: number;
   /** Capture seconds a closed connection is remembered, so late copies of its packets are ignored. */
@@ -29,6 +36,8 @@ export const DEFAULT_REASSEMBLY_LIMITS: ReassemblyLimits = {
   // allows; connections that carry a session fit about 27 000 at once (9.8 KiB each).
   maxConnectionMemory: 256 << 20,
   gapTimeoutSec: 2,
+  reorderWindowPackets: 16,
+  reorderWindowSec: 0.2,
   idleTimeoutSec: 300,
   // 2 × MSL would be 4 minutes (RFC 9293 §3.4.2); late copies in captures arrive within seconds.
   timeWaitSec: 60,

@@ -3,80 +3,7 @@ import type { Violations } from '../common/index.js';
 import { formatIp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Decoded } from '../decode/index.js';
 import { CONNECTION_MEMORY, DEFAULT_REASSEMBLY_LIMITS, type ReassemblyLimits } from './limits.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/index.js';
-
-/** A held out-of-order piece: bytes (copied) or, with `data` undefined, bytes known lost. */
-interface Piece {
-  off: number;
-  len: number;
-  data: Buffer | undefined;
-  time: number;
-  frame: number;
-  peerAck: number;
-}
-
-/** One direction of a connection: sequence space, expected offset and held pieces. */
-class Half {
-  init = false;
-  /** Raw sequence number of `next`, kept so 32-bit wrap is handled by signed differences. */
-  nextRaw = 0;
-  /** Next stream offset to deliver. Offsets are unbounded numbers, not 32-bit. */
-  next = 0;
-  held: Piece[] = [];
-  heldBytes = 0;
-  /** Capture time the oldest hole started waiting. */
-  waitingSince = 0;
-  /**
-   * Highest offset the peer acknowledged. An acknowledgment number is the next sequence number
-   * its sender expects (RFC 9293 §3.4), so every byte before it was received: bytes the receiver
-   * certainly got, whether or not the capture saw them.
-   */
-  acked = -1;
-  finOff = -1;
-  finTime = 0;
-  closed = false;
-  /** Recent packets, to drop a second copy of the same packet (seen via `any`, or twice). */
-  recent: number[] = [];
-
-  /**
-   * Stream offset of a raw sequence number. Sequence numbers are 32-bit and wrap (RFC 9293 §3.4:
-   * all arithmetic is modulo 2^32), so the distance from `nextRaw` is taken as a signed 32-bit
-   * difference: right while the two are less than 2^31 apart, which a receive window (at most
-   * 2^30 with window scaling, RFC 7323 §2.3) keeps them. Offsets themselves never wrap.
-   */
-  offsetOf(seqRaw: number): number {
-    return this.next + ((seqRaw - this.nextRaw) | 0);
-  }
-
-  start(seqRaw: number): void {
-    this.init = true;
-    this.nextRaw = seqRaw >>> 0;
-    this.next = 0;
-  }
-
-  advance(n: number): void {
-    this.next += n;
-    this.nextRaw = (this.nextRaw + n) >>> 0;
-  }
-}
-
-class Conn {
-  readonly halves: [Half, Half] = [new Half(), new Half()];
-  /** The client's initial sequence number, when its SYN was seen. */
-  isn = -1;
-  lastSeen: number;
-  closed = false;
-  /** A byte or gap was delivered: the handler holds a session for it (CONNECTION_MEMORY.session). */
-  delivered = false;
-  constructor(
-    readonly info: ConnectionInfo,
-    readonly key: string | number,
-    readonly key2: number,
-    /** The client's endpoint key (IPv4: ip * 65536 + port; IPv6: "hex.port"): tells directions apart. */
-    readonly clientKey: string | number,
-  ) {
-    this.lastSeen = info.startTime;
-  }
-}
+import { Conn, type Half, type Piece, trimBack, trimFront } from './conn.js';
 
 export interface ReassemblyStats {
   connections: number;
@@ -262,11 +189,20 @@ export class TcpReassembler {
       peerAck = other.offsetOf(d.ack);
       if (peerAck > other.acked) other.acked = peerAck;
       // The receiver has bytes the capture does not: the hole before held data is a real gap, as
-      // far as the ACK goes.
-      if (other.held.length > 0 && other.acked > other.next) this.fillHole(conn, (1 - dir) as Dir, other.acked);
+      // far as the ACK goes. A bare ACK only starts the reorder window (settle).
+      if (other.held.length > 0 && other.acked > other.next) {
+        // Data that acknowledged those bytes is delivered after them, in causal order: a
+        // session must see a request before the response that acknowledged it.
+        if (d.payloadLen > 0) {
+          other.provenAt = -1;
+          other.provenPackets = 0;
+          this.fillHole(conn, (1 - dir) as Dir, other.acked);
+        } else if (other.provenAt < 0) other.provenAt = time;
+      }
     }
 
     if (d.payloadLen > 0 && half.init) this.segment(conn, dir, half, seq, d, peerAck);
+    if (conn.halves[0].provenAt >= 0 || conn.halves[1].provenAt >= 0) this.settle(conn, time, true);
 
     if (flags & TCP_FIN && half.init && half.finOff < 0) {
       // The FIN comes after the segment's data and takes one sequence number of its own (RFC 9293
@@ -371,8 +307,7 @@ export class TcpReassembler {
     if (lost > 0) this.hold(half, { off: off + data.length, len: lost, data: undefined, time: d.time, frame: d.frame, peerAck }, d.frame);
     this.drain(conn, dir, half);
     if (half.held.length > 0) {
-      if (half.acked > half.next) this.fillHole(conn, dir, half.acked);
-      if (half.held.length === 0) return;
+      if (half.acked > half.next && half.provenAt < 0) half.provenAt = d.time;
       if (half.heldBytes > this.limits.maxBufferedPerConnection || this.bufferedTotal > this.limits.maxBufferedTotal) {
         this.stats.forcedGaps++;
         this.fillHole(conn, dir);
@@ -539,6 +474,28 @@ export class TcpReassembler {
     yield* this.v6.values();
   }
 
+  /**
+   * Holes an ACK proved lost become gaps (up to the ACK) once the reorder window has passed: a
+   * segment shown after the ACK of it fills its hole meanwhile. `packet`: one more packet of the
+   * connection was seen.
+   */
+  private settle(conn: Conn, time: number, packet: boolean): void {
+    for (const dir of [0, 1] as Dir[]) {
+      const h = conn.halves[dir];
+      if (h.provenAt < 0) continue;
+      if (h.held.length === 0 || h.next >= h.acked) {
+        h.provenAt = -1;
+        h.provenPackets = 0;
+        continue;
+      }
+      if (packet) h.provenPackets++;
+      if (h.provenPackets <= this.limits.reorderWindowPackets && time - h.provenAt < this.limits.reorderWindowSec) continue;
+      h.provenAt = -1;
+      h.provenPackets = 0;
+      this.fillHole(conn, dir, h.acked);
+    }
+  }
+
   /** Once per capture second: idle connections close, holes that waited too long become gaps. */
   private sweep(now: number): void {
     this.lastSweep = now;
@@ -549,9 +506,12 @@ export class TcpReassembler {
     const idle: Conn[] = [];
     for (const c of this.all()) {
       if (now - c.lastSeen > this.limits.idleTimeoutSec) idle.push(c);
-      else for (const dir of [0, 1] as Dir[]) {
-        const h = c.halves[dir];
-        if (h.held.length > 0 && now - h.waitingSince > this.limits.gapTimeoutSec) this.fillHole(c, dir);
+      else {
+        this.settle(c, now, false);
+        for (const dir of [0, 1] as Dir[]) {
+          const h = c.halves[dir];
+          if (h.held.length > 0 && now - h.waitingSince > this.limits.gapTimeoutSec) this.fillHole(c, dir);
+        }
       }
     }
     for (const c of idle) this.close(c, now, 'idle');
@@ -587,12 +547,4 @@ export class TcpReassembler {
     this.stats.bufferedBytes = this.bufferedTotal;
     this.stats.memoryBytes = this.memory();
   }
-}
-
-function trimFront(p: Piece, n: number): Piece {
-  return { off: p.off + n, len: p.len - n, data: p.data?.subarray(n), time: p.time, frame: p.frame, peerAck: p.peerAck };
-}
-
-function trimBack(p: Piece, keep: number): Piece {
-  return { off: p.off, len: keep, data: p.data?.subarray(0, keep), time: p.time, frame: p.frame, peerAck: p.peerAck };
 }

@@ -217,8 +217,22 @@ describe('holes are bounded by what the ACKs prove', () => {
     expect(streams(r.events)[0]).toBe('<gap 4>BBBBCCCC');
   });
 
-  it('an ACK past the held data still fills the whole hole at once', () => {
-    const r = run([...HS, segs[3]!, { from: 's', seq: 5001, ack: 1013, flags: 'A' }], {}, false);
+  it('an ACK past the held data fills the whole hole, once the reorder window has passed', () => {
+    const acks: Seg[] = Array.from({ length: 16 }, (_, i) => ({ from: 's', seq: 5001, ack: 1013, flags: 'A', ipId: 900 + i }));
+    const r = run([...HS, segs[3]!, ...acks], {}, false);
+    expect(streams(r.events)[0]).toBe('');
+    const more = run([...HS, segs[3]!, ...acks, { from: 's', seq: 5001, ack: 1013, flags: 'A', ipId: 999 }], {}, false);
+    expect(streams(more.events)[0]).toBe('<gap 8>CCCC');
+  });
+
+  it('a segment the capture shows after the ACK of it (reordered at the capture point) is not lost', () => {
+    const r = run([...HS, segs[3]!, { from: 's', seq: 5001, ack: 1013, flags: 'A' }, { from: 'c', seq: 1001, ack: 5001, data: 'AAAA' }, segs[5]!], {}, false);
+    expect(streams(r.events)[0]).toBe('AAAABBBBCCCC');
+    expect(r.stats.gaps).toBe(0);
+  });
+
+  it('the window is also capture time: a proven hole becomes a gap after reorderWindowSec', () => {
+    const r = run([...HS, { ...segs[3]!, time: 1 }, { from: 's', seq: 5001, ack: 1013, flags: 'A', time: 1 }, { from: 's', seq: 5001, ack: 1013, flags: 'A', time: 1.3, ipId: 77 }], {}, false);
     expect(streams(r.events)[0]).toBe('<gap 8>CCCC');
   });
 });
