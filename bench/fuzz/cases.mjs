@@ -201,12 +201,18 @@ export function buildDirect(c, huffman) {
 
 // ---- fixtures: a case's input as JSON, independent of the generators that made it ----
 
+/** Bytes in a fixture: base64 (`b64`), which keeps files small; `hex` is read too, for hand-made ones. */
+const fromBytes = (s) => (s.b64 !== undefined ? Buffer.from(s.b64, 'base64') : Buffer.from(s.hex, 'hex'));
+
 export function toFixture(input) {
-  if (input.kind === 'hpack') return { ...input, blocks: input.blocks.map((b) => b.toString('hex')) };
-  return { ...input, steps: input.steps.map((s) => (s.bytes ? { ...s, bytes: s.bytes.toString('hex') } : s)) };
+  if (input.kind === 'hpack') return { ...input, blocks: input.blocks.map((b) => ({ b64: b.toString('base64') })) };
+  return {
+    ...input,
+    steps: input.steps.map(({ bytes, ...s }) => (bytes ? { ...s, b64: bytes.toString('base64') } : s)),
+  };
 }
 
 export function fromFixture(f) {
-  if (f.kind === 'hpack') return { ...f, blocks: f.blocks.map((b) => Buffer.from(b, 'hex')) };
-  return { ...f, conn: { ...f.conn }, steps: f.steps.map((s) => (s.bytes !== undefined ? { ...s, bytes: Buffer.from(s.bytes, 'hex') } : s)) };
+  if (f.kind === 'hpack') return { ...f, blocks: f.blocks.map(fromBytes) };
+  return { ...f, conn: { ...f.conn }, steps: f.steps.map(({ b64, hex, ...s }) => (b64 !== undefined || hex !== undefined ? { ...s, bytes: fromBytes({ b64, hex }) } : s)) };
 }

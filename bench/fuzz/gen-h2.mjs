@@ -24,6 +24,32 @@ export function protobuf(rng, depth = 0) {
   return Buffer.from(out);
 }
 
+/**
+ * A JSON body, sometimes nested thousands deep or with credential-like names (what redaction
+ * reads), sometimes cut short.
+ */
+export function jsonBody(rng) {
+  const secret = rng.pick(['token', 'api_key', 'password', 'name', 'clientSecret']);
+  const depth = rng.weighted([[5, () => rng.int(0, 4)], [2, () => rng.int(5, 200)], [1, () => rng.int(1000, 30000)]])();
+  const open = rng.chance(0.5) ? '[' : '{"k":';
+  const close = open === '[' ? ']' : '}';
+  let s = `{"${secret}":"${rng.token()}","n":${rng.int(0, 99)},"v":${open.repeat(depth)}${rng.chance(0.5) ? `{"${secret}":1}` : '0'}${close.repeat(depth)}}`;
+  if (rng.chance(0.1)) s = s.slice(0, rng.below(s.length));
+  return Buffer.from(s);
+}
+
+/** Length-delimited fields nested `depth` deep (each holding the next), for recursive readers. */
+export function deepProtobuf(depth) {
+  let m = Buffer.from([0x08, 0x01]);
+  for (let i = 0; i < depth; i++) {
+    const len = [];
+    let n = m.length;
+    do { len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0)); n >>>= 7; } while (n);
+    m = Buffer.concat([Buffer.from([0x12, ...len]), m]);
+  }
+  return m;
+}
+
 /** A body and its Content-Encoding (RFC 9110 §8.4): mostly real codings of the bytes, some lies. */
 export function encodedBody(rng, body) {
   const enc = rng.weighted([[6, undefined], [2, 'gzip'], [1, 'br'], [1, 'deflate'], [1, 'deflate-raw'], [1, 'gzip, br'], [1, 'identity'], [1, 'bogus']]);
@@ -221,7 +247,7 @@ function grpcMessages(rng, gzip) {
   const parts = [], offs = [];
   let off = 0;
   for (let k = rng.int(0, 4); k > 0; k--) {
-    let m = rng.weighted([[5, () => protobuf(rng)], [2, () => rng.bytes(rng.size(300))], [1, () => Buffer.alloc(rng.int(1000, 40000), 7)], [1, () => Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63, 0x10, 0x2a])]])();
+    let m = rng.weighted([[5, () => protobuf(rng)], [2, () => rng.bytes(rng.size(300))], [1, () => deepProtobuf(rng.int(1, 3000))], [1, () => Buffer.alloc(rng.int(1000, 40000), 7)], [1, () => Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63, 0x10, 0x2a])]])();
     const compressed = gzip && rng.chance(0.7);
     if (compressed) m = rng.chance(0.9) ? gzipSync(m) : rng.bytes(m.length);
     const h = Buffer.alloc(5);
@@ -294,8 +320,9 @@ export function genHttp2(rng, opts = {}) {
       s.headers(rng, sid, encS.block([[':status', rng.pick(['100', '103'])]]), false);
     }
     if (trailersOnly) { s.headers(rng, sid, encS.block([...res, ...status]), true); continue; }
-    const resBody = grpc ? undefined : encodedBody(rng, rng.chance(0.3) ? Buffer.alloc(0) : rng.chance(0.5) ? Buffer.from(JSON.stringify({ id: rng.int(0, 99), name: rng.token() })) : rng.bytes(rng.size(5000)));
+    const resBody = grpc ? undefined : encodedBody(rng, rng.chance(0.3) ? Buffer.alloc(0) : rng.chance(0.5) ? jsonBody(rng) : rng.bytes(rng.size(5000)));
     if (resBody?.enc) res.push(['content-encoding', resBody.enc]);
+    if (!grpc && rng.chance(0.5)) res.push(['content-type', rng.pick(['application/json', 'text/plain', 'application/x-www-form-urlencoded'])]);
     const out = grpc ? grpcMessages(rng, gzip) : { bytes: resBody.body, offs: [] };
     const trailers = grpc || rng.chance(0.1);
     s.headers(rng, sid, encS.block(res), out.bytes.length === 0 && !trailers);

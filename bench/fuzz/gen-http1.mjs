@@ -2,7 +2,7 @@
 // chunked bodies (extensions, trailers), close-delimited bodies, 1xx interim responses, HEAD /
 // 204 / 304, pipelining and Upgrade. Output is a list of units (one message each) with the
 // positions of their length fields, which the protocol-aware mutations lie about.
-import { encodedBody } from './gen-h2.mjs';
+import { encodedBody, jsonBody } from './gen-h2.mjs';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PROPFIND', 'M-SEARCH', 'PURGE'];
 const REASONS = { 100: 'Continue', 101: 'Switching Protocols', 103: 'Early Hints', 200: 'OK', 201: 'Created', 204: 'No Content', 206: 'Partial Content', 301: 'Moved', 304: 'Not Modified', 400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
@@ -56,7 +56,7 @@ function headers(m, rng, fixed) {
 }
 
 function body(rng) {
-  return rng.weighted([[4, () => Buffer.from(rng.token(0, 64))], [2, () => rng.bytes(rng.size(4000))], [1, () => Buffer.alloc(rng.int(2000, 70000), 0x61)]])();
+  return rng.weighted([[4, () => Buffer.from(rng.token(0, 64))], [2, () => rng.bytes(rng.size(4000))], [1, () => Buffer.alloc(rng.int(2000, 70000), 0x61)], [2, () => jsonBody(rng)], [1, () => Buffer.from(`user=a&password=${rng.token()}&x=%zz&token`)]])();
 }
 
 /** The body framing of a message: content-length, chunked, or none; close-delimited for responses. */

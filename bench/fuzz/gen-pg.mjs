@@ -24,6 +24,15 @@ const SQL = [
   'COPY t FROM STDIN', 'COPY t TO STDOUT', 'LISTEN ch', 'SELECT $1::int + $2::int', 'select/*c*/ x from "Quoted" where y = \'%\'',
 ];
 
+/** SQL for the fingerprint's lexer: the list above, or a run of its hard tokens. */
+function sql(rng) {
+  if (rng.chance(0.7)) return rng.pick(SQL);
+  const T = ["'", "''", "E'\\'", '$$', '$a$', '$1', '/*', '*/', '--', '\n', '"', '""', '::', '-', '1e', '.5', '0x', 'IN (', '?', ',', ')', '(', 'select', ' ', '\u00e9', '\\', ';', 'x'];
+  let s = '';
+  for (let k = rng.int(1, 60); k > 0; k--) s += rng.pick(T);
+  return rng.chance(0.05) ? s.repeat(rng.int(10, 2000)) : s;
+}
+
 function errorFields(rng, kind = 'E') {
   const f = [];
   f.push(Buffer.from('S'), cstr(rng.pick(kind === 'E' ? ['ERROR', 'FATAL'] : ['NOTICE', 'WARNING'])));
@@ -81,7 +90,7 @@ function auth(out, rng) {
 }
 
 function simple(out, rng) {
-  out.push(msg(0, 'Q', cstr(rng.pick(SQL))));
+  out.push(msg(0, 'Q', cstr(sql(rng))));
   const shape = rng.weighted([[5, 'rows'], [1, 'error'], [1, 'multi'], [1, 'copy-in'], [1, 'copy-out'], [1, 'notice']]);
   if (shape === 'rows') results(out, rng);
   if (shape === 'multi') { results(out, rng); results(out, rng); }
@@ -109,7 +118,7 @@ function extended(out, rng) {
     const np = rng.int(0, 3);
     if (rng.chance(0.8)) {
       const oids = []; for (let i = 0; i < np; i++) oids.push(i32(rng.pick([0, 23, 25, 1043, 17])));
-      front.push(msg(0, 'P', cstr(stmt), cstr(rng.pick(SQL)), i16(np), ...oids));
+      front.push(msg(0, 'P', cstr(stmt), cstr(sql(rng)), i16(np), ...oids));
       back.push(msg(1, '1'));
     }
     const fmts = rng.int(0, np);

@@ -21,7 +21,7 @@ async function ddmin(items, fails, deadline) {
 }
 
 /** A session case (steps) or an HPACK case (blocks), smaller and still failing. */
-export async function minimizeDirect(input, fails, budgetMs = 3000) {
+export async function minimizeDirect(input, fails, budgetMs = 10_000) {
   const deadline = Date.now() + budgetMs;
   if (input.kind === 'hpack') {
     const blocks = await ddmin(input.blocks, (b) => fails({ ...input, blocks: b }), deadline);
@@ -49,7 +49,7 @@ export async function minimizeDirect(input, fails, budgetMs = 3000) {
 }
 
 /** A capture's packets, fewer and still failing; pcapng and garbage are cut by bytes instead. */
-export async function minimizeCapture(bytes, fails, budgetMs = 5000) {
+export async function minimizeCapture(bytes, fails, budgetMs = 10_000) {
   const deadline = Date.now() + budgetMs;
   const f = parsePcap(bytes);
   if (!f) {

@@ -66,6 +66,7 @@ async function fuzz() {
   let peakRss = process.memoryUsage().rss;
   const memFailures = [];
   const progress = new Array(workers).fill(null);
+  let lastLine = Date.now();
 
   const seen = new Set();
   const record = (m) => {
@@ -121,7 +122,9 @@ async function fuzz() {
       }
     }
     const done = [...finals, ...progress.filter(Boolean)].reduce((a, s) => a + s.cases, 0);
-    if (process.stdout.isTTY) process.stdout.write(`\r${done}/${cases} cases, ${failures.length} failures, ${Math.round((Date.now() - t0) / 1000)} s, RSS ${(peakRss / 2 ** 20).toFixed(0)} MB   `);
+    const line = `${done}/${cases} cases, ${failures.length} failures, ${Math.round((Date.now() - t0) / 1000)} s, RSS ${(peakRss / 2 ** 20).toFixed(0)} MB`;
+    if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+    else if (Date.now() - lastLine > 30_000) { lastLine = Date.now(); console.log(line); }
   }, 200);
 
   await Promise.all(Array.from({ length: Math.min(workers, Math.max(1, cases)) }, (_, s) => start(s, s)));
