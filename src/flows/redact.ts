@@ -111,29 +111,38 @@ export class Redactor {
 
   private jsonBody(text: string): string {
     if (!SECRET_NAME.test(text)) return text;
-    let doc: unknown;
     try {
-      doc = JSON.parse(text);
-    } catch {
-      // A cut-off JSON body cannot be parsed; redact "name": "value" pairs textually instead.
+      return JSON.stringify(this.jsonValue(JSON.parse(text), 0));
+    } catch (err) {
+      // A cut-off JSON body cannot be parsed, and one nested past MAX_JSON_DEPTH is not walked:
+      // redact "name": "value" pairs textually instead.
+      if (!(err instanceof SyntaxError || err instanceof TooDeep)) throw err;
       return text.replace(/("([^"\\]*)"\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*)/g, (all, pre: string, name: string, val: string) =>
         SECRET_NAME.test(name) ? `${pre}"${this.token(unquote(val))}"` : all);
     }
-    return JSON.stringify(this.jsonValue(doc));
   }
 
-  private jsonValue(v: unknown): unknown {
-    if (Array.isArray(v)) return v.map((x) => this.jsonValue(x));
+  private jsonValue(v: unknown, depth: number): unknown {
+    // JSON (RFC 8259 §9) lets a parser limit nesting; this walk recurses once per level, and a
+    // body a few thousand levels deep exhausted the stack, stopping the connection's decoding
+    // (found by npm run fuzz: http2/truncate/973d76d0).
+    if (depth > MAX_JSON_DEPTH) throw new TooDeep();
+    if (Array.isArray(v)) return v.map((x) => this.jsonValue(x, depth + 1));
     if (v && typeof v === 'object') {
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) {
-        out[k] = SECRET_NAME.test(k) && (typeof x === 'string' || typeof x === 'number') ? this.token(String(x)) : this.jsonValue(x);
+        out[k] = SECRET_NAME.test(k) && (typeof x === 'string' || typeof x === 'number') ? this.token(String(x)) : this.jsonValue(x, depth + 1);
       }
       return out;
     }
     return v;
   }
 }
+
+/** Nesting walked in a JSON body; deeper bodies are redacted as text (no real payload nests so). */
+const MAX_JSON_DEPTH = 256;
+
+class TooDeep extends Error {}
 
 function unquote(v: string): string {
   if (!v.startsWith('"')) return v;
