@@ -40,14 +40,14 @@ export function jsonBody(rng) {
 
 /** Length-delimited fields nested `depth` deep (each holding the next), for recursive readers. */
 export function deepProtobuf(depth) {
-  let m = Buffer.from([0x08, 0x01]);
-  for (let i = 0; i < depth; i++) {
-    const len = [];
-    let n = m.length;
-    do { len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0)); n >>>= 7; } while (n);
-    m = Buffer.concat([Buffer.from([0x12, ...len]), m]);
-  }
-  return m;
+  const varint = (n) => { const b = []; do { b.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0)); n >>>= 7; } while (n); return b; };
+  // Sizes from the innermost (field 1 = 1) outwards, then written outermost first, in one pass.
+  const sizes = [2];
+  for (let i = 0; i < depth; i++) sizes.push(1 + varint(sizes[i]).length + sizes[i]);
+  const out = [];
+  for (let i = depth; i > 0; i--) out.push(0x12, ...varint(sizes[i - 1]));
+  out.push(0x08, 0x01);
+  return Buffer.from(out);
 }
 
 /** A body and its Content-Encoding (RFC 9110 §8.4): mostly real codings of the bytes, some lies. */
@@ -286,7 +286,7 @@ export function genHttp2(rng, opts = {}) {
     s.data(rng, 1, rng.bytes(rng.size(200)), true);
   }
   const grpc = !!opts.grpc;
-  for (let n = rng.int(1, 6); n > 0; n--) {
+  for (let n = rng.chance(0.05) ? rng.int(20, 300) : rng.int(1, 6); n > 0; n--) {
     const sid = rng.chance(0.03) ? rng.pick([0, 2, id - 2, 2 ** 31 - 1]) : id;
     id += 2;
     streams.push(sid);

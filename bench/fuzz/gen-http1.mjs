@@ -144,7 +144,8 @@ function response(rng, req) {
  */
 export function genHttp1(rng, opts = {}) {
   const units = [];
-  const n = rng.int(1, opts.maxExchanges ?? 5);
+  // Now and then a long connection: queues and pairing over hundreds of messages.
+  const n = rng.chance(0.05) ? rng.int(20, 200) : rng.int(1, opts.maxExchanges ?? 5);
   const pending = [];
   const unit = (dir, m) => units.push({ dir, bytes: m.bytes(), fields: m.fields });
   for (let i = 0; i < n; i++) {

@@ -167,7 +167,7 @@ export function genPostgres(rng) {
     if (rng.chance(0.05)) out.push(msg(1, 'v', i32(0), i32(1), cstr('_pq_.x')));
     if (!auth(out, rng)) return out;
   }
-  for (let n = rng.int(1, 6); n > 0; n--) {
+  for (let n = rng.chance(0.05) ? rng.int(20, 200) : rng.int(1, 6); n > 0; n--) {
     if (rng.chance(0.5)) simple(out, rng);
     else extended(out, rng);
   }
