@@ -13,6 +13,7 @@ import { CaptureBase } from '../../bench/fuzz/capture-cases.mjs';
 import { CAPTURE_MUTATIONS } from '../../bench/fuzz/capture-mutations.mjs';
 import { buildDirect, caseId, fromFixture, planCase } from '../../bench/fuzz/cases.mjs';
 import { connection, runCapture, runHpack, runSession } from '../../bench/fuzz/drive.mjs';
+import { frame, HpackEncoder } from '../../bench/fuzz/gen-h2.mjs';
 import { Rng } from '../../bench/fuzz/prng.mjs';
 
 /**
@@ -71,6 +72,34 @@ describe('fuzz regressions: every stored reproducer decodes without a decoder th
       expect(problems(out)).toEqual([]);
     });
   }
+});
+
+describe('fuzz regressions: time', () => {
+  // grpc/lie-len/b2c4a2e3 took over a second: the HTTP/2 frame reader joined a partial frame with
+  // each new segment, so a frame cost the square of its size (4 MB in 1460-byte segments: 3 s;
+  // 16 MB, which SETTINGS_MAX_FRAME_SIZE allows: about 50 s). Too large for a fixture file, so
+  // built here: a 6 MB DATA frame in MSS-sized pieces must decode in well under 2 s (~0.1 s).
+  it('a 6 MB HTTP/2 frame in 1460-byte segments is read in linear time (grpc/lie-len/b2c4a2e3)', () => {
+    const rng = new Rng(1);
+    rng.chance = () => false;
+    const enc = new HpackEncoder(rng, undefined), dec = new HpackEncoder(rng, undefined);
+    const big = Buffer.alloc(6); // SETTINGS_MAX_FRAME_SIZE = 2^24 - 1 (RFC 9113 §6.5.2), from the server
+    big.writeUInt16BE(5, 0);
+    big.writeUInt32BE(16_777_215, 2);
+    const client = Buffer.concat([
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, Buffer.alloc(0)),
+      frame(1, 4, 1, enc.block([[':method', 'POST'], [':scheme', 'http'], [':path', '/'], [':authority', 'x']])),
+      frame(0, 1, 1, Buffer.alloc(6 << 20, 0x61)),
+    ]);
+    const steps: { op: string; dir?: number; bytes?: Buffer; reason?: string }[] = [{ op: 'data', dir: 1, bytes: frame(4, 0, 0, big) }];
+    for (let a = 0; a < client.length; a += 1460) steps.push({ op: 'data', dir: 0, bytes: client.subarray(a, a + 1460) });
+    steps.push({ op: 'data', dir: 1, bytes: frame(1, 5, 1, dec.block([[':status', '200']])) }, { op: 'end', reason: 'fin' });
+    const t0 = performance.now();
+    const out = runSession(mods, { analyzer: 'http2', conn: connection(rng), bodyLimit: 1024, steps });
+    const ms = performance.now() - t0;
+    expect(out.records).toBe(1);
+    expect(ms).toBeLessThan(2000);
+  });
 });
 
 describe('fuzz sample: generated and mutated messages fed straight to each decoder', () => {
