@@ -41,14 +41,15 @@
  * bounded (PairingLimits); past them the oldest request is reported without its answer.
  *
  * Unparsed client bytes count as answered before the lockstep floor only when something proves
- * they went out in an earlier flight than the floor request (see `passed` in `pick`): a lost
- * request may have gone out together with the one seen after it, the client's first pipelined
- * pair, and its own ACK is unknown.
+ * all of them went out in an earlier flight than the floor request (see `passed` in `pick`): a
+ * lost request may have gone out together with the one seen after it, the client's first
+ * pipelined pair, and its own ACK is unknown. So when a request and the answer before it are both
+ * lost, the next exchange is not guessed (`request-ambiguous-after-gap`).
  *
  * Known limits (test/protocols/pairing.test.ts): the lockstep rule trusts a client never seen
- * pipelining to wait for each answer, so one that sends its first request ahead of an answer in a
- * later flight, with the earlier request lost, is not caught; and a capture begun inside a
- * pipelined batch cannot see the request before its first byte.
+ * overlapping flights to wait for each answer, so one that first sends a flight ahead of an answer
+ * with the earlier request lost is not caught; and a capture begun inside a pipelined batch cannot
+ * see the request before its first byte.
  */
 
 /** Why a request or response is reported without its other half: stable record codes. */
@@ -98,16 +99,8 @@ interface Unparsed {
   off: number;
   peerAck: number;
   one?: boolean;
-  /**
-   * Server offset just past the answer to the last request before these bytes that has one (-1:
-   * none yet; Infinity: that answer was lost or not told apart, so where it ended is unknown),
-   * and that request's client offset. Answers come in request order, so the last one bounds all.
-   */
-  after: number;
-  afterOff: number;
-  /** Server offset of the first response whose first packet acknowledged these bytes (-1: none yet). */
-  seenBy: number;
-  /** The ACK of the first request seen after these bytes (-1: none yet). */
+  /** The first request seen after these bytes: its client offset (where they end) and ACK (-1: none yet). */
+  end: number;
   nextAck: number;
 }
 
@@ -160,9 +153,6 @@ export class Pairing<Q, R> {
   private confused = false;
   private last: Pending<Q, R> | undefined;
   private lastAck = -1;
-  /** The last request whose answer is settled: its client offset, and where its answer ended (Infinity: unknown). */
-  private answeredOff = -1;
-  private answeredEnd = -1;
   /** Client stream offset just past the last byte delivered (data or gap), and the last client ACK. */
   private clientEnd = 0;
   clientAck = -1;
@@ -187,6 +177,8 @@ export class Pairing<Q, R> {
   private heldClean = true;
   /** Server offset where the last server loss was seen (-1: none). */
   private serverLossAt = -1;
+  /** The last 16 responses `pick` saw: server offset and ACK of each, oldest first. */
+  private starts: number[] = [];
 
   /**
    * `whole`: the connection was seen from its SYN and from its first byte, so the n-th response
@@ -217,7 +209,12 @@ export class Pairing<Q, R> {
    */
   create(off: number, peerAck: number, request: Q, bytes: number): Pending<Q, R> {
     const p: Pending<Q, R> = { off, peerAck, request, responseEnd: -1, bytes, reported: false };
-    if (peerAck >= 0) for (const h of this.unparsed) if (h.nextAck < 0 && off > h.off) h.nextAck = peerAck;
+    for (const h of this.unparsed) {
+      if (h.end < 0 && off > h.off) {
+        h.end = off;
+        h.nextAck = peerAck;
+      }
+    }
     // A new flight (it acknowledged more than the request before it) sent before the previous
     // request's answer had fully arrived: the client overlaps flights.
     const prev = this.last;
@@ -261,11 +258,7 @@ export class Pairing<Q, R> {
 
   /** Client bytes from `off` on may hold requests nobody will parse (lost, skipped or broken). */
   hide(off: number, peerAck: number): void {
-    // Requests queued now all came before these bytes; one still waiting for its answer will
-    // report where that answer ended (answer, retire). Where answers end says nothing when some
-    // request before these bytes was never seen: caught mid-connection, or other unparsed bytes.
-    const known = this.anchored && this.unparsed.length === 0 && !this.queue.some((r) => !r.response && !r.done);
-    this.pushUnparsed({ off, peerAck, after: known ? this.answeredEnd : Infinity, afterOff: this.answeredOff, seenBy: -1, nextAck: -1 });
+    this.pushUnparsed({ off, peerAck, end: -1, nextAck: -1 });
   }
 
   /** The connection ends: every request still queued, detached from the pairing. */
@@ -323,6 +316,10 @@ export class Pairing<Q, R> {
    * unparsed client bytes come first. Otherwise the one candidate acknowledgements leave.
    */
   pick(respOff: number, respAck: number, final: boolean, client: ClientView): Pending<Q, R> | undefined {
+    // Unparsed bytes may be told after the responses that acknowledged them (reassembly declares a
+    // hole once data after it arrives): recent response starts are kept for `passed`.
+    this.starts.push(respOff, respAck);
+    if (this.starts.length > 32) this.starts.splice(0, 2);
     // In-order pairing again while responses are held: they are placed first, or reported.
     if (this.certain && this.held.length > 0) this.resolve(false);
     const q = this.queue;
@@ -346,13 +343,12 @@ export class Pairing<Q, R> {
         // It answers a request evicted from the queue.
         this.unparsed.shift();
         this.orphan = UNPAIRED.evicted;
-        return this.unattributed(respAck);
+        return undefined;
       }
       // In-order pairing has reached client bytes nobody parsed: acknowledgements decide from here.
       this.certain = false;
     }
-    if (this.confused) return this.unattributed(respAck);
-    for (const h of this.unparsed) if (h.seenBy < 0 && respAck > h.off) h.seenBy = respOff;
+    if (this.confused) return undefined;
     const recover = this.lossSeen;
     const could = (off: number, peerAck: number) => off < respAck && peerAck <= respOff;
     // Lockstep: the client sent flight Y after every earlier response had arrived, so a response
@@ -374,17 +370,20 @@ export class Pairing<Q, R> {
         }
       }
     }
-    // Unparsed client bytes before the floor are passed too, but only when they went out in an
-    // earlier flight than the floor request. A lost request may carry the same ACK as the one seen
-    // after it (one flight) even though the packet before it acknowledged less, so its lowest
-    // possible ACK proves nothing alone. Either proves it: server bytes the floor request
-    // acknowledged that were not all answers to requests before these bytes (those end at
-    // `after`: the rest answer these or later ones, so these were sent first), or a response that
-    // began before the floor's ACK and whose first packet acknowledged these bytes (the server had
-    // them before the client had what the floor request acknowledged); or a request seen after
-    // them that acknowledged less than the floor (they went out no later than it did).
-    const passed = (h: Unparsed) => h.off < floor && h.peerAck < floorAck
-      && (h.after < floorAck || (h.seenBy >= 0 && h.seenBy < floorAck) || (h.nextAck >= 0 && h.nextAck < floorAck));
+    // Unparsed client bytes before the floor are passed too, but only when all of them went out in
+    // an earlier flight than the floor request. A lost request may carry the same ACK as the one
+    // seen after it (one flight) even though the packet before it acknowledged less, so their
+    // lowest possible ACK proves nothing alone. Either proves it: the first request seen after them
+    // acknowledged less than the floor (they went out no later than it did), or a response that
+    // began before the floor's ACK acknowledged every byte up to that request (the server had them
+    // before the client had what the floor request acknowledged). A proof about their first byte
+    // only is not enough: several requests may hide in them, the last in the floor's flight.
+    const covered = (h: Unparsed) => {
+      if (h.end < 0) return false;
+      for (let i = 0; i < this.starts.length; i += 2) if (this.starts[i]! < floorAck && this.starts[i + 1]! >= h.end) return true;
+      return false;
+    };
+    const passed = (h: Unparsed) => h.off < floor && h.peerAck < floorAck && ((h.nextAck >= 0 && h.nextAck < floorAck) || covered(h));
     let best: Pending<Q, R> | undefined;
     let bestHidden: Unparsed | undefined;
     const reqs: Pending<Q, R>[] = [];
@@ -433,11 +432,12 @@ export class Pairing<Q, R> {
         this.unparsed.splice(this.unparsed.indexOf(bestHidden), 1);
         if (bestHidden.one) this.orphan = UNPAIRED.evicted;
       }
-      return this.unattributed(respAck);
+      return undefined;
     }
-    if (count > 1 && floor >= 0 && respOff === floorAck && count === reqs.length && minReq?.off === floor) {
+    if (count > 1 && floor >= 0 && respOff === floorAck && minOff === floor && minReq?.off === floor) {
       // The first server byte after flight Y went out: the first answer to it, and every earlier
-      // request was answered before Y went out.
+      // request was answered before Y went out. Candidates after Y's first request (more of Y,
+      // client bytes not seen yet) come later.
       this.unique = true;
       return minReq;
     }
@@ -460,7 +460,7 @@ export class Pairing<Q, R> {
         else if ((minHidden as Unparsed | undefined)?.one) this.unparsed.splice(this.unparsed.indexOf(minHidden!), 1);
       }
     }
-    return this.unattributed(respAck);
+    return undefined;
   }
 
   /** Holds `resp` (server offset `end` just past it), which `pick` could not place yet (`deferring`). */
@@ -522,33 +522,9 @@ export class Pairing<Q, R> {
   attach(p: Pending<Q, R>, resp: R, end: number): void {
     p.response = resp;
     p.responseEnd = end;
-    this.answered(p.off, end < 0 ? Infinity : end);
   }
 
-  /**
-   * A response paired with no request seen: it answers some request before its ACK, maybe one
-   * before unparsed bytes, so where answers to the requests before those bytes end is unknown
-   * until a later request's answer settles it (answers come in order).
-   */
-  private unattributed(respAck: number): undefined {
-    this.answeredEnd = Infinity;
-    for (const h of this.unparsed) if (h.off < respAck) h.after = Infinity;
-    return undefined;
-  }
 
-  /** The request at client offset `off` had its answer end at server offset `end`. */
-  private answered(off: number, end: number): void {
-    if (off >= this.answeredOff) {
-      this.answeredOff = off;
-      this.answeredEnd = end;
-    }
-    for (const h of this.unparsed) {
-      if (h.off > off && off >= h.afterOff) {
-        h.afterOff = off;
-        h.after = end;
-      }
-    }
-  }
 
   /**
    * A response `pick` paired as the only candidate (`unique`) answered its request and nothing
@@ -584,8 +560,6 @@ export class Pairing<Q, R> {
 
   /** `p` will never pair: reported now, or once its own bytes are whole. */
   retire(p: Pending<Q, R>, reason: string): void {
-    // Its answer was lost or not told apart: where it ended is unknown.
-    if (!p.response) this.answered(p.off, Infinity);
     p.done ??= p.maybe && reason === UNPAIRED.lostInGap ? UNPAIRED.ambiguousResponse : reason;
     this.hooks.retired(p);
   }
@@ -609,7 +583,7 @@ export class Pairing<Q, R> {
       this.hooks.overflow('pending', old.off);
       // Its answer may still come: keep its place, so no later request is paired with it.
       if (!old.response && !old.done && old !== this.answering) {
-        const h: Unparsed = { off: old.off, peerAck: old.peerAck, one: true, after: this.answeredEnd, afterOff: this.answeredOff, seenBy: -1, nextAck: -1 };
+        const h: Unparsed = { off: old.off, peerAck: old.peerAck, one: true, end: -1, nextAck: -1 };
         const i = this.unparsed.findIndex((x) => x.off > h.off);
         if (this.unparsed.length >= maxUnparsed) this.pushUnparsed(h);
         else if (i < 0) this.unparsed.push(h);

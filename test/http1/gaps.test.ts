@@ -129,12 +129,14 @@ describe('a whole response lost, keep-alive, not pipelined', () => {
     });
   }
 
-  it('two responses in a row lost, then a request and its response: only those exchanges are incomplete', () => {
+  it('two responses in a row lost, then a request and its response: only those exchanges, and the next, are not paired', () => {
     const { segs } = keepAlive(7, () => 3000, (i, s, request) => (i === 2 || i === 3 ? s : i === 5 ? [...request, ...s] : []));
     const { records } = httpRun(runSegments(segs));
+    // /r5's request and its answer both lost: the lost bytes may have held a request sent in one
+    // flight with /r6 (nothing seen tells), so /r6's answer is not guessed; /r7 pairs again.
     expect(records.map(summary)).toEqual([
       'GET /r1 -> 200', 'GET /r2 -> ∅ (response-lost-in-gap)', 'GET /r3 -> ∅ (response-lost-in-gap)',
-      'GET /r4 -> 200', 'GET /r6 -> 200', 'GET /r7 -> 200',
+      'GET /r4 -> 200', '∅ -> 200 (request-ambiguous-after-gap)', 'GET /r6 -> ∅ (response-ambiguous-after-gap)', 'GET /r7 -> 200',
     ]);
     expectNoWrongPairs(records);
   });
