@@ -16,17 +16,38 @@ export function prng(seed) {
 
 /**
  * Drop each TCP packet with payload > 0 with probability RATE (SYN, bare ACK and FIN without data
- * stay). Returns { packets, dropped } where dropped are the removed entries.
+ * stay; so does a segment the capture shows again later, see retransmitted). Returns { packets, dropped } where dropped are the removed entries.
  */
 export function dropSegments(entries, rate, seed) {
   const rnd = prng(seed);
   const packets = [];
   const dropped = [];
+  const resent = retransmitted(entries);
   for (const e of entries) {
-    if (e.tcp && e.tcp.len > 0 && rnd() < rate) dropped.push(e);
+    if (e.tcp && e.tcp.len > 0 && rnd() < rate && !resent.has(e)) dropped.push(e);
     else packets.push(e);
   }
   return { packets, dropped };
+}
+
+/**
+ * Data segments whose bytes the capture shows again later (a TCP retransmission of the same
+ * sequence range, same direction): losing that first copy loses no byte, the decoder gets them
+ * from the retransmission, so such a copy is never dropped (it would count a transaction
+ * "touched" that lost nothing).
+ */
+function retransmitted(entries) {
+  const seen = new Map();
+  const out = new Set();
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (!e.tcp || e.tcp.len === 0) continue;
+    const k = `${e.tcp.key}|${e.tcp.from}|${e.tcp.seq}`;
+    const later = seen.get(k);
+    if (later !== undefined && later >= e.tcp.len) out.add(e);
+    seen.set(k, Math.max(later ?? 0, e.tcp.len));
+  }
+  return out;
 }
 
 /**
