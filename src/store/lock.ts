@@ -217,8 +217,11 @@ function unlinkQuiet(path: string): void {
 }
 
 /**
- * Whether the process runs. A zombie does not: it has exited and only waits for its parent to
- * reap it (a killed agent whose parent has not yet noticed), though kill(pid, 0) still succeeds.
+ * Whether the process runs on. One that is exiting does not: a zombie (exited, waiting for its
+ * parent to reap it), one tearing itself down (PF_EXITING), or one with SIGKILL pending (killed,
+ * not yet scheduled to die: a 256 MiB capture ring takes a while to unmap). kill(pid, 0) succeeds
+ * on all three, and a supervisor that kills an agent and starts the next at once must not be told
+ * that the dying one still holds the data dir.
  */
 function alive(pid: number): boolean {
   try {
@@ -227,8 +230,24 @@ function alive(pid: number): boolean {
     // EPERM: it exists, as another user's process.
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const state = statFields(pid)?.[0];
-  return state !== 'Z' && state !== 'X';
+  const f = statFields(pid);
+  if (!f) return true; // no /proc: the signal check is all there is
+  if (f[0] === 'Z' || f[0] === 'X' || (Number(f[6]) & PF_EXITING) !== 0) return false;
+  return !killPending(pid);
+}
+
+/** include/linux/sched.h: set on a task at the start of do_exit. */
+const PF_EXITING = 0x4;
+const SIGKILL_BIT = 1n << 8n;
+
+/** SIGKILL pending for the process (private or shared), from /proc/<pid>/status. */
+function killPending(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & SIGKILL_BIT) !== 0n);
+  } catch {
+    return false;
+  }
 }
 
 /** Fields 3 onwards of /proc/<pid>/stat; undefined when gone or without /proc. */

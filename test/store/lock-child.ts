@@ -1,6 +1,7 @@
 /**
  * Run by lock.test.ts in a child process, as a second writer of a store:
  *   node lock-child.js <dir> hold          opens the store, prints "held", keeps it until stdin ends, closes it
+ *   node lock-child.js <dir> hold-big      as hold, with 1 GiB of memory in use (slow to tear down when killed)
  *   node lock-child.js <dir> exit          opens it, prints "held" and exits without closing it
  *   node lock-child.js <dir> race <atMs>   waits until the wall clock reaches atMs (so racers open together),
  *                                          then as hold; prints "locked <message>" when another one holds it
@@ -52,6 +53,8 @@ if (mode === 'hammer') {
   process.exit(0);
 }
 
+// A process that takes a while to die once killed (its memory to unmap), like an agent with its capture ring.
+const ballast = mode === 'hold-big' ? Buffer.alloc(1 << 30).fill(1) : undefined;
 if (mode === 'race') {
   // Sleep to near the instant, then spin to it: a timer alone fires with a few ms of jitter.
   await sleep(Number(at) - Date.now() - 30);
@@ -64,6 +67,7 @@ if (typeof store === 'string') {
 }
 say(`held${store.recovery.staleLock ? ` (${store.recovery.staleLock})` : ''}`);
 if (mode === 'exit') process.exit(0);
+if (ballast) say(`ballast ${ballast.length}`);
 process.stdin.resume();
 process.stdin.on('end', () => {
   void store.close().then(() => process.exit(0));

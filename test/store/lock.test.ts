@@ -98,6 +98,19 @@ describe('store writer lock', () => {
     expect(locks(dir)).toEqual([]);
   });
 
+  it('a writer killed a moment ago, still tearing itself down, holds nothing', async () => {
+    for (let i = 0; i < 2; i++) {
+      const dir = newDir();
+      const { p } = await start(dir, 'hold-big');
+      p.kill('SIGKILL');
+      // At once: FlowStore.open judges the lock before its first await, so the child is at most
+      // dying (SIGKILL pending, or exiting), not yet a zombie.
+      const store = await FlowStore.open(opts(dir));
+      expect(store.recovery.staleLock).toMatch(new RegExp(`: process ${p.pid} is gone$`));
+      await store.close();
+    }
+  });
+
   it('a killed writer its parent has not reaped yet (a zombie) holds nothing', async () => {
     const dir = newDir();
     const { p } = await start(dir, 'hold');
