@@ -20,10 +20,12 @@ export interface LimitCounts {
   evictedExchanges: number;
   /** UDP flows a datagram analyzer stopped tracking past its flow limit. */
   evictedDatagramFlows: number;
+  /** TCP connections given up unidentified at a probe limit (by which: the dispatcher's `gaveUp`). */
+  probeGaveUp: number;
 }
 
 export class LimitCounter {
-  readonly counts: LimitCounts = { bodyTruncated: 0, grpcMessagesDropped: 0, grpcMessagesTruncated: 0, evictedExchanges: 0, evictedDatagramFlows: 0 };
+  readonly counts: LimitCounts = { bodyTruncated: 0, grpcMessagesDropped: 0, grpcMessagesTruncated: 0, evictedExchanges: 0, evictedDatagramFlows: 0, probeGaveUp: 0 };
 
   record(r: FlowRecord): void {
     const c = this.counts;

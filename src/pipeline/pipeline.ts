@@ -123,7 +123,8 @@ export class Pipeline {
 
   /** Limits records hit (body previews cut, gRPC messages dropped, exchanges evicted), counted by name. */
   limits(): LimitCounts {
-    return { ...this.limitCounter.counts, evictedDatagramFlows: this.datagrams.stats.evicted };
+    const g = this.dispatcher.stats.gaveUp;
+    return { ...this.limitCounter.counts, evictedDatagramFlows: this.datagrams.stats.evicted, probeGaveUp: g.attempts + g.probes + g.heldBytes };
   }
 
   /**

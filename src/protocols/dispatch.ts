@@ -61,6 +61,12 @@ export interface DispatchStats {
   undecoded: Record<string, number>;
   /** Connections that ended without a payload byte either way: nothing to decode, so not undecoded. */
   empty: number;
+  /**
+   * Connections given up unidentified, by the PROBE_LIMITS bound that ended probing: `attempts`
+   * (maxAttemptsPerDir), `probes` (maxProbes), `heldBytes` (maxHeldBytes). They are in
+   * `undecoded` too, by why.
+   */
+  gaveUp: { attempts: number; probes: number; heldBytes: number };
 }
 
 /** A server of undecoded connections: its address, why they were not decoded, how many. */
@@ -81,7 +87,7 @@ export const MAX_UNDECODED_SERVERS = 64;
  */
 export class Dispatcher implements StreamHandler {
   private conns = new Map<string, ConnState>();
-  readonly stats: DispatchStats = { byProtocol: {}, unknown: 0, transactions: 0, undecoded: {}, empty: 0 };
+  readonly stats: DispatchStats = { byProtocol: {}, unknown: 0, transactions: 0, undecoded: {}, empty: 0, gaveUp: { attempts: 0, probes: 0, heldBytes: 0 } };
   /** Servers of undecoded connections, per reason (bounded by MAX_UNDECODED_SERVERS each). */
   private readonly servers = new Map<string, Map<string, UndecodedServer>>();
   /** Undecoded connections whose server was not kept. */
@@ -254,10 +260,11 @@ export class Dispatcher implements StreamHandler {
 
   /** Past PROBE_LIMITS the connection is given up: counted as undecoded. */
   private giveUp(st: ConnState, dir: Dir): boolean {
-    if (st.attempts[0] + st.attempts[1] < PROBE_LIMITS.maxAttemptsPerDir * 2
-      && st.attempts[dir] < PROBE_LIMITS.maxAttemptsPerDir
-      && st.probes < PROBE_LIMITS.maxProbes
-      && st.heldBytes <= PROBE_LIMITS.maxHeldBytes) return false;
+    const g = this.stats.gaveUp;
+    if (st.attempts[0] + st.attempts[1] >= PROBE_LIMITS.maxAttemptsPerDir * 2 || st.attempts[dir] >= PROBE_LIMITS.maxAttemptsPerDir) g.attempts++;
+    else if (st.probes >= PROBE_LIMITS.maxProbes) g.probes++;
+    else if (st.heldBytes > PROBE_LIMITS.maxHeldBytes) g.heldBytes++;
+    else return false;
     st.rejected = true;
     this.undecoded(st);
     return true;

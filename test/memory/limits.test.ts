@@ -4,6 +4,7 @@
  * of reassembly's stats, or of the pipeline's limits (CaptureSummary.limits). One case per limit,
  * each fed through the real pipeline (frames → decode → reassembly → dispatch → session → records).
  */
+import { PROBE_LIMITS } from '../../src/protocols/dispatch.js';
 import { describe, expect, it } from 'vitest';
 import { Conversation, type Segment } from '../helpers/bytes.js';
 import { runSegments } from '../helpers/pipeline.js';
@@ -168,16 +169,35 @@ describe('reassembly limits: reassembly stats', () => {
   });
 });
 
-describe('content detection (dispatch.ts PROBE_LIMITS): counted, but not yet under its own name', () => {
-  it('maxAttemptsPerDir: a connection nobody recognises is given up on and counted undecoded "unknown"', () => {
-    const junk = Array.from({ length: 10 }, (_, i) => Buffer.alloc(200, 0x80 + i));
+describe('content detection (dispatch.ts PROBE_LIMITS): dispatcher gaveUp, and limits.probeGaveUp', () => {
+  /** A connection of bytes nobody recognises, sent as `turns` turns of `segs` segments of `size` bytes each, client first. */
+  function junk(turns: number, segs: number, size: number) {
     const c = new Conversation({ serverPort: 7777 });
     c.handshake();
-    for (const j of junk) c.send(0, j);
+    for (let t = 0; t < turns; t++) {
+      for (let i = 0; i < segs; i++) c.send((t % 2) as 0 | 1, Buffer.alloc(size, 0x80 + ((t + i) % 64)));
+    }
     c.close();
-    const { pipeline } = runSegments(c.segments);
-    // No stat says the probe limit did it (see the report: dispatch.ts needs a named counter).
-    expect(pipeline.coverage().byReason).toEqual({ unknown: 1 });
+    return runSegments(c.segments).pipeline;
+  }
+
+  it('maxAttemptsPerDir: turns that start no message → gaveUp.attempts', () => {
+    const p = junk(2 * PROBE_LIMITS.maxAttemptsPerDir, 1, 200);
+    expect(p.dispatcher.stats.gaveUp).toEqual({ attempts: 1, probes: 0, heldBytes: 0 });
+    expect(p.limits().probeGaveUp).toBe(1);
+    expect(p.coverage().byReason).toEqual({ unknown: 1 });
+  });
+
+  it('maxProbes: segment starts within one turn → gaveUp.probes', () => {
+    const p = junk(1, PROBE_LIMITS.maxProbes + 1, 20);
+    expect(p.dispatcher.stats.gaveUp).toEqual({ attempts: 0, probes: 1, heldBytes: 0 });
+    expect(p.limits().probeGaveUp).toBe(1);
+  });
+
+  it('maxHeldBytes: bytes held while unidentified → gaveUp.heldBytes', () => {
+    const p = junk(1, Math.ceil(PROBE_LIMITS.maxHeldBytes / 1400) + 1, 1400);
+    expect(p.dispatcher.stats.gaveUp).toEqual({ attempts: 0, probes: 0, heldBytes: 1 });
+    expect(p.limits().probeGaveUp).toBe(1);
   });
 });
 
