@@ -117,6 +117,8 @@ export class MessageReader {
   private pendingLen = 0;
   /** Bytes the partial message needs before it can be read (its header, then its declared length). */
   private need = 0;
+  /** Stream offset of the held partial message's first byte (-1: none held). */
+  pendingOff = -1;
   private startup: boolean;
   /** Set when the next byte is a one-byte answer (to SSLRequest / GSSENCRequest), not a message. */
   expectAnswerByte = false;
@@ -195,6 +197,7 @@ export class MessageReader {
       const rest = Buffer.from(b.subarray(p));
       this.pending = [rest];
       this.pendingLen = rest.length;
+      this.pendingOff = base + p;
       // What is known of the message's length so far: its header, then all of it.
       if (this.expectAnswerByte) this.need = 1;
       else if (this.startup) this.need = rest.length < 4 ? 4 : rest.readInt32BE(0);
@@ -207,6 +210,7 @@ export class MessageReader {
     this.pending = [];
     this.pendingLen = 0;
     this.need = 0;
+    this.pendingOff = -1;
     this.broken = undefined;
     this.brokenCode = 'pg.bad_message';
   }
@@ -219,6 +223,51 @@ export class MessageReader {
 export function findReadyForQuery(b: Buffer, from = 0): number {
   for (let p = b.indexOf(BACKEND.ReadyForQuery, from); p >= 0 && p + 6 <= b.length; p = b.indexOf(BACKEND.ReadyForQuery, p + 1)) {
     if (b.readInt32BE(p + 1) === 5 && (b[p + 5] === 0x49 || b[p + 5] === 0x54 || b[p + 5] === 0x45)) return p + 6;
+  }
+  return -1;
+}
+
+/** Fixed body lengths the protocol gives some messages (protocol-message-formats.html). */
+const FIXED_FRONTEND: Record<number, number> = { [FRONTEND.Sync]: 0, [FRONTEND.Flush]: 0, [FRONTEND.Terminate]: 0, [FRONTEND.CopyDone]: 0 };
+const FIXED_BACKEND: Record<number, number> = {
+  [BACKEND.ParseComplete]: 0, [BACKEND.BindComplete]: 0, [BACKEND.CloseComplete]: 0, [BACKEND.NoData]: 0,
+  [BACKEND.PortalSuspended]: 0, [BACKEND.EmptyQueryResponse]: 0, [BACKEND.ReadyForQuery]: 1, [BACKEND.BackendKeyData]: 8,
+};
+
+/** Messages a run from `p` holds before it runs past `b` or breaks, and whether it ends exactly at the end. */
+function runAt(b: Buffer, p: number, frontend: boolean): { messages: number; exact: boolean; partial: boolean } {
+  const types = frontend ? FRONTEND_TYPES : BACKEND_TYPES;
+  const fixed = frontend ? FIXED_FRONTEND : FIXED_BACKEND;
+  let messages = 0;
+  while (p < b.length) {
+    if (b.length - p < 5) return { messages, exact: false, partial: types.has(b[p]!) };
+    const type = b[p]!;
+    const len = b.readInt32BE(p + 1);
+    if (!types.has(type) || len < 4 || len > MAX_MESSAGE) return { messages, exact: false, partial: false };
+    const f = fixed[type];
+    if (f !== undefined && len !== 4 + f) return { messages, exact: false, partial: false };
+    if (type === BACKEND.ReadyForQuery && !frontend && p + 5 < b.length && ![0x49, 0x54, 0x45].includes(b[p + 5]!)) return { messages, exact: false, partial: false };
+    if (p + 1 + len > b.length) return { messages, exact: false, partial: true };
+    p += 1 + len;
+    messages++;
+  }
+  return { messages, exact: true, partial: false };
+}
+
+/**
+ * Where a message provably starts in `b` after framing was lost (a gap, garbage): messages are a
+ * type byte and a length that counts itself (protocol-message-formats.html), so a start is a
+ * known type with a sane length (the fixed one where the protocol fixes it) from which further
+ * messages tile the rest of the segment. At the segment's start one whole message ending exactly
+ * at its end is enough (a sender writes whole messages, and segments start where writes do more
+ * often than not); elsewhere two, or three when the last runs on into the next segment. -1: none.
+ */
+export function findMessageStart(b: Buffer, frontend: boolean): number {
+  const limit = Math.min(b.length, 64 * 1024);
+  for (let p = 0; p < limit; p++) {
+    const r = runAt(b, p, frontend);
+    if (r.exact && r.messages >= (p === 0 ? 1 : 2)) return p;
+    if (r.partial && r.messages >= (p === 0 ? 2 : 3)) return p;
   }
   return -1;
 }

@@ -2,40 +2,19 @@ import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
 import type { PgExchange, PgNotice, PgTransaction } from './types.js';
 import {
-  BACKEND, FRONTEND, MessageReader, STARTUP, TruncatedMessage, findReadyForQuery, findSync, parseAuthentication, parseBind,
+  BACKEND, FRONTEND, MessageReader, STARTUP, TruncatedMessage, findMessageStart, parseAuthentication, parseBind,
   parseCommandComplete, parseCopyResponse, parseDataRow, parseExecute, parseFields, parseNotification, parseParameterDescription,
-  parseParse, parseQuery, parseReadyForQuery, parseRowDescription, parseStartup, parseTarget, type Column, type Message,
+  parseParse, parseQuery, parseReadyForQuery, parseRowDescription, parseStartup, parseTarget, type Message,
 } from './messages.js';
+import { AMBIGUOUS_REQUEST, AMBIGUOUS_RESPONSE, LOST_RESPONSE, NO_REQUEST, type Unit, Units } from './units.js';
+import { type Batch, type Mark, type Op, PORTAL_LOST, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, alignTail, executeRequest, freshResult, queryRequest, requestOf, responseOf } from './ops.js';
+import { countLines, notice, remember, splitStatements } from './statements.js';
 import { decodeValue, type PgValue } from './values.js';
 
+export { splitStatements } from './statements.js';
+export { STATEMENT_UNKNOWN, UNKNOWN_PREPARED } from './ops.js';
+
 const DEFAULT_PREVIEW_ROWS = 5;
-/** Statements and portals remembered per connection (bounded: a client may prepare without end). */
-const MAX_NAMED = 10_000;
-export const UNKNOWN_PREPARED = 'query unknown (prepared before capture)';
-
-interface Mark {
-  time: number;
-  frame: number;
-}
-
-/** A frontend message that the backend answers, queued in order (the protocol answers in order). */
-type Op =
-  | { kind: 'query'; sql: string; parts: string[]; index: number; at: Mark; size: number }
-  | { kind: 'execute'; portal: string; statement: string; sql?: string; params: PgValue[]; at: Mark; size: number }
-  | { kind: 'parse' | 'bind' | 'close' | 'sync' | 'function'; at: Mark; size: number }
-  | { kind: 'describe'; target: 'S' | 'P'; name: string; at: Mark; size: number };
-
-/** The result being collected for the op at the head of the queue. */
-interface Result {
-  start?: Mark;
-  columns?: Column[];
-  rows: number;
-  preview: PgValue[][];
-  notices: PgNotice[];
-  copy?: { direction: 'in' | 'out' | 'both'; bytes: number; rows: number; text: boolean };
-  size: number;
-}
-
 /**
  * PostgreSQL protocol 3.0 on one connection (PostgreSQL docs, chapter "Frontend/Backend Protocol":
  * protocol-flow.html for the message flow, protocol-message-formats.html for each message).
@@ -43,8 +22,10 @@ interface Result {
  * the backend answers strictly in order, also when the client pipelines ("Pipelining"). A record
  * is emitted per executed statement (each statement of a multi-statement Query, each Execute),
  * with the SQL text — from the named statement for Execute — parameters, result, error and timing. Credentials never leave the
- * message parsers. After a gap or garbage, each direction resynchronises at the next Sync /
- * ReadyForQuery and what was in flight is emitted incomplete.
+ * message parsers. Which client batch a server batch answers is units.ts's: in order while
+ * nothing was lost, by TCP acknowledgements after a loss. After a gap or garbage a direction
+ * resynchronises at the next provable message start (messages.ts findMessageStart), and every
+ * record that lost bytes says so.
  */
 export class PgSession implements ProtocolSession {
   private readonly fe: MessageReader;
@@ -55,7 +36,21 @@ export class PgSession implements ProtocolSession {
   private readonly session: PgTransaction['session'] = {};
   private readonly statements = new Map<string, { sql: string; types: number[] }>();
   private readonly portals = new Map<string, { statement: string; params: PgValue[] }>();
+  /** Client batches awaiting their ReadyForQuery (units.ts). */
+  private readonly units: Units<Op>;
+  /** The ops of the batch being answered (its unit's own list, or none for an answer paired with nothing). */
   private queue: Op[] = [];
+  /** The server batch being read: the client batch it answers, or why it has none. */
+  private batch: Batch | undefined;
+  /** The last server message was a ReadyForQuery, with nothing lost since: the next one begins a batch's answer. */
+  private afterZ: boolean;
+  /** ACK of the packet where each direction's held partial message began. */
+  private readonly heldAck: [number, number] = [-1, -1];
+  private readonly heldMark: [Mark, Mark] = [{ time: 0, frame: 0 }, { time: 0, frame: 0 }];
+  /** Client bytes were lost: a named statement not known may have been prepared in them. */
+  private clientLoss = false;
+  /** Bytes were lost in either direction (from then on an Execute left without its batch is not "skipped"). */
+  private lossSeen = false;
   private result: Result = freshResult();
   /** After an error in an extended-protocol batch, the backend discards messages up to Sync (docs, "Extended Query"). */
   private skipping = false;
@@ -65,9 +60,13 @@ export class PgSession implements ProtocolSession {
   private readonly previewRows: number;
   /** Bytes of Parse/Bind/Describe sent since the last Execute: part of the next statement's request. */
   private preparing = 0;
+  /** Where the first of those began: the statement's request starts there. */
+  private preparingAt: Mark | undefined;
 
   constructor(private readonly ctx: SessionContext) {
     const mid = !ctx.conn.handshakeSeen || ctx.resync === true;
+    this.units = new Units<Op>(!mid);
+    this.afterZ = !mid;
     this.fe = new MessageReader(true, !mid, (m) => this.onFrontend(m));
     this.be = new MessageReader(false, false, (m) => this.onBackend(m), (b, off) => this.onAnswer(b, off));
     this.previewRows = ctx.options.previewRows ?? DEFAULT_PREVIEW_ROWS;
@@ -81,27 +80,32 @@ export class PgSession implements ProtocolSession {
     at.time = meta.time; at.frame = meta.frame; at.offset = meta.offset; at.peerAck = meta.peerAck;
     let b = bytes;
     let off = meta.offset;
+    if (dir === 0) this.units.client(off + b.length, meta.peerAck);
     if (this.lost[dir]) {
-      // Frontend: after the next Sync; backend: after the next ReadyForQuery. Both end a batch
-      // ("Extended Query"), so what follows starts a new statement with no state carried over.
-      const p = dir === 0 ? findSync(b) : findReadyForQuery(b);
+      // The next provable message start (a run of well-formed messages to the segment's end):
+      // bytes before it are not read, and what follows is paired by acknowledgements (units.ts).
+      const p = findMessageStart(b, dir === 0);
       if (p < 0) return;
       this.lost[dir] = false;
       const r = dir === 0 ? this.fe : this.be;
       r.resume();
       if (dir === 0) this.fe.typed();
-      if (dir === 1) this.flushQueue('gap');
       b = b.subarray(p);
       off += p;
     }
     const r = dir === 0 ? this.fe : this.be;
     r.push(b, off);
+    if (r.pendingOff >= meta.offset) {
+      this.heldAck[dir] = meta.peerAck;
+      this.heldMark[dir] = this.mark(dir);
+    }
     if (r.broken) this.lose(dir, r.brokenCode, r.broken, off);
   }
 
-  gap(dir: Dir, _length: number, meta: StreamMeta): void {
+  gap(dir: Dir, length: number, meta: StreamMeta): void {
     if (this.ended || this.encrypted) return;
     this.lose(dir, undefined, 'gap', meta.offset);
+    if (dir === 0) this.units.client(meta.offset + length, -1);
   }
 
   fin(): void {}
@@ -112,14 +116,110 @@ export class PgSession implements ProtocolSession {
     this.flushQueue(reason === 'eof' ? 'capture-ended' : 'connection-closed');
   }
 
+  /** A direction lost its framing at stream offset `offset` (a gap, or a message that cannot be right). */
   private lose(dir: Dir, code: string | undefined, reason: string, offset: number): void {
     if (code) this.ctx.violation(code, `${dir === 0 ? 'frontend' : 'backend'}: ${reason}`, offset);
+    this.lossSeen = true;
+    if (dir === 0) {
+      // The batch being sent lost its tail, and whole batches may hide in the lost bytes. The
+      // unnamed statement and portal are redefined by every batch ("Extended Query"): one in the
+      // lost bytes may have replaced them, so they are not trusted past the hole.
+      this.units.lostClient(offset);
+      this.preparing = 0;
+      this.preparingAt = undefined;
+      this.statements.delete('');
+      this.portals.delete('');
+      this.clientLoss = true;
+    } else if (!this.lost[1]) {
+      this.serverLost(offset);
+    }
     this.lost[dir] = true;
     (dir === 0 ? this.fe : this.be).resume();
   }
 
+  /**
+   * Server bytes from `offset` were lost. Inside a batch's answer, the statements still waiting in
+   * it lost theirs (the one being read keeps what arrived, marked `gap`); at a batch boundary, in
+   * order, the lost bytes began the answer to the oldest batch waiting. What follows the hole
+   * answers nothing known until acknowledgements or a ReadyForQuery prove where a batch starts.
+   */
+  private serverLost(offset: number): void {
+    const b = this.batch;
+    if (b?.unit && !b.cut) {
+      // Its ReadyForQuery may still come: the answers after the hole are placed by counting back from it.
+      b.cut = { tail: [], checked: false, whole: false };
+      this.units.certain = false;
+      this.afterZ = false;
+      this.result = freshResult();
+      return;
+    }
+    if (b?.unit) this.abandon(b);
+    else if (!b) {
+      const u = this.units.lostServer(offset);
+      if (u) {
+        // Its answer began in the hole; the rest of it may follow (a batch's answer in several segments).
+        this.batch = { unit: u, extended: false, cut: { tail: [], checked: false, whole: false } };
+        this.queue = u.ops;
+        this.afterZ = false;
+        this.result = freshResult();
+        return;
+      }
+    }
+    this.units.certain = false;
+    this.batch = undefined;
+    this.queue = [];
+    this.afterZ = false;
+    this.skipping = false;
+    this.result = freshResult();
+  }
+
+  /** A cut batch whose answers cannot be placed: its statements lost theirs; those read are reported alone. */
+  private abandon(b: Batch): void {
+    this.units.drop(b.unit!);
+    this.retireUnit(b.unit!, LOST_RESPONSE);
+    for (const t of b.cut?.tail ?? []) this.emit({ response: t.response }, NO_REQUEST);
+    this.batch = undefined;
+    this.queue = [];
+  }
+
+  /** A batch whose answer will not be read: each statement in it is reported alone, with why. */
+  private retireUnit(u: Unit<Op>, reason: string): void {
+    for (const op of u.ops.splice(0)) {
+      if (op.kind === 'query') {
+        // Not one of its statements answered: the whole string is the request.
+        if (op.index === 0) this.emit({ request: { ...queryRequest(op), query: op.sql } }, reason);
+      } else if (op.kind === 'execute') this.emit({ request: executeRequest(op) }, reason);
+    }
+  }
+
   private mark(dir: Dir): Mark {
     return { time: this.at[dir].time, frame: this.at[dir].frame };
+  }
+
+  /** The ACK carried by the packet where the message at stream offset `off` began. */
+  private ackOf(dir: Dir, off: number): number {
+    const a = this.at[dir];
+    return off >= a.offset ? a.peerAck : this.heldAck[dir];
+  }
+
+  /** The packet where the message at stream offset `off` began (this one, or where its held start came). */
+  private startMark(dir: Dir, off: number): Mark {
+    return off >= this.at[dir].offset ? this.mark(dir) : this.heldMark[dir];
+  }
+
+  /** A frontend op joins the batch being sent; Sync, Query and FunctionCall end it (each gets a ReadyForQuery). */
+  private push(op: Op, m: Message): void {
+    const u = this.units.open(m.offset, this.ackOf(0, m.offset));
+    u.ops.push(op);
+    if (op.kind === 'sync' || op.kind === 'query' || op.kind === 'function') u.closed = true;
+  }
+
+  /** The server begins the answer to a batch: which one (units.ts), from its first message. */
+  private startBatch(off: number): void {
+    const p = this.units.pick(off, this.ackOf(1, off), this.afterZ, (u, reason) => this.retireUnit(u, reason));
+    this.batch = { unit: p.unit, reason: p.reason, extended: false };
+    this.queue = p.unit ? p.unit.ops : [];
+    this.afterZ = false;
   }
 
   // ---- frontend ------------------------------------------------------------------------------
@@ -134,7 +234,9 @@ export class PgSession implements ProtocolSession {
   }
 
   private frontend(m: Message): void {
-    const at = this.mark(0);
+    // Its first byte's packet, and its last byte's (this one): a message may span segments.
+    const at = this.startMark(0, m.offset);
+    const end = this.mark(0);
     const size = m.body.length + (m.type ? 5 : 4);
     if (m.type === 0) {
       const s = parseStartup(m.body);
@@ -157,14 +259,15 @@ export class PgSession implements ProtocolSession {
     switch (m.type) {
       case FRONTEND.Query: {
         const sql = parseQuery(m.body);
-        this.queue.push({ kind: 'query', sql, parts: splitStatements(sql), index: 0, at, size });
+        this.push({ kind: 'query', sql, parts: splitStatements(sql), index: 0, at, end, size }, m);
         return;
       }
       case FRONTEND.Parse: {
         const p = parseParse(m.body);
         remember(this.statements, p.name, { sql: p.sql, types: p.paramTypes });
-        this.queue.push({ kind: 'parse', at, size });
+        this.push({ kind: 'parse', at, end, size }, m);
         this.preparing += size;
+        this.preparingAt ??= at;
         return;
       }
       case FRONTEND.Bind: {
@@ -172,14 +275,16 @@ export class PgSession implements ProtocolSession {
         const types = this.statements.get(b.statement)?.types ?? [];
         const params = b.values.map((v, i) => decodeValue(v, b.formats[i] ?? 0, types[i]));
         remember(this.portals, b.portal, { statement: b.statement, params });
-        this.queue.push({ kind: 'bind', at, size });
+        this.push({ kind: 'bind', at, end, size }, m);
         this.preparing += size;
+        this.preparingAt ??= at;
         return;
       }
       case FRONTEND.Describe: {
         const t = parseTarget(m.body);
-        this.queue.push({ kind: 'describe', target: t.kind, name: t.name, at, size });
+        this.push({ kind: 'describe', target: t.kind, name: t.name, at, end, size }, m);
         this.preparing += size;
+        this.preparingAt ??= at;
         return;
       }
       case FRONTEND.Execute: {
@@ -189,21 +294,28 @@ export class PgSession implements ProtocolSession {
         const portal = this.portals.get(e.portal);
         const statement = portal?.statement ?? '';
         const sql = portal ? this.statements.get(statement)?.sql : undefined;
-        this.queue.push({ kind: 'execute', portal: e.portal, statement, sql, params: portal?.params ?? [], at, size: size + this.preparing });
+        // Not known: prepared before the capture began, or (client bytes were lost) its Bind or
+        // its statement's Parse was in the lost bytes.
+        const unknown = sql !== undefined ? undefined : !this.clientLoss ? UNKNOWN_PREPARED : portal ? STATEMENT_UNKNOWN : PORTAL_LOST;
+        this.push({ kind: 'execute', portal: e.portal, statement, sql, params: portal?.params ?? [], at: this.preparingAt ?? at, end, size: size + this.preparing, ...(unknown ? { unknown } : {}) }, m);
         this.preparing = 0;
+        this.preparingAt = undefined;
         return;
       }
       case FRONTEND.Close: {
         const t = parseTarget(m.body);
         (t.kind === 'S' ? this.statements : this.portals).delete(t.name);
-        this.queue.push({ kind: 'close', at, size });
+        this.push({ kind: 'close', at, end, size }, m);
         return;
       }
       case FRONTEND.Sync:
-        this.queue.push({ kind: 'sync', at, size });
+        // Parse/Bind/Describe of a batch with no Execute (a prepare-only batch) are no later statement's request.
+        this.preparing = 0;
+        this.preparingAt = undefined;
+        this.push({ kind: 'sync', at, end, size }, m);
         return;
       case FRONTEND.FunctionCall:
-        this.queue.push({ kind: 'function', at, size });
+        this.push({ kind: 'function', at, end, size }, m);
         return;
       case FRONTEND.CopyData:
         if (this.result.copy) {
@@ -239,8 +351,24 @@ export class PgSession implements ProtocolSession {
 
   private backend(m: Message): void {
     const at = this.mark(1);
+    // ParameterStatus and NotificationResponse may come between batches, unasked ("Asynchronous
+    // Operations"); any other message begins the answer to a batch when none is being read.
+    const cut = this.batch?.cut;
+    if (cut && (!cut.checked || m.type === BACKEND.ReadyForQuery)) {
+      // Still the cut batch's answer only if the server had received no later batch when it sent this.
+      if (!this.units.stillAnswering(this.batch!.unit!, this.ackOf(1, m.offset))) this.abandon(this.batch!);
+      else if (!cut.checked) cut.whole = m.type === BACKEND.ParseComplete || m.type === BACKEND.BindComplete;
+      cut.checked = true;
+    }
+    if (!this.batch && m.type !== BACKEND.ParameterStatus && m.type !== BACKEND.NotificationResponse) this.startBatch(m.offset);
     const res = this.result;
-    res.size += m.body.length + 5;
+    // A NotificationResponse is a record of its own, and a ParameterStatus between batches answers
+    // nothing: neither is part of a statement's answer.
+    if (m.type !== BACKEND.NotificationResponse && (this.batch || m.type !== BACKEND.ParameterStatus)) {
+      res.size += m.body.length + 5;
+      // The result starts with the first message counted in it (resets drop those answering Parse, Bind, Describe).
+      res.start ??= this.startMark(1, m.offset);
+    }
     switch (m.type) {
       case BACKEND.Authentication: {
         const a = parseAuthentication(m.body);
@@ -252,17 +380,30 @@ export class PgSession implements ProtocolSession {
       case BACKEND.ReadyForQuery: {
         this.session.transaction = parseReadyForQuery(m.body);
         // Ends a simple Query, or the batch up to and including a Sync ("Simple Query", "Extended
-        // Query"): Executes still queued were skipped by the backend after an error.
+        // Query"): Executes still queued were skipped by the backend after an error. Without one,
+        // after a loss, their answers were not told apart (the batch lost messages).
+        const skipped = this.skipping || !this.lossSeen;
+        if (this.batch?.cut) this.placeTail(this.batch.cut);
         while (this.queue.length > 0) {
           const op = this.queue.shift()!;
           if (op.kind === 'sync' || op.kind === 'query') break;
-          if (op.kind === 'execute') this.emitExecute(op, at, { skipped: true });
+          if (op.kind === 'execute') {
+            if (skipped) this.emitExecute(op, at, { skipped: true });
+            else this.emit({ request: executeRequest(op) }, AMBIGUOUS_RESPONSE);
+          }
         }
+        const unit = this.batch?.unit;
+        this.units.answered(unit, m.offset + 6);
+        this.batch = undefined;
+        this.queue = [];
+        this.afterZ = true;
+        this.units.settle(!this.lost[0] && !this.lost[1], unit !== undefined, this.ackOf(1, m.offset));
         this.skipping = false;
         this.resetResult();
         return;
       }
       case BACKEND.ParseComplete: case BACKEND.BindComplete: case BACKEND.CloseComplete:
+        if (this.batch && m.type !== BACKEND.CloseComplete) this.batch.extended = true;
         this.shiftKind(m.type === BACKEND.ParseComplete ? 'parse' : m.type === BACKEND.BindComplete ? 'bind' : 'close');
         this.resetResult();
         return;
@@ -277,8 +418,11 @@ export class PgSession implements ProtocolSession {
       }
       case BACKEND.RowDescription: {
         const cols = parseRowDescription(m.body);
-        if (this.queue[0]?.kind === 'describe') {
-          this.queue.shift();
+        // It answers a Describe: not part of the result. Answering nothing known, it answered one
+        // when the batch was extended-protocol (pg, libpq and JDBC describe the portal they run).
+        const described = this.queue[0]?.kind === 'describe';
+        if (described || (!this.batch?.unit && this.batch?.extended)) {
+          if (described) this.queue.shift();
           this.resetResult();
         }
         this.result.columns = cols;
@@ -289,7 +433,6 @@ export class PgSession implements ProtocolSession {
         this.resetResult();
         return;
       case BACKEND.DataRow: {
-        res.start ??= at;
         res.rows++;
         if (res.preview.length < this.previewRows) {
           const values = parseDataRow(m.body);
@@ -300,7 +443,6 @@ export class PgSession implements ProtocolSession {
       // COPY ("COPY Operations"): the response opens a CopyData stream; CommandComplete "COPY n" ends it.
       case BACKEND.CopyInResponse: case BACKEND.CopyOutResponse: case BACKEND.CopyBothResponse: {
         const c = parseCopyResponse(m.body);
-        res.start ??= at;
         res.copy = { direction: m.type === BACKEND.CopyInResponse ? 'in' : m.type === BACKEND.CopyOutResponse ? 'out' : 'both', bytes: 0, rows: 0, text: c.format === 0 };
         return;
       }
@@ -321,7 +463,7 @@ export class PgSession implements ProtocolSession {
         const error = notice(parseFields(m.body));
         // Outside any statement (authentication, startup): a record of its own.
         if (this.queue.length === 0 || this.queue[0]!.kind === 'sync') {
-          this.emit({ response: this.responseOf(at, at, { error }) });
+          this.emit({ response: responseOf(this.result, at, at, { error }) }, this.batch?.reason ?? (this.batch?.cut ? NO_REQUEST : undefined));
           return;
         }
         return this.complete(at, { error });
@@ -335,8 +477,8 @@ export class PgSession implements ProtocolSession {
         return;
       case BACKEND.FunctionCallResponse:
         this.shiftKind('function', (op) => this.emit({
-          request: { start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'FunctionCall' },
-          response: this.responseOf(at, at, {}),
+          request: requestOf(op, 'FunctionCall'),
+          response: responseOf(this.result, at, at, {}),
         }));
         this.resetResult();
         return;
@@ -345,8 +487,29 @@ export class PgSession implements ProtocolSession {
     }
   }
 
+  /** The cut batch's ReadyForQuery: its Executes take the answers read after the hole, counted from the end. */
+  private placeTail(cut: NonNullable<Batch['cut']>): void {
+    const ops = this.queue.splice(0);
+    const execs = ops.filter((o): o is Extract<Op, { kind: 'execute' }> => o.kind === 'execute');
+    const placed = ops.some((o) => o.kind === 'query') ? undefined : alignTail(execs.length, cut.tail);
+    execs.forEach((op, i) => {
+      const t = placed?.[i];
+      if (!t) this.emit({ request: executeRequest(op) }, LOST_RESPONSE);
+      // The first answer after the hole may have begun in it (not a BindComplete first): marked.
+      else this.emit({ request: executeRequest(op), response: t.response }, t === cut.tail[0] && !cut.whole ? 'gap' : op.unknown);
+    });
+    for (const op of ops) if (op.kind === 'query' && op.index === 0) this.emit({ request: { ...queryRequest(op), query: op.sql } }, LOST_RESPONSE);
+    if (!placed) for (const t of cut.tail) this.emit({ response: t.response }, AMBIGUOUS_REQUEST);
+  }
+
   /** A statement finished (CommandComplete, EmptyQueryResponse, PortalSuspended or ErrorResponse). */
   private complete(at: Mark, out: { command?: string; empty?: true; suspended?: true; error?: PgNotice }): void {
+    const cut = this.batch?.cut;
+    if (cut) {
+      cut.tail.push({ response: responseOf(this.result, this.result.start ?? at, at, out), error: out.error !== undefined });
+      this.resetResult();
+      return;
+    }
     // Answers to Parse/Bind/Describe/Close that never came: the statement failed at one of them,
     // and the error belongs to the Execute it was being prepared for.
     while (this.queue.length > 0 && ['parse', 'bind', 'describe', 'close'].includes(this.queue[0]!.kind)) {
@@ -355,7 +518,7 @@ export class PgSession implements ProtocolSession {
       const next = this.queue.find((o) => o.kind === 'execute' || o.kind === 'sync' || o.kind === 'query');
       if (next?.kind !== 'execute') {
         // Nothing was to be executed (a prepare-only batch): the error is reported on its own.
-        this.emit({ request: { start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Execute' }, response: this.responseOf(at, at, out) });
+        this.emit({ request: requestOf(op, 'Execute'), response: responseOf(this.result, at, at, out) });
         this.resetResult();
         this.skipping = true;
         return;
@@ -363,11 +526,7 @@ export class PgSession implements ProtocolSession {
     }
     const op = this.queue[0];
     if (op?.kind === 'query') {
-      const sql = op.parts.length > 1 && op.parts[op.index] !== undefined ? op.parts[op.index]! : op.sql;
-      this.emit({
-        request: { start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Query', query: sql },
-        response: this.responseOf(this.result.start ?? at, at, out),
-      });
+      this.emit({ request: queryRequest(op), response: responseOf(this.result, this.result.start ?? at, at, out) });
       op.index++;
       // An error aborts the rest of the query string; ReadyForQuery ends the op either way.
     } else if (op?.kind === 'execute') {
@@ -375,45 +534,21 @@ export class PgSession implements ProtocolSession {
       this.emitExecute(op, at, out);
       if (out.error) this.skipping = true;
     } else {
-      this.emit({ response: this.responseOf(this.result.start ?? at, at, out) });
+      // A result no statement seen asked for: its batch's request was lost (the batch's reason).
+      this.emit({ response: responseOf(this.result, this.result.start ?? at, at, out) }, this.batch?.reason ?? NO_REQUEST);
     }
     this.resetResult();
   }
 
-  private emitExecute(op: Extract<Op, { kind: 'execute' }>, at: Mark, out: { command?: string; empty?: true; suspended?: true; error?: PgNotice; skipped?: true }): void {
-    const request: NonNullable<PgTransaction['request']> = {
-      start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Execute',
-    };
-    if (op.sql !== undefined) request.query = op.sql;
-    request.statement = op.statement;
-    if (op.portal) request.portal = op.portal;
-    if (op.params.length) request.params = op.params;
+  /** `reason` overrides what the op itself lacks (its statement unknown). */
+  private emitExecute(op: Extract<Op, { kind: 'execute' }>, at: Mark, out: { command?: string; empty?: true; suspended?: true; error?: PgNotice; skipped?: true }, reason?: string): void {
+    const request = executeRequest(op);
     if (out.skipped) {
       // The backend skipped it after an earlier error in the batch: sent, never executed.
       this.emit({ request }, 'skipped-after-error');
       return;
     }
-    this.emit({ request, response: this.responseOf(this.result.start ?? at, at, out) }, op.sql === undefined ? UNKNOWN_PREPARED : undefined);
-  }
-
-  private responseOf(start: Mark, end: Mark, out: { command?: string; empty?: true; suspended?: true; error?: PgNotice }): NonNullable<PgTransaction['response']> {
-    const r = this.result;
-    const resp: NonNullable<PgTransaction['response']> = { start: start.time, end: end.time, frames: [start.frame, end.frame], size: r.size };
-    if (out.command !== undefined) resp.command = out.command;
-    if (out.command !== undefined || r.rows > 0) resp.rows = r.rows;
-    if (r.columns) resp.columns = r.columns.map((c) => c.name);
-    if (r.preview.length) resp.preview = r.preview;
-    if (out.error) resp.error = out.error;
-    if (r.notices.length) resp.notices = r.notices;
-    if (r.copy) {
-      // The server's tag ("COPY 7") is the authority on rows: a HEADER line or the "\." end marker
-      // are lines but not rows. Counted lines stand in when no tag came (a cut capture).
-      const tag = out.command !== undefined ? /^COPY (\d+)$/.exec(out.command) : null;
-      resp.copy = { direction: r.copy.direction, bytes: r.copy.bytes, rows: tag ? Number(tag[1]) : r.copy.rows };
-    }
-    if (out.suspended) resp.suspended = true;
-    if (out.empty) resp.empty = true;
-    return resp;
+    this.emit({ request, response: responseOf(this.result, this.result.start ?? at, at, out) }, reason ?? op.unknown);
   }
 
   private resetResult(): void {
@@ -430,17 +565,10 @@ export class PgSession implements ProtocolSession {
     then?.(op!);
   }
 
-  /** Everything in flight when a direction lost its framing, or the connection ended. */
+  /** Everything in flight when the connection ended. */
   private flushQueue(reason: string): void {
-    for (const op of this.queue) {
-      if (op.kind === 'query') this.emit({ request: { start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Query', query: op.sql } }, reason);
-      else if (op.kind === 'execute') {
-        this.emit({ request: {
-          start: op.at.time, end: op.at.time, frames: [op.at.frame, op.at.frame], size: op.size, message: 'Execute',
-          ...(op.sql !== undefined ? { query: op.sql } : {}), statement: op.statement, ...(op.params.length ? { params: op.params } : {}),
-        } }, reason);
-      }
-    }
+    for (const t of this.batch?.cut?.tail ?? []) this.emit({ response: t.response }, NO_REQUEST);
+    for (const u of this.units.drain()) this.retireUnit(u, reason);
     this.queue = [];
     this.resetResult();
   }
@@ -462,72 +590,3 @@ export class PgSession implements ProtocolSession {
   }
 }
 
-function freshResult(): Result {
-  return { rows: 0, preview: [], notices: [], size: 0 };
-}
-
-function notice(f: Record<string, string>): PgNotice {
-  const n: PgNotice = { severity: f.V ?? f.S ?? '', code: f.C ?? '', message: f.M ?? '' };
-  if (f.D) n.detail = f.D;
-  if (f.H) n.hint = f.H;
-  if (f.P && /^\d+$/.test(f.P)) n.position = Number(f.P);
-  return n;
-}
-
-function remember<V>(m: Map<string, V>, k: string, v: V): void {
-  // Replacing a known name (the unnamed statement/portal, every Bind) keeps its place: cheap.
-  if (m.has(k)) {
-    m.set(k, v);
-    return;
-  }
-  m.set(k, v);
-  if (m.size > MAX_NAMED) m.delete(m.keys().next().value as string);
-}
-
-/** Lines of text-format COPY data, not counting the "\." end-of-data marker. */
-function countLines(b: Buffer): number {
-  let n = 0;
-  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) n++;
-  const l = b.length;
-  if (l >= 3 && b[l - 3] === 0x5c && b[l - 2] === 0x2e && b[l - 1] === 0x0a && (l === 3 || b[l - 4] === 0x0a)) n--;
-  return n;
-}
-
-/**
- * The statements of a simple Query string, split at semicolons outside quotes, comments and
- * dollar-quoted bodies; each gets its own CommandComplete from the server.
- */
-export function splitStatements(sql: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"') {
-      const q = c;
-      i++;
-      while (i < n && !(sql[i] === q && sql[i + 1] !== q)) i += sql[i] === q ? 2 : 1;
-      i++;
-    } else if (c === '-' && sql[i + 1] === '-') {
-      while (i < n && sql[i] !== '\n') i++;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const e = sql.indexOf('*/', i + 2);
-      i = e < 0 ? n : e + 2;
-    } else if (c === '$') {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64));
-      if (m) {
-        const e = sql.indexOf(m[0], i + m[0].length);
-        i = e < 0 ? n : e + m[0].length;
-      } else i++;
-    } else if (c === ';') {
-      const s = sql.slice(start, i).trim();
-      if (s) out.push(s);
-      start = i + 1;
-      i++;
-    } else i++;
-  }
-  const last = sql.slice(start).trim();
-  if (last) out.push(last);
-  return out;
-}
