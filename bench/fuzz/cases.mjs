@@ -150,7 +150,12 @@ export function toSteps(rng, units) {
     if (!b.bytes) { steps.push({ op: 'gap', dir: b.dir, len: b.gap, dt }); continue; }
     if (b.bytes.length === 0) continue;
     const every = b.bytes.length <= 48 && rng.chance(0.1);
-    const cuts = every ? Array.from({ length: b.bytes.length - 1 }, (_, k) => k + 1) : rng.cuts(b.bytes.length, rng.weighted([[4, 0], [4, rng.int(1, 3)], [1, rng.int(4, 20)]]));
+    // As TCP delivers it, often: segments of one MSS (where a parser that re-joins a partial
+    // message on every segment turns quadratic).
+    const mss = !every && b.bytes.length > 1460 && rng.chance(0.3) ? rng.pick([536, 1460, 1460, 16384]) : 0;
+    const cuts = every ? Array.from({ length: b.bytes.length - 1 }, (_, k) => k + 1)
+      : mss ? Array.from({ length: Math.ceil(b.bytes.length / mss) - 1 }, (_, k) => (k + 1) * mss)
+        : rng.cuts(b.bytes.length, rng.weighted([[4, 0], [4, rng.int(1, 3)], [1, rng.int(4, 20)]]));
     let a = 0;
     for (const c of [...cuts, b.bytes.length]) {
       steps.push({ op: 'data', dir: b.dir, bytes: b.bytes.subarray(a, c), dt: a === 0 ? dt : 0.00001 });

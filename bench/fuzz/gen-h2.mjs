@@ -168,10 +168,11 @@ export function frame(type, flags, stream, payload) {
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const T = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST: 3, SETTINGS: 4, PUSH: 5, PING: 6, GOAWAY: 7, WINDOW: 8, CONT: 9 };
 
-function settings(rng, ack, table) {
+function settings(rng, ack, table, maxFrame) {
   if (ack) return frame(T.SETTINGS, 1, 0, Buffer.alloc(0));
   const ps = [];
   if (table !== undefined) ps.push([1, table]);
+  if (maxFrame) ps.push([5, maxFrame]);
   for (let k = rng.int(0, 3); k > 0; k--) ps.push(rng.pick([[3, 100], [4, 65535], [5, rng.pick([16384, 32768, 16777215])], [6, rng.int(0, 65536)], [2, 0], [8, 1]]));
   const b = Buffer.alloc(ps.length * 6);
   ps.forEach(([id, v], i) => { b.writeUInt16BE(id, i * 6); b.writeUInt32BE(v >>> 0, i * 6 + 2); });
@@ -180,7 +181,8 @@ function settings(rng, ack, table) {
 
 /** A direction's frames under construction: one unit per frame, with its length fields. */
 class Dir {
-  constructor(dir, units) { this.dir = dir; this.units = units; }
+  /** `maxData`: the DATA payload the peer allows (SETTINGS_MAX_FRAME_SIZE, RFC 9113 §6.5.2). */
+  constructor(dir, units, maxData = 16384) { this.dir = dir; this.units = units; this.maxData = maxData; }
   push(bytes, fields = []) {
     this.units.push({ dir: this.dir, bytes, fields: [{ off: 0, width: 3, kind: 'h2-len', value: bytes.length - 9 }, ...fields] });
   }
@@ -207,7 +209,7 @@ class Dir {
       const padded = rng.chance(0.1);
       const pad = padded ? rng.int(0, 16) : 0;
       // Within SETTINGS_MAX_FRAME_SIZE's default, padding included (§4.2).
-      const n = Math.min(bytes.length - a, rng.chance(0.3) ? rng.int(1, 64) : rng.int(1, 16384 - 17));
+      const n = Math.min(bytes.length - a, rng.chance(0.3) ? rng.int(1, 64) : rng.int(1, this.maxData - 17));
       const last = a + n >= bytes.length;
       let flags = last && endStream ? 1 : 0;
       if (padded) flags |= 0x8;
@@ -247,7 +249,7 @@ function grpcMessages(rng, gzip) {
   const parts = [], offs = [];
   let off = 0;
   for (let k = rng.int(0, 4); k > 0; k--) {
-    let m = rng.weighted([[5, () => protobuf(rng)], [2, () => rng.bytes(rng.size(300))], [1, () => deepProtobuf(rng.int(1, 3000))], [1, () => Buffer.alloc(rng.int(1000, 40000), 7)], [1, () => Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63, 0x10, 0x2a])]])();
+    let m = rng.weighted([[5, () => protobuf(rng)], [2, () => rng.bytes(rng.size(300))], [1, () => deepProtobuf(rng.int(1, 3000))], [0.03, () => Buffer.alloc(rng.int(1 << 20, 3 << 20), 9)], [1, () => Buffer.alloc(rng.int(1000, 40000), 7)], [1, () => Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63, 0x10, 0x2a])]])();
     const compressed = gzip && rng.chance(0.7);
     if (compressed) m = rng.chance(0.9) ? gzipSync(m) : rng.bytes(m.length);
     const h = Buffer.alloc(5);
@@ -267,15 +269,17 @@ function grpcMessages(rng, gzip) {
  */
 export function genHttp2(rng, opts = {}) {
   const units = [];
-  const c = new Dir(0, units), s = new Dir(1, units);
+  // Now and then both ends allow the largest frames, and bodies come in megabytes.
+  const big = rng.chance(0.04) ? 16_777_215 : undefined;
+  const c = new Dir(0, units, big), s = new Dir(1, units, big);
   const huff = opts.huffman;
   // What each side's decoder allows (SETTINGS_HEADER_TABLE_SIZE, §6.5.2) bounds the other's encoder.
   const cTable = rng.chance(0.2) ? rng.pick([0, 256, 4096, 65536]) : undefined;
   const sTable = rng.chance(0.2) ? rng.pick([0, 256, 4096, 65536]) : undefined;
   const encC = new HpackEncoder(rng, huff, sTable ?? 4096), encS = new HpackEncoder(rng, huff, cTable ?? 4096);
   if (!opts.upgraded || rng.chance(0.9)) units.push({ dir: 0, bytes: PREFACE, fields: [] });
-  c.push(settings(rng, false, cTable));
-  s.push(settings(rng, false, sTable));
+  s.push(settings(rng, false, sTable, big));
+  c.push(settings(rng, false, cTable, big));
   s.push(settings(rng, true)); c.push(settings(rng, true));
   const streams = [];
   let id = opts.upgraded ? 3 : 1;
@@ -293,7 +297,7 @@ export function genHttp2(rng, opts = {}) {
     const gzip = grpc && rng.chance(0.3);
     const req = reqHeaders(rng, grpc, sid);
     if (gzip) req.push(['grpc-encoding', 'gzip']);
-    const plain = grpc ? undefined : encodedBody(rng, rng.chance(0.5) ? Buffer.alloc(0) : rng.bytes(rng.size(3000)));
+    const plain = grpc ? undefined : encodedBody(rng, rng.chance(0.5) ? Buffer.alloc(0) : rng.chance(0.01) ? Buffer.alloc(rng.int(1 << 20, 3 << 20), 0x62) : rng.bytes(rng.size(3000)));
     if (plain?.enc) req.push(['content-encoding', plain.enc]);
     const body = grpc ? grpcMessages(rng, gzip) : { bytes: plain.body, offs: [] };
     c.headers(rng, sid, encC.block(req), body.bytes.length === 0 && !grpc);

@@ -56,7 +56,7 @@ function headers(m, rng, fixed) {
 }
 
 function body(rng) {
-  return rng.weighted([[4, () => Buffer.from(rng.token(0, 64))], [2, () => rng.bytes(rng.size(4000))], [1, () => Buffer.alloc(rng.int(2000, 70000), 0x61)], [2, () => jsonBody(rng)], [1, () => Buffer.from(`user=a&password=${rng.token()}&x=%zz&token`)]])();
+  return rng.weighted([[4, () => Buffer.from(rng.token(0, 64))], [2, () => rng.bytes(rng.size(4000))], [1, () => Buffer.alloc(rng.int(2000, 70000), 0x61)], [0.03, () => Buffer.alloc(rng.int(1 << 20, 3 << 20), 0x62)], [2, () => jsonBody(rng)], [1, () => Buffer.from(`user=a&password=${rng.token()}&x=%zz&token`)]])();
 }
 
 /** The body framing of a message: content-length, chunked, or none; close-delimited for responses. */

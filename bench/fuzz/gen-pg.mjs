@@ -54,7 +54,7 @@ function dataRow(rng, cols) {
   const parts = [i16(cols)];
   for (let i = 0; i < cols; i++) {
     if (rng.chance(0.1)) { parts.push(i32(-1)); continue; }
-    const v = rng.chance(0.7) ? Buffer.from(rng.pick([String(rng.int(-1000, 1e6)), rng.token(0, 30), 't', '2026-12-07', '{"a":1}', '1.25'])) : rng.bytes(rng.size(16));
+    const v = rng.chance(0.002) ? Buffer.alloc(rng.int(1 << 20, 3 << 20), 0x63) : rng.chance(0.7) ? Buffer.from(rng.pick([String(rng.int(-1000, 1e6)), rng.token(0, 30), 't', '2026-12-07', '{"a":1}', '1.25'])) : rng.bytes(rng.size(16));
     parts.push(i32(v.length), v);
   }
   return parts;
@@ -103,7 +103,7 @@ function simple(out, rng) {
   }
   if (shape === 'copy-out') {
     out.push(msg(1, 'H', Buffer.from([0]), i16(1), i16(0)));
-    for (let k = rng.int(0, 4); k > 0; k--) out.push(msg(1, 'd', Buffer.from(`${rng.token()}\n`)));
+    for (let k = rng.int(0, 4); k > 0; k--) out.push(msg(1, 'd', rng.chance(0.05) ? Buffer.alloc(rng.int(1 << 20, 3 << 20), 0x64) : Buffer.from(`${rng.token()}\n`)));
     out.push(msg(1, 'c'));
     out.push(msg(1, 'C', cstr('COPY 2')));
   }

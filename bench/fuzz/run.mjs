@@ -8,6 +8,7 @@
 //   npm run fuzz -- --only lie-len             or one mutation (direct or capture, e.g. lie-pglen)
 //   npm run fuzz -- --repro http2/bitflip/0a1b2c3d   rerun one case and print what it did
 //   npm run fuzz -- --workers 1 --no-fixtures  one thread; do not write regression fixtures
+//   --capture-ms 2000 --direct-ms 200 --per-mb-ms 50 --hang-ms 20000 --rss-mb 512   the bounds
 //
 // Failures are written as regression fixtures to test/fuzz/regressions/ (replayed by npm test)
 // and the report to .tmp/fuzz-report.json.
@@ -29,7 +30,7 @@ const only = opt('--only');
 const repro = opt('--repro');
 const workers = Math.max(1, Number(opt('--workers', String(Math.min(2, availableParallelism())))));
 const fixtures = !args.includes('--no-fixtures');
-const bounds = { captureMs: Number(opt('--capture-ms', '2000')), directMs: Number(opt('--direct-ms', '200')) };
+const bounds = { captureMs: Number(opt('--capture-ms', '2000')), directMs: Number(opt('--direct-ms', '200')), perMbMs: Number(opt('--per-mb-ms', '50')) };
 /** A case still running after this long is a hang: its worker is stopped and replaced. */
 const HANG_MS = Number(opt('--hang-ms', '20000'));
 const RSS_LIMIT = Number(opt('--rss-mb', '512')) * 1024 * 1024;

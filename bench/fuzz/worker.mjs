@@ -70,12 +70,13 @@ async function runCase(c, minimize) {
 /** The time measured is the decode's: building the input (mutating a capture) is not counted. */
 async function runCaseInner(c, minimize) {
   let failure, fixture, meta = {};
-  let t0;
+  let t0, size;
   if (c.decoder === 'capture') {
     const b = base.build(c);
     meta = { base: b.base, other: b.other };
     t0 = performance.now();
     const opts = { bodyLimit: b.bodyLimit, protos: b.protos, redact: b.redact };
+    size = b.bytes.length;
     failure = await capture(b.bytes, opts);
     const ms = performance.now() - t0;
     if (failure && minimize) {
@@ -83,9 +84,10 @@ async function runCaseInner(c, minimize) {
       const small = await minimizeCapture(b.bytes, async (x) => (await capture(x, opts))?.signature === sig);
       fixture = { pcap: small, ...opts };
     }
-    return { ms, failure, fixture, meta };
+    return { ms, failure, fixture, meta, size };
   }
   const input = buildDirect(c, mods.HUFFMAN_CODES);
+  size = input.kind === 'hpack' ? input.blocks.reduce((a, b) => a + b.length, 0) : input.steps.reduce((a, st) => a + (st.bytes?.length ?? 0), 0);
   t0 = performance.now();
   failure = direct(input);
   const ms = performance.now() - t0;
@@ -93,7 +95,7 @@ async function runCaseInner(c, minimize) {
     const sig = failure.signature;
     fixture = toFixture(await minimizeDirect(input, (x) => direct(x)?.signature === sig));
   }
-  return { ms, failure, fixture, meta };
+  return { ms, failure, fixture, meta, size };
 }
 
 const stats = { cases: 0, byDecoder: {}, byMutation: {}, msByDecoder: {}, maxMsByDecoder: {}, peakHeap: 0, slowest: [] };
@@ -119,14 +121,16 @@ async function main() {
     bump(stats.byMutation, c.decoder === 'capture' ? `capture.${c.mutation}` : c.mutation);
     bump(stats.msByDecoder, fam, r.ms);
     if (r.ms > (stats.maxMsByDecoder[fam]?.ms ?? -1)) stats.maxMsByDecoder[fam] = { ms: Math.round(r.ms * 10) / 10, id: caseId(c) };
-    const bound = c.decoder === 'capture' ? w.bounds.captureMs : w.bounds.directMs;
+    // The bound grows with the input (megabyte bodies are generated too): base + perMbMs per MB,
+    // a floor of 20 MB/s by default, which quadratic reading of a large message falls far below.
+    const bound = (c.decoder === 'capture' ? w.bounds.captureMs : w.bounds.directMs) + w.bounds.perMbMs * ((r.size ?? 0) / 2 ** 20);
     let failure = r.failure;
     if (!failure && r.ms > bound) {
       // Over its time bound: run it twice more before calling it slow (a GC pause, the other
       // thread, a first compile); the fastest of the three counts.
       const times = [r.ms];
       for (let k = 0; k < 2 && Math.min(...times) > bound; k++) times.push((await runCase(c, false)).ms);
-      if (Math.min(...times) > bound) failure = { kind: 'slow', message: `took ${times.map((t) => Math.round(t)).join(', ')} ms (bound ${bound} ms)`, signature: 'slow' };
+      if (Math.min(...times) > bound) failure = { kind: 'slow', message: `took ${times.map((t) => Math.round(t)).join(', ')} ms for ${((r.size ?? 0) / 2 ** 20).toFixed(1)} MB (bound ${Math.round(bound)} ms)`, signature: 'slow' };
     }
     if (failure) parentPort.postMessage({ type: 'failure', index: i, id: caseId(c), decoder: c.decoder, mutation: c.mutation, ms: r.ms, failure, fixture: failure.kind === 'slow' ? undefined : r.fixture, meta: r.meta });
     if (stats.cases % 200 === 0) {
