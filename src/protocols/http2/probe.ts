@@ -6,13 +6,18 @@ const MIN_RUN = 2;
 
 /**
  * Length of the run of plausible frames starting at `p` (frames that fit in `b` and follow each
- * other exactly), and whether the run ends exactly at the end of `b`.
+ * other exactly), and whether the run ends exactly at the end of `b`. With `streamOk`, a frame on
+ * a stream it refuses ends the run as an implausible one would.
  */
-function run(b: Buffer, p: number, maxFrame: number): { frames: number; exact: boolean; cut: boolean; firstHeaders: number } {
+function run(b: Buffer, p: number, maxFrame: number, streamOk?: (stream: number) => boolean): { frames: number; exact: boolean; cut: boolean; firstHeaders: number } {
   let frames = 0;
   let firstHeaders = -1;
   while (p < b.length) {
-    const n = plausibleFrame(b, p, maxFrame);
+    let n = plausibleFrame(b, p, maxFrame);
+    if (n >= 0 && streamOk) {
+      const stream = b.readUInt32BE(p + 5) & 0x7fffffff;
+      if (stream !== 0 && !streamOk(stream)) n = -1;
+    }
     // A plausible frame header whose payload runs past the segment: the frame is cut, not wrong.
     if (n >= 0 && p + n > b.length) return { frames, exact: false, cut: true, firstHeaders: firstHeaders < 0 && b[p + 3] === FRAME.HEADERS ? p : firstHeaders };
     if (n < 0) return { frames, exact: false, cut: false, firstHeaders };
@@ -26,12 +31,15 @@ function run(b: Buffer, p: number, maxFrame: number): { frames: number; exact: b
 /**
  * Finds where frames start in bytes caught mid-connection (or after a gap): the first position
  * from which at least two plausible frames follow each other and tile the rest of the segment.
- * Returns -1 when there is no such position: better no records than wrong ones.
+ * Returns -1 when there is no such position: better no records than wrong ones. A session that
+ * knows the connection's streams passes `streamOk`: inside a payload, shape alone matches by
+ * chance (an empty DATA frame on stream 16 269 056, then a frame the segment cuts), and such runs
+ * name streams the connection never came near.
  */
-export function findFrameSync(b: Buffer, maxFrame = DEFAULT_MAX_FRAME, minRun = MIN_RUN, allowCut = false): number {
+export function findFrameSync(b: Buffer, maxFrame = DEFAULT_MAX_FRAME, minRun = MIN_RUN, allowCut = false, streamOk?: (stream: number) => boolean): number {
   const limit = Math.min(b.length - FRAME_HEADER, 64 * 1024);
   for (let p = 0; p <= limit; p++) {
-    const r = run(b, p, maxFrame);
+    const r = run(b, p, maxFrame, streamOk);
     // Inside a connection already known to be HTTP/2, whole frames may end in one the segment cuts.
     if ((r.exact || (allowCut && r.cut)) && r.frames + (r.cut ? 1 : 0) >= minRun && r.frames >= 1) return p;
   }

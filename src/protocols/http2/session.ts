@@ -1,8 +1,9 @@
 import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import type {
-  CarriedProtocol, GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError,
+  CarriedProtocol, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError,
   StreamMessageReader, Transaction, UpgradeRequest,
 } from '../types.js';
+import { addMessages, assign, joinField } from './fields.js';
 import { DEFAULT_MAX_FRAME, errorName, FLAG, FRAME, FrameReader, PREFACE, SETTING, type Frame } from './frames.js';
 import { HpackDecoder, HpackError, MAX_TABLE_SIZE } from './hpack.js';
 import { DEFAULT_MAX_MESSAGES, listPrefix, MAX_HEADER_BLOCK, MAX_HEADER_LIST, MAX_STREAMS } from './limits.js';
@@ -36,6 +37,8 @@ interface Stream {
   resp?: Half;
   error?: StreamError;
   emitted: boolean;
+  /** A server → client gap came while no response was seen: the response may have been in it. */
+  respLost?: boolean;
 }
 
 interface Block {
@@ -65,6 +68,11 @@ export class Http2Session implements ProtocolSession {
   private prefaceLeft: number;
   /** Framing is lost in a direction until a plausible frame sequence is found again. */
   private readonly lost: [boolean, boolean];
+  /** Whether a direction has read frames from a known boundary: a later resync can be vetted. */
+  private readonly framed: [boolean, boolean];
+  /** The highest stream id seen, and the bytes of the connection never read (gaps, bytes skipped while lost). */
+  private highest = 0;
+  private unseen = 0;
   private readonly at: [StreamMeta, StreamMeta] = [
     { time: 0, frame: 0, offset: 0, peerAck: -1 }, { time: 0, frame: 0, offset: 0, peerAck: -1 },
   ];
@@ -86,6 +94,7 @@ export class Http2Session implements ProtocolSession {
     this.prefaceLeft = mid ? 0 : PREFACE.length;
     // Caught mid-connection, either direction may begin inside a frame.
     this.lost = [mid, mid];
+    this.framed = [!mid, !mid];
     this.hpack = [new HpackDecoder({ desynced: mid }), new HpackDecoder({ desynced: mid })];
     this.readers = [this.makeReader(0), this.makeReader(1)];
     this.maxMessages = ctx.options.maxMessages ?? DEFAULT_MAX_MESSAGES;
@@ -134,10 +143,18 @@ export class Http2Session implements ProtocolSession {
     }
     if (b.length === 0) return;
     if (this.lost[dir]) {
-      // Inside a connection known to be HTTP/2, one frame that fits the segment exactly will do.
-      const p = findFrameSync(b, this.readers[dir].maxFrame, 1, true);
+      // Inside a connection known to be HTTP/2, one frame that fits the segment exactly will do,
+      // on streams the connection could have reached: each stream opened in unseen bytes took a
+      // HEADERS frame of 10 bytes or more, client and server ids alternate (RFC 9113 §5.1.1), and
+      // 64 more ids allow for ids skipped. A first sync mid-connection has nothing to vet against.
+      const reach = this.highest + 2 * (64 + Math.ceil(this.unseen / 10));
+      const p = findFrameSync(b, this.readers[dir].maxFrame, 1, true, this.framed[dir] ? (id) => id <= reach : undefined);
+      this.unseen += p < 0 ? b.length : p;
       if (p < 0) return;
       this.lost[dir] = false;
+      this.framed[dir] = true;
+      // A response may have begun in the bytes never read, for any stream that has none yet.
+      if (dir === 1) for (const s of this.streams.values()) if (!s.resp) s.respLost = true;
       this.readers[dir].reset();
       b = b.subarray(p);
       off += p;
@@ -147,6 +164,7 @@ export class Http2Session implements ProtocolSession {
 
   gap(dir: Dir, length: number, _meta: StreamMeta): void {
     if (this.ended) return;
+    this.unseen += length;
     if (dir === 0 && this.prefaceLeft > 0) this.prefaceLeft = 0;
     if (this.lost[dir]) return;
     if (this.readers[dir].gap(length)) return;
@@ -160,7 +178,7 @@ export class Http2Session implements ProtocolSession {
       if (h && !h.ended) {
         h.gap = true;
         h.grpc?.gap(Number.MAX_SAFE_INTEGER);
-      }
+      } else if (!h && dir === 1) s.respLost = true;
     }
   }
 
@@ -462,6 +480,7 @@ export class Http2Session implements ProtocolSession {
       }
       s = { id, emitted: false };
       this.streams.set(id, s);
+      if (id > this.highest) this.highest = id;
     }
     return s.emitted ? undefined : s;
   }
@@ -474,10 +493,7 @@ export class Http2Session implements ProtocolSession {
   }
 
   private touch(h: Half | undefined, f: Frame, at: StreamMeta): void {
-    if (!h) return;
-    h.size += 9 + f.payload.length;
-    h.end = at.time;
-    h.lastFrame = at.frame;
+    if (h) [h.size, h.end, h.lastFrame] = [h.size + 9 + f.payload.length, at.time, at.frame];
   }
 
   private endHalf(s: Stream, dir: Dir): void {
@@ -538,6 +554,7 @@ export class Http2Session implements ProtocolSession {
     const why = reason
       ?? (req?.gap || resp?.gap ? 'gap' : undefined)
       ?? (partial ? 'headers-desynced' : undefined)
+      ?? (!resp && s.respLost ? 'response-lost-in-gap' : undefined)
       ?? (!req ? 'no-request-seen' : !resp && !s.error ? 'no-response' : undefined)
       ?? (req && !req.ended && !s.error ? 'request-not-ended' : undefined);
     if (why) tx.incomplete = why;
@@ -579,22 +596,4 @@ export class Http2Session implements ProtocolSession {
     if (h.grpc) addMessages(out, h.grpc.messages, h.grpc.dropped);
     return out;
   }
-}
-
-function addMessages(out: { messages?: GrpcMessage[]; messagesDropped?: number }, messages: GrpcMessage[], dropped: number): void {
-  out.messages = messages;
-  if (dropped > 0) out.messagesDropped = dropped;
-}
-
-function assign(h: Half, fields: { name: string; value: string }[]): void {
-  for (const f of fields) {
-    if (f.name.startsWith(':')) h.pseudo[f.name] = f.value;
-    else h.headers[f.name] = joinField(h.headers[f.name], f.value, f.name);
-  }
-}
-
-/** Repeated fields joined as in HTTP/1 records; cookie crumbs with "; " (RFC 9113 §8.2.3). */
-function joinField(prev: string | undefined, v: string, name: string): string {
-  if (prev === undefined) return v;
-  return `${prev}${name === 'cookie' ? '; ' : name === 'set-cookie' ? '\n' : ', '}${v}`;
 }
