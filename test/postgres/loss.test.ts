@@ -9,9 +9,13 @@
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCapture, type Packet } from '../../src/capture/index.js';
+import { Violations } from '../../src/common/index.js';
+import { Decoder, IPPROTO_TCP, TCP_SYN } from '../../src/decode/index.js';
 import { isPostgres, type PgFlowRecord } from '../../src/flows/record.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import { STATEMENT_UNKNOWN } from '../../src/protocols/postgres/session.js';
+import { PgSession, STATEMENT_UNKNOWN } from '../../src/protocols/postgres/session.js';
+import type { PgExchange } from '../../src/protocols/postgres/types.js';
+import type { Exchange } from '../../src/protocols/types.js';
 
 const FILE = 'pcaps/loss/postgres.pcap';
 const packets: Packet[] = [];
@@ -181,4 +185,99 @@ describe('PostgreSQL after lost segments (pcaps/loss/postgres.pcap)', () => {
   it.fails('two client holes one ACK proves: the request after them still pairs with its answer', () => {
     expect(judge([25, 34, 38, 45, 51, 52]).notExact.map(idOf)).toEqual([]);
   });
+});
+
+describe('PostgreSQL after a hole inside a pipelined batch\'s answer (pcaps/loss/postgres.pcap, client 44220)', () => {
+  // Frame 259 sends 8 Bind/Execute and Sync; the answer comes in frames 262 (8192 bytes: six
+  // statements and the first bytes of the seventh's) and 263 (the rest, then ReadyForQuery).
+  const batch = () => clean.filter((r) => r.request?.frames?.[0] === 259);
+
+  it('the first part lost: the answers after the hole are placed by counting back from ReadyForQuery', () => {
+    const v = judge([262]);
+    expect(v.notExact.map(idOf)).toEqual([]);
+    expect(v.unmarked.map(idOf)).toEqual([]);
+    expect(v.mismatched).toEqual([]);
+    const rs = batch().map((c) => byId(v, idOf(c)!)[0]!);
+    expect(rs.map((r) => r.incompleteReason ?? 'exact')).toEqual([...Array<string>(6).fill('response-lost-in-gap'), 'gap', 'exact']);
+  });
+
+  it('the request and the second part lost: what arrived of the answer cut in two is still reported, marked', () => {
+    const v = judge([259, 263]);
+    expect(v.unmarked.map(idOf)).toEqual([]);
+    expect(v.mismatched).toEqual([]);
+    const cut = batch()[6]!;
+    expect(cut.response!.frames).toEqual([262, 263]);
+    expect(v.records.filter((r) => !r.request && r.response!.frames![0] === 262 && r.incompleteReason === 'gap')).not.toHaveLength(0);
+  });
+});
+
+/** One direction's segments of a connection of the capture: stream offsets, and the peer's offset each acknowledged. */
+interface Seg { dir: 0 | 1; off: number; ack: number; frame: number; time: number; bytes: Buffer }
+
+function segmentsOf(port: number): Seg[] {
+  const d = new Decoder(new Violations());
+  const isn: [number, number] = [-1, -1];
+  const out: Seg[] = [];
+  for (const p of packets) {
+    const x = d.decode(p);
+    if (!x || x.proto !== IPPROTO_TCP || (x.srcPort !== port && x.dstPort !== port)) continue;
+    const dir = x.srcPort === port ? 0 : 1;
+    if (x.flags & TCP_SYN) { isn[dir] = (x.seq + 1) >>> 0; continue; }
+    if (x.payload.length === 0) continue;
+    const peer = isn[1 - dir]!;
+    out.push({ dir, off: (x.seq - isn[dir]!) >>> 0, ack: peer < 0 ? -1 : (x.ack - peer) >>> 0, frame: p.frame, time: p.time, bytes: Buffer.from(x.payload) });
+  }
+  return out;
+}
+
+/** Feeds a PgSession the segments without `drop`, a hole before a direction's next segment, `split` cutting one segment in two. */
+function feed(segs: Seg[], drop: Set<number>, split?: { frame: number; at: number }): PgExchange[] {
+  const out: PgExchange[] = [];
+  const conn = { id: 't', client: { ip: '127.0.0.1', port: 1 }, server: { ip: '127.0.0.1', port: 2 }, family: 4 as const, startTime: 0, firstFrame: 1, handshakeSeen: true, midStream: false };
+  const s = new PgSession({
+    conn, options: { bodyLimit: 1024 }, emit: <T extends Exchange>(tx: T) => { out.push(tx as unknown as PgExchange); },
+    violation: () => {}, handover: () => undefined, carried: () => undefined,
+  });
+  const next: [number, number] = [0, 0];
+  for (const g of segs) {
+    if (drop.has(g.frame)) continue;
+    const meta = { time: g.time, frame: g.frame, offset: next[g.dir], peerAck: g.ack };
+    if (g.off > next[g.dir]) s.gap(g.dir, g.off - next[g.dir], meta);
+    const cut = split?.frame === g.frame ? split.at : g.bytes.length;
+    s.data(g.dir, g.bytes.subarray(0, cut), { ...meta, offset: g.off });
+    if (cut < g.bytes.length) s.data(g.dir, g.bytes.subarray(cut), { ...meta, offset: g.off + cut });
+    next[g.dir] = g.off + g.bytes.length;
+  }
+  s.end(0, 'eof');
+  return out;
+}
+
+const rowId = (x: PgExchange) => x.postgres.response?.preview?.[0]?.[0];
+const askId = (x: PgExchange) => x.postgres.request?.params?.[0] ?? /SELECT (\d+) AS id/.exec(x.postgres.request?.query ?? '')?.[1];
+
+describe('PostgreSQL after a loss, with the segment after the hole cut at every byte', () => {
+  const cases = [
+    { port: 44194, drop: [33], after: 34 }, // a lost request: its answer, cut anywhere
+    { port: 44194, drop: [34], after: 38 }, // a lost answer: the next request, cut anywhere
+    { port: 44220, drop: [262], after: 263 }, // the first part of a pipelined answer lost: the rest, cut anywhere
+    { port: 44220, drop: [35], after: 36 }, // a lost pipelined batch: its answers, cut anywhere
+  ];
+  for (const c of cases) {
+    it(`${c.port}, frame${c.drop.length > 1 ? 's' : ''} ${c.drop.join(', ')} lost, frame ${c.after} cut: the same records, none mispaired`, () => {
+      const segs = segmentsOf(c.port).filter((g) => g.frame <= c.after + 40);
+      const whole = feed(segs, new Set(c.drop)).map((x) => JSON.stringify(x));
+      const len = segs.find((g) => g.frame === c.after)!.bytes.length;
+      for (let at = 1; at < len; at++) {
+        const got = feed(segs, new Set(c.drop), { frame: c.after, at });
+        for (const x of got) {
+          const a = askId(x);
+          const b = rowId(x);
+          if (a !== undefined && b !== undefined) expect(String(b), `split at ${at}`).toBe(String(a));
+        }
+        // Records of untouched statements come out as without the cut; those the loss touched stay marked.
+        const keep = (xs: string[]) => xs.filter((j) => !(JSON.parse(j) as PgExchange).incomplete);
+        expect(keep(got.map((x) => JSON.stringify(x))), `split at ${at}`).toEqual(keep(whole));
+      }
+    });
+  }
 });

@@ -1,6 +1,6 @@
 import type { Column } from './messages.js';
 import type { PgNotice, PgTransaction } from './types.js';
-import type { Unit } from './units.js';
+import { AMBIGUOUS_REQUEST, LOST_RESPONSE, type Unit } from './units.js';
 import type { PgValue } from './values.js';
 
 /** What the PostgreSQL session queues and collects (session.ts), and how a cut batch's answers are placed. */
@@ -113,4 +113,35 @@ export function responseOf(r: Result, start: Mark, end: Mark, out: { command?: s
   if (out.suspended) resp.suspended = true;
   if (out.empty) resp.empty = true;
   return resp;
+}
+
+type Emitted = Omit<PgTransaction, 'session'>;
+
+/** Request halves of the statements of `ops` that will get no answer (a Query string whole when none of it was answered). */
+export function unanswered(ops: Op[]): Emitted[] {
+  const out: Emitted[] = [];
+  for (const op of ops) {
+    if (op.kind === 'query' && op.index === 0) out.push({ request: { ...queryRequest(op), query: op.sql } });
+    else if (op.kind === 'execute') out.push({ request: executeRequest(op) });
+  }
+  return out;
+}
+
+/**
+ * A cut batch's records at its ReadyForQuery (session.ts serverLost): its Executes with the
+ * answers read after the hole where alignTail places them, the rest without (lost in the hole),
+ * and the answers alone when they cannot be placed. Each with its incomplete reason.
+ */
+export function placeTail(ops: Op[], cut: NonNullable<Batch['cut']>): [Emitted, string | undefined][] {
+  const execs = ops.filter((o): o is Extract<Op, { kind: 'execute' }> => o.kind === 'execute');
+  const placed = ops.some((o) => o.kind === 'query') ? undefined : alignTail(execs.length, cut.tail);
+  const out: [Emitted, string | undefined][] = execs.map((op, i) => {
+    const t = placed?.[i];
+    if (!t) return [{ request: executeRequest(op) }, LOST_RESPONSE];
+    // The first answer after the hole may have begun in it (not a BindComplete first): marked.
+    return [{ request: executeRequest(op), response: t.response }, t === cut.tail[0] && !cut.whole ? 'gap' : op.unknown];
+  });
+  for (const r of unanswered(ops.filter((o) => o.kind === 'query'))) out.push([r, LOST_RESPONSE]);
+  if (!placed) for (const t of cut.tail) out.push([{ response: t.response }, AMBIGUOUS_REQUEST]);
+  return out;
 }

@@ -6,8 +6,8 @@ import {
   parseCommandComplete, parseCopyResponse, parseDataRow, parseExecute, parseFields, parseNotification, parseParameterDescription,
   parseParse, parseQuery, parseReadyForQuery, parseRowDescription, parseStartup, parseTarget, type Message,
 } from './messages.js';
-import { AMBIGUOUS_REQUEST, AMBIGUOUS_RESPONSE, LOST_RESPONSE, NO_REQUEST, type Unit, Units } from './units.js';
-import { type Batch, type Mark, type Op, PORTAL_LOST, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, alignTail, executeRequest, freshResult, queryRequest, requestOf, responseOf } from './ops.js';
+import { AMBIGUOUS_RESPONSE, LOST_RESPONSE, NO_REQUEST, type Unit, Units } from './units.js';
+import { type Batch, type Mark, type Op, PORTAL_LOST, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, executeRequest, freshResult, placeTail, queryRequest, requestOf, responseOf, unanswered } from './ops.js';
 import { countLines, notice, remember, splitStatements } from './statements.js';
 import { decodeValue, type PgValue } from './values.js';
 
@@ -15,6 +15,15 @@ export { splitStatements } from './statements.js';
 export { STATEMENT_UNKNOWN, UNKNOWN_PREPARED } from './ops.js';
 
 const DEFAULT_PREVIEW_ROWS = 5;
+/** Bytes kept while looking for a message start (findMessageStart looks at 64 KiB). */
+const MAX_SCANNED = 64 * 1024;
+
+interface Scanned {
+  bytes: Buffer;
+  off: number;
+  mark: Mark;
+  ack: number;
+}
 /**
  * PostgreSQL protocol 3.0 on one connection (PostgreSQL docs, chapter "Frontend/Backend Protocol":
  * protocol-flow.html for the message flow, protocol-message-formats.html for each message).
@@ -47,6 +56,8 @@ export class PgSession implements ProtocolSession {
   /** ACK of the packet where each direction's held partial message began. */
   private readonly heldAck: [number, number] = [-1, -1];
   private readonly heldMark: [Mark, Mark] = [{ time: 0, frame: 0 }, { time: 0, frame: 0 }];
+  /** While resynchronising: bytes that proved no message start yet, with where they came from. */
+  private readonly scanned: [Scanned | undefined, Scanned | undefined] = [undefined, undefined];
   /** Client bytes were lost: a named statement not known may have been prepared in them. */
   private clientLoss = false;
   /** Bytes were lost in either direction (from then on an Execute left without its batch is not "skipped"). */
@@ -67,8 +78,8 @@ export class PgSession implements ProtocolSession {
     const mid = !ctx.conn.handshakeSeen || ctx.resync === true;
     this.units = new Units<Op>(!mid);
     this.afterZ = !mid;
-    this.fe = new MessageReader(true, !mid, (m) => this.onFrontend(m));
-    this.be = new MessageReader(false, false, (m) => this.onBackend(m), (b, off) => this.onAnswer(b, off));
+    this.fe = new MessageReader(true, !mid, (m) => this.read(0, m));
+    this.be = new MessageReader(false, false, (m) => this.read(1, m), (b, off) => this.onAnswer(b, off));
     this.previewRows = ctx.options.previewRows ?? DEFAULT_PREVIEW_ROWS;
     // Caught mid-connection, neither direction starts at a message boundary we can trust.
     if (mid) this.lost = [true, true];
@@ -84,8 +95,25 @@ export class PgSession implements ProtocolSession {
     if (this.lost[dir]) {
       // The next provable message start (a run of well-formed messages to the segment's end):
       // bytes before it are not read, and what follows is paired by acknowledgements (units.ts).
-      const p = findMessageStart(b, dir === 0);
-      if (p < 0) return;
+      // Bytes that proved nothing yet are looked at again with the next segment (a run may be
+      // cut by a segment boundary), bounded.
+      const t = this.scanned[dir];
+      const buf = t ? Buffer.concat([t.bytes, b]) : b;
+      const base = t ? t.off : off;
+      const p = findMessageStart(buf, dir === 0);
+      if (p < 0) {
+        const keep = buf.subarray(Math.max(0, buf.length - MAX_SCANNED));
+        this.scanned[dir] = { bytes: Buffer.from(keep), off: base + buf.length - keep.length, mark: t?.mark ?? this.mark(dir), ack: t?.ack ?? meta.peerAck };
+        return;
+      }
+      this.scanned[dir] = undefined;
+      if (t && base + p < meta.offset) {
+        // The first message began in a segment looked at before: its packet and ACK are that one's.
+        this.heldMark[dir] = t.mark;
+        this.heldAck[dir] = t.ack;
+      }
+      b = buf;
+      off = base;
       this.lost[dir] = false;
       const r = dir === 0 ? this.fe : this.be;
       r.resume();
@@ -120,6 +148,7 @@ export class PgSession implements ProtocolSession {
   private lose(dir: Dir, code: string | undefined, reason: string, offset: number): void {
     if (code) this.ctx.violation(code, `${dir === 0 ? 'frontend' : 'backend'}: ${reason}`, offset);
     this.lossSeen = true;
+    this.scanned[dir] = undefined; // bytes before a hole never join bytes after it
     if (dir === 0) {
       // The batch being sent lost its tail, and whole batches may hide in the lost bytes. The
       // unnamed statement and portal are redefined by every batch ("Extended Query"): one in the
@@ -154,7 +183,11 @@ export class PgSession implements ProtocolSession {
       return;
     }
     if (b?.unit) this.abandon(b);
-    else if (!b) {
+    else if (b) {
+      // An answer paired with nothing, cut: what arrived of the statement being read is reported.
+      const start = this.result.start ?? (this.be.pendingOff >= 0 ? this.heldMark[1] : undefined);
+      if (start) this.emit({ response: responseOf(this.result, start, this.mark(1), {}) }, 'gap');
+    } else {
       const u = this.units.lostServer(offset);
       if (u) {
         // Its answer began in the hole; the rest of it may follow (a batch's answer in several segments).
@@ -184,12 +217,7 @@ export class PgSession implements ProtocolSession {
 
   /** A batch whose answer will not be read: each statement in it is reported alone, with why. */
   private retireUnit(u: Unit<Op>, reason: string): void {
-    for (const op of u.ops.splice(0)) {
-      if (op.kind === 'query') {
-        // Not one of its statements answered: the whole string is the request.
-        if (op.index === 0) this.emit({ request: { ...queryRequest(op), query: op.sql } }, reason);
-      } else if (op.kind === 'execute') this.emit({ request: executeRequest(op) }, reason);
-    }
+    for (const t of unanswered(u.ops.splice(0))) this.emit(t, reason);
   }
 
   private mark(dir: Dir): Mark {
@@ -224,12 +252,15 @@ export class PgSession implements ProtocolSession {
 
   // ---- frontend ------------------------------------------------------------------------------
 
-  private onFrontend(m: Message): void {
+  /** A message whose fields run past its declared length is a violation, never a throw. */
+  private read(dir: Dir, m: Message): void {
     try {
-      this.frontend(m);
+      if (dir === 0) this.frontend(m);
+      else this.backend(m);
     } catch (err) {
       if (!(err instanceof TruncatedMessage)) throw err;
-      this.ctx.violation('pg.truncated_message', `frontend message '${m.type ? String.fromCharCode(m.type) : 'startup'}' is shorter than its fields (${err.message})`, m.offset);
+      const name = m.type ? String.fromCharCode(m.type) : 'startup';
+      this.ctx.violation('pg.truncated_message', `${dir === 0 ? 'frontend' : 'backend'} message '${name}' is shorter than its fields (${err.message})`, m.offset);
     }
   }
 
@@ -340,15 +371,6 @@ export class PgSession implements ProtocolSession {
     if (byte !== 0x4e) this.ctx.violation('pg.bad_ssl_answer', `answer to SSLRequest/GSSENCRequest is 0x${byte.toString(16)}, not S, G or N`, offset);
   }
 
-  private onBackend(m: Message): void {
-    try {
-      this.backend(m);
-    } catch (err) {
-      if (!(err instanceof TruncatedMessage)) throw err;
-      this.ctx.violation('pg.truncated_message', `backend message '${String.fromCharCode(m.type)}' is shorter than its fields (${err.message})`, m.offset);
-    }
-  }
-
   private backend(m: Message): void {
     const at = this.mark(1);
     // ParameterStatus and NotificationResponse may come between batches, unasked ("Asynchronous
@@ -383,7 +405,7 @@ export class PgSession implements ProtocolSession {
         // Query"): Executes still queued were skipped by the backend after an error. Without one,
         // after a loss, their answers were not told apart (the batch lost messages).
         const skipped = this.skipping || !this.lossSeen;
-        if (this.batch?.cut) this.placeTail(this.batch.cut);
+        if (this.batch?.cut) for (const [t, why] of placeTail(this.queue.splice(0), this.batch.cut)) this.emit(t, why);
         while (this.queue.length > 0) {
           const op = this.queue.shift()!;
           if (op.kind === 'sync' || op.kind === 'query') break;
@@ -485,21 +507,6 @@ export class PgSession implements ProtocolSession {
       default:
         return; // ParameterStatus, BackendKeyData (its key is a credential: not read), NegotiateProtocolVersion
     }
-  }
-
-  /** The cut batch's ReadyForQuery: its Executes take the answers read after the hole, counted from the end. */
-  private placeTail(cut: NonNullable<Batch['cut']>): void {
-    const ops = this.queue.splice(0);
-    const execs = ops.filter((o): o is Extract<Op, { kind: 'execute' }> => o.kind === 'execute');
-    const placed = ops.some((o) => o.kind === 'query') ? undefined : alignTail(execs.length, cut.tail);
-    execs.forEach((op, i) => {
-      const t = placed?.[i];
-      if (!t) this.emit({ request: executeRequest(op) }, LOST_RESPONSE);
-      // The first answer after the hole may have begun in it (not a BindComplete first): marked.
-      else this.emit({ request: executeRequest(op), response: t.response }, t === cut.tail[0] && !cut.whole ? 'gap' : op.unknown);
-    });
-    for (const op of ops) if (op.kind === 'query' && op.index === 0) this.emit({ request: { ...queryRequest(op), query: op.sql } }, LOST_RESPONSE);
-    if (!placed) for (const t of cut.tail) this.emit({ response: t.response }, AMBIGUOUS_REQUEST);
   }
 
   /** A statement finished (CommandComplete, EmptyQueryResponse, PortalSuspended or ErrorResponse). */
