@@ -159,9 +159,9 @@ const SnapshotBody = z.strictObject({
 
 const text = (v: string | number | null | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
 
-/** A page as the API has always sent it: `next` is null on the last page. */
-function wire(p: { flows: unknown[]; next?: string }) {
-  return { flows: p.flows, next: p.next ?? null };
+/** A page as the API has always sent it: `next` is null on the last page; `lost` only when flows could not be read. */
+function wire(p: { flows: unknown[]; next?: string; lost?: string }) {
+  return { flows: p.flows, next: p.next ?? null, ...(p.lost ? { lost: p.lost } : {}) };
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -29,6 +29,8 @@ export interface FlowPage {
   next?: string;
   /** How many flows match in all, where the source knows it without reading them (a capture file). */
   matched?: number;
+  /** Flows of this page's range the source could not read, and why (a store's damaged block). */
+  lost?: string;
 }
 
 export { timeOf } from './time.js';

@@ -55,7 +55,7 @@ export class StoreSource implements FlowSource {
     const r = resolve(q, q.snapshot !== undefined ? this.store.snapshots.get(q.snapshot) : undefined);
     try {
       const page = await this.store.query({ filter: r.keep, since: r.since, until: r.until, limit: r.limit, cursor: r.cursor });
-      return { flows: page.flows, ...(page.next ? { next: page.next } : {}) };
+      return { flows: page.flows, ...(page.next ? { next: page.next } : {}), ...(page.lost ? { lost: page.lost } : {}) };
     } catch (e) {
       if (e instanceof CursorError) throw badCursor(r.cursor ?? '');
       throw e;

@@ -91,6 +91,8 @@ describe('damage found in sealed segments', () => {
     const again = await FlowStore.open(opts(dir));
     expect(again.lost(0, Infinity).flows).toContain(named);
     expect((await again.query({ limit: 1000 })).lost).toBe(named);
+    // The API's source passes it on (GET /api/flows carries `lost`).
+    expect((await new StoreSource(again, new FlowFeed()).query({ limit: 1000 })).lost).toBe(named);
     await again.close();
     const kept = JSON.parse(readFileSync(join(dir, 'losses.json'), 'utf8')) as { reason: string }[];
     expect(kept.filter((l) => l.reason === named)).toHaveLength(1);
