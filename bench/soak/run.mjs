@@ -35,7 +35,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : dflt; };
 const MINUTES = Number(opt('minutes', 10));
-const WARMUP_SEC = Number(opt('warmup-minutes', Math.min(2, MINUTES * 0.2))) * 60;
+const WARMUP_SEC = Math.round(Number(opt('warmup-minutes', Math.min(2, MINUTES * 0.2))) * 60);
 const FRACTION = Number(opt('fraction', 0.85));
 const STEP_SEC = Number(opt('step-seconds', 15));
 const OUT = join(root, opt('out', '.tmp/soak-report.json'));
@@ -144,6 +144,9 @@ async function main() {
   preflight();
   const date = new Date().toISOString();
   const dist = await copyDist();
+  // What the agent under test was built from: the commit, and src/ files changed beside it, when dist/ was copied.
+  const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const build = { gitHead: git('rev-parse', 'HEAD'), distBuilt: dist.built, srcChanges: git('status', '--porcelain', 'src').split('\n').filter(Boolean) };
   const servers = await startServers();
   let report;
   try {
@@ -156,8 +159,7 @@ async function main() {
     const drop = drops(last);
     report = {
       command: `node bench/soak/run.mjs ${argv.join(' ')}`.trim(), date, host: { cores: spawnSync('nproc').stdout.toString().trim(), node: process.version },
-      build: { gitHead: spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root }).stdout?.toString().trim(), distBuilt: dist.built,
-        srcChanges: spawnSync('git', ['status', '--porcelain', 'src'], { cwd: root }).stdout?.toString().trim().split('\n').filter(Boolean) },
+      build,
       calibration,
       soak: {
         minutes: MINUTES, agentNice: AGENT_NICE, warmupSec: WARMUP_SEC, rates, ports: PORTS, agentArgs: agent.args.slice(AGENT_NODE_ARGS.length + 1), filter: agent.filter,
