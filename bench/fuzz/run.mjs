@@ -8,7 +8,7 @@
 //   npm run fuzz -- --only lie-len             or one mutation (direct or capture, e.g. lie-pglen)
 //   npm run fuzz -- --repro http2/bitflip/0a1b2c3d   rerun one case and print what it did
 //   npm run fuzz -- --workers 1 --no-fixtures  one thread; do not write regression fixtures
-//   --capture-ms 2000 --direct-ms 200 --per-mb-ms 50 --hang-ms 20000 --rss-mb 512   the bounds
+//   --capture-ms 2000 --direct-ms 200 --per-mb-ms 50 --hang-ms 20000 --rss-mb 1024   the bounds
 //
 // Failures are written as regression fixtures to test/fuzz/regressions/ (replayed by npm test)
 // and the report to .tmp/fuzz-report.json.
@@ -33,7 +33,12 @@ const fixtures = !args.includes('--no-fixtures');
 const bounds = { captureMs: Number(opt('--capture-ms', '2000')), directMs: Number(opt('--direct-ms', '200')), perMbMs: Number(opt('--per-mb-ms', '50')) };
 /** A case still running after this long is a hang: its worker is stopped and replaced. */
 const HANG_MS = Number(opt('--hang-ms', '20000'));
-const RSS_LIMIT = Number(opt('--rss-mb', '512')) * 1024 * 1024;
+/**
+ * The whole process (this thread and every worker): decoding an 18 MB generated connection adds
+ * about 30 MB, but each worker also holds the inputs it generates (up to ~20 MB of messages, and
+ * their copies), so two workers at their largest cases reach about 600 MB.
+ */
+const RSS_LIMIT = Number(opt('--rss-mb', '1024')) * 1024 * 1024;
 const HEAP_MB = 1024;
 
 if (!Number.isFinite(cases) || cases < 0) throw new Error('--cases N: N must be a number ≥ 0');
