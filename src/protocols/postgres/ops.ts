@@ -53,7 +53,8 @@ export interface Result {
 export type Response = NonNullable<PgTransaction['response']>;
 
 export function freshResult(): Result {
-  return { rows: 0, preview: [], notices: [], size: 0 };
+  // Every field present from the start: one object shape for all results (V8 hidden classes).
+  return { start: undefined, columns: undefined, rows: 0, preview: [], notices: [], copy: undefined, size: 0 };
 }
 
 /** A statement's answer read after a hole cut its batch's answer (session.ts serverLost). */
@@ -82,8 +83,8 @@ export function requestOf(op: Op, message: 'Query' | 'Execute' | 'FunctionCall')
 
 /** The request half of a Query op: the statement of a multi-statement string being answered. */
 export function queryRequest(op: Extract<Op, { kind: 'query' }>): NonNullable<PgTransaction['request']> {
-  const sql = op.parts.length > 1 && op.parts[op.index] !== undefined ? op.parts[op.index]! : op.sql;
-  return { ...requestOf(op, 'Query'), query: sql };
+  const query = op.parts.length > 1 && op.parts[op.index] !== undefined ? op.parts[op.index]! : op.sql;
+  return { start: op.at.time, end: op.end.time, frames: [op.at.frame, op.end.frame], size: op.size, message: 'Query', query };
 }
 
 export function executeRequest(op: Extract<Op, { kind: 'execute' }>): NonNullable<PgTransaction['request']> {
@@ -121,7 +122,11 @@ type Emitted = Omit<PgTransaction, 'session'>;
 export function unanswered(ops: Op[]): Emitted[] {
   const out: Emitted[] = [];
   for (const op of ops) {
-    if (op.kind === 'query' && op.index === 0) out.push({ request: { ...queryRequest(op), query: op.sql } });
+    if (op.kind === 'query' && op.index === 0) {
+      const request = queryRequest(op);
+      request.query = op.sql;
+      out.push({ request });
+    }
     else if (op.kind === 'execute') out.push({ request: executeRequest(op) });
   }
   return out;

@@ -230,9 +230,9 @@ export class PgSession implements ProtocolSession {
     return off >= a.offset ? a.peerAck : this.heldAck[dir];
   }
 
-  /** The packet where the message at stream offset `off` began (this one, or where its held start came). */
-  private startMark(dir: Dir, off: number): Mark {
-    return off >= this.at[dir].offset ? this.mark(dir) : this.heldMark[dir];
+  /** The packet where the message at stream offset `off` began: this one (`now`, its mark), or where its held start came. */
+  private startMark(dir: Dir, off: number, now: Mark): Mark {
+    return off >= this.at[dir].offset ? now : this.heldMark[dir];
   }
 
   /** A frontend op joins the batch being sent; Sync, Query and FunctionCall end it (each gets a ReadyForQuery). */
@@ -266,8 +266,8 @@ export class PgSession implements ProtocolSession {
 
   private frontend(m: Message): void {
     // Its first byte's packet, and its last byte's (this one): a message may span segments.
-    const at = this.startMark(0, m.offset);
     const end = this.mark(0);
+    const at = this.startMark(0, m.offset, end);
     const size = m.body.length + (m.type ? 5 : 4);
     if (m.type === 0) {
       const s = parseStartup(m.body);
@@ -389,7 +389,7 @@ export class PgSession implements ProtocolSession {
     if (m.type !== BACKEND.NotificationResponse && (this.batch || m.type !== BACKEND.ParameterStatus)) {
       res.size += m.body.length + 5;
       // The result starts with the first message counted in it (resets drop those answering Parse, Bind, Describe).
-      res.start ??= this.startMark(1, m.offset);
+      res.start ??= this.startMark(1, m.offset, at);
     }
     switch (m.type) {
       case BACKEND.Authentication: {
