@@ -30,7 +30,15 @@ export interface AgentOptions {
   onIdentities?: (err?: Error) => void;
 }
 
+/**
+ * What the agent's memory holds, bounded so its JS heap stays well within the limit `tapwire
+ * agent --max-heap` gives it: the latest flows (by count and by encoded bytes, since a flow with
+ * full body previews weighs 100 times a small one) and TCP connection state (reassembly's
+ * maxConnectionMemory, by its measured per-connection cost).
+ */
 const MEMORY_FLOWS = 20_000;
+const MEMORY_FLOW_BYTES = 64 << 20;
+const LIVE_CONNECTION_MEMORY = 128 << 20;
 
 
 /**
@@ -69,7 +77,7 @@ export class Agent {
     // The newest flows are answered from memory; 20 000 of them (about 60 MB) cover the last
     // seconds at load, and older ones cost a few ms from disk. A bound, so memory stays flat.
     const store = await FlowStore.open({
-      dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec, memoryFlows: MEMORY_FLOWS,
+      dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec, memoryFlows: MEMORY_FLOWS, memoryBytes: MEMORY_FLOW_BYTES,
       now: () => recorder?.now() ?? Date.now() / 1000,
     });
     const feed = new FlowFeed();
@@ -107,6 +115,7 @@ export class Agent {
         bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), onRecord,
         onPacket: (p) => store.addPacket(p.time, p.linkType, p.data, p.wireLen),
         onTick: () => agent?.sync(),
+        connectionMemory: LIVE_CONNECTION_MEMORY,
       });
     } catch (e) {
       server.close();

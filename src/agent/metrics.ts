@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { LiveCounters } from '../capture/index.js';
 import type { Pipeline } from '../pipeline/index.js';
@@ -43,10 +44,25 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     for (const [code, n] of src.pipeline()?.violations.counts ?? []) g.set({ code }, n);
   });
   gauge('tapwire_open_connections', 'TCP connections being reassembled', [], (g) => g.set(src.pipeline()?.reassembler.stats.openConnections ?? 0));
+  gauge('tapwire_reassembly_memory_bytes', 'Estimated bytes of TCP connection state (bounded by maxConnectionMemory)', [], (g) => g.set(src.pipeline()?.reassembler.stats.memoryBytes ?? 0));
+  gauge('tapwire_reassembly_evictions', 'Connections evicted, by the limit that evicted them (connections: the count, memory: the bytes)', ['limit'], (g) => {
+    const e = src.pipeline()?.reassembler.stats.evictions;
+    g.set({ limit: 'connections' }, e?.connections ?? 0);
+    g.set({ limit: 'memory' }, e?.memory ?? 0);
+  });
+  gauge('tapwire_pipeline_limits', 'Limits records hit, by name (body previews cut, gRPC messages dropped, exchanges evicted, connections given up unidentified …)', ['name'], (g) => {
+    for (const [name, n] of Object.entries(src.pipeline()?.limits() ?? {})) g.set({ name }, n);
+  });
+  gauge('tapwire_nodejs_heap_size_limit_bytes', 'The JS heap limit V8 enforces (tapwire agent --max-heap)', [], (g) => g.set(getHeapStatistics().heap_size_limit));
   gauge('tapwire_store_flows', 'Flows held by the store (memory and disk)', [], (g) => g.set(src.store.stats().flows));
   gauge('tapwire_store_bytes', 'Bytes of flow and packet segments on disk', [], (g) => g.set(src.store.stats().bytesOnDisk));
   gauge('tapwire_store_evictions', 'Segments removed by retention', [], (g) => g.set(src.store.stats().evictions));
   gauge('tapwire_store_pinned_bytes', 'Bytes pinned by snapshots', [], (g) => g.set(src.store.stats().pinnedBytes));
+  gauge('tapwire_store_memory_flows', 'Latest flows held in memory, and their encoded bytes (both bounded)', ['unit'], (g) => {
+    const s = src.store.stats();
+    g.set({ unit: 'flows' }, s.flowsInMemory);
+    g.set({ unit: 'bytes' }, s.flowsInMemoryBytes);
+  });
   gauge('tapwire_store_corrupt_frames', 'Frames of sealed segments found damaged when read (checksum, length, file cut short, undecodable record), each also a named loss', [], (g) => g.set(src.store.stats().corruptFrames));
   const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
   return { registry, flowsSeen };

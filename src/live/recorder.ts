@@ -17,6 +17,8 @@ export interface RecorderOptions {
   /** Called after each tick, e.g. to sync a store. */
   onTick?: () => void;
   tickMs?: number;
+  /** Bytes TCP connection state may cost before the idlest are evicted (reassembly's maxConnectionMemory). */
+  connectionMemory?: number;
 }
 
 export interface Drained {
@@ -43,7 +45,10 @@ export class Recorder {
   private timer?: NodeJS.Timeout;
 
   private constructor(private readonly o: RecorderOptions) {
-    this.pipeline = new Pipeline({ onRecord: o.onRecord, bodyLimit: o.bodyLimit, redactor: o.redactor, frames: false, timeOrder: { windowSec: 0 } });
+    this.pipeline = new Pipeline({
+      onRecord: o.onRecord, bodyLimit: o.bodyLimit, redactor: o.redactor, frames: false, timeOrder: { windowSec: 0 },
+      ...(o.connectionMemory ? { reassembly: { maxConnectionMemory: o.connectionMemory } } : {}),
+    });
     this.capture = new LiveCapture({ interfaces: o.interfaces, filter: withMarkers(o.filter), bufferBytes: o.bufferBytes }, (p) => {
       if (this.barriers.waiting && this.barriers.seen(p.data)) return;
       o.onPacket?.(p);

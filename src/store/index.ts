@@ -31,8 +31,10 @@ export interface StoreOptions {
   maxBytes: number;
   /** Retention by age, on the newest time a segment holds (flow start, packet capture time). */
   maxAgeSec: number;
-  /** In-memory index bound: the most recent flows by arrival (default 100 000). */
+  /** In-memory index bound: the most recent flows by arrival (default 100 000)… */
   memoryFlows?: number;
+  /** …and their encoded bytes (default unbounded; the agent sets one, see RecentFlows). */
+  memoryBytes?: number;
   /** Roll a segment at this size (default 16 MiB, at most maxBytes / 16 so retention frees in small steps)… */
   segmentBytes?: number;
   /** …or after this long (default 60 s). */
@@ -55,6 +57,8 @@ export interface StoreOptions {
 export interface StoreStats {
   flows: number;
   flowsInMemory: number;
+  /** Their encoded bytes (the memoryBytes bound). */
+  flowsInMemoryBytes: number;
   bytesOnDisk: number;
   segments: number;
   /** Segments (flows and packets) deleted by retention since open. */
@@ -162,7 +166,7 @@ export class FlowStore {
         losses.add({ kind, from: seg?.blocks.maxTime ?? now, to: now, reason: `cut short by a crash (${t.file} at byte ${t.offset}: ${t.reason})` });
       }
     }
-    const memory = new RecentFlows(opts.memoryFlows ?? 100_000);
+    const memory = new RecentFlows(opts.memoryFlows ?? 100_000, opts.memoryBytes);
     memory.low = flows.next;
     const recovery: Recovery = { segments: flows.segments.length + packets.segments.length, flows: flows.count, packets: packets.count, torn: [...flows.torn, ...packets.torn] };
     if (lock?.tookOver) recovery.staleLock = lock.tookOver;
@@ -177,7 +181,8 @@ export class FlowStore {
     this.assertWritable();
     // The start orders everything (queries, blocks, retention): a flow without one cannot be placed.
     if (!Number.isFinite(r.start)) throw new RangeError(`flow ${r.id}: start ${r.start} is not a time`);
-    this.memory.add(r, this.flows.append(r.start, 0, r.id, [encodeRecord(r)]));
+    const encoded = encodeRecord(r);
+    this.memory.add(r, this.flows.append(r.start, 0, r.id, [encoded]), encoded.length);
     if (this.memory.overBound) {
       // Only flows already in their file may leave memory: the disk answers for them from then on.
       this.flows.flush();
@@ -231,6 +236,7 @@ export class FlowStore {
     const s: StoreStats = {
       flows: this.flows.count,
       flowsInMemory: this.memory.size,
+      flowsInMemoryBytes: this.memory.bytes,
       bytesOnDisk: this.flows.bytes + this.packets.bytes,
       segments: segs.length + this.packets.segments.length,
       evictions: this.evictions,

@@ -1,7 +1,7 @@
 import type { FlowRecord } from '../flows/index.js';
 import { compareKeys, type FlowKey } from './keys.js';
 
-interface Entry { r: FlowRecord; ordinal: number }
+interface Entry { r: FlowRecord; ordinal: number; bytes: number }
 
 /**
  * The most recent flows (by arrival), held in memory so that a flow is queryable the moment it
@@ -9,8 +9,10 @@ interface Entry { r: FlowRecord; ordinal: number }
  * order (for queries). Ordinals at or above `low` are answered from here; the disk answers
  * the rest, so a flow is never read from both.
  *
- * Eviction runs in batches of 1/16 of the bound: removing one flow from the sorted array costs a
- * pass over it, so the bound may be passed by up to a batch.
+ * Two bounds: the number of flows, and their size (each weighed by its encoded record, which
+ * grows with its body previews: 20 000 flows are 30 MB with small bodies and 2.6 GB with 64 KiB
+ * ones). Eviction runs in batches of 1/16 of a bound: removing one flow from the sorted array
+ * costs a pass over it, so a bound may be passed by up to a batch.
  */
 export class RecentFlows {
   private arrival: Entry[] = [];
@@ -18,19 +20,23 @@ export class RecentFlows {
   private byId = new Map<string, FlowRecord>();
   /** Ordinal of the oldest flow still held (the next ordinal when empty). */
   low = 0;
+  /** Encoded bytes of the flows held. */
+  bytes = 0;
 
-  constructor(private readonly bound: number) {}
+  constructor(private readonly bound: number, private readonly maxBytes = Infinity) {}
 
   get size(): number {
     return this.arrival.length;
   }
 
   get overBound(): boolean {
-    return this.arrival.length > this.bound + Math.ceil(this.bound / 16);
+    return this.arrival.length > this.bound + Math.ceil(this.bound / 16) || this.bytes > this.maxBytes + this.maxBytes / 16;
   }
 
-  add(r: FlowRecord, ordinal: number): void {
-    const e = { r, ordinal };
+  /** `bytes`: the flow's weight (its encoded record's length). */
+  add(r: FlowRecord, ordinal: number, bytes = 0): void {
+    const e = { r, ordinal, bytes };
+    this.bytes += bytes;
     if (this.arrival.length === 0) this.low = ordinal;
     this.arrival.push(e);
     this.byId.set(r.id, r);
@@ -45,6 +51,9 @@ export class RecentFlows {
   /** Evicts the oldest arrivals down to the bound, but none at or above `limit` (not yet written). */
   evict(limit: number): void {
     let n = Math.max(0, this.arrival.length - this.bound);
+    let bytes = this.bytes;
+    for (let i = 0; i < n; i++) bytes -= this.arrival[i]!.bytes;
+    while (n < this.arrival.length && bytes > this.maxBytes) bytes -= this.arrival[n++]!.bytes;
     while (n > 0 && this.arrival[n - 1]!.ordinal >= limit) n--;
     if (n === 0) return;
     this.drop(this.arrival.splice(0, n));
@@ -61,7 +70,10 @@ export class RecentFlows {
 
   private drop(gone: Entry[]): void {
     const set = new Set(gone);
-    for (const e of gone) if (this.byId.get(e.r.id) === e.r) this.byId.delete(e.r.id);
+    for (const e of gone) {
+      this.bytes -= e.bytes;
+      if (this.byId.get(e.r.id) === e.r) this.byId.delete(e.r.id);
+    }
     this.sorted = this.sorted.filter((e) => !set.has(e));
     if (this.arrival.length > 0) this.low = Math.max(this.low, this.arrival[0]!.ordinal);
     else this.low = Math.max(this.low, gone[gone.length - 1]!.ordinal + 1);

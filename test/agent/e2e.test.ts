@@ -124,6 +124,13 @@ describe.skipIf(why !== '')('tapwire agent on a simulated node (netns pods on a 
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`tapwire_flows_total\\{protocol="http"\\} ${made.http.length}`));
     expect(metrics).toMatch(/tapwire_capture_packets\{interface="twbr/);
+    // What bounds the agent's memory is reported beside the heap it bounds.
+    const gauge = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    expect(gauge(/^tapwire_nodejs_heap_size_limit_bytes (\d+)/m)).toBeGreaterThan(gauge(/^tapwire_nodejs_heap_size_used_bytes (\d+)/m));
+    expect(gauge(/^tapwire_reassembly_memory_bytes (\d+)/m)).toBeGreaterThanOrEqual(0);
+    expect(gauge(/^tapwire_store_memory_flows\{unit="flows"\} (\d+)/m)).toBe(made.http.length + made.grpc.length + made.postgres.length);
+    expect(gauge(/^tapwire_store_memory_flows\{unit="bytes"\} (\d+)/m)).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^tapwire_reassembly_evictions\{limit="memory"\} 0$/m);
   });
 
   it('tapwire verify --api and a snapshot read the same flows from the real agent', async () => {
