@@ -14,6 +14,7 @@ import { Decoder, IPPROTO_TCP, TCP_SYN } from '../../src/decode/index.js';
 import { isPostgres, type PgFlowRecord } from '../../src/flows/record.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { PgSession, STATEMENT_UNKNOWN } from '../../src/protocols/postgres/session.js';
+import { StatusAfterLoss } from '../../src/protocols/postgres/txstatus.js';
 import type { PgExchange } from '../../src/protocols/postgres/types.js';
 import type { Exchange } from '../../src/protocols/types.js';
 
@@ -280,4 +281,40 @@ describe('PostgreSQL after a loss, with the segment after the hole cut at every 
       }
     });
   }
+});
+
+describe('the transaction status before the first batch after a server hole (txstatus.ts)', () => {
+  const tx = (command?: string, extra: Record<string, unknown> = {}): PgExchange => ({
+    protocol: 'postgres', postgres: { session: {}, ...(command !== undefined ? { response: { start: 0, end: 0, frames: [1, 1], size: 5, command, ...extra } } : {}) },
+  });
+  const release = (records: PgExchange[], after: 'idle' | 'transaction' | 'failed') => {
+    const s = new StatusAfterLoss();
+    s.lost();
+    expect(s.begin()).toBe(true);
+    for (const r of records) expect(s.hold(r)).toBe(true);
+    const out: (string | undefined)[] = [];
+    s.release(after, (x) => out.push(x.postgres.session.transaction));
+    return out;
+  };
+
+  it('is told from the batch, never guessed', () => {
+    expect(release([tx('SELECT 1'), tx('UPDATE 3')], 'transaction')).toEqual(['transaction', 'transaction']); // nothing changed it
+    expect(release([tx('BEGIN'), tx('SELECT 1')], 'transaction')).toEqual(['idle', 'idle']);
+    expect(release([tx('SELECT 1'), tx('COMMIT')], 'idle')).toEqual(['transaction', 'transaction']);
+    expect(release([tx('ROLLBACK')], 'idle')).toEqual([undefined]); // from a block, failed or not
+    expect(release([tx('BEGIN', { notices: [{ severity: 'WARNING', code: '25001', message: 'there is already a transaction in progress' }] })], 'transaction')).toEqual([undefined]);
+    expect(release([tx('SELECT 1', { error: { severity: 'ERROR', code: '22012', message: 'division by zero' } })], 'failed')).toEqual([undefined]);
+    expect(release([tx(undefined)], 'idle')).toEqual([undefined]); // a statement whose answer was lost
+  });
+
+  it('a lost answer before COMMIT: the COMMIT says it ended a transaction block (pcaps/postgres/pg-client.pcap)', async () => {
+    const list: Packet[] = [];
+    await readCapture('pcaps/postgres/pg-client.pcap', (p) => { list.push({ ...p, data: Buffer.from(p.data) }); });
+    const all = decode(list);
+    const commit = all.find((r) => r.response?.command === 'COMMIT' && r.postgres?.transaction === 'transaction')!;
+    // The server segment before it carried the previous statement's answer and its ReadyForQuery.
+    const before = Math.max(...all.filter((r) => r.response && r.response.frames![1] < commit.response!.frames![0]).map((r) => r.response!.frames![1]));
+    const got = decode(list.filter((p) => p.frame !== before)).find((r) => r.response?.command === 'COMMIT' && r.request?.frames?.[0] === commit.request!.frames![0]);
+    expect(got?.postgres?.transaction).toBe('transaction');
+  });
 });

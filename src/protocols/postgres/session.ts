@@ -7,23 +7,15 @@ import {
   parseParse, parseQuery, parseReadyForQuery, parseRowDescription, parseStartup, parseTarget, type Message,
 } from './messages.js';
 import { AMBIGUOUS_RESPONSE, LOST_RESPONSE, NO_REQUEST, type Unit, Units } from './units.js';
-import { type Batch, type Mark, type Op, PORTAL_LOST, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, executeRequest, freshResult, placeTail, queryRequest, requestOf, responseOf, unanswered } from './ops.js';
+import { type Batch, type Mark, MAX_SCANNED, type Op, PORTAL_LOST, type Scanned, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, executeRequest, freshResult, placeTail, queryRequest, requestOf, responseOf, unanswered } from './ops.js';
 import { countLines, notice, remember, splitStatements } from './statements.js';
+import { StatusAfterLoss } from './txstatus.js';
 import { decodeValue, type PgValue } from './values.js';
 
 export { splitStatements } from './statements.js';
 export { STATEMENT_UNKNOWN, UNKNOWN_PREPARED } from './ops.js';
 
 const DEFAULT_PREVIEW_ROWS = 5;
-/** Bytes kept while looking for a message start (findMessageStart looks at 64 KiB). */
-const MAX_SCANNED = 64 * 1024;
-
-interface Scanned {
-  bytes: Buffer;
-  off: number;
-  mark: Mark;
-  ack: number;
-}
 /**
  * PostgreSQL protocol 3.0 on one connection (PostgreSQL docs, chapter "Frontend/Backend Protocol":
  * protocol-flow.html for the message flow, protocol-message-formats.html for each message).
@@ -62,6 +54,8 @@ export class PgSession implements ProtocolSession {
   private clientLoss = false;
   /** Bytes were lost in either direction (from then on an Execute left without its batch is not "skipped"). */
   private lossSeen = false;
+  /** The transaction status before the first batch after a server hole (txstatus.ts). */
+  private readonly txs = new StatusAfterLoss();
   private result: Result = freshResult();
   /** After an error in an extended-protocol batch, the backend discards messages up to Sync (docs, "Extended Query"). */
   private skipping = false;
@@ -141,6 +135,7 @@ export class PgSession implements ProtocolSession {
   end(_time: number, reason: CloseReason): void {
     if (this.ended) return;
     this.ended = true;
+    this.txs.release(undefined, (tx) => this.ctx.emit(tx));
     this.flushQueue(reason === 'eof' ? 'capture-ended' : 'connection-closed');
   }
 
@@ -174,6 +169,8 @@ export class PgSession implements ProtocolSession {
    */
   private serverLost(offset: number): void {
     const b = this.batch;
+    this.txs.release(undefined, (tx) => this.ctx.emit(tx));
+    this.txs.lost();
     if (b?.unit && !b.cut) {
       // Its ReadyForQuery may still come: the answers after the hole are placed by counting back from it.
       b.cut = { tail: [], checked: false, whole: false };
@@ -248,6 +245,7 @@ export class PgSession implements ProtocolSession {
     this.batch = { unit: p.unit, reason: p.reason, extended: false };
     this.queue = p.unit ? p.unit.ops : [];
     this.afterZ = false;
+    if (this.txs.begin()) this.session.transaction = undefined;
   }
 
   // ---- frontend ------------------------------------------------------------------------------
@@ -400,12 +398,13 @@ export class PgSession implements ProtocolSession {
         return;
       }
       case BACKEND.ReadyForQuery: {
-        this.session.transaction = parseReadyForQuery(m.body);
+        const status = parseReadyForQuery(m.body);
         // Ends a simple Query, or the batch up to and including a Sync ("Simple Query", "Extended
         // Query"): Executes still queued were skipped by the backend after an error. Without one,
         // after a loss, their answers were not told apart (the batch lost messages).
         const skipped = this.skipping || !this.lossSeen;
         if (this.batch?.cut) for (const [t, why] of placeTail(this.queue.splice(0), this.batch.cut)) this.emit(t, why);
+        this.session.transaction = status;
         while (this.queue.length > 0) {
           const op = this.queue.shift()!;
           if (op.kind === 'sync' || op.kind === 'query') break;
@@ -414,6 +413,7 @@ export class PgSession implements ProtocolSession {
             else this.emit({ request: executeRequest(op) }, AMBIGUOUS_RESPONSE);
           }
         }
+        this.txs.release(status, (tx) => this.ctx.emit(tx));
         const unit = this.batch?.unit;
         this.units.answered(unit, m.offset + 6);
         this.batch = undefined;
@@ -593,7 +593,7 @@ export class PgSession implements ProtocolSession {
     pg.session = this.snapshot!;
     const tx: PgExchange = { protocol: 'postgres', postgres: pg };
     if (incomplete) tx.incomplete = incomplete;
-    this.ctx.emit(tx);
+    if (!this.txs.hold(tx)) this.ctx.emit(tx);
   }
 }
 
