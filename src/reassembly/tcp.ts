@@ -395,7 +395,8 @@ export class TcpReassembler {
   }
 
   /**
-   * Declares the first hole of a direction lost, up to `upTo` when an ACK is what proves it, and
+   * Declares the first hole of a direction lost (every hole before `upTo` when an ACK is what
+   * proves them, and no further), and
    * delivers what follows it. Its length is exact: the held piece after it carries its own
    * sequence number (RFC 9293 §3.4), so the gap covers precisely the missing bytes and later
    * offsets stay right. An ACK proves only the bytes before it (RFC 9293 §3.4): the rest of the
@@ -404,11 +405,14 @@ export class TcpReassembler {
    */
   private fillHole(conn: Conn, dir: Dir, upTo = Infinity): void {
     const half = conn.halves[dir];
-    const first = half.held[0];
-    if (!first) return;
-    const end = Math.min(first.off, upTo);
-    if (end > half.next) this.deliverGap(conn, dir, half, end - half.next, first.time, first.frame, first.peerAck);
-    this.drain(conn, dir, half);
+    // An ACK proves every hole before it, not only the first (a request lost in two pieces).
+    do {
+      const first = half.held[0];
+      if (!first) return;
+      const end = Math.min(first.off, upTo);
+      if (end > half.next) this.deliverGap(conn, dir, half, end - half.next, first.time, first.frame, first.peerAck);
+      this.drain(conn, dir, half);
+    } while (upTo !== Infinity && half.next < upTo && half.held.length > 0 && !conn.closed);
   }
 
   private deliver(conn: Conn, dir: Dir, half: Half, data: Buffer, off: number, time: number, frame: number, peerAck: number): void {

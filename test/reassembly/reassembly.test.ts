@@ -231,6 +231,14 @@ describe('holes are bounded by what the ACKs prove', () => {
     expect(r.stats.gaps).toBe(0);
   });
 
+  it('one ACK proves every hole before it: two lost pieces, both gaps, the data after each delivered', () => {
+    const r = run([...HS, { from: 'c', seq: 1005, ack: 5001, data: 'BBBB' }, { from: 'c', seq: 1013, ack: 5001, data: 'DDDD' },
+      { from: 's', seq: 5001, ack: 1017, data: 'resp' }], {}, false);
+    expect(streams(r.events)[0]).toBe('<gap 4>BBBB<gap 4>DDDD');
+    // Both before the response that acknowledged them.
+    expect(r.events.findIndex((e) => e.kind === 'data' && e.text === 'DDDD')).toBeLessThan(r.events.findIndex((e) => e.kind === 'data' && e.text === 'resp'));
+  });
+
   it('the window is also capture time: a proven hole becomes a gap after reorderWindowSec', () => {
     const r = run([...HS, { ...segs[3]!, time: 1 }, { from: 's', seq: 5001, ack: 1013, flags: 'A', time: 1 }, { from: 's', seq: 5001, ack: 1013, flags: 'A', time: 1.3, ipId: 77 }], {}, false);
     expect(streams(r.events)[0]).toBe('<gap 8>CCCC');

@@ -65,12 +65,9 @@ describe('pairing under 5 % segment loss (sample of npm run loss)', () => {
     expect(at('http').marked + at('http').vanished).toBe(at('http').touched);
   });
 
-  // Fails with today's decoder (2026-12-07): after a gap in the client→server stream the PostgreSQL
-  // session stops reading the client's messages for the rest of the connection and emits
-  // response-only records that do not say incomplete — the touched transaction whose Bind/Execute
-  // was lost among them (npm run loss -- --only postgres --dump .tmp/loss-dumps shows cases).
-  // Pairing is being fixed; turn this back into `it` when it passes.
-  it.fails('marks every touched PostgreSQL transaction incomplete with a reason', () => {
+  // Failed before the PostgreSQL session resynchronised at the next provable message after a gap:
+  // it stopped reading the client's messages and emitted response-only records not marked.
+  it('marks every touched PostgreSQL transaction incomplete with a reason', () => {
     expect(at('postgres').unmarked).toBe(0);
   });
 });
