@@ -219,5 +219,12 @@ export function toFixture(input) {
 
 export function fromFixture(f) {
   if (f.kind === 'hpack') return { ...f, blocks: f.blocks.map(fromBytes) };
-  return { ...f, conn: { ...f.conn }, steps: f.steps.map(({ b64, hex, ...s }) => (b64 !== undefined || hex !== undefined ? { ...s, bytes: fromBytes({ b64, hex }) } : s)) };
+  // `repeat`: the same bytes as that many consecutive calls (hand-made fixtures of long streams).
+  return {
+    ...f, conn: { ...f.conn },
+    steps: f.steps.flatMap(({ b64, hex, repeat, ...s }) => {
+      const step = b64 !== undefined || hex !== undefined ? { ...s, bytes: fromBytes({ b64, hex }) } : s;
+      return Array.from({ length: repeat ?? 1 }, () => step);
+    }),
+  };
 }

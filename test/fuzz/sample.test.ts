@@ -57,6 +57,7 @@ describe('fuzz regressions: every stored reproducer decodes without a decoder th
       const fixture = JSON.parse(readFileSync(join(REGRESSIONS, f), 'utf8'));
       expect(fixture.id, f).toMatch(/^[a-z0-9]+\/[a-z0-9.-]+\/[0-9a-f]{8}$/);
       expect(['capture', 'session', 'hpack'], f).toContain(fixture.input?.kind);
+      expect(['throw', 'internal_error', 'slow', 'hang', 'memory'], f).toContain(fixture.kind);
       if (fixture.input.kind === 'capture') expect(statSync(join(REGRESSIONS, fixture.input.pcap)).size, f).toBeGreaterThan(0);
     }
   });
@@ -66,10 +67,15 @@ describe('fuzz regressions: every stored reproducer decodes without a decoder th
     const test = fixture.known ? it.fails : it;
     test(`${f} (${fixture.id}: ${fixture.message})`, async () => {
       const input = fixture.input;
+      const direct = input.kind === 'capture' ? undefined : fromFixture(input);
+      const t0 = performance.now();
       const out: Out = input.kind === 'capture'
         ? await runCaptureBytes(readFileSync(join(REGRESSIONS, input.pcap)), input)
-        : input.kind === 'hpack' ? runHpack(mods, fromFixture(input)) : runSession(mods, fromFixture(input));
+        : input.kind === 'hpack' ? runHpack(mods, direct) : runSession(mods, direct);
+      const ms = performance.now() - t0;
       expect(problems(out)).toEqual([]);
+      // A case found slow says how long it may take (generous: about 20 times a linear read).
+      if (fixture.maxMs) expect(ms).toBeLessThan(fixture.maxMs);
     });
   }
 });
