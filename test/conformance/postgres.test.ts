@@ -42,14 +42,6 @@ const EXPLAINED: Explained[] = [
       + 'is dropped by design',
   },
   {
-    capture: 'deepflow/postgre/prepare_stat.pcap', kind: 'command', side: 'missing', what: 'DELETE 0',
-    reason: 'frame 2 (BindComplete, CommandComplete "DELETE 0", ReadyForQuery) does not answer frame 1: a Parse/Describe batch '
-      + 'gets ParseComplete + ParameterDescription + RowDescription, never BindComplete or a tag. Frame 2 acknowledges '
-      + 'd9d2d01c, 36 client bytes past the end of frame 1 (d9d2cff8): it answers an uncaptured Bind/Execute/Sync. tapwire '
-      + 'resynchronises the backend only after the first ReadyForQuery (session.ts data()), so it reports nothing rather than '
-      + 'pairing DELETE 0 with the wrong request; tshark lists each message on its own. Checked with tshark -x',
-  },
-  {
     capture: 'suricata-verify/pgsql/pgsql-ssl-rejected-md5-auth-simple-query/input.pcap', kind: 'auth', side: 'missing', what: 'md5',
     reason: 'tcp.stream 0 (port 40784): psql sends SSLRequest, gets N, sends StartupMessage, gets the md5 challenge (frame 10) '
       + 'and closes (FIN, frame 12) to ask for the password, retrying on stream 1. No statement is sent, so tapwire has no '
