@@ -148,7 +148,7 @@ async function fuzz() {
   for (const s of finals) for (const [k, v] of Object.entries(s.maxMsByDecoder)) if (!maxMs[k] || v.ms > maxMs[k].ms) maxMs[k] = v;
   for (const m of memFailures) failures.push({ kind: 'memory', id: `indices ${m.running.join(', ')}`, message: `RSS ${(m.rss / 2 ** 20).toFixed(0)} MB over the ${RSS_LIMIT / 2 ** 20} MB bound` });
   const report = {
-    command: `npm run fuzz -- ${args.join(' ')}`.trim(), date: new Date().toISOString(), node: process.version, seed, only, workers,
+    command: args.length ? `npm run fuzz -- ${args.join(' ')}` : 'npm run fuzz', date: new Date().toISOString(), node: process.version, seed, only, workers,
     cases: total, seconds: Math.round(seconds * 10) / 10, casesPerSec: Math.round(total / seconds),
     byDecoder, byMutation: sum('byMutation'),
     meanMsByDecoder: Object.fromEntries(Object.entries(msBy).map(([k, v]) => [k, Math.round((v / byDecoder[k]) * 1000) / 1000])),
