@@ -98,6 +98,10 @@ export function evaluate(clean, mutation) {
         const lost = drops.filter((d) => d.packet.frame < last && clean.frameMap.get(d.packet.frame)?.headerBlock);
         if (lost.some((d) => clean.frameMap.get(d.packet.frame).inserts > 0)) { hpack = 'insert'; t.hpack++; t.hpackInsert++; }
         else if (lost.length) { hpack = 'block'; t.hpack++; }
+      } else if (c.protocol === 'postgres' && l) {
+        // PostgreSQL session state a lost segment took: the statement's SQL with its Parse
+        // (statement-unknown), or the connection's startup facts (user, database, application…).
+        if (l.incompleteReason === 'statement-unknown' || differences(c, l).every((d) => d.startsWith('postgres.'))) { hpack = 'session'; t.hpack++; }
       }
       cases.push({ kind: 'untouched-not-exact', hpack, clean: c, mutated: l, connection: k, differs: l ? differences(c, l) : ['(no record)'] });
       continue;

@@ -143,7 +143,7 @@ export function judge(results, modes) {
 }
 
 function table(results, modes) {
-  const head = ['protocol', 'mutation', 'transactions', 'untouched', 'exact', 'exact %', 'target', 'not exact', 'of which unmarked', 'hpack (insert)', 'touched', 'marked', 'unmarked', 'vanished', 'mismatched', 'spurious', 'pass'];
+  const head = ['protocol', 'mutation', 'transactions', 'untouched', 'exact', 'exact %', 'target', 'not exact', 'of which unmarked', 'state lost (hpack insert)', 'touched', 'marked', 'unmarked', 'vanished', 'mismatched', 'spurious', 'pass'];
   const rows = [];
   for (const p of ['http', 'postgres', 'http2', 'grpc']) {
     for (const m of modes) {
