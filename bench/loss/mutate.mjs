@@ -58,15 +58,17 @@ function retransmitted(entries) {
  * it there: the reassembler sees a real out-of-order segment. With pastAcks, it may also land after
  * bare ACKs of the other direction, including the peer's ACK of its own bytes (as a capture point
  * that reorders shows it); without, it never passes any packet of the other direction. Returns
- * { packets, moved } (moved: the delayed entries).
+ * { packets, moved } (moved: the delayed entries). A segment the capture retransmits later is not
+ * moved: the retransmission would carry its bytes first, and the record name the later frame.
  */
 export function reorderSegments(entries, rate, seed, { pastAcks = true } = {}) {
   const rnd = prng(seed);
   const list = entries.map((e) => ({ ...e }));
   const moved = [];
+  const resent = retransmitted(entries);
   for (let i = 0; i < list.length; i++) {
     const e = list[i];
-    if (!e.tcp || e.tcp.len === 0 || e.moved || rnd() >= rate) continue;
+    if (!e.tcp || e.tcp.len === 0 || e.moved || rnd() >= rate || resent.has(e)) continue;
     const skip = 1 + Math.floor(rnd() * 3);
     let seen = 0;
     let at = -1;
