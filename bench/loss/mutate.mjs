@@ -63,12 +63,12 @@ function retransmitted(entries) {
  */
 export function reorderSegments(entries, rate, seed, { pastAcks = true } = {}) {
   const rnd = prng(seed);
-  const list = entries.map((e) => ({ ...e }));
+  const list = entries.map((e) => ({ ...e, original: e }));
   const moved = [];
   const resent = retransmitted(entries);
   for (let i = 0; i < list.length; i++) {
     const e = list[i];
-    if (!e.tcp || e.tcp.len === 0 || e.moved || rnd() >= rate || resent.has(e)) continue;
+    if (!e.tcp || e.tcp.len === 0 || e.moved || rnd() >= rate || resent.has(e.original)) continue;
     const skip = 1 + Math.floor(rnd() * 3);
     let seen = 0;
     let at = -1;
