@@ -34,8 +34,9 @@
  *    (`deferring`, `defer`) until the flight is closed — the client sends its next flight, having
  *    every answer to this one (lockstep by flights) — and then pair from the last: the last held
  *    answers the flight's last request, and so on back; requests left at the front had their
- *    answers in lost server bytes. Any server loss while holding, an overlap, or the end with
- *    answers missing reports them as before (`response-ambiguous-after-gap`).
+ *    answers in lost server bytes. After a server loss while holding, only the answers held after
+ *    it are placed (from the last, once the flight closed); an overlap, or the end with answers
+ *    missing, reports them as before (`response-ambiguous-after-gap`).
  * A lost client segment does not end in-order pairing for requests queued before it: `pick` stops
  * at the first stretch of unparsed client bytes. The queue and the list of unparsed stretches are
  * bounded (PairingLimits); past them the oldest request is reported without its answer.
@@ -95,7 +96,8 @@ export class Pairing<Q, R> {
   private held: { resp: R; end: number }[] = [];
   private heldAck = -1;
   private heldFloor = -1;
-  private heldClean = true;
+  /** Index in `held` of the first response after the last server loss while holding (-1: none). */
+  private heldLossAt = -1;
   /** Server offset where the last server loss was seen (-1: none). */
   private serverLossAt = -1;
   /** The last 16 responses `pick` saw: server offset and ACK of each, oldest first. */
@@ -201,7 +203,7 @@ export class Pairing<Q, R> {
   /** Server bytes were lost where a response boundary was expected: in-order pairing is over. */
   serverLost(atBoundary: boolean, reason: string = UNPAIRED.lostInGap, off = -1): void {
     this.serverLossAt = Math.max(this.serverLossAt, off);
-    if (this.held.length > 0) this.heldClean = false;
+    if (this.held.length > 0) this.heldLossAt = this.held.length;
     if (this.certain && atBoundary) this.lostAtBoundary(reason);
     this.certain = false;
   }
@@ -362,7 +364,7 @@ export class Pairing<Q, R> {
       this.unique = true;
       return minReq;
     }
-    if (count > 1 && final && floor >= 0 && count === reqs.length && this.heldClean
+    if (count > 1 && final && floor >= 0 && count === reqs.length
       && (this.held.length === 0 || this.heldAck === floorAck) && this.held.length < this.limits.maxPendingRequests) {
       // Every candidate is a request of flight Y: which one is told once the flight closes.
       if (this.held.length === 0) {
@@ -405,11 +407,20 @@ export class Pairing<Q, R> {
     this.held = [];
     const reqs = this.queue.filter((r) => r.off >= this.heldFloor && r.peerAck === this.heldAck && !r.response && !r.done);
     const k = held.length, m = reqs.length;
-    const ok = this.heldClean && !this.confused && (k === m || (closed && k < m && this.serverLossAt >= this.heldAck));
-    this.heldClean = true;
-    if (!ok) {
-      for (const h of held) this.hooks.unresolved(h.resp, UNPAIRED.ambiguousRequest);
-      for (const r of reqs.slice(0, k)) this.retire(r, UNPAIRED.ambiguousResponse);
+    const lossAt = this.heldLossAt;
+    this.heldLossAt = -1;
+    const clean = lossAt < 0 && !this.confused && (k === m || (closed && k < m && this.serverLossAt >= this.heldAck));
+    if (!clean) {
+      // Server bytes lost while holding: the answers held after the last loss are still the
+      // flight's last ones when it closed; those before it, and their requests, are not told.
+      const tail = lossAt >= 0 && closed && !this.confused && k - lossAt <= m ? held.slice(lossAt) : [];
+      for (const h of held.slice(0, k - tail.length)) this.hooks.unresolved(h.resp, UNPAIRED.ambiguousRequest);
+      for (const r of reqs.slice(0, tail.length ? m - tail.length : k)) this.retire(r, UNPAIRED.ambiguousResponse);
+      for (let i = 0; i < tail.length; i++) {
+        const r = reqs[m - tail.length + i]!;
+        this.attach(r, tail[i]!.resp, tail[i]!.end);
+        this.hooks.resolved(r);
+      }
       return;
     }
     for (const r of reqs.slice(0, m - k)) this.retire(r, UNPAIRED.lostInGap);

@@ -313,6 +313,13 @@ describe('pairing (protocol-neutral)', () => {
     expect(out.filter(([q, a]) => q !== undefined && a !== undefined && ['3', '4'].includes(q))).toEqual([]);
   });
 
+  it('two answers of one pipelined batch lost: those held after the last loss pair from the end, the rest are not guessed', () => {
+    const out = run(conversation([1, 6, 1], new Set(['A2', 'A5'])), true, LIMITS, true).out;
+    expect(wrongPairs(out)).toEqual([]);
+    for (const id of ['6', '7', '8']) expect(out).toContainEqual([id, id, undefined]);
+    for (const id of ['3', '4']) expect(out).toContainEqual([undefined, id, UNPAIRED.ambiguousRequest]);
+  });
+
   it('clients that switch between lockstep and pipelining, with losses anywhere: never a wrong pair', () => {
     fc.assert(
       fc.property(
