@@ -2,16 +2,11 @@
 // Both keep every packet's original frame number (tapwire puts it in records' `frames`), so records
 // of the mutated run compare with the clean run's by frame.
 
-/** mulberry32: a small deterministic PRNG; returns () => float in [0, 1). */
+import { mulberry32 } from '../../scripts/record/prng.mjs';
+
+/** A deterministic PRNG per seed; returns () => float in [0, 1). */
 export function prng(seed) {
-  let a = (seed * 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed * 0x9e3779b1);
 }
 
 /**

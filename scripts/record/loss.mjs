@@ -28,6 +28,7 @@ import { mkdirSync } from 'node:fs';
 import grpcJs from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import pg from 'pg';
+import { mulberry32 } from './prng.mjs';
 import { capture, requireTools, listen, closeServer, sleep } from './lib.mjs';
 import { createCluster, startServer as startPostgres, HOST } from './postgres/cluster.mjs';
 import { Wire, msg } from './postgres/wire.mjs';
@@ -37,17 +38,7 @@ export const PROTO = join(here, 'loss', 'echo.proto');
 const PORTS = { http1: 18501, http2: 18502, grpc: 18503, postgres: 18504 };
 const SEED = 0x10557;
 
-/** mulberry32: a small deterministic PRNG; returns () => float in [0, 1). */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 const pick = (rnd, n) => Math.floor(rnd() * n);
 /** Body/pad sizes: mostly small, some a few KiB, a few large. */
 function size(rnd, large = 6000) {

@@ -11,3 +11,15 @@ export function prngBytes(n, seed = 0x9e3779b9) {
   }
   return b;
 }
+
+/** mulberry32 from a 32-bit state: () => float in [0, 1), the same sequence for the same state. */
+export function mulberry32(state) {
+  let a = state >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
