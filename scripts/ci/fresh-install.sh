@@ -20,6 +20,14 @@ unshare -m bash -c '
   mount --make-rprivate /
   for d in /usr/include/pcap /usr/include/node; do [ -d "$d" ] && mount --bind "$1/empty" "$d"; done
   [ ! -e /usr/include/pcap/pcap.h ] && [ ! -e /usr/include/node/node.h ]
+  # Node resolves modules up the tree: a node_modules above the clone (a /tmp/node_modules left by
+  # someone) would lend it a built cap. A new user has none there.
+  a=$(dirname "$1")
+  while :; do
+    if [ -e "$a/node_modules" ]; then mount --bind "$1/empty" "$(readlink -f "$a/node_modules")"; fi
+    [ "$a" = / ] && break
+    a=$(dirname "$a")
+  done
   cd "$1/tapwire"
   env -u npm_config_nodedir HOME="$1/home" npm ci --no-audit --no-fund >"$1/ci.log" 2>&1
   env -u npm_config_nodedir HOME="$1/home" npm start >"$1/start.out" 2>"$1/start.err"
