@@ -227,6 +227,9 @@ export function findReadyForQuery(b: Buffer, from = 0): number {
   return -1;
 }
 
+/** Positions looked at for a message start after a hole, and bytes held while looking (64 KiB). */
+export const SCAN_WINDOW = 64 * 1024;
+
 /** Fixed body lengths the protocol gives some messages (protocol-message-formats.html). */
 const FIXED_FRONTEND: Record<number, number> = { [FRONTEND.Sync]: 0, [FRONTEND.Flush]: 0, [FRONTEND.Terminate]: 0, [FRONTEND.CopyDone]: 0 };
 const FIXED_BACKEND: Record<number, number> = {
@@ -234,24 +237,67 @@ const FIXED_BACKEND: Record<number, number> = {
   [BACKEND.PortalSuspended]: 0, [BACKEND.EmptyQueryResponse]: 0, [BACKEND.ReadyForQuery]: 1, [BACKEND.BackendKeyData]: 8,
 };
 
-/** Messages a run from `p` holds before it runs past `b` or breaks, and whether it ends exactly at the end. */
-function runAt(b: Buffer, p: number, frontend: boolean): { messages: number; exact: boolean; partial: boolean } {
-  const types = frontend ? FRONTEND_TYPES : BACKEND_TYPES;
-  const fixed = frontend ? FIXED_FRONTEND : FIXED_BACKEND;
-  let messages = 0;
+/**
+ * What a run of messages from `p` to the end of `b` proved. `at` is where it stopped (the message
+ * that broke or ran past `b`) and `wake` the length of `b` from which the verdict can change: a run
+ * that broke (neither exact nor partial) never changes, one that ran past the end changes once its
+ * last message's header, then all of it, is here, so continuing at `at` with `messages` counted
+ * gives what a rescan from `p` would (resync.ts relies on that).
+ */
+export interface Run {
+  messages: number;
+  exact: boolean;
+  partial: boolean;
+  at: number;
+  wake: number;
+}
+
+/** Per type byte: -1 not a message type, -2 a type of any length, else its fixed body length (runAt's lookups, one per byte). */
+function typeTable(types: Set<number>, fixed: Record<number, number>): Int32Array {
+  const t = new Int32Array(256).fill(-1);
+  for (const ty of types) t[ty] = fixed[ty] ?? -2;
+  return t;
+}
+const FRONTEND_TABLE = typeTable(FRONTEND_TYPES, FIXED_FRONTEND);
+const BACKEND_TABLE = typeTable(BACKEND_TYPES, FIXED_BACKEND);
+
+/** runAt's answer, reused: it is asked at every byte while framing is lost, so it allocates nothing. */
+const run: Run = { messages: 0, exact: false, partial: false, at: 0, wake: 0 };
+
+function answer(messages: number, exact: boolean, partial: boolean, at: number, wake: number): Run {
+  run.messages = messages;
+  run.exact = exact;
+  run.partial = partial;
+  run.at = at;
+  run.wake = wake;
+  return run;
+}
+
+/**
+ * Messages a run from `p` holds before it runs past `b` or breaks, and whether it ends exactly at
+ * the end. The answer is overwritten by the next call: read it before calling again.
+ */
+export function runAt(b: Buffer, p: number, frontend: boolean, messages = 0): Run {
+  const table = frontend ? FRONTEND_TABLE : BACKEND_TABLE;
   while (p < b.length) {
-    if (b.length - p < 5) return { messages, exact: false, partial: types.has(b[p]!) };
     const type = b[p]!;
+    const f = table[type]!;
+    if (b.length - p < 5) return f !== -1 ? answer(messages, false, true, p, p + 5) : answer(messages, false, false, p, Infinity);
+    if (f === -1) return answer(messages, false, false, p, Infinity);
     const len = b.readInt32BE(p + 1);
-    if (!types.has(type) || len < 4 || len > MAX_MESSAGE) return { messages, exact: false, partial: false };
-    const f = fixed[type];
-    if (f !== undefined && len !== 4 + f) return { messages, exact: false, partial: false };
-    if (type === BACKEND.ReadyForQuery && !frontend && p + 5 < b.length && ![0x49, 0x54, 0x45].includes(b[p + 5]!)) return { messages, exact: false, partial: false };
-    if (p + 1 + len > b.length) return { messages, exact: false, partial: true };
+    if (len < 4 || len > MAX_MESSAGE) return answer(messages, false, false, p, Infinity);
+    if (f >= 0 && len !== 4 + f) return answer(messages, false, false, p, Infinity);
+    if (type === BACKEND.ReadyForQuery && !frontend && p + 5 < b.length && b[p + 5] !== 0x49 && b[p + 5] !== 0x54 && b[p + 5] !== 0x45) return answer(messages, false, false, p, Infinity);
+    if (p + 1 + len > b.length) return answer(messages, false, true, p, p + 1 + len);
     p += 1 + len;
     messages++;
   }
-  return { messages, exact: true, partial: false };
+  return answer(messages, true, false, p, p + 1);
+}
+
+/** Whether a run proves a message start: more messages are needed away from the held bytes' start. */
+export function provesStart(r: Run, first: boolean): boolean {
+  return (r.exact && r.messages >= (first ? 1 : 2)) || (r.partial && r.messages >= (first ? 2 : 3));
 }
 
 /**
@@ -263,11 +309,9 @@ function runAt(b: Buffer, p: number, frontend: boolean): { messages: number; exa
  * often than not); elsewhere two, or three when the last runs on into the next segment. -1: none.
  */
 export function findMessageStart(b: Buffer, frontend: boolean): number {
-  const limit = Math.min(b.length, 64 * 1024);
+  const limit = Math.min(b.length, SCAN_WINDOW);
   for (let p = 0; p < limit; p++) {
-    const r = runAt(b, p, frontend);
-    if (r.exact && r.messages >= (p === 0 ? 1 : 2)) return p;
-    if (r.partial && r.messages >= (p === 0 ? 2 : 3)) return p;
+    if (provesStart(runAt(b, p, frontend), p === 0)) return p;
   }
   return -1;
 }

@@ -32,17 +32,6 @@ export interface Mark {
   frame: number;
 }
 
-/** Bytes kept while looking for a message start after a hole (findMessageStart looks at 64 KiB). */
-export const MAX_SCANNED = 64 * 1024;
-
-/** Those bytes, with the packet and ACK of the first of them. */
-export interface Scanned {
-  bytes: Buffer;
-  off: number;
-  mark: Mark;
-  ack: number;
-}
-
 /** A frontend message that the backend answers, queued in order (the protocol answers in order). */
 export type Op =
   | { kind: 'query'; sql: string; parts: string[]; index: number; at: Mark; end: Mark; size: number }

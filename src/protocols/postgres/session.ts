@@ -2,12 +2,13 @@ import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
 import type { PgExchange, PgNotice, PgTransaction } from './types.js';
 import {
-  BACKEND, FRONTEND, MessageReader, STARTUP, TruncatedMessage, findMessageStart, parseAuthentication, parseBind,
+  BACKEND, FRONTEND, MessageReader, STARTUP, TruncatedMessage, parseAuthentication, parseBind,
   parseCommandComplete, parseCopyResponse, parseDataRow, parseExecute, parseFields, parseNotification, parseParameterDescription,
   parseParse, parseQuery, parseReadyForQuery, parseRowDescription, parseStartup, parseTarget, type Message,
 } from './messages.js';
 import { AMBIGUOUS_RESPONSE, LOST_RESPONSE, NO_REQUEST, type Unit, Units } from './units.js';
-import { type Batch, type Mark, MAX_SCANNED, type Op, PORTAL_LOST, type Scanned, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, executeRequest, freshResult, placeTail, queryRequest, requestOf, responseOf, unanswered } from './ops.js';
+import { Resync } from './resync.js';
+import { type Batch, type Mark, type Op, PORTAL_LOST, type Result, STATEMENT_UNKNOWN, UNKNOWN_PREPARED, executeRequest, freshResult, placeTail, queryRequest, requestOf, responseOf, unanswered } from './ops.js';
 import { countLines, notice, remember, splitStatements } from './statements.js';
 import { StatusAfterLoss } from './txstatus.js';
 import { decodeValue, type PgValue } from './values.js';
@@ -25,7 +26,7 @@ const DEFAULT_PREVIEW_ROWS = 5;
  * with the SQL text — from the named statement for Execute — parameters, result, error and timing. Credentials never leave the
  * message parsers. Which client batch a server batch answers is units.ts's: in order while
  * nothing was lost, by TCP acknowledgements after a loss. After a gap or garbage a direction
- * resynchronises at the next provable message start (messages.ts findMessageStart), and every
+ * resynchronises at the next provable message start (resync.ts, messages.ts runAt), and every
  * record that lost bytes says so.
  */
 export class PgSession implements ProtocolSession {
@@ -48,8 +49,8 @@ export class PgSession implements ProtocolSession {
   /** ACK of the packet where each direction's held partial message began. */
   private readonly heldAck: [number, number] = [-1, -1];
   private readonly heldMark: [Mark, Mark] = [{ time: 0, frame: 0 }, { time: 0, frame: 0 }];
-  /** While resynchronising: bytes that proved no message start yet, with where they came from. */
-  private readonly scanned: [Scanned | undefined, Scanned | undefined] = [undefined, undefined];
+  /** While resynchronising: the search for a message start, with the bytes it holds and where they came from. */
+  private readonly scanned: [Resync | undefined, Resync | undefined] = [undefined, undefined];
   /** Client bytes were lost: a named statement not known may have been prepared in them. */
   private clientLoss = false;
   /** Bytes were lost in either direction (from then on an Execute left without its batch is not "skipped"). */
@@ -89,31 +90,23 @@ export class PgSession implements ProtocolSession {
     if (this.lost[dir]) {
       // The next provable message start (a run of well-formed messages to the segment's end):
       // bytes before it are not read, and what follows is paired by acknowledgements (units.ts).
-      // Bytes that proved nothing yet are looked at again with the next segment (a run may be
-      // cut by a segment boundary), bounded.
-      const t = this.scanned[dir];
-      const buf = t ? Buffer.concat([t.bytes, b]) : b;
-      const base = t ? t.off : off;
-      const p = findMessageStart(buf, dir === 0);
-      if (p < 0) {
-        const keep = buf.subarray(Math.max(0, buf.length - MAX_SCANNED));
-        this.scanned[dir] = { bytes: Buffer.from(keep), off: base + buf.length - keep.length, mark: t?.mark ?? this.mark(dir), ack: t?.ack ?? meta.peerAck };
-        return;
-      }
+      // A position whose run reached the segment's end is looked at again with the next segment
+      // (a run may be cut by a segment boundary); the others never are (resync.ts).
+      const t = (this.scanned[dir] ??= new Resync(off, this.mark(dir), meta.peerAck, dir === 0));
+      const p = t.push(b);
+      if (p < 0) return;
       this.scanned[dir] = undefined;
-      if (t && base + p < meta.offset) {
+      if (p < meta.offset) {
         // The first message began in a segment looked at before: its packet and ACK are that one's.
         this.heldMark[dir] = t.mark;
         this.heldAck[dir] = t.ack;
       }
-      b = buf;
-      off = base;
       this.lost[dir] = false;
       const r = dir === 0 ? this.fe : this.be;
       r.resume();
       if (dir === 0) this.fe.typed();
-      b = b.subarray(p);
-      off += p;
+      b = t.bytesFrom(p);
+      off = p;
     }
     const r = dir === 0 ? this.fe : this.be;
     r.push(b, off);
