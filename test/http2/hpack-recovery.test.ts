@@ -13,21 +13,10 @@ import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HpackDecoder, HpackError } from '../../src/protocols/http2/hpack.js';
 import { dropSegment, h2Blocks, loadLoss, recordsOf, sameRecord, type LossCapture } from './loss-helpers.js';
+import { int } from './hpack-int.js';
 
 // ---- a minimal encoder (raw strings; Huffman is covered by hpack.test.ts) ----------------------
 
-function int(prefixBits: number, flags: number, v: number): number[] {
-  const max = 2 ** prefixBits - 1;
-  if (v < max) return [flags | v];
-  const out = [flags | max];
-  v -= max;
-  while (v >= 128) {
-    out.push((v % 128) + 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
 const str = (s: string): number[] => [...int(7, 0, s.length), ...Buffer.from(s, 'latin1')];
 /** §6.2.1 literal with incremental indexing, new name. */
 const insert = (name: string, value: string): number[] => [0x40, ...str(name), ...str(value)];

@@ -3,22 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { HpackDecoder, HpackError, type DecodeResult, type HeaderField } from '../../src/protocols/http2/hpack.js';
 import { HUFFMAN_CODES } from '../../src/protocols/http2/huffman.js';
 import { STATIC_TABLE } from '../../src/protocols/http2/static-table.js';
+import { int } from './hpack-int.js';
 
 // ---- a small independent encoder ---------------------------------------------------------------
 
-/** §5.1 integer with an N-bit prefix; `flags` are the representation's pattern bits. */
-function int(prefixBits: number, flags: number, v: number): number[] {
-  const max = 2 ** prefixBits - 1;
-  if (v < max) return [flags | v];
-  const out = [flags | max];
-  v -= max;
-  while (v >= 128) {
-    out.push((v % 128) + 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
 
 function huffman(octets: number[]): number[] {
   const bits: number[] = [];
