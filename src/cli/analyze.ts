@@ -125,8 +125,12 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     err(`tapwire: warning: ${plural(s.late, 'packet was', 'packets were')} more than the reorder window out of time order and ${s.late === 1 ? 'was' : 'were'} decoded late`);
   }
   const rs = s.reassembly;
-  if (rs.evictedConnections > 0 || rs.forcedGaps > 0) {
-    err(`tapwire: warning: limits reached: ${plural(rs.evictedConnections, 'connection')} evicted, ${plural(rs.forcedGaps, 'gap')} forced by buffer limits`);
+  const hit = Object.entries(s.limits).filter(([, n]) => n > 0).map(([name, n]) => `${name} ×${n}`);
+  if (rs.evictedConnections > 0 || rs.forcedGaps > 0 || hit.length > 0) {
+    // Each limit by the name the summary (--stats) gives it.
+    const evicted = rs.evictedConnections > 0 ? [`${plural(rs.evictedConnections, 'connection')} evicted (by count ${rs.evictions.connections}, by memory ${rs.evictions.memory})`] : [];
+    const forced = rs.forcedGaps > 0 ? [`${plural(rs.forcedGaps, 'gap')} forced by buffer limits`] : [];
+    err(`tapwire: warning: limits reached: ${[...evicted, ...forced, ...hit].join(', ')}`);
   }
   const harSkipped = harOut ? Object.values(harOut.skipped).reduce((a, b) => a + b, 0) : 0;
   if (harOut && harSkipped > 0) {
@@ -142,7 +146,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
       ...(keep ? { filter: o.filter, matched } : {}),
       violations: v.counts, seconds: s.seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024,
       truncatedAt: s.truncatedAt ?? null, reassembly: rs, decode: s.decode, protocols: s.protocols,
-      undecoded: s.coverage,
+      undecoded: s.coverage, limits: s.limits,
     };
     try {
       writeFileSync(o.stats, `${JSON.stringify(summary, null, 2)}\n`);

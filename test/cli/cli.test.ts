@@ -113,6 +113,12 @@ describe('tapwire analyze', () => {
     expect(dl.response.bodySize).toBe(1024 * 1024);
     expect(dl.response.bodyTruncated).toBe(true);
     expect(Buffer.from(dl.response.body, dl.response.bodyEncoding === 'base64' ? 'base64' : 'utf8').length).toBeLessThanOrEqual(100);
+    // The limit is named where limits are said: the warning, and the summary --stats writes.
+    const cut = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((f) => f.request?.bodyTruncated || f.response?.bodyTruncated).length;
+    expect(r.stderr).toContain(`limits reached: bodyTruncated ×${cut}`);
+    const stats = join(mkdtempSync(join(tmpdir(), 'tapwire-stats-')), 'stats.json');
+    tapwire(['analyze', 'pcaps/http1/large-bodies.pcap', '--format', 'jsonl', '--body-limit', '100', '--stats', stats]);
+    expect(JSON.parse(readFileSync(stats, 'utf8')).limits).toMatchObject({ bodyTruncated: cut, probeGaveUp: 0 });
   });
 });
 
