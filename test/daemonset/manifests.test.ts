@@ -275,7 +275,7 @@ describe('the checks reject what they should', () => {
     ['a loopback API', (o) => { agent(o).args = agent(o).args.map((a: string) => (a.startsWith('--listen=') ? '--listen=127.0.0.1:8899' : a)); }, /loopback/],
     ['no memory limit', (o) => { delete agent(o).resources.limits.memory; }, /limits.memory/],
     ['a guessed memory request', (o) => { agent(o).resources.requests.memory = '256Mi'; }, /944 MB/],
-    ['a data dir on the read-only root', (o) => { agent(o).args = agent(o).args.map((a: string) => (a.startsWith('--data-dir=') ? '--data-dir=/data' : a)); }, /--data-dir/],
+    ['a data dir on the read-only root', (o) => { agent(o).args = agent(o).args.map((a: string) => (a.startsWith('--data-dir=') ? '--data-dir=/var/tmp/tapwire' : a)); }, /--data-dir/],
   ];
   for (const [name, mutate, why] of broken) {
     it(`agent: ${name}`, () => {
