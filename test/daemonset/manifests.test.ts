@@ -3,7 +3,7 @@
 // files as written, and, where kubectl is installed, for the rendered kind overlay, the overlay
 // with the opt-in eBPF patch and the demo. Each check is also shown to reject a broken copy.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -353,5 +353,20 @@ describe.skipIf(!KUBECTL)('rendered with kubectl kustomize (offline)', () => {
     for (const f of ['order-service.mjs', 'payment-service.mjs', 'driver.mjs']) {
       expect(code.data[f]).toBe(readFileSync(join(ROOT, 'scripts/record/demo', f), 'utf8'));
     }
+  });
+});
+
+describe('docs/kubernetes.md', () => {
+  const doc = readFileSync(join(ROOT, 'docs/kubernetes.md'), 'utf8');
+  it('every daemonset/ path it names exists, and the image it builds is the one the overlay runs', () => {
+    // Not kubectl's daemonset/<name> (daemonset/tapwire-agent): that is an object, not a path.
+    const paths = [...new Set(doc.match(/(?<![\w/])daemonset\/[\w./-]+\w/g) ?? [])].filter((p) => !p.startsWith('daemonset/tapwire-'));
+    expect(paths.length).toBeGreaterThan(3);
+    expect(paths.filter((p) => !existsSync(join(ROOT, p)))).toEqual([]);
+    const kust = loadYaml(readFileSync(join(DIR, 'overlays/kind/kustomization.yaml'), 'utf8'), 'kustomization.yaml')[0]!;
+    const image = `${kust.images[0].newName}:${kust.images[0].newTag}`;
+    expect(doc).toContain(`docker build -t ${image}`);
+    expect(doc).toContain(`kind load docker-image ${image}`);
+    expect(doc).toContain('kubectl apply -k daemonset/overlays/kind');
   });
 });
