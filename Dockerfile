@@ -53,7 +53,11 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY schema ./schema
-RUN chmod +x dist/cli/main.js && ln -s /opt/tapwire/dist/cli/main.js /usr/local/bin/tapwire
+# The entrypoint execs node itself (its shebang names node, not `/usr/bin/env node`): under no_new_privs a
+# process that is not root keeps file capabilities only across one exec, and env, without any, would
+# drop them before node starts (measured by test/image/image.test.ts).
+RUN printf '%s\n' '#!/usr/local/bin/node' "import('/opt/tapwire/dist/cli/main.js');" > /usr/local/bin/tapwire \
+  && chmod 755 /usr/local/bin/tapwire
 USER 65532:65532
 # The agent's --data-dir: a writable volume when the root filesystem is read-only.
 VOLUME /data
