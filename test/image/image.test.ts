@@ -12,10 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * NET_RAW and NET_ADMIN only (setpriv: bounding, inheritable and ambient sets, no_new_privs as
  * allowPrivilegeEscalation: false sets). Pods are network namespaces on a bridge inside the "node"
  * namespace; one pod calls another over HTTP and the agent's /api/flows must show those calls.
- * Then the same without NET_RAW: the agent exits 2 and names the capability.
+ * Then the same without NET_RAW: the agent exits 2 and names the capability. Last, launched as Kubernetes
+ * launches a non-root container (capabilities granted, but none ambient, so lost at execve): an image
+ * built with CAPTURE_FILE_CAPS captures, one without it cannot. TAPWIRE_IMAGE picks another tag, e.g.
+ * one built with `CAPTURE_FILE_CAPS=cap_net_raw,cap_net_admin+ep npm run image`.
  */
 const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
-const IMAGE = `localhost/tapwire:${version}`;
+const IMAGE = process.env.TAPWIRE_IMAGE || `localhost/tapwire:${version}`;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const imageExists = () => spawnSync('buildah', ['inspect', '--type', 'image', IMAGE], { stdio: 'ignore' }).status === 0;
 const build = process.env.TAPWIRE_IMAGE_BUILD === '1';
@@ -39,6 +42,8 @@ describe.skipIf(why !== '')(`${IMAGE} run as the DaemonSet runs it (user 65532, 
   const nodeIp = `${net}.1`, srvIp = `${net}.11`, cliIp = `${net}.12`;
   let container = '', rootfs = '', dataDir = '';
   let entry: string[] = [], env: string[] = [];
+  /** Built with CAPTURE_FILE_CAPS: node carries cap_net_raw,cap_net_admin+ep. */
+  let fileCaps = false;
   const children: ChildProcess[] = [];
 
   beforeAll(() => {
@@ -54,6 +59,8 @@ describe.skipIf(why !== '')(`${IMAGE} run as the DaemonSet runs it (user 65532, 
     expect(config.OCIv1.config.User).toBe('65532:65532');
     container = run('buildah', ['from', IMAGE]);
     rootfs = run('buildah', ['mount', container]);
+    fileCaps = /cap_net_admin,cap_net_raw=ep/.test(spawnSync('getcap', [join(rootfs, 'usr/local/bin/node')], { encoding: 'utf8' }).stdout ?? '');
+    console.log(`test/image: ${IMAGE}: node's file capabilities: ${fileCaps ? 'cap_net_admin,cap_net_raw=ep' : 'none'}`);
     dataDir = mkdtempSync(join(tmpdir(), 'tapwire-image-data-'));
     chownSync(dataDir, 65532, 65532);
     // The node and its pods.
@@ -82,28 +89,35 @@ describe.skipIf(why !== '')(`${IMAGE} run as the DaemonSet runs it (user 65532, 
   });
 
   /** In the node namespace, a private mount namespace: the image read-only, /data writable, then setpriv and the entrypoint. */
-  function startAgent(caps: string, args: string[]): Agent {
+  function startAgent(caps: string, args: string[], ambient = true): Agent {
     const mounts = [
       `mount --bind ${rootfs} ${rootfs}`, `mount -o remount,bind,ro ${rootfs}`,
       `mount -t proc proc ${rootfs}/proc`, `mount -t sysfs sysfs ${rootfs}/sys`, `mount --rbind /dev ${rootfs}/dev`,
       `mount --bind ${dataDir} ${rootfs}/data`,
     ].join(' && ');
     const setpriv = ['/usr/bin/setpriv', '--reuid=65532', '--regid=65532', '--clear-groups', '--no-new-privs',
-      `--inh-caps=-all${caps ? `,${caps.split(',').map((c) => `+${c}`).join(',')}` : ''}`,
-      `--ambient-caps=-all${caps ? `,${caps.split(',').map((c) => `+${c}`).join(',')}` : ''}`,
+      `--inh-caps=-all${caps && ambient ? `,${caps.split(',').map((c) => `+${c}`).join(',')}` : ''}`,
+      `--ambient-caps=-all${caps && ambient ? `,${caps.split(',').map((c) => `+${c}`).join(',')}` : ''}`,
       `--bounding-set=-all${caps ? `,${caps.split(',').map((c) => `+${c}`).join(',')}` : ''}`];
     // What the DaemonSet adds to the image's environment: the redaction key from a Secret (the root
     // filesystem is read-only, so the agent cannot keep a generated one).
     const containerEnv = [...env, 'HOME=/nonexistent', 'TAPWIRE_REDACT_KEY=image-test-redaction-key'];
     const script = `${mounts} && cd / && exec chroot ${rootfs} "$@"`;
+    // The environment passes through ip, unshare, sh, chroot and setpriv: no `env` in between, whose own
+    // exec would drop capabilities that are not ambient.
     const proc = spawn('ip', ['netns', 'exec', ns.node, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh',
-      ...setpriv, '/usr/bin/env', '-i', ...containerEnv, ...entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ...setpriv, ...entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: Object.fromEntries(containerEnv.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) });
     children.push(proc);
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
     return { proc, output: () => out, exited };
+  }
+
+  async function waitUp(agent: Agent): Promise<void> {
+    const end = Date.now() + 20_000;
+    while (!/capturing on/.test(agent.output()) && agent.proc.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   }
 
   async function inNs(name: string, script: string): Promise<string> {
@@ -125,13 +139,14 @@ describe.skipIf(why !== '')(`${IMAGE} run as the DaemonSet runs it (user 65532, 
 
   it('captures a pod\'s HTTP calls to another pod and serves them on /api/flows', async () => {
     const agent = startAgent(CAPS, ['agent', '--interface', bridge, '--listen', `${nodeIp}:9464`, '--token', TOKEN, '--data-dir', '/data', '--filter', 'tcp port 8080']);
-    const end = Date.now() + 20_000;
-    while (!/capturing on/.test(agent.output()) && agent.proc.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    await waitUp(agent);
     expect(agent.output()).toMatch(/capturing on twbr0/);
     const pid = agent.proc.pid!;
     // Exactly the DaemonSet's capabilities (CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13), as user 65532.
     expect(status(pid, 'Uid')).toMatch(/^65532\s+65532\s+65532\s+65532$/);
-    for (const set of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb']) expect(status(pid, set), set).toBe('0000000000003000');
+    for (const set of ['CapEff', 'CapPrm', 'CapBnd']) expect(status(pid, set), set).toBe('0000000000003000');
+    // An exec of a file with capabilities clears the ambient set (they come from the file then).
+    expect(status(pid, 'CapAmb')).toBe(fileCaps ? '0000000000000000' : '0000000000003000');
     expect(status(pid, 'NoNewPrivs')).toBe('1');
     await new Promise((r) => setTimeout(r, 2000));
     console.log(`test/image: agent from the image, idle: VmRSS ${status(pid, 'VmRSS')} (RssAnon ${status(pid, 'RssAnon')}, RssFile ${status(pid, 'RssFile')}, RssShmem ${status(pid, 'RssShmem')})`);
@@ -166,7 +181,29 @@ describe.skipIf(why !== '')(`${IMAGE} run as the DaemonSet runs it (user 65532, 
 
   it('without NET_RAW, exits 2 and names the missing capability', async () => {
     const agent = startAgent('net_admin', ['agent', '--interface', bridge, '--listen', `${nodeIp}:9465`, '--token', TOKEN, '--data-dir', '/data']);
+    if (fileCaps) {
+      // The kernel refuses to exec a file whose +ep capabilities the bounding set cannot give: node never
+      // starts (in Kubernetes, the container fails to start with "operation not permitted").
+      expect(await agent.exited).toBe(126);
+      expect(agent.output()).toMatch(/tapwire'?: Operation not permitted/);
+      return;
+    }
     expect(await agent.exited).toBe(2);
     expect(agent.output()).toMatch(/tapwire agent: twbr0: permission denied: .*CAP_NET_RAW/);
+  }, 30_000);
+
+  it('launched as Kubernetes launches it (no ambient capabilities): captures only if node has file capabilities', async () => {
+    const agent = startAgent(CAPS, ['agent', '--interface', bridge, '--listen', `${nodeIp}:9466`, '--token', TOKEN, '--data-dir', '/data'], false);
+    if (fileCaps) {
+      await waitUp(agent);
+      expect(agent.output()).toMatch(/capturing on twbr0/);
+      expect(status(agent.proc.pid!, 'CapEff')).toBe('0000000000003000');
+      expect(status(agent.proc.pid!, 'CapAmb')).toBe('0000000000000000');
+      agent.proc.kill('SIGTERM');
+      expect(await agent.exited).toBe(0);
+    } else {
+      expect(await agent.exited).toBe(2);
+      expect(agent.output()).toMatch(/permission denied: .*CAP_NET_RAW/);
+    }
   }, 30_000);
 });
