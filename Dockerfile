@@ -16,6 +16,8 @@
 #     container running this image must be granted them (docker run: --cap-add NET_ADMIN);
 #   - a runtime that sets ambient capabilities (what test/image/image.test.ts runs: setpriv with
 #     --reuid 65532 and NET_RAW+NET_ADMIN in the bounding, inheritable and ambient sets).
+# Either way node must be exec'd directly: the entrypoint `tapwire` is a launcher whose shebang is node
+# itself, since an exec of `env` or `sh` in between drops capabilities that are not ambient.
 # See docs/agent.md, "Image".
 ARG NODE_IMAGE=node:20-bookworm
 ARG RUNTIME_IMAGE=node:20-bookworm-slim
@@ -45,7 +47,7 @@ RUN apt-get update \
        && setcap "$CAPTURE_FILE_CAPS" "$(readlink -f "$(command -v node)")" \
        && apt-get purge -y libcap2-bin && apt-get autoremove -y; \
      fi \
-  && rm -rf /var/lib/apt/lists/* \
+  && apt-get clean && rm -rf /var/lib/apt/lists/* \
   && groupadd -g 65532 tapwire && useradd -u 65532 -g 65532 -M -d /nonexistent -s /usr/sbin/nologin tapwire \
   && mkdir -p /data && chown 65532:65532 /data
 WORKDIR /opt/tapwire

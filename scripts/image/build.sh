@@ -43,7 +43,11 @@ if ! exists "$base"; then
     rm -rf "$cache/rootfs.tmp"
     debootstrap --variant=minbase bookworm "$cache/rootfs.tmp" >"$cache/debootstrap.log" 2>&1 \
       || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
-    rm -rf "$cache/rootfs.tmp/var/cache/apt/archives/"*.deb "$cache/rootfs.tmp/var/lib/apt/lists/"*
+    # As Debian's official images: no apt caches, and apt keeps none (their docker-clean).
+    rm -rf "$cache/rootfs.tmp/var/cache/apt/archives/"*.deb "$cache/rootfs.tmp/var/cache/apt/"*.bin "$cache/rootfs.tmp/var/lib/apt/lists/"*
+    printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+      'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+      'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' > "$cache/rootfs.tmp/etc/apt/apt.conf.d/docker-clean"
     tar -C "$cache/rootfs.tmp" -cf "$cache/bookworm-minbase.tar.part" . && mv "$cache/bookworm-minbase.tar.part" "$cache/bookworm-minbase.tar"
     rm -rf "$cache/rootfs.tmp"
   fi
