@@ -94,6 +94,8 @@ export class Pairing<Q, R> {
 
   /** Held responses (see `defer`), the flight they answer (its ACK and first request), and whether server bytes were lost since. */
   private held: { resp: R; end: number }[] = [];
+  /** Bytes the held responses keep (as the protocol counts them), bounded with the queue's by maxPendingBytes. */
+  private heldBytes = 0;
   private heldAck = -1;
   private heldFloor = -1;
   /** Index in `held` of the first response after the last server loss while holding (-1: none). */
@@ -239,6 +241,14 @@ export class Pairing<Q, R> {
    * unparsed client bytes come first. Otherwise the one candidate acknowledgements leave.
    */
   pick(respOff: number, respAck: number, final: boolean, client: ClientView): Pending<Q, R> | undefined {
+    const r = this.choose(respOff, respAck, final, client);
+    // A response while answers are held that is not held with them: the held ones are no longer
+    // the flight's answers in order (this one came between), so none of them is placed.
+    if (this.held.length > 0 && !this.deferring) this.resolve(false, true);
+    return r;
+  }
+
+  private choose(respOff: number, respAck: number, final: boolean, client: ClientView): Pending<Q, R> | undefined {
     // Unparsed bytes may be told after the responses that acknowledged them (reassembly declares a
     // hole once data after it arrives): recent response starts are kept for `passed`.
     this.starts.push(respOff, respAck);
@@ -365,7 +375,8 @@ export class Pairing<Q, R> {
       return minReq;
     }
     if (count > 1 && final && floor >= 0 && count === reqs.length
-      && (this.held.length === 0 || this.heldAck === floorAck) && this.held.length < this.limits.maxPendingRequests) {
+      && (this.held.length === 0 || this.heldAck === floorAck) && this.held.length < this.limits.maxPendingRequests
+      && this.heldBytes + this.queueBytes < this.limits.maxPendingBytes) {
       // Every candidate is a request of flight Y: which one is told once the flight closes.
       if (this.held.length === 0) {
         this.heldAck = floorAck;
@@ -386,13 +397,17 @@ export class Pairing<Q, R> {
     return undefined;
   }
 
-  /** Holds `resp` (server offset `end` just past it), which `pick` could not place yet (`deferring`). */
-  defer(resp: R, end: number): void {
+  /**
+   * Holds `resp` (server offset `end` just past it; `bytes` it keeps, as the protocol counts them),
+   * which `pick` could not place yet (`deferring`).
+   */
+  defer(resp: R, end: number, bytes = 0): void {
     if (end < 0) {
       this.hooks.unresolved(resp, UNPAIRED.ambiguousRequest);
       return;
     }
     this.held.push({ resp, end });
+    this.heldBytes += bytes;
   }
 
   /**
@@ -401,19 +416,20 @@ export class Pairing<Q, R> {
    * request, or the flight was `closed` (the client had every answer) after server bytes were
    * lost since it went out (the requests left at the front had their answers there).
    */
-  private resolve(closed: boolean): void {
+  private resolve(closed: boolean, abandon = false): void {
     const held = this.held;
     if (held.length === 0) return;
     this.held = [];
+    this.heldBytes = 0;
     const reqs = this.queue.filter((r) => r.off >= this.heldFloor && r.peerAck === this.heldAck && !r.response && !r.done);
     const k = held.length, m = reqs.length;
     const lossAt = this.heldLossAt;
     this.heldLossAt = -1;
-    const clean = lossAt < 0 && !this.confused && (k === m || (closed && k < m && this.serverLossAt >= this.heldAck));
+    const clean = !abandon && lossAt < 0 && !this.confused && (k === m || (closed && k < m && this.serverLossAt >= this.heldAck));
     if (!clean) {
       // Server bytes lost while holding: the answers held after the last loss are still the
       // flight's last ones when it closed; those before it, and their requests, are not told.
-      const tail = lossAt >= 0 && closed && !this.confused && k - lossAt <= m ? held.slice(lossAt) : [];
+      const tail = !abandon && lossAt >= 0 && closed && !this.confused && k - lossAt <= m ? held.slice(lossAt) : [];
       for (const h of held.slice(0, k - tail.length)) this.hooks.unresolved(h.resp, UNPAIRED.ambiguousRequest);
       for (const r of reqs.slice(0, tail.length ? m - tail.length : k)) this.retire(r, UNPAIRED.ambiguousResponse);
       for (let i = 0; i < tail.length; i++) {

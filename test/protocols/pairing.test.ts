@@ -80,7 +80,7 @@ class LineSession {
       return;
     }
     const p = this.pairing.pick(off, ack, true, this.view);
-    if (!p && this.pairing.deferring) return this.pairing.defer(id, this.off[1]!);
+    if (!p && this.pairing.deferring) return this.pairing.defer(id, this.off[1]!, text.length);
     if (!p || p.reported) return this.report(undefined, id, this.pairing.orphan);
     this.pairing.answer(p, id, this.off[1]!);
     if (this.pairing.unique) this.pairing.reanchor(ack, !this.skip[0]);
@@ -313,6 +313,13 @@ describe('pairing (protocol-neutral)', () => {
     expect(out.filter(([q, a]) => q !== undefined && a !== undefined && ['3', '4'].includes(q))).toEqual([]);
   });
 
+  it('held answers count against maxPendingBytes: past it, answers are reported as before, never paired wrong', () => {
+    const t = run(conversation([1, 4, 1], new Set(['A2'])), true, { ...LIMITS, maxPendingBytes: 9 }, true);
+    expect(wrongPairs(t.out)).toEqual([]);
+    expect(t.out.some(([q, a, why]) => q === undefined && a !== undefined && why === UNPAIRED.ambiguousRequest)).toBe(true);
+    // Unbounded, the same conversation pairs every held answer (the test above).
+  });
+
   it('two answers of one pipelined batch lost: those held after the last loss pair from the end, the rest are not guessed', () => {
     const out = run(conversation([1, 6, 1], new Set(['A2', 'A5'])), true, LIMITS, true).out;
     expect(wrongPairs(out)).toEqual([]);
@@ -340,6 +347,8 @@ describe('pairing (protocol-neutral)', () => {
           const segs = conversation(batches, lost);
           expect(wrongPairs(run(whole ? segs : midway(segs), whole).out)).toEqual([]);
           expect(wrongPairs(run(whole ? segs : midway(segs), whole, LIMITS, true).out)).toEqual([]);
+          // Tight bounds: answers held and answers not held mix within one flight.
+          expect(wrongPairs(run(whole ? segs : midway(segs), whole, { maxPendingRequests: 3, maxPendingBytes: 9, maxUnparsed: 4 }, true).out)).toEqual([]);
         },
       ),
       { numRuns: 3000 },

@@ -150,7 +150,7 @@ export class Exchanges implements PairingHooks<Msg, Msg> {
       }
     }
     if (!req && deferred) {
-      pairing.defer(resp, resp.endOff);
+      pairing.defer(resp, resp.endOff, headerBytes(resp.info) + resp.captured);
       return;
     }
     if (!req || req.reported) {
