@@ -109,15 +109,23 @@ describe('readCapture: streaming', () => {
     closeSync(fd);
     try {
       const before = process.memoryUsage().rss;
-      let peak = before;
+      const total = 700 * copies;
+      // Peak RSS over the first quarter of the file and over its second half: read in chunks, memory
+      // levels off once the first chunks are in (when collections run is up to V8, so a level, not a
+      // number), and does not grow with the bytes read, as it would if the file were held.
+      let early = before, late = before;
       let count = 0;
       const info = await readCapture(file, () => {
-        if (++count % 2000 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+        if (++count % 2000 !== 0) return;
+        const rss = process.memoryUsage().rss;
+        if (count <= total / 4) early = Math.max(early, rss);
+        else if (count > total / 2) late = Math.max(late, rss);
       });
-      expect(count).toBe(700 * copies);
+      expect(count).toBe(total);
       expect(info.truncatedAt).toBeUndefined();
       expect(info.bytesRead).toBeGreaterThan(190 * 1024 * 1024);
-      expect(peak - before).toBeLessThan(64 * 1024 * 1024);
+      expect(late - early).toBeLessThan(32 * 1024 * 1024);
+      expect(late - before).toBeLessThan(128 * 1024 * 1024);
     } finally {
       rmSync(file, { force: true });
     }
