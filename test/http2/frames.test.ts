@@ -2,17 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FRAME, FrameReader, PREFACE, type Frame } from '../../src/protocols/http2/frames.js';
 import { findFrameSync, probeHttp2 } from '../../src/protocols/http2/probe.js';
+import { frame } from '../helpers/http2.js';
 
-/** Builds one HTTP/2 frame (RFC 9113 §4.1). */
-export function frame(type: number, flags: number, stream: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
-  const p = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(p.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, p]);
-}
 
 const settings = frame(FRAME.SETTINGS, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100]));
 const data1 = frame(FRAME.DATA, 0, 1, 'hello');

@@ -10,6 +10,7 @@ import { Conversation, type Segment } from '../helpers/bytes.js';
 import { runSegments } from '../helpers/pipeline.js';
 import { MAX_HEADER_BLOCK, MAX_STREAMS } from '../../src/protocols/http2/limits.js';
 import { MAX_MESSAGE } from '../../src/protocols/postgres/messages.js';
+import { frame } from '../helpers/http2.js';
 
 const KIB = 1024;
 
@@ -18,21 +19,13 @@ const KIB = 1024;
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const END_STREAM = 0x1, END_HEADERS = 0x4;
 
-function h2frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 const settings = (pairs: [number, number][] = []) => {
   const b = Buffer.alloc(6 * pairs.length);
   pairs.forEach(([id, v], i) => { b.writeUInt16BE(id, i * 6); b.writeUInt32BE(v, i * 6 + 2); });
-  return h2frame(4, 0, 0, b);
+  return frame(4, 0, 0, b);
 };
-const headers = (stream: number, block: Buffer, flags = END_HEADERS) => h2frame(1, flags, stream, block);
-const data = (stream: number, payload: Buffer, flags = 0) => h2frame(0, flags, stream, payload);
+const headers = (stream: number, block: Buffer, flags = END_HEADERS) => frame(1, flags, stream, block);
+const data = (stream: number, payload: Buffer, flags = 0) => frame(0, flags, stream, payload);
 
 /** An HPACK integer with an n-bit prefix (RFC 7541 §5.1), the prefix's flag bits in `first`. */
 function hpackInt(first: number, n: number, v: number): Buffer {
@@ -246,7 +239,7 @@ describe('HTTP/2 limits: violation codes and pipeline limits', () => {
     const big = lit(1, 'a'.repeat(MAX_HEADER_BLOCK + KIB));
     const first = 16 * KIB - GET_BLOCK.length; // frames stay within the default 16 KiB
     const frames = [headers(1, Buffer.concat([GET_BLOCK, big.subarray(0, first)]), END_STREAM)];
-    for (let p = first; p < big.length; p += 16 * KIB) frames.push(h2frame(9, p + 16 * KIB >= big.length ? END_HEADERS : 0, 1, big.subarray(p, p + 16 * KIB)));
+    for (let p = first; p < big.length; p += 16 * KIB) frames.push(frame(9, p + 16 * KIB >= big.length ? END_HEADERS : 0, 1, big.subarray(p, p + 16 * KIB)));
     const { violations } = runSegments(h2([Buffer.alloc(0), ...frames]));
     expect(violations['http2.frame_size']).toBeUndefined();
     expect(violations['http2.header_block_too_large']).toBe(1);
