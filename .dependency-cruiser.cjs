@@ -1,7 +1,7 @@
 /**
  * Dependencies point down the pipeline only (../shared/STYLE.md, "Shape"):
  *   common ← capture ← decode ← stream ← reassembly ← protocols ← flows ← enrich ← pipeline ← query
- *   ← store ← verify ← watch ← live ← client ← service ← requests ← run ← api ← agent ← mcp ← cli
+ *   ← store ← verify ← watch ← live ← client ← service ← requests ← run ← api ← agent ← hub ← mcp ← cli
  * `stream/` is the byte-stream contract shared by reassembly and by sources of streams without
  * packets; `enrich/` adds identities to records; `service/` is the one port the front doors use
  * (a capture file, a store, a remote agent, the hub); `requests/` holds the zod schemas of what
@@ -10,7 +10,7 @@
  * `npm test` runs this check; test/meta/boundaries.test.ts plants each kind of bad import in a
  * scratch copy and expects it to fail here.
  */
-const order = ['common', 'capture', 'decode', 'stream', 'reassembly', 'protocols', 'flows', 'enrich', 'pipeline', 'query', 'store', 'verify', 'watch', 'live', 'client', 'service', 'requests', 'run', 'api', 'agent', 'mcp', 'cli'];
+const order = ['common', 'capture', 'decode', 'stream', 'reassembly', 'protocols', 'flows', 'enrich', 'pipeline', 'query', 'store', 'verify', 'watch', 'live', 'client', 'service', 'requests', 'run', 'api', 'agent', 'hub', 'mcp', 'cli'];
 
 const forbidden = [
   {
@@ -51,9 +51,9 @@ const forbidden = [
   {
     name: 'front-doors-apart',
     severity: 'error',
-    comment: 'The MCP server is a front door like the HTTP API: it uses the core and client/, never api/ or agent/.',
+    comment: 'The MCP server is a front door like the HTTP API: it uses the core and client/, never api/, agent/ or hub/.',
     from: { path: '^src/mcp/' },
-    to: { path: '^src/(api|agent)/' },
+    to: { path: '^src/(api|agent|hub)/' },
   },
 ];
 

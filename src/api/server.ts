@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Snapshot } from '../store/index.js';
 import { isLoopbackRequest } from '../common/index.js';
-import type { FlowSource, SnapshotWriter } from '../service/index.js';
+import type { FlowPage, FlowSource, SnapshotWriter } from '../service/index.js';
 import { ApiError, bad, notFound } from './errors.js';
 import { apiError, flowQueryParams, parsed, readBody, timeParam } from './params.js';
 import { streamFlows } from './sse.js';
@@ -159,9 +159,12 @@ const SnapshotBody = z.strictObject({
 
 const text = (v: string | number | null | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
 
-/** A page as the API has always sent it: `next` is null on the last page; `lost` only when flows could not be read. */
-function wire(p: { flows: unknown[]; next?: string; lost?: string }) {
-  return { flows: p.flows, next: p.next ?? null, ...(p.lost ? { lost: p.lost } : {}) };
+/**
+ * A page as the API has always sent it: `next` is null on the last page; `lost` only when flows
+ * could not be read; `partial` only when the hub answers without some agents.
+ */
+function wire(p: FlowPage) {
+  return { flows: p.flows, next: p.next ?? null, ...(p.lost ? { lost: p.lost } : {}), ...(p.partial ? { partial: p.partial } : {}) };
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

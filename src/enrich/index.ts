@@ -7,7 +7,8 @@ import type { FlowRecord } from '../flows/index.js';
 import type { Enricher } from './types.js';
 
 export type { Enricher, Identity, IdentitySource } from './types.js';
-export { applyIdentity, IDENTITY_FIELDS } from './identity.js';
+export type { ClusterEvent, ClusterEventKind, EventQuery } from './events.js';
+export { applyIdentity, fillPeer, IDENTITY_FIELDS } from './identity.js';
 export { IdentityFileError, IdentityMap, parseIdentities } from './identity-file.js';
 
 /** Several enrichers as one, applied in the order given. */

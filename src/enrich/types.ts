@@ -6,11 +6,20 @@ export interface Identity {
   namespace?: string;
   workload?: string;
   node?: string;
+  /** The Service behind the address (Kubernetes: a ClusterIP, or a pod an EndpointSlice names). */
+  service?: string;
+  /** A pod's labels (Kubernetes). */
+  labels?: Record<string, string>;
 }
 
 /** Anything that knows identities by IP address: the static file, Kubernetes (a later source). */
 export interface IdentitySource {
-  lookup(ip: string): Identity | undefined;
+  /**
+   * What `ip` was at time `at` (epoch seconds; a record's start): sources that keep a history
+   * (Kubernetes) answer for that moment, so a reused IP names the pod that had it then. Sources
+   * without one (the static file) ignore `at`.
+   */
+  lookup(ip: string, at?: number): Identity | undefined;
 }
 
 /**

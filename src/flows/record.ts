@@ -42,6 +42,10 @@ export interface Peer {
   namespace?: string;
   workload?: string;
   node?: string;
+  /** The Service behind the address: a ClusterIP's own, or one a pod backs (EndpointSlices). */
+  service?: string;
+  /** The pod's labels, when the address is a pod's (Kubernetes enricher). */
+  labels?: Record<string, string>;
 }
 
 /** What both halves share. Times are capture timestamps in epoch seconds. */

@@ -52,7 +52,7 @@ type AnyFields<U> = { [K in U extends unknown ? keyof U : never]-?: CelT };
 const HEADERS = map(STRING, STRING);
 const FRAMES = list(INT);
 
-export const PEER = struct('peer', { ip: STRING, port: INT, name: STRING, namespace: STRING, workload: STRING, node: STRING } satisfies Fields<Peer>);
+export const PEER = struct('peer', { ip: STRING, port: INT, name: STRING, namespace: STRING, workload: STRING, node: STRING, service: STRING, labels: map(STRING, STRING) } satisfies Fields<Peer>);
 
 const MESSAGE = struct('message', {
   time: DOUBLE, size: INT, compressed: BOOL, json: map(STRING, DYN), fields: list(DYN), data: STRING, truncated: BOOL, error: STRING,

@@ -5,7 +5,7 @@
  * store and its feed: the agent's own), RemoteSource (an agent over HTTP) implement it, and the
  * hub will too.
  */
-export type { FlowEvent, FlowSource, FlowSubscription, ServiceEdge, ServiceMapAnswer, SnapshotWriter } from './source.js';
+export type { EventPage, FlowEvent, FlowSource, FlowSubscription, ServiceEdge, ServiceMapAnswer, SnapshotWriter } from './source.js';
 export { CaptureSource } from './capture.js';
 export { StoreSource, type StoreSourceOptions } from './store.js';
 export { RemoteSource, eventOf, isFlow } from './remote.js';

@@ -31,6 +31,11 @@ export interface FlowPage {
   matched?: number;
   /** Flows of this page's range the source could not read, and why (a store's damaged block). */
   lost?: string;
+  /**
+   * Set by the hub when agents did not answer: the page holds what the others had. `missing`
+   * names each agent (its URL) and why.
+   */
+  partial?: { missing: { agent: string; error: string }[] };
 }
 
 export { timeOf } from './time.js';

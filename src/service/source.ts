@@ -1,3 +1,4 @@
+import type { ClusterEvent, EventQuery } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot, SnapshotRequest } from '../store/index.js';
 import type { Edge } from '../verify/index.js';
@@ -40,7 +41,21 @@ export interface FlowSource {
   subscribe(on: (e: FlowEvent) => void, o?: { filter?: string }): Promise<FlowSubscription>;
   /** Snapshot writes, where the source keeps snapshots (a store, an agent; not a capture file). */
   snapshotWriter?: SnapshotWriter;
+  /**
+   * Cluster events (issue 16) of a window or a snapshot's window, oldest first. Absent where the
+   * source cannot keep any (a capture file); a source that could but does not watch Kubernetes
+   * answers with `note` saying so, never with a silent empty list.
+   */
+  events?(q: EventQuery & { snapshot?: string }): Promise<EventPage>;
   close(): Promise<void>;
+}
+
+export interface EventPage {
+  events: ClusterEvent[];
+  /** Why the list may be empty or incomplete: "this agent does not watch Kubernetes (--kubernetes)". */
+  note?: string;
+  /** As on flow pages: the hub answering without some agents. */
+  partial?: FlowPage['partial'];
 }
 
 export type FlowEvent = { flow: FlowRecord } | { dropped: number };

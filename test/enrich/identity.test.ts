@@ -83,7 +83,7 @@ describe('IdentityMap', () => {
     const cases: [unknown, string][] = [
       [{ '10.99.0.11': { ...ORDERS, namespace: 7 } }, '$["10.99.0.11"].namespace: expected a string, got number 7'],
       [{ '10.99.0.11': ORDERS, 'orders.shop': ORDERS }, '$["orders.shop"]: not an IP address: "orders.shop"'],
-      [{ '10.99.0.11': { ...ORDERS, namepsace: 'shop' } }, '$["10.99.0.11"].namepsace: unknown field (expected name, namespace, workload, node)'],
+      [{ '10.99.0.11': { ...ORDERS, namepsace: 'shop' } }, '$["10.99.0.11"].namepsace: unknown field (expected name, namespace, workload, node, service)'],
       [{ '10.99.0.11': 'orders' }, '$["10.99.0.11"]: expected an object'],
       [{ identities: [{ ip: '10.99.0.11', ...ORDERS }, { ...PG }] }, '$.identities[1].ip: missing'],
       [{ identities: [{ ip: '10.99.0.11' }, { ip: '10.99.0.300' }] }, '$.identities[1].ip: not an IP address: "10.99.0.300"'],
