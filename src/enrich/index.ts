@@ -15,3 +15,7 @@ export { IdentityFileError, IdentityMap, parseIdentities } from './identity-file
 export function enrichers(list: readonly Enricher[]): Enricher {
   return { name: list.map((e) => e.name).join('+'), enrich: (r: FlowRecord) => { for (const e of list) e.enrich(r); } };
 }
+// Kubernetes (issue 16): pod identity from informers, cluster events, pod resource use.
+export * from './kubernetes/index.js';
+export * from './cluster/index.js';
+export * from './usage/index.js';
