@@ -3,6 +3,7 @@
 #
 #   scripts/k8s/apiserver.sh              start, print the URL, token and kubeconfig, run until killed
 #   scripts/k8s/apiserver.sh CMD ARGS...  start, run CMD with KUBE_SERVER, KUBE_TOKEN, KUBECONFIG set, stop
+#   scripts/k8s/apiserver.sh --build      build what is not cached yet, then exit (CI runs this before npm test)
 #
 # kube-apiserver is built once from the k8s.io/kubernetes Go module (each k8s.io/* staging module replaced
 # by its published v0.x.y), etcd from its go.etcd.io/etcd/server/v3 module; both are cached in
@@ -10,6 +11,9 @@
 # kube-apiserver 1.32 then fails every watch with allowWatchBookmarks=true and no resourceVersion (or 0).
 # APISERVER_FLAGS adds flags (e.g. --etcd-compaction-interval=5s for 410 Gone). Everything else lives in a temp dir that is removed on exit.
 set -euo pipefail
+
+# The Go toolchain of this machine kind lives in /usr/local/go; Debian's golang-go is also fine.
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 
 K8S_VERSION=${K8S_VERSION:-1.32.13}
 ETCD_VERSION=${ETCD_VERSION:-3.5.36}
@@ -50,6 +54,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 [ -x "$ETCD" ] || { echo "building etcd $ETCD_VERSION" >&2; build_etcd; }
 [ -x "$APISERVER" ] || { echo "building kube-apiserver $K8S_VERSION (cold: several minutes)" >&2; build_apiserver; }
+if [ "${1:-}" = --build ]; then
+  echo "kube-apiserver $K8S_VERSION and etcd $ETCD_VERSION in $CACHE/bin"
+  exit 0
+fi
 
 WORK=$(mktemp -d /tmp/tapwire-k8s.XXXXXX)
 pids=()
