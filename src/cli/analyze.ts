@@ -6,6 +6,7 @@ import { Redactor } from '../flows/index.js';
 import { decodeCapture, DEFAULT_BODY_LIMIT, loadProtos, loadRedactKey, ProtoLoadError, type ProtoSchemas } from '../pipeline/index.js';
 import { compileFilter, FilterError, type FlowPredicate } from '../query/index.js';
 import { byStart, har, jsonl, Out, table, terminalWidth, type Formatter } from './output.js';
+import { openIdentities } from './identities.js';
 import { CaptureProgress, notDecodedText } from './source.js';
 
 export interface AnalyzeCliOptions {
@@ -24,6 +25,9 @@ export interface AnalyzeCliOptions {
   redactParams?: boolean;
   /** CEL filter (README "Filter language"): only the flows it matches are output. */
   filter?: string;
+  /** Who the peers are: an identities file, a cluster (src/cli/identities.ts). */
+  identities?: string;
+  kubeconfig?: string;
 }
 
 function mb(n: number): string {
@@ -72,6 +76,8 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
       throw e;
     }
   }
+  const ids = await openIdentities(o, (line) => err(`tapwire: ${line}`));
+  if (!ids) return 2;
   const out = new Out();
   // JSONL streams in completion order (tools sort); the human formats are ordered by start.
   const harOut = o.format === 'har' ? har(out) : undefined;
@@ -90,6 +96,7 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
       protos,
       maxMessages: o.maxMessages,
       redactParams: o.redactParams ? keyed : undefined,
+      enricher: ids.enricher,
       onRecord: (r) => {
         flows++;
         if (keep && !keep(r)) return;
@@ -101,12 +108,14 @@ export async function runAnalyze(file: string, o: AnalyzeCliOptions): Promise<nu
     });
   } catch (e) {
     bar.stop();
+    ids.stop();
     if (e instanceof CaptureFormatError) {
       err(`tapwire: ${e.message}`);
       return 2;
     }
     throw e;
   }
+  ids.stop();
   fmt.end();
   await out.end();
   bar.stop();

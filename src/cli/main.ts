@@ -41,7 +41,9 @@ program
   .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), CLI_DEFAULTS.maxMessages)
   .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
   .option('--filter <expr>', 'output only the flows this CEL expression matches, e.g. \'http && response.status >= 500\'')
-  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader?: string[]; progress: boolean; wide?: boolean; stats?: string; proto?: string[]; maxMessages: number; redactParams?: boolean; filter?: string }) => {
+  .option('--identities <file>', 'JSON map of ip → { name, namespace, workload, node, service }: names the peers')
+  .option('--kubeconfig <file>', 'name the peers from this cluster\'s pods, services and nodes (read once, before decoding)')
+  .action(async (file: string, o: { format: 'table' | 'jsonl' | 'har'; bodyLimit: number; redact: boolean; redactHeader?: string[]; progress: boolean; wide?: boolean; stats?: string; proto?: string[]; maxMessages: number; redactParams?: boolean; filter?: string; identities?: string; kubeconfig?: string }) => {
     process.exitCode = await (await import('./analyze.js')).runAnalyze(file, { ...o, redactHeader: o.redactHeader ?? [], proto: o.proto ?? [], progress: o.progress ? undefined : false });
   });
 
@@ -58,7 +60,9 @@ program
   .option('--until <time>', 'with --api: flows up to this time (RFC 3339 or epoch seconds)')
   .option('--token <token>', 'with --api: bearer token (default: TAPWIRE_TOKEN)')
   .option('--no-progress', 'no progress bar while a large capture is read, even on a terminal')
-  .action(async (file: string | undefined, o: { format: 'text' | 'json'; spec?: string; maxEvidence?: number; api?: string; snapshot?: string; since?: string; until?: string; token?: string; progress: boolean }) => {
+  .option('--identities <file>', 'JSON map of ip → { name, namespace, workload, node, service }: names the peers')
+  .option('--kubeconfig <file>', 'name the peers from this cluster\'s pods, services and nodes (read once, before decoding)')
+  .action(async (file: string | undefined, o: { format: 'text' | 'json'; spec?: string; maxEvidence?: number; api?: string; snapshot?: string; since?: string; until?: string; token?: string; progress: boolean; identities?: string; kubeconfig?: string }) => {
     const usage = verifyUsage(file, o);
     if (usage) {
       process.stderr.write(`tapwire: verify: ${usage}\n`);
@@ -66,7 +70,7 @@ program
       return;
     }
     const api = o.api === undefined ? undefined : { url: o.api, snapshot: o.snapshot, since: o.since, until: o.until, token: o.token ?? process.env.TAPWIRE_TOKEN };
-    process.exitCode = await (await import('./verify.js')).runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api, progress: o.progress ? undefined : false });
+    process.exitCode = await (await import('./verify.js')).runVerify(file, { format: o.format, spec: o.spec, maxEvidence: o.maxEvidence, api, progress: o.progress ? undefined : false, identities: o.identities, kubeconfig: o.kubeconfig });
   });
 
 /** Which flows to verify must be said exactly once: a capture, or --api with a snapshot or a window. */

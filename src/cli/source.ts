@@ -2,6 +2,7 @@ import { SingleBar } from 'cli-progress';
 import { AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
 import { CaptureFormatError, captureSize } from '../capture/index.js';
 import { notDecodedParts, plural } from '../common/index.js';
+import type { Enricher } from '../enrich/index.js';
 import type { FlowRecord, Redactor } from '../flows/index.js';
 import { decodeCapture, type DecodeCoverage, type DecodedCapture } from '../pipeline/index.js';
 import { collectFlows, RemoteSource, SourceError } from '../service/index.js';
@@ -43,10 +44,10 @@ export class CaptureProgress {
  * decode coverage included: connections and UDP flows seen but not decoded). A file that is not a
  * capture, or cannot be read, prints one line naming it and gives undefined: the caller exits 2.
  */
-export async function captureFlows(file: string, redactor: Redactor, o: { progress?: boolean } = {}): Promise<DecodedCapture | undefined> {
+export async function captureFlows(file: string, redactor: Redactor, o: { progress?: boolean; enricher?: Enricher } = {}): Promise<DecodedCapture | undefined> {
   const bar = new CaptureProgress(file, o.progress ?? process.stderr.isTTY);
   try {
-    return await decodeCapture(file, { redactor, onProgress: (n, flows) => bar.update(n, flows) });
+    return await decodeCapture(file, { redactor, enricher: o.enricher, onProgress: (n, flows) => bar.update(n, flows) });
   } catch (e) {
     if (e instanceof CaptureFormatError) {
       process.stderr.write(`tapwire: ${e.message}\n`);

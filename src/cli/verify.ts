@@ -1,6 +1,7 @@
 import { Redactor, type FlowRecord } from '../flows/index.js';
 import { loadRedactKey, type DecodeCoverage } from '../pipeline/index.js';
 import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type Spec } from '../verify/index.js';
+import { openIdentities } from './identities.js';
 import { apiFlows, captureFlows, type ApiSource } from './source.js';
 import { fitToWidth } from '../common/index.js';
 import { terminalWidth } from './output.js';
@@ -15,6 +16,9 @@ export interface VerifyCliOptions {
   api?: ApiSource;
   /** The progress bar while a large capture is read: undefined shows it on a terminal. */
   progress?: boolean;
+  /** Who the peers are: an identities file, a cluster (src/cli/identities.ts). */
+  identities?: string;
+  kubeconfig?: string;
 }
 
 /**
@@ -32,15 +36,24 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
       return VERIFY_EXIT.badInput;
     }
   }
+  const ids = await openIdentities(o, (line) => process.stderr.write(`tapwire: ${line}\n`));
+  if (!ids) return VERIFY_EXIT.badInput;
   let flows: FlowRecord[] | undefined;
   // What the capture held but did not decode; an agent's API does not say, so it stays unknown.
   let undecoded: DecodeCoverage | undefined;
-  if (o.api) flows = await apiFlows(o.api);
-  else {
-    // Redacted like analyze: evidence shown to people carries tokens, not secrets.
-    const c = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }), { progress: o.progress });
-    flows = c?.flows;
-    undecoded = c?.summary.coverage;
+  try {
+    if (o.api) {
+      flows = await apiFlows(o.api);
+      // An agent named its flows already; identities given here name them again, over its names.
+      if (ids.enricher) for (const r of flows ?? []) ids.enricher.enrich(r);
+    } else {
+      // Redacted like analyze: evidence shown to people carries tokens, not secrets.
+      const c = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }), { progress: o.progress, enricher: ids.enricher });
+      flows = c?.flows;
+      undecoded = c?.summary.coverage;
+    }
+  } finally {
+    ids.stop();
   }
   if (!flows) return VERIFY_EXIT.badInput;
   const v = verifyWithSpec(flows, spec, o.maxEvidence, undecoded);

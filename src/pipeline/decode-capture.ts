@@ -1,5 +1,6 @@
 import type { ReaderInfo } from '../capture/index.js';
 import type { DecodeStats } from '../decode/index.js';
+import type { Enricher } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { ReassemblyStats } from '../reassembly/index.js';
 import { analyzeFile, type AnalyzeOptions } from './analyze.js';
@@ -53,6 +54,8 @@ export interface DecodedCapture {
 export interface DecodeOptions extends Omit<AnalyzeOptions, 'onProgress'> {
   /** Bytes of the file read so far, and flows decoded (a progress bar). */
   onProgress?: (bytesRead: number, flows: number) => void;
+  /** Names the peers of each record before anyone sees it (--identities, --kubeconfig). */
+  enricher?: Enricher;
 }
 
 /**
@@ -65,11 +68,13 @@ export async function decodeCapture(file: string, o: DecodeOptions = {}): Promis
   const flows: FlowRecord[] = [];
   let start = Infinity, end = -Infinity, count = 0;
   const take = o.onRecord;
+  const enricher = o.enricher;
   const progress = o.onProgress;
   const { pipeline: p, file: info, elapsedSec } = await analyzeFile(file, {
     ...o,
     onProgress: progress && ((n) => progress(n, count)),
     onRecord: (r) => {
+      enricher?.enrich(r);
       count++;
       if (r.start < start) start = r.start;
       if (r.end > end) end = r.end;

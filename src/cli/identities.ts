@@ -1,0 +1,41 @@
+import { enrichers, IdentityFileError, IdentityMap, type Enricher } from '../enrich/index.js';
+
+/** Where `analyze` and `verify` learn who the peers of a capture were. */
+export interface IdentityCliOptions {
+  /** A JSON file of ip → identity (--identities). */
+  identities?: string;
+  /** A kubeconfig (--kubeconfig): the cluster's pods, services and nodes, listed once. */
+  kubeconfig?: string;
+}
+
+export interface OpenIdentities {
+  /** Undefined when no identity source was asked for. */
+  enricher?: Enricher;
+  /** Stops what watches the cluster. */
+  stop(): void;
+}
+
+/**
+ * The identity sources a capture command asked for, as one enricher, or undefined after printing
+ * why one cannot be opened (the caller exits 2). The static file names first: what someone wrote
+ * by hand overrides what the cluster says, as in the agent.
+ */
+export async function openIdentities(o: IdentityCliOptions, say: (line: string) => void): Promise<OpenIdentities | undefined> {
+  const list: Enricher[] = [];
+  const stop = () => undefined as void;
+  if (o.kubeconfig !== undefined) {
+    say(`--kubeconfig ${o.kubeconfig}: not wired yet`);
+    return undefined;
+  }
+  if (o.identities !== undefined) {
+    try {
+      list.push(IdentityMap.load(o.identities));
+    } catch (e) {
+      if (!(e instanceof IdentityFileError)) throw e;
+      stop();
+      say(`--identities ${e.message}`);
+      return undefined;
+    }
+  }
+  return { enricher: list.length === 0 ? undefined : list.length === 1 ? list[0] : enrichers(list), stop };
+}
