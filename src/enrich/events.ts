@@ -38,6 +38,8 @@ export interface ClusterEvent {
   exitCode?: number;
   /** How many times Kubernetes saw it (an Event's count, series.count). */
   count?: number;
+  /** Which probe failed (probe-failed), from the kubelet's message ("Liveness probe failed: …"). */
+  probe?: 'liveness' | 'readiness' | 'startup';
   /** Where tapwire learned it: a Kubernetes Event, or a change of the pod's status. */
   source: 'event' | 'pod-status';
 }
