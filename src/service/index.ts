@@ -9,6 +9,8 @@ export type { EventPage, FlowEvent, FlowSource, FlowSubscription, ServiceEdge, S
 export { CaptureSource } from './capture.js';
 export { StoreSource, type StoreSourceOptions } from './store.js';
 export { RemoteSource, eventOf, isFlow } from './remote.js';
+export { HubSource, agentAt, type HubAgent, type HubSnapshot, type HubSourceOptions } from './hub.js';
+export { exchangeKey } from './hub-merge.js';
 export { SourceError } from './errors.js';
 export { FlowFeed } from './feed.js';
 export { collectFlows } from './collect.js';

@@ -12,7 +12,7 @@ import type { FlowPage, FlowQuery } from './query.js';
  * the same order, the same cursors, the same errors (SourceError, FilterError).
  */
 export interface FlowSource {
-  readonly kind: 'capture' | 'store' | 'agent';
+  readonly kind: 'capture' | 'store' | 'agent' | 'hub';
   /** One line for people: "capture pcaps/demo/demo.pcap", "agent at http://127.0.0.1:8899". */
   describe(): string;
   /**

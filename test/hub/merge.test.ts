@@ -1,0 +1,189 @@
+import { mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../src/api/server.js';
+import { readCapture } from '../../src/capture/index.js';
+import type { FlowRecord } from '../../src/flows/record.js';
+import { CaptureSource } from '../../src/service/capture.js';
+import { FlowFeed } from '../../src/service/feed.js';
+import { HubSource } from '../../src/service/hub.js';
+import { compareKeys, FlowStore } from '../../src/store/index.js';
+import { RemoteSource } from '../../src/service/remote.js';
+import { StoreSource } from '../../src/service/store.js';
+import { exchangeKey } from '../../src/service/hub-merge.js';
+import type { FlowSource } from '../../src/service/source.js';
+
+/**
+ * The hub's merge over two real agents' APIs (flow stores served by createApi, read over HTTP):
+ * agent A holds the demo capture's flows; agent B holds its own flows (another capture) and a
+ * second tap's copies of half of A's — other ids (a connection id hashes the tap's own frame
+ * numbers), starts a fraction of a millisecond later, and some copies more complete than A's.
+ * The hub must return every exchange once, the better copy of each, in order, under cursors that
+ * join up whatever the page size.
+ */
+const DEMO = 'pcaps/demo/demo.pcap';
+const OTHER = 'pcaps/http1/keepalive.pcap';
+
+interface FakeAgent { store: FlowStore; server: Server; url: string; source: StoreSource }
+const agents: FakeAgent[] = [];
+let a: FlowRecord[] = [], bOwn: FlowRecord[] = [], copies: FlowRecord[] = [];
+let hub: HubSource;
+
+async function agent(flows: FlowRecord[], packets?: string): Promise<FakeAgent> {
+  const store = await FlowStore.open({ dir: mkdtempSync(join(tmpdir(), 'tapwire-hub-')), maxBytes: 64 << 20, maxAgeSec: 1e9 });
+  for (const f of flows) store.add(f);
+  if (packets) await readCapture(packets, (p) => store.addPacket(p.time, p.linkType, Buffer.from(p.data), p.wireLen));
+  await store.sync();
+  const source = new StoreSource(store, new FlowFeed());
+  const server = createApi({ source, registry: new Registry() });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const x = { store, server, url, source };
+  agents.push(x);
+  return x;
+}
+
+const remote = (x: FakeAgent) => ({ name: x.url, source: RemoteSource.open(x.url) as FlowSource });
+
+async function all(s: FlowSource, limit: number, q: { snapshot?: string } = {}): Promise<FlowRecord[]> {
+  const out: FlowRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const p = await s.query({ ...q, since: '0', limit, cursor });
+    out.push(...p.flows);
+    cursor = p.next;
+  } while (cursor);
+  return out;
+}
+
+beforeAll(async () => {
+  a = (await CaptureSource.open(DEMO)).flows.slice();
+  bOwn = (await CaptureSource.open(OTHER)).flows.slice();
+  // B's tap saw every other exchange of A's too; where A's copy is complete, B's says it missed the response.
+  copies = a.filter((_, i) => i % 2 === 0).map((f, i) => {
+    const c = structuredClone(f) as FlowRecord & { response?: unknown };
+    c.id = `b${f.id}`;
+    c.connectionId = `b${f.connectionId}`;
+    c.start = f.start + 0.0004;
+    if (i % 3 === 0) {
+      delete c.response;
+      c.incomplete = true;
+      c.incompleteReason = 'no-response';
+    }
+    return c;
+  });
+  const [ax, bx] = [await agent(a, DEMO), await agent([...bOwn, ...copies], OTHER)];
+  hub = new HubSource([remote(ax), remote(bx)], { timeoutMs: 2000 });
+});
+
+afterAll(async () => {
+  for (const x of agents) {
+    x.server.close();
+    x.server.closeAllConnections();
+    await x.store.close();
+  }
+});
+
+describe('HubSource over two agents', () => {
+  it('returns every exchange once: A\'s flows and B\'s own, never B\'s copies of A\'s', async () => {
+    const got = await all(hub, 1000);
+    const want = [...a, ...bOwn].sort(compareKeys);
+    expect(got.map((f) => f.id)).toEqual(want.map((f) => f.id));
+    expect(new Set(got.map(exchangeKey)).size).toBeLessThanOrEqual(got.length);
+    // What each agent answers alone, for comparison: the hub holds fewer than their sum by the copies.
+    expect((await all(RemoteSource.open(agents[1]!.url), 1000)).length).toBe(bOwn.length + copies.length);
+  });
+
+  it('keeps the copy with more evidence: B\'s complete copy where A\'s lost the response', async () => {
+    // A variant hub whose agent A holds incomplete copies and B complete ones.
+    const poorA = a.map((f) => {
+      const c = structuredClone(f) as FlowRecord & { response?: unknown };
+      delete c.response;
+      c.incomplete = true;
+      return c;
+    });
+    const ax = await agent(poorA), bx = await agent(copies);
+    const h = new HubSource([remote(ax), remote(bx)]);
+    const got = await all(h, 1000);
+    expect(got).toHaveLength(a.length);
+    const byCopy = new Set(copies.filter((c) => !c.incomplete).map((c) => c.id));
+    // Each exchange B holds complete comes from B; the rest from A.
+    expect(got.filter((f) => byCopy.has(f.id))).toHaveLength(byCopy.size);
+    expect(got.filter((f) => f.id.startsWith('b') && !byCopy.has(f.id))).toHaveLength(0);
+  });
+
+  for (const limit of [1, 2, 3, 7, 50]) {
+    it(`pages of ${limit} join up: every flow exactly once, in order, duplicates straddling the page ends included`, async () => {
+      const whole = await all(hub, 1000);
+      const paged = await all(hub, limit);
+      expect(paged.map((f) => f.id)).toEqual(whole.map((f) => f.id));
+      for (let i = 1; i < paged.length; i++) expect(compareKeys(paged[i - 1]!, paged[i]!)).toBeLessThan(0);
+    });
+  }
+
+  it('the same filter applies on every agent', async () => {
+    const p = await hub.query({ since: '0', filter: 'http && request.method == "POST"', limit: 1000 });
+    expect(p.flows.length).toBeGreaterThan(0);
+    expect(p.flows.every((f) => f.protocol === 'http' && (f.request as { method: string }).method === 'POST')).toBe(true);
+  });
+
+  it('an agent that does not answer: the page comes back with the other\'s flows, flagged partial naming it', async () => {
+    const h = new HubSource([remote(agents[0]!), { name: 'http://127.0.0.1:9', source: RemoteSource.open('http://127.0.0.1:9') }], { timeoutMs: 1000 });
+    const p = await h.query({ since: '0', limit: 1000 });
+    expect(p.flows.map((f) => f.id)).toEqual([...a].sort(compareKeys).map((f) => f.id));
+    expect(p.partial?.missing).toEqual([{ agent: 'http://127.0.0.1:9', error: expect.stringMatching(/cannot reach the agent at http:\/\/127\.0\.0\.1:9/) }]);
+  });
+
+  it('a bad query is refused as the agents would refuse it, not reported as missing agents', async () => {
+    await expect(hub.query({ filter: 'http &&' })).rejects.toThrow(/filter/);
+    await expect(hub.query({ cursor: 'nope' })).rejects.toThrow(/cursor/);
+  });
+
+  it('a hub snapshot is opened and stopped on both agents under one id; its pcap is theirs merged by time', async () => {
+    const { id } = await hub.snapshotWriter.create({ name: 'run 1', since: 0 });
+    expect(id).toMatch(/^hub-[0-9a-f]{12}$/);
+    const listed = await hub.snapshots();
+    expect(listed.find((s) => s.id === id)).toMatchObject({ id, name: 'run 1', open: true });
+    const stopped = await hub.snapshotWriter.stop(id);
+    expect(stopped).toMatchObject({ id, open: false });
+    expect(stopped!.partial).toBeUndefined();
+    expect((await all(hub, 100, { snapshot: id })).map((f) => f.id)).toEqual((await all(hub, 1000)).map((f) => f.id));
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const r = await hub.snapshotWriter.pcap(id, out);
+    expect(r.lost).toBeNull();
+    const file = join(mkdtempSync(join(tmpdir(), 'tapwire-hub-pcap-')), 'merged.pcap');
+    (await import('node:fs')).writeFileSync(file, Buffer.concat(chunks));
+    const times: number[] = [];
+    await readCapture(file, (p) => { times.push(p.time); });
+    let want = 0;
+    for (const f of [DEMO, OTHER]) await readCapture(f, () => { want++; });
+    expect(times).toHaveLength(want);
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+  });
+
+  it('a snapshot one agent lacks is flagged on the snapshot and on its pages', async () => {
+    const { id } = await hub.snapshotWriter.create({ since: 0 });
+    const h = new HubSource([remote(agents[0]!), remote(agents[1]!), remote(agents[2]!)]);
+    const s = await h.snapshot(id);
+    expect(s?.partial?.missing).toEqual([{ agent: agents[2]!.url, error: `the agent has no snapshot "${id}"` }]);
+    expect((await h.query({ snapshot: id, limit: 1 })).partial?.missing.map((m) => m.agent)).toEqual([agents[2]!.url]);
+    await expect(h.query({ snapshot: 'hub-000000000000' })).rejects.toThrow(/no snapshot "hub-000000000000"/);
+  });
+
+  it('the service map counts an exchange two agents saw once', async () => {
+    const m = await hub.serviceMap({ since: '0', until: String(Date.now() / 1000) });
+    expect(m.flows).toBe(a.length + bOwn.length);
+    expect(m.edges.reduce((n, e) => n + e.count, 0)).toBe(a.length + bOwn.length);
+  });
+
+  it('describes itself by its agents', () => {
+    expect(hub.describe()).toBe(`hub over 2 agents (${agents[0]!.url}, ${agents[1]!.url})`);
+  });
+});
