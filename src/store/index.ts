@@ -7,8 +7,10 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { ClusterEvent, EventQuery } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import { encodeRecord } from './codec.js';
+import { EventLog, type EventLogStats, type EventRead } from './events.js';
 import { StoreLock } from './lock.js';
 import { Losses } from './losses.js';
 import { RecentFlows } from './memory.js';
@@ -21,6 +23,7 @@ import { Snapshots } from './snapshots.js';
 export type { Snapshot, SnapshotRequest } from './snapshots.js';
 export type { StorePage, StoreQuery } from './query.js';
 export type { Damage } from './segments.js';
+export type { EventLogStats, EventRead } from './events.js';
 export { CursorError } from './keys.js';
 export { StoreLockedError, type LockHolder } from './lock.js';
 
@@ -52,6 +55,11 @@ export interface StoreOptions {
    * is not this process's to change. add, addPacket and snapshot changes throw.
    */
   readOnly?: boolean;
+  /**
+   * Retention by size of the cluster events (events.ts), beside maxBytes: default maxBytes / 64, at
+   * most 16 MiB (tens of thousands of events). Their age limit is maxAgeSec, and snapshots pin them.
+   */
+  eventBytes?: number;
 }
 
 export interface StoreStats {
@@ -115,6 +123,7 @@ export class FlowStore {
     private readonly losses: Losses,
     readonly snapshots: Snapshots,
     readonly recovery: Recovery,
+    private readonly eventLog: EventLog,
     private readonly lock?: StoreLock,
   ) {}
 
@@ -171,7 +180,8 @@ export class FlowStore {
     const recovery: Recovery = { segments: flows.segments.length + packets.segments.length, flows: flows.count, packets: packets.count, torn: [...flows.torn, ...packets.torn] };
     if (lock?.tookOver) recovery.staleLock = lock.tookOver;
     const snapshots = Snapshots.load(opts.dir, opts.now ?? (() => Date.now() / 1000), readOnly);
-    const store = new FlowStore(opts, flows, packets, memory, losses, snapshots, recovery, lock);
+    const eventLog = EventLog.open(opts.dir, { maxBytes: opts.eventBytes ?? Math.min(16 * MiB, Math.max(64 * 1024, Math.floor(opts.maxBytes / 64))), maxAgeSec: opts.maxAgeSec, readOnly });
+    const store = new FlowStore(opts, flows, packets, memory, losses, snapshots, recovery, eventLog, lock);
     if (!readOnly) store.retain();
     return store;
   }
@@ -198,10 +208,29 @@ export class FlowStore {
     this.packets.append(time, linkType, '', packetBody(data, wireLen));
   }
 
+  /**
+   * A cluster event (issue 16) on the flows' timeline, written at once (durable after the next
+   * sync). False when one with its id is kept already (the first is kept) or it is older than
+   * maxAgeSec.
+   */
+  addEvent(e: ClusterEvent): boolean {
+    this.assertWritable();
+    return this.eventLog.add(e);
+  }
+
+  /** Cluster events of a window, narrowed by namespace and pod, oldest first; `lost` names damaged lines. */
+  events(q: EventQuery): EventRead {
+    return this.eventLog.query(q);
+  }
+
+  eventStats(): EventLogStats {
+    return this.eventLog.stats();
+  }
+
   /** Makes everything added so far durable, then applies retention. */
   async sync(): Promise<void> {
     if (this.readOnly) return;
-    await Promise.all([this.flows.sync(), this.packets.sync()]);
+    await Promise.all([this.flows.sync(), this.packets.sync(), this.eventLog.sync()]);
     if (!this.closed) this.retain();
   }
 
@@ -257,7 +286,7 @@ export class FlowStore {
     this.closed = true;
     if (this.readOnly) return;
     try {
-      await Promise.all([this.flows.close(), this.packets.close()]);
+      await Promise.all([this.flows.close(), this.packets.close(), this.eventLog.close()]);
       this.losses.save();
     } finally {
       this.lock?.release();
@@ -306,6 +335,7 @@ export class FlowStore {
       if (kind === 'flows') this.memory.forget(seg.first, seg.first + seg.blocks.count);
     }
     this.overBudget = plan.overBudget;
+    this.eventLog.retain(Date.now() / 1000 - this.opts.maxAgeSec, this.snapshots.pins());
     this.losses.save();
   }
 
