@@ -10,4 +10,5 @@ export { ServiceMap, type Edge } from './servicemap.js';
 export { ServiceNames } from './services.js';
 export { SpecError, loadSpecFile, parseSpec, verifyWithSpec, type Spec } from './spec/index.js';
 export type { Evidence, Finding, Severity } from './types.js';
-export { undecodedCoverage, unjudged, verdictText, type Verdict, type VerdictName } from './verdict.js';
+export { undecodedCoverage, unjudged, verdictText, windowLines, type Verdict, type VerdictName } from './verdict.js';
+export { findingEventsClause, happened, podsInvolved, type PartialData, type VerdictEvent, type WindowContext } from './events.js';

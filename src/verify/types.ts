@@ -18,6 +18,8 @@ export interface Finding {
   summary: string;
   evidence: Evidence[];
   details: Record<string, unknown>;
+  /** Ids of the cluster events (the verdict's `events`) that overlap this finding's evidence: its pods, its time span. */
+  events?: string[];
 }
 
 export function evidence(r: FlowRecord, summary: string): Evidence {

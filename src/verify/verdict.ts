@@ -4,6 +4,8 @@ import type { DecodeCoverage } from '../pipeline/index.js';
 import { DEFAULT_MAX_EVIDENCE, DETECTOR_KINDS, type DetectorConfig } from './config.js';
 import { detectContext, type DetectContext } from './context.js';
 import { runDetectors } from './detectors.js';
+import { findingEventsClause, markFindings, partialReason, usageLines, verdictEvents, type PartialData, type VerdictEvent, type WindowContext } from './events.js';
+import type { UsageAnswer } from '../enrich/index.js';
 import { ServiceNames } from './services.js';
 import type { Finding } from './types.js';
 
@@ -31,6 +33,19 @@ export interface Verdict {
      */
     undecoded?: UndecodedCoverage;
   };
+  /**
+   * The cluster events that touched the pods of the flows during the window (issue 16), oldest
+   * first, at most MAX_VERDICT_EVENTS. Absent where the source keeps no events (a capture file).
+   */
+  events?: VerdictEvent[];
+  /** Events that touched the pods but were not listed (past MAX_VERDICT_EVENTS). */
+  eventsOmitted?: number;
+  /** Why the events may be missing or incomplete, as the source said ("this agent does not watch Kubernetes"). */
+  eventsNote?: string;
+  /** The CPU and memory of the pods during the window, or `{ unavailable: why }`; absent where not asked. */
+  usage?: UsageAnswer;
+  /** The flows came back without some agents' (the hub): which, and why. */
+  partial?: PartialData;
 }
 
 /** `coverage.undecoded` of a verdict: connections and UDP flows seen but not decoded, and their servers. */
@@ -78,6 +93,8 @@ export interface VerifyOptions {
    * traffic not decoded makes a pass inconclusive.
    */
   named?: readonly string[];
+  /** The window judged and what the source said about it: cluster events, resource use, missing agents. */
+  window?: WindowContext;
 }
 
 /**
@@ -93,6 +110,7 @@ export function verify(flows: readonly FlowRecord[], opts: VerifyOptions = {}): 
   const checked = opts.checks?.(flows, ctx) ?? { findings: [], inconclusive: [] };
   const findings = [...runDetectors(flows, ctx, opts.detectors), ...checked.findings]
     .sort((a, b) => rank(a.severity) - rank(b.severity) || (a.evidence[0]?.time ?? 0) - (b.evidence[0]?.time ?? 0));
+  const around = windowFields(flows, findings, opts.window);
   for (const f of findings) capEvidence(f, opts.maxEvidence ?? DEFAULT_MAX_EVIDENCE);
   const byReason: Record<string, number> = {};
   let incomplete = 0;
@@ -106,15 +124,34 @@ export function verify(flows: readonly FlowRecord[], opts: VerifyOptions = {}): 
   const coverage: Verdict['coverage'] = { flows: flows.length, incomplete, byReason, ...(undecoded ? { undecoded } : {}) };
   const detectors = DETECTOR_KINDS.filter((k) => opts.detectors?.[k]?.enabled !== false).length;
   const summary = summaryLine(flows, ctx, detectors, opts.checks ? checked.ran ?? 0 : undefined, opts.undecoded);
-  if (findings.some((f) => f.severity === 'error')) return { verdict: 'fail', findings, summary, coverage };
+  // An error seen is an error, whatever else is missing: a fail stands over partial data too.
+  if (findings.some((f) => f.severity === 'error')) return { verdict: 'fail', findings, summary, coverage, ...around };
   const reasons: string[] = [];
   if (flows.length === 0) reasons.push('no flows to verify');
   else if (incomplete > 0) reasons.push(`${incomplete} of ${plural(flows.length, 'flow')} ${incomplete === 1 ? 'has' : 'have'} incomplete evidence (${Object.entries(byReason).map(([k, n]) => `${k} ×${n}`).join(', ')})`);
   reasons.push(...checked.inconclusive);
   const unseen = opts.undecoded && opts.named?.length ? namedUndecoded(opts.undecoded, opts.named, names) : undefined;
   if (unseen) reasons.push(unseen);
-  if (reasons.length > 0) return { verdict: 'inconclusive', findings, summary, coverage, reason: reasons.join('; ') };
-  return { verdict: 'pass', findings, summary, coverage };
+  const partial = opts.window?.partial && partialReason(opts.window.partial, flows, opts.named, names);
+  if (partial) reasons.push(partial);
+  if (reasons.length > 0) return { verdict: 'inconclusive', findings, summary, coverage, reason: reasons.join('; '), ...around };
+  return { verdict: 'pass', findings, summary, coverage, ...around };
+}
+
+/**
+ * The verdict's fields from its window (issue 16): the events that touched its pods (and each
+ * finding they overlap marked), the events note, resource use, missing agents. Nothing where the
+ * source said nothing, so a capture file's verdict is as it was.
+ */
+function windowFields(flows: readonly FlowRecord[], findings: Finding[], w: WindowContext | undefined): Pick<Verdict, 'events' | 'eventsOmitted' | 'eventsNote' | 'usage' | 'partial'> {
+  if (!w) return {};
+  const listed = w.events && verdictEvents(w.events, flows, w);
+  if (listed) markFindings(findings, flows, listed.events);
+  return {
+    ...(listed ? { events: listed.events } : {}), ...(listed?.omitted ? { eventsOmitted: listed.omitted } : {}),
+    ...(w.eventsNote ? { eventsNote: w.eventsNote } : {}), ...(w.usage ? { usage: w.usage } : {}),
+    ...(w.partial?.missing.length ? { partial: w.partial } : {}),
+  };
 }
 
 /**
@@ -207,8 +244,11 @@ export function verdictText(v: Verdict, maxEvidence = 5): string {
     const rest = u.servers.length - shown.length;
     lines.push(`  not decoded: ${shown.join(', ')}${rest > 0 || u.serversOmitted > 0 ? ', …' : ''}`);
   }
+  lines.push(...windowLines(v).map((l) => `  ${l}`));
   for (const f of v.findings) {
     lines.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.kind}: ${f.summary}`);
+    const during = findingEventsClause(f, v.events);
+    if (during) lines.push(`           ${during}`);
     for (const e of f.evidence.slice(0, maxEvidence)) {
       lines.push(`           flow ${e.flowId}${e.frames ? ` frames ${e.frames[0]}-${e.frames[1]}` : ''} at ${new Date(e.time * 1000).toISOString()}: ${e.summary}`);
     }
@@ -217,4 +257,20 @@ export function verdictText(v: Verdict, maxEvidence = 5): string {
   }
   if (v.findings.length === 0) lines.push('  no findings');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The lines a verdict's window adds to its text (CLI, run, MCP): each event that touched the pods,
+ * the events note, resource use. None for a verdict without them.
+ */
+export function windowLines(v: Pick<Verdict, 'events' | 'eventsOmitted' | 'eventsNote' | 'usage'>): string[] {
+  const lines: string[] = [];
+  if (v.events) {
+    if (v.events.length === 0 && !v.eventsNote) lines.push('cluster events: none touched the pods of these flows');
+    for (const e of v.events) lines.push(`cluster event: ${e.text}`);
+    if (v.eventsOmitted) lines.push(`cluster events: ${v.eventsOmitted} more not listed`);
+  }
+  if (v.eventsNote) lines.push(`cluster events: ${v.eventsNote}`);
+  if (v.usage) lines.push(...usageLines(v.usage));
+  return lines;
 }

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { FlowRecord } from '../../flows/index.js';
 import type { DecodeCoverage } from '../../pipeline/index.js';
 import { verify, type Verdict } from '../verdict.js';
+import type { WindowContext } from '../events.js';
 import { runChecks } from './checks.js';
 import { parseSpec } from './parse.js';
 import { SpecError } from './errors.js';
@@ -37,10 +38,10 @@ export async function loadSpecFile(path: string): Promise<Spec> {
  * `undecoded`: what the flows' source saw but did not decode, when it can say; traffic of it to a
  * service the spec names makes a pass inconclusive.
  */
-export function verifyWithSpec(flows: readonly FlowRecord[], spec: Spec | undefined, maxEvidence?: number, undecoded?: DecodeCoverage): Verdict {
+export function verifyWithSpec(flows: readonly FlowRecord[], spec: Spec | undefined, maxEvidence?: number, undecoded?: DecodeCoverage, window?: WindowContext): Verdict {
   const max = maxEvidence ?? spec?.maxEvidence;
   return verify(flows, {
-    detectors: spec?.detectors, names: spec?.names, maxEvidence: max, undecoded, named: spec && namedServices(spec),
+    detectors: spec?.detectors, names: spec?.names, maxEvidence: max, undecoded, named: spec && namedServices(spec), window,
     checks: spec && ((fs, ctx) => ({ ...runChecks(spec, fs, { maxEvidence: max, parents: ctx.parents }), ran: spec.checks.length })),
   });
 }
