@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ClusterEvent } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot } from '../store/index.js';
 import { answerReason, unreachableReason } from './answers.js';
@@ -89,6 +90,22 @@ export class AgentClient {
   /** The service map (`/api/stats`). */
   stats(q: { since?: string; until?: string } = {}): Promise<Record<string, unknown>> {
     return this.json('GET', '/api/stats', { query: { since: q.since, until: q.until } });
+  }
+
+  /**
+   * Cluster events (`/api/events`) of a window or a snapshot's window, by namespace and pod; times
+   * are epoch seconds. `note` says why the list may be empty (an agent without --kubernetes).
+   */
+  async clusterEvents(q: { since?: number; until?: number; namespace?: string; pod?: string; snapshot?: string } = {}): Promise<{ events: ClusterEvent[]; note?: string; partial?: { missing: { agent: string; error: string }[] } }> {
+    const r = await this.json<{ events?: unknown; note?: unknown; partial?: unknown }>('GET', '/api/events', {
+      query: { since: q.since, until: q.until, namespace: q.namespace, pod: q.pod, snapshot: q.snapshot },
+    });
+    if (!Array.isArray(r.events)) throw new AgentClientError(`${this.base.origin}/api/events answered without an "events" array`);
+    return {
+      events: r.events as ClusterEvent[],
+      ...(typeof r.note === 'string' ? { note: r.note } : {}),
+      ...(r.partial && typeof r.partial === 'object' ? { partial: r.partial as { missing: { agent: string; error: string }[] } } : {}),
+    };
   }
 
   createSnapshot(req: { name?: string; filter?: string; since?: string; until?: string } = {}): Promise<{ id: string }> {

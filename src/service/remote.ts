@@ -1,12 +1,13 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AgentClient, AgentClientError, type SseEvent } from '../client/index.js';
+import type { EventQuery } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
 import { mapOf, resolve } from './window.js';
 import type { FlowPage, FlowQuery } from './query.js';
-import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
+import type { EventPage, FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
 
 /**
  * A running agent over its HTTP API (client/agent.ts): every call is a request, answered from the
@@ -82,6 +83,11 @@ export class RemoteSource implements FlowSource {
       return mapOf({ since, until }, (cursor) => this.query({ ...q, limit: 1000, cursor }));
     }
     return this.ask(() => this.client.stats({ since: q.since, until: q.until }) as Promise<unknown> as Promise<ServiceMapAnswer>);
+  }
+
+  /** The agent's `GET /api/events` (its 400 and 404 as SourceErrors). */
+  events(q: EventQuery & { snapshot?: string }): Promise<EventPage> {
+    return this.ask(() => this.client.clusterEvents(q));
   }
 
   async subscribe(on: (e: FlowEvent) => void, o: { filter?: string } = {}): Promise<FlowSubscription> {

@@ -1,8 +1,9 @@
+import type { EventQuery } from '../enrich/index.js';
 import { CursorError, type FlowStore, type Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
 import type { FlowFeed } from './feed.js';
 import { badCursor, predicateOf, timeOf, type FlowPage, type FlowQuery } from './query.js';
-import type { FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
+import type { EventPage, FlowEvent, FlowSource, FlowSubscription, ServiceMapAnswer, SnapshotWriter } from './source.js';
 import { DEFAULT_MAP_WINDOW, mapOf, resolve } from './window.js';
 
 export interface StoreSourceOptions {
@@ -14,7 +15,15 @@ export interface StoreSourceOptions {
   drain?: () => Promise<{ proven: boolean }>;
   /** The clock of "the last 15 minutes" (the capture clock of a live store). Default: the wall clock. */
   now?: () => number;
+  /**
+   * Whether the agent watches Kubernetes (--kubernetes), and so keeps cluster events in the store.
+   * Without it, events() answers with a note saying so rather than a silent empty list.
+   */
+  kubernetes?: boolean;
 }
+
+/** events()' answer when the agent keeps no cluster events. */
+export const NO_KUBERNETES = 'this agent does not watch Kubernetes: start it with --kubernetes';
 
 /**
  * A flow store and its live feed: what the agent serves (its own capture), and what a local
@@ -86,6 +95,25 @@ export class StoreSource implements FlowSource {
     }
     const base = { ...q, since: since === undefined ? undefined : String(since), until: until === undefined ? undefined : String(until) };
     return mapOf({ since, until }, (cursor) => this.query({ ...base, limit: 1000, cursor }));
+  }
+
+  /**
+   * Cluster events of a window, or of a snapshot's window (an open snapshot's reaches now) narrowed
+   * by since/until; a snapshot's flow filter does not apply to events. Damaged lines the store met
+   * are said in `note`.
+   */
+  async events(q: EventQuery & { snapshot?: string }): Promise<EventPage> {
+    let { since, until } = q;
+    if (q.snapshot !== undefined) {
+      const s = this.store.snapshots.get(q.snapshot);
+      if (!s) throw new SourceError('missing', `no snapshot "${q.snapshot}"`);
+      since = Math.max(s.since, since ?? -Infinity);
+      until = Math.min(s.until ?? this.o.now?.() ?? Date.now() / 1000, until ?? Infinity);
+    }
+    if (!this.o.kubernetes) return { events: [], note: NO_KUBERNETES };
+    if (q.since !== undefined && q.until !== undefined && q.until < q.since) throw new SourceError('bad', 'until is before since');
+    const r = this.store.events({ since, until, namespace: q.namespace, pod: q.pod });
+    return { events: r.events, ...(r.lost ? { note: r.lost } : {}) };
   }
 
   async subscribe(on: (e: FlowEvent) => void, o: { filter?: string } = {}): Promise<FlowSubscription> {
