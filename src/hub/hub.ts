@@ -1,0 +1,99 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostPort, isLoopback } from '../common/index.js';
+import { agentAt, HubSource, type HubAgent } from '../service/index.js';
+import type { RemoteSource } from '../service/index.js';
+import { createApi } from '../api/index.js';
+import { discoverAgents, type Discovery } from './discovery.js';
+import { HubRegistry } from './metrics.js';
+
+export interface HubOptions {
+  /** Agents' API URLs (`--agents`). */
+  agents?: string[];
+  /** Agents from their headless Service's EndpointSlices (`--discover namespace/service`). */
+  discover?: { namespace: string; service: string; kubeconfig?: string };
+  listen: { host: string; port: number };
+  /** Bearer token the hub's own API requires. Required off loopback. */
+  token?: string;
+  /** Bearer token the hub sends to the agents. */
+  agentToken?: string;
+  /** Per-agent request timeout, ms (default 5000). */
+  timeoutMs?: number;
+  /** Told when the discovered agent set changes, and when discovery fails (it retries). */
+  onAgents?: (urls: string[]) => void;
+  onDiscoveryError?: (e: Error) => void;
+}
+
+/**
+ * `tapwire hub`: the agents' API, served once for the whole cluster. It serves the same API as an
+ * agent (api/server.ts) over a HubSource, so `tapwire verify --api`, `tapwire mcp --api` and the
+ * web UI point at a hub or at one agent alike; /metrics holds the hub's own metrics and every
+ * agent's (hub/metrics.ts).
+ */
+export class Hub {
+  private constructor(readonly source: HubSource, readonly server: Server, private readonly discovery?: Discovery) {}
+
+  static async start(o: HubOptions): Promise<Hub> {
+    if (!isLoopback(o.listen.host) && !o.token) {
+      throw new Error(`--listen ${hostPort(o.listen.host, o.listen.port)} is not loopback: give a token with --token or TAPWIRE_TOKEN`);
+    }
+    if (!o.agents?.length && !o.discover) throw new Error('give the agents with --agents url,… or find them with --discover namespace/service');
+    const timeoutMs = o.timeoutMs ?? 5000;
+    const byUrl = new Map<string, HubAgent>();
+    const agentsOf = (urls: string[]) => urls.map((u) => {
+      const known = byUrl.get(u);
+      if (known) return known;
+      const a = agentAt(u, o.agentToken);
+      byUrl.set(u, a);
+      return a;
+    });
+    const registry = new HubRegistry(() => source.agentNames, async (name) => {
+      const res = await (byUrl.get(name)!.source as RemoteSource).client.fetch('GET', '/metrics');
+      if (!res.ok) throw new Error(`${name}/metrics answered ${res.status}`);
+      return res.text();
+    }, timeoutMs);
+    const source: HubSource = new HubSource(agentsOf(o.agents ?? []), { timeoutMs, onCall: (agent, s, ok) => registry.observe(agent, s, ok) });
+    let discovery: Discovery | undefined;
+    if (o.discover) {
+      discovery = await discoverAgents({
+        ...o.discover,
+        onChange: (urls) => {
+          // Agents named with --agents stay; discovered ones come and go with their endpoints.
+          source.setAgents(agentsOf([...new Set([...(o.agents ?? []), ...urls])]));
+          o.onAgents?.(source.agentNames);
+        },
+        onError: o.onDiscoveryError,
+      });
+    }
+    const server = createApi({ source, registry, token: o.token, loopbackOnly: isLoopback(o.listen.host) });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(o.listen.port, o.listen.host, () => resolve());
+      });
+    } catch (e) {
+      await discovery?.stop();
+      throw e;
+    }
+    return new Hub(source, server, discovery);
+  }
+
+  get address(): string {
+    const a = this.server.address() as AddressInfo;
+    return `http://${hostPort(a.address, a.port)}`;
+  }
+
+  /** The agents asked now. */
+  get agents(): string[] {
+    return this.source.agentNames;
+  }
+
+  async stop(): Promise<void> {
+    await this.discovery?.stop();
+    await new Promise<void>((r) => {
+      this.server.close(() => r());
+      this.server.closeAllConnections();
+    });
+    await this.source.close();
+  }
+}
