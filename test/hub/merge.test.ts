@@ -11,7 +11,7 @@ import { readCapture } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { CaptureSource } from '../../src/service/capture.js';
 import { FlowFeed } from '../../src/service/feed.js';
-import { HubSource } from '../../src/service/hub.js';
+import { HubSource, type HubSnapshot } from '../../src/service/hub.js';
 import { compareKeys, FlowStore } from '../../src/store/index.js';
 import { RemoteSource } from '../../src/service/remote.js';
 import { StoreSource } from '../../src/service/store.js';
@@ -151,7 +151,7 @@ describe('HubSource over two agents', () => {
     expect(listed.find((s) => s.id === id)).toMatchObject({ id, name: 'run 1', open: true });
     const stopped = await hub.snapshotWriter.stop(id);
     expect(stopped).toMatchObject({ id, open: false });
-    expect(stopped!.partial).toBeUndefined();
+    expect((stopped as HubSnapshot).partial).toBeUndefined();
     expect((await all(hub, 100, { snapshot: id })).map((f) => f.id)).toEqual((await all(hub, 1000)).map((f) => f.id));
     const out = new PassThrough();
     const chunks: Buffer[] = [];
