@@ -4,6 +4,7 @@ import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
 import { registerTool, type AnyTool } from './tool.js';
 import { analyzeCapture } from './tools/analyze-capture.js';
+import { clusterEventsTool } from './tools/cluster-events.js';
 import { diffTool } from './tools/diff.js';
 import { exportPcap } from './tools/export-pcap.js';
 import { getFlow } from './tools/get-flow.js';
@@ -19,7 +20,7 @@ import { verifyTool } from './tools/verify.js';
 
 export const TOOLS: readonly AnyTool[] = [
   listFlows, getFlow, serviceMap, startSnapshot, stopSnapshot, listSnapshots, exportPcap, verifyTool, diffTool,
-  runAndVerifyTool, analyzeCapture, runHistoryTool, runsTouchingTool,
+  runAndVerifyTool, analyzeCapture, runHistoryTool, runsTouchingTool, clusterEventsTool,
 ];
 
 const INSTRUCTIONS = 'tapwire shows what code actually did on the network: decoded HTTP/1, HTTP/2, gRPC and PostgreSQL flows, '

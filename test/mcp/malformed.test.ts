@@ -55,6 +55,8 @@ const cases: [tool: ToolName, args: Record<string, unknown>, argument: string, w
   ['run_history', { spec: 7 }, 'spec', /expected string/],
   ['runs_touching', {}, 'service', /give service, path, or both/],
   ['runs_touching', { service: ['a'] }, 'service', /expected string/],
+  ['cluster_events', { since: 'noon' }, 'since', /neither RFC 3339/],
+  ['cluster_events', { pod: 7 }, 'pod', /expected string/],
 ];
 
 describe('tapwire mcp: malformed arguments on every tool', () => {
