@@ -33,7 +33,33 @@ export const findingSchema = z.object({
   summary: z.string(),
   evidence: z.array(evidenceSchema),
   details: z.record(z.string(), z.unknown()).describe('detector facts; evidenceTotal is the number of evidence entries before any cap'),
+  events: z.array(z.string()).optional().describe('ids of the verdict\'s cluster events that overlap this finding\'s evidence (its pods, its time span)'),
 });
+
+/** A cluster event as a verdict lists it (src/verify/events.ts VerdictEvent: the fields it copies). */
+export const verdictEventSchema = z.object({
+  id: z.string(), time: z.number().describe('epoch seconds'), kind: z.string(), namespace: z.string(), reason: z.string(), source: z.string(),
+  pod: z.string().optional(), workload: z.string().optional(), node: z.string().optional(), container: z.string().optional(),
+  object: z.string().optional(), message: z.string().optional(), exitCode: z.number().optional(), count: z.number().optional(),
+  probe: z.string().optional(),
+  at: z.number().describe('seconds from the window\'s start (negative: before it)'),
+  text: z.string(),
+});
+
+const podUsageSchema = z.object({
+  cpu: z.object({ max: z.number(), mean: z.number() }).describe('millicores'),
+  memory: z.object({ max: z.number(), mean: z.number() }).describe('bytes (working set)'),
+  samples: z.number().int(),
+});
+
+/** The pods' resource use in a window, or why there is none (src/enrich/usage). */
+export const usageSchema = z.union([
+  z.object({ unavailable: z.string() }),
+  z.object({
+    pods: z.record(z.string(), podUsageSchema).describe('by "namespace/name"'), unsampled: z.array(z.string()).optional(),
+    interval: z.number().describe('seconds between samples'), skipped: z.number().int().optional(), note: z.string().optional(),
+  }),
+]);
 
 export const verdictNameSchema = z.enum(['pass', 'fail', 'inconclusive']);
 
@@ -59,6 +85,12 @@ export const verdictShape = {
     flows: z.number().int(), incomplete: z.number().int(), byReason: z.record(z.string(), z.number()),
     undecoded: undecodedSchema.optional().describe('connections and UDP flows seen but not decoded, and their servers; absent when the source cannot say (an agent\'s API)'),
   }),
+  events: z.array(verdictEventSchema).optional().describe('cluster events that touched the pods of these flows in the window; absent for a capture file'),
+  eventsOmitted: z.number().int().optional(),
+  eventsNote: z.string().optional().describe('why events may be missing (an agent that does not watch Kubernetes)'),
+  usage: usageSchema.optional(),
+  partial: z.object({ missing: z.array(z.object({ agent: z.string(), error: z.string(), node: z.string().optional() })) }).optional()
+    .describe('agents the hub could not reach: their flows are missing'),
 };
 
 const peerSchema = z.object({ ip: z.string(), port: z.number() }).loose();

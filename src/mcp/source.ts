@@ -1,5 +1,6 @@
 import type { FlowRecord } from '../flows/index.js';
-import type { Backend } from '../run/index.js';
+import { collectWithPartial, windowContext, type Backend } from '../run/index.js';
+import type { PartialData, WindowContext } from '../verify/index.js';
 import { collectFlows, type FlowQuery } from '../service/index.js';
 import { inWindow, window } from './args.js';
 import type { McpContext } from './context.js';
@@ -22,7 +23,7 @@ export interface SourceLabel {
  * The flows of one capture file, one snapshot, or a time window of the backend; since/until also
  * narrow a capture or a snapshot to that window. Capture and snapshot together are an ArgError.
  */
-export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel; undecoded?: DecodeCoverage }> {
+export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true, withWindow = false): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel; undecoded?: DecodeCoverage; window?: WindowContext }> {
   if (a.capture !== undefined && a.snapshot !== undefined) throw new ArgError('snapshot', 'give capture or snapshot, not both');
   const win = window(a);
   const windowed = a.since !== undefined || a.until !== undefined;
@@ -39,14 +40,29 @@ export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?:
   }
   const backend = await ctx.backend();
   let flows: FlowRecord[];
+  // Agents a hub could not reach while the pages were read (issue 16): the verdict names them.
+  let partial: PartialData | undefined;
+  let span: { since?: number; until?: number } = win;
   if (a.snapshot !== undefined) {
-    await knownSnapshot(backend, a.snapshot, 'snapshot');
-    flows = windowed ? await allFlows(backend, { snapshot: a.snapshot, ...label }) : await backend.snapshotFlows(a.snapshot, MAX_FLOWS);
+    const snap = await knownSnapshot(backend, a.snapshot, 'snapshot');
+    span = { since: Math.max(snap.since, win.since ?? -Infinity), until: Math.min(snap.until ?? Date.now() / 1000, win.until ?? Infinity) };
+    if (windowed) ({ flows, partial } = await allFlowsPartial(backend, { snapshot: a.snapshot, ...label }));
+    else {
+      flows = await backend.snapshotFlows(a.snapshot, MAX_FLOWS);
+      partial = backend.partialOf?.(a.snapshot);
+    }
   } else {
     needsSnapshot(backend);
-    flows = await allFlows(backend, label);
+    ({ flows, partial } = await allFlowsPartial(backend, label));
+    span = { since: win.since, until: win.until ?? Date.now() / 1000 };
   }
-  return { flows, source: { ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}), ...label, flows: flows.length } };
+  const around = withWindow ? await windowContext(backend, flows, { ...span, label: 'window', partial }) : undefined;
+  return { flows, source: { ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}), ...label, flows: flows.length }, ...(around ? { window: around } : {}) };
+}
+
+/** allFlows, keeping the agents the pages said were missing. */
+function allFlowsPartial(backend: Backend, q: Omit<FlowQuery, 'cursor' | 'limit'>) {
+  return collectWithPartial(backend, q, MAX_FLOWS, (max) => new ArgError(q.snapshot !== undefined ? 'snapshot' : 'since', `more than ${max} flows: narrow the window with since/until`));
 }
 
 /** Every flow of a backend window, page by page, refused past MAX_FLOWS rather than cut. */

@@ -1,4 +1,4 @@
-import type { Verdict } from '../verify/index.js';
+import { findingEventsClause, windowLines, type Verdict } from '../verify/index.js';
 import { compactFinding, fitRows, fitsWithin, shrinkFindings, truncationNote, type Truncation } from './bound.js';
 import type { SourceLabel } from './source.js';
 import { findingLines, findingsCount, plural, scalar, sourceWhere, tally, truncatedLines, undecodedServersText } from './text.js';
@@ -33,15 +33,20 @@ export function verdictResultText(v: VerdictResult, cursorTo = 'verify with the 
     ...(v.summary ? [v.summary] : []),
     ...(c.undecoded && c.undecoded.servers.length ? [`not decoded: ${undecodedServersText(c.undecoded)}`] : []),
     ...more,
+    ...windowLines(v),
+    ...(v.partial ? [`partial: ${v.partial.missing.map((m) => `${m.agent} did not answer (${m.error})`).join('; ')}`] : []),
     `${findingsCount(v.findings)}${v.next ? ' on this page' : ''}${v.findings.length ? ':' : ''}`,
-    ...v.findings.flatMap((f) => findingLines(f)),
+    ...v.findings.flatMap((f) => {
+      const during = findingEventsClause(f, v.events);
+      return [...findingLines(f), ...(during ? [`      ${during}`] : [])];
+    }),
     ...(v.next ? [`more findings: pass cursor "${v.next}" to ${cursorTo}`] : []),
     ...truncatedLines(v.truncated),
   ];
   return `${lines.join('\n')}\n`;
 }
 
-const VERDICT_KEYS = ['verdict', 'findings', 'reason', 'summary', 'coverage', 'source', 'spec', 'next', 'truncated'];
+const VERDICT_KEYS = ['verdict', 'findings', 'reason', 'summary', 'coverage', 'source', 'spec', 'next', 'truncated', 'events', 'eventsOmitted', 'eventsNote', 'usage', 'partial'];
 const COVERAGE_KEYS = ['flows', 'incomplete', 'byReason', 'undecoded'];
 
 /** Where a page of findings starts, and the cursor that continues from an offset. */

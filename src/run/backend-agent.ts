@@ -1,8 +1,11 @@
 import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
 import type { FlowRecord } from '../flows/index.js';
-import { collectFlows, RemoteSource } from '../service/index.js';
+import type { EventQuery } from '../enrich/index.js';
+import { RemoteSource, type EventPage } from '../service/index.js';
+import type { PartialData } from '../verify/index.js';
 import { DEFAULT_MAX_RUNS, type Snapshot } from '../store/index.js';
 import type { Backend, FlowPage, FlowQuery, RunRecord, StoppedSnapshot } from './backend.js';
+import { collectWithPartial } from './window.js';
 
 /**
  * A running agent through its flow API: snapshots, flows and pcap are the agent's, and runs are
@@ -15,6 +18,8 @@ export class AgentBackend implements Backend {
 
   /** The agent's flows and snapshots as the one port reads them (its 404 is "no such snapshot"). */
   private readonly remote: RemoteSource;
+  /** What the last read of each snapshot missed (a hub without some agents), by snapshot id; bounded. */
+  private readonly partial = new Map<string, PartialData>();
 
   constructor(readonly client: AgentClient, private readonly onWarning: (message: string) => void = warn) {
     this.remote = new RemoteSource(client);
@@ -48,8 +53,24 @@ export class AgentBackend implements Backend {
     return this.client.page(q);
   }
 
-  snapshotFlows(id: string, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
-    return collectFlows(this, { snapshot: id }, max, (n) => new AgentClientError(`more than ${n} flows in that window; narrow it with since/until`));
+  async snapshotFlows(id: string, max = MAX_CLIENT_FLOWS): Promise<FlowRecord[]> {
+    const r = await collectWithPartial(this, { snapshot: id }, max, (n) => new AgentClientError(`more than ${n} flows in that window; narrow it with since/until`));
+    this.partial.delete(id);
+    if (r.partial) {
+      this.partial.set(id, r.partial);
+      if (this.partial.size > KEPT_PARTIAL) this.partial.delete(this.partial.keys().next().value!);
+    }
+    return r.flows;
+  }
+
+  partialOf(id: string): PartialData | undefined {
+    return this.partial.get(id);
+  }
+
+  /** The agent's (or hub's) cluster events, where its API has them. */
+  async events(q: EventQuery & { snapshot?: string }): Promise<EventPage> {
+    if (!this.remote.events) return { events: [], note: 'this client cannot read cluster events' };
+    return this.remote.events(q);
   }
 
   flow(id: string): Promise<FlowRecord | undefined> {
@@ -76,6 +97,9 @@ export class AgentBackend implements Backend {
     // Nothing held: every call is its own HTTP request.
   }
 }
+
+/** Snapshots whose last read's missing agents are remembered (a run reads them right after the read). */
+const KEPT_PARTIAL = 16;
 
 function warn(message: string): void {
   process.stderr.write(`tapwire: ${message}\n`);

@@ -1,8 +1,9 @@
+import type { EventQuery, UsageAnswer } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { DecodeCoverage } from '../pipeline/index.js';
-import type { FlowPage, FlowQuery, FlowSource } from '../service/index.js';
+import type { EventPage, FlowPage, FlowQuery, FlowSource } from '../service/index.js';
 import type { Snapshot } from '../store/index.js';
-import type { Evidence, Severity, VerdictName } from '../verify/index.js';
+import type { Evidence, PartialData, Severity, VerdictName } from '../verify/index.js';
 
 export type { FlowPage, FlowQuery };
 
@@ -44,6 +45,15 @@ export interface Backend extends Pick<FlowSource, 'describe' | 'query' | 'flow' 
    * agent's API does not say, and a local snapshot stopped by another process was not decoded here.
    */
   decodeCoverage?(id: string): DecodeCoverage | undefined;
+  /**
+   * What the last snapshotFlows of `id` did not get: agents the hub could not reach (issue 16).
+   * Undefined when the pages were whole, or the backend cannot be partial (a local capture).
+   */
+  partialOf?(id: string): PartialData | undefined;
+  /** Cluster events of a window or a snapshot's (FlowSource.events); absent where none are kept (a local capture). */
+  events?(q: EventQuery & { snapshot?: string }): Promise<EventPage>;
+  /** The pods' ("namespace/name") CPU and memory over a window, where the backend can say (issue 16). */
+  usage?(pods: string[], since: number, until: number): Promise<UsageAnswer>;
   /** Undefined when there is no such flow. */
   flow(id: string): Promise<FlowRecord | undefined>;
   /** Writes the snapshot's packets as pcap to `dest`; `loss` states what the packet ring no longer held. */

@@ -11,3 +11,4 @@ export { runHistory, runsTouching, type History, type TouchingCommand } from './
 export { defaultDataDir, snapshotsDir } from './local-snapshots.js';
 export { RunRecordError, openRunLog, parseRunRecord } from './record.js';
 export { RUN_EXIT, exitText, runAndVerify, runExitCode, type RunProgress, type RunResult } from './run.js';
+export { collectWithPartial, windowContext, type WindowSource } from './window.js';

@@ -8,6 +8,7 @@ import { checkCommand, CommandInputError, commandText, runCommand, type CommandR
 import { codeVersion } from './code.js';
 import { newRunId } from './record.js';
 import { touched } from './touched.js';
+import { windowContext } from './window.js';
 
 /** A spec by file, or inline YAML/JSON text (run_and_verify's `spec`). */
 export type SpecInput = { file: string } | { text: string; name?: string } | { loaded: LoadedSpec };
@@ -165,9 +166,14 @@ export async function runAndVerify(o: RunOptions, hooks: RunHooks = {}): Promise
   progress(3, unverified.length ? 'not verified' : `verifying ${flows.length} flows`);
   // A local capture knows what it saw but did not decode; an agent's API does not say.
   const undecoded = stopped ? o.backend.decodeCoverage?.(id) : undefined;
+  // The run's window (issue 16): the cluster events and resource use of its pods, counted from
+  // the command's start, and the agents a hub could not reach.
+  const window = unverified.length > 0 ? undefined : await windowContext(o.backend, flows, {
+    since: cmd.startedAt, until: cmd.endedAt, snapshot: id, label: 'run', partial: o.backend.partialOf?.(id),
+  });
   const verdict: Verdict = unverified.length > 0
     ? unjudged(flows.length, unverified.join('; '), undecoded)
-    : verifyWithSpec(flows, spec?.spec, o.maxEvidence, undecoded);
+    : verifyWithSpec(flows, spec?.spec, o.maxEvidence, undecoded, window);
 
   clock('verify');
   const run: RunRecord = {

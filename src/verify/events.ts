@@ -43,7 +43,7 @@ export interface WindowContext {
 }
 
 /** Events listed in one verdict; the rest are counted in `eventsOmitted`. */
-export const MAX_VERDICT_EVENTS = 50;
+export const MAX_VERDICT_EVENTS = 20;
 /**
  * Kubernetes stamps events and container exits in whole seconds (RFC 3339 without a fraction:
  * Event lastTimestamp, ContainerStateTerminated finishedAt), so an event stamped t happened in
@@ -85,9 +85,22 @@ export function verdictEvents(events: readonly ClusterEvent[], flows: readonly F
   const hit = events.filter((e) => touches(e, pods, workloads)).sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : 1));
   const listed = hit.slice(0, MAX_VERDICT_EVENTS).map((e): VerdictEvent => {
     const at = since === undefined ? 0 : Math.round((e.time - since) * 10) / 10;
-    return { ...e, at, text: `${happened(e)} ${when(e, at, since, w)}` };
+    return { ...copied(e), at, text: `${happened(e)} ${when(e, at, since, w)}` };
   });
   return { events: listed, omitted: hit.length - listed.length };
+}
+
+/**
+ * The fields of an event a verdict carries: ClusterEvent's, plus `probe` (which probe failed) that
+ * the cluster events code adds. Listed, so the verdict's JSON stays within its schema (the MCP
+ * output schema is closed) when events gain fields.
+ */
+const EVENT_FIELDS = ['id', 'time', 'kind', 'namespace', 'pod', 'workload', 'node', 'container', 'object', 'reason', 'message', 'exitCode', 'count', 'source', 'probe'] as const;
+
+function copied(e: ClusterEvent): ClusterEvent {
+  const from = e as unknown as Record<string, unknown>, out: Record<string, unknown> = {};
+  for (const k of EVENT_FIELDS) if (from[k] !== undefined) out[k] = from[k];
+  return out as unknown as ClusterEvent;
 }
 
 /** What happened, in words: "payment-7f9c restarted (OOMKilled, exit 137)". */

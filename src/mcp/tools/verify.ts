@@ -67,8 +67,8 @@ export const verifyTool = tool({
   async run(a, ctx) {
     // The spec first: a typo in it is found before a capture is decoded or an agent asked.
     const spec = await specOf(a.spec, ctx.cwd);
-    const { flows, source, undecoded } = await flowsOf(ctx, a);
-    const v = verifyWithSpec(flows, spec?.spec, undefined, undecoded);
+    const { flows, source, undecoded, window } = await flowsOf(ctx, a, true, true);
+    const v = verifyWithSpec(flows, spec?.spec, undefined, undecoded, window);
     const page = findingsPage(a, v.findings.length);
     const result = boundVerdict({ ...v, source, ...(spec ? { spec: { name: spec.name, hash: spec.hash } } : {}) }, ctx.maxTokens, verdictResultText, page);
     return { structured: result, text: verdictResultText(result) };
