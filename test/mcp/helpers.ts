@@ -13,6 +13,7 @@ import { makeContext, type ContextOptions } from '../../src/mcp/context.js';
 import { createMcpServer } from '../../src/mcp/server.js';
 import type { Tool } from '../../src/mcp/tool.js';
 import type { analyzeCapture } from '../../src/mcp/tools/analyze-capture.js';
+import type { clusterEventsTool } from '../../src/mcp/tools/cluster-events.js';
 import type { diffTool } from '../../src/mcp/tools/diff.js';
 import type { exportPcap } from '../../src/mcp/tools/export-pcap.js';
 import type { getFlow } from '../../src/mcp/tools/get-flow.js';
@@ -54,6 +55,7 @@ export interface ToolOutputs {
   analyze_capture: OutputOf<typeof analyzeCapture>;
   run_history: OutputOf<typeof runHistoryTool>;
   runs_touching: OutputOf<typeof runsTouchingTool>;
+  cluster_events: OutputOf<typeof clusterEventsTool>;
 }
 export type ToolName = keyof ToolOutputs;
 
