@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,9 @@ import { kubeconfigText, startProxy, type CountingProxy } from '../../bench/k8s/
 /**
  * A real kube-apiserver + etcd for tests (issue 16): scripts/k8s/apiserver.sh as a child, which
  * prints KUBE_SERVER, KUBE_TOKEN and KUBECONFIG once /readyz answers (about 3 s with the binaries
- * cached in /var/cache/tapwire-k8s/bin). stop() sends SIGTERM; the script's trap stops both
- * servers and removes its temp dir. `flags` go to kube-apiserver through APISERVER_FLAGS.
+ * cached in /var/cache/tapwire-k8s/bin). stop() kills kube-apiserver (SIGKILL: its graceful
+ * shutdown takes about 21 s, and its data is thrown away) and sends the script SIGTERM, whose
+ * trap stops etcd and removes the temp dir. `flags` go to kube-apiserver through APISERVER_FLAGS.
  */
 export interface TestApiserver {
   kubeconfig: string;
@@ -78,10 +79,31 @@ export async function startApiserver(opts: { flags?: string; timeoutMs?: number 
       await Promise.all(proxies.map((p) => p.close()));
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
+        killApiserver(child.pid!);
         child.kill('SIGTERM');
         await exited;
       }
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** SIGKILLs the script's kube-apiserver child, by pid. */
+function killApiserver(scriptPid: number): void {
+  let kids = '';
+  try {
+    kids = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(scriptPid)], { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  for (const line of kids.trim().split('\n')) {
+    const [pid, comm] = line.trim().split(/\s+/);
+    if (pid && comm?.startsWith('kube-apiserver')) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
 }
