@@ -10,6 +10,7 @@ import { apiError, flowQueryParams, parsed, readBody, timeParam } from './params
 import { streamFlows } from './sse.js';
 import { streamVerdicts, verdictsBody } from './verdicts.js';
 import { addRun, runsBody, type RunStore } from './runs.js';
+import { workloadsBody } from './workloads.js';
 import { eventsBody } from './events.js';
 import type { Watcher } from '../watch/index.js';
 
@@ -112,6 +113,7 @@ export function createApi(o: ApiOptions): Server {
       json(res, r.status, r.body);
     }],
     ['GET', /^\/api\/runs$/, (_q, res, url) => json(res, 200, runsBody(o.runs, url))],
+    ['GET', /^\/api\/workloads$/, async (_q, res, url) => json(res, 200, await workloadsBody(source, url))],
     ['GET', /^\/api\/events$/, async (_q, res, url) => json(res, 200, await eventsBody(source, url))],
   ];
 
