@@ -1,5 +1,6 @@
-import type { EventsV1Event, Informer, KubeConfig } from '@kubernetes/client-node';
+import type { EventsV1Event, KubeConfig } from '@kubernetes/client-node';
 import type { ClusterEvent, ClusterEventKind } from '../events.js';
+import { Informer, type InformerCounters, type InformerTuning } from '../kubernetes/informer.js';
 import { seconds } from './pod-status.js';
 
 /**
@@ -83,114 +84,63 @@ function kindOf(type: string | undefined, reason: string, note: string, regardin
 
 export interface ClusterEventWatcherOptions {
   kubeConfig: KubeConfig;
-  /** Where events go (the store's addEvent); each Event count once per watcher, a relist's repeats aside. */
+  /** Where events go (the store's addEvent). A relist gives the same ids again; the store keeps each once. */
   sink: (e: ClusterEvent) => void;
   /** Watch one namespace only (default: all of them, the hub's watch). */
   namespace?: string;
-  /** Watch errors, said once each, with the retry's delay. */
-  onError?: (message: string) => void;
-  /** Reconnect delays: doubled from `initialMs` up to `maxMs` (default 1 s … 30 s), reset once a watch held. */
-  backoff?: { initialMs: number; maxMs: number };
+  /** Failures after the first list (each is retried with backoff); the first one rejects start(). */
+  onError?: (err: Error) => void;
+  /** Backoff, watch timeouts, page size (src/enrich/kubernetes/informer.ts). */
+  informer?: InformerTuning;
 }
 
-export interface ClusterEventWatcherStats {
-  /** Events given to the sink. */
-  events: number;
-  /** Lists and watches that failed and were retried. */
-  errors: number;
-  /** Lists (the first, and every relist after a 410 Gone or a failure that lost the resourceVersion). */
-  lists: number;
+export interface ClusterEventWatcherStats extends InformerCounters {
+  /** Events given to the sink (Normal events other than rollouts are not). */
+  kept: number;
 }
-
-/** A watch that stays up this long before it fails was healthy: the next failure starts the backoff over. */
-const HELD_MS = 30_000;
 
 /**
- * A list, then a watch from its resourceVersion, of events.k8s.io/v1 Events, through the client's
- * informer (makeInformer): a closed watch resumes from the last resourceVersion seen (bookmarks
- * keep it recent, so a resume rarely finds it compacted); a 410 Gone relists; any other failure
- * is retried with backoff, from the resourceVersion the informer kept. Events seen again on a
- * relist have the same ids, so the store keeps them once.
+ * A list, then watches, of events.k8s.io/v1 Events through the identity's informer
+ * (src/enrich/kubernetes/informer.ts: paged lists, bookmarks, randomised watch timeouts, backoff
+ * with jitter on a dropped watch, a relist on 410 Gone), each Event added or updated given to the
+ * sink as a ClusterEvent. A deleted Event (their TTL is an hour by default) changes nothing: what
+ * happened, happened.
  */
 export class ClusterEventWatcher {
-  private stopped = false;
-  private timer?: NodeJS.Timeout;
-  private delay: number;
-  private startedAt = 0;
+  private constructor(private readonly informer: Informer<EventsV1Event>, private readonly counts: { kept: number }) {}
 
-  private constructor(
-    private readonly o: ClusterEventWatcherOptions,
-    private readonly informer: Informer<EventsV1Event>,
-    readonly stats: ClusterEventWatcherStats,
-  ) {
-    this.delay = o.backoff?.initialMs ?? 1000;
-  }
-
-  /** Resolves once the first list is done and the watch is open (rejects when that first list fails). */
+  /** Resolves once the first list is done and the watch is open; rejects (an InformerError) when either is refused. */
   static async start(o: ClusterEventWatcherOptions): Promise<ClusterEventWatcher> {
     // Lazily: the CLI loads this module without Kubernetes, and the client is slow to load.
     const k8s = await import('@kubernetes/client-node');
     const api = o.kubeConfig.makeApiClient(k8s.EventsV1Api);
-    // allowWatchBookmarks rides in the path: the informer keeps its query and adds resourceVersion.
-    const path = `/apis/events.k8s.io/v1${o.namespace ? `/namespaces/${encodeURIComponent(o.namespace)}` : ''}/events?allowWatchBookmarks=true`;
-    const stats: ClusterEventWatcherStats = { events: 0, errors: 0, lists: 0 };
-    const list = () => {
-      stats.lists++;
-      return o.namespace ? api.listNamespacedEvent({ namespace: o.namespace }) : api.listEventForAllNamespaces();
-    };
-    const informer = k8s.makeInformer<EventsV1Event>(o.kubeConfig, path, list);
-    const w = new ClusterEventWatcher(o, informer, stats);
-    const take = (e: EventsV1Event) => w.take(e);
-    informer.on('add', take);
-    informer.on('update', take);
-    informer.on('connect', () => { w.startedAt = Date.now(); });
-    await new Promise<void>((resolve, reject) => {
-      // The first failure is the caller's to hear (a wrong kubeconfig, no RBAC): no retry behind
-      // its back. The informer reports a failed list or watch through 'error' and still resolves.
-      const first = (err: unknown) => { informer.off('error', first); reject(new Error(`Kubernetes Events watch: ${describe(err)}`)); };
-      informer.on('error', first);
-      informer.start().then(() => { informer.off('error', first); resolve(); }, first);
-    }).catch(async (e: unknown) => {
-      w.stopped = true;
-      await informer.stop();
-      throw e;
-    });
-    informer.on('error', (err) => w.failed(err));
-    return w;
+    const ns = o.namespace;
+    const counts = { kept: 0 };
+    const informer = new Informer<EventsV1Event>(o.kubeConfig, {
+      ...o.informer, resource: 'events', group: 'events.k8s.io', type: 'EventsV1Event',
+      path: `/apis/events.k8s.io/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/events`,
+      list: (q) => (ns ? api.listNamespacedEvent({ ...q, namespace: ns }) : api.listEventForAllNamespaces(q)),
+      transform: (e) => {
+        // Cached until deleted (an hour): the server-side apply bookkeeping is most of an Event's size.
+        if (e.metadata?.managedFields) delete e.metadata.managedFields;
+        return e;
+      },
+    }, (type, e) => {
+      if (type === 'delete') return;
+      const c = clusterEventOf(e);
+      if (!c) return;
+      counts.kept++;
+      o.sink(c);
+    }, (e) => o.onError?.(e));
+    await informer.start();
+    return new ClusterEventWatcher(informer, counts);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.informer.stop();
+  stats(): ClusterEventWatcherStats {
+    return { ...this.informer.counters(), kept: this.counts.kept };
   }
 
-  private take(e: EventsV1Event): void {
-    const c = clusterEventOf(e);
-    if (!c) return;
-    this.stats.events++;
-    this.o.sink(c);
+  stop(): void {
+    this.informer.stop();
   }
-
-  private failed(err: unknown): void {
-    // Stopping aborts the watch, which the informer reports as an error.
-    if (this.stopped || this.timer) return;
-    this.stats.errors++;
-    const max = this.o.backoff?.maxMs ?? 30_000, initial = this.o.backoff?.initialMs ?? 1000;
-    if (Date.now() - this.startedAt >= HELD_MS) this.delay = initial;
-    const delay = this.delay;
-    this.delay = Math.min(max, this.delay * 2);
-    this.o.onError?.(`Kubernetes Events watch failed (${describe(err)}): retrying in ${delay} ms`);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (!this.stopped) void this.informer.start().catch((e: unknown) => this.failed(e));
-    }, delay);
-    this.timer.unref();
-  }
-}
-
-function describe(err: unknown): string {
-  const e = err as { statusCode?: number; code?: number; message?: string; body?: unknown } | undefined;
-  const status = e?.statusCode ?? e?.code;
-  return [status !== undefined ? `HTTP ${status}` : undefined, e?.message].filter(Boolean).join(': ') || String(err);
 }
