@@ -168,6 +168,36 @@ describe('HubSource over two agents', () => {
     expect(times).toEqual([...times].sort((x, y) => x - y));
   });
 
+  it('agents of different link types: the merged capture is pcapng, one interface per agent, still in time order', async () => {
+    // An agent on `any` stores Linux cooked (SLL2, 276) frames: re-tagged here, the bytes do not matter to the merge.
+    const store = await FlowStore.open({ dir: mkdtempSync(join(tmpdir(), 'tapwire-hub-')), maxBytes: 64 << 20, maxAgeSec: 1e9 });
+    await readCapture(OTHER, (p) => store.addPacket(p.time, 276, Buffer.from(p.data), p.wireLen));
+    await store.sync();
+    const server = createApi({ source: new StoreSource(store, new FlowFeed()), registry: new Registry() });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    agents.push({ store, server, url, source: undefined as unknown as StoreSource });
+    const h = new HubSource([remote(agents[0]!), { name: url, source: RemoteSource.open(url) }]);
+    const { id } = await h.snapshotWriter.create({ since: 0 });
+    await h.snapshotWriter.stop(id);
+    const chunks: Buffer[] = [];
+    const out = new PassThrough().on('data', (c: Buffer) => chunks.push(c));
+    expect((await h.snapshotWriter.pcap(id, out)).lost).toBeNull();
+    const bytes = Buffer.concat(chunks);
+    expect(bytes.readUInt32LE(0)).toBe(0x0a0d0d0a);
+    const file = join(mkdtempSync(join(tmpdir(), 'tapwire-hub-pcap-')), 'merged.pcapng');
+    (await import('node:fs')).writeFileSync(file, bytes);
+    const got: { time: number; linkType: number; iface: number }[] = [];
+    await readCapture(file, (p) => { got.push({ time: p.time, linkType: p.linkType, iface: p.iface }); });
+    const count = async (f: string) => { let n = 0; await readCapture(f, () => { n++; }); return n; };
+    expect(got.filter((p) => p.linkType === 1 && p.iface === 0)).toHaveLength(await count(DEMO));
+    expect(got.filter((p) => p.linkType === 276 && p.iface === 1)).toHaveLength(await count(OTHER));
+    expect(got.map((p) => p.time)).toEqual(got.map((p) => p.time).sort((x, y) => x - y));
+    // The interfaces are named by the agents' URLs.
+    expect(bytes.includes(Buffer.from(agents[0]!.url))).toBe(true);
+    expect(bytes.includes(Buffer.from(url))).toBe(true);
+  });
+
   it('a snapshot one agent lacks is flagged on the snapshot and on its pages', async () => {
     const { id } = await hub.snapshotWriter.create({ since: 0 });
     const h = new HubSource([remote(agents[0]!), remote(agents[1]!), remote(agents[2]!)]);
