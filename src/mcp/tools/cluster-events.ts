@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClusterEvent } from '../../enrich/index.js';
-import { RemoteSource, SourceError, type EventPage } from '../../service/index.js';
+import { SourceError, type EventPage } from '../../service/index.js';
 import { timeArg, window } from '../args.js';
 import { cutRows, fitsWithin, truncationNote } from '../bound.js';
 import type { McpContext } from '../context.js';
@@ -68,22 +68,22 @@ export const clusterEventsTool = tool({
 });
 
 /**
- * The events of the agent (`--api`), which keeps them in its store. Without an agent the tool has
- * no Kubernetes to ask: a local capture keeps flows per snapshot, and no events; it says so.
+ * The backend's events: an agent's (or a hub's), kept in its store. A local capture keeps flows
+ * per snapshot and no events; it says so, naming how to get them.
  */
 async function eventsOf(ctx: McpContext, q: { since?: number; until?: number; namespace?: string; pod?: string; snapshot?: string }): Promise<EventPage> {
-  if (!ctx.agent) {
-    const backend = await ctx.backend();
+  const backend = await ctx.backend();
+  if (!backend.events) {
     if (q.snapshot !== undefined && !(await backend.getSnapshot(q.snapshot))) {
       throw new ArgError('snapshot', `no snapshot "${q.snapshot}" on the ${backend.kind} backend (list_snapshots lists them)`);
     }
     return { events: [], note: `${backend.describe()} keeps no cluster events: they are kept by an agent watching Kubernetes (tapwire agent --kubernetes); start tapwire mcp with --api <agent URL>` };
   }
   try {
-    return await new RemoteSource(ctx.agent).events(q);
+    return await backend.events(q);
   } catch (e) {
     if (e instanceof SourceError && e.kind === 'missing' && q.snapshot !== undefined) {
-      throw new ArgError('snapshot', `no snapshot "${q.snapshot}" on the agent (list_snapshots lists them)`);
+      throw new ArgError('snapshot', `no snapshot "${q.snapshot}" on the ${backend.kind} (list_snapshots lists them)`);
     }
     throw e;
   }
