@@ -9,6 +9,7 @@ import { diffTool } from './tools/diff.js';
 import { exportPcap } from './tools/export-pcap.js';
 import { getFlow } from './tools/get-flow.js';
 import { listFlows } from './tools/list-flows.js';
+import { listWorkloads } from './tools/list-workloads.js';
 import { listSnapshots } from './tools/list-snapshots.js';
 import { runAndVerifyTool } from './tools/run-and-verify.js';
 import { runHistoryTool } from './tools/run-history.js';
@@ -20,7 +21,7 @@ import { verifyTool } from './tools/verify.js';
 
 export const TOOLS: readonly AnyTool[] = [
   listFlows, getFlow, serviceMap, startSnapshot, stopSnapshot, listSnapshots, exportPcap, verifyTool, diffTool,
-  runAndVerifyTool, analyzeCapture, runHistoryTool, runsTouchingTool, clusterEventsTool,
+  runAndVerifyTool, analyzeCapture, runHistoryTool, runsTouchingTool, clusterEventsTool, listWorkloads,
 ];
 
 const INSTRUCTIONS = 'tapwire shows what code actually did on the network: decoded HTTP/1, HTTP/2, gRPC and PostgreSQL flows, '

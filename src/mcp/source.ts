@@ -23,7 +23,7 @@ export interface SourceLabel {
  * The flows of one capture file, one snapshot, or a time window of the backend; since/until also
  * narrow a capture or a snapshot to that window. Capture and snapshot together are an ArgError.
  */
-export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true, withWindow = false): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel; undecoded?: DecodeCoverage; window?: WindowContext }> {
+export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?: string; since?: string; until?: string }, needOne = true, withWindow = false): Promise<{ flows: readonly FlowRecord[]; source: SourceLabel; undecoded?: DecodeCoverage; window?: WindowContext; partial?: PartialData }> {
   if (a.capture !== undefined && a.snapshot !== undefined) throw new ArgError('snapshot', 'give capture or snapshot, not both');
   const win = window(a);
   const windowed = a.since !== undefined || a.until !== undefined;
@@ -57,7 +57,7 @@ export async function flowsOf(ctx: McpContext, a: { capture?: string; snapshot?:
     span = { since: win.since, until: win.until ?? Date.now() / 1000 };
   }
   const around = withWindow ? await windowContext(backend, flows, { ...span, label: 'window', partial }) : undefined;
-  return { flows, source: { ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}), ...label, flows: flows.length }, ...(around ? { window: around } : {}) };
+  return { flows, source: { ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}), ...label, flows: flows.length }, ...(around ? { window: around } : {}), ...(partial ? { partial } : {}) };
 }
 
 /** allFlows, keeping the agents the pages said were missing. */

@@ -14,6 +14,7 @@ import { createMcpServer } from '../../src/mcp/server.js';
 import type { Tool } from '../../src/mcp/tool.js';
 import type { analyzeCapture } from '../../src/mcp/tools/analyze-capture.js';
 import type { clusterEventsTool } from '../../src/mcp/tools/cluster-events.js';
+import type { listWorkloads } from '../../src/mcp/tools/list-workloads.js';
 import type { diffTool } from '../../src/mcp/tools/diff.js';
 import type { exportPcap } from '../../src/mcp/tools/export-pcap.js';
 import type { getFlow } from '../../src/mcp/tools/get-flow.js';
@@ -56,6 +57,7 @@ export interface ToolOutputs {
   run_history: OutputOf<typeof runHistoryTool>;
   runs_touching: OutputOf<typeof runsTouchingTool>;
   cluster_events: OutputOf<typeof clusterEventsTool>;
+  list_workloads: OutputOf<typeof listWorkloads>;
 }
 export type ToolName = keyof ToolOutputs;
 

@@ -57,6 +57,9 @@ const cases: [tool: ToolName, args: Record<string, unknown>, argument: string, w
   ['runs_touching', { service: ['a'] }, 'service', /expected string/],
   ['cluster_events', { since: 'noon' }, 'since', /neither RFC 3339/],
   ['cluster_events', { pod: 7 }, 'pod', /expected string/],
+  ['list_workloads', { since: 'noon' }, 'since', /neither RFC 3339/],
+  ['list_workloads', { workload: 7 }, 'workload', /expected string/],
+  ['list_workloads', {}, 'snapshot', /flows are kept per snapshot/],
 ];
 
 describe('tapwire mcp: malformed arguments on every tool', () => {

@@ -21,7 +21,7 @@ describe('tapwire mcp tools on capture files', () => {
   afterAll(async () => { await t.close(); });
 
   it('lists every tool with an input and an output schema', () => {
-    expect(t.tools.map((x) => x.name).sort()).toEqual(['analyze_capture', 'cluster_events', 'diff', 'export_pcap', 'get_flow', 'list_flows', 'list_snapshots',
+    expect(t.tools.map((x) => x.name).sort()).toEqual(['analyze_capture', 'cluster_events', 'diff', 'export_pcap', 'get_flow', 'list_flows', 'list_snapshots', 'list_workloads',
       'run_and_verify', 'run_history', 'runs_touching', 'service_map', 'start_snapshot', 'stop_snapshot', 'verify']);
     for (const x of t.tools) {
       expect(x.inputSchema.type, x.name).toBe('object');

@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../src/api/server.js';
+import type { FlowRecord } from '../../src/flows/record.js';
+import { analyzeFile } from '../../src/pipeline/analyze.js';
+import { FlowFeed } from '../../src/service/feed.js';
+import { StoreSource } from '../../src/service/store.js';
+import { FlowStore } from '../../src/store/index.js';
+import type { WorkloadsAnswer } from '../../src/verify/index.js';
+import { connect, DEMO, text } from './helpers.js';
+
+/**
+ * list_workloads through the MCP server, over an agent (its HTTP API over a real store holding the
+ * demo's flows with Kubernetes-style identities) and over a capture file that carries none.
+ */
+const ID: Record<string, { name: string; workload: string; node: string }> = {
+  '127.0.0.2': { name: 'order-5d8', workload: 'order-service', node: 'node-a' },
+  '127.0.0.3': { name: 'payment-7f9c', workload: 'payment-service', node: 'node-b' },
+  '127.0.0.4': { name: 'postgres-0', workload: 'postgres', node: 'node-b' },
+};
+const flows: FlowRecord[] = [];
+let server: Server, store: FlowStore, dir = '', since = 0, until = 0;
+let agent: Awaited<ReturnType<typeof connect>>, offline: Awaited<ReturnType<typeof connect>>;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tapwire-mcp-workloads-'));
+  store = await FlowStore.open({ dir, maxBytes: 64 << 20, maxAgeSec: 1e9 });
+  await analyzeFile(DEMO, {
+    onRecord: (r) => {
+      for (const p of [r.src, r.dst]) if (ID[p.ip]) Object.assign(p, { ...ID[p.ip], namespace: 'shop' });
+      flows.push(r);
+      store.add(r);
+    },
+  });
+  await store.sync();
+  since = Math.floor(Math.min(...flows.map((f) => f.start)));
+  until = Math.ceil(Math.max(...flows.map((f) => f.start)));
+  server = createApi({ source: new StoreSource(store, new FlowFeed()), registry: new Registry() });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  agent = await connect({ api: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  offline = await connect();
+});
+afterAll(async () => {
+  await agent.close();
+  await offline.close();
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The SDK client checks structuredContent against the tool's output schema (tools were listed by connect). */
+async function call(t: typeof agent, args: Record<string, unknown>): Promise<{ r: CallToolResult; a: WorkloadsAnswer }> {
+  const r = (await t.client.callTool({ name: 'list_workloads', arguments: args })) as CallToolResult;
+  expect(r.isError, text(r)).toBeFalsy();
+  return { r, a: r.structuredContent as unknown as WorkloadsAnswer };
+}
+
+describe('list_workloads', () => {
+  it('is listed with its schemas', () => {
+    const t = agent.tools.find((x) => x.name === 'list_workloads');
+    expect(t?.outputSchema?.type).toBe('object');
+    expect(t?.description).toMatch(/not captured/);
+  });
+
+  it('over an agent: per node, the workloads with their flows by protocol, pods and coverage, in the text too', async () => {
+    const { r, a } = await call(agent, { since: String(since), until: String(until) });
+    expect(a.nodes.map((n) => [n.node, n.workloads.map((w) => w.workload)])).toEqual([['node-a', ['order-service']], ['node-b', ['postgres', 'payment-service']]]);
+    expect(a.tls).toBeNull();
+    const lines = text(r).split('\n');
+    expect(lines[0]).toBe(`${flows.length} flows read, ${Math.round(a.complete * 1000) / 10}% with whole evidence; 2 nodes`);
+    expect(lines).toContain(`node node-a: ${flows.length} flows (${Object.entries(a.nodes[0]!.byProtocol).map(([k, n]) => `${k} ${n}`).join(', ')}), ${a.nodes[0]!.incomplete} incomplete`);
+    expect(lines.some((l) => /^ {2}shop\/postgres: \d+ flows \(postgres \d+\), \d+ incomplete.*; pods postgres-0$/.test(l))).toBe(true);
+    expect(lines).toContain('not decoded: traffic not decoded is known only for a capture file: an agent\'s API does not say');
+    expect(lines).toContain('TLS: TLS coverage arrives with the eBPF source (issue 17)');
+  });
+
+  it('a workload that is not captured: says so, and which are, instead of an empty list', async () => {
+    const { r, a } = await call(agent, { since: String(since), until: String(until), workload: 'cart', namespace: 'shop' });
+    expect(text(r).split('\n')[0]).toBe(`workload "cart" in namespace "shop" is not captured in this window: none of its ${flows.length} flows names it `
+      + '(its node may have no agent, its traffic may not be decoded, e.g. TLS, or it made no calls in the window). '
+      + 'Captured: shop/order-service (node-a), shop/postgres (node-b), shop/payment-service (node-b).');
+    expect(a.notCaptured).toBe(text(r).split('\n')[0]);
+    expect(a.nodes.flatMap((n) => n.workloads)).toHaveLength(3);
+    // One that is captured narrows the answer, with no such sentence.
+    const hit = await call(agent, { since: String(since), until: String(until), workload: 'payment-service' });
+    expect(hit.a.notCaptured).toBeUndefined();
+    expect(hit.a.nodes.map((n) => n.workloads.map((w) => w.workload))).toEqual([['payment-service']]);
+  });
+
+  it('over a capture file without identities: nothing is captured by name, and the file\'s undecoded traffic is counted', async () => {
+    const { r, a } = await call(offline, { capture: DEMO, workload: 'orders' });
+    expect(a.nodes).toEqual([]);
+    expect(a.unidentified.flows).toBe(a.flows);
+    expect(a.undecoded).toBeDefined();
+    expect(text(r)).toMatch(/^workload "orders" is not captured in this window: none of its 29 flows names it .*No workload is captured: no flow carries an identity \(is --kubernetes or --identities set\?\)\.\n/);
+  });
+});
