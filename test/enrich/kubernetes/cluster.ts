@@ -11,6 +11,7 @@ export interface Apis {
   apps: k8s.AppsV1Api;
   batch: k8s.BatchV1Api;
   discovery: k8s.DiscoveryV1Api;
+  rbac: k8s.RbacAuthorizationV1Api;
 }
 
 export function apis(kubeconfig: string): Apis {
@@ -22,6 +23,7 @@ export function apis(kubeconfig: string): Apis {
     apps: kc.makeApiClient(k8s.AppsV1Api),
     batch: kc.makeApiClient(k8s.BatchV1Api),
     discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
+    rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
   };
 }
 

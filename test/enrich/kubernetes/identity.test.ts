@@ -7,6 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { KubernetesIdentity, LateIdentities, loadKubeConfig } from '../../../src/enrich/kubernetes/index.js';
 import type { FlowRecord } from '../../../src/flows/index.js';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kubeconfigText } from '../../../bench/k8s/proxy.mjs';
 import { apiserverUnavailable, startApiserver, type TestApiserver } from '../../helpers/apiserver.js';
 import { apis, deletePod, deployment, namespace, node, pod, podIps, podLabels, service, slice, sleep, until, type Apis } from './cluster.js';
 
@@ -158,6 +162,27 @@ describe.skipIf(why !== '')('KubernetesIdentity against a real API server', () =
     await pod(a, 'shop', 'billing-7b9d4f8c5-bbbbb', { node: 'node-a', ips: ['10.244.1.51'], owner: rs });
     await until('billing via GET', () => id.lookup('10.244.1.50')?.workload === 'billing' && id.lookup('10.244.1.51')?.workload === 'billing');
     expect(id.stats().ownerGets - gets).toBe(1);
+  });
+
+  it('says which resource and which RBAC verb the account lacks', async () => {
+    await a.core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'agent' } } });
+    const tr = await a.core.createNamespacedServiceAccountToken({ name: 'agent', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const kubeconfig = join(tmpdir(), `tapwire-sa-${process.pid}.yaml`);
+    writeFileSync(kubeconfig, kubeconfigText(api.server, tr.status!.token));
+    const start = async () => {
+      const kc = await loadKubeConfig({ kubeconfig });
+      return KubernetesIdentity.start(kc, { scope: 'node', node: 'node-a', informer: fast, syncTimeoutSec: 10 }).then(() => 'started', (e: Error) => e.message);
+    };
+    expect(await start()).toMatch(/^cannot list (pods|services|endpointslices\.discovery\.k8s\.io|nodes): 403: .*RBAC: the account needs "list" on \w+ \(apiGroups: \["(discovery\.k8s\.io)?"\]\)$/);
+    // Allowed to list but not to watch.
+    const rules = [{ apiGroups: [''], resources: ['pods', 'services', 'nodes'], verbs: ['list'] }, { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] }];
+    await a.rbac.createClusterRole({ body: { metadata: { name: 'tapwire-list' }, rules } });
+    await a.rbac.createClusterRoleBinding({
+      body: { metadata: { name: 'tapwire-list' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tapwire-list' }, subjects: [{ kind: 'ServiceAccount', name: 'agent', namespace: 'shop' }] },
+    });
+    let message = '';
+    await until('the role to apply', async () => !(message = await start()).startsWith('cannot list'));
+    expect(message).toMatch(/^cannot watch \w+(\.discovery\.k8s\.io)?: 403: .*RBAC: the account needs "watch" on/);
   });
 
   it('an agent of node A watches only node A\'s pods, by the request it sends', async () => {
