@@ -1,5 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../src/api/server.js';
 import type { ClusterEvent } from '../../src/enrich/index.js';
+import { FlowFeed } from '../../src/service/feed.js';
+import { StoreSource } from '../../src/service/store.js';
+import { FlowStore } from '../../src/store/index.js';
+import { connect, text } from '../mcp/helpers.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { loadSpecFile, verdictText, verifyWithSpec, type Finding, type Spec, type Verdict } from '../../src/verify/index.js';
@@ -153,5 +163,61 @@ describe('resource use in verdicts', () => {
     expect(verdictText(none)).toContain('  resource use: metrics API not reachable: metrics.k8s.io/v1beta1 answered 404 (metrics-server not installed)\n');
     // Resource use informs; it does not change the verdict.
     expect(none.verdict).toBe('pass');
+  });
+});
+
+describe('through the MCP verify tool, over an agent that keeps events', () => {
+  /** An agent API over a store holding the demo's flows and `events`; the MCP server pointed at it. */
+  async function agentWith(events: ClusterEvent[], kubernetes: boolean) {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-verdict-events-'));
+    const store = await FlowStore.open({ dir, maxBytes: 64 << 20, maxAgeSec: 1e9 });
+    for (const f of demo) store.add(structuredClone(f));
+    for (const e of events) store.addEvent(e);
+    await store.sync();
+    const server = createApi({ source: new StoreSource(store, new FlowFeed(), { kubernetes }), registry: new Registry() });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const mcp = await connect({ api: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    return {
+      mcp,
+      async close() {
+        await mcp.close();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  it('the verdict of a live window lists the OOM kill with its offset into the window, and the retries it overlaps, in JSON and text', async () => {
+    const plain = verifyWithSpec(demo, undefined);
+    const r = span(plain.findings.find((f) => f.kind === 'retry')!, demo);
+    const oomAt = Math.floor((r.start + r.end) / 2);
+    const until = Math.ceil(Math.max(...demo.map((f) => f.start)));
+    const a = await agentWith([event({ id: 'oom', time: oomAt, kind: 'oom-killed', reason: 'OOMKilled', pod: 'payment-7f9c', exitCode: 137, source: 'pod-status' })], true);
+    try {
+      const res = await a.mcp.call('verify', { since: String(Math.floor(Math.min(...demo.map((f) => f.start)))), until: String(until) });
+      const v = res.structuredContent;
+      expect(v.events?.map((e) => e.id)).toEqual(['oom']);
+      expect(v.findings.find((f) => f.kind === 'retry')?.events).toEqual(['oom']);
+      // Offsets count from the window asked for: its start is the first flow's second here.
+      const at = Math.round((oomAt - Math.floor(Math.min(...demo.map((f) => f.start)))) * 10) / 10;
+      expect(text(res)).toContain(`cluster event: payment-7f9c restarted (OOMKilled, exit 137) ${at.toFixed(1)} s into the window\n`);
+      expect(text(res)).toMatch(/ERROR retry: [^\n]*\n(?: {6}[^\n]*\n)*? {6}while payment-7f9c restarted \(OOMKilled, exit 137\)/);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('an agent that does not watch Kubernetes: the verdict carries its note, not an empty list taken as "nothing happened"', async () => {
+    const a = await agentWith([], false);
+    try {
+      const until = Math.ceil(Math.max(...demo.map((f) => f.start)));
+      const res = await a.mcp.call('verify', { since: String(Math.floor(demo[0]!.start)), until: String(until) });
+      expect(res.structuredContent.eventsNote).toBe('this agent does not watch Kubernetes: start it with --kubernetes');
+      expect(text(res)).toContain('cluster events: this agent does not watch Kubernetes: start it with --kubernetes\n');
+    } finally {
+      await a.close();
+    }
   });
 });
