@@ -13,7 +13,7 @@ export interface EventLogOptions {
   maxBytes: number;
   /** Retention by age, on the newest event time a segment holds; an event older than this is not kept at all. */
   maxAgeSec: number;
-  /** Roll a segment at this size (default maxBytes / 8, within 4 KiB … 1 MiB)… */
+  /** Roll a segment at this size (default maxBytes / 8, within 4 KiB … 256 KiB: what a narrow window's query parses)… */
   segmentBytes?: number;
   /** …or after this long (default an hour: events are few, and retention deletes whole segments). */
   segmentSec?: number;
@@ -46,13 +46,14 @@ interface EventSegment {
   bytes: number;
   minTime: number;
   maxTime: number;
-  ids: string[];
+  /** Events kept from it (the first of each id). */
+  count: number;
   /** Damaged lines this segment holds, as named (kept: a query whose window it reaches says so). */
   damaged: string[];
 }
 
 const NAME = /^events-(\d{6,})\.jsonl$/;
-const KiB = 1024, MiB = KiB * KiB;
+const KiB = 1024;
 /** The problems kept for stats (the count goes on). */
 const MAX_PROBLEMS = 100;
 
@@ -99,14 +100,14 @@ export class EventLog {
   }
 
   private get segmentBytes(): number {
-    return this.o.segmentBytes ?? Math.min(MiB, Math.max(4 * KiB, Math.floor(this.o.maxBytes / 8)));
+    return this.o.segmentBytes ?? Math.min(256 * KiB, Math.max(4 * KiB, Math.floor(this.o.maxBytes / 8)));
   }
 
   private recover(f: string, seq: number): void {
     const file = join(this.dir, f);
     this.nextSeq = Math.max(this.nextSeq, seq + 1);
     const text = readFileSync(file);
-    const seg: EventSegment = { seq, file, bytes: text.length, minTime: Infinity, maxTime: -Infinity, ids: [], damaged: [] };
+    const seg: EventSegment = { seq, file, bytes: text.length, minTime: Infinity, maxTime: -Infinity, count: 0, damaged: [] };
     const { events, damaged, cut } = parseSegment(f, text);
     // Named and counted; kept with the segment, so a query whose window reaches it says so.
     seg.damaged.push(...damaged);
@@ -120,7 +121,7 @@ export class EventLog {
     for (const e of events) {
       if (this.ids.has(e.id)) continue;
       this.ids.set(e.id, seg);
-      seg.ids.push(e.id);
+      seg.count++;
       seg.minTime = Math.min(seg.minTime, e.time);
       seg.maxTime = Math.max(seg.maxTime, e.time);
     }
@@ -146,7 +147,7 @@ export class EventLog {
     writeSync(a.fd, line);
     const seg = a.seg;
     seg.bytes += line.length;
-    seg.ids.push(e.id);
+    seg.count++;
     seg.minTime = Math.min(seg.minTime, e.time);
     seg.maxTime = Math.max(seg.maxTime, e.time);
     this.ids.set(e.id, seg);
@@ -163,7 +164,7 @@ export class EventLog {
     const out: ClusterEvent[] = [];
     const lost: string[] = [];
     for (const seg of this.segments) {
-      const reached = seg.ids.length > 0 && overlaps(seg.minTime, seg.maxTime, since, until);
+      const reached = seg.count > 0 && overlaps(seg.minTime, seg.maxTime, since, until);
       if (reached) {
         const read = this.read(seg);
         if (read.vanished) lost.push(`${seg.file}: deleted while it was read`);
@@ -176,7 +177,7 @@ export class EventLog {
       }
       // A damaged line's time is unknown: a window that reaches its segment's range (any window,
       // for a segment without one whole event) may be missing it.
-      if (reached || seg.ids.length === 0) lost.push(...seg.damaged);
+      if (reached || seg.count === 0) lost.push(...seg.damaged);
     }
     out.sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return lost.length ? { events: out, lost: `${lost.length} damaged event line${lost.length > 1 ? 's' : ''} skipped (${lost.slice(0, 3).join('; ')}${lost.length > 3 ? '; …' : ''})` } : { events: out };
@@ -222,7 +223,8 @@ export class EventLog {
     const removed: { from: number; to: number; reason: 'age' | 'size' }[] = [];
     const take = (s: EventSegment, reason: 'age' | 'size') => {
       this.segments.splice(this.segments.indexOf(s), 1);
-      for (const id of s.ids) if (this.ids.get(id) === s) this.ids.delete(id);
+      // A walk over every id, once per deleted segment (rare): cheaper than a list of ids per segment.
+      for (const [id, of] of this.ids) if (of === s) this.ids.delete(id);
       try {
         unlinkSync(s.file);
       } catch (e) {
@@ -264,7 +266,7 @@ export class EventLog {
     const seq = this.nextSeq++;
     const file = join(this.dir, `events-${String(seq).padStart(6, '0')}.jsonl`);
     const fd = openSync(file, 'ax');
-    const seg: EventSegment = { seq, file, bytes: 0, minTime: Infinity, maxTime: -Infinity, ids: [], damaged: [] };
+    const seg: EventSegment = { seq, file, bytes: 0, minTime: Infinity, maxTime: -Infinity, count: 0, damaged: [] };
     this.segments.push(seg);
     this.dirDirty = true;
     this.active = { seg, fd, openedAt: now };
