@@ -106,6 +106,11 @@ export interface MergeOptions {
   window: number;
   /** Called once for each agent that failed; its flows are left out from there on. */
   failed: (agent: string, e: unknown) => void;
+  /**
+   * Flows one agent is expected to hold in the look-back before the cursor (the last page's
+   * `lookback`), asked for on top of the page, so that dense traffic does not cost a second round trip.
+   */
+  expectLookback?: number;
 }
 
 export interface MergedPage {
@@ -114,6 +119,8 @@ export interface MergedPage {
   more: boolean;
   /** Each agent's own `lost`, by agent. */
   lost: { agent: string; lost: string }[];
+  /** The most flows one agent returned from the look-back (at or before the cursor). */
+  lookback: number;
 }
 
 /**
@@ -128,7 +135,8 @@ export async function mergePage(pagers: readonly AgentPager[], o: MergeOptions):
   const from = o.after ? encodeCursor({ start: o.after.start - 2 * o.window, id: '' }) : undefined;
   const readers = pagers.map((p, i) => new Reader(i, p, from));
   // Each agent is asked for a little more than the page: the look-back and the duplicates.
-  const fetchLimit = Math.min(MAX_PAGE, o.limit + 64);
+  const fetchLimit = Math.min(MAX_PAGE, o.limit + 64 + (o.after ? o.expectLookback ?? 0 : 0));
+  const behind = readers.map(() => 0);
   /** Open groups in the order of their first copy (heads arrive in key order, so creation order is key order). */
   const open: Cluster[] = [];
   let openFrom = 0;
@@ -170,11 +178,12 @@ export async function mergePage(pagers: readonly AgentPager[], o: MergeOptions):
       const f = ready[n++]!.best;
       if (o.after && compareKeys(f, o.after) <= 0) continue;
       out.push(f);
-      if (out.length === o.limit) return { flows: out, more: true, lost: lostOf(readers) };
+      if (out.length === o.limit) return { flows: out, more: true, lost: lostOf(readers), lookback: Math.max(0, ...behind) };
     }
     if (n) ready.splice(0, n);
     if (!h || !horizon) break;
     h.shift();
+    if (o.after && compareKeys(horizon, o.after) <= 0) behind[h.index]!++;
     const key = exchangeKey(horizon);
     let best: Cluster | undefined;
     for (const c of openByKey.get(key) ?? []) {
@@ -190,7 +199,7 @@ export async function mergePage(pagers: readonly AgentPager[], o: MergeOptions):
       else openByKey.set(key, [c]);
     }
   }
-  return { flows: out, more: false, lost: lostOf(readers) };
+  return { flows: out, more: false, lost: lostOf(readers), lookback: Math.max(0, ...behind) };
 }
 
 function lostOf(readers: Reader[]): { agent: string; lost: string }[] {

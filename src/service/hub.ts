@@ -53,6 +53,8 @@ export class HubSource implements FlowSource {
   private agents: HubAgent[];
   private readonly timeoutMs: number;
   private readonly window: number;
+  /** Flows an agent held in the last page's look-back: asked for on top of the next page. */
+  private lookback = 0;
   /** Each agent's snapshot id of a hub snapshot, once found: "<agent>\0<hub id>" → id. */
   private readonly snapIds = new Map<string, string>();
 
@@ -105,7 +107,8 @@ export class HubSource implements FlowSource {
       agent: a.name,
       page: (cursor, n) => this.call(a, (s) => s.query({ filter: q.filter, since: q.since, until: q.until, snapshot, cursor, limit: n })),
     }));
-    const r = await mergePage(pagers, { limit, after, window: this.window, failed: (agent, e) => missing.push({ agent, error: reason(e) }) });
+    const r = await mergePage(pagers, { limit, after, window: this.window, expectLookback: this.lookback, failed: (agent, e) => missing.push({ agent, error: reason(e) }) });
+    if (after) this.lookback = Math.min(MAX_PAGE, Math.ceil(r.lookback * 1.25));
     const last = r.flows[r.flows.length - 1];
     return {
       flows: r.flows,
