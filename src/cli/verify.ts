@@ -1,6 +1,8 @@
 import { Redactor, type FlowRecord } from '../flows/index.js';
 import { loadRedactKey, type DecodeCoverage } from '../pipeline/index.js';
-import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type Spec } from '../verify/index.js';
+import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type Spec, type WindowContext } from '../verify/index.js';
+import { windowContext } from '../run/index.js';
+import { RemoteSource, timeOf } from '../service/index.js';
 import { openIdentities } from './identities.js';
 import { apiFlows, captureFlows, type ApiSource } from './source.js';
 import { fitToWidth } from '../common/index.js';
@@ -41,11 +43,14 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
   let flows: FlowRecord[] | undefined;
   // What the capture held but did not decode; an agent's API does not say, so it stays unknown.
   let undecoded: DecodeCoverage | undefined;
+  // An agent's window also has cluster events (issue 16); a capture file has none.
+  let window: WindowContext | undefined;
   try {
     if (o.api) {
       flows = await apiFlows(o.api);
       // An agent named its flows already; identities given here name them again, over its names.
       if (ids.enricher) for (const r of flows ?? []) ids.enricher.enrich(r);
+      if (flows) window = await apiWindow(o.api, flows);
     } else {
       // Redacted like analyze: evidence shown to people carries tokens, not secrets.
       const c = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }), { progress: o.progress, enricher: ids.enricher });
@@ -56,7 +61,15 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
     ids.stop();
   }
   if (!flows) return VERIFY_EXIT.badInput;
-  const v = verifyWithSpec(flows, spec, o.maxEvidence, undecoded);
+  const v = verifyWithSpec(flows, spec, o.maxEvidence, undecoded, window);
   process.stdout.write(o.format === 'json' ? `${JSON.stringify(v, null, 2)}\n` : fitToWidth(verdictText(v), terminalWidth()));
   return v.verdict === 'pass' ? VERIFY_EXIT.pass : v.verdict === 'fail' ? VERIFY_EXIT.fail : VERIFY_EXIT.inconclusive;
+}
+
+/** The agent's cluster events of the window judged, a snapshot's by its id (windowContext says when they cannot be read). */
+function apiWindow(a: ApiSource, flows: readonly FlowRecord[]): Promise<WindowContext> {
+  return windowContext(RemoteSource.open(a.url, a.token), flows, {
+    since: a.since === undefined ? undefined : timeOf('since', a.since), until: a.until === undefined ? undefined : timeOf('until', a.until),
+    snapshot: a.snapshot, label: 'window',
+  });
 }
