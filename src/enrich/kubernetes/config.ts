@@ -67,9 +67,6 @@ function checkKubeconfig(file: string, text: string, parseYaml: (text: string) =
  */
 export async function loadKubeConfig(opts: KubeConfigOptions = {}): Promise<KubeConfig> {
   const env = opts.env ?? process.env;
-  const k8s = await import('@kubernetes/client-node');
-  const { parse: parseYaml } = await import('yaml');
-  const kc = new k8s.KubeConfig();
   if (opts.kubeconfig !== undefined) {
     const file = opts.kubeconfig;
     let text: string;
@@ -79,7 +76,9 @@ export async function loadKubeConfig(opts: KubeConfigOptions = {}): Promise<Kube
       const code = (e as NodeJS.ErrnoException).code;
       throw new KubeConfigError(`${file}: cannot read the kubeconfig: ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`);
     }
+    const { parse: parseYaml } = await import('yaml');
     checkKubeconfig(file, text, parseYaml);
+    const kc = new (await import('@kubernetes/client-node')).KubeConfig();
     try {
       kc.loadFromFile(file);
     } catch (e) {
@@ -98,6 +97,7 @@ export async function loadKubeConfig(opts: KubeConfigOptions = {}): Promise<Kube
   } catch (e) {
     throw new KubeConfigError(`${token}: cannot read the service-account token (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): is automountServiceAccountToken off?`);
   }
+  const kc = new (await import('@kubernetes/client-node')).KubeConfig();
   // loadFromCluster reads these variables from process.env only.
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   process.env.KUBERNETES_SERVICE_HOST = host;
