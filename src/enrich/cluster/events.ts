@@ -136,7 +136,8 @@ export class ClusterEventWatcher {
     return new ClusterEventWatcher(informer, counts);
   }
 
-  stats(): ClusterEventWatcherStats {
+  /** A getter, so `watcher.stats` reads as the agent's other stats objects do. */
+  get stats(): ClusterEventWatcherStats {
     return { ...this.informer.counters(), kept: this.counts.kept };
   }
 

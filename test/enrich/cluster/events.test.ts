@@ -154,7 +154,7 @@ describe.skipIf(why !== '')('cluster events against a real API server', () => {
       expect(probe2).toMatchObject({ count: 2, time: at(-2).getTime() / 1000, id: `event/${probe.metadata!.uid}/2` });
       expect(oom).toMatchObject({ reason: 'OOMKilling', node: 'node-a', message: expect.stringContaining('Killed process 4242') });
       expect(seen.some((e) => e.reason === 'Pulled')).toBe(false);
-      expect(w.stats()).toMatchObject({ lists: 1, kept: 4 });
+      expect(w.stats).toMatchObject({ lists: 1, kept: 4 });
     } finally {
       w.stop();
     }
