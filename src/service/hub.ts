@@ -213,6 +213,9 @@ export class HubSource implements FlowSource {
       if (q.snapshot !== undefined && snapshot === undefined) throw new Error(`the agent has no snapshot "${q.snapshot}"`);
       return this.call(a, (s) => s.events!({ ...q, snapshot }));
     }));
+    // A bad window is bad for every agent: the caller's to hear, not a missing agent.
+    const bad = got.find((g): g is PromiseRejectedResult => g.status === 'rejected' && g.reason instanceof SourceError && g.reason.kind === 'bad');
+    if (bad) throw bad.reason;
     const byId = new Map<string, ClusterEvent>();
     const notes: string[] = [];
     const missing: Missing[] = [];

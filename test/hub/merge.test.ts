@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../src/api/server.js';
 import { readCapture } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
+import type { ClusterEvent } from '../../src/enrich/index.js';
 import { CaptureSource } from '../../src/service/capture.js';
 import { FlowFeed } from '../../src/service/feed.js';
 import { HubSource, type HubSnapshot } from '../../src/service/hub.js';
@@ -34,12 +35,13 @@ const agents: FakeAgent[] = [];
 let a: FlowRecord[] = [], bOwn: FlowRecord[] = [], copies: FlowRecord[] = [];
 let hub: HubSource;
 
-async function agent(flows: FlowRecord[], packets?: string): Promise<FakeAgent> {
+async function agent(flows: FlowRecord[], packets?: string, events: ClusterEvent[] = []): Promise<FakeAgent> {
   const store = await FlowStore.open({ dir: mkdtempSync(join(tmpdir(), 'tapwire-hub-')), maxBytes: 64 << 20, maxAgeSec: 1e9 });
   for (const f of flows) store.add(f);
   if (packets) await readCapture(packets, (p) => store.addPacket(p.time, p.linkType, Buffer.from(p.data), p.wireLen));
+  for (const e of events) store.addEvent(e);
   await store.sync();
-  const source = new StoreSource(store, new FlowFeed());
+  const source = new StoreSource(store, new FlowFeed(), { kubernetes: events.length > 0 });
   const server = createApi({ source, registry: new Registry() });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -211,6 +213,20 @@ describe('HubSource over two agents', () => {
     const m = await hub.serviceMap({ since: '0', until: String(Date.now() / 1000) });
     expect(m.flows).toBe(a.length + bOwn.length);
     expect(m.edges.reduce((n, e) => n + e.count, 0)).toBe(a.length + bOwn.length);
+  });
+
+  it('cluster events: both agents\' merged by id, oldest first; an agent without them says so in the note', async () => {
+    const t0 = Math.floor(Date.now() / 1000) - 600;
+    const ev = (id: string, time: number, pod: string): ClusterEvent => ({ id, time: t0 + time, kind: 'restart', namespace: 'shop', pod, reason: 'OOMKilled', exitCode: 137, source: 'pod-status' });
+    // The same restart seen from both nodes (a hub-wide watch and a node's agent) has the same id.
+    const x = await agent([], undefined, [ev('e1', 100, 'web-1'), ev('e2', 300, 'web-2')]);
+    const y = await agent([], undefined, [ev('e2', 300, 'web-2'), ev('e3', 200, 'db-0')]);
+    const h = new HubSource([remote(x), remote(y), remote(agents[0]!)]);
+    const page = await h.events({ since: t0, until: t0 + 1000 });
+    expect(page.events.map((e) => e.id)).toEqual(['e1', 'e3', 'e2']);
+    expect(page.note).toBe(`${agents[0]!.url}: this agent does not watch Kubernetes: start it with --kubernetes`);
+    expect(page.partial).toBeUndefined();
+    await expect(h.events({ since: 10, until: 5 })).rejects.toThrow(/until is before since/);
   });
 
   it('describes itself by its agents', () => {
