@@ -11,6 +11,8 @@ import { streamFlows } from './sse.js';
 import { streamVerdicts, verdictsBody } from './verdicts.js';
 import { addRun, runsBody, type RunStore } from './runs.js';
 import { workloadsBody } from './workloads.js';
+import { usageBody } from './usage.js';
+import type { UsageSource } from '../enrich/index.js';
 import { eventsBody } from './events.js';
 import type { Watcher } from '../watch/index.js';
 
@@ -34,6 +36,8 @@ export interface ApiOptions {
   watcher?: Watcher;
   /** Kept test runs (`tapwire run`, run_and_verify): served at /api/runs. */
   runs?: RunStore;
+  /** Pods' resource use (`--kubernetes`: a UsageSampler): served at /api/usage. */
+  usage?: UsageSource;
 }
 
 /** Longest request target accepted (filters travel in the query string). */
@@ -114,6 +118,7 @@ export function createApi(o: ApiOptions): Server {
     }],
     ['GET', /^\/api\/runs$/, (_q, res, url) => json(res, 200, runsBody(o.runs, url))],
     ['GET', /^\/api\/workloads$/, async (_q, res, url) => json(res, 200, await workloadsBody(source, url))],
+    ['GET', /^\/api\/usage$/, async (_q, res, url) => json(res, 200, await usageBody(o.usage, url))],
     ['GET', /^\/api\/events$/, async (_q, res, url) => json(res, 200, await eventsBody(source, url))],
   ];
 

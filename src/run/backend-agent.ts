@@ -1,6 +1,6 @@
 import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
 import type { FlowRecord } from '../flows/index.js';
-import type { EventQuery } from '../enrich/index.js';
+import type { EventQuery, UsageAnswer } from '../enrich/index.js';
 import { RemoteSource, type EventPage } from '../service/index.js';
 import type { PartialData } from '../verify/index.js';
 import { DEFAULT_MAX_RUNS, type Snapshot } from '../store/index.js';
@@ -67,6 +67,21 @@ export class AgentBackend implements Backend {
     return this.partial.get(id);
   }
 
+  /** The pods' resource use over a window, from the agent's sampler (`GET /api/usage`). */
+  async usage(pods: string[], since: number, until: number): Promise<UsageAnswer> {
+    // The pods travel in the query string, which the API bounds (8 KiB): asked in chunks, merged.
+    let merged: UsageAnswer | undefined;
+    for (const chunk of chunks(pods, USAGE_QUERY_CHARS)) {
+      const r = await this.client.json<UsageAnswer>('GET', '/api/usage', { query: { pods: chunk.join(','), since, until } });
+      if (!r || typeof r !== 'object' || !('unavailable' in r || 'pods' in r)) throw new AgentClientError(`${this.client.base.origin}/api/usage answered neither usage nor why not`);
+      if ('unavailable' in r) return r;
+      merged = merged && 'pods' in merged
+        ? { ...merged, pods: { ...merged.pods, ...r.pods }, ...(merged.unsampled || r.unsampled ? { unsampled: [...merged.unsampled ?? [], ...r.unsampled ?? []] } : {}) }
+        : r;
+    }
+    return merged ?? { pods: {}, interval: 0 };
+  }
+
   /** The agent's (or hub's) cluster events, where its API has them. */
   async events(q: EventQuery & { snapshot?: string }): Promise<EventPage> {
     if (!this.remote.events) return { events: [], note: 'this client cannot read cluster events' };
@@ -96,6 +111,22 @@ export class AgentBackend implements Backend {
   async close(): Promise<void> {
     // Nothing held: every call is its own HTTP request.
   }
+}
+
+/** Characters of pod names per /api/usage request, well within the API's 8 KiB request target. */
+const USAGE_QUERY_CHARS = 6000;
+
+/** `names` in runs whose joined length stays under `max` characters. */
+function chunks(names: readonly string[], max: number): string[][] {
+  const out: string[][] = [];
+  let cur: string[] = [], len = 0;
+  for (const n of names) {
+    if (cur.length && len + n.length + 1 > max) { out.push(cur); cur = []; len = 0; }
+    cur.push(n);
+    len += n.length + 1;
+  }
+  if (cur.length) out.push(cur);
+  return out;
 }
 
 /** Snapshots whose last read's missing agents are remembered (a run reads them right after the read). */
