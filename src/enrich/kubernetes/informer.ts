@@ -96,6 +96,16 @@ export class InformerError extends Error {
 
 type WatchEnd = { kind: 'timeout' | 'closed' | 'gone' | 'error' | 'stopped'; events: number; err?: unknown };
 
+/**
+ * The delay before reconnect attempt `n` (0-based), in ms: exponential from `initialMs`, capped
+ * at `maxMs`, with equal jitter (half fixed, half random), so agents that lost the API server
+ * together do not come back together, and none waits less than half its step.
+ */
+export function backoffDelay(n: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const d = Math.min(maxMs, initialMs * 2 ** Math.min(n, 30));
+  return d / 2 + (d / 2) * random();
+}
+
 const key = (o: KubernetesObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 function statusOf(err: unknown): number | undefined {
@@ -245,11 +255,8 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  /** Exponential, capped, equal jitter: half the delay fixed, half random. */
   private backoff(n: number): number {
-    const base = this.opts.initialBackoffMs ?? 500, cap = this.opts.maxBackoffMs ?? 30_000;
-    const d = Math.min(cap, base * 2 ** Math.min(n, 30));
-    return d / 2 + (d / 2) * this.random();
+    return backoffDelay(n, this.opts.initialBackoffMs ?? 500, this.opts.maxBackoffMs ?? 30_000, this.random);
   }
 
   private sleep(ms: number): Promise<void> {
