@@ -15,7 +15,9 @@ import { bytes, millicores } from './quantity.js';
  * per agent). The list is cluster-wide, because the metrics API's field selectors know only
  * metadata.name and metadata.namespace, not spec.nodeName (kubernetes/kubectl#1741); it is
  * filtered here to the node's pods. metrics-server answers it from memory, not from etcd; its
- * size grows with the cluster's pods (about 300 bytes a pod with one container).
+ * size grows with the cluster's pods (226 bytes a pod with two containers). Kept: a full node (110
+ * pods) over an hour (240 samples each) holds 3.7 MB of heap, and usageOver for all of it takes
+ * 5 ms (bench/usage/sampler.mjs).
  */
 
 /** What one pod used during a window: CPU in millicores, memory (working set) in bytes. */
