@@ -30,7 +30,7 @@ import type { FlowSource } from '../../src/service/source.js';
 const DEMO = 'pcaps/demo/demo.pcap';
 const OTHER = 'pcaps/http1/keepalive.pcap';
 
-interface FakeAgent { store: FlowStore; server: Server; url: string; source: StoreSource }
+interface FakeAgent { store: FlowStore; server: Server; url: string; source: StoreSource; feed?: FlowFeed }
 const agents: FakeAgent[] = [];
 let a: FlowRecord[] = [], bOwn: FlowRecord[] = [], copies: FlowRecord[] = [];
 let hub: HubSource;
@@ -41,11 +41,12 @@ async function agent(flows: FlowRecord[], packets?: string, events: ClusterEvent
   if (packets) await readCapture(packets, (p) => store.addPacket(p.time, p.linkType, Buffer.from(p.data), p.wireLen));
   for (const e of events) store.addEvent(e);
   await store.sync();
-  const source = new StoreSource(store, new FlowFeed(), { kubernetes: events.length > 0 });
+  const feed = new FlowFeed();
+  const source = new StoreSource(store, feed, { kubernetes: events.length > 0 });
   const server = createApi({ source, registry: new Registry() });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const x = { store, server, url, source };
+  const x = { store, server, url, source, feed };
   agents.push(x);
   return x;
 }
@@ -227,6 +228,29 @@ describe('HubSource over two agents', () => {
     expect(page.note).toBe(`${agents[0]!.url}: this agent does not watch Kubernetes: start it with --kubernetes`);
     expect(page.partial).toBeUndefined();
     await expect(h.events({ since: 10, until: 5 })).rejects.toThrow(/until is before since/);
+  });
+
+  it('the live stream: both agents\' flows as they come, a copy the other agent already sent dropped', async () => {
+    const x = await agent([]), y = await agent([]);
+    const h = new HubSource([remote(x), remote(y)]);
+    const got: FlowRecord[] = [];
+    const sub = await h.subscribe((e) => { if ('flow' in e) got.push(e.flow); }, { filter: 'http' });
+    // The SSE streams are open once the agents count a subscriber.
+    while (x.feed!.size === 0 || y.feed!.size === 0) await new Promise((r) => setTimeout(r, 10));
+    const [one, two] = a.filter((f) => f.protocol === 'http');
+    const copy = { ...one!, id: `b${one!.id}`, start: one!.start + 0.0004 };
+    x.feed!.publish(one!);
+    y.feed!.publish(copy);
+    y.feed!.publish(two!);
+    const t0 = Date.now();
+    while (got.length < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    sub.close();
+    await sub.ended;
+    // Two streams race: whichever copy of `one` came first is the one passed on.
+    expect(got).toHaveLength(2);
+    expect(got.filter((f) => f.id === one!.id || f.id === copy.id)).toHaveLength(1);
+    expect(got.some((f) => f.id === two!.id)).toBe(true);
   });
 
   it('describes itself by its agents', () => {
