@@ -19,10 +19,10 @@ const srv = createServer((req, res) => {
 await new Promise((r) => srv.listen(0, '127.0.0.1', r));
 const kc = new KubeConfig();
 kc.loadFromOptions({ clusters: [{ name: 's', server: `http://127.0.0.1:${srv.address().port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'c', cluster: 's', user: 'u' }], currentContext: 'c' });
-global.gc(); const before = process.memoryUsage().heapUsed;
+globalThis.gc(); const before = process.memoryUsage().heapUsed;
 const s = new UsageSampler({ kubeconfig: kc, now: () => t });
 for (let i = 0; i < READS; i++) await s.poll();
-global.gc(); const after = process.memoryUsage().heapUsed;
+globalThis.gc(); const after = process.memoryUsage().heapUsed;
 const pods = Array.from({ length: PODS }, (_, i) => `ns/pod-${i}`);
 const t0 = performance.now(); for (let i = 0; i < 100; i++) s.usageOver(pods, t - 3600, t); const per = (performance.now() - t0) / 100;
 console.log(JSON.stringify({ pods: PODS, samplesPerPod: READS, ringHeapBytes: after - before, listBodyBytes: globalThis.bodyBytes, bytesPerPodInList: Math.round(globalThis.bodyBytes / PODS), usageOverMsAllPodsHour: per.toFixed(2), requests: s.requests }));
