@@ -164,6 +164,12 @@ describe.skipIf(why !== '')('KubernetesIdentity against a real API server', () =
     expect(id.stats().ownerGets - gets).toBe(1);
   });
 
+  it('names the node for its InternalIP, which hostNetwork pods share', async () => {
+    await pod(a, 'shop', 'node-exporter-a', { node: 'node-a', ips: ['172.30.0.1'], hostNetwork: true, labels: { app: 'node-exporter' } });
+    await until('the pod seen', () => id.podList().some((p) => p.metadata!.name === 'node-exporter-a'));
+    expect(id.lookup('172.30.0.1')).toEqual({ name: 'node-a', node: 'node-a' });
+  });
+
   it('says which resource and which RBAC verb the account lacks', async () => {
     await a.core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'agent' } } });
     const tr = await a.core.createNamespacedServiceAccountToken({ name: 'agent', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
