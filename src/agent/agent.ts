@@ -10,6 +10,7 @@ import { Watcher, type StandingSpec } from '../watch/index.js';
 import { FlowFeed, StoreSource } from '../service/index.js';
 import { createApi } from '../api/index.js';
 import { agentMetrics } from './metrics.js';
+import { AgentKubernetes, type AgentKubernetesOptions } from './kubernetes.js';
 
 export interface AgentOptions {
   interfaces: string[];
@@ -28,6 +29,10 @@ export interface AgentOptions {
   specWindowSec?: number;
   /** Called when the identities file changes: reloaded, or kept because the new one is bad. */
   onIdentities?: (err?: Error) => void;
+  /** Pod identity, pod events and resource use from the Kubernetes API (--kubernetes). */
+  kubernetes?: AgentKubernetesOptions;
+  /** Hears what goes wrong with the Kubernetes API after start (retried by the informers). */
+  onKubernetesError?: (message: string) => void;
 }
 
 /**
@@ -66,6 +71,7 @@ export class Agent {
     readonly recorder: Recorder,
     readonly server: Server,
     readonly watcher?: Watcher,
+    readonly kubernetes?: AgentKubernetes,
   ) {}
 
   static async start(o: AgentOptions): Promise<Agent> {
@@ -89,21 +95,40 @@ export class Agent {
       await seedWatcher(watcher, store);
       feed.subscribe((r) => watcher.add(r));
     }
-    const onRecord = (r: FlowRecord) => {
+    // A record's last stop: the file's names over the cluster's (what someone wrote by hand wins).
+    const deliver = (r: FlowRecord) => {
       identities?.enrich(r);
       store.add(r);
       feed.publish(r);
       metrics.flowsSeen.inc({ protocol: r.protocol });
     };
-    const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters() });
+    let kubernetes: AgentKubernetes | undefined;
+    if (o.kubernetes) {
+      try {
+        kubernetes = await AgentKubernetes.start(o.kubernetes, {
+          release: deliver,
+          onEvent: (e) => { store.addEvent(e); },
+          onError: (m) => o.onKubernetesError?.(m),
+        });
+      } catch (e) {
+        await store.close();
+        throw e;
+      }
+    }
+    const onRecord = kubernetes ? (r: FlowRecord) => kubernetes.push(r, recorder?.now() ?? Date.now() / 1000) : deliver;
+    const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes });
     const drain = async () => {
       const d = await recorder?.drain();
+      // Records still waiting for their pods belong to the snapshot too: released with what is known.
+      kubernetes?.flush();
       await store.sync();
       return { proven: d?.proven ?? false };
     };
     // Test runs kept through this agent (`tapwire run --api`) go to runs.jsonl beside its segments.
     // The API serves this store through the one port every front door uses (service/source.ts).
-    const source = new StoreSource(store, feed, { drain, now: () => recorder?.now() ?? Date.now() / 1000 });
+    const source = new StoreSource(store, feed, {
+      drain, now: () => recorder?.now() ?? Date.now() / 1000, kubernetes: kubernetes !== undefined,
+    });
     const server = createApi({ source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host) });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -114,15 +139,19 @@ export class Agent {
         interfaces: o.interfaces, filter: withoutSelf(o.filter, server.address() as AddressInfo),
         bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), onRecord,
         onPacket: (p) => store.addPacket(p.time, p.linkType, p.data, p.wireLen),
-        onTick: () => agent?.sync(),
+        onTick: () => {
+          kubernetes?.tick(recorder?.now() ?? Date.now() / 1000);
+          agent?.sync();
+        },
         connectionMemory: LIVE_CONNECTION_MEMORY,
       });
     } catch (e) {
       server.close();
+      kubernetes?.stop();
       await store.close();
       throw e;
     }
-    const agent = new Agent(store, recorder, server, watcher);
+    const agent = new Agent(store, recorder, server, watcher, kubernetes);
     watcher?.start();
     agent.stopIdentities = identities?.watch(o.onIdentities);
     return agent;
@@ -145,6 +174,8 @@ export class Agent {
     this.stopIdentities?.();
     this.watcher?.stop();
     this.recorder.stop();
+    // What waits for its pod is released, named as far as known, before the store closes.
+    this.kubernetes?.stop();
     await this.store.sync();
     await new Promise<void>((r) => {
       this.server.close(() => r());

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { LiveCounters } from '../capture/index.js';
 import type { Pipeline } from '../pipeline/index.js';
 import type { FlowStore } from '../store/index.js';
+import type { AgentKubernetes } from './kubernetes.js';
 
 /** What the metrics read, each time they are scraped. */
 export interface MetricSources {
@@ -10,6 +11,8 @@ export interface MetricSources {
   pipeline: () => Pipeline | undefined;
   capture: () => LiveCounters | undefined;
   store: FlowStore;
+  /** With --kubernetes: the informers, the records waiting for their pods. */
+  kubernetes?: () => AgentKubernetes | undefined;
 }
 
 /**
@@ -64,6 +67,29 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     g.set({ unit: 'bytes' }, s.flowsInMemoryBytes);
   });
   gauge('tapwire_store_corrupt_frames', 'Frames of sealed segments found damaged when read (checksum, length, file cut short, undecodable record), each also a named loss', [], (g) => g.set(src.store.stats().corruptFrames));
+  gauge('tapwire_kubernetes_objects', 'Objects the informers hold (this node\'s pods; the cluster\'s services, endpointslices and nodes) and addresses with an identity history', ['kind'], (g) => {
+    const s = src.kubernetes?.()?.stats().identity;
+    if (!s) return;
+    for (const kind of ['pods', 'services', 'slices', 'nodes', 'ips', 'versions'] as const) g.set({ kind }, s[kind]);
+  });
+  gauge('tapwire_kubernetes_api_requests', 'Requests to the API server by kind (lists, watches opened, watches restarted, relists after 410 Gone, owner gets)', ['kind'], (g) => {
+    const s = src.kubernetes?.()?.stats().identity;
+    if (!s) return;
+    g.set({ kind: 'lists' }, s.lists);
+    g.set({ kind: 'watches' }, s.watches);
+    g.set({ kind: 'restarts' }, s.restarts);
+    g.set({ kind: 'relists' }, s.relists);
+    g.set({ kind: 'owner_gets' }, s.ownerGets);
+  });
+  gauge('tapwire_kubernetes_late_records', 'Records that waited for a peer\'s pod: held now, and released (known, timeout, full, flush)', ['state'], (g) => {
+    const s = src.kubernetes?.()?.stats().late;
+    if (!s) return;
+    g.set({ state: 'held' }, s.held);
+    g.set({ state: 'known' }, s.releasedKnown);
+    g.set({ state: 'timeout' }, s.releasedTimeout);
+    g.set({ state: 'full' }, s.releasedFull);
+    g.set({ state: 'flush' }, s.releasedFlush);
+  });
   const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
   return { registry, flowsSeen };
 }

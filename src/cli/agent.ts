@@ -19,6 +19,11 @@ export interface AgentCliOptions {
   /** Standing specs (--spec, repeatable) and the window they judge (--spec-window). */
   spec: string[];
   specWindow: string;
+  /** Pod identity and events from the Kubernetes API (issue 16): in-cluster, or --kubeconfig. */
+  kubernetes?: boolean;
+  kubeconfig?: string;
+  node?: string;
+  clusterEvents?: boolean;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
@@ -47,6 +52,14 @@ export function parseListen(v: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
+/** What is wrong with the Kubernetes flags, before anything starts ('' when nothing). */
+function kubernetesUsage(o: AgentCliOptions): string {
+  const k8s = o.kubernetes || o.kubeconfig !== undefined;
+  if (!k8s && o.node !== undefined) return '--node names the node for --kubernetes; give --kubernetes too';
+  if (!k8s && o.clusterEvents) return '--cluster-events needs --kubernetes';
+  return '';
+}
+
 /** `tapwire agent`: runs until SIGINT/SIGTERM. Resolves with the exit status. */
 export async function runAgent(o: AgentCliOptions): Promise<number> {
   // A bad spec or window stops the agent before it captures anything.
@@ -59,6 +72,12 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
   }
   const specs = await loadStandingSpecs(o.spec);
   if (!specs) return 2;
+  const usage = kubernetesUsage(o);
+  if (usage) {
+    process.stderr.write(`tapwire agent: ${usage}\n`);
+    return 2;
+  }
+  const kubernetes = o.kubernetes || o.kubeconfig !== undefined;
   let agent: Agent;
   try {
     agent = await Agent.start({
@@ -74,6 +93,8 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
       token: o.token ?? (process.env.TAPWIRE_TOKEN || undefined),
       redactKey: loadRedactKey().key,
       onIdentities: (err) => process.stderr.write(err ? `tapwire agent: ${err.message}; keeping the previous identities\n` : `tapwire agent: identities reloaded from ${o.identities}\n`),
+      kubernetes: kubernetes ? { kubeconfig: o.kubeconfig, node: o.node, clusterEvents: o.clusterEvents } : undefined,
+      onKubernetesError: (m) => process.stderr.write(`tapwire agent: kubernetes: ${m} (retrying)\n`),
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
@@ -84,6 +105,11 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     return 2;
   }
   const r = agent.store.recovery;
+  const k = agent.kubernetes;
+  if (k) {
+    const s = k.stats().identity;
+    process.stderr.write(`tapwire agent: kubernetes: node ${k.node}: ${plural(s.pods, 'pod')}, ${plural(s.services, 'service')}, ${plural(s.slices, 'endpointslice')}, ${plural(s.nodes, 'node')}${o.clusterEvents ? '; watching cluster events' : ''}\n`);
+  }
   process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : CLI_DEFAULTS.captureInterfaces).join(', ')}; API on ${agent.address}`
     + `; ${plural(r.flows, 'flow')} recovered from ${plural(r.segments, 'segment')}${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
     + `${specs.length ? `; ${specs.length} standing spec${specs.length > 1 ? 's' : ''} judged over the last ${o.specWindow}, at /api/verdicts` : ''}\n`);

@@ -1,4 +1,6 @@
-import { enrichers, IdentityFileError, IdentityMap, type Enricher } from '../enrich/index.js';
+import {
+  applyIdentity, enrichers, IdentityFileError, IdentityMap, KubeConfigError, KubernetesIdentity, KubernetesIdentityError, loadKubeConfig, type Enricher,
+} from '../enrich/index.js';
 
 /** Where `analyze` and `verify` learn who the peers of a capture were. */
 export interface IdentityCliOptions {
@@ -22,10 +24,20 @@ export interface OpenIdentities {
  */
 export async function openIdentities(o: IdentityCliOptions, say: (line: string) => void): Promise<OpenIdentities | undefined> {
   const list: Enricher[] = [];
-  const stop = () => undefined as void;
+  let stop = () => undefined as void;
   if (o.kubeconfig !== undefined) {
-    say(`--kubeconfig ${o.kubeconfig}: not wired yet`);
-    return undefined;
+    try {
+      const kc = await loadKubeConfig({ kubeconfig: o.kubeconfig });
+      // A capture is of the past: every pod the cluster still knows, each from its creation on.
+      const cluster = await KubernetesIdentity.start(kc, { scope: 'cluster' });
+      list.push({ name: 'kubernetes', enrich: (r) => applyIdentity(cluster, r) });
+      stop = () => cluster.stop();
+    } catch (e) {
+      if (!(e instanceof KubeConfigError || e instanceof KubernetesIdentityError)) throw e;
+      // A kubeconfig's own errors start with its path; the API's do not.
+      say(e instanceof KubeConfigError ? `--kubeconfig ${e.message}` : `--kubeconfig ${o.kubeconfig}: ${e.message}`);
+      return undefined;
+    }
   }
   if (o.identities !== undefined) {
     try {

@@ -117,6 +117,10 @@ program
   .option('--token <token>', 'bearer token the API requires (default: TAPWIRE_TOKEN)')
   .option('--spec <file>', 'standing spec judged continuously over live flows, served at /api/verdicts (repeatable)', repeatable)
   .option('--spec-window <duration>', 'with --spec: judge the flows of this last stretch of time, e.g. 5m, 90s, 1h', CLI_DEFAULTS.window)
+  .option('--kubernetes', 'name pods, services and nodes from the Kubernetes API, and keep pod events (in-cluster config)')
+  .option('--kubeconfig <file>', 'with --kubernetes, from outside the cluster: this kubeconfig (implies --kubernetes)')
+  .option('--node <name>', 'with --kubernetes: this node\'s name, whose pods the agent watches (default: NODE_NAME)')
+  .option('--cluster-events', 'with --kubernetes: also watch the cluster\'s Events (probe failures, rollouts); the hub does this for a cluster')
   .action(async (o: AgentCliOptions) => {
     process.exitCode = await (await import('./agent.js')).runAgent({ ...o, interface: o.interface ?? [], spec: o.spec ?? [] });
   });
