@@ -145,6 +145,8 @@ export function agentProblems(ds: Obj, ebpf = false): string[] {
   if (!env('TAPWIRE_TOKEN')?.valueFrom?.secretKeyRef?.name) p.push('TAPWIRE_TOKEN does not come from a secretKeyRef');
   if (args.some((a) => a.startsWith('--token'))) p.push('--token on the command line (visible in ps and the manifest)');
   if (env('NODE_NAME')?.valueFrom?.fieldRef?.fieldPath !== 'spec.nodeName') p.push('NODE_NAME is not from fieldRef spec.nodeName');
+  // Issue 16: identities from the API server (this node's pods: NODE_NAME), not a hand-kept file.
+  if (!args.includes('--kubernetes')) p.push('no --kubernetes: flows would carry bare addresses');
 
   for (const probe of ['livenessProbe', 'readinessProbe']) {
     const pr = c[probe];
@@ -179,7 +181,7 @@ export function rbacProblems(role: Obj): string[] {
       granted.add(`${g}/${r}`);
     }
   }
-  for (const want of ['/pods', '/services', '/nodes', '/namespaces', '/events', 'discovery.k8s.io/endpointslices', 'apps/replicasets', 'metrics.k8s.io/pods']) {
+  for (const want of ['/pods', '/services', '/nodes', '/namespaces', '/events', 'discovery.k8s.io/endpointslices', 'apps/replicasets', 'batch/jobs', 'events.k8s.io/events', 'metrics.k8s.io/pods']) {
     if (!granted.has(want)) p.push(`no read access to ${want}`);
   }
   return p;
@@ -275,6 +277,7 @@ describe('the checks reject what they should', () => {
     ['a loopback API', (o) => { agent(o).args = agent(o).args.map((a: string) => (a.startsWith('--listen=') ? '--listen=127.0.0.1:8899' : a)); }, /loopback/],
     ['no memory limit', (o) => { delete agent(o).resources.limits.memory; }, /limits.memory/],
     ['a guessed memory request', (o) => { agent(o).resources.requests.memory = '256Mi'; }, /944 MB/],
+    ['no Kubernetes identities', (o) => { agent(o).args = agent(o).args.filter((a: string) => a !== '--kubernetes'); }, /--kubernetes/],
     ['a data dir on the read-only root', (o) => { agent(o).args = agent(o).args.map((a: string) => (a.startsWith('--data-dir=') ? '--data-dir=/var/tmp/tapwire' : a)); }, /--data-dir/],
   ];
   for (const [name, mutate, why] of broken) {
