@@ -163,6 +163,18 @@ describe.skipIf(why !== '')('tapwire hub over two agents on two simulated nodes'
     expect(m.match(/^# TYPE tapwire_flows_total /gm)).toHaveLength(1);
   });
 
+  it('tapwire verify --api and the service map answer from the hub as from an agent, each exchange counted once', async () => {
+    const merged = await allFlows(hub.url);
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'verify', '--api', hub.url, '--since', '0', '--until', String(Math.ceil(Date.now() / 1000) + 1), '--format', 'json'], { encoding: 'utf8' });
+    const v = JSON.parse(r.stdout) as { verdict: string; coverage: { flows: number } };
+    expect(v.coverage.flows).toBe(merged.length);
+    expect(v.verdict, r.stdout).toBe('pass');
+    expect(r.status).toBe(0);
+    const stats = (await (await fetch(`${hub.url}/api/stats?since=0`)).json()) as { edges: { count: number }[]; flows: number };
+    expect(stats.flows).toBe(merged.length);
+    expect(stats.edges.reduce((n, e) => n + e.count, 0)).toBe(merged.length);
+  });
+
   it('a snapshot across both agents: opened and stopped once through the hub, its pcap both nodes\' packets in time order', async () => {
     const created = await fetch(`${hub.url}/api/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'e2e' }) });
     expect(created.status).toBe(201);
