@@ -1,8 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiserverUnavailable, startApiserver, type TestApiserver } from '../helpers/apiserver.js';
+import { apis, deployment, namespace, pod } from '../enrich/kubernetes/cluster.js';
 
 /** `analyze` and `verify` name the peers of a capture (issue 16): the built bin, real files. */
 const BIN = 'dist/cli/main.js';
@@ -56,5 +58,55 @@ describe('--identities on capture commands', () => {
       expect(r.stderr).toContain(`--identities ${bad}: $["127.0.0.2"].servcie: unknown field`);
       expect(r.stdout).toBe('');
     }
+  });
+});
+
+/**
+ * `--kubeconfig`: a real kube-apiserver (scripts/k8s/apiserver.sh) whose pods hold the demo
+ * capture's loopback addresses. Addresses are not special-cased, loopback included.
+ */
+const noApi = apiserverUnavailable();
+if (noApi) console.warn(`test/cli/identities.test.ts: --kubeconfig cases skipped: ${noApi}`);
+
+describe.skipIf(noApi !== '')('--kubeconfig on capture commands (a real API server)', () => {
+  let api: TestApiserver;
+  beforeAll(async () => {
+    api = await startApiserver();
+    const a = apis(api.kubeconfig);
+    await namespace(a, 'shop');
+    const { rs } = await deployment(a, 'shop', 'orders', '7c9d5');
+    await pod(a, 'shop', 'orders-7c9d5-abcde', { node: 'node-1', ips: ['127.0.0.2'], labels: { app: 'orders', 'pod-template-hash': '7c9d5' }, owner: rs });
+    await pod(a, 'shop', 'db-0', { node: 'node-2', ips: ['127.0.0.4'], labels: { app: 'db' } });
+  }, 120_000);
+  afterAll(async () => api?.stop(), 60_000);
+
+  it('analyze names the peers from the cluster: pod, namespace, top workload, node, labels', () => {
+    const r = tapwire(['analyze', DEMO, '--format', 'jsonl', '--kubeconfig', api.kubeconfig, '--filter', 'src.workload == "orders"']);
+    expect(r.status, r.stderr).toBe(0);
+    const flows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(flows.length).toBeGreaterThan(0);
+    for (const f of flows) expect(f.src).toMatchObject({ name: 'orders-7c9d5-abcde', namespace: 'shop', workload: 'orders', node: 'node-1', labels: { app: 'orders' } });
+    expect(flows.filter((f) => f.dst.ip === '127.0.0.4').every((f) => f.dst.name === 'db-0' && f.dst.node === 'node-2')).toBe(true);
+  });
+
+  it('the identities file overrides the cluster where both name an address', () => {
+    const r = tapwire(['analyze', DEMO, '--format', 'jsonl', '--kubeconfig', api.kubeconfig, '--identities', IDS, '--filter', 'dst.ip == "127.0.0.4"']);
+    expect(r.status, r.stderr).toBe(0);
+    const flows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(flows.length).toBeGreaterThan(0);
+    // The file's name and service; the cluster's node, which the file does not give.
+    for (const f of flows) expect(f.dst).toMatchObject({ name: 'db-0', service: 'postgres', workload: 'db', node: 'node-2' });
+  });
+
+  it('a kubeconfig that cannot be used: exit 2 naming it, before decoding', () => {
+    const missing = join(dir, 'nope.yaml');
+    const r = tapwire(['verify', DEMO, '--kubeconfig', missing]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`--kubeconfig ${missing}: cannot read the kubeconfig: no such file`);
+    const wrongToken = join(dir, 'wrong.yaml');
+    writeFileSync(wrongToken, readFileSync(api.kubeconfig, 'utf8').replace(/token: "?[0-9a-f]+"?/, 'token: "wrong"'));
+    const denied = tapwire(['analyze', DEMO, '--kubeconfig', wrongToken]);
+    expect(denied.status).toBe(2);
+    expect(denied.stderr).toMatch(new RegExp(`--kubeconfig ${wrongToken}: .*(401|Unauthorized)`));
   });
 });
