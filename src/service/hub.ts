@@ -105,7 +105,12 @@ export class HubSource implements FlowSource {
     }
     const pagers: AgentPager[] = agents.map(({ a, snapshot }) => ({
       agent: a.name,
-      page: (cursor, n) => this.call(a, (s) => s.query({ filter: q.filter, since: q.since, until: q.until, snapshot, cursor, limit: n })),
+      page: async (cursor, n) => {
+        const p = await this.call(a, (s) => s.query({ filter: q.filter, since: q.since, until: q.until, snapshot, cursor, limit: n }));
+        // An agent that is itself a hub passes on the agents it went without.
+        for (const m of p.partial?.missing ?? []) if (!missing.some((x) => x.agent === m.agent)) missing.push(m);
+        return p;
+      },
     }));
     const r = await mergePage(pagers, { limit, after, window: this.window, expectLookback: this.lookback, failed: (agent, e) => missing.push({ agent, error: reason(e) }) });
     if (after) this.lookback = Math.min(MAX_PAGE, Math.ceil(r.lookback * 1.25));

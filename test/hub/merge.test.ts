@@ -142,6 +142,14 @@ describe('HubSource over two agents', () => {
     expect(p.partial?.missing).toEqual([{ agent: 'http://127.0.0.1:9', error: expect.stringMatching(/cannot reach the agent at http:\/\/127\.0\.0\.1:9/) }]);
   });
 
+  it('a hub over a hub passes on the agents the inner one went without', async () => {
+    const inner = new HubSource([remote(agents[0]!), { name: 'http://127.0.0.1:9', source: RemoteSource.open('http://127.0.0.1:9') }], { timeoutMs: 1000 });
+    const outer = new HubSource([{ name: 'inner', source: inner }, remote(agents[1]!)]);
+    const p = await outer.query({ since: '0', limit: 1000 });
+    expect(p.partial?.missing.map((m) => m.agent)).toEqual(['http://127.0.0.1:9']);
+    expect(p.flows.length).toBe(a.length + bOwn.length);
+  });
+
   it('a bad query is refused as the agents would refuse it, not reported as missing agents', async () => {
     await expect(hub.query({ filter: 'http &&' })).rejects.toThrow(/filter/);
     await expect(hub.query({ cursor: 'nope' })).rejects.toThrow(/cursor/);
