@@ -142,6 +142,25 @@ describe('HubSource over two agents', () => {
     expect(p.partial?.missing).toEqual([{ agent: 'http://127.0.0.1:9', error: expect.stringMatching(/cannot reach the agent at http:\/\/127\.0\.0\.1:9/) }]);
   });
 
+  it('an agent that hangs: the page comes back after the timeout, naming it', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((c) => { sockets.push(c); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const h = new HubSource([remote(agents[0]!), { name: url, source: RemoteSource.open(url) }], { timeoutMs: 300 });
+      const t0 = Date.now();
+      const p = await h.query({ since: '0', limit: 1000 });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(p.flows).toHaveLength(a.length);
+      expect(p.partial?.missing).toEqual([{ agent: url, error: 'no answer within 0.3 s' }]);
+    } finally {
+      for (const c of sockets) c.destroy();
+      silent.close();
+    }
+  });
+
   it('a hub over a hub passes on the agents the inner one went without', async () => {
     const inner = new HubSource([remote(agents[0]!), { name: 'http://127.0.0.1:9', source: RemoteSource.open('http://127.0.0.1:9') }], { timeoutMs: 1000 });
     const outer = new HubSource([{ name: 'inner', source: inner }, remote(agents[1]!)]);
