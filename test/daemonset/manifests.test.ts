@@ -241,6 +241,12 @@ describe('daemonset/base, as written', () => {
     expect(ds.spec.template.metadata.labels).toMatchObject(headless.spec.selector);
     const hub = find(all, 'Deployment', 'tapwire-hub');
     expect(hub.spec.template.spec.containers[0].args[0]).toBe('hub');
+    // Issue 16: one hub, finding the agents through their headless Service.
+    expect(hub.spec.replicas).toBe(1);
+    expect(hub.spec.template.spec.containers[0].args).toContain('--discover=tapwire/tapwire-agent');
+    // No capability: so not the agent's image, whose node carries file capabilities (EPERM at exec).
+    expect(hub.spec.template.spec.containers[0].securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(hub.spec.template.spec.containers[0].image).not.toBe(find(all, 'DaemonSet', 'tapwire-agent').spec.template.spec.containers[0].image);
     expect(hub.spec.template.metadata.labels).toMatchObject(find(all, 'Service', 'tapwire-hub').spec.selector);
   });
 
