@@ -103,6 +103,7 @@ describe.skipIf(why !== '')('hub discovery from EndpointSlices (real kube-apiser
 
   // The API refuses loopback endpoint addresses: the agent listens on one of this host's own others.
   const hostIp = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  if (!hostIp) console.warn('test/hub/discovery.test.ts: the hub-with-discovery case is skipped: no non-loopback IPv4 address to publish in a slice');
   it.skipIf(!hostIp)('a hub started with --discover answers from the agent it found, and drops it when its slice goes', async () => {
     // A real agent API (a flow store served by createApi), published in a slice of its Service.
     const capture = await CaptureSource.open('pcaps/demo/demo.pcap');
