@@ -4,7 +4,8 @@ import type { ClusterEvent, EventQuery } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { Snapshot } from '../store/index.js';
 import { SourceError } from './errors.js';
-import { exchangeKey, mergePage, type AgentPager } from './hub-merge.js';
+import { LiveMerge } from './hub-live.js';
+import { mergePage, type AgentPager } from './hub-merge.js';
 import { mergePcaps, PacketReader } from './hub-pcap.js';
 import { cursorAfter, cursorKey, DEFAULT_PAGE, MAX_PAGE, predicateOf, timeOf, type FlowPage, type FlowQuery } from './query.js';
 import { RemoteSource } from './remote.js';
@@ -53,6 +54,8 @@ export class HubSource implements FlowSource {
   private agents: HubAgent[];
   private readonly timeoutMs: number;
   private readonly window: number;
+  /** Live subscriptions, which follow changes of the agent set. */
+  private readonly live = new Set<LiveMerge>();
   /** Flows an agent held in the last page's look-back: asked for on top of the next page. */
   private lookback = 0;
   /** Each agent's snapshot id of a hub snapshot, once found: "<agent>\0<hub id>" → id. */
@@ -76,7 +79,13 @@ export class HubSource implements FlowSource {
 
   /** Replaces the agent set (discovery); queries under way finish with the set they started with. */
   setAgents(agents: HubAgent[]): void {
+    const before = new Set(this.agents.map((a) => a.name)), after = new Set(agents.map((a) => a.name));
     this.agents = [...agents];
+    // Live streams follow: a new agent's stream opened (one that cannot be opened is left out), a gone one's closed.
+    for (const m of this.live) {
+      for (const a of agents) if (!before.has(a.name)) m.add(a.name, a.source).catch(() => undefined);
+      for (const name of before) if (!after.has(name)) m.remove(name);
+    }
   }
 
   get agentNames(): string[] {
@@ -185,28 +194,19 @@ export class HubSource implements FlowSource {
     return { ...map, ...(missing.size ? { partial: { missing: [...missing].map(([agent, error]) => ({ agent, error })) } } : {}) };
   }
 
-  /**
-   * The agents' live streams as one. A flow a second agent also saw is dropped when it arrives
-   * (live, there is no waiting for the copy with more evidence: the first one is passed on). Agents
-   * that cannot be subscribed to are left out; `ended` settles when every agent's stream has, and
-   * is rejected naming those that ended with an error.
-   */
+  /** The agents' live streams as one, following the agent set (hub-live.ts). */
   async subscribe(on: (e: FlowEvent) => void, o: { filter?: string } = {}): Promise<FlowSubscription> {
     predicateOf(o.filter);
-    const seen = new RecentCopies(this.window);
+    const m = new LiveMerge(this.window, on, o.filter);
     const agents = this.agents;
-    const subs = await Promise.allSettled(agents.map((a, i) => a.source.subscribe((e) => {
-      if ('flow' in e && seen.duplicate(e.flow, i)) return;
-      on(e);
-    }, o)));
-    const open = subs.flatMap((s, i) => (s.status === 'fulfilled' ? [{ a: agents[i]!, s: s.value }] : []));
-    if (open.length === 0 && agents.length > 0) throw (subs[0] as PromiseRejectedResult).reason;
-    const ended = Promise.allSettled(open.map((x) => x.s.ended)).then((r) => {
-      const failed = r.flatMap((x, i) => (x.status === 'rejected' ? [`${open[i]!.a.name}: ${reason(x.reason)}`] : []));
-      if (failed.length) throw new Error(`agent streams ended: ${failed.join('; ')}`);
-    });
-    ended.catch(() => undefined);
-    return { ended, close: () => { for (const x of open) x.s.close(); } };
+    const opened = await Promise.allSettled(agents.map((a) => m.add(a.name, a.source)));
+    if (m.agents === 0 && agents.length > 0) {
+      m.close();
+      throw (opened.find((x): x is PromiseRejectedResult => x.status === 'rejected')?.reason as Error | undefined) ?? new Error('no agent stream could be opened');
+    }
+    this.live.add(m);
+    void m.ended.finally(() => this.live.delete(m)).catch(() => undefined);
+    return m;
   }
 
   /** The agents' cluster events merged by id (each event has one id across agents), oldest first. */
@@ -376,49 +376,3 @@ function merged(id: string, copies: Snapshot[], missing: Missing[]): HubSnapshot
 function reason(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-
-/**
- * Live de-duplication: the exchanges passed on in the last moments, by exchange key, so a second
- * agent's copy is recognised. Entries older than a minute of wall time go (two agents publish a
- * finished exchange within a second or two of each other); at most 100 000 are kept.
- */
-class RecentCopies {
-  private readonly byKey = new Map<string, { agent: number; start: number; at: number }[]>();
-  private size = 0;
-
-  constructor(private readonly window: number) {}
-
-  duplicate(f: FlowRecord, agent: number): boolean {
-    const key = exchangeKey(f);
-    const now = Date.now();
-    if (this.size > 100_000) this.prune(now);
-    const list = this.byKey.get(key);
-    const twin = list?.findIndex((c) => c.agent !== agent && Math.abs(c.start - f.start) <= this.window) ?? -1;
-    if (list && twin >= 0) {
-      list.splice(twin, 1);
-      this.size--;
-      return true;
-    }
-    const entry = { agent, start: f.start, at: now };
-    if (list) list.push(entry);
-    else this.byKey.set(key, [entry]);
-    this.size++;
-    if (this.size % 1024 === 0) this.prune(now);
-    return false;
-  }
-
-  private prune(now: number): void {
-    for (const [k, list] of this.byKey) {
-      const keep = list.filter((c) => now - c.at < 60_000);
-      this.size -= list.length - keep.length;
-      if (keep.length) this.byKey.set(k, keep);
-      else this.byKey.delete(k);
-    }
-    // Still full of fresh entries (a flood): forget them rather than grow; a few copies may pass twice.
-    if (this.size > 100_000) {
-      this.byKey.clear();
-      this.size = 0;
-    }
-  }
-}
-

@@ -280,6 +280,30 @@ describe('HubSource over two agents', () => {
     expect(got.some((f) => f.id === two!.id)).toBe(true);
   });
 
+  it('the live stream follows the agent set: an agent that joins streams at once, one that leaves is closed', async () => {
+    const x = await agent([]), y = await agent([]);
+    const h = new HubSource([remote(x)]);
+    const got: string[] = [];
+    const sub = await h.subscribe((e) => { if ('flow' in e) got.push(e.flow.id); });
+    const wait = async (ok: () => boolean) => {
+      const t0 = Date.now();
+      while (!ok() && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+      expect(ok()).toBe(true);
+    };
+    await wait(() => x.feed!.size === 1);
+    h.setAgents([remote(x), remote(y)]);
+    await wait(() => y.feed!.size === 1);
+    y.feed!.publish(a[0]!);
+    await wait(() => got.length === 1);
+    h.setAgents([remote(x)]);
+    await wait(() => y.feed!.size === 0);
+    expect(x.feed!.size).toBe(1);
+    sub.close();
+    await sub.ended;
+    await wait(() => x.feed!.size === 0);
+    expect(got).toEqual([a[0]!.id]);
+  });
+
   it('describes itself by its agents', () => {
     expect(hub.describe()).toBe(`hub over 2 agents (${agents[0]!.url}, ${agents[1]!.url})`);
   });
