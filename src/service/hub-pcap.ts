@@ -216,7 +216,18 @@ const micros = (t: number) => Math.round(t * 1e6);
  * Merges opened readers by capture time into `out` (left open). Returns the packets written and,
  * per agent, why its stream stopped early (the packets before the break are in the output).
  */
-export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableStream): Promise<{ packets: number; broken: { agent: string; error: string }[] }> {
+export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableStream, timeoutMs = 5000): Promise<{ packets: number; broken: { agent: string; error: string }[] }> {
+  // An agent whose stream stalls is cut off after the timeout, so one hung agent cannot hold the whole export.
+  const next = (r: PacketReader): Promise<Packet | undefined | Error> => {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => {
+        void r.close().catch(() => undefined);
+        resolve(new Error(`no data within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+    });
+    return Promise.race([r.next().catch((e: unknown) => e as Error), stalled]).finally(() => clearTimeout(timer));
+  };
   const types = [...new Set(readers.flatMap((r) => r.linkTypes))];
   const w = new Out(out);
   const iface = new Map<string, number>();
@@ -246,7 +257,7 @@ export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableSt
       }
     }
   }
-  const heads = await Promise.all(readers.map((r) => r.next().catch((e: unknown) => e as Error)));
+  const heads = await Promise.all(readers.map(next));
   const broken: { agent: string; error: string }[] = [];
   let packets = 0;
   for (;;) {
@@ -283,7 +294,7 @@ export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableSt
       tail.writeUInt32LE(total, pad);
       await w.put(h, Buffer.from(p.data), tail);
     }
-    heads[k] = await readers[k]!.next().catch((e: unknown) => e as Error);
+    heads[k] = await next(readers[k]!);
   }
   await w.flush();
   return { packets, broken };

@@ -296,9 +296,14 @@ export class HubSource implements FlowSource {
       }
     }));
     const readers = opened.filter((x) => x !== undefined);
-    const r = await mergePcaps(readers.map((x) => x.reader), out);
+    const r = await mergePcaps(readers.map((x) => x.reader), out, this.timeoutMs);
     for (const b of r.broken) notes.push(`${b.agent}: its pcap broke off (${b.error}); the packets before the break are in`);
     for (const x of readers) {
+      if (r.broken.some((b) => b.agent === x.a.name)) {
+        // Its download may still hang: let it go.
+        x.body.destroy();
+        continue;
+      }
       const l = await x.done.catch(() => undefined);
       if (l?.lost && l.lost !== 'none') notes.push(`${x.a.name}: ${l.lost}`);
     }

@@ -228,6 +228,56 @@ describe('HubSource over two agents', () => {
     expect(bytes.includes(Buffer.from(url))).toBe(true);
   });
 
+  it('an agent whose pcap stalls midway is cut off after the timeout: the others\' packets and its own before the stall, and the loss says so', async () => {
+    const { createServer } = await import('node:http');
+    let name = '';
+    const header = Buffer.alloc(24);
+    header.writeUInt32LE(0xa1b2c3d4, 0);
+    header.writeUInt16LE(2, 4);
+    header.writeUInt16LE(4, 6);
+    header.writeUInt32LE(65535, 16);
+    header.writeUInt32LE(1, 20);
+    const record = Buffer.alloc(16 + 60);
+    record.writeUInt32LE(1, 0);
+    record.writeUInt32LE(60, 8);
+    record.writeUInt32LE(60, 12);
+    // A stand-in agent: it opens and lists one snapshot, then sends a pcap header and one packet and stops sending.
+    const stalling = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        if (req.method === 'POST' && req.url === '/api/snapshots') {
+          name = (JSON.parse(body) as { name: string }).name;
+          res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 's1' }));
+        } else if (req.url === '/api/snapshots') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ snapshots: [{ id: 's1', name, since: 0, createdAt: 0, open: true }] }));
+        } else if (req.url === '/api/snapshots/s1/pcap') {
+          res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap' });
+          res.write(Buffer.concat([header, record]));
+        } else res.writeHead(404).end('{"error":"no"}');
+      });
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}`;
+    try {
+      const h = new HubSource([remote(agents[0]!), { name: url, source: RemoteSource.open(url) }], { timeoutMs: 500 });
+      const { id } = await h.snapshotWriter.create({ since: 0 });
+      const chunks: Buffer[] = [];
+      const out = new PassThrough().on('data', (c: Buffer) => chunks.push(c));
+      const r = await h.snapshotWriter.pcap(id, out);
+      expect(r.lost).toBe(`${url}: its pcap broke off (no data within 0.5 s); the packets before the break are in`);
+      const file = join(mkdtempSync(join(tmpdir(), 'tapwire-hub-pcap-')), 'stalled.pcap');
+      (await import('node:fs')).writeFileSync(file, Buffer.concat(chunks));
+      let n = 0, demo = 0;
+      await readCapture(file, () => { n++; });
+      await readCapture(DEMO, () => { demo++; });
+      expect(n).toBe(demo + 1);
+    } finally {
+      stalling.closeAllConnections();
+      stalling.close();
+    }
+  });
+
   it('a snapshot one agent lacks is flagged on the snapshot and on its pages', async () => {
     const { id } = await hub.snapshotWriter.create({ since: 0 });
     const h = new HubSource([remote(agents[0]!), remote(agents[1]!), remote(agents[2]!)]);
