@@ -82,9 +82,15 @@ export interface ApiSource {
  * (`/api/flows?since=&until=`), following `next` cursors page by page. Returns undefined after
  * printing why when the agent cannot be reached or answers with an error (bad input: exit 2).
  */
-export async function apiFlows(src: ApiSource): Promise<FlowRecord[] | undefined> {
+export async function apiFlows(src: ApiSource, onPartial?: (missing: { agent: string; error: string }[]) => void): Promise<FlowRecord[] | undefined> {
   try {
-    const source = RemoteSource.open(src.url, src.token);
+    const remote = RemoteSource.open(src.url, src.token);
+    // A hub's pages name the agents it could not reach (issue 16): told to the caller, page by page.
+    const source = onPartial ? { query: async (q: Parameters<RemoteSource['query']>[0]) => {
+      const p = await remote.query(q);
+      if (p.partial) onPartial(p.partial.missing);
+      return p;
+    } } : remote;
     return await collectFlows(source, { snapshot: src.snapshot, since: src.since, until: src.until }, MAX_CLIENT_FLOWS,
       (max) => new AgentClientError(`more than ${max} flows in that window; narrow it with since/until`));
   } catch (err) {

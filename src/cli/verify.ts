@@ -1,6 +1,6 @@
 import { Redactor, type FlowRecord } from '../flows/index.js';
 import { loadRedactKey, type DecodeCoverage } from '../pipeline/index.js';
-import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type Spec, type WindowContext } from '../verify/index.js';
+import { loadSpecFile, SpecError, verdictText, verifyWithSpec, type PartialData, type Spec, type WindowContext } from '../verify/index.js';
 import { windowContext } from '../run/index.js';
 import { RemoteSource, timeOf } from '../service/index.js';
 import { openIdentities } from './identities.js';
@@ -47,10 +47,11 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
   let window: WindowContext | undefined;
   try {
     if (o.api) {
-      flows = await apiFlows(o.api);
+      const missing = new Map<string, { agent: string; error: string }>();
+      flows = await apiFlows(o.api, (ms) => { for (const m of ms) missing.set(m.agent, m); });
       // An agent named its flows already; identities given here name them again, over its names.
       if (ids.enricher) for (const r of flows ?? []) ids.enricher.enrich(r);
-      if (flows) window = await apiWindow(o.api, flows);
+      if (flows) window = await apiWindow(o.api, flows, missing.size ? { missing: [...missing.values()] } : undefined);
     } else {
       // Redacted like analyze: evidence shown to people carries tokens, not secrets.
       const c = await captureFlows(file!, new Redactor({ key: loadRedactKey().key }), { progress: o.progress, enricher: ids.enricher });
@@ -67,8 +68,9 @@ export async function runVerify(file: string | undefined, o: VerifyCliOptions): 
 }
 
 /** The agent's cluster events of the window judged, a snapshot's by its id (windowContext says when they cannot be read). */
-function apiWindow(a: ApiSource, flows: readonly FlowRecord[]): Promise<WindowContext> {
+function apiWindow(a: ApiSource, flows: readonly FlowRecord[], partial: PartialData | undefined): Promise<WindowContext> {
   return windowContext(RemoteSource.open(a.url, a.token), flows, {
+    partial,
     since: a.since === undefined ? undefined : timeOf('since', a.since), until: a.until === undefined ? undefined : timeOf('until', a.until),
     snapshot: a.snapshot, label: 'window',
   });

@@ -34,9 +34,9 @@ interface PageQuery {
 }
 
 /** A page as the API sends it: `next` is null at the end. */
-type WirePage = { flows: FlowRecord[]; next?: string | null; lost?: string };
-/** A page as the client gives it: `next` absent at the end (service/query.ts FlowPage). */
-type Page = { flows: FlowRecord[]; next?: string; lost?: string };
+type WirePage = { flows: FlowRecord[]; next?: string | null; lost?: string; partial?: Page['partial'] };
+/** A page as the client gives it: `next` absent at the end (service/query.ts FlowPage; `partial` from a hub). */
+type Page = { flows: FlowRecord[]; next?: string; lost?: string; partial?: { missing: { agent: string; error: string }[] } };
 
 /** Pages of an agent are followed up to this many flows (service/collect.ts); more is refused rather than silently cut. */
 export const MAX_CLIENT_FLOWS = 1_000_000;
@@ -66,7 +66,7 @@ export class AgentClient {
     const p = await this.json<WirePage>('GET', path, { query: pageQuery(q) });
     if (!p || !Array.isArray(p.flows)) throw new AgentClientError(`${path} answered without a "flows" array`);
     // The API sends `next: null` at the end; a page leaves it out.
-    return { flows: p.flows, ...(p.next ? { next: p.next } : {}), ...(p.lost ? { lost: p.lost } : {}) };
+    return { flows: p.flows, ...(p.next ? { next: p.next } : {}), ...(p.lost ? { lost: p.lost } : {}), ...(p.partial && Array.isArray(p.partial.missing) ? { partial: p.partial } : {}) };
   }
 
   flows(q: Omit<PageQuery, 'snapshot'> = {}): Promise<Page> {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -166,29 +167,40 @@ describe('resource use in verdicts', () => {
   });
 });
 
-describe('through the MCP verify tool, over an agent that keeps events', () => {
-  /** An agent API over a store holding the demo's flows and `events`; the MCP server pointed at it. */
-  async function agentWith(events: ClusterEvent[], kubernetes: boolean) {
-    const dir = mkdtempSync(join(tmpdir(), 'tapwire-verdict-events-'));
-    const store = await FlowStore.open({ dir, maxBytes: 64 << 20, maxAgeSec: 1e9 });
-    for (const f of demo) store.add(structuredClone(f));
-    for (const e of events) store.addEvent(e);
-    await store.sync();
-    const server = createApi({ source: new StoreSource(store, new FlowFeed(), { kubernetes }), registry: new Registry() });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const mcp = await connect({ api: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-    return {
-      mcp,
-      async close() {
-        await mcp.close();
-        server.closeAllConnections();
-        await new Promise<void>((r) => server.close(() => r()));
-        await store.close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
+/**
+ * An agent API over a store holding `flows` (the demo's) and `events`; the MCP server pointed at
+ * it. With `missing`, its flow pages say those agents did not answer, as the hub's do.
+ */
+async function agentWith(events: ClusterEvent[], kubernetes: boolean, flows: readonly FlowRecord[] = demo, missing?: { agent: string; error: string }[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'tapwire-verdict-events-'));
+  const store = await FlowStore.open({ dir, maxBytes: 64 << 20, maxAgeSec: 1e9 });
+  for (const f of flows) store.add(structuredClone(f));
+  for (const e of events) store.addEvent(e);
+  await store.sync();
+  const own = new StoreSource(store, new FlowFeed(), { kubernetes });
+  // The hub's answer without some agents: the same source, its pages flagged.
+  const source = missing ? Object.assign(Object.create(own) as StoreSource, {
+    query: async (q: Parameters<StoreSource['query']>[0]) => ({ ...(await own.query(q)), partial: { missing } }),
+  }) : own;
+  const server = createApi({ source, registry: new Registry() });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const mcp = await connect({ api: url });
+  return {
+    mcp, url,
+    async close() {
+      await mcp.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
+const agentWithFlows = (flows: readonly FlowRecord[], missing?: { agent: string; error: string }[]) => agentWith([], true, flows, missing);
+
+describe('through the MCP verify tool, over an agent that keeps events', () => {
   it('the verdict of a live window lists the OOM kill with its offset into the window, and the retries it overlaps, in JSON and text', async () => {
     const plain = verifyWithSpec(demo, undefined);
     const r = span(plain.findings.find((f) => f.kind === 'retry')!, demo);
@@ -218,6 +230,43 @@ describe('through the MCP verify tool, over an agent that keeps events', () => {
       expect(text(res)).toContain('cluster events: this agent does not watch Kubernetes: start it with --kubernetes\n');
     } finally {
       await a.close();
+    }
+  });
+});
+
+/** The built CLI, asynchronously: the agent it asks runs in this process. */
+function tapwire(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['dist/cli/main.js', ...args]);
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('partial pages from a hub, through HTTP', () => {
+  it('the MCP verify tool and tapwire verify --api turn a pass into inconclusive (exit 3), naming the agent', async () => {
+    const missing = [{ agent: 'http://10.0.0.9:8899', error: 'connect ECONNREFUSED 10.0.0.9:8899' }];
+    const since = String(Math.floor(fixed[0]!.start)), until = String(Math.ceil(Math.max(...fixed.map((f) => f.start))));
+    for (const m of [undefined, missing]) {
+      // The same flows from the same API; only the pages' partial flag differs.
+      const a = await agentWithFlows(fixed, m);
+      try {
+        const v = (await a.mcp.call('verify', { since, until, spec: 'examples/specs/demo.yaml' })).structuredContent;
+        const cli = await tapwire(['verify', '--api', a.url, '--since', since, '--until', until, '--spec', 'examples/specs/demo.yaml']);
+        if (!m) {
+          expect([v.verdict, cli.status]).toEqual(['pass', 0]);
+          continue;
+        }
+        expect(v.verdict).toBe('inconclusive');
+        expect(v.reason).toMatch(/^partial data: 1 agent did not answer \(http:\/\/10\.0\.0\.9:8899: connect ECONNREFUSED 10\.0\.0\.9:8899\)/);
+        expect(v.partial).toEqual({ missing });
+        expect(cli.status, cli.stderr).toBe(3);
+        expect(cli.stdout).toMatch(/^verdict: INCONCLUSIVE \(partial data: 1 agent did not answer \(http:\/\/10\.0\.0\.9:8899/);
+      } finally {
+        await a.close();
+      }
     }
   });
 });
