@@ -10,6 +10,8 @@ import type { ClusterEvent } from '../../src/enrich/index.js';
 import { FlowFeed } from '../../src/service/feed.js';
 import { StoreSource } from '../../src/service/store.js';
 import { FlowStore } from '../../src/store/index.js';
+import { AgentClient } from '../../src/client/index.js';
+import { AgentBackend, runAndVerify } from '../../src/run/index.js';
 import { connect, text } from '../mcp/helpers.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
@@ -267,6 +269,45 @@ describe('partial pages from a hub, through HTTP', () => {
       } finally {
         await a.close();
       }
+    }
+  });
+});
+
+describe('a run through an agent', () => {
+  it('the run\'s verdict names the OOM kill by its offset from the command\'s start, and says resource use is not sampled', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-run-events-'));
+    const store = await FlowStore.open({ dir, maxBytes: 16 << 20, maxAgeSec: 1e9 });
+    let oomAt = 0;
+    // What the capture would have stored while the command ran, stored at the drain that stopping
+    // the snapshot waits for: one call to payment-7f9c, and the kubelet's report of its OOM kill.
+    const drain = async () => {
+      const t = Date.now() / 1000;
+      oomAt = t - 0.22;
+      const f = structuredClone(fixed.find((x) => x.dst.name === 'payment-7f9c')!);
+      Object.assign(f, { id: 'run-flow-1', connectionId: 'run-flow', start: t - 0.25, end: t - 0.2, durationMs: 50 });
+      store.add(f);
+      store.addEvent(event({ id: 'oom', time: oomAt, kind: 'oom-killed', reason: 'OOMKilled', pod: 'payment-7f9c', exitCode: 137, source: 'pod-status' }));
+      await store.sync();
+      return { proven: true };
+    };
+    const server = createApi({ source: new StoreSource(store, new FlowFeed(), { kubernetes: true, drain }), registry: new Registry() });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const backend = new AgentBackend(new AgentClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), () => {});
+      const r = await runAndVerify({ backend, command: 'sleep 0.3' });
+      expect(r.run.flows).toBe(1);
+      const at = Math.round((oomAt - r.run.startedAt) * 10) / 10;
+      expect(at).toBeGreaterThan(0);
+      expect(r.verdict.events?.map((e) => e.text)).toEqual([`payment-7f9c restarted (OOMKilled, exit 137) ${at.toFixed(1)} s into the run`]);
+      expect(r.verdict.usage).toEqual({ unavailable: 'this agent does not sample resource use: start it with --kubernetes (the metrics API, metrics.k8s.io, is read then)' });
+      const text = verdictText(r.verdict);
+      expect(text).toContain(`  cluster event: payment-7f9c restarted (OOMKilled, exit 137) ${at.toFixed(1)} s into the run\n`);
+      expect(text).toContain('  resource use: this agent does not sample resource use');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
