@@ -1,7 +1,7 @@
 import type { EventQuery, UsageAnswer } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import type { EventPage, FlowPage, FlowQuery } from '../service/index.js';
-import { podsInvolved, type PartialData, type WindowContext } from '../verify/index.js';
+import { firstStart, lastEnd, podsInvolved, type PartialData, type WindowContext } from '../verify/index.js';
 
 /** What a window's verdict asks of its source besides flows (a Backend, a RemoteSource, the hub). */
 export interface WindowSource {
@@ -32,8 +32,8 @@ export async function windowContext(source: WindowSource, flows: readonly FlowRe
     }
   }
   const pods = [...podsInvolved(flows)];
-  const since = w.since ?? (flows.length ? Math.min(...flows.map((f) => f.start)) : undefined);
-  const until = w.until ?? (flows.length ? Math.max(...flows.map((f) => f.end)) : undefined);
+  const since = w.since ?? firstStart(flows);
+  const until = w.until ?? lastEnd(flows);
   if (source.usage && pods.length && since !== undefined && until !== undefined) {
     out.usage = await source.usage(pods, since, until).catch((e: Error) => ({ unavailable: `resource use could not be read: ${e.message}` }));
   }

@@ -51,6 +51,20 @@ export const MAX_VERDICT_EVENTS = 20;
  */
 const EVENT_RESOLUTION_SEC = 1;
 
+/** The earliest start of `flows` (a loop: a window holds up to 200 000, too many to spread into Math.min). */
+export function firstStart(flows: readonly FlowRecord[]): number | undefined {
+  let t: number | undefined;
+  for (const f of flows) if (t === undefined || f.start < t) t = f.start;
+  return t;
+}
+
+/** The latest end of `flows`. */
+export function lastEnd(flows: readonly FlowRecord[]): number | undefined {
+  let t: number | undefined;
+  for (const f of flows) if (t === undefined || f.end > t) t = f.end;
+  return t;
+}
+
 /** "namespace/name" of every pod a flow names, either side. */
 export function podsInvolved(flows: readonly FlowRecord[]): Set<string> {
   const out = new Set<string>();
@@ -81,7 +95,7 @@ export function verdictEvents(events: readonly ClusterEvent[], flows: readonly F
   const pods = podsInvolved(flows);
   const workloads = new Set<string>();
   for (const f of flows) for (const p of [f.src, f.dst]) { const k = workloadKey(p); if (k) workloads.add(k); }
-  const since = w.since ?? (flows.length ? Math.min(...flows.map((f) => f.start)) : undefined);
+  const since = w.since ?? firstStart(flows);
   const hit = events.filter((e) => touches(e, pods, workloads)).sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : 1));
   const listed = hit.slice(0, MAX_VERDICT_EVENTS).map((e): VerdictEvent => {
     const at = since === undefined ? 0 : Math.round((e.time - since) * 10) / 10;
@@ -143,7 +157,8 @@ export function markFindings(findings: Finding[], flows: readonly FlowRecord[], 
   for (const f of findings) {
     const fs = f.evidence.map((e) => byId.get(e.flowId)).filter((x): x is FlowRecord => x !== undefined);
     if (fs.length === 0) continue;
-    const start = Math.min(...fs.map((x) => x.start)), end = Math.max(...fs.map((x) => x.end));
+    let start = Infinity, end = -Infinity;
+    for (const x of fs) { start = Math.min(start, x.start); end = Math.max(end, x.end); }
     const pods = podsInvolved(fs);
     const workloads = new Set(fs.flatMap((x) => [workloadKey(x.src), workloadKey(x.dst)]).filter((k): k is string => k !== undefined));
     const ids = events.filter((e) => touches(e, pods, workloads) && e.time <= end && e.time + EVENT_RESOLUTION_SEC > start).map((e) => e.id);

@@ -12,4 +12,4 @@ export { SpecError, loadSpecFile, parseSpec, verifyWithSpec, type Spec } from '.
 export type { Evidence, Finding, Severity } from './types.js';
 export { undecodedCoverage, unjudged, verdictText, windowLines, type Verdict, type VerdictName } from './verdict.js';
 export { NODE_UNKNOWN, TLS_NOTE, workloadsOf, workloadsText, type NodeEntry, type WorkloadEntry, type WorkloadsAnswer } from './workloads.js';
-export { findingEventsClause, happened, podsInvolved, type PartialData, type VerdictEvent, type WindowContext } from './events.js';
+export { findingEventsClause, firstStart, happened, lastEnd, podsInvolved, type PartialData, type VerdictEvent, type WindowContext } from './events.js';
