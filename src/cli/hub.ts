@@ -13,6 +13,8 @@ export interface HubCliOptions {
   agentToken?: string;
   /** Per-agent timeout, seconds. */
   timeout: number;
+  /** Watch the cluster's Events (default: with --discover or --kubeconfig); --no-cluster-events turns it off. */
+  clusterEvents: boolean;
 }
 
 /** A Kubernetes object name as namespaces and Services use it (RFC 1123 label). */
@@ -48,7 +50,6 @@ export async function runHub(o: HubCliOptions): Promise<number> {
   let agents: string[] | undefined, discover: { namespace: string; service: string } | undefined, listen: { host: string; port: number };
   try {
     if (o.agents === undefined && o.discover === undefined) throw new Error('give the agents with --agents url,… or find them with --discover namespace/service');
-    if (o.kubeconfig !== undefined && o.discover === undefined) throw new Error('--kubeconfig is for --discover: give both, or neither');
     agents = o.agents === undefined ? undefined : parseAgents(o.agents);
     discover = o.discover === undefined ? undefined : parseDiscover(o.discover);
     listen = parseListen(o.listen);
@@ -63,16 +64,20 @@ export async function runHub(o: HubCliOptions): Promise<number> {
       discover: discover && { ...discover, kubeconfig: o.kubeconfig },
       onAgents: (urls) => process.stderr.write(`tapwire hub: agents now ${urls.length ? urls.join(', ') : 'none'}\n`),
       onDiscoveryError: (e) => process.stderr.write(`tapwire hub: discovery: ${e.message}; retrying\n`),
+      // With a cluster to ask (in-cluster for --discover, or --kubeconfig), the hub watches its Events.
+      clusterEvents: o.clusterEvents && (discover !== undefined || o.kubeconfig !== undefined) ? { kubeconfig: o.kubeconfig } : undefined,
+      onEventsError: (e) => process.stderr.write(`tapwire hub: cluster events: ${e.message}; retrying\n`),
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'EADDRINUSE' ? `--listen ${o.listen}: address already in use`
       : err.code === 'EACCES' ? `--listen ${o.listen}: permission denied`
-      : e instanceof KubeConfigError ? `--discover: ${err.message}` : err.message;
+      : e instanceof KubeConfigError ? `--kubeconfig ${err.message}` : err.message;
     process.stderr.write(`tapwire hub: ${why}\n`);
     return 2;
   }
-  const found = discover ? `; agents of ${discover.namespace}/${discover.service} found from its EndpointSlices` : '';
+  const found = (discover ? `; agents of ${discover.namespace}/${discover.service} found from its EndpointSlices` : '')
+    + (hub.clusterEvents ? '; watching the cluster\'s Events' : '');
   process.stderr.write(`tapwire hub: API on ${hub.address}; ${hub.source.describe()}${found}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

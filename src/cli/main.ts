@@ -130,7 +130,8 @@ program
   .description('Serve one flow API over many agents: flows merged under one cursor with duplicates removed, snapshots and pcaps across agents, metrics of all')
   .option('--agents <url,...>', 'agent API URLs, comma-separated')
   .option('--discover <namespace/service>', 'find the agents from the EndpointSlices of their headless Service (and follow them)')
-  .option('--kubeconfig <file>', 'with --discover: out-of-cluster access (default: the pod\'s service account)')
+  .option('--kubeconfig <file>', 'out-of-cluster access for --discover and the cluster\'s Events (default: the pod\'s service account)')
+  .option('--no-cluster-events', 'do not watch the cluster\'s Events (watched by default with --discover or --kubeconfig)')
   .option('--listen <host:port>', 'hub API address; anything but loopback needs --token', '127.0.0.1:8900')
   .option('--token <token>', 'bearer token the hub API requires (default: TAPWIRE_TOKEN)')
   .option('--agent-token <token>', 'bearer token sent to the agents (default: TAPWIRE_AGENT_TOKEN, else the --token)')
@@ -138,7 +139,7 @@ program
     if (!/^\d+(?:\.\d+)?$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError(`--timeout must be a positive number of seconds, got "${v}"`);
     return Number(v);
   }, 5)
-  .action(async (o: { agents?: string; discover?: string; kubeconfig?: string; listen: string; token?: string; agentToken?: string; timeout: number }) => {
+  .action(async (o: { agents?: string; discover?: string; kubeconfig?: string; listen: string; token?: string; agentToken?: string; timeout: number; clusterEvents: boolean }) => {
     const token = o.token ?? (process.env.TAPWIRE_TOKEN || undefined);
     const agentToken = o.agentToken ?? (process.env.TAPWIRE_AGENT_TOKEN || token);
     process.exitCode = await (await import('./hub.js')).runHub({ ...o, token, agentToken });

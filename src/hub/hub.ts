@@ -6,6 +6,8 @@ import type { RemoteSource } from '../service/index.js';
 import { createApi } from '../api/index.js';
 import { discoverAgents, type Discovery } from './discovery.js';
 import { HubRegistry } from './metrics.js';
+import { EventRing } from './events.js';
+import { ClusterEventWatcher, loadKubeConfig } from '../enrich/index.js';
 
 export interface HubOptions {
   /** Agents' API URLs (`--agents`). */
@@ -22,6 +24,13 @@ export interface HubOptions {
   /** Told when the discovered agent set changes, and when discovery fails (it retries). */
   onAgents?: (urls: string[]) => void;
   onDiscoveryError?: (e: Error) => void;
+  /**
+   * Watch the cluster's Kubernetes Events (probe failures, rollouts, evictions …): the one
+   * cluster-wide watch of tapwire, the agents watching only their node's pods. The kubeconfig
+   * (absent: in-cluster config) is the one discovery uses.
+   */
+  clusterEvents?: { kubeconfig?: string };
+  onEventsError?: (e: Error) => void;
 }
 
 /**
@@ -31,7 +40,14 @@ export interface HubOptions {
  * agent's (hub/metrics.ts).
  */
 export class Hub {
-  private constructor(readonly source: HubSource, readonly server: Server, private readonly discovery?: Discovery) {}
+  private constructor(
+    readonly source: HubSource,
+    readonly server: Server,
+    private readonly discovery?: Discovery,
+    private readonly events?: ClusterEventWatcher,
+    /** The cluster's Events the hub keeps (with clusterEvents). */
+    readonly clusterEvents?: EventRing,
+  ) {}
 
   static async start(o: HubOptions): Promise<Hub> {
     if (!isLoopback(o.listen.host) && !o.token) {
@@ -52,7 +68,15 @@ export class Hub {
       if (!res.ok) throw new Error(`${name}/metrics answered ${res.status}`);
       return res.text();
     }, timeoutMs);
-    const source: HubSource = new HubSource(agentsOf(o.agents ?? []), { timeoutMs, onCall: (agent, s, ok) => registry.observe(agent, s, ok) });
+    const ring = o.clusterEvents ? new EventRing() : undefined;
+    const source: HubSource = new HubSource(agentsOf(o.agents ?? []), {
+      timeoutMs, onCall: (agent, s, ok) => registry.observe(agent, s, ok), ownEvents: ring && ((q) => ring.query(q)),
+    });
+    let events: ClusterEventWatcher | undefined;
+    if (o.clusterEvents && ring) {
+      const kc = await loadKubeConfig({ kubeconfig: o.clusterEvents.kubeconfig });
+      events = await ClusterEventWatcher.start({ kubeConfig: kc, sink: (e) => ring.add(e), onError: o.onEventsError });
+    }
     let discovery: Discovery | undefined;
     if (o.discover) {
       discovery = await discoverAgents({
@@ -73,9 +97,10 @@ export class Hub {
       });
     } catch (e) {
       await discovery?.stop();
+      events?.stop();
       throw e;
     }
-    return new Hub(source, server, discovery);
+    return new Hub(source, server, discovery, events, ring);
   }
 
   get address(): string {
@@ -89,6 +114,7 @@ export class Hub {
   }
 
   async stop(): Promise<void> {
+    this.events?.stop();
     await this.discovery?.stop();
     await new Promise<void>((r) => {
       this.server.close(() => r());

@@ -27,6 +27,8 @@ export interface HubSourceOptions {
   onCall?: (agent: string, seconds: number, ok: boolean) => void;
   /** The clock of "the last 15 minutes" of the service map. Default: the wall clock. */
   now?: () => number;
+  /** Cluster events the hub watches itself (Kubernetes Events, cluster-wide), merged with the agents'. */
+  ownEvents?: (q: EventQuery) => ClusterEvent[];
 }
 
 type Missing = { agent: string; error: string };
@@ -212,7 +214,10 @@ export class HubSource implements FlowSource {
   /** The agents' cluster events merged by id (each event has one id across agents), oldest first. */
   async events(q: EventQuery & { snapshot?: string }): Promise<EventPage> {
     const withEvents = this.agents.filter((a) => typeof a.source.events === 'function');
-    if (withEvents.length === 0) return { events: [], note: `none of the hub's ${this.agents.length} agents serves cluster events` };
+    const own = this.o.ownEvents ? await this.ownEvents(q, this.o.ownEvents) : [];
+    if (withEvents.length === 0) {
+      return { events: own, ...(this.o.ownEvents ? {} : { note: `none of the hub's ${this.agents.length} agents serves cluster events` }) };
+    }
     const got = await Promise.allSettled(withEvents.map(async (a) => {
       const snapshot = q.snapshot === undefined ? undefined : await this.agentSnapshot(a, q.snapshot);
       if (q.snapshot !== undefined && snapshot === undefined) throw new Error(`the agent has no snapshot "${q.snapshot}"`);
@@ -221,7 +226,7 @@ export class HubSource implements FlowSource {
     // A bad window is bad for every agent: the caller's to hear, not a missing agent.
     const bad = got.find((g): g is PromiseRejectedResult => g.status === 'rejected' && g.reason instanceof SourceError && g.reason.kind === 'bad');
     if (bad) throw bad.reason;
-    const byId = new Map<string, ClusterEvent>();
+    const byId = new Map<string, ClusterEvent>(own.map((e) => [e.id, e]));
     const notes: string[] = [];
     const missing: Missing[] = [];
     got.forEach((g, i) => {
@@ -233,6 +238,16 @@ export class HubSource implements FlowSource {
     });
     const events = [...byId.values()].sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { events, ...(notes.length ? { note: notes.join('; ') } : {}), ...(missing.length ? { partial: { missing } } : {}) };
+  }
+
+  /** The hub's own events of a window, or of a hub snapshot's window. */
+  private async ownEvents(q: EventQuery & { snapshot?: string }, read: (q: EventQuery) => ClusterEvent[]): Promise<ClusterEvent[]> {
+    if (q.snapshot === undefined) return read(q);
+    const s = await this.snapshot(q.snapshot);
+    if (!s) throw new SourceError('missing', `no snapshot "${q.snapshot}"`);
+    const since = Math.max(s.since, q.since ?? -Infinity);
+    const until = Math.min(s.until ?? (this.o.now ?? (() => Date.now() / 1000))(), q.until ?? Infinity);
+    return read({ ...q, since, until });
   }
 
   async close(): Promise<void> {

@@ -162,6 +162,41 @@ describe.skipIf(why !== '')('tapwire agent --kubernetes on a simulated node with
     expect(verdict.events?.some((e) => e.kind === 'oom-killed' && e.pod === names.web)).toBe(true);
   });
 
+  it('a hub over the agent adds the cluster\'s Events (its own watch) to the agent\'s pod events, and serves the named flows', async () => {
+    const hub = spawn(process.execPath, [BIN, 'hub', '--agents', base, '--kubeconfig', api.kubeconfig, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let hubLog = '';
+    hub.stderr!.on('data', (d) => (hubLog += d));
+    try {
+      const hubBase = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`hub not up after 30 s:\n${hubLog}`)), 30_000);
+        hub.stderr!.on('data', () => {
+          const m = /API on (http:\/\/\S+?);/.exec(hubLog);
+          if (m) { clearTimeout(timer); resolve(m[1]!); }
+        });
+        hub.on('exit', (code) => { clearTimeout(timer); reject(new Error(`hub exited ${code}:\n${hubLog}`)); });
+      });
+      expect(hubLog).toContain('watching the cluster\'s Events');
+      // What the kubelet writes when a readiness probe fails.
+      const now = new Date();
+      await a.core.createNamespacedEvent({
+        namespace: NS,
+        body: {
+          metadata: { name: `${names.web}.probe1` }, type: 'Warning', reason: 'Unhealthy', message: 'Readiness probe failed: HTTP probe failed with statuscode: 503',
+          involvedObject: { kind: 'Pod', namespace: NS, name: names.web, fieldPath: 'spec.containers{app}' }, source: { component: 'kubelet', host: NODE },
+          firstTimestamp: now, lastTimestamp: now, count: 1,
+        },
+      });
+      const page = await eventually(async () => (await (await fetch(`${hubBase}/api/events?namespace=${NS}&since=0`)).json()) as { events: { kind: string; pod?: string; source: string }[] },
+        (p) => p.events.some((e) => e.kind === 'probe-failed'));
+      expect(page.events.filter((e) => e.kind === 'probe-failed')).toEqual([expect.objectContaining({ pod: names.web, source: 'event' })]);
+      expect(page.events.some((e) => e.kind === 'oom-killed' && e.source === 'pod-status')).toBe(true);
+      const flows = await allFlows(hubBase, 'dst.service == "web"');
+      expect(flows.length).toBe((await allFlows(base, 'dst.service == "web"')).length);
+    } finally {
+      hub.kill('SIGTERM');
+    }
+  });
+
   it('metrics say what the informers hold and what the API was asked', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toMatch(/tapwire_kubernetes_objects\{kind="pods"\} 3/);

@@ -12,7 +12,8 @@ describe('tapwire hub flags', () => {
     [['--agents', ','], /--agents ",": expected one or more agent URLs/],
     [['--discover', 'tapwire'], /--discover "tapwire": expected namespace\/service/],
     [['--discover', 'Tapwire/agents'], /--discover "Tapwire\/agents": expected namespace\/service/],
-    [['--agents', 'http://10.0.0.1:8899', '--kubeconfig', 'k.yaml'], /--kubeconfig is for --discover/],
+    // --kubeconfig without --discover: the cluster's Events, watched by the hub.
+    [['--agents', 'http://10.0.0.1:8899', '--kubeconfig', 'k.yaml'], /--kubeconfig k\.yaml: cannot read the kubeconfig: no such file/],
     [['--agents', 'http://10.0.0.1:8899', '--listen', 'nowhere'], /--listen "nowhere": expected host:port/],
     [['--agents', 'http://10.0.0.1:8899', '--listen', '0.0.0.0:0'], /--listen 0\.0\.0\.0:0 is not loopback: give a token/],
     [['--agents', 'http://10.0.0.1:8899', '--timeout', '0'], /--timeout must be a positive number of seconds, got "0"/],
