@@ -129,7 +129,9 @@ export class Agent {
     const source = new StoreSource(store, feed, {
       drain, now: () => recorder?.now() ?? Date.now() / 1000, kubernetes: kubernetes !== undefined,
     });
-    const server = createApi({ source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host) });
+    const server = createApi({
+      source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host), usage: kubernetes,
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

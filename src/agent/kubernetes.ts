@@ -1,6 +1,6 @@
 import {
   ClusterEventWatcher, KubernetesIdentity, LateIdentities, loadKubeConfig, nodeName, podStatusListener, UsageSampler,
-  applyIdentity, type ClusterEvent, type KubernetesIdentityStats, type LateStats, type UsageAnswer,
+  applyIdentity, type ClusterEvent, type KubernetesIdentityStats, type LateStats, type UsageAnswer, type UsageSource,
 } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 
@@ -25,7 +25,7 @@ export interface AgentKubernetesOptions {
  * cluster's Events) become cluster events in the store; the metrics API is sampled for the node's
  * pods' CPU and memory.
  */
-export class AgentKubernetes {
+export class AgentKubernetes implements UsageSource {
   private constructor(
     readonly node: string,
     readonly identity: KubernetesIdentity,
@@ -86,7 +86,7 @@ export class AgentKubernetes {
   }
 
   /** The pods' CPU and memory over a window, or why the metrics API cannot say. */
-  usageOver(pods: string[], since: number, until: number): UsageAnswer {
+  usageOver(pods: Iterable<string>, since: number, until: number): UsageAnswer {
     return this.usage.usageOver(pods, since, until);
   }
 

@@ -197,6 +197,13 @@ describe.skipIf(why !== '')('tapwire agent --kubernetes on a simulated node with
     }
   });
 
+  it('resource use: the API server has no metrics-server here, and the agent says so in words', async () => {
+    const now = Date.now() / 1000;
+    const q = new URLSearchParams({ pods: `${NS}/${names.web}`, since: String(now - 60), until: String(now) });
+    const r = await eventually(async () => (await (await fetch(`${base}/api/usage?${q}`)).json()) as { unavailable?: string }, (u) => u.unavailable !== undefined);
+    expect(r.unavailable).toMatch(/metrics\.k8s\.io.*404/);
+  });
+
   it('metrics say what the informers hold and what the API was asked', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toMatch(/tapwire_kubernetes_objects\{kind="pods"\} 3/);
