@@ -7,6 +7,7 @@ import { createApi } from '../api/index.js';
 import { discoverAgents, type Discovery } from './discovery.js';
 import { HubRegistry } from './metrics.js';
 import { EventRing } from './events.js';
+import { HubUsage } from './usage.js';
 import { ClusterEventWatcher, loadKubeConfig } from '../enrich/index.js';
 
 export interface HubOptions {
@@ -89,7 +90,8 @@ export class Hub {
         onError: o.onDiscoveryError,
       });
     }
-    const server = createApi({ source, registry, token: o.token, loopbackOnly: isLoopback(o.listen.host) });
+    const usage = new HubUsage(() => source.agentNames.map((name) => ({ name, client: (byUrl.get(name)!.source as RemoteSource).client })));
+    const server = createApi({ source, registry, token: o.token, loopbackOnly: isLoopback(o.listen.host), usage });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -190,6 +190,10 @@ describe.skipIf(why !== '')('tapwire agent --kubernetes on a simulated node with
         (p) => p.events.some((e) => e.kind === 'probe-failed'));
       expect(page.events.filter((e) => e.kind === 'probe-failed')).toEqual([expect.objectContaining({ pod: names.web, source: 'event' })]);
       expect(page.events.some((e) => e.kind === 'oom-killed' && e.source === 'pod-status')).toBe(true);
+      // Resource use through the hub: each agent asked for its node's pods; none can say here.
+      const t = Date.now() / 1000;
+      const usage = await (await fetch(`${hubBase}/api/usage?${new URLSearchParams({ pods: `${NS}/${names.web}`, since: String(t - 60), until: String(t) })}`)).json() as { unavailable?: string };
+      expect(usage.unavailable).toContain(`${base}: metrics API not reachable`);
       const flows = await allFlows(hubBase, 'dst.service == "web"');
       expect(flows.length).toBe((await allFlows(base, 'dst.service == "web"')).length);
     } finally {
