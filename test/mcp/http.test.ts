@@ -60,7 +60,7 @@ describe('tapwire mcp --http (Streamable HTTP)', () => {
     expect(s.url, s.log).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
     const a = await client(s.url!), b = await client(s.url!);
     try {
-      expect((await a.listTools()).tools.length).toBe(13);
+      expect((await a.listTools()).tools.length).toBe(15);
       const r = (await a.callTool({ name: 'verify', arguments: { capture: DEMO } })) as CallToolResult;
       expect((r.structuredContent as { verdict: string }).verdict).toBe('fail');
       const flows = (await b.callTool({ name: 'list_flows', arguments: { capture: DEMO, limit: 3 } })) as CallToolResult;
@@ -94,7 +94,7 @@ describe('tapwire mcp --http (Streamable HTTP)', () => {
     await expect(client(s.url!, 'wrong')).rejects.toThrow(/401|bearer/i);
     const c = await client(s.url!, 's3cret');
     try {
-      expect((await c.listTools()).tools.length).toBe(13);
+      expect((await c.listTools()).tools.length).toBe(15);
     } finally {
       await c.close();
     }
