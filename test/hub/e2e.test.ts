@@ -246,5 +246,13 @@ describe.skipIf(why !== '')('tapwire hub over two agents on two simulated nodes'
     expect(rest.length).toBeGreaterThan(0);
     const m = await (await fetch(`${hub.url}/metrics`)).text();
     expect(m).toMatch(/^tapwire_hub_agents\{state="down"\} 1$/m);
+    // The same window verified through the hub now: it passed with both agents; without one it
+    // cannot say, and names the missing agent (exit 3, inconclusive).
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'verify', '--api', hub.url, '--since', '0', '--until', String(Math.ceil(Date.now() / 1000) + 1), '--format', 'json'], { encoding: 'utf8' });
+    const v = JSON.parse(r.stdout) as { verdict: string; reason?: string; partial?: { missing: { agent: string }[] } };
+    expect(v.verdict, r.stdout).toBe('inconclusive');
+    expect(r.status).toBe(3);
+    expect(v.partial?.missing.map((x) => x.agent)).toEqual([a2.url]);
+    expect(v.reason).toContain(a2.url);
   });
 });
