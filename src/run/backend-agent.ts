@@ -1,6 +1,6 @@
 import { AgentClient, AgentClientError, MAX_CLIENT_FLOWS } from '../client/index.js';
 import type { FlowRecord } from '../flows/index.js';
-import type { EventQuery, UsageAnswer } from '../enrich/index.js';
+import { mergeUsage, type EventQuery, type UsageAnswer } from '../enrich/index.js';
 import { RemoteSource, type EventPage } from '../service/index.js';
 import type { PartialData } from '../verify/index.js';
 import { DEFAULT_MAX_RUNS, type Snapshot } from '../store/index.js';
@@ -70,16 +70,14 @@ export class AgentBackend implements Backend {
   /** The pods' resource use over a window, from the agent's sampler (`GET /api/usage`). */
   async usage(pods: string[], since: number, until: number): Promise<UsageAnswer> {
     // The pods travel in the query string, which the API bounds (8 KiB): asked in chunks, merged.
-    let merged: UsageAnswer | undefined;
+    const answers: UsageAnswer[] = [];
     for (const chunk of chunks(pods, USAGE_QUERY_CHARS)) {
       const r = await this.client.json<UsageAnswer>('GET', '/api/usage', { query: { pods: chunk.join(','), since, until } });
       if (!r || typeof r !== 'object' || !('unavailable' in r || 'pods' in r)) throw new AgentClientError(`${this.client.base.origin}/api/usage answered neither usage nor why not`);
       if ('unavailable' in r) return r;
-      merged = merged && 'pods' in merged
-        ? { ...merged, pods: { ...merged.pods, ...r.pods }, ...(merged.unsampled || r.unsampled ? { unsampled: [...merged.unsampled ?? [], ...r.unsampled ?? []] } : {}) }
-        : r;
+      answers.push(r);
     }
-    return merged ?? { pods: {}, interval: 0 };
+    return mergeUsage(answers);
   }
 
   /** The agent's (or hub's) cluster events, where its API has them. */

@@ -4,5 +4,5 @@
  */
 export { bytes, millicores, parseQuantity } from './quantity.js';
 export {
-  goDuration, MIN_INTERVAL_MS, UsageSampler, type PodUsage, type UsageAnswer, type UsageReport, type UsageSamplerOptions, type UsageSource,
+  goDuration, mergeUsage, MIN_INTERVAL_MS, UsageSampler, type PodUsage, type UsageAnswer, type UsageReport, type UsageSamplerOptions, type UsageSource,
 } from './sampler.js';

@@ -294,3 +294,24 @@ async function getJson(kc: KubeConfig, path: string): Promise<{ status: number; 
     req.end();
   });
 }
+
+/**
+ * Several sources' answers for the same pods as one (the hub asks every agent; each samples only
+ * its node's pods, so a pod is sampled by at most one). A pod is unsampled when no answer sampled
+ * it. Answers that could not be had are named in `note`; all of them unavailable is unavailable,
+ * with each distinct reason.
+ */
+export function mergeUsage(answers: readonly UsageAnswer[]): UsageAnswer {
+  const reports = answers.filter((a): a is UsageReport => 'pods' in a);
+  const why = [...new Set(answers.filter((a): a is { unavailable: string } => 'unavailable' in a).map((a) => a.unavailable))];
+  if (reports.length === 0) return { unavailable: why.length ? why.join('; ') : 'no source of resource use answered' };
+  const pods: Record<string, PodUsage> = {};
+  for (const r of reports) Object.assign(pods, r.pods);
+  const unsampled = [...new Set(reports.flatMap((r) => r.unsampled ?? []))].filter((p) => !(p in pods)).sort();
+  const skipped = reports.reduce((n, r) => n + (r.skipped ?? 0), 0);
+  const notes = [...reports.flatMap((r) => (r.note ? [r.note] : [])), ...(why.length ? [`not every source answered: ${why.join('; ')}`] : [])];
+  return {
+    pods, ...(unsampled.length ? { unsampled } : {}), interval: Math.max(...reports.map((r) => r.interval)),
+    ...(skipped ? { skipped } : {}), ...(notes.length ? { note: notes.join('; ') } : {}),
+  };
+}
