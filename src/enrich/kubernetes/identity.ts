@@ -55,6 +55,7 @@ export interface KubernetesIdentityOptions {
 }
 
 export interface KubernetesIdentityStats extends InformerCounters {
+  /** Pods watched, finished ones included. */
   pods: number;
   services: number;
   slices: number;
@@ -223,9 +224,10 @@ export class KubernetesIdentity implements IdentitySource, KnownSource {
     return () => this.knownListeners.delete(listener);
   }
 
-  /** The pods watched now (this node's, or the cluster's). */
+  /** The pods watched now (this node's, or the cluster's), finished ones included. */
   podList(): V1Pod[] {
-    return [...this.pods.values()].map((p) => p.pod);
+    const pods = this.informers[0];
+    return pods ? ([...pods.values()] as V1Pod[]) : [];
   }
 
   stats(): KubernetesIdentityStats {
@@ -235,7 +237,7 @@ export class KubernetesIdentity implements IdentitySource, KnownSource {
       for (const k of Object.keys(sum) as (keyof InformerCounters)[]) sum[k] += c[k];
     }
     return {
-      pods: this.pods.size, services: this.services.size, slices: this.slices.size, nodes: this.nodes.size,
+      pods: this.informers[0]?.size ?? 0, services: this.services.size, slices: this.slices.size, nodes: this.nodes.size,
       ips: this.history.ips, versions: this.history.versions, ownerGets: this.workloads.stats().gets, ...sum,
     };
   }

@@ -164,6 +164,19 @@ describe.skipIf(why !== '')('KubernetesIdentity against a real API server', () =
     expect(id.stats().ownerGets - gets).toBe(1);
   });
 
+  it('ends a pod\'s claim on its IP when it succeeds or fails (the kubelet freed the address)', async () => {
+    const ip = '10.244.1.60';
+    await pod(a, 'shop', 'job-run', { node: 'node-a', ips: [ip] });
+    await until('job-run known', () => id.lookup(ip)?.name === 'job-run');
+    const running = now();
+    await sleep(30);
+    await podIps(a, 'shop', 'job-run', [ip], 'Succeeded');
+    await until('job-run done', () => id.lookup(ip) === undefined);
+    expect(id.lookup(ip, running)?.name).toBe('job-run');
+    // Still a pod (its status matters to cluster events), no longer an address's owner.
+    expect(id.podList().find((p) => p.metadata!.name === 'job-run')?.status?.phase).toBe('Succeeded');
+  });
+
   it('names the node for its InternalIP, which hostNetwork pods share', async () => {
     await pod(a, 'shop', 'node-exporter-a', { node: 'node-a', ips: ['172.30.0.1'], hostNetwork: true, labels: { app: 'node-exporter' } });
     await until('the pod seen', () => id.podList().some((p) => p.metadata!.name === 'node-exporter-a'));
