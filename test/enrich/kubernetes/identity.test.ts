@@ -3,11 +3,11 @@
  * created as a cluster would create them, and the identity is checked through lookup(), the IP
  * history and the requests the informers sent (through a counting proxy).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { KubernetesIdentity, LateIdentities, loadKubeConfig } from '../../../src/enrich/kubernetes/index.js';
 import type { FlowRecord } from '../../../src/flows/index.js';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeconfigText } from '../../../bench/k8s/proxy.mjs';
@@ -186,7 +186,9 @@ describe.skipIf(why !== '')('KubernetesIdentity against a real API server', () =
   it('says which resource and which RBAC verb the account lacks', async () => {
     await a.core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'agent' } } });
     const tr = await a.core.createNamespacedServiceAccountToken({ name: 'agent', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
-    const kubeconfig = join(tmpdir(), `tapwire-sa-${process.pid}.yaml`);
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-sa-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigText(api.server, tr.status!.token));
     const start = async () => {
       const kc = await loadKubeConfig({ kubeconfig });
