@@ -61,6 +61,13 @@ export async function startApiserver(opts: { flags?: string; timeoutMs?: number 
       reject(new Error(`scripts/k8s/apiserver.sh exited (${code}) before it was ready\n${err}`));
     });
   });
+  // A test run that dies without stop() must not leave the servers behind.
+  const onExit = () => {
+    if (child.exitCode !== null) return;
+    killApiserver(child.pid!);
+    child.kill('SIGTERM');
+  };
+  process.once('exit', onExit);
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-kc-'));
   const proxies: CountingProxy[] = [];
   let n = 0;
@@ -76,6 +83,7 @@ export async function startApiserver(opts: { flags?: string; timeoutMs?: number 
       return Object.assign(p, { kubeconfig });
     },
     async stop() {
+      process.off('exit', onExit);
       await Promise.all(proxies.map((p) => p.close()));
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
