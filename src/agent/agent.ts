@@ -130,7 +130,7 @@ export class Agent {
       drain, now: () => recorder?.now() ?? Date.now() / 1000, kubernetes: kubernetes !== undefined,
     });
     const server = createApi({
-      source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host), usage: kubernetes,
+      source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host), usage: kubernetes, node: kubernetes?.node,
     });
     try {
       await new Promise<void>((resolve, reject) => {

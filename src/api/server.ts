@@ -34,6 +34,8 @@ export interface ApiOptions {
   loopbackOnly?: boolean;
   /** Standing specs judged over live flows (`--spec`): served at /api/verdicts. */
   watcher?: Watcher;
+  /** The node an agent captures (--kubernetes): in /healthz, so a hub can say which node a missing agent held. */
+  node?: string;
   /** Kept test runs (`tapwire run`, run_and_verify): served at /api/runs. */
   runs?: RunStore;
   /** Pods' resource use (`--kubernetes`: a UsageSampler): served at /api/usage. */
@@ -64,7 +66,7 @@ export function createApi(o: ApiOptions): Server {
     return s;
   };
   const routes: [string, RegExp, Handler][] = [
-    ['GET', /^\/healthz$/, (_q, res) => json(res, 200, { status: 'ok' })],
+    ['GET', /^\/healthz$/, (_q, res) => json(res, 200, { status: 'ok', ...(o.node !== undefined ? { node: o.node } : {}) })],
     ['GET', /^\/metrics$/, async (_q, res) => {
       res.writeHead(200, { 'content-type': o.registry.contentType });
       res.end(await o.registry.metrics());

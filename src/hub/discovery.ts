@@ -17,6 +17,8 @@ export interface DiscoveryOptions {
 export interface Discovery {
   /** The agents' URLs now. */
   urls(): string[];
+  /** The node of an agent found (its endpoint's nodeName), while its endpoint is known. */
+  nodeOf(url: string): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function discoverAgents(o: DiscoveryOptions): Promise<Discovery> {
   update();
   return {
     urls: () => current,
+    nodeOf: (url) => agentNodes(informer.list(o.namespace)).get(url),
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
@@ -78,15 +81,20 @@ export async function discoverAgents(o: DiscoveryOptions): Promise<Discovery> {
 
 /** The ready endpoints of the slices, as agent URLs, sorted and once each. */
 export function agentUrls(slices: readonly V1EndpointSlice[]): string[] {
-  const out = new Set<string>();
+  return [...agentNodes(slices).keys()].sort();
+}
+
+/** Each ready endpoint's agent URL, with its node (nodeName) where the slice says. */
+function agentNodes(slices: readonly V1EndpointSlice[]): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
   for (const s of slices) {
     const port = (s.ports ?? []).find((p) => p.name === API_PORT) ?? s.ports?.[0];
     if (port?.port === undefined) continue;
     for (const e of s.endpoints ?? []) {
       if (e.conditions?.ready === false) continue;
       const ip = e.addresses[0];
-      if (ip !== undefined) out.add(`http://${hostPort(ip, port.port)}`);
+      if (ip !== undefined) out.set(`http://${hostPort(ip, port.port)}`, e.nodeName);
     }
   }
-  return [...out].sort();
+  return out;
 }

@@ -70,9 +70,25 @@ export class Hub {
       return res.text();
     }, timeoutMs);
     const ring = o.clusterEvents ? new EventRing() : undefined;
-    const source: HubSource = new HubSource(agentsOf(o.agents ?? []), {
+    // Which node each agent captures, remembered: a missing agent's node is what a verdict over
+    // partial data needs, and by then its endpoint may be gone.
+    const nodes = new Map<string, string>();
+    const source: HubSource = new HubSource([], {
       timeoutMs, onCall: (agent, s, ok) => registry.observe(agent, s, ok), ownEvents: ring && ((q) => ring.query(q)),
+      nodeOf: (agent) => nodes.get(agent),
     });
+    const learnNodes = (agents: HubAgent[]) => {
+      for (const a of agents) {
+        if (nodes.has(a.name)) continue;
+        void (a.source as RemoteSource).client.json<{ node?: unknown }>('GET', '/healthz')
+          .then((h) => { if (typeof h?.node === 'string') nodes.set(a.name, h.node); }, () => undefined);
+      }
+    };
+    const setAgents = (agents: HubAgent[]) => {
+      source.setAgents(agents);
+      learnNodes(agents);
+    };
+    setAgents(agentsOf(o.agents ?? []));
     let events: ClusterEventWatcher | undefined;
     if (o.clusterEvents && ring) {
       const kc = await loadKubeConfig({ kubeconfig: o.clusterEvents.kubeconfig });
@@ -83,12 +99,21 @@ export class Hub {
       discovery = await discoverAgents({
         ...o.discover,
         onChange: (urls) => {
+          for (const u of urls) {
+            const node = discovery?.nodeOf(u);
+            if (node) nodes.set(u, node);
+          }
           // Agents named with --agents stay; discovered ones come and go with their endpoints.
-          source.setAgents(agentsOf([...new Set([...(o.agents ?? []), ...urls])]));
+          setAgents(agentsOf([...new Set([...(o.agents ?? []), ...urls])]));
           o.onAgents?.(source.agentNames);
         },
         onError: o.onDiscoveryError,
       });
+      // The first set was told before discoverAgents returned.
+      for (const u of discovery.urls()) {
+        const node = discovery.nodeOf(u);
+        if (node) nodes.set(u, node);
+      }
     }
     const usage = new HubUsage(() => source.agentNames.map((name) => ({ name, client: (byUrl.get(name)!.source as RemoteSource).client })));
     const server = createApi({ source, registry, token: o.token, loopbackOnly: isLoopback(o.listen.host), usage });

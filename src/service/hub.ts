@@ -27,11 +27,13 @@ export interface HubSourceOptions {
   onCall?: (agent: string, seconds: number, ok: boolean) => void;
   /** The clock of "the last 15 minutes" of the service map. Default: the wall clock. */
   now?: () => number;
+  /** The node an agent captures, where known (discovery's EndpointSlices, or the agent's /healthz). */
+  nodeOf?: (agent: string) => string | undefined;
   /** Cluster events the hub watches itself (Kubernetes Events, cluster-wide), merged with the agents'. */
   ownEvents?: (q: EventQuery) => ClusterEvent[];
 }
 
-type Missing = { agent: string; error: string };
+type Missing = { agent: string; error: string; node?: string };
 /** A hub snapshot: the agents' snapshots of one id, as one; `partial` names agents that lack it. */
 export type HubSnapshot = Snapshot & { partial?: { missing: Missing[] } };
 
@@ -130,8 +132,21 @@ export class HubSource implements FlowSource {
       flows: r.flows,
       ...(r.more && last ? { next: cursorAfter(last) } : {}),
       ...(r.lost.length ? { lost: r.lost.map((l) => `${l.agent}: ${l.lost}`).join('; ') } : {}),
-      ...(missing.length ? { partial: { missing } } : {}),
+      ...(missing.length ? { partial: { missing: this.withNodes(missing) } } : {}),
     };
+  }
+
+  /**
+   * Missing agents with the node each captures, where the hub knows it: a verdict can then tell
+   * whether the flows it needs were on a missing node (verify/events.ts, partialReason).
+   */
+  private withNodes(missing: Missing[]): Missing[] {
+    const nodeOf = this.o.nodeOf;
+    if (!nodeOf) return missing;
+    return missing.map((m) => {
+      const node = m.node ?? nodeOf(m.agent);
+      return node === undefined ? m : { ...m, node };
+    });
   }
 
   async flow(id: string): Promise<FlowRecord | undefined> {
@@ -237,7 +252,7 @@ export class HubSource implements FlowSource {
       for (const m of g.value.partial?.missing ?? []) missing.push(m);
     });
     const events = [...byId.values()].sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { events, ...(notes.length ? { note: notes.join('; ') } : {}), ...(missing.length ? { partial: { missing } } : {}) };
+    return { events, ...(notes.length ? { note: notes.join('; ') } : {}), ...(missing.length ? { partial: { missing: this.withNodes(missing) } } : {}) };
   }
 
   /** The hub's own events of a window, or of a hub snapshot's window. */

@@ -40,6 +40,22 @@ async function allFlows(base: string, filter?: string): Promise<FlowRecord[]> {
   return out;
 }
 
+/** A tapwire command started as a user would; resolves with its API URL once it says where. */
+async function startTapwire(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; url: string; log: () => string }> {
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_NAME: '', TAPWIRE_REDACT_KEY: 'k8s-e2e', ...env } });
+  let log = '';
+  proc.stderr!.on('data', (d) => (log += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tapwire ${args[0]} not up after 30 s:\n${log}`)), 30_000);
+    proc.stderr!.on('data', () => {
+      const m = /API on (http:\/\/\S+?);/.exec(log);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`tapwire ${args[0]} exited ${code}:\n${log}`)); });
+  });
+  return { proc, url, log: () => log };
+}
+
 async function eventually<T>(f: () => Promise<T>, ok: (t: T) => boolean, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -81,18 +97,11 @@ describe.skipIf(why !== '')('tapwire agent --kubernetes on a simulated node with
     // A pod of another node, with the late client's address: this agent must never see it.
     await pod(a, NS, 'elsewhere-1', { node: 'node-b', ips: [sim.pods[2]!.ip] });
 
-    agent = spawn(process.execPath, [BIN, 'agent', '--kubeconfig', api.kubeconfig, '--node', NODE, '--interface', sim.bridge,
-      '--filter', `net ${sim.subnet}`, '--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'tapwire-k8s-agent-'))],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_NAME: '', TAPWIRE_REDACT_KEY: 'k8s-e2e' } });
-    agent.stderr!.on('data', (d) => (log += d));
-    base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
-      agent.stderr!.on('data', () => {
-        const m = /API on (http:\/\/\S+?);/.exec(log);
-        if (m) { clearTimeout(timer); resolve(m[1]!); }
-      });
-      agent.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}:\n${log}`)); });
-    });
+    const started = await startTapwire(['agent', '--kubeconfig', api.kubeconfig, '--node', NODE, '--interface', sim.bridge,
+      '--filter', `net ${sim.subnet}`, '--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'tapwire-k8s-agent-'))]);
+    agent = started.proc;
+    base = started.url;
+    log = started.log();
   }, 120_000);
 
   afterAll(async () => {
@@ -163,18 +172,14 @@ describe.skipIf(why !== '')('tapwire agent --kubernetes on a simulated node with
   });
 
   it('a hub over the agent adds the cluster\'s Events (its own watch) to the agent\'s pod events, and serves the named flows', async () => {
-    const hub = spawn(process.execPath, [BIN, 'hub', '--agents', base, '--kubeconfig', api.kubeconfig, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let hubLog = '';
-    hub.stderr!.on('data', (d) => (hubLog += d));
+    // A second node's agent (its pods: none here), which will die: the hub must name its node.
+    const other = await startTapwire(['agent', '--kubeconfig', api.kubeconfig, '--node', 'node-b', '--interface', 'lo', '--filter', 'tcp port 9',
+      '--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'tapwire-k8s-agent-b-'))]);
+    const started = await startTapwire(['hub', '--agents', `${base},${other.url}`, '--kubeconfig', api.kubeconfig, '--listen', '127.0.0.1:0']);
+    const hub = started.proc;
+    const hubBase = started.url;
+    const hubLog = started.log();
     try {
-      const hubBase = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`hub not up after 30 s:\n${hubLog}`)), 30_000);
-        hub.stderr!.on('data', () => {
-          const m = /API on (http:\/\/\S+?);/.exec(hubLog);
-          if (m) { clearTimeout(timer); resolve(m[1]!); }
-        });
-        hub.on('exit', (code) => { clearTimeout(timer); reject(new Error(`hub exited ${code}:\n${hubLog}`)); });
-      });
       expect(hubLog).toContain('watching the cluster\'s Events');
       // What the kubelet writes when a readiness probe fails.
       const now = new Date();
@@ -196,8 +201,16 @@ describe.skipIf(why !== '')('tapwire agent --kubernetes on a simulated node with
       expect(usage.unavailable).toContain(`${base}: metrics API not reachable`);
       const flows = await allFlows(hubBase, 'dst.service == "web"');
       expect(flows.length).toBe((await allFlows(base, 'dst.service == "web"')).length);
+
+      // node-b's agent dies: pages come back partial, naming it and the node it captured.
+      other.proc.kill('SIGKILL');
+      await new Promise((r) => other.proc.once('exit', r));
+      const without = await (await fetch(`${hubBase}/api/flows?since=0&limit=10`)).json() as { flows: FlowRecord[]; partial?: { missing: { agent: string; node?: string }[] } };
+      expect(without.flows.length).toBeGreaterThan(0);
+      expect(without.partial?.missing).toEqual([expect.objectContaining({ agent: other.url, node: 'node-b' })]);
     } finally {
       hub.kill('SIGTERM');
+      if (other.proc.exitCode === null) other.proc.kill('SIGKILL');
     }
   });
 
