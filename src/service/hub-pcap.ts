@@ -12,6 +12,8 @@
  * resolution the agents store.
  */
 
+import { pcapngPacketBlock, pcapRecord } from '../store/index.js';
+
 /** A packet of one agent's stream. */
 interface Packet { time: number; linkType: number; data: Buffer; wireLen: number }
 
@@ -210,7 +212,6 @@ class Out {
   }
 }
 
-const micros = (t: number) => Math.round(t * 1e6);
 
 /**
  * Merges opened readers by capture time into `out` (left open). Returns the packets written and,
@@ -272,28 +273,10 @@ export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableSt
     if (k < 0) break;
     const p = heads[k] as Packet;
     packets++;
-    const us = micros(p.time);
-    if (!ng) {
-      const h = Buffer.alloc(16);
-      h.writeUInt32LE(Math.floor(us / 1e6), 0);
-      h.writeUInt32LE(us % 1e6, 4);
-      h.writeUInt32LE(p.data.length, 8);
-      h.writeUInt32LE(p.wireLen, 12);
-      await w.put(h, p.data);
-    } else {
-      const pad = (4 - (p.data.length % 4)) % 4, total = 32 + p.data.length + pad;
-      const h = Buffer.alloc(28);
-      h.writeUInt32LE(6, 0);
-      h.writeUInt32LE(total, 4);
-      h.writeUInt32LE(iface.get(`${readers[k]!.agent}\u0000${p.linkType}`) ?? 0, 8);
-      h.writeUInt32LE(Math.floor(us / 2 ** 32), 12);
-      h.writeUInt32LE(us % 2 ** 32, 16);
-      h.writeUInt32LE(p.data.length, 20);
-      h.writeUInt32LE(p.wireLen, 24);
-      const tail = Buffer.alloc(pad + 4);
-      tail.writeUInt32LE(total, pad);
-      await w.put(h, Buffer.from(p.data), tail);
-    }
+    // Copied: a reader's buffer may be reused for its next packet while this one is still queued.
+    const copy = { ...p, data: Buffer.from(p.data) };
+    if (!ng) await w.put(...pcapRecord(copy));
+    else await w.put(...pcapngPacketBlock(copy, iface.get(`${readers[k]!.agent}\u0000${p.linkType}`) ?? 0));
     heads[k] = await next(readers[k]!);
   }
   await w.flush();

@@ -25,6 +25,7 @@ export type { StorePage, StoreQuery } from './query.js';
 export type { Damage } from './segments.js';
 export type { EventLogStats, EventRead } from './events.js';
 export { CursorError } from './keys.js';
+export { pcapngPacketBlock, pcapRecord } from './pcap-writer.js';
 export { StoreLockedError, type LockHolder } from './lock.js';
 
 export interface StoreOptions {

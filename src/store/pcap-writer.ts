@@ -56,6 +56,35 @@ function micros(t: number): number {
   return Math.round(t * 1e6);
 }
 
+/** One classic pcap record (microsecond timestamps, little-endian): its header, then the bytes. */
+export function pcapRecord(p: Omit<OutPacket, 'linkType'>): [Buffer, Buffer] {
+  const us = micros(p.time);
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(Math.floor(us / 1e6), 0);
+  h.writeUInt32LE(us % 1e6, 4);
+  h.writeUInt32LE(p.data.length, 8);
+  h.writeUInt32LE(p.wireLen, 12);
+  return [h, p.data];
+}
+
+/** One pcapng Enhanced Packet Block (type 6) on interface `iface`: head, bytes, padding and trailing length. */
+export function pcapngPacketBlock(p: Omit<OutPacket, 'linkType'>, iface: number): [Buffer, Buffer, Buffer] {
+  const pad = (4 - (p.data.length % 4)) % 4;
+  const total = 32 + p.data.length + pad;
+  const us = micros(p.time);
+  const h = Buffer.alloc(28);
+  h.writeUInt32LE(6, 0);
+  h.writeUInt32LE(total, 4);
+  h.writeUInt32LE(iface, 8);
+  h.writeUInt32LE(Math.floor(us / 2 ** 32), 12);
+  h.writeUInt32LE(us % 2 ** 32, 16);
+  h.writeUInt32LE(p.data.length, 20);
+  h.writeUInt32LE(p.wireLen, 24);
+  const tail = Buffer.alloc(pad + 4);
+  tail.writeUInt32LE(total, pad);
+  return [h, p.data, tail];
+}
+
 /** Classic pcap (microsecond, little-endian): one link type for the whole file. */
 export class PcapWriter extends BufferedWriter {
   constructor(out: NodeJS.WritableStream, linkType: number) {
@@ -70,13 +99,7 @@ export class PcapWriter extends BufferedWriter {
   }
 
   packet(p: OutPacket): Promise<void> | undefined {
-    const us = micros(p.time);
-    const h = Buffer.alloc(16);
-    h.writeUInt32LE(Math.floor(us / 1e6), 0);
-    h.writeUInt32LE(us % 1e6, 4);
-    h.writeUInt32LE(p.data.length, 8);
-    h.writeUInt32LE(p.wireLen, 12);
-    return this.put(h, p.data);
+    return this.put(...pcapRecord(p));
   }
 }
 
@@ -108,19 +131,6 @@ export class PcapngWriter extends BufferedWriter {
   }
 
   packet(p: OutPacket): Promise<void> | undefined {
-    const pad = (4 - (p.data.length % 4)) % 4;
-    const total = 32 + p.data.length + pad;
-    const us = micros(p.time);
-    const h = Buffer.alloc(28);
-    h.writeUInt32LE(6, 0);
-    h.writeUInt32LE(total, 4);
-    h.writeUInt32LE(this.iface.get(p.linkType) ?? 0, 8);
-    h.writeUInt32LE(Math.floor(us / 2 ** 32), 12);
-    h.writeUInt32LE(us % 2 ** 32, 16);
-    h.writeUInt32LE(p.data.length, 20);
-    h.writeUInt32LE(p.wireLen, 24);
-    const tail = Buffer.alloc(pad + 4);
-    tail.writeUInt32LE(total, pad);
-    return this.put(h, p.data, tail);
+    return this.put(...pcapngPacketBlock(p, this.iface.get(p.linkType) ?? 0));
   }
 }

@@ -1,11 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../src/api/server.js';
+import { serveApi } from '../helpers/serve.js';
 import { AgentClient } from '../../src/client/agent.js';
 import type { ClusterEvent } from '../../src/enrich/index.js';
 import { CaptureSource } from '../../src/service/capture.js';
@@ -30,15 +27,14 @@ const EVENTS: ClusterEvent[] = [
   { id: 'pod/u3/deleted', time: T0 + 300, kind: 'pod-deleted', namespace: 'payments', pod: 'payment-old', reason: 'Deleted', source: 'pod-status' },
 ];
 
-const servers: Server[] = [];
+const servers: { close(): Promise<void> }[] = [];
 const dirs: string[] = [];
 let store: FlowStore, watching = '', notWatching = '', capture = '', snapshotId = '';
 
 async function serve(source: FlowSource): Promise<string> {
-  const server = createApi({ source, registry: new Registry() });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const api = await serveApi(source);
+  servers.push(api);
+  return api.url;
 }
 
 beforeAll(async () => {
@@ -52,10 +48,7 @@ beforeAll(async () => {
   capture = await serve(await CaptureSource.open('pcaps/demo/demo.pcap'));
 });
 afterAll(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
-  }
+  for (const s of servers) await s.close();
   await store.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });

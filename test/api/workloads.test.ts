@@ -1,17 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../src/api/server.js';
+import { demoAgent } from '../helpers/serve.js';
 import { workloadsBody } from '../../src/api/workloads.js';
 import type { FlowRecord } from '../../src/flows/record.js';
-import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { FlowFeed } from '../../src/service/feed.js';
 import { StoreSource } from '../../src/service/store.js';
-import { FlowStore } from '../../src/store/index.js';
 import type { WorkloadsAnswer } from '../../src/verify/index.js';
 
 /**
@@ -19,37 +11,14 @@ import type { WorkloadsAnswer } from '../../src/verify/index.js';
  * enricher would name them: order-service on node-a, payment-service and postgres on node-b; the
  * test client (127.0.0.1) has no identity.
  */
-const ID: Record<string, { name: string; workload: string; node: string; service?: string }> = {
-  '127.0.0.2': { name: 'order-5d8', workload: 'order-service', node: 'node-a', service: 'orders' },
-  '127.0.0.3': { name: 'payment-7f9c', workload: 'payment-service', node: 'node-b' },
-  '127.0.0.4': { name: 'postgres-0', workload: 'postgres', node: 'node-b' },
-};
-const flows: FlowRecord[] = [];
-let server: Server, store: FlowStore, dir = '', base = '', since = 0, until = 0;
+let demo: Awaited<ReturnType<typeof demoAgent>>;
+let flows: FlowRecord[] = [], base = '', since = 0, until = 0;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tapwire-workloads-'));
-  store = await FlowStore.open({ dir, maxBytes: 64 << 20, maxAgeSec: 1e9 });
-  await analyzeFile('pcaps/demo/demo.pcap', {
-    onRecord: (r) => {
-      for (const p of [r.src, r.dst]) if (ID[p.ip]) Object.assign(p, { ...ID[p.ip], namespace: 'shop' });
-      flows.push(r);
-      store.add(r);
-    },
-  });
-  await store.sync();
-  since = Math.floor(Math.min(...flows.map((f) => f.start)));
-  until = Math.ceil(Math.max(...flows.map((f) => f.start)));
-  server = createApi({ source: new StoreSource(store, new FlowFeed()), registry: new Registry() });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  demo = await demoAgent();
+  ({ flows, since, until, url: base } = demo);
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => demo?.close());
 
 const get = async (q: string) => {
   const res = await fetch(`${base}/api/workloads?${q}`);
@@ -116,7 +85,7 @@ describe('GET /api/workloads', () => {
   });
 
   it('over a source whose pages are partial (the hub without an agent), the answer carries who is missing', async () => {
-    const src = new StoreSource(store, new FlowFeed());
+    const src = new StoreSource(demo.store, new FlowFeed());
     const missing = { agent: 'http://10.0.0.9:8899', error: 'connect ECONNREFUSED' };
     const partial = { query: async (q: Parameters<StoreSource['query']>[0]) => ({ ...(await src.query(q)), partial: { missing: [missing] } }) };
     const a = await workloadsBody(partial, new URL(`http://x/api/workloads?since=${since}&until=${until}`));

@@ -1,12 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../src/api/server.js';
+import { serveApi } from '../helpers/serve.js';
 import type { ClusterEvent } from '../../src/enrich/index.js';
 import { FlowFeed } from '../../src/service/feed.js';
 import { StoreSource } from '../../src/service/store.js';
@@ -26,15 +23,14 @@ const EVENTS: ClusterEvent[] = [
   { id: 'event/e2/1', time: T('12:04:00'), kind: 'rollout', namespace: 'shop', object: 'Deployment/checkout', workload: 'checkout', reason: 'ScalingReplicaSet', message: 'Scaled up replica set checkout-5d8f to 3', source: 'event' },
 ];
 
-const servers: Server[] = [];
+const servers: { close(): Promise<void> }[] = [];
 const dirs: string[] = [];
 let store: FlowStore, watching = '', notWatching = '', snapshot = '';
 
 async function serve(source: StoreSource): Promise<string> {
-  const server = createApi({ source, registry: new Registry() });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const api = await serveApi(source);
+  servers.push(api);
+  return api.url;
 }
 
 beforeAll(async () => {
@@ -49,10 +45,7 @@ beforeAll(async () => {
   notWatching = await serve(new StoreSource(store, new FlowFeed()));
 });
 afterAll(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
-  }
+  for (const s of servers) await s.close();
   await store.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });

@@ -1,17 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../src/api/server.js';
+import { demoAgent } from '../helpers/serve.js';
 import type { FlowRecord } from '../../src/flows/record.js';
-import { analyzeFile } from '../../src/pipeline/analyze.js';
-import { FlowFeed } from '../../src/service/feed.js';
-import { StoreSource } from '../../src/service/store.js';
-import { FlowStore } from '../../src/store/index.js';
 import type { WorkloadsAnswer } from '../../src/verify/index.js';
 import { connect, DEMO, text } from './helpers.js';
 
@@ -19,40 +9,20 @@ import { connect, DEMO, text } from './helpers.js';
  * list_workloads through the MCP server, over an agent (its HTTP API over a real store holding the
  * demo's flows with Kubernetes-style identities) and over a capture file that carries none.
  */
-const ID: Record<string, { name: string; workload: string; node: string }> = {
-  '127.0.0.2': { name: 'order-5d8', workload: 'order-service', node: 'node-a' },
-  '127.0.0.3': { name: 'payment-7f9c', workload: 'payment-service', node: 'node-b' },
-  '127.0.0.4': { name: 'postgres-0', workload: 'postgres', node: 'node-b' },
-};
-const flows: FlowRecord[] = [];
-let server: Server, store: FlowStore, dir = '', since = 0, until = 0;
+let demo: Awaited<ReturnType<typeof demoAgent>>;
+let flows: FlowRecord[] = [], since = 0, until = 0;
 let agent: Awaited<ReturnType<typeof connect>>, offline: Awaited<ReturnType<typeof connect>>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tapwire-mcp-workloads-'));
-  store = await FlowStore.open({ dir, maxBytes: 64 << 20, maxAgeSec: 1e9 });
-  await analyzeFile(DEMO, {
-    onRecord: (r) => {
-      for (const p of [r.src, r.dst]) if (ID[p.ip]) Object.assign(p, { ...ID[p.ip], namespace: 'shop' });
-      flows.push(r);
-      store.add(r);
-    },
-  });
-  await store.sync();
-  since = Math.floor(Math.min(...flows.map((f) => f.start)));
-  until = Math.ceil(Math.max(...flows.map((f) => f.start)));
-  server = createApi({ source: new StoreSource(store, new FlowFeed()), registry: new Registry() });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  agent = await connect({ api: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  demo = await demoAgent();
+  ({ flows, since, until } = demo);
+  agent = await connect({ api: demo.url });
   offline = await connect();
 });
 afterAll(async () => {
-  await agent.close();
-  await offline.close();
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await agent?.close();
+  await offline?.close();
+  await demo?.close();
 });
 
 /** The SDK client checks structuredContent against the tool's output schema (tools were listed by connect). */
