@@ -62,6 +62,8 @@ if (args[0] === '--serve') {
   const agents = ['a', 'b'].map((w) => fork(new URL(import.meta.url).pathname, ['--serve', w, String(total), String(overlap)]));
   const urls = await Promise.all(agents.map((c) => new Promise((resolve) => c.once('message', (m) => resolve(m.url)))));
   const hubSource = HubSource.open(urls);
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 50);
   const server = createApi({ source: hubSource, registry: new Registry() });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const hubUrl = `http://127.0.0.1:${server.address().port}`;
@@ -125,6 +127,10 @@ if (args[0] === '--serve') {
       console.log(`  limit ${String(limit).padEnd(5)} ${label.padEnd(20)} p50 ${pct(xs, 0.5).toFixed(1).padStart(6)} ms   p95 ${pct(xs, 0.95).toFixed(1).padStart(6)} ms`);
     }
   }
+  // The hub's memory (this process holds only the hub: the agents are children): what its
+  // Deployment's requests and limits are sized from (daemonset/base/hub.yaml).
+  console.log(`\nhub process: peak RSS ${(peakRss / 1e6).toFixed(0)} MB, heap used now ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB`);
+  clearInterval(sampler);
   server.close();
   for (const c of agents) c.disconnect();
 }
