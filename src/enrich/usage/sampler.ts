@@ -12,7 +12,7 @@ import { bytes, millicores } from './quantity.js';
  *
  * Request cost: one discovery request (`GET /apis/metrics.k8s.io/v1beta1`) at start, then one
  * `LIST /apis/metrics.k8s.io/v1beta1/pods` per interval (at most every 15 s: 4 requests a minute
- * per agent). The list is cluster-wide, because the metrics API's field selectors know only
+ * per agent). Where discovery finds no metrics API, it is asked again only every 5 minutes. The list is cluster-wide, because the metrics API's field selectors know only
  * metadata.name and metadata.namespace, not spec.nodeName (kubernetes/kubectl#1741); it is
  * filtered here to the node's pods. metrics-server answers it from memory, not from etcd; its
  * size grows with the cluster's pods (226 bytes a pod with two containers). Kept: a full node (110
@@ -62,7 +62,12 @@ export interface UsageSamplerOptions {
   maxPods?: number;
   /** Epoch seconds (tests). */
   now?: () => number;
+  /** Seconds before discovery is asked again after it found no metrics API (default 300). */
+  rediscoverSec?: number;
 }
+
+/** After discovery found no metrics API (404) or no right to it (403), how long before it is asked again. */
+const REDISCOVER_SEC = 300;
 
 /** metrics-server's default resolution: reading faster only repeats its last sample. */
 export const MIN_INTERVAL_MS = 15_000;
@@ -90,6 +95,8 @@ export class UsageSampler implements UsageSource {
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<void>;
   private discovered = false;
+  /** Before this time (epoch seconds) discovery is not asked again: it said the API is not there. */
+  private rediscoverAt = 0;
   /** Requests made, by kind (the cost stated above, measured). */
   readonly requests = { discovery: 0, list: 0 };
   /** Pod samples left out: a quantity, timestamp or window that could not be read. */
@@ -129,6 +136,9 @@ export class UsageSampler implements UsageSource {
   private async read(): Promise<void> {
     try {
       if (!this.discovered) {
+        // A cluster without metrics-server rarely gains one: asking every interval would be
+        // polling the API server for an answer that does not change (kubeshark/kubeshark#1500).
+        if (this.now() < this.rediscoverAt) return;
         this.requests.discovery++;
         const d = await getJson(this.o.kubeconfig, `/apis/${GROUP_VERSION}`);
         if (d.status !== 200) return this.fail(d.status, 'discovery');
@@ -147,6 +157,8 @@ export class UsageSampler implements UsageSource {
   private fail(status: number, what: 'discovery' | 'list'): void {
     // A 404 after discovery succeeded (the APIService removed) is asked about again from discovery.
     if (status === 404) this.discovered = false;
+    // Not installed (404) or not allowed (403) lasts; a 503 (metrics-server starting) is asked again soon.
+    if (what === 'discovery' && (status === 404 || status === 403)) this.rediscoverAt = this.now() + (this.o.rediscoverSec ?? REDISCOVER_SEC);
     this.state = { kind: 'unavailable', why: `metrics API not reachable: ${GROUP_VERSION} answered ${status} ${statusWords(status, what)}` };
   }
 
