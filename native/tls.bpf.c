@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * OpenSSL plaintext through uprobes (issue 17). CO-RE, built against a vmlinux.h generated from
+ * /sys/kernel/btf/vmlinux at build time (scripts/build-native.mjs).
+ *
+ * This kernel has no kprobes and no fentry: everything here is uprobes/uretprobes (declared with
+ * BPF_KPROBE/BPF_KRETPROBE, libbpf 1.1 has no BPF_UPROBE) and syscall tracepoints.
+ *
+ * Entry probes save (SSL*, buf, size pointer for the _ex forms) per thread; the return probe reads
+ * the byte count (return value, or *size when an _ex call returns 1) and copies the plaintext into
+ * the ring buffer in events of at most TLS_CHUNK_MAX bytes (see tls_event.h).
+ *
+ * The fd: while a thread is inside an SSL call, the first read/write-family syscall it makes names
+ * the socket (OpenSSL's socket BIO: curl, openssl s_server, most C programs). The SSL* → fd pair is
+ * remembered for later calls that make no syscall (buffered reads) and is set by SSL_set_fd too.
+ * Node drives OpenSSL through memory BIOs, so no syscall happens inside its calls: for SSL_read the
+ * thread's last read syscall before the call is taken (libuv reads the ciphertext, then Node calls
+ * SSL_read), and for SSL_write the first write syscall after it returns (libuv writes the
+ * ciphertext right away), announced by a TLS_KIND_BIND event since the data event already left.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "tls_event.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 sizep; /* size_t * of SSL_read_ex/SSL_write_ex, 0 otherwise */
+	__s32 fd;    /* from a syscall inside the call, -1 until then */
+	__s32 last_read_fd; /* the thread's last read fd at SSL_read entry, -1 if none */
+	__u8 dir;
+};
+
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct call);
+} active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fd SEC(".maps");
+
+/* Thread → its last read-family fd (Node's SSL_read comes after the read). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __s32);
+} last_read SEC(".maps");
+
+/* Thread → SSL* whose SSL_write returned without an fd: the next write syscall binds it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} write_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* userspace may resize before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TLS_CNT_N);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct scratch {
+	struct tls_event hdr;
+	__u8 data[TLS_CHUNK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int enter(__u64 ssl, __u64 buf, __u64 sizep, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = { .ssl = ssl, .buf = buf, .sizep = sizep, .fd = -1, .last_read_fd = -1, .dir = dir };
+	if (dir == TLS_DIR_INGRESS) {
+		__s32 *lr = bpf_map_lookup_elem(&last_read, &id);
+		if (lr)
+			c.last_read_fd = *lr;
+	}
+	bpf_map_update_elem(&active, &id, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave(long rc, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&active, &id);
+	if (!c)
+		return 0;
+	struct call call = *c;
+	bpf_map_delete_elem(&active, &id);
+
+	__u64 total = 0;
+	if (ex) {
+		if (rc != 1 || !call.sizep)
+			return 0;
+		if (bpf_probe_read_user(&total, sizeof(total), (void *)call.sizep))
+			return 0;
+	} else {
+		if (rc <= 0)
+			return 0;
+		total = rc;
+	}
+	if (total == 0)
+		return 0;
+	count(TLS_CNT_CALLS);
+
+	__u32 tgid = id >> 32;
+	struct ssl_key key = { .ssl = call.ssl, .tgid = tgid };
+	__s32 fd = -1;
+	__u8 fd_src = TLS_FD_NONE;
+	if (call.fd >= 0) {
+		fd = call.fd;
+		fd_src = TLS_FD_SYSCALL;
+		bpf_map_update_elem(&ssl_fd, &key, &fd, BPF_ANY);
+	} else {
+		__s32 *known = bpf_map_lookup_elem(&ssl_fd, &key);
+		if (known) {
+			fd = *known;
+			fd_src = TLS_FD_CACHED;
+		} else if (call.dir == TLS_DIR_INGRESS && call.last_read_fd >= 0) {
+			fd = call.last_read_fd;
+			fd_src = TLS_FD_LAST_READ;
+			bpf_map_update_elem(&ssl_fd, &key, &fd, BPF_ANY);
+		} else if (call.dir == TLS_DIR_EGRESS) {
+			bpf_map_update_elem(&write_pending, &id, &call.ssl, BPF_ANY);
+		}
+	}
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 0;
+	s->hdr.ts_ns = bpf_ktime_get_ns();
+	s->hdr.ssl = call.ssl;
+	s->hdr.cgroup_id = bpf_get_current_cgroup_id();
+	s->hdr.pid = tgid;
+	s->hdr.tid = (__u32)id;
+	s->hdr.fd = fd;
+	s->hdr.total = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
+	s->hdr.kind = TLS_KIND_DATA;
+	s->hdr.dir = call.dir;
+	s->hdr.fd_src = fd_src;
+	s->hdr.pad = 0;
+	bpf_get_current_comm(s->hdr.comm, sizeof(s->hdr.comm));
+
+	__u64 limit = (__u64)TLS_CHUNK_MAX * TLS_CHUNKS_PER_CALL;
+	__u64 copy = total < limit ? total : limit;
+	if (total > limit)
+		count(TLS_CNT_TRUNCATED);
+
+	for (__u32 i = 0; i < TLS_CHUNKS_PER_CALL; i++) {
+		__u64 off = (__u64)i * TLS_CHUNK_MAX;
+		if (off >= copy)
+			break;
+		__u64 n = copy - off;
+		if (n > TLS_CHUNK_MAX)
+			n = TLS_CHUNK_MAX;
+		/* The verifier wants the copy bounded explicitly. */
+		n &= (TLS_CHUNK_MAX << 1) - 1;
+		if (n > TLS_CHUNK_MAX)
+			n = TLS_CHUNK_MAX;
+		s->hdr.offset = off;
+		s->hdr.len = n;
+		s->hdr.flags = (off + n >= copy && total > limit) ? TLS_FLAG_TRUNCATED : 0;
+		if (bpf_probe_read_user(s->data, n, (void *)(call.buf + off))) {
+			count(TLS_CNT_READ_FAIL);
+			return 0;
+		}
+		if (bpf_ringbuf_output(&events, s, sizeof(struct tls_event) + n, 0))
+			count(TLS_CNT_LOST);
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
+{
+	return enter((__u64)ssl, (__u64)buf, 0, TLS_DIR_EGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_leave, int rc)
+{
+	return leave(rc, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{
+	return enter((__u64)ssl, (__u64)buf, 0, TLS_DIR_INGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_leave, int rc)
+{
+	return leave(rc, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return enter((__u64)ssl, (__u64)buf, (__u64)written, TLS_DIR_EGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_leave, int rc)
+{
+	return leave(rc, 1);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return enter((__u64)ssl, (__u64)buf, (__u64)readbytes, TLS_DIR_INGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_leave, int rc)
+{
+	return leave(rc, 1);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
+{
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__s32 v = fd;
+	if (fd >= 0)
+		bpf_map_update_elem(&ssl_fd, &key, &v, BPF_ANY);
+	return 0;
+}
+
+/* A freed SSL* may come back for another connection: forget its fd. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl)
+{
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	bpf_map_delete_elem(&ssl_fd, &key);
+	return 0;
+}
+
+/* A read/write-family syscall: inside an SSL call it names the fd; outside, it feeds Node's case. */
+static __always_inline int on_sys(struct trace_event_raw_sys_enter *ctx, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__s32 fd = (__s32)ctx->args[0];
+	struct call *c = bpf_map_lookup_elem(&active, &id);
+	if (c) {
+		if (c->dir == dir && c->fd < 0)
+			c->fd = fd;
+		return 0;
+	}
+	if (dir == TLS_DIR_INGRESS) {
+		bpf_map_update_elem(&last_read, &id, &fd, BPF_ANY);
+		return 0;
+	}
+	__u64 *ssl = bpf_map_lookup_elem(&write_pending, &id);
+	if (!ssl)
+		return 0;
+	__u64 sslv = *ssl;
+	bpf_map_delete_elem(&write_pending, &id);
+	struct ssl_key key = { .ssl = sslv, .tgid = id >> 32 };
+	bpf_map_update_elem(&ssl_fd, &key, &fd, BPF_ANY);
+	struct tls_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TLS_CNT_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ssl = sslv;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->fd = fd;
+	e->kind = TLS_KIND_BIND;
+	e->dir = TLS_DIR_EGRESS;
+	e->fd_src = TLS_FD_AFTER_WRITE;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int tp_write(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int tp_writev(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int tp_sendto(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int tp_sendmsg(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_enter_read")
+int tp_read(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int tp_readv(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tp_recvfrom(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tp_recvmsg(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_INGRESS); }

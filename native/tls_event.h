@@ -1,0 +1,55 @@
+/*
+ * The ring-buffer record shared by tls.bpf.c (writer) and src/capture/tls/events.ts (reader).
+ * All fields little-endian, header 72 bytes, then `len` bytes of plaintext. Keep the JS parser in
+ * step with any change here (TLS_EVENT_HDR_SIZE there).
+ */
+#ifndef TAPWIRE_TLS_EVENT_H
+#define TAPWIRE_TLS_EVENT_H
+
+/* Plaintext bytes per event; a call moving more is split into several events (offset grows). */
+#define TLS_CHUNK_MAX 16384
+/* Events per call at most: beyond TLS_CHUNK_MAX * TLS_CHUNKS_PER_CALL bytes the rest is not copied,
+ * and the last event carries TLS_FLAG_TRUNCATED (total keeps the true byte count). */
+#define TLS_CHUNKS_PER_CALL 8
+
+#define TLS_KIND_DATA 1 /* plaintext of one SSL_read/SSL_write call (or a part of it) */
+#define TLS_KIND_BIND 2 /* an SSL* was tied to an fd after its data event went out (Node's memory BIOs) */
+
+#define TLS_DIR_EGRESS 0  /* SSL_write / SSL_write_ex */
+#define TLS_DIR_INGRESS 1 /* SSL_read / SSL_read_ex */
+
+/* Where the fd came from. */
+#define TLS_FD_NONE 0      /* unknown: fd is -1 */
+#define TLS_FD_SYSCALL 1   /* a read/write syscall on this thread inside the SSL call */
+#define TLS_FD_CACHED 2    /* remembered from an earlier call on the same SSL* (or SSL_set_fd) */
+#define TLS_FD_LAST_READ 3 /* the last read syscall of this thread before SSL_read (Node: ciphertext read first) */
+#define TLS_FD_AFTER_WRITE 4 /* the first write syscall of this thread after SSL_write returned (bind events) */
+
+#define TLS_FLAG_TRUNCATED 1
+
+/* Indexes of the per-CPU counters map. */
+#define TLS_CNT_LOST 0       /* events the ring buffer had no room for */
+#define TLS_CNT_CALLS 1      /* SSL calls that returned > 0 bytes */
+#define TLS_CNT_TRUNCATED 2  /* calls longer than the per-call copy limit */
+#define TLS_CNT_READ_FAIL 3  /* bpf_probe_read_user failures (page not present) */
+#define TLS_CNT_N 4
+
+struct tls_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns() at the return probe (CLOCK_MONOTONIC) */
+	__u64 ssl;       /* the SSL* */
+	__u64 cgroup_id; /* bpf_get_current_cgroup_id() */
+	__u32 pid;       /* tgid */
+	__u32 tid;
+	__s32 fd;
+	__u32 total;     /* bytes the call moved (true length) */
+	__u32 offset;    /* where this event's bytes start within the call */
+	__u32 len;       /* bytes that follow the header */
+	__u8 kind;
+	__u8 dir;
+	__u8 fd_src;
+	__u8 flags;
+	__u32 pad;
+	char comm[16];
+};
+
+#endif
