@@ -1,0 +1,546 @@
+/*
+ * tapwire_bpf.node: the N-API addon that loads native/tls.bpf.o with libbpf 1.1, attaches its
+ * uprobes to an ELF file (libssl.so.3, or a binary that links OpenSSL statically such as node),
+ * and hands ring-buffer records to JS in batches through a threadsafe function.
+ *
+ * JS API (see src/capture/tls/addon.ts for the typed face):
+ *   open(objectPath, ringBytes, onBatch(buffer)) -> handle
+ *       loads the object, attaches the syscall tracepoints, starts the poll thread. Each batch is
+ *       one Buffer of records (struct tls_event + data), each padded to 8 bytes.
+ *   attach(handle, elfPath, pid) -> { attached: string[], failed: [name, message][] }
+ *       uprobes + uretprobes on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, SSL_set_fd,
+ *       SSL_free found by symbol name in elfPath; pid -1 for every process.
+ *   counters(handle) -> { events, bytes, batches, lost, calls, truncated, readFail, droppedAtClose, links }
+ *   clocks() -> [realtimeNs, monotonicNs] as BigInts, read back to back (bpf_ktime_get_ns is
+ *       CLOCK_MONOTONIC, so epoch = ts - monotonic + realtime)
+ *   close(handle): detaches every link, stops the thread, frees the object. Also run at env teardown
+ *       (process exit) and when the handle is garbage-collected. Nothing is pinned: every uprobe is
+ *       a perf-event link owned by an fd of this process, so the kernel drops it when the process
+ *       dies, SIGKILL included.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/types.h>
+#include "tls_event.h"
+
+#define BATCH_FLUSH_BYTES (1u << 20)
+#define MAX_LINKS 4096
+
+struct probe {
+	const char *func;
+	const char *enter;
+	const char *leave; /* NULL: entry only */
+};
+
+static const struct probe PROBES[] = {
+	{ "SSL_write", "ssl_write_enter", "ssl_write_leave" },
+	{ "SSL_read", "ssl_read_enter", "ssl_read_leave" },
+	{ "SSL_write_ex", "ssl_write_ex_enter", "ssl_write_ex_leave" },
+	{ "SSL_read_ex", "ssl_read_ex_enter", "ssl_read_ex_leave" },
+	{ "SSL_set_fd", "ssl_set_fd_enter", NULL },
+	{ "SSL_free", "ssl_free_enter", NULL },
+};
+
+struct handle {
+	struct bpf_object *obj;
+	struct ring_buffer *rb;
+	struct bpf_link *links[MAX_LINKS];
+	int nlinks;
+	pthread_t thread;
+	int thread_started;
+	volatile int stop;
+	int closed;
+	napi_threadsafe_function tsfn;
+	napi_env env;
+	/* the batch being filled by the poll thread */
+	uint8_t *batch;
+	size_t batch_len, batch_cap;
+	/* counters (poll thread writes, JS thread reads) */
+	uint64_t events, bytes, batches, dropped_at_close;
+};
+
+/* ---- libbpf's log: keep the last warnings so that JS errors can say why ---- */
+static char last_log[2048];
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	pthread_mutex_lock(&log_lock);
+	size_t have = strlen(last_log), add = strlen(line);
+	if (have + add >= sizeof(last_log)) {
+		last_log[0] = 0;
+		have = 0;
+	}
+	if (add < sizeof(last_log))
+		memcpy(last_log + have, line, add + 1);
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+static void log_reset(void)
+{
+	pthread_mutex_lock(&log_lock);
+	last_log[0] = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void throw_libbpf(napi_env env, const char *what, int err)
+{
+	char msg[2600];
+	pthread_mutex_lock(&log_lock);
+	size_t n = strlen(last_log);
+	while (n && (last_log[n - 1] == '\n'))
+		last_log[--n] = 0;
+	snprintf(msg, sizeof(msg), "%s: %s%s%s", what, strerror(err < 0 ? -err : err), n ? " (libbpf: " : "", n ? last_log : "");
+	if (n)
+		strncat(msg, ")", sizeof(msg) - strlen(msg) - 1);
+	pthread_mutex_unlock(&log_lock);
+	napi_throw_error(env, NULL, msg);
+}
+
+/* ---- poll thread ---- */
+static void flush_batch(struct handle *h, int at_close)
+{
+	if (!h->batch_len)
+		return;
+	uint8_t *b = h->batch;
+	size_t len = h->batch_len;
+	/* the length travels in front of the bytes */
+	h->batch = NULL;
+	h->batch_len = h->batch_cap = 0;
+	for (int tries = 0;; tries++) {
+		napi_status st = napi_call_threadsafe_function(h->tsfn, b, napi_tsfn_nonblocking);
+		if (st == napi_ok) {
+			__atomic_add_fetch(&h->batches, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		if (st != napi_queue_full || h->stop || at_close) {
+			/* count what is lost here (not the kernel's loss) */
+			__atomic_add_fetch(&h->dropped_at_close, 1, __ATOMIC_RELAXED);
+			free(b);
+			return;
+		}
+		usleep(200);
+	}
+	(void)len;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct handle *h = ctx;
+	size_t padded = (size + 7) & ~(size_t)7;
+	/* 8-byte prefix: total batch length is implicit; each record is self-describing (hdr.len) */
+	if (h->batch_len + padded + 8 > h->batch_cap) {
+		size_t cap = h->batch_cap ? h->batch_cap : 64 * 1024;
+		while (cap < h->batch_len + padded + 8)
+			cap *= 2;
+		uint8_t *nb = realloc(h->batch, cap);
+		if (!nb)
+			return 0;
+		if (!h->batch)
+			memset(nb, 0, 8);
+		h->batch = nb;
+		h->batch_cap = cap;
+		if (!h->batch_len)
+			h->batch_len = 8;
+	}
+	memcpy(h->batch + h->batch_len, data, size);
+	if (padded > size)
+		memset(h->batch + h->batch_len + size, 0, padded - size);
+	h->batch_len += padded;
+	*(uint64_t *)h->batch = h->batch_len; /* the first 8 bytes: the batch's length */
+	__atomic_add_fetch(&h->events, 1, __ATOMIC_RELAXED);
+	if (size >= sizeof(struct tls_event))
+		__atomic_add_fetch(&h->bytes, ((const struct tls_event *)data)->len, __ATOMIC_RELAXED);
+	if (h->batch_len >= BATCH_FLUSH_BYTES)
+		flush_batch(h, 0);
+	return 0;
+}
+
+static void *poll_main(void *arg)
+{
+	struct handle *h = arg;
+	while (!h->stop) {
+		int n = ring_buffer__poll(h->rb, 50);
+		if (n < 0 && n != -EINTR)
+			break;
+		flush_batch(h, 0);
+	}
+	ring_buffer__consume(h->rb);
+	flush_batch(h, 1);
+	return NULL;
+}
+
+/* Runs on the JS thread: hand one batch over as a Buffer that owns the malloc'd bytes. */
+static void free_batch(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	(void)hint;
+	free(data);
+}
+
+static void call_js(napi_env env, napi_value cb, void *context, void *data)
+{
+	(void)context;
+	uint8_t *b = data;
+	if (!env || !cb) {
+		free(b);
+		return;
+	}
+	uint64_t len = *(uint64_t *)b;
+	napi_value buf, undef;
+	if (napi_create_external_buffer(env, len, b, free_batch, NULL, &buf) != napi_ok) {
+		free(b);
+		return;
+	}
+	napi_get_undefined(env, &undef);
+	napi_call_function(env, undef, cb, 1, &buf, NULL);
+}
+
+/* ---- lifecycle ---- */
+static void do_close(struct handle *h)
+{
+	if (h->closed)
+		return;
+	h->closed = 1;
+	for (int i = 0; i < h->nlinks; i++)
+		bpf_link__destroy(h->links[i]);
+	h->nlinks = 0;
+	if (h->thread_started) {
+		h->stop = 1;
+		pthread_join(h->thread, NULL);
+		h->thread_started = 0;
+	}
+	if (h->rb)
+		ring_buffer__free(h->rb);
+	h->rb = NULL;
+	if (h->obj)
+		bpf_object__close(h->obj);
+	h->obj = NULL;
+	free(h->batch);
+	h->batch = NULL;
+	if (h->tsfn) {
+		napi_release_threadsafe_function(h->tsfn, napi_tsfn_release);
+		h->tsfn = NULL;
+	}
+}
+
+static void env_cleanup(void *arg)
+{
+	struct handle *h = arg;
+	if (h->tsfn) {
+		/* at teardown, queued batches are not delivered */
+		napi_release_threadsafe_function(h->tsfn, napi_tsfn_abort);
+		h->tsfn = NULL;
+	}
+	do_close(h);
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint)
+{
+	(void)hint;
+	struct handle *h = data;
+	napi_remove_env_cleanup_hook(env, env_cleanup, h);
+	do_close(h);
+	free(h);
+}
+
+static struct handle *get_handle(napi_env env, napi_value v)
+{
+	void *p = NULL;
+	if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+		napi_throw_type_error(env, NULL, "not a tapwire_bpf handle");
+		return NULL;
+	}
+	struct handle *h = p;
+	if (h->closed) {
+		napi_throw_error(env, NULL, "the probes are closed");
+		return NULL;
+	}
+	return h;
+}
+
+static char *get_string(napi_env env, napi_value v)
+{
+	size_t len = 0;
+	if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+		napi_throw_type_error(env, NULL, "expected a string");
+		return NULL;
+	}
+	char *s = malloc(len + 1);
+	napi_get_value_string_utf8(env, v, s, len + 1, &len);
+	return s;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3];
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 3) {
+		napi_throw_type_error(env, NULL, "open(objectPath, ringBytes, onBatch)");
+		return NULL;
+	}
+	char *path = get_string(env, argv[0]);
+	if (!path)
+		return NULL;
+	int64_t ring = 0;
+	napi_get_value_int64(env, argv[1], &ring);
+
+	log_reset();
+	struct handle *h = calloc(1, sizeof(*h));
+	h->env = env;
+	h->obj = bpf_object__open_file(path, NULL);
+	if (!h->obj) {
+		int err = errno;
+		free(h);
+		char what[600];
+		snprintf(what, sizeof(what), "cannot open BPF object %s", path);
+		free(path);
+		throw_libbpf(env, what, err);
+		return NULL;
+	}
+	free(path);
+	struct bpf_map *events = bpf_object__find_map_by_name(h->obj, "events");
+	if (events && ring > 0)
+		bpf_map__set_max_entries(events, (uint32_t)ring);
+	/* the uprobes are attached by attach(); only the tracepoints attach here */
+	int err = bpf_object__load(h->obj);
+	if (err) {
+		bpf_object__close(h->obj);
+		free(h);
+		throw_libbpf(env, "cannot load the BPF programs", err);
+		return NULL;
+	}
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, h->obj)
+	{
+		const char *sec = bpf_program__section_name(prog);
+		if (strncmp(sec, "tracepoint/", 11) != 0)
+			continue;
+		struct bpf_link *l = bpf_program__attach(prog);
+		if (!l) {
+			err = -errno;
+			do_close(h);
+			free(h);
+			char what[300];
+			snprintf(what, sizeof(what), "cannot attach %s", sec);
+			throw_libbpf(env, what, err);
+			return NULL;
+		}
+		h->links[h->nlinks++] = l;
+	}
+	h->rb = ring_buffer__new(bpf_map__fd(events), on_record, h, NULL);
+	if (!h->rb) {
+		err = -errno;
+		do_close(h);
+		free(h);
+		throw_libbpf(env, "cannot open the ring buffer", err);
+		return NULL;
+	}
+	napi_value name;
+	napi_create_string_utf8(env, "tapwire_bpf", NAPI_AUTO_LENGTH, &name);
+	if (napi_create_threadsafe_function(env, argv[2], NULL, name, 16, 1, NULL, NULL, NULL, call_js, &h->tsfn) != napi_ok) {
+		do_close(h);
+		free(h);
+		napi_throw_error(env, NULL, "cannot create the threadsafe function");
+		return NULL;
+	}
+	if (pthread_create(&h->thread, NULL, poll_main, h) != 0) {
+		do_close(h);
+		free(h);
+		napi_throw_error(env, NULL, "cannot start the poll thread");
+		return NULL;
+	}
+	h->thread_started = 1;
+	napi_add_env_cleanup_hook(env, env_cleanup, h);
+	napi_value ext;
+	napi_create_external(env, h, finalize_handle, NULL, &ext);
+	return ext;
+}
+
+static napi_value js_attach(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3];
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 3) {
+		napi_throw_type_error(env, NULL, "attach(handle, elfPath, pid)");
+		return NULL;
+	}
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	char *path = get_string(env, argv[1]);
+	if (!path)
+		return NULL;
+	int32_t pid = -1;
+	napi_get_value_int32(env, argv[2], &pid);
+
+	napi_value result, attached, failed;
+	napi_create_object(env, &result);
+	napi_create_array(env, &attached);
+	napi_create_array(env, &failed);
+	uint32_t na = 0, nf = 0;
+	for (size_t i = 0; i < sizeof(PROBES) / sizeof(PROBES[0]); i++) {
+		const struct probe *p = &PROBES[i];
+		const char *names[2] = { p->enter, p->leave };
+		struct bpf_link *got[2] = { NULL, NULL };
+		int err = 0;
+		log_reset();
+		for (int k = 0; k < 2 && !err; k++) {
+			if (!names[k])
+				continue;
+			if (h->nlinks + 2 > MAX_LINKS) {
+				err = -ENOSPC;
+				break;
+			}
+			struct bpf_program *prog = bpf_object__find_program_by_name(h->obj, names[k]);
+			if (!prog) {
+				err = -ENOENT;
+				break;
+			}
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = p->func, .retprobe = k == 1);
+			got[k] = bpf_program__attach_uprobe_opts(prog, pid, path, 0, &opts);
+			if (!got[k])
+				err = -errno;
+		}
+		if (err) {
+			for (int k = 0; k < 2; k++)
+				if (got[k])
+					bpf_link__destroy(got[k]);
+			char msg[2600];
+			pthread_mutex_lock(&log_lock);
+			size_t n = strlen(last_log);
+			while (n && last_log[n - 1] == '\n')
+				last_log[--n] = 0;
+			snprintf(msg, sizeof(msg), "%s%s%s", strerror(-err), n ? ": " : "", last_log);
+			pthread_mutex_unlock(&log_lock);
+			napi_value pair, fname, fmsg;
+			napi_create_array_with_length(env, 2, &pair);
+			napi_create_string_utf8(env, p->func, NAPI_AUTO_LENGTH, &fname);
+			napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &fmsg);
+			napi_set_element(env, pair, 0, fname);
+			napi_set_element(env, pair, 1, fmsg);
+			napi_set_element(env, failed, nf++, pair);
+			continue;
+		}
+		for (int k = 0; k < 2; k++)
+			if (got[k])
+				h->links[h->nlinks++] = got[k];
+		napi_value fname;
+		napi_create_string_utf8(env, p->func, NAPI_AUTO_LENGTH, &fname);
+		napi_set_element(env, attached, na++, fname);
+	}
+	free(path);
+	napi_set_named_property(env, result, "attached", attached);
+	napi_set_named_property(env, result, "failed", failed);
+	return result;
+}
+
+static uint64_t sum_counter(struct handle *h, uint32_t idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return 0;
+	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
+	uint64_t sum = 0;
+	struct bpf_map *m = bpf_object__find_map_by_name(h->obj, "counters");
+	if (m && bpf_map_lookup_elem(bpf_map__fd(m), &idx, vals) == 0)
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *name, double v)
+{
+	napi_value n;
+	napi_create_double(env, v, &n);
+	napi_set_named_property(env, obj, name, n);
+}
+
+static napi_value js_counters(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	napi_value o;
+	napi_create_object(env, &o);
+	set_num(env, o, "events", (double)__atomic_load_n(&h->events, __ATOMIC_RELAXED));
+	set_num(env, o, "bytes", (double)__atomic_load_n(&h->bytes, __ATOMIC_RELAXED));
+	set_num(env, o, "batches", (double)__atomic_load_n(&h->batches, __ATOMIC_RELAXED));
+	set_num(env, o, "droppedAtClose", (double)__atomic_load_n(&h->dropped_at_close, __ATOMIC_RELAXED));
+	set_num(env, o, "lost", (double)sum_counter(h, TLS_CNT_LOST));
+	set_num(env, o, "calls", (double)sum_counter(h, TLS_CNT_CALLS));
+	set_num(env, o, "truncated", (double)sum_counter(h, TLS_CNT_TRUNCATED));
+	set_num(env, o, "readFail", (double)sum_counter(h, TLS_CNT_READ_FAIL));
+	set_num(env, o, "links", h->nlinks);
+	return o;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	void *p = NULL;
+	if (napi_get_value_external(env, argv[0], &p) == napi_ok && p) {
+		struct handle *h = p;
+		napi_remove_env_cleanup_hook(env, env_cleanup, h);
+		do_close(h);
+	}
+	return NULL;
+}
+
+static napi_value js_clocks(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	struct timespec rt, mono;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	napi_value arr, a, b;
+	napi_create_array_with_length(env, 2, &arr);
+	napi_create_bigint_int64(env, (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec, &a);
+	napi_create_bigint_int64(env, (int64_t)mono.tv_sec * 1000000000LL + mono.tv_nsec, &b);
+	napi_set_element(env, arr, 0, a);
+	napi_set_element(env, arr, 1, b);
+	return arr;
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+	libbpf_set_print(on_libbpf_print);
+	napi_property_descriptor props[] = {
+		{ "open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL },
+		{ "attach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL },
+		{ "counters", NULL, js_counters, NULL, NULL, NULL, napi_default, NULL },
+		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
+		{ "clocks", NULL, js_clocks, NULL, NULL, NULL, napi_default, NULL },
+	};
+	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+	napi_value v;
+	napi_create_uint32(env, sizeof(struct tls_event), &v);
+	napi_set_named_property(env, exports, "eventHeaderSize", v);
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
