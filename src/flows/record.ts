@@ -145,8 +145,68 @@ export interface PgRecordResponse {
   empty?: true;
 }
 
+/** A TLS ClientHello as offered (RFC 8446 §4.1.2): the request half of a TLS connection. */
+export interface TlsRecordRequest {
+  /** Capture times of the packets with the ClientHello's first and last byte. */
+  start: number;
+  end: number;
+  frames?: [number, number];
+  /** Bytes of the ClientHello handshake message, its 4-byte header included. */
+  size: number;
+  /** legacy_version by name ("TLS 1.2": TLS 1.3 clients send that too, RFC 8446 §4.1.2). */
+  legacyVersion: string;
+  /** supported_versions (RFC 8446 §4.2.1) by name, in offered order, GREASE left out; absent when the extension is. */
+  versions?: string[];
+  /** server_name's host name (RFC 6066 §3); absent when none was sent. */
+  sni?: string;
+  /** ALPN protocol names offered, in preference order (RFC 7301); absent when the extension is. */
+  alpn?: string[];
+  /** Cipher suites offered, in order, as 4-digit hex codes ("1301"), GREASE included. */
+  ciphers: string[];
+  /** Extension types in the order sent, as numbers (GREASE included). */
+  extensions: number[];
+  /** signature_algorithms (RFC 8446 §4.2.3) as 4-digit hex codes, in order; absent when the extension is. */
+  signatureAlgorithms?: string[];
+  /** Length of legacy_session_id (0–32). */
+  sessionIdLength: number;
+  /** A pre_shared_key extension: the client offered to resume (TLS 1.3). */
+  psk?: true;
+  /** An early_data extension: the client sent 0-RTT data. */
+  earlyData?: true;
+  /** A non-empty session_ticket extension: the client offered a ticket to resume (TLS 1.2, RFC 5077). */
+  ticket?: true;
+  /** JA4 fingerprint of the ClientHello (FoxIO's JA4 specification), e.g. "t13d1516h2_8daaf6152771_e5627efa2ab1". */
+  ja4: string;
+}
+
+/** A TLS ServerHello (RFC 8446 §4.1.3): the response half of a TLS connection. */
+export interface TlsRecordResponse {
+  start: number;
+  end: number;
+  frames?: [number, number];
+  /** Bytes of the ServerHello handshake message, header included. */
+  size: number;
+  /** The negotiated version by name ("TLS 1.3"): supported_versions' selected_version, else legacy_version. */
+  version: string;
+  /** The chosen cipher suite by IANA name ("TLS_AES_128_GCM_SHA256"), or its code ("0x1305") when tapwire has no name for it. */
+  cipher: string;
+  /**
+   * The ALPN protocol the server chose (TLS ≤ 1.2, in the ServerHello). Absent when none was, and
+   * always in TLS 1.3, where the choice travels encrypted in EncryptedExtensions (RFC 8446 §4.3.1).
+   */
+  alpn?: string;
+  /**
+   * The session was resumed rather than a full handshake: TLS 1.3 by a pre_shared_key in the
+   * ServerHello; TLS 1.2 by an echoed session id, or a ChangeCipherSpec with no Certificate
+   * before it (a session ticket). Absent when a TLS 1.2 server's next message was not seen.
+   */
+  resumed?: boolean;
+  /** A HelloRetryRequest came first (RFC 8446 §4.1.4): the client had to send a second ClientHello. */
+  helloRetry?: true;
+}
+
 /** Every protocol tapwire records. Adding one here without a record module is a compile error. */
-export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres';
+export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres' | 'tls';
 
 /** What every flow carries, whatever its protocol: ids, peers, times, completeness, identity (in the peers). */
 export interface FlowEnvelope {
@@ -220,6 +280,21 @@ export interface PostgresFlow extends FlowEnvelope {
   postgres?: PgSessionRecord;
 }
 
+/** TLS: one connection's handshake (ClientHello, ServerHello) and the encrypted bytes after it; nothing decrypted. */
+export interface TlsFlow extends FlowEnvelope {
+  protocol: 'tls';
+  /** The ClientHello. */
+  request?: TlsRecordRequest;
+  /** The ServerHello; absent (and the record incomplete, "no-server-hello") when it was not seen. */
+  response?: TlsRecordResponse;
+  /** Milliseconds from the ClientHello's first byte to the client's Finished (its first encrypted record); absent when not seen. */
+  handshakeMs?: number;
+  /** application_data payload bytes after the handshake, each way (TLS 1.3: the server's session tickets included). */
+  bytes?: { toServer: number; toClient: number };
+  /** The first alert sent in clear, before encryption started (a failed handshake). */
+  alert?: { level: 'warning' | 'fatal' | 'unknown'; description: string; by: 'client' | 'server' };
+}
+
 /** An HTTP/2 stream or connection error that ended the exchange. */
 export interface StreamErrorRecord {
   /** RFC 9113 §7 name: CANCEL, REFUSED_STREAM, PROTOCOL_ERROR … */
@@ -250,7 +325,7 @@ export interface PgSessionRecord {
 }
 
 /** One flow: the envelope and the part its `protocol` names. */
-export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow;
+export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow | TlsFlow;
 
 /** The record type of one protocol. */
 export type FlowOf<P extends Protocol> = Extract<FlowRecord, { protocol: P }>;
@@ -274,7 +349,7 @@ export function unhandled(p: never): never {
 export function isHttpLike(r: FlowRecord): r is HttpFlowRecord {
   switch (r.protocol) {
     case 'http': case 'http2': case 'grpc': return true;
-    case 'postgres': return false;
+    case 'postgres': case 'tls': return false;
     default: return unhandled(r);
   }
 }

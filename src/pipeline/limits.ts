@@ -1,4 +1,4 @@
-import type { FlowRecord, RecordMessage } from '../flows/index.js';
+import { httpHalves, type FlowRecord, type RecordMessage } from '../flows/index.js';
 
 /**
  * Limits that records show one at a time, counted for the whole capture under stable names, so a
@@ -30,7 +30,7 @@ export class LimitCounter {
   record(r: FlowRecord): void {
     const c = this.counts;
     if (r.incompleteReason === 'evicted') c.evictedExchanges++;
-    if (r.protocol === 'postgres') return;
+    if (!httpHalves(r)) return;
     for (const h of [r.request, r.response]) {
       if (!h) continue;
       if (h.bodyTruncated) c.bodyTruncated++;

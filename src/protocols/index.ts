@@ -12,5 +12,7 @@ export { fingerprint } from './postgres/fingerprint.js';
 export type { PgExchange, PgNotice } from './postgres/types.js';
 export type { PgValue } from './postgres/values.js';
 export { recognizeUdp } from './recognize.js';
+export * as tlsNames from './tls/names.js';
+export type { TlsExchange } from './tls/types.js';
 export { ANALYZERS } from './registry.js';
 export type { Analyzer, DatagramAnalyzer, Exchange, GrpcMessage, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolAnalyzer, Transaction } from './types.js';

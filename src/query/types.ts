@@ -72,6 +72,8 @@ const HALF = {
 export const REQUEST = struct('request', {
   ...HALF, method: STRING, path: STRING, version: STRING, authority: STRING, scheme: STRING, messages: list(MESSAGE), messagesDropped: INT,
   message: STRING, query: STRING, fingerprint: STRING, statement: STRING, portal: STRING, params: list(DYN), pid: INT,
+  legacyVersion: STRING, versions: list(STRING), sni: STRING, alpn: list(STRING), ciphers: list(STRING), extensions: list(INT),
+  signatureAlgorithms: list(STRING), sessionIdLength: INT, psk: BOOL, earlyData: BOOL, ticket: BOOL, ja4: STRING,
 } satisfies AnyFields<NonNullable<FlowRecord['request']>>);
 
 /** `response`: the fields of every protocol's response half. */
@@ -80,6 +82,7 @@ export const RESPONSE = struct('response', {
   grpcStatus: INT, grpcMessage: STRING, messages: list(MESSAGE), messagesDropped: INT,
   command: STRING, rows: INT, columns: list(STRING), preview: list(list(DYN)), error: NOTICE, notices: list(NOTICE),
   copy: struct('copy', { direction: STRING, bytes: INT, rows: INT }), suspended: BOOL, empty: BOOL,
+  cipher: STRING, alpn: STRING, resumed: BOOL, helloRetry: BOOL,
 } satisfies AnyFields<NonNullable<FlowRecord['response']>>);
 
 export const H2_ERROR = struct('error', { code: STRING, frame: STRING, by: STRING } satisfies Fields<StreamErrorRecord>);
@@ -94,4 +97,6 @@ export const RECORD = struct('record', {
     database: STRING, user: STRING, application: STRING, auth: STRING, transaction: STRING,
     notification: struct('notification', { pid: INT, channel: STRING, payload: STRING } satisfies Fields<NonNullable<PgSessionRecord['notification']>>),
   } satisfies Fields<PgSessionRecord>),
+  handshakeMs: DOUBLE, bytes: struct('bytes', { toServer: INT, toClient: INT }),
+  alert: struct('alert', { level: STRING, description: STRING, by: STRING }),
 } satisfies AnyFields<FlowRecord>);

@@ -25,9 +25,9 @@ export interface RecordModule<F extends FlowRecord = FlowRecord> {
   readonly column: string;
   /**
    * What the halves are: HTTP messages (headers, bodies: HAR, redaction, OpenAPI and header checks
-   * apply) or SQL statements and results.
+   * apply), SQL statements and results, or a handshake's hellos (TLS: no message content at all).
    */
-  readonly halves: 'http' | 'sql';
+  readonly halves: 'http' | 'sql' | 'handshake';
   /** Whether request paths carry parameters as segments (REST paths: N+1 groups them by slug). */
   readonly pathParams: boolean;
   /** The record, from a session's exchange of this protocol: envelope, halves, the protocol's own block. */
