@@ -13,7 +13,7 @@ import { RECORDS } from '../../src/flows/protocols/index.js';
  * nested objects and arrays. Then every golden record (test/golden/**\/*.jsonl) must validate.
  */
 
-const SCHEMAS = ['flow-record.schema.json', 'flow-record-http.schema.json', 'flow-record-postgres.schema.json'];
+const SCHEMAS = ['flow-record.schema.json', 'flow-record-http.schema.json', 'flow-record-postgres.schema.json', 'flow-record-tls.schema.json'];
 type Node = Record<string, unknown> & { properties?: Record<string, Node>; required?: string[]; allOf?: Node[]; $ref?: string; items?: Node | false };
 const docs = new Map<string, Node>(SCHEMAS.map((f) => [f, JSON.parse(readFileSync(join('schema', f), 'utf8')) as Node]));
 
