@@ -7,3 +7,4 @@ export { CaptureOpenError, LiveCapture, type LiveCounters } from './live.js';
 export { captureSize, readCapture } from './reader.js';
 export { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from './timeorder.js';
 export { CaptureFormatError, type Packet, type ReaderInfo } from './types.js';
+export * from './tls/index.js';

@@ -1,0 +1,131 @@
+/**
+ * The optional eBPF addon (native/build/tapwire_bpf.node, built by `npm run build:native`), and
+ * why TLS uprobes cannot run in this process when they cannot. Like `cap`, it is never required:
+ * nothing loads it until TLS probes are asked for, and offline use needs nothing native.
+ */
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's face (native/addon.c). */
+export interface BpfAddon {
+  open(objectPath: string, ringBytes: number, onBatch: (batch: Buffer) => void): BpfHandle;
+  attach(handle: BpfHandle, elfPath: string, pid: number): { attached: string[]; failed: [string, string][] };
+  counters(handle: BpfHandle): AddonCounters;
+  close(handle: BpfHandle): void;
+  /** [CLOCK_REALTIME, CLOCK_MONOTONIC] in ns, read back to back. */
+  clocks(): [bigint, bigint];
+  eventHeaderSize: number;
+}
+
+/** An opaque handle to one loaded object and its links. */
+export type BpfHandle = { readonly __brand: 'BpfHandle' };
+
+export interface AddonCounters {
+  /** Ring-buffer records handed to JS (data and bind events). */
+  events: number;
+  /** Plaintext bytes in them. */
+  bytes: number;
+  /** Batches (calls into JS). */
+  batches: number;
+  /** Batches dropped because JS had not taken the previous ones when the probes closed. */
+  droppedAtClose: number;
+  /** Events the kernel could not put in the ring buffer (full): the loss counter. */
+  lost: number;
+  /** SSL calls that moved ≥ 1 byte. */
+  calls: number;
+  /** Calls longer than the per-call copy limit (8 × 16 KiB): their tail was not copied. */
+  truncated: number;
+  /** Plaintext the kernel could not read from the process (page not present). */
+  readFail: number;
+  /** BPF links held (tracepoints + uprobes). */
+  links: number;
+}
+
+/** The repository root, from src/capture/tls or dist/capture/tls alike. */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const NATIVE_BUILD_DIR = join(root, 'native', 'build');
+export const ADDON_PATH = join(NATIVE_BUILD_DIR, 'tapwire_bpf.node');
+export const BPF_OBJECT_PATH = join(NATIVE_BUILD_DIR, 'tls.bpf.o');
+export const BUILD_HINT = 'apt-get install clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config, then npm run build:native';
+
+let addon: BpfAddon | undefined;
+let addonError: string | undefined;
+
+/** The addon, or undefined (see addonLoadError()). */
+export function loadAddon(): BpfAddon | undefined {
+  if (!addon && addonError === undefined) {
+    if (!existsSync(ADDON_PATH) || !existsSync(BPF_OBJECT_PATH)) {
+      addonError = `the eBPF addon is not built (no ${existsSync(ADDON_PATH) ? BPF_OBJECT_PATH : ADDON_PATH}): ${BUILD_HINT}`;
+    } else {
+      try {
+        addon = createRequire(import.meta.url)(ADDON_PATH) as BpfAddon;
+      } catch (e) {
+        addonError = `the eBPF addon does not load (${(e as Error).message.split('\n')[0]}): rebuild it with npm run build:native`;
+      }
+    }
+  }
+  return addon;
+}
+
+export function addonLoadError(): string | undefined {
+  loadAddon();
+  return addonError;
+}
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+/** The effective capability set of this process (from /proc/self/status). */
+function effectiveCaps(): bigint {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+function mountedTypes(): Set<string> {
+  try {
+    return new Set(readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[2] ?? ''));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * Every reason TLS uprobes cannot run here (empty when they can be tried), each naming what is
+ * missing and how to get it: the addon, BTF, tracefs (libbpf finds the syscall tracepoints' ids
+ * there), bpffs, and the privileges (root, or CAP_BPF + CAP_PERFMON).
+ */
+export function tlsProbesUnavailable(): string[] {
+  const reasons: string[] = [];
+  if (process.platform !== 'linux') return [`eBPF needs Linux (this is ${process.platform})`];
+  const err = addonLoadError();
+  if (err) reasons.push(err);
+  if (!existsSync('/sys/kernel/btf/vmlinux')) reasons.push('no kernel BTF (/sys/kernel/btf/vmlinux): the kernel needs CONFIG_DEBUG_INFO_BTF=y');
+  const types = mountedTypes();
+  if (!types.has('tracefs') && !existsSync('/sys/kernel/tracing/events/syscalls')) {
+    reasons.push('tracefs is not mounted: mount -t tracefs tracefs /sys/kernel/tracing');
+  }
+  if (!types.has('bpf')) reasons.push('bpffs is not mounted: mount -t bpf bpf /sys/fs/bpf');
+  const caps = effectiveCaps();
+  const has = (c: bigint) => ((caps >> c) & 1n) === 1n;
+  if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
+    reasons.push(`not privileged: run as root or with CAP_BPF and CAP_PERFMON (uid ${process.getuid?.() ?? '?'}, CapEff ${caps.toString(16)})`);
+  }
+  return reasons;
+}
+
+/** Whether a file can be opened for reading (uprobes are attached by path). */
+export function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * capture/tls/: TLS plaintext through eBPF uprobes on OpenSSL (native/, optional addon).
+ */
+export { addonLoadError, BUILD_HINT as TLS_BUILD_HINT, tlsProbesUnavailable, type AddonCounters } from './addon.js';
+export { ConnResolver, parseProcNetTcp, type ConnCounters, type TcpTuple } from './conn.js';
+export { inspectElf, SSL_FUNCTIONS, type ElfSslInfo } from './elf.js';
+export { parseBatch, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TLS_EVENT_HDR_SIZE, type FdSource, type RawTlsEvent } from './events.js';
+export {
+  openTlsProbes, TlsProbes, TlsProbesUnavailableError,
+  type AttachResult, type TlsChunk, type TlsProbeCounters, type TlsProbeOptions, type TlsTargetSpec,
+} from './probes.js';
+export { describeTarget, findTlsTargets, type TargetScan, type TlsTarget, type UnprobeableTarget } from './targets.js';

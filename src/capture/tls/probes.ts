@@ -1,0 +1,269 @@
+/**
+ * openTlsProbes: OpenSSL plaintext from uprobes as a stream of TlsChunks (issue 17, part 1).
+ *
+ * One chunk is one ring-buffer data event: the plaintext of one SSL_read/SSL_write call, or a
+ * 16 KiB part of a longer one (`offset` says where it starts within the call, `length` is the
+ * call's true byte count; past 128 KiB per call the bytes are not copied and `truncated` is set).
+ * Chunks of one connection and direction arrive in call order; consumers concatenate `data`.
+ *
+ * Node's TLS runs on memory BIOs, so the fd of an SSL_write is only known when libuv writes the
+ * ciphertext just after it returns: such a chunk (fd -1) is held until the bind event for its SSL*
+ * arrives, or `holdMs` passes, and later chunks of the same SSL* wait behind it to keep order.
+ */
+import { EventEmitter } from 'node:events';
+import { ADDON_PATH, BPF_OBJECT_PATH, loadAddon, tlsProbesUnavailable, type AddonCounters, type BpfAddon, type BpfHandle } from './addon.js';
+import { ConnResolver, type ConnCounters, type TcpTuple } from './conn.js';
+import { TlsEventKind, parseBatch, type FdSource, type RawTlsEvent } from './events.js';
+import { describeTarget, findTlsTargets, type TlsTarget, type UnprobeableTarget } from './targets.js';
+
+export interface TlsChunk {
+  pid: number;
+  tid: number;
+  /** The calling thread's name (task comm, 15 bytes at most). */
+  comm: string;
+  cgroupId: number;
+  /** egress: the process wrote it (SSL_write); ingress: it read it (SSL_read). */
+  direction: 'egress' | 'ingress';
+  /** Epoch seconds, from the kernel's CLOCK_MONOTONIC stamp at the call's return. */
+  time: number;
+  /** The SSL* as hex: with pid, it names one TLS session. */
+  ssl: string;
+  /** The socket's fd in `pid`, -1 when unknown. */
+  fd: number;
+  fdSource: FdSource;
+  /** The plaintext (this event's part of the call). */
+  data: Buffer;
+  /** The call's byte count: more than data.length when split or truncated. */
+  length: number;
+  /** Where `data` starts within the call's bytes. */
+  offset: number;
+  /** The call moved more than the per-call copy limit: bytes past it were not copied. */
+  truncated: boolean;
+  /** The TCP connection, from the process's side; undefined when the fd is unknown or closed already. */
+  connection?: TcpTuple;
+  library: 'openssl';
+}
+
+export type TlsTargetSpec = string | { path: string; pid?: number };
+
+export interface TlsProbeOptions {
+  /** 'auto' (default): every libssl.so mapped now and every binary with OpenSSL inside. */
+  targets?: 'auto' | TlsTargetSpec[];
+  /** Probe one process only (default: every process using the files). */
+  pid?: number;
+  /** Ring-buffer size in bytes, a power of two (default 16 MiB). */
+  ringBytes?: number;
+  /** How long a chunk waits for its fd (Node's SSL_write), ms. Default 50. */
+  holdMs?: number;
+  /** Close on SIGTERM/SIGINT (default true); the signal is raised again when nothing else listens. */
+  handleSignals?: boolean;
+  /** Resolve 4-tuples from /proc (default true). */
+  resolveConnections?: boolean;
+}
+
+export interface AttachResult {
+  path: string;
+  pid: number;
+  attached: string[];
+  failed: { function: string; message: string }[];
+}
+
+export interface TlsProbeCounters extends AddonCounters {
+  chunks: number;
+  connections: ConnCounters;
+  /** Chunks emitted with fd -1 after waiting holdMs. */
+  heldTimeouts: number;
+}
+
+/** TLS uprobes cannot run here; `reasons` says each thing missing. */
+export class TlsProbesUnavailableError extends Error {
+  constructor(readonly reasons: string[]) {
+    super(`TLS uprobes unavailable: ${reasons.join('; ')}`);
+    this.name = 'TlsProbesUnavailableError';
+  }
+}
+
+/** Emits 'chunk' (TlsChunk) and 'close', and is async-iterable over its chunks. */
+export class TlsProbes extends EventEmitter {
+  readonly attached: AttachResult[] = [];
+  readonly unprobeable: UnprobeableTarget[] = [];
+  private closed = false;
+  private chunks = 0;
+  private heldTimeouts = 0;
+  private readonly conns = new ConnResolver();
+  /** `${pid}:${ssl}` → chunks waiting for their fd. */
+  private readonly held = new Map<string, { since: number; chunks: TlsChunk[] }>();
+  private holdTimer: NodeJS.Timeout | undefined;
+  private readonly epochOffsetNs: bigint;
+  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private readonly onExit = () => this.close();
+  private readonly handle: BpfHandle;
+
+  /** Use openTlsProbes(). */
+  constructor(private readonly addon: BpfAddon, private readonly opts: TlsProbeOptions) {
+    super();
+    const [rt, mono] = addon.clocks();
+    this.epochOffsetNs = rt - mono;
+    this.handle = addon.open(BPF_OBJECT_PATH, opts.ringBytes ?? 16 << 20, (b) => this.onBatch(b));
+    process.once('exit', this.onExit);
+    if (opts.handleSignals !== false) {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        const h = () => {
+          this.close();
+          if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        };
+        process.once(sig, h);
+        this.signalHandlers.push([sig, h]);
+      }
+    }
+  }
+
+  /** Put the probes on one more file (a libssl.so or a binary with OpenSSL inside). */
+  attach(path: string, pid = this.opts.pid ?? -1): AttachResult {
+    if (this.closed) throw new Error('the TLS probes are closed');
+    const r = this.addon.attach(this.handle, path, pid);
+    const res: AttachResult = { path, pid, attached: r.attached, failed: r.failed.map(([f, m]) => ({ function: f, message: m })) };
+    this.attached.push(res);
+    return res;
+  }
+
+  counters(): TlsProbeCounters {
+    const base = this.closed ? this.last : this.addon.counters(this.handle);
+    return { ...base, chunks: this.chunks, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts };
+  }
+
+  private last: AddonCounters = { events: 0, bytes: 0, batches: 0, droppedAtClose: 0, lost: 0, calls: 0, truncated: 0, readFail: 0, links: 0 };
+
+  /** Detach everything (idempotent). Chunks still held are emitted first. */
+  close(): void {
+    if (this.closed) return;
+    this.last = this.addon.counters(this.handle);
+    this.closed = true;
+    this.addon.close(this.handle);
+    this.last.links = 0;
+    this.flushHeld(true);
+    if (this.holdTimer) clearInterval(this.holdTimer);
+    process.removeListener('exit', this.onExit);
+    for (const [sig, h] of this.signalHandlers) process.removeListener(sig, h);
+    this.emit('close');
+  }
+
+  /** Chunks as an async iterator, ending at close(). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<TlsChunk> {
+    const queue: TlsChunk[] = [];
+    let wake: (() => void) | undefined;
+    const onChunk = (c: TlsChunk) => {
+      queue.push(c);
+      wake?.();
+    };
+    const onClose = () => wake?.();
+    this.on('chunk', onChunk);
+    this.on('close', onClose);
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (this.closed) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      this.off('chunk', onChunk);
+      this.off('close', onClose);
+    }
+  }
+
+  private onBatch(batch: Buffer): void {
+    parseBatch(batch, (e) => this.onEvent(e));
+  }
+
+  private onEvent(e: RawTlsEvent): void {
+    const ssl = `0x${e.ssl.toString(16)}`;
+    const key = `${e.pid}:${ssl}`;
+    if (e.kind === TlsEventKind.bind) {
+      const h = this.held.get(key);
+      if (h) {
+        this.held.delete(key);
+        for (const c of h.chunks) {
+          if (c.fd < 0) {
+            c.fd = e.fd;
+            c.fdSource = 'after-write';
+          }
+          this.deliver(c);
+        }
+      }
+      return;
+    }
+    if (e.kind !== TlsEventKind.data) return;
+    const chunk: TlsChunk = {
+      pid: e.pid, tid: e.tid, comm: e.comm, cgroupId: Number(e.cgroupId), direction: e.direction,
+      time: Number(e.tsNs + this.epochOffsetNs) / 1e9, ssl, fd: e.fd, fdSource: e.fdSource, data: e.data,
+      length: e.total, offset: e.offset, truncated: e.truncated, library: 'openssl',
+    };
+    const waiting = this.held.get(key);
+    if (waiting) {
+      waiting.chunks.push(chunk);
+      return;
+    }
+    if (chunk.fd < 0 && chunk.direction === 'egress' && !this.closed) {
+      this.held.set(key, { since: Date.now(), chunks: [chunk] });
+      this.holdTimer ??= setInterval(() => this.flushHeld(false), Math.max(5, (this.opts.holdMs ?? 50) / 2)).unref();
+      return;
+    }
+    this.deliver(chunk);
+  }
+
+  private flushHeld(all: boolean): void {
+    const limit = Date.now() - (this.opts.holdMs ?? 50);
+    for (const [key, h] of this.held) {
+      if (!all && h.since > limit) continue;
+      this.held.delete(key);
+      this.heldTimeouts++;
+      for (const c of h.chunks) this.deliver(c);
+    }
+  }
+
+  private deliver(c: TlsChunk): void {
+    if (this.opts.resolveConnections !== false) {
+      const t = this.conns.resolve(c.pid, c.fd, c.ssl);
+      if (t) c.connection = t;
+    }
+    this.chunks++;
+    this.emit('chunk', c);
+  }
+}
+
+/**
+ * Load and attach the TLS probes. Throws TlsProbesUnavailableError naming everything missing (no
+ * addon built, no BTF, tracefs or bpffs not mounted, not root / no CAP_BPF+CAP_PERFMON). Files that
+ * cannot be probed are listed in `unprobeable` with the reason, not thrown.
+ */
+export function openTlsProbes(opts: TlsProbeOptions = {}): TlsProbes {
+  const reasons = tlsProbesUnavailable();
+  const addon = loadAddon();
+  if (reasons.length || !addon) throw new TlsProbesUnavailableError(reasons.length ? reasons : [`the eBPF addon did not load (${ADDON_PATH})`]);
+  const probes = new TlsProbes(addon, opts);
+  try {
+    const wanted: { path: string; pid: number }[] = [];
+    if (!opts.targets || opts.targets === 'auto') {
+      const scan = findTlsTargets();
+      probes.unprobeable.push(...scan.unprobeable);
+      for (const t of scan.targets) wanted.push({ path: t.path, pid: opts.pid ?? -1 });
+    } else {
+      for (const spec of opts.targets) {
+        const path = typeof spec === 'string' ? spec : spec.path;
+        const pid = typeof spec === 'string' ? opts.pid ?? -1 : spec.pid ?? opts.pid ?? -1;
+        const d = describeTarget(path);
+        if ('reason' in d) probes.unprobeable.push(d);
+        else wanted.push({ path: (d as TlsTarget).path, pid });
+      }
+    }
+    for (const w of wanted) {
+      const r = probes.attach(w.path, w.pid);
+      if (!r.attached.length) probes.unprobeable.push({ path: w.path, pids: [], reason: `no uprobe attached: ${r.failed.map((f) => `${f.function}: ${f.message}`).join('; ')}` });
+    }
+  } catch (e) {
+    probes.close();
+    throw e;
+  }
+  return probes;
+}
