@@ -1,0 +1,163 @@
+import { shortHash } from '../common/index.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamHandler } from '../stream/index.js';
+
+/**
+ * One piece of a connection's plaintext as a TLS library handed it to its caller (eBPF uprobes on
+ * SSL_write/SSL_read: src/capture/tls/). The shape the pipeline needs, whatever probed it.
+ */
+export interface PlaintextChunk {
+  pid: number;
+  comm?: string;
+  /** The TLS session (the SSL* in `pid`). */
+  session: string;
+  /** egress: the process wrote it; ingress: it read it. */
+  direction: 'egress' | 'ingress';
+  /** Epoch seconds. */
+  time: number;
+  data: Buffer;
+  /**
+   * Bytes of the call after this piece that no piece carries (the probe's copy limit was reached):
+   * non-zero only on the last copied piece of such a call. Delivered as a gap.
+   */
+  uncopied: number;
+  /** The TCP connection from the process's side; chunks without one cannot be placed. */
+  connection?: { local: { ip: string; port: number }; remote: { ip: string; port: number } };
+  library: string;
+}
+
+/** What a record decoded from plaintext says of where it came from (the record's `tls`). */
+export interface PlaintextOrigin {
+  library: string;
+  via: 'uprobe';
+  pid: number;
+  comm?: string;
+}
+
+export interface PlaintextCounters {
+  chunks: number;
+  /** Chunks without a connection (fd unknown, socket closed): not placed. */
+  unplaced: number;
+  /** Chunks of a connection another process's probes already give (both ends on this host). */
+  otherSide: number;
+  /** Bytes the probes did not copy (a call larger than the copy limit): delivered as gaps. */
+  gapBytes: number;
+  connections: number;
+}
+
+interface Session {
+  conn: ConnectionInfo;
+  /** This process is the client (it wrote first). */
+  client: boolean;
+  next: [number, number];
+  last: number;
+  origin: PlaintextOrigin;
+  key: string;
+}
+
+/** A session unheard of this long is closed (the probes see no close): its exchanges are flushed. */
+const IDLE_SEC = 60;
+
+/**
+ * Plaintext chunks as byte streams for the protocol analyzers (Pipeline.streams): one stream per
+ * TLS session of a process, its bytes in call order, a call's uncopied tail a gap.
+ *
+ * Roles: the probes see one process's reads and writes, not who connected. The side that writes
+ * first is taken as the client, which holds for the protocols whose client speaks first (HTTP/1,
+ * HTTP/2's preface, gRPC, PostgreSQL, Redis) and is said in docs/ebpf.md. When both ends of a
+ * connection run on this host, both are probed and give the same bytes: the first process seen on
+ * a connection gives it, the other's chunks are counted (`otherSide`) and dropped.
+ */
+export class PlaintextStreams {
+  private readonly sessions = new Map<string, Session>();
+  /** Connections (normalized 4-tuple) given by a session now, so the other end's copy is dropped. */
+  private readonly byTuple = new Map<string, string>();
+  private readonly origins = new Map<string, PlaintextOrigin>();
+  readonly counters: PlaintextCounters = { chunks: 0, unplaced: 0, otherSide: 0, gapBytes: 0, connections: 0 };
+
+  constructor(private readonly out: StreamHandler, private readonly idleSec = IDLE_SEC) {}
+
+  chunk(c: PlaintextChunk): void {
+    this.counters.chunks++;
+    if (!c.connection) {
+      this.counters.unplaced++;
+      return;
+    }
+    const key = `${c.pid}/${c.session}`;
+    const tuple = tupleKey(c.connection);
+    let s = this.sessions.get(key);
+    if (s && s.key !== tuple) {
+      // The SSL* was freed and reused for another connection.
+      this.end(key, s, c.time, 'reused');
+      s = undefined;
+    }
+    if (!s) {
+      const holder = this.byTuple.get(tuple);
+      if (holder !== undefined && holder !== key) {
+        this.counters.otherSide++;
+        return;
+      }
+      s = this.open(key, tuple, c);
+    }
+    s.last = c.time;
+    const dir: Dir = (c.direction === 'egress') === s.client ? 0 : 1;
+    // One process's calls are in order: whatever it moved the other way before this call was done
+    // then, which is what an ACK says on the wire (pairing after a gap relies on it).
+    const meta = { time: c.time, frame: 0, offset: s.next[dir], peerAck: s.next[dir === 0 ? 1 : 0] };
+    if (c.data.length > 0) this.out.data(s.conn, dir, c.data, meta);
+    s.next[dir] += c.data.length;
+    // The last piece of a call whose bytes were not all copied: the rest is lost, and said so.
+    if (c.uncopied > 0) {
+      this.out.gap(s.conn, dir, c.uncopied, { ...meta, offset: s.next[dir] });
+      s.next[dir] += c.uncopied;
+      this.counters.gapBytes += c.uncopied;
+    }
+  }
+
+  /** Where the records of connection `id` came from; undefined for a connection not from plaintext. */
+  originOf(connectionId: string): PlaintextOrigin | undefined {
+    return this.origins.get(connectionId);
+  }
+
+  /** Closes sessions unheard of for idleSec before `now`. */
+  tick(now: number): void {
+    for (const [key, s] of this.sessions) if (now - s.last > this.idleSec) this.end(key, s, now, 'idle');
+  }
+
+  /** Closes every session (the source stopped). */
+  finish(now: number): void {
+    for (const [key, s] of this.sessions) this.end(key, s, now, 'eof');
+  }
+
+  private open(key: string, tuple: string, c: PlaintextChunk): Session {
+    const tcp = c.connection!;
+    const client = c.direction === 'egress';
+    const [cl, sv] = client ? [tcp.local, tcp.remote] : [tcp.remote, tcp.local];
+    const conn: ConnectionInfo = {
+      id: `tls-${shortHash(`${key} ${tuple} ${c.time}`)}`,
+      client: { ...cl }, server: { ...sv }, family: cl.ip.includes(':') ? 6 : 4,
+      startTime: c.time, firstFrame: 0, handshakeSeen: false, midStream: false,
+    };
+    const origin: PlaintextOrigin = { library: c.library, via: 'uprobe', pid: c.pid, ...(c.comm ? { comm: c.comm } : {}) };
+    const s: Session = { conn, client, next: [0, 0], last: c.time, origin, key: tuple };
+    this.sessions.set(key, s);
+    this.byTuple.set(tuple, key);
+    this.origins.set(conn.id, origin);
+    this.counters.connections++;
+    this.out.open(conn);
+    return s;
+  }
+
+  private end(key: string, s: Session, time: number, reason: CloseReason): void {
+    this.sessions.delete(key);
+    if (this.byTuple.get(s.key) === key) this.byTuple.delete(s.key);
+    // Closing emits the connection's last records (synchronously): they still find their origin.
+    this.out.close(s.conn, time, reason);
+    this.origins.delete(s.conn.id);
+  }
+}
+
+/** One key for both ends' view of a TCP connection. */
+function tupleKey(t: { local: { ip: string; port: number }; remote: { ip: string; port: number } }): string {
+  const a = `${t.local.ip}:${t.local.port}`, b = `${t.remote.ip}:${t.remote.port}`;
+  return a < b ? `${a} ${b}` : `${b} ${a}`;
+}

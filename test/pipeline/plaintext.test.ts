@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { FlowRecord } from '../../src/flows/record.js';
+import { Pipeline } from '../../src/pipeline/index.js';
+import { PlaintextStreams, type PlaintextChunk } from '../../src/pipeline/plaintext.js';
+
+/**
+ * Plaintext as TLS libraries hand it over (the shape of src/capture/tls's chunks), through the real
+ * pipeline: the HTTP analyzers must make the same records they make from packets, each side of a
+ * connection probed on this host given once, and bytes the probe did not copy a gap, not a splice.
+ */
+const CLIENT = { ip: '10.0.0.5', port: 43512 }, SERVER = { ip: '10.0.0.9', port: 8443 };
+const REQ = Buffer.from('GET /orders/42 HTTP/1.1\r\nHost: orders\r\n\r\n');
+const RES = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}');
+
+function setup() {
+  const records: FlowRecord[] = [];
+  const p = new Pipeline({ onRecord: (r) => records.push(r) });
+  const streams = new PlaintextStreams(p.streams);
+  return { records, streams, p };
+}
+
+const chunk = (o: Partial<PlaintextChunk> & Pick<PlaintextChunk, 'direction' | 'data' | 'time'>): PlaintextChunk => ({
+  pid: 100, session: '0x5555a0', uncopied: 0, library: 'openssl',
+  connection: { local: CLIENT, remote: SERVER }, ...o,
+});
+
+describe('PlaintextStreams', () => {
+  it('a client process: its write is the request, its read the response; one HTTP record with both', () => {
+    const { records, streams } = setup();
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 1000 }));
+    streams.chunk(chunk({ direction: 'ingress', data: RES, time: 1000.02 }));
+    streams.finish(1001);
+    expect(records).toHaveLength(1);
+    const r = records[0]! as FlowRecord & { request: { path: string }; response: { status: number } };
+    expect(r.protocol).toBe('http');
+    expect([r.request.path, r.response.status]).toEqual(['/orders/42', 200]);
+    expect(r.src).toMatchObject(CLIENT);
+    expect(r.dst).toMatchObject(SERVER);
+    expect(streams.originOf(r.connectionId)).toBeUndefined();
+  });
+
+  it('a server process: the peer is the client, and the origin is known while records come out', () => {
+    const records: FlowRecord[] = [];
+    const origins: unknown[] = [];
+    const holder: { streams?: PlaintextStreams } = {};
+    const p = new Pipeline({ onRecord: (r) => { records.push(r); origins.push(holder.streams!.originOf(r.connectionId)); } });
+    const streams = new PlaintextStreams(p.streams);
+    holder.streams = streams;
+    const server = { local: SERVER, remote: CLIENT };
+    streams.chunk(chunk({ pid: 7, comm: 'nginx', direction: 'ingress', data: REQ, time: 5, connection: server }));
+    streams.chunk(chunk({ pid: 7, comm: 'nginx', direction: 'egress', data: RES, time: 5.01, connection: server }));
+    streams.finish(6);
+    expect(records.map((r) => [r.src.ip, r.dst.ip])).toEqual([[CLIENT.ip, SERVER.ip]]);
+    expect(origins).toEqual([{ library: 'openssl', via: 'uprobe', pid: 7, comm: 'nginx' }]);
+  });
+
+  it('both ends probed on one host: the connection is given once, by the first process seen', () => {
+    const { records, streams } = setup();
+    const serverSide = { pid: 200, session: '0x77', connection: { local: SERVER, remote: CLIENT } };
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 1 }));
+    streams.chunk(chunk({ ...serverSide, direction: 'ingress', data: REQ, time: 1.001 }));
+    streams.chunk(chunk({ ...serverSide, direction: 'egress', data: RES, time: 1.002 }));
+    streams.chunk(chunk({ direction: 'ingress', data: RES, time: 1.003 }));
+    streams.finish(2);
+    expect(records).toHaveLength(1);
+    expect(streams.counters).toMatchObject({ chunks: 4, otherSide: 2, connections: 1 });
+  });
+
+  it('a response body the probe did not copy whole is a gap: the record is incomplete, never spliced', () => {
+    const { records, streams } = setup();
+    const head = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n');
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 1 }));
+    // A 200 000-byte body read in one call, copied only to 131 072 bytes (8 pieces of 16 KiB).
+    streams.chunk(chunk({ direction: 'ingress', data: head, time: 1.1 }));
+    const copied = 131_072;
+    for (let off = 0; off < copied; off += 16_384) {
+      const last = off + 16_384 >= copied;
+      streams.chunk(chunk({ direction: 'ingress', data: Buffer.alloc(16_384, 0x61), time: 1.2, uncopied: last ? 200_000 - copied : 0 }));
+    }
+    streams.finish(2);
+    expect(streams.counters.gapBytes).toBe(200_000 - copied);
+    expect(records).toHaveLength(1);
+    const r = records[0]! as FlowRecord & { response?: { status: number } };
+    expect(r.response?.status).toBe(200);
+    expect(r.incomplete).toBe(true);
+  });
+
+  it('chunks without a connection are counted, not placed; an SSL* reused for another connection starts a new one', () => {
+    const { records, streams } = setup();
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 1, connection: undefined }));
+    expect(streams.counters.unplaced).toBe(1);
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 2 }));
+    streams.chunk(chunk({ direction: 'ingress', data: RES, time: 2.1 }));
+    const other = { local: { ip: CLIENT.ip, port: 43999 }, remote: SERVER };
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 3, connection: other }));
+    streams.chunk(chunk({ direction: 'ingress', data: RES, time: 3.1, connection: other }));
+    streams.finish(4);
+    expect(records.map((r) => r.src.port)).toEqual([43512, 43999]);
+    expect(new Set(records.map((r) => r.connectionId)).size).toBe(2);
+  });
+
+  it('an idle session is closed by tick, flushing what it holds', () => {
+    const { records, streams } = setup();
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 10 }));
+    streams.tick(30);
+    expect(records).toHaveLength(0);
+    streams.tick(80);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.incomplete).toBe(true);
+  });
+});
