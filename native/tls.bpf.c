@@ -21,6 +21,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "tls_event.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -47,12 +49,79 @@ struct {
 	__type(value, struct call);
 } active SEC(".maps");
 
+/* What is known of an SSL*'s connection: its fd and, once read, the socket's addresses. */
+struct conn {
+	__s32 fd;
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct ssl_key);
-	__type(value, __s32);
+	__type(value, struct conn);
 } ssl_fd SEC(".maps");
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* fd of the current task → its TCP/UDP socket's addresses (c->family stays 0 if not a socket). */
+static __always_inline void read_socket(__s32 fd, struct conn *c)
+{
+	c->fd = fd;
+	c->family = 0;
+	if (fd < 0)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memset(c->laddr, 0, 16);
+		__builtin_memset(c->raddr, 0, 16);
+		__builtin_memcpy(c->laddr, &l, 4);
+		__builtin_memcpy(c->raddr, &r, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&c->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&c->raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return;
+	}
+	c->family = family;
+	c->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
+static __always_inline void put_conn(struct tls_event *e, const struct conn *c)
+{
+	e->family = c->family;
+	e->lport = c->lport;
+	e->rport = c->rport;
+	e->pad2 = 0;
+	__builtin_memcpy(e->laddr, c->laddr, 16);
+	__builtin_memcpy(e->raddr, c->raddr, 16);
+}
 
 /* Thread → its last read-family fd (Node's SSL_read comes after the read). */
 struct {
@@ -140,24 +209,32 @@ static __always_inline int leave(long rc, int ex)
 
 	__u32 tgid = id >> 32;
 	struct ssl_key key = { .ssl = call.ssl, .tgid = tgid };
-	__s32 fd = -1;
+	/* The connection: a syscall inside the call names the fd; else what this SSL* had before;
+	 * else (Node) the thread's last read before SSL_read, or the first write after SSL_write. */
+	struct conn conn = { .fd = -1 };
 	__u8 fd_src = TLS_FD_NONE;
+	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
 	if (call.fd >= 0) {
-		fd = call.fd;
 		fd_src = TLS_FD_SYSCALL;
-		bpf_map_update_elem(&ssl_fd, &key, &fd, BPF_ANY);
-	} else {
-		__s32 *known = bpf_map_lookup_elem(&ssl_fd, &key);
-		if (known) {
-			fd = *known;
-			fd_src = TLS_FD_CACHED;
-		} else if (call.dir == TLS_DIR_INGRESS && call.last_read_fd >= 0) {
-			fd = call.last_read_fd;
-			fd_src = TLS_FD_LAST_READ;
-			bpf_map_update_elem(&ssl_fd, &key, &fd, BPF_ANY);
-		} else if (call.dir == TLS_DIR_EGRESS) {
-			bpf_map_update_elem(&write_pending, &id, &call.ssl, BPF_ANY);
+		if (known && known->fd == call.fd && known->family) {
+			conn = *known;
+		} else {
+			read_socket(call.fd, &conn);
+			bpf_map_update_elem(&ssl_fd, &key, &conn, BPF_ANY);
 		}
+	} else if (known) {
+		fd_src = TLS_FD_CACHED;
+		if (!known->family && known->fd >= 0) {
+			/* set by SSL_set_fd before connect(): read the socket now */
+			read_socket(known->fd, known);
+		}
+		conn = *known;
+	} else if (call.dir == TLS_DIR_INGRESS && call.last_read_fd >= 0) {
+		fd_src = TLS_FD_LAST_READ;
+		read_socket(call.last_read_fd, &conn);
+		bpf_map_update_elem(&ssl_fd, &key, &conn, BPF_ANY);
+	} else if (call.dir == TLS_DIR_EGRESS) {
+		bpf_map_update_elem(&write_pending, &id, &call.ssl, BPF_ANY);
 	}
 
 	__u32 zero = 0;
@@ -169,7 +246,8 @@ static __always_inline int leave(long rc, int ex)
 	s->hdr.cgroup_id = bpf_get_current_cgroup_id();
 	s->hdr.pid = tgid;
 	s->hdr.tid = (__u32)id;
-	s->hdr.fd = fd;
+	s->hdr.fd = conn.fd;
+	put_conn(&s->hdr, &conn);
 	s->hdr.total = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
 	s->hdr.kind = TLS_KIND_DATA;
 	s->hdr.dir = call.dir;
@@ -258,9 +336,9 @@ SEC("uprobe")
 int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
 {
 	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
-	__s32 v = fd;
+	struct conn c = { .fd = fd };
 	if (fd >= 0)
-		bpf_map_update_elem(&ssl_fd, &key, &v, BPF_ANY);
+		bpf_map_update_elem(&ssl_fd, &key, &c, BPF_ANY);
 	return 0;
 }
 
@@ -294,7 +372,9 @@ static __always_inline int on_sys(struct trace_event_raw_sys_enter *ctx, __u8 di
 	__u64 sslv = *ssl;
 	bpf_map_delete_elem(&write_pending, &id);
 	struct ssl_key key = { .ssl = sslv, .tgid = id >> 32 };
-	bpf_map_update_elem(&ssl_fd, &key, &fd, BPF_ANY);
+	struct conn conn;
+	read_socket(fd, &conn);
+	bpf_map_update_elem(&ssl_fd, &key, &conn, BPF_ANY);
 	struct tls_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(TLS_CNT_LOST);
@@ -310,6 +390,7 @@ static __always_inline int on_sys(struct trace_event_raw_sys_enter *ctx, __u8 di
 	e->kind = TLS_KIND_BIND;
 	e->dir = TLS_DIR_EGRESS;
 	e->fd_src = TLS_FD_AFTER_WRITE;
+	put_conn(e, &conn);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * The ring-buffer record shared by tls.bpf.c (writer) and src/capture/tls/events.ts (reader).
- * All fields little-endian, header 72 bytes, then `len` bytes of plaintext. Keep the JS parser in
+ * All fields little-endian, header 112 bytes, then `len` bytes of plaintext. Keep the JS parser in
  * step with any change here (TLS_EVENT_HDR_SIZE there).
  */
 #ifndef TAPWIRE_TLS_EVENT_H
@@ -50,6 +50,15 @@ struct tls_event {
 	__u8 flags;
 	__u32 pad;
 	char comm[16];
+	/* The socket behind fd, read in the kernel when the fd became known (so a connection that
+	 * closed before userspace looked is still named). family 0: unknown. Ports host order;
+	 * addresses network order (IPv4 in the first 4 bytes). The probed process's end is "local". */
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad2;
+	__u8 laddr[16];
+	__u8 raddr[16];
 };
 
 #endif

@@ -4,9 +4,14 @@
  *
  *    0 ts_ns u64 | 8 ssl u64 | 16 cgroup_id u64 | 24 pid u32 | 28 tid u32 | 32 fd s32 | 36 total u32
  *   40 offset u32 | 44 len u32 | 48 kind u8 | 49 dir u8 | 50 fd_src u8 | 51 flags u8 | 52 pad u32
- *   56 comm[16] | 72 data[len]
+ *   56 comm[16] | 72 family u16 | 74 lport u16 | 76 rport u16 | 78 pad | 80 laddr[16] | 96 raddr[16]
+ *  112 data[len]
+ * family/ports/addresses: the fd's socket as the kernel saw it when the fd became known
+ * (family 0: not known); ports in host order, addresses in network order.
  */
-export const TLS_EVENT_HDR_SIZE = 72;
+export const TLS_EVENT_HDR_SIZE = 112;
+import type { TcpTuple } from './conn.js';
+
 export const TLS_CHUNK_MAX = 16384;
 export const TLS_CHUNKS_PER_CALL = 8;
 
@@ -31,8 +36,18 @@ export interface RawTlsEvent {
   offset: number;
   truncated: boolean;
   comm: string;
-  /** A view into the batch: copy before keeping it past the batch (see parseBatch). */
+  /** The socket's addresses read in the kernel, or undefined. */
+  connection?: TcpTuple;
   data: Buffer;
+}
+
+function ipString(family: number, b: Buffer): string {
+  if (family === 2) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
+  // WHATWG URL parsing writes an IPv6 address in its canonical (RFC 5952) short form.
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 /**
@@ -49,7 +64,13 @@ export function parseBatch(batch: Buffer, each: (e: RawTlsEvent) => void): numbe
     if (off + TLS_EVENT_HDR_SIZE + len > end) break;
     const commRaw = batch.subarray(off + 56, off + 72);
     const nul = commRaw.indexOf(0);
+    const family = batch.readUInt16LE(off + 72);
+    const connection = family === 2 || family === 10 ? {
+      local: { ip: ipString(family, batch.subarray(off + 80, off + 96)), port: batch.readUInt16LE(off + 74) },
+      remote: { ip: ipString(family, batch.subarray(off + 96, off + 112)), port: batch.readUInt16LE(off + 76) },
+    } : undefined;
     each({
+      connection,
       tsNs: batch.readBigUInt64LE(off),
       ssl: batch.readBigUInt64LE(off + 8),
       cgroupId: batch.readBigUInt64LE(off + 16),

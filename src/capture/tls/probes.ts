@@ -39,7 +39,10 @@ export interface TlsChunk {
   offset: number;
   /** The call moved more than the per-call copy limit: bytes past it were not copied. */
   truncated: boolean;
-  /** The TCP connection, from the process's side; undefined when the fd is unknown or closed already. */
+  /**
+   * The TCP connection, from the process's side: read in the kernel from the fd's socket, else
+   * from /proc when the chunk reached JS; undefined when the fd is unknown or was closed by then.
+   */
   connection?: TcpTuple;
   library: 'openssl';
 }
@@ -70,6 +73,9 @@ export interface AttachResult {
 
 export interface TlsProbeCounters extends AddonCounters {
   chunks: number;
+  /** Chunks whose 4-tuple the kernel read from the socket when the fd became known. */
+  kernelTuples: number;
+  /** The /proc fallback for the others (fd known, socket not read in the kernel). */
   connections: ConnCounters;
   /** Chunks emitted with fd -1 after waiting holdMs. */
   heldTimeouts: number;
@@ -90,6 +96,7 @@ export class TlsProbes extends EventEmitter {
   private closed = false;
   private chunks = 0;
   private heldTimeouts = 0;
+  private kernelTuples = 0;
   private readonly conns = new ConnResolver();
   /** `${pid}:${ssl}` → chunks waiting for their fd. */
   private readonly held = new Map<string, { since: number; chunks: TlsChunk[] }>();
@@ -129,7 +136,7 @@ export class TlsProbes extends EventEmitter {
 
   counters(): TlsProbeCounters {
     const base = this.closed ? this.last : this.addon.counters(this.handle);
-    return { ...base, chunks: this.chunks, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts };
+    return { ...base, chunks: this.chunks, kernelTuples: this.kernelTuples, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts };
   }
 
   private last: AddonCounters = { events: 0, bytes: 0, batches: 0, droppedAtClose: 0, lost: 0, calls: 0, truncated: 0, readFail: 0, links: 0 };
@@ -187,6 +194,7 @@ export class TlsProbes extends EventEmitter {
           if (c.fd < 0) {
             c.fd = e.fd;
             c.fdSource = 'after-write';
+            if (e.connection && !c.connection) c.connection = e.connection;
           }
           this.deliver(c);
         }
@@ -199,6 +207,7 @@ export class TlsProbes extends EventEmitter {
       time: Number(e.tsNs + this.epochOffsetNs) / 1e9, ssl, fd: e.fd, fdSource: e.fdSource, data: e.data,
       length: e.total, offset: e.offset, truncated: e.truncated, library: 'openssl',
     };
+    if (e.connection) chunk.connection = e.connection;
     const waiting = this.held.get(key);
     if (waiting) {
       waiting.chunks.push(chunk);
@@ -223,7 +232,8 @@ export class TlsProbes extends EventEmitter {
   }
 
   private deliver(c: TlsChunk): void {
-    if (this.opts.resolveConnections !== false) {
+    if (c.connection) this.kernelTuples++;
+    else if (this.opts.resolveConnections !== false) {
       const t = this.conns.resolve(c.pid, c.fd, c.ssl);
       if (t) c.connection = t;
     }

@@ -71,6 +71,13 @@ describe('parseBatch', () => {
       b[49] = dir;
       b[50] = 1;
       b.write('curl', 56);
+      if (fd === 5) {
+        b.writeUInt16LE(2, 72);
+        b.writeUInt16LE(40000, 74);
+        b.writeUInt16LE(443, 76);
+        Buffer.from([127, 0, 0, 1]).copy(b, 80);
+        Buffer.from([10, 1, 2, 3]).copy(b, 96);
+      }
       d.copy(b, TLS_EVENT_HDR_SIZE);
       return b;
     };
@@ -81,7 +88,9 @@ describe('parseBatch', () => {
     expect(parseBatch(batch, (e) => got.push(e))).toBe(2);
     expect(got[0]).toMatchObject({ pid: 100, tid: 101, fd: 5, direction: 'egress', fdSource: 'syscall', comm: 'curl', total: 18, ssl: 0xabcn, cgroupId: 7n });
     expect(got[0]!.data.toString()).toBe('GET / HTTP/1.1\r\n\r\n');
+    expect(got[0]!.connection).toEqual({ local: { ip: '127.0.0.1', port: 40000 }, remote: { ip: '10.1.2.3', port: 443 } });
     expect(got[1]).toMatchObject({ fd: -1, direction: 'ingress' });
+    expect(got[1]!.connection).toBeUndefined();
     batch.fill(0);
     expect(got[1]!.data.toString()).toBe('HTTP/1.1 200 OK\r\n');
   });

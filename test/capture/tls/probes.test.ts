@@ -1,0 +1,212 @@
+/**
+ * TLS plaintext through uprobes, end to end (root, the addon built by `npm run build:native`):
+ * - curl → `openssl s_server -www` on loopback: curl's request and the response, with curl's pid,
+ *   comm, direction and the connection's 4-tuple;
+ * - a Node https client and server in one child process (node links OpenSSL statically): both
+ *   ends, kept apart by fd;
+ * - clean shutdown: after close(), after SIGTERM of a child that held the probes and after SIGKILL
+ *   of another, no program of ours stays loaded and no uprobe stays registered.
+ * Skips with the reason when it cannot run.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectElf, openTlsProbes, tlsProbesUnavailable, type TlsChunk, type TlsProbes } from '../../../src/capture/index.js';
+
+const has = (cmd: string, ...args: string[]) => spawnSync(cmd, args).status === 0;
+const why = process.platform !== 'linux' ? 'needs Linux'
+  : process.getuid?.() !== 0 ? 'needs root (uprobes)'
+  : tlsProbesUnavailable().join('; ') || (!has('curl', '--version') ? 'no curl' : !has('openssl', 'version') ? 'no openssl' : '');
+if (why) console.warn(`test/capture/tls/probes.test.ts skipped: ${why}`);
+
+const PROG_NAMES = new Set(['ssl_write_enter', 'ssl_write_leave', 'ssl_read_enter', 'ssl_read_leave', 'ssl_write_ex_ente', 'ssl_write_ex_leav',
+  'ssl_read_ex_enter', 'ssl_read_ex_leave', 'ssl_set_fd_enter', 'ssl_free_enter', 'tp_write', 'tp_writev', 'tp_sendto', 'tp_sendmsg', 'tp_read',
+  'tp_readv', 'tp_recvfrom', 'tp_recvmsg']);
+
+/** Our programs still loaded in the kernel (bpftool truncates names to 15 characters). */
+function ourPrograms(): string[] {
+  const r = spawnSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  return (JSON.parse(r.stdout) as { name?: string }[]).map((p) => p.name ?? '').filter((n) => PROG_NAMES.has(n) || n.startsWith('ssl_'));
+}
+
+function uprobeEvents(): string {
+  try {
+    return readFileSync('/sys/kernel/tracing/uprobe_events', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function waitLine(child: ChildProcess, re: RegExp): Promise<string> {
+  return new Promise((res, rej) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (l) => {
+      if (re.test(l)) res(l);
+    });
+    child.once('exit', (c) => rej(new Error(`child exited (${c}) before ${re}`)));
+  });
+}
+
+const text = (cs: TlsChunk[]) => Buffer.concat(cs.map((c) => c.data)).toString('latin1');
+
+describe.skipIf(why !== '')('TLS plaintext through uprobes (root)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  beforeAll(() => {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('curl → openssl s_server: the request and response plaintext with curl\'s pid, comm, direction and 4-tuple', async () => {
+    const libssl = spawnSync('sh', ['-c', 'ldd "$(command -v curl)" | sed -n "s/.*libssl[^ ]* => \\([^ ]*\\).*/\\1/p"'], { encoding: 'utf8' }).stdout.trim();
+    expect(libssl).toMatch(/libssl\.so/);
+    const port = 20000 + (process.pid % 10000);
+    const server = spawn('openssl', ['s_server', '-www', '-accept', String(port), '-cert', cert, '-key', key, '-quiet'], { stdio: 'ignore' });
+    const probes = openTlsProbes({ targets: [libssl] });
+    try {
+      expect(probes.attached[0]!.attached).toEqual(expect.arrayContaining(['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex']));
+      const chunks: TlsChunk[] = [];
+      probes.on('chunk', (c) => chunks.push(c));
+      // s_server listens a moment after it starts
+      await until(() => spawnSync(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`]).status === 0);
+      const t0 = Date.now() / 1000;
+      const curl = spawnSync('curl', ['-sk', '--http1.1', `https://127.0.0.1:${port}/tapwire-path?x=1`], { encoding: 'utf8' });
+      expect(curl.status).toBe(0);
+      await until(() => chunks.some((c) => c.direction === 'ingress' && c.comm === 'curl'));
+      const mine = chunks.filter((c) => c.comm === 'curl');
+      const out = mine.filter((c) => c.direction === 'egress');
+      const inb = mine.filter((c) => c.direction === 'ingress');
+      expect(text(out)).toMatch(/^GET \/tapwire-path\?x=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\n/);
+      expect(text(inb)).toMatch(/^HTTP\/1\.0 200 ok\r\n/);
+      const pid = mine[0]!.pid;
+      for (const c of mine) {
+        expect(c.pid).toBe(pid);
+        expect(c.fd).toBeGreaterThanOrEqual(0);
+        expect(c.time).toBeGreaterThan(t0 - 1);
+        expect(c.time).toBeLessThan(Date.now() / 1000 + 1);
+        expect(c.cgroupId).toBeGreaterThan(0);
+        expect(c.data.length).toBe(c.length);
+      }
+      expect(pid).not.toBe(process.pid);
+      expect(pid).not.toBe(server.pid);
+      // The 4-tuple is read in the kernel: curl has exited (and closed the socket) long before JS sees it.
+      const named = mine.filter((c) => c.connection);
+      expect(named.length).toBe(mine.length);
+      for (const c of named) expect(c.connection).toMatchObject({ local: { ip: '127.0.0.1' }, remote: { ip: '127.0.0.1', port } });
+      expect(new Set(named.map((c) => c.connection!.local.port)).size).toBe(1);
+      const cnt = probes.counters();
+      console.log(`curl: ${mine.length} chunks, ${named.length} with a 4-tuple; connection counters ${JSON.stringify(cnt.connections)}; lost ${cnt.lost}`);
+      expect(cnt.lost).toBe(0);
+    } finally {
+      probes.close();
+      server.kill();
+    }
+  });
+
+  it.skipIf(!inspectElf(process.execPath).functions.includes('SSL_write'))('a Node https client and server: both ends, apart by fd, with their 4-tuples', async () => {
+    const script = join(dir, 'node-tls.mjs');
+    writeFileSync(script, `
+      import https from 'node:https';
+      import { readFileSync } from 'node:fs';
+      const key = readFileSync(${JSON.stringify(key)}), cert = readFileSync(${JSON.stringify(cert)});
+      await new Promise((r) => process.stdin.once('data', r));
+      const server = https.createServer({ key, cert }, (req, res) => {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => { res.setHeader('x-got', String(body.length)); res.end('node-answer:' + req.url); });
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const port = server.address().port;
+        const req = https.request({ host: '127.0.0.1', port, path: '/node-path', method: 'POST', rejectUnauthorized: false, agent: false }, (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => { console.log('done ' + port + ' ' + b); setTimeout(() => server.close(), 300); });
+        });
+        req.end('node-body');
+      });
+    `);
+    const probes = openTlsProbes({ targets: [process.execPath] });
+    const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      expect(probes.attached[0]!.attached).toEqual(expect.arrayContaining(['SSL_write', 'SSL_read']));
+      const chunks: TlsChunk[] = [];
+      probes.on('chunk', (c) => c.pid === child.pid && chunks.push(c));
+      const done = waitLine(child, /^done /);
+      child.stdin!.write('go\n');
+      const line = await done;
+      const port = Number(line.split(' ')[1]);
+      expect(line).toContain('node-answer:/node-path');
+      await until(() => text(chunks).includes('node-answer:/node-path') && chunks.filter((c) => c.direction === 'ingress').length >= 2);
+      await new Promise((r) => setTimeout(r, 100));
+      const byFd = new Map<number, TlsChunk[]>();
+      for (const c of chunks) byFd.set(c.fd, [...(byFd.get(c.fd) ?? []), c]);
+      // Two ends of one connection in one process: two fds (the client's and the accepted one).
+      expect([...byFd.keys()].filter((fd) => fd >= 0).length).toBe(2);
+      const client = [...byFd.values()].find((cs) => cs.some((c) => c.direction === 'egress' && c.data.toString().startsWith('POST /node-path')))!;
+      const serverSide = [...byFd.values()].find((cs) => cs.some((c) => c.direction === 'ingress' && c.data.toString().startsWith('POST /node-path')))!;
+      expect(client).toBeDefined();
+      expect(serverSide).toBeDefined();
+      expect(client[0]!.fd).not.toBe(serverSide[0]!.fd);
+      expect(text(client.filter((c) => c.direction === 'egress'))).toContain('node-body');
+      expect(text(client.filter((c) => c.direction === 'ingress'))).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*node-answer:\/node-path/);
+      expect(text(serverSide.filter((c) => c.direction === 'egress'))).toMatch(/^HTTP\/1\.1 200 OK/);
+      for (const c of chunks) expect(c.comm).toBe('node');
+      const cTuple = client.find((c) => c.connection)?.connection;
+      const sTuple = serverSide.find((c) => c.connection)?.connection;
+      expect(cTuple?.remote).toEqual({ ip: '127.0.0.1', port });
+      expect(sTuple?.local).toEqual({ ip: '127.0.0.1', port });
+      expect(sTuple?.remote).toEqual(cTuple?.local);
+      console.log(`node: fd sources ${JSON.stringify([...new Set(chunks.map((c) => `${c.direction}:${c.fdSource}`))])}`);
+    } finally {
+      child.kill();
+      probes.close();
+    }
+  });
+
+  it('leaves no program or uprobe behind after close(), SIGTERM and SIGKILL', async () => {
+    await until(() => ourPrograms().length === 0);
+    const before = uprobeEvents();
+    const probes: TlsProbes = openTlsProbes({ targets: [process.execPath] });
+    expect(ourPrograms().length).toBeGreaterThan(0);
+    probes.close();
+    await until(() => ourPrograms().length === 0);
+
+    const distIndex = resolve('dist/capture/index.js');
+    for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', `
+        const { openTlsProbes } = await import(${JSON.stringify(distIndex)});
+        const p = openTlsProbes({ targets: [process.execPath] });
+        p.on('close', () => console.log('closed'));
+        console.log('ready ' + p.counters().links);
+        setInterval(() => {}, 1000);
+      `], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const ready = await waitLine(child, /^ready \d+/);
+      expect(Number(ready.split(' ')[1])).toBeGreaterThan(8);
+      expect(ourPrograms().length).toBeGreaterThan(0);
+      const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_c, s) => r(s)));
+      child.kill(sig);
+      expect(await exited).toBe(sig);
+      await until(() => ourPrograms().length === 0);
+    }
+    expect(uprobeEvents()).toBe(before);
+    const links = spawnSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' });
+    if (links.status === 0) {
+      const ids = new Set(spawnSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }).stdout ? ourPrograms() : []);
+      expect(ids.size).toBe(0);
+    }
+  });
+});
