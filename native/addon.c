@@ -36,6 +36,9 @@
 
 #define BATCH_FLUSH_BYTES (1u << 20)
 #define MAX_LINKS 4096
+/* The BPF side wakes this thread only when 256 KiB wait (tls.bpf.c), so it also looks every POLL_MS:
+ * the most an event waits in a quiet ring. */
+#define POLL_MS 10
 
 struct probe {
 	const char *func;
@@ -176,9 +179,12 @@ static void *poll_main(void *arg)
 {
 	struct handle *h = arg;
 	while (!h->stop) {
-		int n = ring_buffer__poll(h->rb, 50);
+		int n = ring_buffer__poll(h->rb, POLL_MS);
 		if (n < 0 && n != -EINTR)
 			break;
+		/* poll consumes only a ring that woke it: on a timeout, take what waits without a wakeup */
+		if (n == 0)
+			ring_buffer__consume(h->rb);
 		flush_batch(h, 0);
 	}
 	ring_buffer__consume(h->rb);
