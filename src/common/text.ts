@@ -16,10 +16,12 @@ export function countsText(counts: Record<string, number>, sep = ' '): string {
  * ["3 connections not decoded (tls 1, unknown 2)", "1 UDP flow not decoded (dns 1)"], each only
  * when there were some. `sep` goes between a reason and its count.
  */
-export function notDecodedParts(c: { connections: number; byReason: Record<string, number>; udpFlows: number; udpByReason: Record<string, number> }, sep = ' '): string[] {
+export function notDecodedParts(c: { connections: number; byReason: Record<string, number>; udpFlows: number; udpByReason: Record<string, number>; encryptedConnections?: number; encryptedByReason?: Record<string, number> }, sep = ' '): string[] {
   const parts: string[] = [];
   if (c.connections > 0) parts.push(`${plural(c.connections, 'connection')} not decoded (${countsText(c.byReason, sep)})`);
   if (c.udpFlows > 0) parts.push(`${plural(c.udpFlows, 'UDP flow')} not decoded (${countsText(c.udpByReason, sep)})`);
+  // Decoded up to encryption (a TLS handshake): the connection is known, what it carried is not.
+  if (c.encryptedConnections) parts.push(`${plural(c.encryptedConnections, 'connection')} with content encrypted, handshake decoded (${countsText(c.encryptedByReason ?? {}, sep)})`);
   return parts;
 }
 

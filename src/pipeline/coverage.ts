@@ -1,4 +1,5 @@
 import { formatIp, type Decoded } from '../decode/index.js';
+import { recordModule, type FlowRecord } from '../flows/index.js';
 import { recognizeUdp, type Dispatcher } from '../protocols/index.js';
 
 /**
@@ -17,7 +18,15 @@ export interface DecodeCoverage {
   udpFlows: number;
   /** Those flows by what their first datagram is: dns, quic, unknown. */
   udpByReason: Record<string, number>;
-  /** A bounded sample of the servers of both, most connections (or flows) first. */
+  /**
+   * TCP connections decoded only up to encryption: their handshake was decoded (a `tls` record
+   * each: SNI, ALPN, version, cipher), the content after it is encrypted and was not read. Not
+   * counted in `connections`; their servers are in `servers` with reason ENCRYPTED_REASON.
+   */
+  encryptedConnections?: number;
+  /** Those connections by protocol (tls). */
+  encryptedByReason?: Record<string, number>;
+  /** A bounded sample of the servers of all of these, most connections (or flows) first. */
   servers: CoverageServer[];
   /** Connections and flows whose server is not in the sample. */
   serversOmitted: number;
@@ -31,6 +40,41 @@ export interface CoverageServer {
   /** Connections (TCP) or flows (UDP) to this server for this reason. */
   connections: number;
 }
+
+/**
+ * The reason a server of encrypted connections is listed under: the handshake was read, what it
+ * carried was not. A verdict whose spec names such a server is inconclusive (verify/verdict.ts).
+ */
+export const ENCRYPTED_REASON = 'tls: handshake decoded, content encrypted';
+
+/**
+ * Counts the connections whose record is a handshake (the record module's halves are
+ * "handshake": TLS), and samples their servers, in bounded memory.
+ */
+export class EncryptedConnections {
+  count = 0;
+  readonly byReason: Record<string, number> = {};
+  private readonly servers = new Map<string, CoverageServer>();
+  serversOmitted = 0;
+
+  record(r: FlowRecord): void {
+    if (recordModule(r).halves !== 'handshake') return;
+    this.count++;
+    this.byReason[r.protocol] = (this.byReason[r.protocol] ?? 0) + 1;
+    const key = `${r.dst.ip}\0${r.dst.port}`;
+    const s = this.servers.get(key);
+    if (s) s.connections++;
+    else if (this.servers.size < MAX_ENCRYPTED_SERVERS) this.servers.set(key, { ip: r.dst.ip, port: r.dst.port, transport: 'tcp', reason: ENCRYPTED_REASON, connections: 1 });
+    else this.serversOmitted++;
+  }
+
+  serverList(): CoverageServer[] {
+    return [...this.servers.values()].map((s) => ({ ...s }));
+  }
+}
+
+/** Servers of encrypted connections kept in the sample. */
+const MAX_ENCRYPTED_SERVERS = 64;
 
 /** UDP flows remembered at once; past it the oldest is forgotten (seen again, it counts again). */
 export const MAX_UDP_FLOWS = 1 << 16;
@@ -76,12 +120,13 @@ export class UdpFlows {
   }
 }
 
-/** The coverage of what a dispatcher and a UDP counter saw. */
-export function decodeCoverage(dispatcher: Dispatcher, udp: UdpFlows): DecodeCoverage {
+/** The coverage of what a dispatcher, a UDP counter and (when given) an encrypted-connection counter saw. */
+export function decodeCoverage(dispatcher: Dispatcher, udp: UdpFlows, encrypted?: EncryptedConnections): DecodeCoverage {
   const st = dispatcher.stats;
   const servers: CoverageServer[] = [
     ...dispatcher.undecodedServers().map((s): CoverageServer => ({ ip: s.ip, port: s.port, transport: 'tcp', reason: s.reason, connections: s.connections })),
     ...udp.serverList(),
+    ...(encrypted?.serverList() ?? []),
   ]
     .sort((a, b) => b.connections - a.connections || a.transport.localeCompare(b.transport) || a.reason.localeCompare(b.reason));
   return {
@@ -90,7 +135,9 @@ export function decodeCoverage(dispatcher: Dispatcher, udp: UdpFlows): DecodeCov
     emptyConnections: st.empty,
     udpFlows: udp.count,
     udpByReason: { ...udp.byReason },
+    encryptedConnections: encrypted?.count ?? 0,
+    encryptedByReason: { ...encrypted?.byReason },
     servers,
-    serversOmitted: dispatcher.serversOmitted + udp.serversOmitted,
+    serversOmitted: dispatcher.serversOmitted + udp.serversOmitted + (encrypted?.serversOmitted ?? 0),
   };
 }

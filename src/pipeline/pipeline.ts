@@ -5,7 +5,7 @@ import { DEFAULT_REASSEMBLY_LIMITS, TcpReassembler, type ReassemblyLimits } from
 import { ANALYZERS, DatagramDispatcher, Dispatcher, type Analyzer, type DatagramAnalyzer, type ProtocolAnalyzer, type ProtoSchemas } from '../protocols/index.js';
 import type { StreamHandler } from '../stream/index.js';
 import { FlowBuilder, type FlowRecord, type Redactor } from '../flows/index.js';
-import { decodeCoverage, UdpFlows, type DecodeCoverage } from './coverage.js';
+import { decodeCoverage, EncryptedConnections, UdpFlows, type DecodeCoverage } from './coverage.js';
 import { LimitCounter, type LimitCounts } from './limits.js';
 
 export { DEFAULT_BODY_LIMIT };
@@ -49,6 +49,8 @@ export class Pipeline {
   private readonly builder: FlowBuilder;
   /** UDP flows seen: counted (and named where their first datagram tells), not decoded. */
   readonly udp = new UdpFlows();
+  /** TLS connections whose handshake was decoded and whose content is encrypted (coverage). */
+  readonly encrypted = new EncryptedConnections();
   private readonly limitCounter = new LimitCounter();
   packets = 0;
   /** Captured bytes of all packets. */
@@ -70,6 +72,7 @@ export class Pipeline {
       this.flows++;
       const r = this.builder.build(tx, conn);
       this.limitCounter.record(r);
+      this.encrypted.record(r);
       onRecord(r);
     };
     this.dispatcher = new Dispatcher(analyzers.filter((a): a is ProtocolAnalyzer => a.transport === 'tcp'), options, this.violations, emit);
@@ -118,7 +121,7 @@ export class Pipeline {
    * sample of their servers. Connections still open count once they end (finish() ends them all).
    */
   coverage(): DecodeCoverage {
-    return decodeCoverage(this.dispatcher, this.udp);
+    return decodeCoverage(this.dispatcher, this.udp, this.encrypted);
   }
 
   /** Limits records hit (body previews cut, gRPC messages dropped, exchanges evicted), counted by name. */

@@ -84,7 +84,6 @@ describe('analyze says what it saw but did not decode', () => {
 
   describe.skipIf(!PCAPS_PRESENT)('third-party captures (../shared/pcaps)', () => {
     const cases: [string, string][] = [
-      ['arkime/tls-alpn-h2.pcap', '1 connection not decoded (tls: 1)'],
       ['arkime/kafka.pcap', '1 connection not decoded (kafka: 1)'],
       ['deepflow/kafka/18-api-versions-v3.pcap', '1 connection not decoded (kafka: 1)'],
       ['zeek/mysql/mysql.pcap', '1 connection not decoded (mysql: 1)'],
@@ -98,6 +97,11 @@ describe('analyze says what it saw but did not decode', () => {
         expect(r.stderr).toContain(`, 0 flows, ${said}, 0 decode problems in `);
       });
     }
+    it('arkime/tls-alpn-h2.pcap: the TLS handshake is a flow, its content is said to be encrypted', () => {
+      const r = tapwire(['analyze', join(PCAP_DIR, 'arkime/tls-alpn-h2.pcap')]);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toContain(', 1 flow, 1 connection with content encrypted, handshake decoded (tls: 1), 0 decode problems in ');
+    });
   });
 });
 if (!PCAPS_PRESENT) console.warn(`test/cli/undecoded.test.ts: third-party captures skipped: ${PCAPS_MISSING_REASON}`);
@@ -232,18 +236,18 @@ describe.skipIf(tlsWhy !== '')('a TLS service recorded on loopback (openssl s_se
     http?.close();
   });
 
-  it('analyze: 1 flow, 1 connection not decoded (tls: 1)', async () => {
+  it('analyze: 2 flows (http, tls), 1 connection with content encrypted, handshake decoded (tls: 1)', async () => {
     const r = await tapwireAsync(['analyze', capture]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/, 1 flow, 1 connection not decoded \(tls: 1\), 0 decode problems in /);
+    expect(r.stderr).toMatch(/, 2 flows, 1 connection with content encrypted, handshake decoded \(tls: 1\), 0 decode problems in /);
   });
 
   it('verify without a spec passes and lists the TLS server; a spec naming it makes the pass inconclusive (exit 3)', async () => {
     const plain = await tapwireAsync(['verify', capture, '--format', 'json']);
     expect(plain.status).toBe(0);
     const v = JSON.parse(plain.stdout);
-    expect(v.summary).toMatch(/^judged 1 flow \(http 1\); .*; 1 connection not decoded \(tls 1\)$/);
-    expect(v.coverage.undecoded.servers).toEqual([{ server: `127.0.0.1:${tlsPort}`, transport: 'tcp', reason: 'tls', connections: 1 }]);
+    expect(v.summary).toMatch(/^judged 2 flows \(http 1, tls 1\); .*; 1 connection with content encrypted, handshake decoded \(tls 1\)$/);
+    expect(v.coverage.undecoded.servers).toEqual([{ server: `127.0.0.1:${tlsPort}`, transport: 'tcp', reason: 'tls: handshake decoded, content encrypted', connections: 1 }]);
     const other = join(dir, 'web.yaml');
     writeFileSync(other, `version: 1\nservices:\n  web: ["127.0.0.1:${httpPort}"]\n`);
     expect((await tapwireAsync(['verify', capture, '--spec', other])).status).toBe(0);
@@ -251,7 +255,7 @@ describe.skipIf(tlsWhy !== '')('a TLS service recorded on loopback (openssl s_se
     writeFileSync(spec, `version: 1\nservices:\n  web: ["127.0.0.1:${httpPort}"]\n  secure: ["127.0.0.1:${tlsPort}"]\n`);
     const named = await tapwireAsync(['verify', capture, '--spec', spec]);
     expect(named.status).toBe(3);
-    expect(named.stdout).toContain(`verdict: INCONCLUSIVE (1 connection to services the spec names was not decoded, so not judged: secure 127.0.0.1:${tlsPort} (tls ×1))\n`);
+    expect(named.stdout).toContain(`verdict: INCONCLUSIVE (1 connection to services the spec names was not decoded, so not judged: secure 127.0.0.1:${tlsPort} (tls: handshake decoded, content encrypted ×1))\n`);
   });
 
   const runWhy = liveCaptureUnavailable();
@@ -263,9 +267,9 @@ describe.skipIf(tlsWhy !== '')('a TLS service recorded on loopback (openssl s_se
       { TAPWIRE_DATA_DIR: join(dir, 'data') });
     expect(r.status, r.stderr).toBe(3);
     const j = JSON.parse(r.stdout);
-    expect(j.verdict.reason).toBe(`1 connection to services the spec names was not decoded, so not judged: secure 127.0.0.1:${tlsPort} (tls ×1)`);
-    expect(j.verdict.summary).toMatch(/^judged 1 flow \(http 1\); .*; 1 connection not decoded \(tls 1\)$/);
-    expect(j.verdict.coverage.undecoded).toMatchObject({ connections: 1, byReason: { tls: 1 }, servers: [{ server: `127.0.0.1:${tlsPort}`, service: 'secure' }] });
+    expect(j.verdict.reason).toBe(`1 connection to services the spec names was not decoded, so not judged: secure 127.0.0.1:${tlsPort} (tls: handshake decoded, content encrypted ×1)`);
+    expect(j.verdict.summary).toMatch(/^judged 2 flows \(http 1, tls 1\); .*; 1 connection with content encrypted, handshake decoded \(tls 1\)$/);
+    expect(j.verdict.coverage.undecoded).toMatchObject({ connections: 0, servers: [{ server: `127.0.0.1:${tlsPort}`, service: 'secure' }] });
   }, 60_000);
   if (liveCaptureUnavailable()) console.warn(`test/cli/undecoded.test.ts: tapwire run case skipped: ${liveCaptureUnavailable()}`);
 });

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import { MAX_UDP_FLOWS } from '../../src/pipeline/coverage.js';
+import { ENCRYPTED_REASON, MAX_UDP_FLOWS } from '../../src/pipeline/coverage.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { Conversation, ethernet, ipv4, PROTO_UDP, type FramePacket, type Segment, udp } from '../helpers/bytes.js';
 import { runSegments } from '../helpers/pipeline.js';
@@ -71,7 +71,6 @@ function dnsQuery(id = 0x1234, response = false): Buffer {
 
 describe('undecoded TCP connections: counted, and named by their first bytes where that is reliable', () => {
   const cases: { name: string; segs: Segment[]; reason: string; server: string }[] = [
-    { name: 'TLS: a ClientHello', segs: conn([[0, clientHello()], [1, serverHello()]]), reason: 'tls', server: '10.0.0.2:443' },
     { name: 'TLS after its handshake (application data records both ways)', segs: conn([[0, appData(16)], [1, appData(32)]]), reason: 'tls', server: '10.0.0.2:443' },
     { name: 'SSH banners', segs: conn([[1, 'SSH-2.0-OpenSSH_9.6\r\n'], [0, 'SSH-2.0-OpenSSH_9.6\r\n']], { serverPort: 22 }), reason: 'ssh', server: '10.0.0.2:22' },
     { name: 'MySQL server greeting', segs: conn([[1, mysqlGreeting()], [0, Buffer.alloc(40, 0x41)]], { serverPort: 3306 }), reason: 'mysql', server: '10.0.0.2:3306' },
@@ -94,6 +93,14 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
     });
   }
 
+  it('a TLS handshake is decoded (a tls record): not undecoded, but counted as encrypted, its server listed as such', () => {
+    const run = runSegments(conn([[0, clientHello()], [1, serverHello()]]));
+    expect(run.records.map((r) => r.protocol)).toEqual(['tls']);
+    const cov = run.pipeline.coverage();
+    expect(cov).toMatchObject({ connections: 0, byReason: {}, encryptedConnections: 1, encryptedByReason: { tls: 1 } });
+    expect(cov.servers).toEqual([{ ip: '10.0.0.2', port: 443, transport: 'tcp', reason: ENCRYPTED_REASON, connections: 1 }]);
+  });
+
   it('a TLS server is told by its ServerHello even when the capture has no handshake and the ports mislead', () => {
     // No SYN: reassembly guesses the client by port; the ServerHello says who serves.
     const c = new Conversation({ client: '10.0.0.9', clientPort: 443, server: '10.0.0.8', serverPort: 50000 });
@@ -114,17 +121,19 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
     const tls = [1, 2, 3].flatMap((i) => conn([[0, clientHello()]], { clientPort: 41000 + i, server: '10.0.0.3' }));
     const mysql = conn([[1, mysqlGreeting()]], { serverPort: 3306, clientPort: 42000 });
     const run = runSegments([...http, ...tls, ...mysql]);
-    expect(run.records).toHaveLength(1);
+    // The TLS connections are decoded up to encryption (tls records): counted apart, not as undecoded.
+    expect(run.records).toHaveLength(4);
     const cov = run.pipeline.coverage();
-    expect(cov).toMatchObject({ connections: 4, byReason: { tls: 3, mysql: 1 } });
-    expect(cov.servers.map((s) => [`${s.ip}:${s.port}`, s.reason, s.connections])).toEqual([['10.0.0.3:443', 'tls', 3], ['10.0.0.2:3306', 'mysql', 1]]);
+    expect(cov).toMatchObject({ connections: 1, byReason: { mysql: 1 }, encryptedConnections: 3 });
+    expect(cov.servers.map((s) => [`${s.ip}:${s.port}`, s.reason, s.connections])).toEqual([['10.0.0.3:443', ENCRYPTED_REASON, 3], ['10.0.0.2:3306', 'mysql', 1]]);
     // The dispatcher's own count of unrecognised connections keeps its meaning.
-    expect(run.pipeline.dispatcher.stats.unknown).toBe(4);
+    expect(run.pipeline.dispatcher.stats.unknown).toBe(1);
   });
 
   it('a connection given up on while still open (past the probe limits) is counted once, by its first bytes', () => {
     const c = new Conversation({ serverPort: 8443 }).handshake();
-    c.send(0, clientHello());
+    // Caught after its handshake (a ClientHello would be decoded as tls).
+    c.send(0, appData(32, 99));
     for (let i = 0; i < 12; i++) c.send((i % 2) as 0 | 1, appData(32, i));
     const cov = coverageOf(c.close().segments);
     expect(cov).toMatchObject({ connections: 1, byReason: { tls: 1 } });
@@ -169,7 +178,6 @@ describe('UDP flows: counted (distinct address and port pairs), named where the 
 
 describe.skipIf(!PCAPS_PRESENT)('third-party captures tapwire does not decode (../shared/pcaps)', () => {
   const cases: [string, Record<string, number>, string][] = [
-    ['arkime/tls-alpn-h2.pcap', { tls: 1 }, '[2606:4700::6811:d209]:443'],
     ['arkime/kafka.pcap', { kafka: 1 }, '10.176.192.13:9092'],
     ['deepflow/kafka/18-api-versions-v3.pcap', { kafka: 1 }, '172.16.0.105:9092'],
     ['zeek/mysql/mysql.pcap', { mysql: 1 }, '192.168.0.254:3306'],
