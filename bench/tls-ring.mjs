@@ -12,8 +12,8 @@
 // generator's start to the last chunk, and the kernel's loss counter says whether any was lost.
 // Latency: a child node process runs an https server and a keep-alive https client that makes
 // `--requests` sequential requests (1 KiB body each way); its mean time per request is measured
-// without probes, with the probes on node (the client and the server are both probed), and
-// without again. Per TLS call = added time per request ÷ SSL calls per request (from the
+// without probes and with the probes on node (the client and the server are both probed),
+// alternating for `--rounds` rounds (and once more without), and the medians are compared. Per TLS call = added time per request ÷ SSL calls per request (from the
 // probes' counter). Needs root and `npm run build:native`; everything shares this machine's cores.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -29,6 +29,7 @@ const calls = Number(opt('--calls', 500000));
 const size = Number(opt('--size', 64));
 const gens = opt('--gens', '1,2').split(',').map(Number);
 const requests = Number(opt('--requests', 2000));
+const rounds = Number(opt('--rounds', 3));
 const json = args.includes('--json');
 const dist = resolve(opt('--dist', join(root, 'dist')));
 
@@ -142,25 +143,31 @@ async function latency() {
       });
     `);
     const once = async () => JSON.parse(await run(process.execPath, [script])).perRequestUs;
-    const without1 = await once();
-    const probes = openTlsProbes({ targets: [process.execPath], handleSignals: false });
-    let callsSeen;
-    let withProbes;
-    try {
-      const before = probes.counters().calls;
-      withProbes = await once();
-      await sleep(200);
-      callsSeen = probes.counters().calls - before;
-    } finally {
-      probes.close();
+    // Alternate without/with, `--rounds` times, and compare medians: this VM's timing drifts.
+    const without = [];
+    const withProbes = [];
+    let callsSeen = 0;
+    for (let i = 0; i < rounds; i++) {
+      without.push(await once());
+      const probes = openTlsProbes({ targets: [process.execPath], handleSignals: false });
+      try {
+        const before = probes.counters().calls;
+        withProbes.push(await once());
+        await sleep(100);
+        callsSeen += probes.counters().calls - before;
+      } finally {
+        probes.close();
+      }
     }
-    const without2 = await once();
-    const base = (without1 + without2) / 2;
-    const callsPerRequest = callsSeen / (requests + 200);
+    without.push(await once());
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const base = median(without);
+    const probed = median(withProbes);
+    const callsPerRequest = callsSeen / rounds / (requests + 200);
     return {
-      requests, perRequestUsWithout: +base.toFixed(1), perRequestUsWithoutRuns: [+without1.toFixed(1), +without2.toFixed(1)],
-      perRequestUsWith: +withProbes.toFixed(1), addedPerRequestUs: +(withProbes - base).toFixed(1),
-      sslCallsPerRequest: +callsPerRequest.toFixed(2), addedPerCallUs: +((withProbes - base) / callsPerRequest).toFixed(2),
+      requests, rounds, perRequestUsWithout: +base.toFixed(1), perRequestUsWithoutRuns: without.map((x) => +x.toFixed(1)),
+      perRequestUsWith: +probed.toFixed(1), perRequestUsWithRuns: withProbes.map((x) => +x.toFixed(1)), addedPerRequestUs: +(probed - base).toFixed(1),
+      sslCallsPerRequest: +callsPerRequest.toFixed(2), addedPerCallUs: +((probed - base) / callsPerRequest).toFixed(2),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -183,6 +190,6 @@ if (!args.includes('--no-drain')) {
 if (!args.includes('--no-latency')) {
   out.latency = await latency();
   const l = out.latency;
-  if (!json) console.log(`latency: ${l.requests} keep-alive https requests: ${l.perRequestUsWithout} µs/request without probes (runs ${l.perRequestUsWithoutRuns.join(', ')}), ${l.perRequestUsWith} with: +${l.addedPerRequestUs} µs/request, ${l.sslCallsPerRequest} SSL calls/request, +${l.addedPerCallUs} µs per SSL call`);
+  if (!json) console.log(`latency: ${l.requests} keep-alive https requests, medians of ${l.rounds} alternating rounds: ${l.perRequestUsWithout} µs/request without probes (runs ${l.perRequestUsWithoutRuns.join(', ')}), ${l.perRequestUsWith} with (runs ${l.perRequestUsWithRuns.join(', ')}): +${l.addedPerRequestUs} µs/request, ${l.sslCallsPerRequest} SSL calls/request, +${l.addedPerCallUs} µs per SSL call`);
 }
 if (json) console.log(JSON.stringify(out, null, 2));

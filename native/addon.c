@@ -342,10 +342,10 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		struct bpf_link *l = bpf_program__attach(prog);
 		if (!l) {
 			err = -errno;
+			char what[300]; /* before do_close(): sec belongs to the object */
+			snprintf(what, sizeof(what), "cannot attach %s", sec);
 			do_close(h);
 			free(h);
-			char what[300];
-			snprintf(what, sizeof(what), "cannot attach %s", sec);
 			throw_libbpf(env, what, err);
 			return NULL;
 		}

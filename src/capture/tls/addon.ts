@@ -99,7 +99,8 @@ function mountedTypes(): Set<string> {
 /**
  * Every reason TLS uprobes cannot run here (empty when they can be tried), each naming what is
  * missing and how to get it: the addon, BTF, tracefs (libbpf finds the syscall tracepoints' ids
- * there), bpffs, and the privileges (root, or CAP_BPF + CAP_PERFMON).
+ * there), and the privileges (root, or CAP_BPF + CAP_PERFMON). bpffs is not among them: nothing
+ * is pinned.
  */
 export function tlsProbesUnavailable(): string[] {
   const reasons: string[] = [];
@@ -111,7 +112,8 @@ export function tlsProbesUnavailable(): string[] {
   if (!types.has('tracefs') && !existsSync('/sys/kernel/tracing/events/syscalls')) {
     reasons.push('tracefs is not mounted: mount -t tracefs tracefs /sys/kernel/tracing');
   }
-  if (!types.has('bpf')) reasons.push('bpffs is not mounted: mount -t bpf bpf /sys/fs/bpf');
+  // bpffs is not needed: nothing is pinned (checked here by loading and attaching in a mount
+  // namespace without it). tracefs is: libbpf reads the syscall tracepoints' ids from it.
   const caps = effectiveCaps();
   const has = (c: bigint) => ((caps >> c) & 1n) === 1n;
   if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
