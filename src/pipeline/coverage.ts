@@ -22,6 +22,7 @@ export interface DecodeCoverage {
    * TCP connections decoded only up to encryption: their handshake was decoded (a `tls` record
    * each: SNI, ALPN, version, cipher), the content after it is encrypted and was not read. Not
    * counted in `connections`; their servers are in `servers` with reason ENCRYPTED_REASON.
+   * Absent when there were none.
    */
   encryptedConnections?: number;
   /** Those connections by protocol (tls). */
@@ -135,8 +136,8 @@ export function decodeCoverage(dispatcher: Dispatcher, udp: UdpFlows, encrypted?
     emptyConnections: st.empty,
     udpFlows: udp.count,
     udpByReason: { ...udp.byReason },
-    encryptedConnections: encrypted?.count ?? 0,
-    encryptedByReason: { ...encrypted?.byReason },
+    // Present only when there were some, so coverage without TLS reads as before.
+    ...(encrypted?.count ? { encryptedConnections: encrypted.count, encryptedByReason: { ...encrypted.byReason } } : {}),
     servers,
     serversOmitted: dispatcher.serversOmitted + udp.serversOmitted + (encrypted?.serversOmitted ?? 0),
   };
