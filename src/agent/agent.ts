@@ -11,6 +11,7 @@ import { FlowFeed, StoreSource } from '../service/index.js';
 import { createApi } from '../api/index.js';
 import { agentMetrics } from './metrics.js';
 import { AgentKubernetes, type AgentKubernetesOptions } from './kubernetes.js';
+import { AgentTls, type TlsMode } from './tls.js';
 
 export interface AgentOptions {
   interfaces: string[];
@@ -33,6 +34,10 @@ export interface AgentOptions {
   kubernetes?: AgentKubernetesOptions;
   /** Hears what goes wrong with the Kubernetes API after start (retried by the informers). */
   onKubernetesError?: (message: string) => void;
+  /** TLS plaintext through eBPF uprobes (issue 17): auto, uprobe (insist), off (default). */
+  tls?: TlsMode;
+  /** Hears what the TLS probes attached to, and why they could not (auto). */
+  onTls?: (line: string) => void;
 }
 
 /**
@@ -72,6 +77,7 @@ export class Agent {
     readonly server: Server,
     readonly watcher?: Watcher,
     readonly kubernetes?: AgentKubernetes,
+    readonly tls?: AgentTls,
   ) {}
 
   static async start(o: AgentOptions): Promise<Agent> {
@@ -103,6 +109,7 @@ export class Agent {
       metrics.flowsSeen.inc({ protocol: r.protocol });
     };
     let kubernetes: AgentKubernetes | undefined;
+    let tls: AgentTls | undefined;
     if (o.kubernetes) {
       try {
         kubernetes = await AgentKubernetes.start(o.kubernetes, {
@@ -142,18 +149,22 @@ export class Agent {
         bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), onRecord,
         onPacket: (p) => store.addPacket(p.time, p.linkType, p.data, p.wireLen),
         onTick: () => {
-          kubernetes?.tick(recorder?.now() ?? Date.now() / 1000);
+          const now = recorder?.now() ?? Date.now() / 1000;
+          kubernetes?.tick(now);
+          tls?.tick(now);
           agent?.sync();
         },
         connectionMemory: LIVE_CONNECTION_MEMORY,
       });
+      tls = AgentTls.start(o.tls ?? 'off', recorder.pipeline.streams, (line) => o.onTls?.(line));
     } catch (e) {
+      recorder?.stop();
       server.close();
       kubernetes?.stop();
       await store.close();
       throw e;
     }
-    const agent = new Agent(store, recorder, server, watcher, kubernetes);
+    const agent = new Agent(store, recorder, server, watcher, kubernetes, tls);
     watcher?.start();
     agent.stopIdentities = identities?.watch(o.onIdentities);
     return agent;
@@ -175,6 +186,8 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopIdentities?.();
     this.watcher?.stop();
+    // TLS sessions end first: their last exchanges go through the pipeline the recorder drains.
+    this.tls?.stop(this.recorder.now());
     this.recorder.stop();
     // What waits for its pod is released, named as far as known, before the store closes.
     this.kubernetes?.stop();

@@ -24,6 +24,8 @@ export interface AgentCliOptions {
   kubeconfig?: string;
   node?: string;
   clusterEvents?: boolean;
+  /** TLS plaintext through eBPF uprobes (issue 17). */
+  tls?: 'auto' | 'uprobe' | 'off';
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
@@ -95,6 +97,8 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
       onIdentities: (err) => process.stderr.write(err ? `tapwire agent: ${err.message}; keeping the previous identities\n` : `tapwire agent: identities reloaded from ${o.identities}\n`),
       kubernetes: kubernetes ? { kubeconfig: o.kubeconfig, node: o.node, clusterEvents: o.clusterEvents } : undefined,
       onKubernetesError: (m) => process.stderr.write(`tapwire agent: kubernetes: ${m} (retrying)\n`),
+      tls: o.tls,
+      onTls: (line) => process.stderr.write(`tapwire agent: ${line}\n`),
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
