@@ -109,6 +109,31 @@ async function drainRate(n) {
   return { generators: n, expected, received: got, lost: c.lost, batches: c.batches, drainSeconds: +secs.toFixed(3), eventsPerSec: Math.round(got / secs) };
 }
 
+// The cost of one probed call where nothing else runs: tls-gen's time per SSL_read call with
+// the probes attached and without (the uprobe and uretprobe traps plus the two programs).
+async function callCost() {
+  const n = 50000;
+  const time = () => {
+    const t = process.hrtime.bigint();
+    const r = spawnSync(gen, [String(n), String(size), 'read']);
+    if (r.status !== 0) throw new Error('tls-gen failed');
+    return Number(process.hrtime.bigint() - t) / n / 1000;
+  };
+  const without = [];
+  const probed = [];
+  for (let i = 0; i < rounds; i++) {
+    without.push(time());
+    const probes = openTlsProbes({ targets: [gen], handleSignals: false, resolveConnections: false, ringBytes: 64 << 20 });
+    try {
+      probed.push(time());
+    } finally {
+      probes.close();
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { calls: n, bytesPerCall: size, usPerCallWithout: +median(without).toFixed(3), usPerCallWith: +median(probed).toFixed(2), usPerCallWithRuns: probed.map((x) => +x.toFixed(1)) };
+}
+
 async function latency() {
   const dir = mkdtempSync(join(tmpdir(), 'tw-tls-bench-'));
   try {
@@ -174,7 +199,7 @@ async function latency() {
   }
 }
 
-const out = { date: new Date().toISOString(), kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(), ring: [], drain: undefined, latency: undefined };
+const out = { date: new Date().toISOString(), kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(), ring: [], drain: undefined, callCost: undefined, latency: undefined };
 if (!args.includes('--no-ring')) {
   for (const n of gens) {
     const r = await ringRate(n);
@@ -186,6 +211,11 @@ if (!args.includes('--no-drain')) {
   const d = await drainRate(2);
   out.drain = d;
   if (!json) console.log(`drain: ${d.expected} events of ${size} B waiting in a 64 MiB ring (JS held while 2 generators ran): ${d.received} into JS in ${d.drainSeconds} s = ${d.eventsPerSec} events/s, lost ${d.lost}, ${d.batches} batches`);
+}
+if (!args.includes('--no-callcost')) {
+  const c = await callCost();
+  out.callCost = c;
+  if (!json) console.log(`call cost: tls-gen SSL_read of ${size} B: ${c.usPerCallWithout} µs/call without probes, ${c.usPerCallWith} µs with (median of ${rounds}; runs ${c.usPerCallWithRuns.join(', ')})`);
 }
 if (!args.includes('--no-latency')) {
   out.latency = await latency();
