@@ -103,3 +103,14 @@ describe('tlsProbesUnavailable', () => {
     if (process.getuid?.() !== 0) expect(reasons.join(' ')).toMatch(/not privileged/);
   });
 });
+
+describe('npm run build:native without a toolchain', () => {
+  it('names what is missing and exits 0, or 1 with --require', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const run = (...extra: string[]) => spawnSync(process.execPath, ['scripts/build-native.mjs', ...extra], { encoding: 'utf8', env: { ...process.env, PATH: '/nonexistent' } });
+    const soft = run();
+    expect(soft.status).toBe(0);
+    expect(soft.stderr).toMatch(/the eBPF addon is not built \(it is optional.*Missing: clang \(apt-get install clang llvm\)/);
+    expect(run('--require').status).toBe(1);
+  });
+});

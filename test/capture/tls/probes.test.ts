@@ -117,6 +117,49 @@ describe.skipIf(why !== '')('TLS plaintext through uprobes (root)', () => {
     }
   });
 
+  // CPython's ssl module calls SSL_write_ex/SSL_read_ex (curl calls SSL_write/SSL_read).
+  it.skipIf(!has('python3', '-c', 'import ssl'))('python3 → a Node https server: the _ex forms carry the byte count through the size pointer', async () => {
+    const libssl = spawnSync('python3', ['-c', 'import _ssl; print(_ssl.__file__)'], { encoding: 'utf8' }).stdout.trim();
+    const ldd = spawnSync('ldd', [libssl], { encoding: 'utf8' }).stdout;
+    const path = /libssl\.so[^ ]* => (\S+)/.exec(ldd)?.[1];
+    if (!path) return console.warn(`python3's _ssl does not link libssl dynamically (${libssl}): skipped`);
+    const script = join(dir, 'server.mjs');
+    writeFileSync(script, `
+      import https from 'node:https';
+      import { readFileSync } from 'node:fs';
+      const s = https.createServer({ key: readFileSync(${JSON.stringify(key)}), cert: readFileSync(${JSON.stringify(cert)}) }, (req, res) => res.end('py-answer ' + 'z'.repeat(40000)));
+      s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));
+    `);
+    const server = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const probes = openTlsProbes({ targets: [path] });
+    try {
+      const port = Number((await waitLine(server, /^port /)).split(' ')[1]);
+      const chunks: TlsChunk[] = [];
+      probes.on('chunk', (c) => chunks.push(c));
+      const py = spawn('python3', ['-c', `
+import ssl, urllib.request
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ctx).read()))
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const out = await waitLine(py, /^\d+$/);
+      expect(Number(out)).toBe(10 + 40000);
+      await until(() => text(chunks.filter((c) => c.pid === py.pid && c.direction === 'ingress')).includes('py-answer'));
+      await until(() => text(chunks.filter((c) => c.pid === py.pid && c.direction === 'ingress')).length >= 40010);
+      const mine = chunks.filter((c) => c.pid === py.pid);
+      expect(text(mine.filter((c) => c.direction === 'egress'))).toMatch(/^GET \/py-path HTTP\/1\.1\r\n/);
+      const inText = text(mine.filter((c) => c.direction === 'ingress'));
+      expect(inText).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(inText.endsWith('z'.repeat(100))).toBe(true);
+      for (const c of mine) {
+        expect(c.data.length).toBe(c.length);
+        expect(c.connection?.remote).toEqual({ ip: '127.0.0.1', port });
+      }
+    } finally {
+      probes.close();
+      server.kill();
+    }
+  });
+
   it.skipIf(!inspectElf(process.execPath).functions.includes('SSL_write'))('a Node https client and server: both ends, apart by fd, with their 4-tuples', async () => {
     const script = join(dir, 'node-tls.mjs');
     writeFileSync(script, `
