@@ -220,6 +220,28 @@ print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ct
     }
   });
 
+  it('splits a call over 16 KiB into events by offset, and stops copying past 128 KiB with the true length kept', async () => {
+    const gen = resolve('native/build/tls-gen');
+    const probes = openTlsProbes({ targets: [gen] });
+    try {
+      const chunks: TlsChunk[] = [];
+      probes.on('chunk', (c) => chunks.push(c));
+      for (const size of [40000, 200000]) expect(spawnSync(gen, ['1', String(size), 'read']).status).toBe(0);
+      await until(() => chunks.length >= 3 + 8);
+      const a = chunks.filter((c) => c.length === 40000);
+      expect(a.map((c) => [c.offset, c.data.length, c.truncated])).toEqual([[0, 16384, false], [16384, 16384, false], [32768, 7232, false]]);
+      expect(Buffer.concat(a.map((c) => c.data)).equals(Buffer.alloc(40000, 'x'))).toBe(true);
+      const b = chunks.filter((c) => c.length === 200000);
+      expect(b.length).toBe(8);
+      expect(b.map((c) => c.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => i * 16384));
+      expect(b.map((c) => c.truncated)).toEqual([false, false, false, false, false, false, false, true]);
+      expect(b.every((c) => c.direction === 'ingress' && c.comm === 'tls-gen')).toBe(true);
+      expect(probes.counters().truncated).toBe(1);
+    } finally {
+      probes.close();
+    }
+  });
+
   it('leaves no program or uprobe behind after close(), SIGTERM and SIGKILL', async () => {
     await until(() => ourPrograms().length === 0);
     const before = uprobeEvents();
