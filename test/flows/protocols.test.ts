@@ -14,7 +14,7 @@ const goldens: FlowRecord[] = (readdirSync('test/golden', { recursive: true }) a
 
 describe('record modules (src/flows/protocols/)', () => {
   it('one module per protocol, each under its own name', () => {
-    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres']);
+    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres', 'tls']);
     for (const p of PROTOCOL_NAMES) expect(RECORDS[p].protocol).toBe(p);
     expect(moduleFor('redis')).toBeUndefined();
     expect(moduleFor('toString')).toBeUndefined();
@@ -25,7 +25,8 @@ describe('record modules (src/flows/protocols/)', () => {
     for (const r of goldens) {
       const m = recordModule(r);
       expect(m).toBe(RECORDS[r.protocol]);
-      expect(httpHalves(r) !== sqlHalves(r), r.id).toBe(true);
+      // Exactly one kind of halves: HTTP messages, SQL, or a handshake's hellos (TLS).
+      expect(Number(httpHalves(r)) + Number(sqlHalves(r)) + Number(m.halves === 'handshake'), r.id).toBe(1);
       if (httpHalves(r) && r.request) expect(typeof r.request.method, r.id).toBe('string');
       if (sqlHalves(r) && r.request) expect(typeof r.request.message, r.id).toBe('string');
       // Every question has an answer for every record (none throws on a missing half).

@@ -305,7 +305,8 @@ export const CASES: HttpCase[] = [
   {
     name: 'a binary protocol on port 80: no records, no crash',
     steps: [
-      ['c', Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, ...Array(40).fill(0x5a)])],
+      // Content type 0x17, not 0x16: a TLS ClientHello would be decoded as tls (src/protocols/tls/).
+      ['c', Buffer.from([0x17, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, ...Array(40).fill(0x5a)])],
       ['s', Buffer.from([0x16, 0x03, 0x03, 0x00, 0x5d, 0x02, ...Array(60).fill(0x33)])],
       ['c', Buffer.from('\x17\x03\x03 GET / HTTP/1.1\r\n', 'latin1')],
       ['s', Buffer.alloc(100, 0)],
