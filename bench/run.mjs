@@ -28,6 +28,8 @@ const CASES = [
   { name: 'gRPC (grpc-js)', kind: 'grpc', mb: 50, filter: 'grpc', decodeAs: ['-d', 'tcp.port==18910,http2'], record: ['bench/record-grpc.mjs'] },
   // pgbench -M extended on port 18920 (bench/record-pg.mjs); tshark needs to be told it is PostgreSQL.
   { name: 'PostgreSQL (pgbench extended)', kind: 'pgbench', mb: 50, filter: 'pgsql', decodeAs: ['-d', 'tcp.port==18920,pgsql'], record: ['bench/record-pg.mjs'] },
+  // node:https, one request per new connection (scripts/record/tls-load.mjs): handshakes decoded, content counted, nothing decrypted.
+  { name: 'TLS handshakes (node:https)', kind: 'tls', mb: 50, filter: 'tls.handshake', record: ['scripts/record/tls-load.mjs'] },
 ].filter((c) => !only || c.kind === only);
 
 /**
