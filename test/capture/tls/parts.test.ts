@@ -2,12 +2,14 @@
  * The pure parts of the TLS probes, which run everywhere: ELF symbol lookup, /proc/net/tcp
  * parsing, the ring-buffer record parser and the "why not" report.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeTarget, inspectElf, parseBatch, parseProcNetTcp, tlsProbesUnavailable, TLS_EVENT_HDR_SIZE, type RawTlsEvent, type TcpTuple } from '../../../src/capture/index.js';
+import { describeTarget, findTlsTargets, inspectElf, parseBatch, parseProcNetTcp, tlsProbesUnavailable, TLS_EVENT_HDR_SIZE, type RawTlsEvent, type TcpTuple } from '../../../src/capture/index.js';
 
+const spawnSyncOk = (cmd: string, ...args: string[]) => spawnSync(cmd, args).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'tw-tls-parts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,6 +36,24 @@ describe('inspectElf', () => {
     const sh = inspectElf('/bin/sh');
     expect(sh.reason).toMatch(/stripped|no SSL_write or SSL_read symbol/);
     expect(describeTarget('/bin/sh')).toHaveProperty('reason');
+  });
+});
+
+describe('findTlsTargets', () => {
+  const py = spawnSyncOk('python3', '-c', 'import ssl');
+  it.skipIf(!py)('finds a running process that maps libssl.so, by /proc/<pid>/maps', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn('python3', ['-c', 'import ssl, sys; print("up", flush=True); sys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => child.stdout!.once('data', r));
+      const scan = findTlsTargets();
+      const t = scan.targets.find((x) => x.pids.includes(child.pid!));
+      expect(t).toMatchObject({ kind: 'libssl', path: expect.stringMatching(/libssl\.so/) });
+      expect(t!.functions).toContain('SSL_write_ex');
+      expect(scan.targets.some((x) => x.pids.includes(process.pid))).toBe(false);
+    } finally {
+      child.kill();
+    }
   });
 });
 
@@ -106,7 +126,6 @@ describe('tlsProbesUnavailable', () => {
 
 describe('npm run build:native without a toolchain', () => {
   it('names what is missing and exits 0, or 1 with --require', async () => {
-    const { spawnSync } = await import('node:child_process');
     const run = (...extra: string[]) => spawnSync(process.execPath, ['scripts/build-native.mjs', ...extra], { encoding: 'utf8', env: { ...process.env, PATH: '/nonexistent' } });
     const soft = run();
     expect(soft.status).toBe(0);

@@ -267,6 +267,16 @@ print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ct
       expect(await exited).toBe(sig);
       await until(() => ourPrograms().length === 0);
     }
+    // process.exit() without close(): the addon's env cleanup hook detaches, and exit stays clean.
+    const quitter = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      const { openTlsProbes } = await import(${JSON.stringify(distIndex)});
+      const p = openTlsProbes({ targets: [process.execPath] });
+      console.log('links ' + p.counters().links);
+      process.exit(0);
+    `], { encoding: 'utf8' });
+    expect(quitter.status, quitter.stderr).toBe(0);
+    expect(quitter.stdout).toMatch(/^links \d+/);
+    await until(() => ourPrograms().length === 0);
     expect(uprobeEvents()).toBe(before);
     const links = spawnSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' });
     if (links.status === 0) {
