@@ -1,5 +1,5 @@
 import { endpoint } from '../common/index.js';
-import { grpcStatusLabel, sqlHalves, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
+import { grpcStatusLabel, httpHalves, sqlHalves, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
 import type { BoundedFlow } from './flow-bound.js';
 import { flowRow, rowLine } from './rows.js';
 import { iso, plural, scalar, truncatedLines } from './text.js';
@@ -40,6 +40,12 @@ export function flowDetailText(v: BoundedFlow, bodiesAsked: boolean): string {
     else if (!notify) lines.push('statement: not seen');
     if (f.response) lines.push(...pgResponse(f.response, ctx));
     else if (!notify) lines.push('result: not seen');
+  } else if (!httpHalves(f)) {
+    // A handshake's hellos (TLS): no headers or bodies; each field as `name: value`.
+    const hello = (h: object | undefined, side: string): string[] => (h
+      ? [`${side}${wire(h as RecordHalf)}`, ...other(h, ['start', 'end', 'frames', 'size'], '  ')]
+      : [`${side}: not seen`]);
+    lines.push(...hello(f.request, 'request'), ...hello(f.response, 'response'));
   } else {
     const req = f.request as RecordRequest | undefined, res = f.response as RecordResponse | undefined;
     if (req) lines.push(...httpRequest(req, ctx));
