@@ -3,7 +3,7 @@
 #
 #   bash scripts/record-pcaps.sh            (or: npm run record-pcaps)
 #   ONLY=verify bash scripts/record-pcaps.sh    (only some groups, comma-separated: http1, demo,
-#                                                http2, grpc, postgres, verify, loss; default: all)
+#                                                http2, grpc, postgres, verify, loss, tls; default: all)
 #
 # Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs),
 # pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/),
@@ -24,7 +24,7 @@ PG_PORT=${DEMO_PG_PORT:-5432}
 
 die() { echo "record-pcaps: $*" >&2; exit 1; }
 
-GROUPS_ALL="http1 demo http2 grpc postgres verify loss"
+GROUPS_ALL="http1 demo http2 grpc postgres verify loss tls"
 ONLY=${ONLY:-all}
 for g in ${ONLY//,/ }; do
   [ "$g" = all ] || [[ " $GROUPS_ALL " == *" $g "* ]] || die "ONLY=$ONLY: unknown group '$g' (groups: $GROUPS_ALL)"
@@ -155,6 +155,14 @@ if want loss; then
   mkdir -p pcaps/loss
   rm -f pcaps/loss/*.pcap.tmp
   PGBIN=$PGBIN run node scripts/record/loss.mjs pcaps/loss
+fi
+
+# ---- TLS handshakes (pcaps/tls/*.pcap, see scripts/record/tls.mjs) ------------------------------
+# openssl s_server/s_client, curl, node:https and node:http2 on 127.0.0.21-28: TLS 1.2 and 1.3,
+# resumed by session id, ticket and PSK, a HelloRetryRequest, and plain HTTP on 443 (negative case).
+if want tls; then
+  rm -f pcaps/tls/*.pcap.tmp
+  run node scripts/record/tls.mjs pcaps/tls
 fi
 
 echo "record-pcaps: done"
