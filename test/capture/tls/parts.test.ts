@@ -14,6 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tw-tls-parts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const LIBSSL = ['/lib/x86_64-linux-gnu/libssl.so.3', '/usr/lib/x86_64-linux-gnu/libssl.so.3', '/lib/aarch64-linux-gnu/libssl.so.3'].find((p) => existsSync(p));
+if (!LIBSSL) console.warn('test/capture/tls/parts.test.ts: the libssl.so.3 test skipped: no libssl.so.3 (apt-get install libssl3)');
 
 describe('inspectElf', () => {
   it.skipIf(!LIBSSL)('finds the four I/O functions in libssl.so.3 by its dynamic symbols', () => {
@@ -41,6 +42,7 @@ describe('inspectElf', () => {
 
 describe('findTlsTargets', () => {
   const py = spawnSyncOk('python3', '-c', 'import ssl');
+  if (!py) console.warn('test/capture/tls/parts.test.ts: the findTlsTargets test skipped: no python3 with ssl');
   it.skipIf(!py)('finds a running process that maps libssl.so, by /proc/<pid>/maps', async () => {
     const { spawn } = await import('node:child_process');
     const child = spawn('python3', ['-c', 'import ssl, sys; print("up", flush=True); sys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -118,7 +118,9 @@ describe.skipIf(why !== '')('TLS plaintext through uprobes (root)', () => {
   });
 
   // CPython's ssl module calls SSL_write_ex/SSL_read_ex (curl calls SSL_write/SSL_read).
-  it.skipIf(!has('python3', '-c', 'import ssl'))('python3 → a Node https server: the _ex forms carry the byte count through the size pointer', async () => {
+  const python = has('python3', '-c', 'import ssl');
+  if (!python) console.warn('test/capture/tls/probes.test.ts: the python3 test skipped: no python3 with ssl');
+  it.skipIf(!python)('python3 → a Node https server: the _ex forms carry the byte count through the size pointer', async () => {
     const libssl = spawnSync('python3', ['-c', 'import _ssl; print(_ssl.__file__)'], { encoding: 'utf8' }).stdout.trim();
     const ldd = spawnSync('ldd', [libssl], { encoding: 'utf8' }).stdout;
     const path = /libssl\.so[^ ]* => (\S+)/.exec(ldd)?.[1];
@@ -160,7 +162,9 @@ print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ct
     }
   });
 
-  it.skipIf(!inspectElf(process.execPath).functions.includes('SSL_write'))('a Node https client and server: both ends, apart by fd, with their 4-tuples', async () => {
+  const nodeSsl = inspectElf(process.execPath);
+  if (!nodeSsl.functions.includes('SSL_write')) console.warn(`test/capture/tls/probes.test.ts: the Node test skipped: ${process.execPath}: ${nodeSsl.reason ?? 'no SSL_write'}`);
+  it.skipIf(!nodeSsl.functions.includes('SSL_write'))('a Node https client and server: both ends, apart by fd, with their 4-tuples', async () => {
     const script = join(dir, 'node-tls.mjs');
     writeFileSync(script, `
       import https from 'node:https';
