@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TlsFlow } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import { PCAP_DIR, PCAPS_PRESENT, REPO_ROOT } from './oracle.js';
+import { PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT, REPO_ROOT } from './oracle.js';
 
 const HAVE_TSHARK = (() => {
   try {
@@ -24,6 +24,9 @@ const HAVE_TSHARK = (() => {
     return false;
   }
 })();
+
+if (!HAVE_TSHARK) console.warn('test/conformance/tls.test.ts: tshark not found: TLS conformance skipped');
+if (!PCAPS_PRESENT) console.warn(`test/conformance/tls.test.ts: only pcaps/tls compared: ${PCAPS_MISSING_REASON}`);
 
 const OWN = readdirSync(path.join(REPO_ROOT, 'pcaps/tls')).filter((f) => f.endsWith('.pcap')).map((f) => path.join(REPO_ROOT, 'pcaps/tls', f));
 const SHARED = ['arkime/tls-alpn-h2.pcap'].map((f) => path.join(PCAP_DIR, f)).filter((f) => PCAPS_PRESENT && existsSync(f));
