@@ -122,7 +122,13 @@ export class Agent {
         throw e;
       }
     }
-    const onRecord = kubernetes ? (r: FlowRecord) => kubernetes.push(r, recorder?.now() ?? Date.now() / 1000) : deliver;
+    const named = kubernetes ? (r: FlowRecord) => kubernetes.push(r, recorder?.now() ?? Date.now() / 1000) : deliver;
+    // A record of a connection the TLS probes gave is marked so, while its origin is still known.
+    const onRecord = (r: FlowRecord) => {
+      const origin = tls?.originOf(r.connectionId);
+      if (origin) r.tls = { ...origin };
+      named(r);
+    };
     const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes });
     const drain = async () => {
       const d = await recorder?.drain();

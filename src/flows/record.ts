@@ -235,6 +235,18 @@ export interface FlowEnvelope {
   incomplete?: boolean;
   /** Why, as a stable code: no-response, no-request-seen, gap-in-body, response-lost-in-gap … */
   incompleteReason?: string;
+  /** Decoded from TLS plaintext a library handed over (eBPF uprobes), not from packets: which, and where. */
+  tls?: TlsOrigin;
+}
+
+/** Where a record decoded from TLS plaintext came from. */
+export interface TlsOrigin {
+  /** The TLS library probed: openssl (libssl, or linked into a binary such as node). */
+  library: string;
+  via: 'uprobe';
+  /** The probed process (the first of the two ends seen, when both are on the host). */
+  pid?: number;
+  comm?: string;
 }
 
 /** HTTP/1.x: one request/response exchange. */

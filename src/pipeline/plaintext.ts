@@ -1,4 +1,5 @@
 import { shortHash } from '../common/index.js';
+import type { TlsOrigin } from '../flows/index.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler } from '../stream/index.js';
 
 /**
@@ -26,12 +27,7 @@ export interface PlaintextChunk {
 }
 
 /** What a record decoded from plaintext says of where it came from (the record's `tls`). */
-export interface PlaintextOrigin {
-  library: string;
-  via: 'uprobe';
-  pid: number;
-  comm?: string;
-}
+export type PlaintextOrigin = TlsOrigin & { pid: number };
 
 export interface PlaintextCounters {
   chunks: number;

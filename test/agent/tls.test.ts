@@ -79,6 +79,9 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     expect(f.response.body).toBe('{"id":42}\n');
     expect(f.dst).toMatchObject({ ip: '127.0.0.1', port });
     expect(f.src.ip).toBe('127.0.0.1');
+    // Marked as decoded from plaintext, by the probed process that gave it (curl or the server).
+    expect(f.tls).toMatchObject({ library: 'openssl', via: 'uprobe' });
+    expect(['curl', 'node']).toContain(f.tls?.comm);
   });
 });
 
