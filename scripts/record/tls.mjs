@@ -15,6 +15,9 @@
 //                     session, so the 2nd and 3rd resume) → node:https server
 //   node-http2        node:http2 client and secure server, ALPN h2, two requests on one connection
 //   http-on-443       plain HTTP/1.1 on port 443: the wrong-protocol negative case (decoded as http, never tls)
+//   handshake-churn   a node:http service on 127.0.0.29:8080 that, for each of 6 inbound requests, calls an https
+//                     upstream (127.0.0.30:8443) on a new connection with no session cache: a full TLS handshake
+//                     per call (the connection-churn detector's TLS case)
 // Addresses 127.0.0.21 and up; the server name is always tls.test (curl --resolve, s_client -servername).
 import https from 'node:https';
 import http from 'node:http';
@@ -35,6 +38,7 @@ const CASES = {
   'node-https': { host: '127.0.0.26', port: 8443 },
   'node-http2': { host: '127.0.0.27', port: 8443 },
   'http-on-443': { host: '127.0.0.28', port: 443 },
+  'handshake-churn': { host: '127.0.0.29', port: 8080 },
 };
 
 requireTools('openssl', 'curl', 'tcpdump', 'capinfos');
@@ -151,6 +155,30 @@ const RECORD = {
       await new Promise((resolve) => client.close(resolve));
     });
     server.close();
+  },
+  async 'handshake-churn'({ host, port }) {
+    const upstreamHost = '127.0.0.30', upstreamPort = 8443;
+    const upstream = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => res.end('{"price":42}'));
+    await listen(upstream, upstreamPort, upstreamHost);
+    const service = http.createServer((req, res) => {
+      // A new Agent per call and no session cache: every call pays a full handshake.
+      const agent = new https.Agent({ keepAlive: false, maxCachedSessions: 0 });
+      https.get({ host: upstreamHost, port: upstreamPort, localAddress: host, path: '/price', servername: 'pricing.test', rejectUnauthorized: false, agent }, (up) => {
+        up.resume();
+        up.on('end', () => res.end('ok\n'));
+      }).on('error', () => { res.statusCode = 502; res.end(); });
+    });
+    await listen(service, port, host);
+    await capture(file('handshake-churn'), `host ${host}`, async () => {
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve, reject) => {
+          http.get({ host, port, path: `/checkout/${i}`, agent: false }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+        });
+        await sleep(20);
+      }
+    });
+    await closeServer(service);
+    await closeServer(upstream);
   },
   async 'http-on-443'({ host, port }) {
     const server = http.createServer((req, res) => res.end('plain\n'));

@@ -72,7 +72,7 @@ function tlsChurn(handshakes: readonly TlsFlow[], ctx: DetectContext, t: Detecto
     out.push({
       kind: 'connection-churn', severity: 'warning',
       summary: `${ctx.names.nameOfIp(first.src.ip) ?? first.src.ip} made ${group.length} TLS handshakes with ${server} while handling ${inbound} inbound request${inbound === 1 ? '' : 's'}: ${full.length} full, ${resumed} resumed (${(full.length / inbound).toFixed(1)} full handshakes per request)${meanHandshake !== undefined ? `; a handshake took ${meanHandshake.toFixed(2)} ms on average` : ''}`,
-      evidence: group.map((r) => evidence(r, `TLS ${r.response?.version ?? 'handshake'} on connection ${r.connectionId}${r.response?.resumed ? ', resumed' : ', full handshake'}${r.handshakeMs !== undefined ? `, ${r.handshakeMs} ms` : ''}`)),
+      evidence: group.map((r) => evidence(r, `${r.response?.version ?? 'TLS handshake'} on connection ${r.connectionId}${r.response?.resumed ? ', resumed' : ', full handshake'}${r.handshakeMs !== undefined ? `, ${r.handshakeMs} ms` : ''}`)),
       details: { cause: 'tls-handshake-per-call', count: group.length, full: full.length, resumed, inbound, meanHandshakeMs: meanHandshake === undefined ? undefined : Math.round(meanHandshake * 1000) / 1000 },
     });
   }

@@ -47,6 +47,15 @@ describe('connection-churn: TLS handshakes per inbound request', () => {
     expect(churn([0, 1, 2].flatMap((i) => [inbound(i), handshake(i, false)]))).toEqual([]);
   });
 
+  it('recorded: a node service calling an https upstream with a new Agent per inbound request (pcaps/tls/handshake-churn.pcap)', async () => {
+    const fs = (await analyzeFile('pcaps/tls/handshake-churn.pcap')).records!;
+    const [f, ...rest] = churn(fs);
+    expect(rest).toEqual([]);
+    expect(f!.details).toMatchObject({ count: 6, full: 6, resumed: 0, inbound: 6 });
+    expect(f!.summary).toMatch(/^127\.0\.0\.29 made 6 TLS handshakes with 127\.0\.0\.30:8443 \(pricing\.test\) while handling 6 inbound requests: 6 full, 0 resumed/);
+    expect(f!.evidence[0]!.summary).toMatch(/^TLS 1\.3 on connection [0-9a-f]{12}, full handshake, [\d.]+ ms$/);
+  });
+
   it('a test driver\'s own handshakes (no inbound request) are not judged: recorded node-https', async () => {
     const fs = (await analyzeFile('pcaps/tls/node-https.pcap')).records!;
     expect(fs.filter((r) => r.protocol === 'tls')).toHaveLength(3);
