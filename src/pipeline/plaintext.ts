@@ -38,6 +38,8 @@ export interface PlaintextCounters {
   /** Bytes the probes did not copy (a call larger than the copy limit): delivered as gaps. */
   gapBytes: number;
   connections: number;
+  /** Sessions closed because the library ended them (SSL_free), not by idling out. */
+  ended: number;
 }
 
 interface Session {
@@ -50,7 +52,7 @@ interface Session {
   key: string;
 }
 
-/** A session unheard of this long is closed (the probes see no close): its exchanges are flushed. */
+/** A session unheard of this long, and never ended by its library, is closed: its exchanges are flushed. */
 const IDLE_SEC = 60;
 
 /**
@@ -68,7 +70,7 @@ export class PlaintextStreams {
   /** Connections (normalized 4-tuple) given by a session now, so the other end's copy is dropped. */
   private readonly byTuple = new Map<string, string>();
   private readonly origins = new Map<string, PlaintextOrigin>();
-  readonly counters: PlaintextCounters = { chunks: 0, unplaced: 0, otherSide: 0, gapBytes: 0, connections: 0 };
+  readonly counters: PlaintextCounters = { chunks: 0, unplaced: 0, otherSide: 0, gapBytes: 0, connections: 0, ended: 0 };
 
   constructor(private readonly out: StreamHandler, private readonly idleSec = IDLE_SEC) {}
 
@@ -112,6 +114,20 @@ export class PlaintextStreams {
   /** Where the records of connection `id` came from; undefined for a connection not from plaintext. */
   originOf(connectionId: string): PlaintextOrigin | undefined {
     return this.origins.get(connectionId);
+  }
+
+  /**
+   * The library ended TLS session `session` of `pid` (SSL_free): its stream closes now, as a FIN
+   * would close it, so its last exchange comes out at once (an HTTP/1.0 body delimited by the
+   * close completes). False when no stream was open for it (no data placed, or the other end's).
+   */
+  endSession(pid: number, session: string, time: number): boolean {
+    const key = `${pid}/${session}`;
+    const s = this.sessions.get(key);
+    if (!s) return false;
+    this.counters.ended++;
+    this.end(key, s, Math.max(time, s.last), 'fin');
+    return true;
   }
 
   /** Closes sessions unheard of for idleSec before `now`. */

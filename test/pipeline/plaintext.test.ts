@@ -99,6 +99,28 @@ describe('PlaintextStreams', () => {
     expect(new Set(records.map((r) => r.connectionId)).size).toBe(2);
   });
 
+  it('the library ends the session (SSL_free): an HTTP/1.0 body delimited by the close completes at once', () => {
+    const { records, streams } = setup();
+    const res10 = Buffer.from('HTTP/1.0 200 ok\r\nContent-type: text/plain\r\n\r\nhello, tls\n');
+    streams.chunk(chunk({ direction: 'egress', data: Buffer.from('GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'), time: 10 }));
+    streams.chunk(chunk({ direction: 'ingress', data: res10, time: 10.01 }));
+    expect(records).toHaveLength(0); // the body ends with the connection: not yet
+    // Another process's session, or one never placed, ends nothing.
+    expect(streams.endSession(999, '0x5555a0', 10.02)).toBe(false);
+    expect(streams.endSession(100, '0xdead', 10.02)).toBe(false);
+    expect(records).toHaveLength(0);
+    expect(streams.endSession(100, '0x5555a0', 10.02)).toBe(true);
+    expect(records).toHaveLength(1);
+    const r = records[0]! as FlowRecord & { request: { path: string }; response: { status: number; body?: string } };
+    expect([r.request.path, r.response.status, r.response.body]).toEqual(['/hello.txt', 200, 'hello, tls\n']);
+    expect(r.incomplete).toBeFalsy();
+    expect(streams.counters).toMatchObject({ ended: 1, connections: 1 });
+    // Ended once: a second end, or the idle tick, does nothing more.
+    expect(streams.endSession(100, '0x5555a0', 10.03)).toBe(false);
+    streams.tick(1000);
+    expect(records).toHaveLength(1);
+  });
+
   it('an idle session is closed by tick, flushing what it holds', () => {
     const { records, streams } = setup();
     streams.chunk(chunk({ direction: 'egress', data: REQ, time: 10 }));
