@@ -356,12 +356,57 @@ int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
 	return 0;
 }
 
-/* A freed SSL* may come back for another connection: forget its fd. */
+/* A header-only event (end of a session, an exec): no data, woken like the others. */
+static __always_inline void control_event(__u8 kind, __u64 ssl, const struct conn *c)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 wake = wakeup_flags(sizeof(struct tls_event));
+	struct tls_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(TLS_CNT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ssl = ssl;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->fd = -1;
+	e->kind = kind;
+	if (c) {
+		e->fd = c->fd;
+		put_conn(e, c);
+	}
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, wake);
+}
+
+/*
+ * SSL_free: the session is over, so userspace closes its stream at once (an HTTP/1.0 body delimited
+ * by the close completes then, not after an idle timeout). This is the library's own end, the same
+ * for a socket BIO (curl), memory BIOs (Node: no syscall inside its SSL calls, and libuv closes the
+ * fd later on its own) and BIO layers; close(2) would need an fd → SSL* map and misses Node's
+ * memory BIOs. The freed SSL* may come back for another connection: its fd is forgotten.
+ */
 SEC("uprobe")
 int BPF_KPROBE(ssl_free_enter, void *ssl)
 {
 	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct conn c = { .fd = -1 };
+	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
+	if (known)
+		c = *known;
+	control_event(TLS_KIND_END, (__u64)ssl, &c);
 	bpf_map_delete_elem(&ssl_fd, &key);
+	return 0;
+}
+
+/* A process ran a new program: userspace checks its executable and mappings for OpenSSL not yet probed. */
+SEC("tracepoint/sched/sched_process_exec")
+int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	control_event(TLS_KIND_EXEC, 0, NULL);
 	return 0;
 }
 

@@ -14,6 +14,8 @@
 
 #define TLS_KIND_DATA 1 /* plaintext of one SSL_read/SSL_write call (or a part of it) */
 #define TLS_KIND_BIND 2 /* an SSL* was tied to an fd after its data event went out (Node's memory BIOs) */
+#define TLS_KIND_END 3  /* SSL_free: the session is over (len 0; fd and socket as known for the SSL*) */
+#define TLS_KIND_EXEC 4 /* sched_process_exec: pid ran a new program (len 0, ssl 0): userspace looks for new files to probe */
 
 #define TLS_DIR_EGRESS 0  /* SSL_write / SSL_write_ex */
 #define TLS_DIR_INGRESS 1 /* SSL_read / SSL_read_ex */

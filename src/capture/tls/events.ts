@@ -15,7 +15,8 @@ import type { TcpTuple } from './conn.js';
 export const TLS_CHUNK_MAX = 16384;
 export const TLS_CHUNKS_PER_CALL = 8;
 
-export const TlsEventKind = { data: 1, bind: 2 } as const;
+/** data: plaintext; bind: an SSL* got its fd; end: SSL_free; exec: a process ran a new program. */
+export const TlsEventKind = { data: 1, bind: 2, end: 3, exec: 4 } as const;
 export const FD_SOURCES = ['none', 'syscall', 'cached', 'last-read', 'after-write'] as const;
 export type FdSource = (typeof FD_SOURCES)[number];
 

@@ -7,6 +7,6 @@ export { inspectElf, SSL_FUNCTIONS, type ElfSslInfo } from './elf.js';
 export { parseBatch, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TLS_EVENT_HDR_SIZE, type FdSource, type RawTlsEvent } from './events.js';
 export {
   openTlsProbes, TlsProbes, TlsProbesUnavailableError,
-  type AttachResult, type TlsChunk, type TlsProbeCounters, type TlsProbeOptions, type TlsTargetSpec,
+  type AttachResult, type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbeOptions, type TlsTargetSpec,
 } from './probes.js';
-export { describeTarget, findTlsTargets, type TargetScan, type TlsTarget, type UnprobeableTarget } from './targets.js';
+export { describeTarget, findTlsTargets, processFiles, type ProcessFile, type TargetScan, type TlsTarget, type UnprobeableTarget } from './targets.js';

@@ -13,8 +13,9 @@
 import { EventEmitter } from 'node:events';
 import { ADDON_PATH, BPF_OBJECT_PATH, loadAddon, tlsProbesUnavailable, type AddonCounters, type BpfAddon, type BpfHandle } from './addon.js';
 import { ConnResolver, type ConnCounters, type TcpTuple } from './conn.js';
+import { inspectElf } from './elf.js';
 import { TlsEventKind, parseBatch, type FdSource, type RawTlsEvent } from './events.js';
-import { describeTarget, findTlsTargets, type TlsTarget, type UnprobeableTarget } from './targets.js';
+import { describeTarget, fileIdentity, findTlsTargets, processFiles, type TlsTarget, type UnprobeableTarget } from './targets.js';
 
 export interface TlsChunk {
   pid: number;
@@ -47,6 +48,29 @@ export interface TlsChunk {
   library: 'openssl';
 }
 
+/**
+ * A TLS session is over: the process called SSL_free on it (the library's own end, whatever BIO
+ * carried the bytes). Its chunks have all been emitted before this.
+ */
+export interface TlsEnd {
+  pid: number;
+  /** The SSL* as hex, as in TlsChunk. */
+  ssl: string;
+  /** Epoch seconds of the SSL_free call. */
+  time: number;
+  comm: string;
+  /** The fd the probes had tied to the SSL*, -1 if none. */
+  fd: number;
+  /** Its socket as read in the kernel when the fd became known, if it was. */
+  connection?: TcpTuple;
+}
+
+/** A file attached after the first scan, because a process ran a program that uses it. */
+export interface LateAttach extends AttachResult {
+  /** The process whose exec (or mappings after it) showed the file. */
+  trigger: { pid: number; comm: string };
+}
+
 export type TlsTargetSpec = string | { path: string; pid?: number };
 
 export interface TlsProbeOptions {
@@ -62,6 +86,11 @@ export interface TlsProbeOptions {
   handleSignals?: boolean;
   /** Resolve 4-tuples from /proc (default true). */
   resolveConnections?: boolean;
+  /**
+   * Watch sched_process_exec and attach to new files with OpenSSL inside (a new binary, a libssl
+   * of a container started later). Default: on with targets 'auto', off with a list.
+   */
+  watchExec?: boolean;
 }
 
 export interface AttachResult {
@@ -79,7 +108,18 @@ export interface TlsProbeCounters extends AddonCounters {
   connections: ConnCounters;
   /** Chunks emitted with fd -1 after waiting holdMs. */
   heldTimeouts: number;
+  /** Session ends (SSL_free) emitted. */
+  ends: number;
+  /** Execs seen (sched_process_exec), and files attached because of one. */
+  execs: number;
+  lateAttached: number;
+  /** Mapping re-checks after an exec not made because too many were pending. */
+  execChecksSkipped: number;
 }
+
+/** After an exec, a process's mappings are looked at again then (ms): the loader maps libssl after exec, dlopen later. */
+const EXEC_RECHECK_MS = [100, 1000];
+const MAX_PENDING_CHECKS = 512;
 
 /** TLS uprobes cannot run here; `reasons` says each thing missing. */
 export class TlsProbesUnavailableError extends Error {
@@ -89,7 +129,11 @@ export class TlsProbesUnavailableError extends Error {
   }
 }
 
-/** Emits 'chunk' (TlsChunk) and 'close', and is async-iterable over its chunks. */
+/**
+ * Emits 'chunk' (TlsChunk), 'end' (TlsEnd), 'attach' (LateAttach: a file probed after an exec),
+ * 'unprobeable' (UnprobeableTarget found after an exec) and 'close', and is async-iterable over
+ * its chunks.
+ */
 export class TlsProbes extends EventEmitter {
   readonly attached: AttachResult[] = [];
   readonly unprobeable: UnprobeableTarget[] = [];
@@ -97,6 +141,16 @@ export class TlsProbes extends EventEmitter {
   private chunks = 0;
   private heldTimeouts = 0;
   private kernelTuples = 0;
+  private ends = 0;
+  private execs = 0;
+  private lateAttached = 0;
+  private execChecksSkipped = 0;
+  private pendingChecks = 0;
+  /** `${dev}:${ino}@${pid}` → the attach made for that file (a uprobe belongs to the inode: never twice). */
+  private readonly files = new Map<string, AttachResult>();
+  /** Files looked at after an exec that hold no OpenSSL (dev:ino), so they are not parsed again. */
+  private readonly notOpenssl = new Set<string>();
+  private readonly watchExec: boolean;
   private readonly conns = new ConnResolver();
   /** `${pid}:${ssl}` → chunks waiting for their fd. */
   private readonly held = new Map<string, { since: number; chunks: TlsChunk[] }>();
@@ -111,6 +165,7 @@ export class TlsProbes extends EventEmitter {
     super();
     const [rt, mono] = addon.clocks();
     this.epochOffsetNs = rt - mono;
+    this.watchExec = opts.watchExec ?? (!opts.targets || opts.targets === 'auto');
     this.handle = addon.open(BPF_OBJECT_PATH, opts.ringBytes ?? 16 << 20, (b) => this.onBatch(b));
     process.once('exit', this.onExit);
     if (opts.handleSignals !== false) {
@@ -125,18 +180,34 @@ export class TlsProbes extends EventEmitter {
     }
   }
 
-  /** Put the probes on one more file (a libssl.so or a binary with OpenSSL inside). */
+  /**
+   * Put the probes on one more file (a libssl.so or a binary with OpenSSL inside). A file already
+   * attached for the same pid (the same device and inode, by whatever path) is not attached again:
+   * its first result is returned.
+   */
   attach(path: string, pid = this.opts.pid ?? -1): AttachResult {
     if (this.closed) throw new Error('the TLS probes are closed');
+    const id = `${fileIdentity(path) ?? path}@${pid}`;
+    const done = this.files.get(id);
+    if (done) return done;
     const r = this.addon.attach(this.handle, path, pid);
     const res: AttachResult = { path, pid, attached: r.attached, failed: r.failed.map(([f, m]) => ({ function: f, message: m })) };
     this.attached.push(res);
+    this.files.set(id, res);
     return res;
+  }
+
+  /** Whether a file (by device and inode) has been attached for this pid. */
+  isAttached(path: string, pid = this.opts.pid ?? -1): boolean {
+    return this.files.has(`${fileIdentity(path) ?? path}@${pid}`);
   }
 
   counters(): TlsProbeCounters {
     const base = this.closed ? this.last : this.addon.counters(this.handle);
-    return { ...base, chunks: this.chunks, kernelTuples: this.kernelTuples, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts };
+    return {
+      ...base, chunks: this.chunks, kernelTuples: this.kernelTuples, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts,
+      ends: this.ends, execs: this.execs, lateAttached: this.lateAttached, execChecksSkipped: this.execChecksSkipped,
+    };
   }
 
   private last: AddonCounters = { events: 0, bytes: 0, batches: 0, droppedAtClose: 0, lost: 0, calls: 0, truncated: 0, readFail: 0, links: 0 };
@@ -184,8 +255,25 @@ export class TlsProbes extends EventEmitter {
   }
 
   private onEvent(e: RawTlsEvent): void {
+    if (e.kind === TlsEventKind.exec) {
+      this.onExec(e.pid, e.comm);
+      return;
+    }
     const ssl = `0x${e.ssl.toString(16)}`;
     const key = `${e.pid}:${ssl}`;
+    if (e.kind === TlsEventKind.end) {
+      // Whatever of this session still waits for its fd goes first: the end comes after all of it.
+      const h = this.held.get(key);
+      if (h) {
+        this.held.delete(key);
+        for (const c of h.chunks) this.deliver(c);
+      }
+      this.ends++;
+      const end: TlsEnd = { pid: e.pid, ssl, time: Number(e.tsNs + this.epochOffsetNs) / 1e9, comm: e.comm, fd: e.fd };
+      if (e.connection) end.connection = e.connection;
+      this.emit('end', end);
+      return;
+    }
     if (e.kind === TlsEventKind.bind) {
       const h = this.held.get(key);
       if (h) {
@@ -219,6 +307,67 @@ export class TlsProbes extends EventEmitter {
       return;
     }
     this.deliver(chunk);
+  }
+
+  /**
+   * A process ran a new program: its executable may link OpenSSL in (a node at another path, a
+   * static server), and the loader or dlopen may map a libssl not probed yet (a container's). The
+   * executable is looked at now, the mappings again after EXEC_RECHECK_MS. New files are attached
+   * for every process (pid -1), so later runs of the same file are covered without looking.
+   */
+  private onExec(pid: number, comm: string): void {
+    this.execs++;
+    if (!this.watchExec || this.closed || pid === process.pid) return;
+    this.lookAt(pid, comm, false);
+    for (const ms of EXEC_RECHECK_MS) {
+      if (this.pendingChecks >= MAX_PENDING_CHECKS) {
+        this.execChecksSkipped++;
+        continue;
+      }
+      this.pendingChecks++;
+      setTimeout(() => {
+        this.pendingChecks--;
+        if (!this.closed) this.lookAt(pid, comm, true);
+      }, ms).unref();
+    }
+  }
+
+  private lookAt(pid: number, comm: string, libsslOnly: boolean): void {
+    const forPid = this.opts.pid ?? -1;
+    if (this.notOpenssl.size > 10_000) this.notOpenssl.clear();
+    for (const f of processFiles(pid, { libsslOnly })) {
+      if (this.files.has(`${f.key}@${forPid}`) || this.notOpenssl.has(f.key)) continue;
+      if (f.kind === 'exe') {
+        const info = inspectElf(f.path);
+        if (info.reason || !(info.functions.includes('SSL_write') || info.functions.includes('SSL_write_ex'))) {
+          this.notOpenssl.add(f.key);
+          continue;
+        }
+      } else {
+        const d = describeTarget(f.path, [pid]);
+        if ('reason' in d) {
+          this.notOpenssl.add(f.key);
+          this.unprobeable.push(d);
+          this.emit('unprobeable', d);
+          continue;
+        }
+      }
+      let r: AttachResult;
+      try {
+        r = this.attach(f.path, forPid);
+      } catch (e) {
+        r = { path: f.path, pid: forPid, attached: [], failed: [{ function: '*', message: (e as Error).message }] };
+      }
+      if (!r.attached.length) {
+        const u = { path: f.path, pids: [pid], reason: `no uprobe attached: ${r.failed.map((x) => `${x.function}: ${x.message}`).join('; ')}` };
+        this.unprobeable.push(u);
+        this.emit('unprobeable', u);
+        continue;
+      }
+      this.lateAttached++;
+      const late: LateAttach = { ...r, trigger: { pid, comm } };
+      this.emit('attach', late);
+    }
   }
 
   private flushHeld(all: boolean): void {

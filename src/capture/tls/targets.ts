@@ -119,6 +119,54 @@ export function findTlsTargets(opts: { procRoot?: string; includeSelf?: boolean 
   return { targets, unprobeable };
 }
 
+/** A file one process uses that may hold OpenSSL, as this process can open it. */
+export interface ProcessFile {
+  path: string;
+  /** `${dev}:${ino}`: the file's identity (a uprobe belongs to the inode). */
+  key: string;
+  kind: 'libssl' | 'exe';
+}
+
+/**
+ * The files of one process worth a look: its executable (OpenSSL may be linked in) and every
+ * libssl.so it maps. Empty when the process is gone or cannot be read. Used on an exec: the
+ * executable is there at once, a libssl only once the loader (or dlopen) has mapped it.
+ */
+export function processFiles(pid: number, opts: { procRoot?: string; libsslOnly?: boolean } = {}): ProcessFile[] {
+  const procRoot = opts.procRoot ?? '/proc';
+  const out: ProcessFile[] = [];
+  const add = (p: string, kind: ProcessFile['kind']) => {
+    const vp = visiblePath(procRoot, pid, p);
+    const key = fileKey(vp);
+    if (key && !out.some((f) => f.key === key)) out.push({ path: vp, key, kind });
+  };
+  if (!opts.libsslOnly) {
+    try {
+      add(readlinkSync(`${procRoot}/${pid}/exe`).replace(/ \(deleted\)$/, ''), 'exe');
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
+  let maps = '';
+  try {
+    maps = readFileSync(`${procRoot}/${pid}/maps`, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of maps.split('\n')) {
+    const i = line.indexOf('/');
+    if (i < 0) continue;
+    const p = line.slice(i).replace(/ \(deleted\)$/, '');
+    if (LIBSSL.test(p)) add(p, 'libssl');
+  }
+  return out;
+}
+
+/** A file's identity, `${dev}:${ino}`, or undefined when it cannot be stat'ed. */
+export function fileIdentity(path: string): string | undefined {
+  return fileKey(path);
+}
+
 /** A path given by hand: a target, or why it is not one. */
 export function describeTarget(path: string, pids: number[] = []): TlsTarget | UnprobeableTarget {
   const info = inspectElf(path);

@@ -2,8 +2,11 @@
  * TLS plaintext through uprobes, end to end (root, the addon built by `npm run build:native`):
  * - curl → `openssl s_server -www` on loopback: curl's request and the response, with curl's pid,
  *   comm, direction and the connection's 4-tuple;
+ *   and the session's end (SSL_free) after all of its chunks;
  * - a Node https client and server in one child process (node links OpenSSL statically): both
  *   ends, kept apart by fd;
+ * - a program started after the probes opened (a copy of node at a new path): found on its exec,
+ *   attached once, its plaintext seen;
  * - clean shutdown: after close(), after SIGTERM of a child that held the probes and after SIGKILL
  *   of another, no program of ours stays loaded and no uprobe stays registered.
  * Skips with the reason when it cannot run.
@@ -14,7 +17,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectElf, openTlsProbes, tlsProbesUnavailable, type TlsChunk, type TlsProbes } from '../../../src/capture/index.js';
+import { copyFileSync, chmodSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import {
+  inspectElf, openTlsProbes, tlsProbesUnavailable, type LateAttach, type TlsChunk, type TlsEnd, type TlsProbes,
+} from '../../../src/capture/index.js';
 
 const has = (cmd: string, ...args: string[]) => spawnSync(cmd, args).status === 0;
 const why = process.platform !== 'linux' ? 'needs Linux'
@@ -24,7 +32,7 @@ if (why) console.warn(`test/capture/tls/probes.test.ts skipped: ${why}`);
 
 const PROG_NAMES = new Set(['ssl_write_enter', 'ssl_write_leave', 'ssl_read_enter', 'ssl_read_leave', 'ssl_write_ex_ente', 'ssl_write_ex_leav',
   'ssl_read_ex_enter', 'ssl_read_ex_leave', 'ssl_set_fd_enter', 'ssl_free_enter', 'tp_write', 'tp_writev', 'tp_sendto', 'tp_sendmsg', 'tp_read',
-  'tp_readv', 'tp_recvfrom', 'tp_recvmsg']);
+  'tp_readv', 'tp_recvfrom', 'tp_recvmsg', 'tp_exec']);
 
 /** Our programs still loaded in the kernel (bpftool truncates names to 15 characters). */
 function ourPrograms(): string[] {
@@ -80,7 +88,10 @@ describe.skipIf(why !== '')('TLS plaintext through uprobes (root)', () => {
     try {
       expect(probes.attached[0]!.attached).toEqual(expect.arrayContaining(['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex']));
       const chunks: TlsChunk[] = [];
-      probes.on('chunk', (c) => chunks.push(c));
+      const order: (TlsChunk | TlsEnd)[] = [];
+      const ends: TlsEnd[] = [];
+      probes.on('chunk', (c) => { chunks.push(c); order.push(c); });
+      probes.on('end', (e: TlsEnd) => { ends.push(e); order.push(e); });
       // s_server listens a moment after it starts
       await until(() => spawnSync(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`]).status === 0);
       const t0 = Date.now() / 1000;
@@ -108,8 +119,15 @@ describe.skipIf(why !== '')('TLS plaintext through uprobes (root)', () => {
       expect(named.length).toBe(mine.length);
       for (const c of named) expect(c.connection).toMatchObject({ local: { ip: '127.0.0.1' }, remote: { ip: '127.0.0.1', port } });
       expect(new Set(named.map((c) => c.connection!.local.port)).size).toBe(1);
+      // curl frees its SSL* when it closes the connection: the session's end, after all its chunks.
+      await until(() => ends.some((e) => e.pid === pid && e.ssl === mine[0]!.ssl));
+      const end = ends.find((e) => e.pid === pid && e.ssl === mine[0]!.ssl)!;
+      expect(end.comm).toBe('curl');
+      expect(end.time).toBeGreaterThanOrEqual(Math.max(...mine.map((c) => c.time)));
+      expect(end.connection).toEqual(mine[0]!.connection);
+      expect(order.indexOf(end)).toBeGreaterThan(Math.max(...mine.map((c) => order.indexOf(c))));
       const cnt = probes.counters();
-      console.log(`curl: ${mine.length} chunks, ${named.length} with a 4-tuple; connection counters ${JSON.stringify(cnt.connections)}; lost ${cnt.lost}`);
+      console.log(`curl: ${mine.length} chunks, ${named.length} with a 4-tuple; connection counters ${JSON.stringify(cnt.connections)}; lost ${cnt.lost}; ends ${cnt.ends}`);
       expect(cnt.lost).toBe(0);
     } finally {
       probes.close();
@@ -223,6 +241,56 @@ print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ct
       probes.close();
     }
   });
+
+  it('a program started later: a copy of node at a new path is found on its exec, attached once, and its plaintext seen', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'tw-tls-exec-'));
+    const copy = join(bin, 'node');
+    copyFileSync(process.execPath, copy);
+    chmodSync(copy, 0o755);
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (q, s) => {
+      s.writeHead(200, { 'content-type': 'text/plain' });
+      s.end(`late ${q.url}`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    // The client waits for a line on stdin, so that its calls come after the attach (the window is measured below).
+    const client = (path: string) => spawn(copy, ['-e', `process.stdin.once('data', () => require('node:https').get({ host: '127.0.0.1', port: ${port}, path: '${path}', rejectUnauthorized: false },
+      (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => { console.log('got ' + b); process.exit(0); }); }));`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const probes = openTlsProbes({ targets: 'auto', handleSignals: false });
+    const late: LateAttach[] = [];
+    const chunks: TlsChunk[] = [];
+    let attachedAt = 0;
+    probes.on('attach', (a: LateAttach) => { late.push(a); if (a.path === copy) attachedAt = Date.now(); });
+    probes.on('chunk', (c) => chunks.push(c));
+    try {
+      expect(probes.attached.some((a) => a.path === copy)).toBe(false);
+      const started = Date.now();
+      const first = client('/first');
+      await until(() => late.some((a) => a.path === copy));
+      const mine = late.filter((a) => a.path === copy);
+      expect(mine[0]!.trigger.pid).toBe(first.pid);
+      expect(mine[0]!.attached).toEqual(expect.arrayContaining(['SSL_write', 'SSL_read', 'SSL_free']));
+      first.stdin!.write('go\n');
+      expect(await waitLine(first, /^got /)).toBe('got late /first');
+      await until(() => text(chunks.filter((c) => c.pid === first.pid && c.direction === 'ingress')).includes('late /first'));
+      expect(text(chunks.filter((c) => c.pid === first.pid && c.direction === 'egress'))).toMatch(/^GET \/first HTTP\/1\.1\r\n/);
+      // The same file run again: already attached (by device and inode), not attached twice, and seen.
+      const second = client('/second');
+      await new Promise((r) => setTimeout(r, 300));
+      second.stdin!.write('go\n');
+      expect(await waitLine(second, /^got /)).toBe('got late /second');
+      await until(() => text(chunks.filter((c) => c.pid === second.pid && c.direction === 'egress')).includes('GET /second'));
+      await new Promise((r) => setTimeout(r, 1200)); // past the mappings' re-checks after the second exec
+      expect(late.filter((a) => a.path === copy)).toHaveLength(1);
+      expect(probes.attached.filter((a) => a.path === copy)).toHaveLength(1);
+      const cnt = probes.counters();
+      console.log(`exec → attached ${copy}: ${attachedAt - started} ms after spawn; execs seen ${cnt.execs}, files attached after an exec ${cnt.lateAttached}`);
+    } finally {
+      probes.close();
+      server.close();
+      rmSync(bin, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('splits a call over 16 KiB into events by offset, and stops copying past 128 KiB with the true length kept', async () => {
     const gen = resolve('native/build/tls-gen');
