@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import {
-  describeTarget, openTlsProbes, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError, type TlsChunk, type TlsProbeCounters, type TlsProbes,
+  describeTarget, openTlsProbes, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
+  type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
 } from '../capture/index.js';
 import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin } from '../pipeline/index.js';
 import type { StreamHandler } from '../stream/index.js';
@@ -42,6 +43,11 @@ export class AgentTls {
     attachSystemLibssl(probes);
     const streams = new PlaintextStreams(out);
     probes.on('chunk', (c: TlsChunk) => streams.chunk(plaintextOf(c)));
+    // SSL_free: the session's stream closes now, its last exchange with it (not after the idle timeout).
+    probes.on('end', (e: TlsEnd) => streams.endSession(e.pid, e.ssl, e.time));
+    // Programs started later with OpenSSL inside (sched_process_exec): said when probed, or why not.
+    probes.on('attach', (a: LateAttach) => say(`TLS plaintext through uprobes also on ${a.path} (run by pid ${a.trigger.pid}, ${a.trigger.comm})`));
+    probes.on('unprobeable', (u: UnprobeableTarget) => say(`TLS not probed: ${u.path} (${u.reason})`));
     const files = probes.attached.filter((a) => a.attached.length > 0).map((a) => a.path);
     say(`TLS plaintext through uprobes on ${files.length ? files.join(', ') : 'no file yet'}`
       + (probes.unprobeable.length ? `; not probed: ${probes.unprobeable.map((u) => `${u.path} (${u.reason})`).join(', ')}` : ''));

@@ -10,8 +10,10 @@ import type { FlowRecord } from '../../src/flows/record.js';
  * Issue 17, TLS from curl: `tapwire agent --tls uprobe` started as a user would, curl (libssl.so.3)
  * calling a Node https server (OpenSSL linked into node) on loopback. The agent's packet capture
  * keeps none of it (its filter); the flow must come from the uprobes' plaintext, with the HTTP path,
- * status and body, once, although both ends are probed. (`openssl s_server -WWW` answers HTTP/1.0
- * delimited by the connection's close, which the probes do not see yet: docs/ebpf.md.)
+ * status and body, once, although both ends are probed. Then curl → `openssl s_server -WWW`, which
+ * answers HTTP/1.0 with a body delimited by the connection's close: the flow must come out within
+ * seconds, because curl's SSL_free ends the session (not the 60 s idle timeout). s_server's own side
+ * is not captured (BIO_f_ssl, docs/ebpf.md), so curl's side gives it.
  */
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const why = process.getuid?.() !== 0 ? 'needs root (eBPF uprobes)'
@@ -23,7 +25,7 @@ const BIN = 'dist/cli/main.js';
 
 describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_server, decrypted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-tls-agent-'));
-  let server: ChildProcess, agent: ChildProcess;
+  let server: ChildProcess, agent: ChildProcess, wwwServer: ChildProcess | undefined;
   let base = '', log = '', port = 0;
 
   beforeAll(async () => {
@@ -57,6 +59,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
       await exited;
     }
     server?.kill('SIGKILL');
+    wwwServer?.kill('SIGKILL');
   });
 
   it('says where the probes went', () => {
@@ -82,6 +85,34 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     // Marked as decoded from plaintext, by the probed process that gave it (curl or the server).
     expect(f.tls).toMatchObject({ library: 'openssl', via: 'uprobe' });
     expect(['curl', 'node']).toContain(f.tls?.comm);
+  });
+
+  it('curl → openssl s_server -WWW (HTTP/1.0, body ended by the close): the flow comes out at once, whole', async () => {
+    const wwwPort = port + 1;
+    wwwServer = spawn('openssl', ['s_server', '-WWW', '-accept', String(wwwPort), '-cert', 'c.pem', '-key', 'k.pem', '-quiet'], { cwd: dir, stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      const up = spawnSync(process.execPath, ['-e', `require('net').connect(${wwwPort}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`]);
+      if (up.status === 0) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const r = spawnSync('curl', ['-sk', `https://127.0.0.1:${wwwPort}/orders.json`], { encoding: 'utf8' });
+    expect(r.stdout).toBe('{"id":42}\n');
+    const asked = Date.now();
+    let flows: FlowRecord[] = [];
+    while (flows.length === 0 && Date.now() - asked < 10_000) {
+      await new Promise((res) => setTimeout(res, 100));
+      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${wwwPort}`)}`)).json()) as { flows: FlowRecord[] }).flows;
+    }
+    const waited = Date.now() - asked;
+    console.log(`s_server -WWW: the flow came out ${waited} ms after curl returned`);
+    expect(flows).toHaveLength(1);
+    expect(waited).toBeLessThan(5_000); // the idle timeout would take 60 s
+    const f = flows[0]! as FlowRecord & { request: { method: string; path: string }; response: { status: number; body?: string } };
+    expect([f.request.method, f.request.path, f.response.status]).toEqual(['GET', '/orders.json', 200]);
+    expect(f.response.body).toBe('{"id":42}\n');
+    expect(f.incomplete).toBeFalsy();
+    expect(f.dst).toMatchObject({ ip: '127.0.0.1', port: wwwPort });
+    expect(f.tls).toMatchObject({ library: 'openssl', via: 'uprobe', comm: 'curl' });
   });
 });
 
