@@ -226,7 +226,9 @@ static void do_close(struct handle *h)
 	if (h->closed)
 		return;
 	h->closed = 1;
-	for (int i = 0; i < h->nlinks; i++)
+	/* Newest first: the uprobes go before the syscall tracepoints (attached at open), so a call
+	 * still in flight while the uprobes are removed (slow: ~2 s for node's here) still finds its fd. */
+	for (int i = h->nlinks - 1; i >= 0; i--)
 		bpf_link__destroy(h->links[i]);
 	h->nlinks = 0;
 	if (h->thread_started) {
