@@ -209,7 +209,9 @@ print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ct
     try {
       expect(probes.attached[0]!.attached).toEqual(expect.arrayContaining(['SSL_write', 'SSL_read']));
       const chunks: TlsChunk[] = [];
+      const ends: TlsEnd[] = [];
       probes.on('chunk', (c) => c.pid === child.pid && chunks.push(c));
+      probes.on('end', (e: TlsEnd) => e.pid === child.pid && ends.push(e));
       const done = waitLine(child, /^done /);
       child.stdin!.write('go\n');
       const line = await done;
@@ -235,7 +237,11 @@ print(len(urllib.request.urlopen('https://127.0.0.1:${port}/py-path', context=ct
       expect(cTuple?.remote).toEqual({ ip: '127.0.0.1', port });
       expect(sTuple?.local).toEqual({ ip: '127.0.0.1', port });
       expect(sTuple?.remote).toEqual(cTuple?.local);
-      console.log(`node: fd sources ${JSON.stringify([...new Set(chunks.map((c) => `${c.direction}:${c.fdSource}`))])}`);
+      // agent: false, so the connection closes after the response: Node frees both SSL*s (memory BIOs, no close(2) inside).
+      await until(() => [client[0]!.ssl, serverSide[0]!.ssl].every((ssl) => ends.some((e) => e.ssl === ssl)));
+      const lastData = Math.max(...chunks.map((c) => c.time));
+      const endLag = Math.max(...ends.filter((e) => e.ssl === client[0]!.ssl || e.ssl === serverSide[0]!.ssl).map((e) => e.time - lastData));
+      console.log(`node: fd sources ${JSON.stringify([...new Set(chunks.map((c) => `${c.direction}:${c.fdSource}`))])}; both sessions ended ${(endLag * 1000).toFixed(1)} ms after the last chunk`);
     } finally {
       child.kill();
       probes.close();
