@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../agent/index.js';
-import { CaptureOpenError } from '../capture/index.js';
+import { CaptureOpenError, tlsProbesUnavailable } from '../capture/index.js';
 import { loadRedactKey } from '../pipeline/index.js';
 import { loadStandingSpecs, parseDuration } from './watch.js';
 import { CLI_DEFAULTS } from './defaults.js';
@@ -80,6 +80,14 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     return 2;
   }
   const kubernetes = o.kubernetes || o.kubeconfig !== undefined;
+  // --tls uprobe insists: what is missing is said before anything is opened.
+  if (o.tls === 'uprobe') {
+    const missing = tlsProbesUnavailable();
+    if (missing.length) {
+      process.stderr.write(`tapwire agent: --tls uprobe: ${missing.join('; ')}\n`);
+      return 2;
+    }
+  }
   let agent: Agent;
   try {
     agent = await Agent.start({

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,9 +117,16 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
 });
 
 describe('tapwire agent --tls uprobe where the probes cannot run', () => {
-  it.skipIf(why === '' || process.getuid?.() === 0)('exits 2 naming what is missing', () => {
-    const r = spawnSync(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'tapwire-tls-no-'))], { encoding: 'utf8', timeout: 20_000 });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--tls uprobe: /);
+  // As root, the same command run as user nobody (no CAP_BPF, no CAP_PERFMON, no CAP_SYS_ADMIN).
+  const asNobody = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v setpriv']).status === 0;
+  it('exits 2 before opening anything, naming what is missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-tls-no-'));
+    chmodSync(dir, 0o777);
+    const args = [process.execPath, BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')];
+    const cmd = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', ...args] : args;
+    const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: 20_000, env: { ...process.env, HOME: dir } });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^tapwire agent: --tls uprobe: \S/m);
+    expect(r.stderr).not.toMatch(/capturing on/);
   });
 });
