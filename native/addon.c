@@ -13,6 +13,8 @@
  *       uprobes + uretprobes on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, SSL_set_fd,
  *       SSL_free found by symbol name in elfPath; pid -1 for every process.
  *   counters(handle) -> { events, bytes, batches, lost, calls, truncated, readFail, droppedAtClose, links }
+ *   kernelCost(handle) -> [{ name, runTimeNs, runCnt, recursionMisses }] per loaded program, from
+ *       bpf_prog_info (counted only while kernel.bpf_stats_enabled is on)
  *   clocks() -> [realtimeNs, monotonicNs] as BigInts, read back to back (bpf_ktime_get_ns is
  *       CLOCK_MONOTONIC, so epoch = ts - monotonic + realtime)
  *   close(handle): detaches every link, stops the thread, frees the object. Also run at env teardown
@@ -507,6 +509,45 @@ static napi_value js_counters(napi_env env, napi_callback_info info)
 	return o;
 }
 
+/* kernelCost(handle) -> [{ name, runTimeNs, runCnt, recursionMisses }]: each loaded program's
+ * cumulative kernel time and runs from bpf_prog_info. The kernel counts them only while
+ * kernel.bpf_stats_enabled (or a BPF_ENABLE_STATS fd) is on; otherwise they stay where they were. */
+static napi_value js_kernel_cost(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	napi_value arr;
+	napi_create_array(env, &arr);
+	uint32_t i = 0;
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, h->obj)
+	{
+		int fd = bpf_program__fd(prog);
+		if (fd < 0)
+			continue;
+		struct bpf_prog_info pi;
+		uint32_t len = sizeof(pi);
+		memset(&pi, 0, sizeof(pi));
+		if (bpf_obj_get_info_by_fd(fd, &pi, &len) != 0) {
+			throw_libbpf(env, "bpf_obj_get_info_by_fd", errno);
+			return NULL;
+		}
+		napi_value o, name;
+		napi_create_object(env, &o);
+		napi_create_string_utf8(env, bpf_program__name(prog), NAPI_AUTO_LENGTH, &name);
+		napi_set_named_property(env, o, "name", name);
+		set_num(env, o, "runTimeNs", (double)pi.run_time_ns);
+		set_num(env, o, "runCnt", (double)pi.run_cnt);
+		set_num(env, o, "recursionMisses", (double)pi.recursion_misses);
+		napi_set_element(env, arr, i++, o);
+	}
+	return arr;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
@@ -545,6 +586,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "counters", NULL, js_counters, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 		{ "clocks", NULL, js_clocks, NULL, NULL, NULL, napi_default, NULL },
+		{ "kernelCost", NULL, js_kernel_cost, NULL, NULL, NULL, napi_default, NULL },
 	};
 	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	napi_value v;
