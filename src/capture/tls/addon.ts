@@ -14,9 +14,39 @@ export interface BpfAddon {
   attach(handle: BpfHandle, elfPath: string, pid: number): { attached: string[]; failed: [string, string][] };
   counters(handle: BpfHandle): AddonCounters;
   close(handle: BpfHandle): void;
+  /** Each loaded program's cumulative kernel time and runs (bpf_prog_info), by program name. */
+  kernelCost(handle: BpfHandle): ProgramCost[];
   /** [CLOCK_REALTIME, CLOCK_MONOTONIC] in ns, read back to back. */
   clocks(): [bigint, bigint];
   eventHeaderSize: number;
+}
+
+/** One BPF program's kernel-side cost since it was loaded (bpf_prog_info). */
+export interface ProgramCost {
+  /** The program's name in tls.bpf.c (ssl_read_leave, tp_write …). */
+  name: string;
+  /** Nanoseconds spent running it, summed over every CPU: counted only while bpf stats are on. */
+  runTimeNs: number;
+  /** Times it ran: counted only while bpf stats are on. */
+  runCnt: number;
+  /** Runs skipped because the program was already running on that CPU. */
+  recursionMisses: number;
+}
+
+/** The sysctl that makes the kernel count each program's run_time_ns and run_cnt. */
+export const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+/**
+ * Whether kernel.bpf_stats_enabled is on, or why that is not known. A BPF_ENABLE_STATS fd held by
+ * another process also makes the kernel count, without this sysctl showing it.
+ */
+export function bpfStatsEnabled(): { enabled: boolean; reason?: string } {
+  try {
+    const v = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
+    return v === '0' ? { enabled: false, reason: 'kernel.bpf_stats_enabled is 0: run_time_ns and run_cnt are not counted (sysctl -w kernel.bpf_stats_enabled=1)' } : { enabled: true };
+  } catch (e) {
+    return { enabled: false, reason: `cannot read ${BPF_STATS_SYSCTL} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
 }
 
 /** An opaque handle to one loaded object and its links. */

@@ -11,7 +11,9 @@
  * arrives, or `holdMs` passes, and later chunks of the same SSL* wait behind it to keep order.
  */
 import { EventEmitter } from 'node:events';
-import { ADDON_PATH, BPF_OBJECT_PATH, loadAddon, tlsProbesUnavailable, type AddonCounters, type BpfAddon, type BpfHandle } from './addon.js';
+import {
+  ADDON_PATH, BPF_OBJECT_PATH, bpfStatsEnabled, loadAddon, tlsProbesUnavailable, type AddonCounters, type BpfAddon, type BpfHandle, type ProgramCost,
+} from './addon.js';
 import { ConnResolver, type ConnCounters, type TcpTuple } from './conn.js';
 import { inspectElf } from './elf.js';
 import { TlsEventKind, parseBatch, type FdSource, type RawTlsEvent } from './events.js';
@@ -208,6 +210,18 @@ export class TlsProbes extends EventEmitter {
       ...base, chunks: this.chunks, kernelTuples: this.kernelTuples, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts,
       ends: this.ends, execs: this.execs, lateAttached: this.lateAttached, execChecksSkipped: this.execChecksSkipped,
     };
+  }
+
+  /**
+   * The programs' kernel-side cost so far: run_time_ns and run_cnt of each (by name), counted by
+   * the kernel only while kernel.bpf_stats_enabled is on. `statsEnabled` false (with `reason`)
+   * says the figures stopped moving, not that the programs ran for free. This time is not charged
+   * to this process's CPU time (process.cpuUsage) nor to its cgroup: it runs in the probed
+   * processes' context. After close(), no programs.
+   */
+  kernelCost(): { statsEnabled: boolean; reason?: string; programs: ProgramCost[] } {
+    const stats = bpfStatsEnabled();
+    return { statsEnabled: stats.enabled, ...(stats.reason ? { reason: stats.reason } : {}), programs: this.closed ? [] : this.addon.kernelCost(this.handle) };
   }
 
   private last: AddonCounters = { events: 0, bytes: 0, batches: 0, droppedAtClose: 0, lost: 0, calls: 0, truncated: 0, readFail: 0, links: 0 };
