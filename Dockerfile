@@ -24,8 +24,10 @@ ARG RUNTIME_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 # The official node image has g++, make and python3 already; a bare Debian base has none of them.
+# clang, libbpf, bpftool and libelf build the eBPF addon (TLS uprobes, issue 17; native/).
 RUN apt-get update \
   && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpcap-dev g++ make python3 \
+     clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # node-gyp compiles against the headers of the Node that runs it (both official and local bases keep
@@ -36,12 +38,19 @@ RUN npm ci && node -e "require('cap')"
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
+# The eBPF addon is optional, as on any machine: without the build host's BTF (/sys/kernel/btf/vmlinux)
+# it is left out and `tapwire agent --tls auto` says so. CO-RE makes the object run on other kernels.
+COPY native ./native
+COPY scripts/build-native.mjs ./scripts/
+RUN npm run build:native \
+  && mkdir -p /out/native/build \
+  && for f in tapwire_bpf.node tls.bpf.o; do [ ! -f native/build/$f ] || cp native/build/$f /out/native/build/; done
 
 FROM ${RUNTIME_IMAGE} AS runtime
 # Empty: no file capabilities. E.g. "cap_net_raw,cap_net_admin+ep" for Kubernetes as non-root (see above).
 ARG CAPTURE_FILE_CAPS=
 RUN apt-get update \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpcap0.8 \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpcap0.8 libbpf1 libelf1 \
   && if [ -n "$CAPTURE_FILE_CAPS" ]; then \
        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcap2-bin \
        && setcap "$CAPTURE_FILE_CAPS" "$(readlink -f "$(command -v node)")" \
@@ -54,6 +63,7 @@ WORKDIR /opt/tapwire
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /out/native ./native
 COPY schema ./schema
 # The entrypoint execs node itself (its shebang names node, not `/usr/bin/env node`): under no_new_privs a
 # process that is not root keeps file capabilities only across one exec, and env, without any, would

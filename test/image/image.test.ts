@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +178,15 @@ describe.skipIf(why !== '')(`${IMAGE} run as the DaemonSet runs it (user 65532, 
     agent.proc.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
   }, 60_000);
+
+  it('ships the eBPF addon (TLS uprobes, issue 17), which loads against the image\'s own libbpf', () => {
+    for (const f of ['tapwire_bpf.node', 'tls.bpf.o']) expect(existsSync(join(rootfs, 'opt/tapwire/native/build', f)), f).toBe(true);
+    // Loaded by the image's node, in the image's root: a missing shared library (libbpf1, libelf1) fails here.
+    const r = spawnSync('chroot', [rootfs, '/usr/local/bin/node', '-e',
+      "const a = require('/opt/tapwire/native/build/tapwire_bpf.node'); console.log(typeof a.open, typeof a.attach)"], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('function function');
+  });
 
   it('without NET_RAW, exits 2 and names the missing capability', async () => {
     const agent = startAgent('net_admin', ['agent', '--interface', bridge, '--listen', `${nodeIp}:9465`, '--token', TOKEN, '--data-dir', '/data']);
