@@ -123,7 +123,7 @@ export function agentProblems(ds: Obj, ebpf = false): string[] {
   // hostPath: only the eBPF mounts, only with the patch, only read-only.
   const hostPaths = (spec.volumes ?? []).filter((v: Obj) => v.hostPath);
   const paths = hostPaths.map((v: Obj) => v.hostPath.path).sort();
-  const wantPaths = ebpf ? ['/proc', '/sys/fs/bpf', '/sys/kernel/btf'] : [];
+  const wantPaths = ebpf ? ['/proc', '/sys/fs/bpf', '/sys/kernel/btf', '/sys/kernel/tracing'] : [];
   if (paths.join() !== wantPaths.join()) p.push(`hostPath volumes [${paths}], want [${wantPaths}]`);
   for (const v of hostPaths) {
     const m = (c.volumeMounts ?? []).find((x: Obj) => x.name === v.name);
@@ -257,7 +257,9 @@ describe('daemonset/base, as written', () => {
     const add = [...spec.containers[0].securityContext.capabilities.add].sort();
     expect(add).toEqual([...NET, ...EBPF_EXTRA].sort());
     expect(noForbiddenCaps([patch])).toEqual([]);
-    expect(spec.volumes.map((v: Obj) => v.hostPath.path).sort()).toEqual(['/proc', '/sys/fs/bpf', '/sys/kernel/btf']);
+    expect(spec.volumes.map((v: Obj) => v.hostPath.path).sort()).toEqual(['/proc', '/sys/fs/bpf', '/sys/kernel/btf', '/sys/kernel/tracing']);
+    // Issue 17: the agent it patches reads TLS plaintext.
+    expect(spec.containers[0].args).toContain('--tls=auto');
     expect(spec.containers[0].volumeMounts.every((m: Obj) => m.readOnly === true)).toBe(true);
     const kust = loadYaml(readFileSync(join(DIR, 'overlays/kind/kustomization.yaml'), 'utf8'), 'kustomization.yaml')[0]!;
     expect((kust.patches ?? []).map((x: Obj) => x.path)).not.toContain('ebpf-patch.yaml');
