@@ -129,7 +129,7 @@ export class Agent {
       if (origin) r.tls = { ...origin };
       named(r);
     };
-    const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes });
+    const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes, tls: () => tls });
     const drain = async () => {
       const d = await recorder?.drain();
       // Records still waiting for their pods belong to the snapshot too: released with what is known.

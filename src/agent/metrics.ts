@@ -4,6 +4,7 @@ import type { LiveCounters } from '../capture/index.js';
 import type { Pipeline } from '../pipeline/index.js';
 import type { FlowStore } from '../store/index.js';
 import type { AgentKubernetes } from './kubernetes.js';
+import type { AgentTls } from './tls.js';
 
 /** What the metrics read, each time they are scraped. */
 export interface MetricSources {
@@ -13,6 +14,8 @@ export interface MetricSources {
   store: FlowStore;
   /** With --kubernetes: the informers, the records waiting for their pods. */
   kubernetes?: () => AgentKubernetes | undefined;
+  /** With --tls: the uprobes, whose programs' kernel-side cost is reported. */
+  tls?: () => AgentTls | undefined;
 }
 
 /**
@@ -89,6 +92,25 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     g.set({ state: 'timeout' }, s.releasedTimeout);
     g.set({ state: 'full' }, s.releasedFull);
     g.set({ state: 'flush' }, s.releasedFlush);
+  });
+  // The TLS probes' kernel-side cost: run in the probed processes' context, so it is not in
+  // tapwire_process_cpu_seconds_total (nor in this cgroup); counted only while bpf stats are on.
+  let cost: ReturnType<AgentTls['kernelCost']> | undefined;
+  let costAt = 0;
+  const kernelCost = () => {
+    // one read of the programs' info per scrape, shared by the three gauges
+    if (Date.now() - costAt > 100) {
+      cost = src.tls?.()?.kernelCost();
+      costAt = Date.now();
+    }
+    return cost;
+  };
+  gauge('tapwire_ebpf_stats_enabled', 'Whether kernel.bpf_stats_enabled is on (1), so that the TLS programs\' run time and runs are counted; 0: their figures do not move (not free), or --tls is off', [], (g) => g.set(kernelCost()?.statsEnabled ? 1 : 0));
+  gauge('tapwire_ebpf_run_seconds_total', 'Kernel time spent running each TLS eBPF program (run_time_ns), in the probed processes\' context: not in tapwire_process_cpu_seconds_total nor this cgroup; counted only while tapwire_ebpf_stats_enabled is 1', ['program'], (g) => {
+    for (const p of kernelCost()?.programs ?? []) g.set({ program: p.name }, p.runTimeNs / 1e9);
+  });
+  gauge('tapwire_ebpf_runs_total', 'Runs of each TLS eBPF program (run_cnt); counted only while tapwire_ebpf_stats_enabled is 1', ['program'], (g) => {
+    for (const p of kernelCost()?.programs ?? []) g.set({ program: p.name }, p.runCnt);
   });
   const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
   return { registry, flowsSeen };

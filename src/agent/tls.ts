@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import {
   describeTarget, openTlsProbes, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
   type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
@@ -13,6 +13,12 @@ export type TlsMode = 'auto' | 'uprobe' | 'off';
 /** TLS uprobes cannot run and `--tls uprobe` insists: the message names each thing missing. */
 export class TlsRequiredError extends Error {}
 
+/** Makes the kernel count each BPF program's run_time_ns and run_cnt (host-wide). */
+const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+/** The probes' kernel-side cost as the agent reports it (TlsProbes.kernelCost()). */
+export type TlsKernelCost = ReturnType<TlsProbes['kernelCost']>;
+
 /** The most bytes one SSL call's events carry; past it the call's tail is a gap. */
 const COPY_LIMIT = TLS_CHUNK_MAX * TLS_CHUNKS_PER_CALL;
 
@@ -22,7 +28,12 @@ const COPY_LIMIT = TLS_CHUNK_MAX * TLS_CHUNKS_PER_CALL;
  * HTTP/2, gRPC and PostgreSQL inside TLS are decoded as if the wire were clear.
  */
 export class AgentTls {
-  private constructor(private readonly probes: TlsProbes, private readonly streams: PlaintextStreams) {}
+  private constructor(
+    private readonly probes: TlsProbes,
+    private readonly streams: PlaintextStreams,
+    /** The sysctl's value before the agent turned it on, put back at stop(); undefined if untouched. */
+    private statsRestore: string | undefined,
+  ) {}
 
   /**
    * Starts the probes, or says why not: undefined plus the reason for `auto`, TlsRequiredError for
@@ -41,6 +52,7 @@ export class AgentTls {
       return undefined;
     }
     attachSystemLibssl(probes);
+    const statsRestore = enableBpfStats(say);
     const streams = new PlaintextStreams(out);
     probes.on('chunk', (c: TlsChunk) => streams.chunk(plaintextOf(c)));
     // SSL_free: the session's stream closes now, its last exchange with it (not after the idle timeout).
@@ -51,7 +63,7 @@ export class AgentTls {
     const files = probes.attached.filter((a) => a.attached.length > 0).map((a) => a.path);
     say(`TLS plaintext through uprobes on ${files.length ? files.join(', ') : 'no file yet'}`
       + (probes.unprobeable.length ? `; not probed: ${probes.unprobeable.map((u) => `${u.path} (${u.reason})`).join(', ')}` : ''));
-    return new AgentTls(probes, streams);
+    return new AgentTls(probes, streams, statsRestore);
   }
 
   /** Where a record's connection came from, when it was decoded from plaintext. */
@@ -67,11 +79,54 @@ export class AgentTls {
     return { probes: this.probes.counters(), streams: { ...this.streams.counters } };
   }
 
+  /**
+   * The programs' kernel-side cost: run_time_ns and run_cnt per program, counted only while
+   * kernel.bpf_stats_enabled is on (statsEnabled says whether it is now). That time is spent in the
+   * probed processes' context: it is in neither this process's CPU time nor its cgroup's.
+   */
+  kernelCost(): TlsKernelCost {
+    return this.probes.kernelCost();
+  }
+
   /** Detaches the probes, then ends every session (their last records come out). */
   stop(now: number): void {
     this.probes.close();
+    if (this.statsRestore !== undefined) {
+      try {
+        writeFileSync(BPF_STATS_SYSCTL, this.statsRestore);
+      } catch {
+        // not writable any more (a remount): it stays on; nothing else to do at stop
+      }
+      this.statsRestore = undefined;
+    }
     this.streams.finish(now);
   }
+}
+
+/**
+ * Turns kernel.bpf_stats_enabled on if it is off and this process may, so that the programs'
+ * run_time_ns and run_cnt count (tapwire_ebpf_run_seconds_total): says so, or says why it cannot.
+ * Returns the old value to put back at stop, or undefined when the agent changed nothing. It is a
+ * host-wide switch (each BPF program run on the host then reads the clock twice more); a SIGKILLed
+ * agent leaves it on.
+ */
+function enableBpfStats(say: (line: string) => void): string | undefined {
+  let old: string;
+  try {
+    old = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
+  } catch (e) {
+    say(`TLS probes' kernel cost not counted: cannot read ${BPF_STATS_SYSCTL} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); tapwire_ebpf_stats_enabled is 0`);
+    return undefined;
+  }
+  if (old !== '0') return undefined;
+  try {
+    writeFileSync(BPF_STATS_SYSCTL, '1');
+  } catch (e) {
+    say(`TLS probes' kernel cost not counted: kernel.bpf_stats_enabled is 0 and this agent cannot set it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); tapwire_ebpf_stats_enabled is 0`);
+    return undefined;
+  }
+  say('TLS probes\' kernel cost counted: kernel.bpf_stats_enabled turned on (back to 0 when the agent stops)');
+  return old;
 }
 
 /**

@@ -2,10 +2,13 @@
  * The probes' kernel-side cost (issue 17, "Kernel cost, reported separately"), as root with the
  * addon built: with kernel.bpf_stats_enabled on, a few curl → openssl s_server calls and a Node
  * https exchange make run_cnt and run_time_ns of the SSL uprobe programs grow; with it off,
- * kernelCost() says so and the figures stop moving. The sysctl's old value is put back after.
+ * kernelCost() says so and the figures stop moving. `tapwire agent --tls uprobe` turns the sysctl
+ * on, reports tapwire_ebpf_* in /metrics, and puts the old value back when it stops; where it
+ * cannot set it (/proc/sys read-only), it says so and tapwire_ebpf_stats_enabled is 0.
+ * The sysctl's old value is put back after.
  * Skips with the reason when it cannot run.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,5 +138,82 @@ describe.skipIf(why !== '')('kernel cost of the TLS probes (root)', () => {
       probes.close();
       server.kill();
     }
+  });
+
+  const BIN = 'dist/cli/main.js';
+  /** Starts the agent (with `wrap` before it, e.g. unshare), returns its API base and its log so far. */
+  async function startAgent(wrap: string[]): Promise<{ agent: ChildProcess; base: string; log: () => string }> {
+    const argv = [...wrap, process.execPath, BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', 'tcp port 9', '--listen', '127.0.0.1:0', '--data-dir', join(dir, `data-${Date.now()}`)];
+    const agent = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TAPWIRE_REDACT_KEY: 'kcost' } });
+    let log = '';
+    agent.stderr!.on('data', (d) => (log += d));
+    const base = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
+      agent.stderr!.on('data', () => {
+        const m = /API on (http:\/\/\S+?);/.exec(log);
+        if (m) { clearTimeout(timer); resolve(m[1]!); }
+      });
+      agent.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}:\n${log}`)); });
+    });
+    return { agent, base, log: () => log };
+  }
+  async function stopAgent(agent: ChildProcess): Promise<void> {
+    if (agent.exitCode !== null) return;
+    const exited = new Promise((r) => agent.once('exit', r));
+    agent.kill('SIGTERM');
+    await exited;
+  }
+  const metric = (text: string, name: string, program?: string): number | undefined => {
+    const re = new RegExp(`^${name}${program ? `\\{program="${program}"\\}` : ''} (\\S+)$`, 'm');
+    const m = re.exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+
+  it('the agent turns bpf stats on, reports tapwire_ebpf_* beside its own CPU in /metrics, and puts the sysctl back at stop', async () => {
+    writeFileSync(SYSCTL, '0');
+    const port = 20000 + ((process.pid + 13) % 10000);
+    const server = spawn('openssl', ['s_server', '-www', '-accept', String(port), '-cert', cert, '-key', key, '-quiet'], { stdio: 'ignore' });
+    const { agent, base, log } = await startAgent([]);
+    try {
+      expect(log()).toMatch(/kernel\.bpf_stats_enabled turned on/);
+      expect(readFileSync(SYSCTL, 'utf8').trim()).toBe('1');
+      await until(() => spawnSync(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`]).status === 0);
+      for (let i = 0; i < 3; i++) expect(spawnSync('curl', ['-sk', '--http1.1', `https://127.0.0.1:${port}/m${i}`]).status).toBe(0);
+      let text = '';
+      for (let i = 0; i < 25; i++) {
+        text = await (await fetch(`${base}/metrics`)).text();
+        if ((metric(text, 'tapwire_ebpf_runs_total', 'ssl_read_leave') ?? 0) >= 3) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(metric(text, 'tapwire_ebpf_stats_enabled')).toBe(1);
+      for (const p of ['ssl_write_enter', 'ssl_write_leave', 'ssl_read_enter', 'ssl_read_leave']) {
+        expect(metric(text, 'tapwire_ebpf_runs_total', p), p).toBeGreaterThanOrEqual(3);
+        expect(metric(text, 'tapwire_ebpf_run_seconds_total', p), p).toBeGreaterThan(0);
+      }
+      expect(metric(text, 'tapwire_process_cpu_seconds_total')).toBeGreaterThan(0);
+      const kernel = ['ssl_write_enter', 'ssl_write_leave', 'ssl_read_enter', 'ssl_read_leave'].reduce((a, p) => a + metric(text, 'tapwire_ebpf_run_seconds_total', p)!, 0);
+      console.log(`agent /metrics: SSL programs ${(kernel * 1e6).toFixed(1)} µs kernel; process CPU ${metric(text, 'tapwire_process_cpu_seconds_total')} s`);
+    } finally {
+      await stopAgent(agent);
+      server.kill();
+    }
+    expect(readFileSync(SYSCTL, 'utf8').trim()).toBe('0');
+  });
+
+  // As root the sysctl is writable; a mount namespace with /proc/sys read-only shows the agent that cannot.
+  const canUnshare = spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && ! (echo 0 > /proc/sys/kernel/bpf_stats_enabled) 2>/dev/null']).status === 0;
+  if (!canUnshare) console.warn('test/capture/tls/kernel-cost.test.ts: the read-only /proc/sys case skipped: unshare -m or a read-only bind of /proc/sys is not possible here');
+  it.skipIf(!canUnshare)('an agent that cannot set the sysctl says so, and tapwire_ebpf_stats_enabled is 0', async () => {
+    writeFileSync(SYSCTL, '0');
+    const { agent, base, log } = await startAgent(['unshare', '-m', 'sh', '-c', 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"', 'sh']);
+    try {
+      expect(log()).toMatch(/kernel cost not counted: kernel\.bpf_stats_enabled is 0 and this agent cannot set it \(EROFS\)/);
+      const text = await (await fetch(`${base}/metrics`)).text();
+      expect(metric(text, 'tapwire_ebpf_stats_enabled')).toBe(0);
+      expect(metric(text, 'tapwire_ebpf_runs_total', 'ssl_read_leave')).toBe(0);
+    } finally {
+      await stopAgent(agent);
+    }
+    expect(readFileSync(SYSCTL, 'utf8').trim()).toBe('0');
   });
 });
