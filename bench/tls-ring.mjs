@@ -4,6 +4,7 @@
 //   node bench/tls-ring.mjs                       both parts
 //   node bench/tls-ring.mjs --calls 400000 --size 64 --gens 1,2 --json
 //   node bench/tls-ring.mjs --requests 3000       the latency part with more requests
+//   node bench/tls-ring.mjs --no-ring --no-drain --no-callcost --no-latency   the kernel cost only
 //
 // Events/s: native/build/tls-gen defines SSL_read with OpenSSL's signature and calls it in a loop,
 // so every call runs the real path (uprobe, uretprobe, copy, ring buffer, poll thread, batch, JS
@@ -14,9 +15,14 @@
 // `--requests` sequential requests (1 KiB body each way); its mean time per request is measured
 // without probes and with the probes on node (the client and the server are both probed),
 // alternating for `--rounds` rounds (and once more without), and the medians are compared. Per TLS call = added time per request ÷ SSL calls per request (from the
-// probes' counter). Needs root and `npm run build:native`; everything shares this machine's cores.
+// probes' counter). Kernel cost: with kernel.bpf_stats_enabled on (turned on for that part if it is
+// off, and put back), the programs' run_time_ns per probed call, beside this process's own CPU time
+// (process.cpuUsage: user + system, what the agent is charged) over the same run, and the ratio:
+// the kernel time runs in the probed processes and is charged to them, not to the agent. Once for
+// tls-gen (`--calls` SSL_read calls) and once for `--requests` Node https requests.
+// Needs root and `npm run build:native`; everything shares this machine's cores.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -199,7 +205,79 @@ async function latency() {
   }
 }
 
-const out = { date: new Date().toISOString(), kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(), ring: [], drain: undefined, callCost: undefined, latency: undefined };
+// The programs' kernel time per probed SSL call beside this process's CPU over the same run.
+async function kernelCost(label, targets, workload) {
+  const SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+  const old = readFileSync(SYSCTL, 'utf8').trim();
+  if (old === '0') writeFileSync(SYSCTL, '1');
+  const probes = openTlsProbes({ targets, handleSignals: false, resolveConnections: label !== 'tls-gen', ringBytes: 64 << 20 });
+  try {
+    let chunks = 0;
+    probes.on('chunk', () => chunks++);
+    const sum = () => {
+      const k = probes.kernelCost();
+      const all = k.programs.reduce((a, p) => a + p.runTimeNs, 0);
+      const ssl = k.programs.filter((p) => p.name.startsWith('ssl_')).reduce((a, p) => a + p.runTimeNs, 0);
+      return { enabled: k.statsEnabled, all, ssl };
+    };
+    const k0 = sum();
+    const c0 = probes.counters();
+    const cpu0 = process.cpuUsage();
+    await workload();
+    // the same run: until the chunks the kernel sent are all in JS (no new one for 300 ms)
+    const deadline = performance.now() + 20000;
+    for (let seen = -1; seen !== chunks && performance.now() < deadline;) {
+      seen = chunks;
+      await sleep(300);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const k1 = sum();
+    const c1 = probes.counters();
+    const calls = c1.calls - c0.calls;
+    const kernelNs = k1.all - k0.all;
+    const userNs = (cpu.user + cpu.system) * 1000;
+    return {
+      workload: label, statsEnabled: k1.enabled, sslCalls: calls, chunks, lost: c1.lost - c0.lost,
+      kernelNsPerCall: +(kernelNs / calls).toFixed(0), sslProgramsNsPerCall: +((k1.ssl - k0.ssl) / calls).toFixed(0),
+      agentCpuNsPerCall: +(userNs / calls).toFixed(0), agentUserNsPerCall: +(cpu.user * 1000 / calls).toFixed(0), agentSystemNsPerCall: +(cpu.system * 1000 / calls).toFixed(0),
+      kernelToAgentCpu: +(kernelNs / userNs).toFixed(2),
+    };
+  } finally {
+    probes.close();
+    if (old === '0') writeFileSync(SYSCTL, old);
+  }
+}
+
+function httpsScript(dir, n) {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
+  if (r.status !== 0) throw new Error('openssl req failed');
+  const script = join(dir, 'kc-client.mjs');
+  writeFileSync(script, `
+    import https from 'node:https';
+    import { readFileSync } from 'node:fs';
+    const body = Buffer.alloc(1024, 'b');
+    const server = https.createServer({ key: readFileSync(${JSON.stringify(key)}), cert: readFileSync(${JSON.stringify(cert)}) }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end(body));
+    });
+    server.listen(0, '127.0.0.1', async () => {
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+      const one = () => new Promise((res, rej) => {
+        const q = https.request({ host: '127.0.0.1', port: server.address().port, path: '/x', method: 'POST', agent, rejectUnauthorized: false }, (r) => { r.resume(); r.on('end', res); });
+        q.on('error', rej);
+        q.end(body);
+      });
+      for (let i = 0; i < ${n}; i++) await one();
+      agent.destroy();
+      server.close();
+    });
+  `);
+  return script;
+}
+
+const out = { date: new Date().toISOString(), kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(), ring: [], drain: undefined, callCost: undefined, latency: undefined, kernelCost: [] };
 if (!args.includes('--no-ring')) {
   for (const n of gens) {
     const r = await ringRate(n);
@@ -221,5 +299,18 @@ if (!args.includes('--no-latency')) {
   out.latency = await latency();
   const l = out.latency;
   if (!json) console.log(`latency: ${l.requests} keep-alive https requests, medians of ${l.rounds} alternating rounds: ${l.perRequestUsWithout} µs/request without probes (runs ${l.perRequestUsWithoutRuns.join(', ')}), ${l.perRequestUsWith} with (runs ${l.perRequestUsWithRuns.join(', ')}): +${l.addedPerRequestUs} µs/request, ${l.sslCallsPerRequest} SSL calls/request, +${l.addedPerCallUs} µs per SSL call`);
+}
+if (!args.includes('--no-kernel-cost')) {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-tls-kcost-'));
+  try {
+    out.kernelCost.push(await kernelCost('tls-gen', [gen], () => run(gen, [String(calls), String(size), 'read'])));
+    const script = httpsScript(dir, requests);
+    out.kernelCost.push(await kernelCost('node https', [process.execPath], () => run(process.execPath, [script])));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const k of out.kernelCost) {
+    if (!json) console.log(`kernel cost (${k.workload}): ${k.sslCalls} probed SSL calls, ${k.chunks} chunks into JS, lost ${k.lost}: programs ${k.kernelNsPerCall} ns/call in the kernel (ssl_* ${k.sslProgramsNsPerCall}; bpf_stats ${k.statsEnabled ? 'on' : 'OFF: not counted'}) vs this process's CPU ${k.agentCpuNsPerCall} ns/call (user ${k.agentUserNsPerCall}, system ${k.agentSystemNsPerCall}): kernel/agent CPU = ${k.kernelToAgentCpu}`);
+  }
 }
 if (json) console.log(JSON.stringify(out, null, 2));
