@@ -29,7 +29,8 @@ if (!HAVE_TSHARK) console.warn('test/conformance/tls.test.ts: tshark not found: 
 if (!PCAPS_PRESENT) console.warn(`test/conformance/tls.test.ts: only pcaps/tls compared: ${PCAPS_MISSING_REASON}`);
 
 const OWN = readdirSync(path.join(REPO_ROOT, 'pcaps/tls')).filter((f) => f.endsWith('.pcap')).map((f) => path.join(REPO_ROOT, 'pcaps/tls', f));
-const SHARED = ['arkime/tls-alpn-h2.pcap'].map((f) => path.join(PCAP_DIR, f)).filter((f) => PCAPS_PRESENT && existsSync(f));
+// psql-aws-ssl-require: TLS after PostgreSQL's SSLRequest and the server's 'S' (the postgres session hands over).
+const SHARED = ['arkime/tls-alpn-h2.pcap', 'zeek/postgresql/psql-aws-ssl-require.pcap'].map((f) => path.join(PCAP_DIR, f)).filter((f) => PCAPS_PRESENT && existsSync(f));
 /** TLS after a PostgreSQL SSLRequest: the postgres analyzer keeps the connection, no tls record. */
 const PG_SSL = path.join(PCAP_DIR, 'zeek/postgresql/psql-aws-ssl-require.pcap');
 
@@ -111,8 +112,11 @@ describe.skipIf(!HAVE_TSHARK)('TLS handshakes against tshark', () => {
     });
   }
 
-  it.skipIf(!PCAPS_PRESENT || !existsSync(PG_SSL))('TLS after a PostgreSQL SSLRequest stays postgres (out of scope): no tls record', async () => {
+  it.skipIf(!PCAPS_PRESENT || !existsSync(PG_SSL))('TLS after a PostgreSQL SSLRequest: the connection is one tls record, to the PostgreSQL port, with the SNI the client sent', async () => {
     const { records } = await analyzeFile(PG_SSL);
-    expect(records!.filter((r) => r.protocol === 'tls')).toEqual([]);
+    expect(records!.map((r) => r.protocol)).toEqual(['tls']);
+    const r = records![0]! as TlsFlow;
+    expect(r.dst.port).toBe(5432);
+    expect(r.request?.sni).toBe(oracle(PG_SSL).ch.values().next().value!.sni);
   });
 });

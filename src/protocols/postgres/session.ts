@@ -354,9 +354,12 @@ export class PgSession implements ProtocolSession {
 
   private onAnswer(byte: number, offset: number): void {
     if (byte === 0x53 || byte === 0x47) {
-      // 'S' (SSL) or 'G' (GSSAPI): everything after is encrypted; nothing more can be decoded.
+      // 'S' (SSL) or 'G' (GSSAPI): everything after is encrypted; nothing more can be decoded here.
       this.encrypted = true;
       this.session.auth = byte === 0x53 ? 'ssl' : 'gssenc';
+      // After 'S' the client starts a TLS handshake on the same connection ("SSL Session
+      // Encryption"): the TLS analyzer reads it, as it reads any other TLS connection.
+      if (byte === 0x53) this.ctx.handover('tls');
       return;
     }
     if (byte !== 0x4e) this.ctx.violation('pg.bad_ssl_answer', `answer to SSLRequest/GSSENCRequest is 0x${byte.toString(16)}, not S, G or N`, offset);
