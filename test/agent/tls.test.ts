@@ -13,7 +13,9 @@ import type { FlowRecord } from '../../src/flows/record.js';
  * status and body, once, although both ends are probed. Then curl → `openssl s_server -WWW`, which
  * answers HTTP/1.0 with a body delimited by the connection's close: the flow must come out within
  * seconds, because curl's SSL_free ends the session (not the 60 s idle timeout). s_server's own side
- * is not captured (BIO_f_ssl, docs/ebpf.md), so curl's side gives it.
+ * is not captured (BIO_f_ssl, docs/ebpf.md), so curl's side gives it. Then node:http2 with ALPN h2
+ * and grpc-js with TLS credentials (test/agent/pods/tls-h2.mjs, both ends in one process started
+ * after the agent): decoded as http2 and grpc from the plaintext.
  */
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const why = process.getuid?.() !== 0 ? 'needs root (eBPF uprobes)'
@@ -113,6 +115,29 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     expect(f.incomplete).toBeFalsy();
     expect(f.dst).toMatchObject({ ip: '127.0.0.1', port: wwwPort });
     expect(f.tls).toMatchObject({ library: 'openssl', via: 'uprobe', comm: 'curl' });
+  });
+
+  it('HTTP/2 with ALPN h2 and gRPC with TLS credentials: decoded as http2 and grpc, once each', async () => {
+    const h2 = port + 2, rpc = port + 3;
+    const r = spawnSync(process.execPath, [join(process.cwd(), 'test/agent/pods/tls-h2.mjs'), 'c.pem', 'k.pem', String(h2), String(rpc)], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ h2: '{"path":"/h2/items/7"}', grpc: 'ord-00042' });
+    const ask = async (filter: string) => ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: FlowRecord[] }).flows;
+    let h2Flows: FlowRecord[] = [], grpcFlows: FlowRecord[] = [];
+    for (let i = 0; i < 50 && (h2Flows.length === 0 || grpcFlows.length === 0); i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      h2Flows = await ask(`http2 && dst.port == ${h2}`);
+      grpcFlows = await ask(`grpc && dst.port == ${rpc}`);
+    }
+    expect(h2Flows).toHaveLength(1);
+    const h = h2Flows[0]! as FlowRecord & { request: { path: string }; response: { status: number } };
+    expect([h.request.path, h.response.status]).toEqual(['/h2/items/7', 200]);
+    expect(h.tls).toMatchObject({ via: 'uprobe' });
+    expect(grpcFlows).toHaveLength(1);
+    const g = grpcFlows[0]! as FlowRecord & { grpc?: { service: string; method: string }; response?: { grpcStatus?: number } };
+    expect(g.grpc).toMatchObject({ service: 'tapwire.demo.Orders', method: 'GetOrder' });
+    expect(g.response?.grpcStatus).toBe(0);
+    expect(g.tls).toMatchObject({ via: 'uprobe' });
   });
 });
 
