@@ -61,6 +61,30 @@ export const usageSchema = z.union([
   }),
 ]);
 
+export const tlsServerSchema = z.object({
+  server: z.string().describe('"namespace/workload", else "ip:port"'), namespace: z.string().optional(), workload: z.string().optional(),
+  plaintextFlows: z.number().int(),
+  wire: z.object({ connections: z.number().int(), snis: z.array(z.string()) }),
+  decrypted: z.object({ connections: z.number().int() }),
+  notDecrypted: z.object({ connections: z.number().int(), byReason: z.record(z.string(), z.number()) }),
+  processes: z.array(z.object({ pid: z.number().int().optional(), comm: z.string().optional(), library: z.string(), connections: z.number().int() })).optional(),
+});
+
+/** TLS coverage (src/verify/tls-coverage.ts TlsCoverage). */
+export const tlsCoverageSchema = z.object({
+  since: z.number().optional(), until: z.number().optional(),
+  uprobes: z.enum(['capture-file', 'seen', 'none-seen']),
+  plaintextFlows: z.number().int(),
+  wire: z.object({ connections: z.number().int() }),
+  decrypted: z.object({ connections: z.number().int() }),
+  notDecrypted: z.object({
+    connections: z.number().int(),
+    reasons: z.array(z.object({ code: z.string().describe('no-uprobes-capture-file, no-uprobes, not-probed'), text: z.string(), connections: z.number().int() })),
+  }),
+  servers: z.array(tlsServerSchema),
+  serversOmitted: z.number().int(),
+});
+
 export const verdictNameSchema = z.enum(['pass', 'fail', 'inconclusive']);
 
 /** The verdict JSON of `tapwire verify --format json` (src/verify/verdict.ts). */
@@ -84,6 +108,7 @@ export const verdictShape = {
   coverage: z.object({
     flows: z.number().int(), incomplete: z.number().int(), byReason: z.record(z.string(), z.number()),
     undecoded: undecodedSchema.optional().describe('connections and UDP flows seen but not decoded, and their servers; absent when the source cannot say (an agent\'s API)'),
+    tls: tlsCoverageSchema.optional().describe('TLS connections on the wire, decrypted, and not decrypted with why (code and words); absent when the flows hold no TLS'),
   }),
   events: z.array(verdictEventSchema).optional().describe('cluster events that touched the pods of these flows in the window; absent for a capture file'),
   eventsOmitted: z.number().int().optional(),

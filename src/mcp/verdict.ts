@@ -1,4 +1,4 @@
-import { findingEventsClause, windowLines, type Verdict } from '../verify/index.js';
+import { findingEventsClause, tlsCoverageLines, windowLines, type Verdict } from '../verify/index.js';
 import { compactFinding, fitRows, fitsWithin, shrinkFindings, truncationNote, type Truncation } from './bound.js';
 import type { SourceLabel } from './source.js';
 import { findingLines, findingsCount, plural, scalar, sourceWhere, tally, truncatedLines, undecodedServersText } from './text.js';
@@ -32,6 +32,7 @@ export function verdictResultText(v: VerdictResult, cursorTo = 'verify with the 
       + `${v.spec ? `; spec ${v.spec.name} (hash ${v.spec.hash})` : ''}`,
     ...(v.summary ? [v.summary] : []),
     ...(c.undecoded && c.undecoded.servers.length ? [`not decoded: ${undecodedServersText(c.undecoded)}`] : []),
+    ...(c.tls ? tlsCoverageLines(c.tls) : []),
     ...more,
     ...windowLines(v),
     ...(v.partial ? [`partial: ${v.partial.missing.map((m) => `${m.agent} did not answer (${m.error})`).join('; ')}`] : []),
@@ -47,7 +48,7 @@ export function verdictResultText(v: VerdictResult, cursorTo = 'verify with the 
 }
 
 const VERDICT_KEYS = ['verdict', 'findings', 'reason', 'summary', 'coverage', 'source', 'spec', 'next', 'truncated', 'events', 'eventsOmitted', 'eventsNote', 'usage', 'partial'];
-const COVERAGE_KEYS = ['flows', 'incomplete', 'byReason', 'undecoded'];
+const COVERAGE_KEYS = ['flows', 'incomplete', 'byReason', 'undecoded', 'tls'];
 
 /** Where a page of findings starts, and the cursor that continues from an offset. */
 export interface FindingsPage {

@@ -4,7 +4,8 @@
  * decodeCapture for a file; decode coverage (what was not decoded); the callers' file reading
  * (.proto files, the redaction key).
  */
-export type { DecodeCoverage } from './coverage.js';
+export type { CoverageServer, DecodeCoverage } from './coverage.js';
+export { ENCRYPTED_REASON } from './coverage.js';
 export { decodeCapture, type CaptureSummary, type DecodeOptions, type DecodedCapture } from './decode-capture.js';
 export { DEFAULT_BODY_LIMIT, Pipeline } from './pipeline.js';
 export { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin } from './plaintext.js';

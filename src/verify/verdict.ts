@@ -1,12 +1,13 @@
 import { countsText, endpoint, notDecodedParts, plural } from '../common/index.js';
 import type { FlowRecord } from '../flows/index.js';
-import type { DecodeCoverage } from '../pipeline/index.js';
+import { ENCRYPTED_REASON, type CoverageServer, type DecodeCoverage } from '../pipeline/index.js';
 import { DEFAULT_MAX_EVIDENCE, DETECTOR_KINDS, type DetectorConfig } from './config.js';
 import { detectContext, type DetectContext } from './context.js';
 import { runDetectors } from './detectors.js';
 import { findingEventsClause, markFindings, partialReason, usageLines, verdictEvents, type PartialData, type VerdictEvent, type WindowContext } from './events.js';
 import type { UsageAnswer } from '../enrich/index.js';
 import { ServiceNames } from './services.js';
+import { hasTls, namedNotDecrypted, tlsConnections, tlsCoverageLines, tlsCoverageOf, type TlsCoverage } from './tls-coverage.js';
 import type { Finding } from './types.js';
 
 export type VerdictName = 'pass' | 'fail' | 'inconclusive';
@@ -32,6 +33,11 @@ export interface Verdict {
      * flows read from an agent's API.
      */
     undecoded?: UndecodedCoverage;
+    /**
+     * TLS coverage of the flows judged (issue 17, src/verify/tls-coverage.ts): TLS connections on the
+     * wire, decrypted, and not decrypted with why; plaintext flows. Absent when the flows hold no TLS.
+     */
+    tls?: TlsCoverage;
   };
   /**
    * The cluster events that touched the pods of the flows during the window (issue 16), oldest
@@ -121,7 +127,10 @@ export function verify(flows: readonly FlowRecord[], opts: VerifyOptions = {}): 
     byReason[k] = (byReason[k] ?? 0) + 1;
   }
   const undecoded = opts.undecoded && undecodedCoverage(opts.undecoded, names);
-  const coverage: Verdict['coverage'] = { flows: flows.length, incomplete, byReason, ...(undecoded ? { undecoded } : {}) };
+  // A source that can say what it did not decode is a packet capture (a file, a local capture): no uprobes.
+  const tlsSource = opts.undecoded ? 'capture-file' : 'unknown';
+  const tls = tlsCoverageOf(flows, { source: tlsSource });
+  const coverage: Verdict['coverage'] = { flows: flows.length, incomplete, byReason, ...(undecoded ? { undecoded } : {}), ...(hasTls(tls) ? { tls } : {}) };
   const detectors = DETECTOR_KINDS.filter((k) => opts.detectors?.[k]?.enabled !== false).length;
   const summary = summaryLine(flows, ctx, detectors, opts.checks ? checked.ran ?? 0 : undefined, opts.undecoded);
   // An error seen is an error, whatever else is missing: a fail stands over partial data too.
@@ -130,8 +139,15 @@ export function verify(flows: readonly FlowRecord[], opts: VerifyOptions = {}): 
   if (flows.length === 0) reasons.push('no flows to verify');
   else if (incomplete > 0) reasons.push(`${incomplete} of ${plural(flows.length, 'flow')} ${incomplete === 1 ? 'has' : 'have'} incomplete evidence (${Object.entries(byReason).map(([k, n]) => `${k} ×${n}`).join(', ')})`);
   reasons.push(...checked.inconclusive);
-  const unseen = opts.undecoded && opts.named?.length ? namedUndecoded(opts.undecoded, opts.named, names) : undefined;
-  if (unseen) reasons.push(unseen);
+  if (opts.named?.length) {
+    // TLS to a named service that was not decrypted, with why; a capture's encrypted servers the
+    // TLS records explain are said there, not twice.
+    const notRead = tls.notDecrypted.connections ? namedNotDecrypted(tlsConnections(flows, tlsSource).wire, opts.named, names) : undefined;
+    const told = new Set(notRead?.peers.map((p) => endpoint(p)));
+    const unseen = opts.undecoded && namedUndecoded(opts.undecoded, opts.named, names, (s) => s.reason === ENCRYPTED_REASON && told.has(endpoint(s)));
+    if (unseen) reasons.push(unseen);
+    if (notRead) reasons.push(notRead.text);
+  }
   const partial = opts.window?.partial && partialReason(opts.window.partial, flows, opts.named, names);
   if (partial) reasons.push(partial);
   if (reasons.length > 0) return { verdict: 'inconclusive', findings, summary, coverage, reason: reasons.join('; '), ...around };
@@ -207,8 +223,8 @@ export function undecodedCoverage(c: DecodeCoverage, names: ServiceNames): Undec
  * Why a pass cannot stand: traffic to services the spec names was seen but not decoded, so its
  * checks and the detectors could not see it. Undefined when there is none.
  */
-function namedUndecoded(c: DecodeCoverage, named: readonly string[], names: ServiceNames): string | undefined {
-  const hits = c.servers.filter((s) => named.some((n) => names.matches({ ip: s.ip, port: s.port }, n)));
+function namedUndecoded(c: DecodeCoverage, named: readonly string[], names: ServiceNames, told?: (s: CoverageServer) => boolean): string | undefined {
+  const hits = c.servers.filter((s) => named.some((n) => names.matches({ ip: s.ip, port: s.port }, n)) && !told?.(s));
   if (hits.length === 0) return undefined;
   const tcp = hits.filter((s) => s.transport === 'tcp').reduce((n, s) => n + s.connections, 0);
   const udp = hits.filter((s) => s.transport === 'udp').reduce((n, s) => n + s.connections, 0);
@@ -244,6 +260,7 @@ export function verdictText(v: Verdict, maxEvidence = 5): string {
     const rest = u.servers.length - shown.length;
     lines.push(`  not decoded: ${shown.join(', ')}${rest > 0 || u.serversOmitted > 0 ? ', …' : ''}`);
   }
+  if (v.coverage.tls) lines.push(...tlsCoverageLines(v.coverage.tls).slice(0, 4).map((l) => `  ${l}`));
   lines.push(...windowLines(v).map((l) => `  ${l}`));
   for (const f of v.findings) {
     lines.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.kind}: ${f.summary}`);

@@ -2,6 +2,7 @@ import { plural } from '../common/index.js';
 import type { FlowRecord, Peer } from '../flows/index.js';
 import type { DecodeCoverage } from '../pipeline/index.js';
 import type { PartialData } from './events.js';
+import { hasTls, tlsCoverageLines, tlsCoverageOf, tlsServerText, type TlsCoverage, type TlsServerCoverage } from './tls-coverage.js';
 
 /**
  * What is being captured (issue 16, `list_workloads` and `GET /api/workloads`): the workloads the
@@ -31,6 +32,8 @@ export interface WorkloadEntry {
   incompleteByReason: Record<string, number>;
   /** Connections to its addresses that no decoder took (tls, unknown …), where the source can say (a capture file). */
   undecoded?: Record<string, number>;
+  /** Its TLS as a server (issue 17): on the wire, decrypted, not decrypted and why; absent when it had none. */
+  tls?: TlsServerCoverage;
 }
 
 export interface NodeEntry {
@@ -56,7 +59,8 @@ export interface WorkloadsAnswer {
   undecoded?: { connections: number; byReason: Record<string, number>; udpFlows: number };
   /** Set when the source cannot say: why `undecoded` is absent. */
   undecodedNote?: string;
-  tls: null;
+  /** TLS coverage of the window (issue 17, src/verify/tls-coverage.ts); null when its flows hold no TLS (tlsNote says so). */
+  tls: TlsCoverage | null;
   tlsNote: string;
   /** The workload asked for (`workload`, `namespace`) that no flow names. */
   notCaptured?: string;
@@ -67,7 +71,10 @@ export interface WorkloadsAnswer {
 }
 
 export const NODE_UNKNOWN = '(node unknown)';
-export const TLS_NOTE = 'TLS coverage arrives with the eBPF source (issue 17)';
+/** tlsNote when the window's flows hold no TLS connection, on the wire or decrypted. */
+export const TLS_NOTE = 'no TLS connection in this window: none seen on the wire (a tls record) nor decrypted (a record marked tls.via "uprobe")';
+/** tlsNote when they do. */
+export const TLS_SEEN_NOTE = 'TLS connections on the wire, decrypted, and not decrypted with why; per workload in its tls';
 const MAX_PODS_LISTED = 10;
 
 /** The key of a peer's workload, or undefined for a peer without identity. */
@@ -81,7 +88,7 @@ function workloadOf(p: Peer): { namespace: string; workload: string } | undefine
  * namespace (an answer that names none of them says so in `notCaptured`, with the full list kept).
  */
 export function workloadsOf(flows: readonly FlowRecord[], o: {
-  since?: number; until?: number; undecoded?: DecodeCoverage; ask?: { workload?: string; namespace?: string }; partial?: PartialData; truncated?: string;
+  since?: number; until?: number; undecoded?: DecodeCoverage; tlsSource?: 'capture-file'; ask?: { workload?: string; namespace?: string }; partial?: PartialData; truncated?: string;
 } = {}): WorkloadsAnswer {
   const entries = new Map<string, { node: string; e: WorkloadEntry; pods: Set<string>; services: Set<string> }>();
   const byIp = new Map<string, string>();
@@ -142,6 +149,13 @@ export function workloadsOf(flows: readonly FlowRecord[], o: {
       if (f.incomplete) n.incomplete++;
     }
   }
+  // TLS per server workload: the coverage's servers keyed as "namespace/workload" (or the workload alone).
+  const tls = tlsCoverageOf(flows, { since: o.since, until: o.until, source: o.tlsSource ?? (o.undecoded ? 'capture-file' : 'unknown') });
+  const tlsBy = new Map(tls.servers.filter((s) => s.workload !== undefined).map((s) => [`${s.namespace ?? ''}\0${s.workload}`, s]));
+  for (const { e } of entries.values()) {
+    const t = tlsBy.get(`${e.namespace}\0${e.workload}`);
+    if (t) e.tls = t;
+  }
   const list = [...nodes.values()].sort((a, b) => b.flows - a.flows || a.node.localeCompare(b.node));
   for (const n of list) n.workloads.sort((a, b) => b.flows - a.flows || `${a.namespace}/${a.workload}`.localeCompare(`${b.namespace}/${b.workload}`));
   const ask = o.ask && (o.ask.workload !== undefined || o.ask.namespace !== undefined) ? o.ask : undefined;
@@ -156,7 +170,7 @@ export function workloadsOf(flows: readonly FlowRecord[], o: {
     unidentified: { flows: unidentified, addresses: [...bare].filter((ip) => !byIp.has(ip)).length },
     complete: flows.length ? Math.round(((flows.length - incomplete) / flows.length) * 1000) / 1000 : 1,
     ...(u ? { undecoded: { connections: u.connections, byReason: { ...u.byReason }, udpFlows: u.udpFlows } } : { undecodedNote: 'traffic not decoded is known only for a capture file: an agent\'s API does not say' }),
-    tls: null, tlsNote: TLS_NOTE,
+    ...(hasTls(tls) ? { tls, tlsNote: TLS_SEEN_NOTE } : { tls: null, tlsNote: TLS_NOTE }),
     ...(ask && hit.length === 0 ? { notCaptured: notCapturedText(ask, list, flows.length) } : {}),
     ...(o.partial?.missing.length ? { partial: o.partial } : {}),
     ...(o.truncated ? { truncated: o.truncated } : {}),
@@ -185,12 +199,12 @@ export function workloadsText(a: WorkloadsAnswer): string {
     for (const w of n.workloads) {
       const pods = w.pods.length ? `; pods ${w.pods.join(', ')}${w.podsOmitted ? ` and ${w.podsOmitted} more` : ''}` : '';
       const inc = w.incomplete ? ` (${counts(w.incompleteByReason)})` : '';
-      const und = w.undecoded ? `; not decoded: ${counts(w.undecoded)} connections` : '';
+      const und = (w.undecoded ? `; not decoded: ${counts(w.undecoded)} connections` : '') + (w.tls ? `; TLS ${tlsServerText(w.tls).slice(w.tls.server.length + 2)}` : '');
       lines.push(`  ${w.namespace ? `${w.namespace}/` : ''}${w.workload}: ${plural(w.flows, 'flow')} (${counts(w.byProtocol)}), ${w.incomplete} incomplete${inc}${und}${pods}${w.services ? `; services ${w.services.join(', ')}` : ''}`);
     }
   }
   lines.push(a.undecoded ? `not decoded in all: ${plural(a.undecoded.connections, 'connection')}${a.undecoded.connections ? ` (${counts(a.undecoded.byReason)})` : ''}, ${plural(a.undecoded.udpFlows, 'UDP flow')}` : `not decoded: ${a.undecodedNote}`);
-  lines.push(`TLS: ${a.tlsNote}`);
+  lines.push(...(a.tls ? tlsCoverageLines(a.tls) : [`TLS: ${a.tlsNote}`]));
   if (a.truncated) lines.push(`truncated: ${a.truncated}`);
   return `${lines.join('\n')}\n`;
 }

@@ -3,7 +3,7 @@ import { DEFAULT_MAP_WINDOW } from '../../service/index.js';
 import { workloadsOf, workloadsText, type NodeEntry, type WorkloadsAnswer } from '../../verify/index.js';
 import { captureArg, timeArg } from '../args.js';
 import { cutRows, fitsWithin, truncationNote } from '../bound.js';
-import { sourceSchema, truncationSchema } from '../schemas.js';
+import { sourceSchema, tlsCoverageSchema, tlsServerSchema, truncationSchema } from '../schemas.js';
 import { flowsOf } from '../source.js';
 import { tool } from '../tool.js';
 
@@ -14,6 +14,7 @@ const workloadSchema = z.object({
   services: z.array(z.string()).optional(), flows: z.number().int(), byProtocol: counts,
   incomplete: z.number().int(), incompleteByReason: counts,
   undecoded: counts.optional().describe('connections to its addresses no decoder took, by why (a capture file only)'),
+  tls: tlsServerSchema.optional().describe('its TLS as a server: on the wire (SNIs), decrypted (by which processes), not decrypted by why; absent when it had none'),
 });
 
 const nodeSchema = z.object({
@@ -43,7 +44,7 @@ export const listWorkloads = tool({
     complete: z.number().describe('share of the flows with whole evidence, 0..1'),
     undecoded: z.object({ connections: z.number().int(), byReason: counts, udpFlows: z.number().int() }).optional(),
     undecodedNote: z.string().optional(),
-    tls: z.null().describe('TLS coverage: not known yet'),
+    tls: tlsCoverageSchema.nullable().describe('TLS connections on the wire, decrypted, and not decrypted with why (code and words), per server; null when the window holds no TLS (tlsNote says so)'),
     tlsNote: z.string(),
     notCaptured: z.string().optional().describe('set when the workload or namespace asked for is not captured: says so, and which are'),
     partial: z.object({ missing: z.array(z.object({ agent: z.string(), error: z.string(), node: z.string().optional() })) }).optional(),
@@ -59,6 +60,8 @@ export const listWorkloads = tool({
     const { flows, source, undecoded, partial } = await flowsOf(ctx, asked, false);
     const answer = workloadsOf(flows, {
       undecoded: asked.since === undefined && asked.until === undefined ? undecoded : undefined, partial,
+      // A capture file holds packets only, narrowed by a window or not: no uprobes.
+      ...(a.capture !== undefined ? { tlsSource: 'capture-file' as const } : {}),
       ask: { workload: a.workload, namespace: a.namespace },
     });
     const all = answer.nodes.flatMap((n) => n.workloads.map((w) => ({ n, w })));
