@@ -11,6 +11,7 @@ import { streamFlows } from './sse.js';
 import { streamVerdicts, verdictsBody } from './verdicts.js';
 import { addRun, runsBody, type RunStore } from './runs.js';
 import { workloadsBody } from './workloads.js';
+import { coverageBody } from './coverage.js';
 import { usageBody } from './usage.js';
 import type { UsageSource } from '../enrich/index.js';
 import { eventsBody } from './events.js';
@@ -120,6 +121,7 @@ export function createApi(o: ApiOptions): Server {
     }],
     ['GET', /^\/api\/runs$/, (_q, res, url) => json(res, 200, runsBody(o.runs, url))],
     ['GET', /^\/api\/workloads$/, async (_q, res, url) => json(res, 200, await workloadsBody(source, url))],
+    ['GET', /^\/api\/coverage$/, async (_q, res, url) => json(res, 200, await coverageBody(source, url))],
     ['GET', /^\/api\/usage$/, async (_q, res, url) => json(res, 200, await usageBody(o.usage, url))],
     ['GET', /^\/api\/events$/, async (_q, res, url) => json(res, 200, await eventsBody(source, url))],
   ];
