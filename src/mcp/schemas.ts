@@ -68,6 +68,8 @@ export const tlsServerSchema = z.object({
   decrypted: z.object({ connections: z.number().int() }),
   notDecrypted: z.object({ connections: z.number().int(), byReason: z.record(z.string(), z.number()) }),
   processes: z.array(z.object({ pid: z.number().int().optional(), comm: z.string().optional(), library: z.string(), connections: z.number().int() })).optional(),
+  clients: z.array(z.object({ client: z.string(), connections: z.number().int(), decrypted: z.number().int(), notDecrypted: z.number().int() })).optional()
+    .describe('its TLS callers (workload, else ip), at most 10: which caller\'s library was not probed'),
 });
 
 /** TLS coverage (src/verify/tls-coverage.ts TlsCoverage). */

@@ -61,6 +61,20 @@ export interface TlsServerCoverage {
   notDecrypted: { connections: number; byReason: Partial<Record<TlsNotDecryptedCode, number>> };
   /** The probed processes that gave its decrypted connections, most connections first. */
   processes?: TlsProcessEntry[];
+  /**
+   * Its TLS clients (workload, else ip: a client's port is ephemeral), most connections first, at
+   * most MAX_TLS_CLIENTS_LISTED: which caller's library was not probed.
+   */
+  clients?: TlsClientEntry[];
+}
+
+export interface TlsClientEntry {
+  /** "namespace/workload", else the ip. */
+  client: string;
+  /** Its TLS connections to this server seen on the wire or decrypted, then those decrypted and not. */
+  connections: number;
+  decrypted: number;
+  notDecrypted: number;
 }
 
 export interface TlsCoverage {
@@ -79,6 +93,7 @@ export interface TlsCoverage {
 }
 
 export const MAX_TLS_SERVERS_LISTED = 50;
+export const MAX_TLS_CLIENTS_LISTED = 10;
 
 /** One wire TLS connection and whether it was read. */
 export interface TlsConnectionFate {
@@ -97,7 +112,7 @@ function tupleKey(a: Peer, b: Peer): string {
   return x < y ? `${x}|${y}` : `${y}|${x}`;
 }
 
-interface Decrypted { id: string; start: number; end: number; tuple: string; dst: Peer; library: string; pid?: number; comm?: string; matched?: boolean }
+interface Decrypted { id: string; start: number; end: number; tuple: string; src: Peer; dst: Peer; library: string; pid?: number; comm?: string; matched?: boolean }
 
 /** The connections decrypted (records marked by uprobes), by connectionId. */
 function decryptedConnections(flows: readonly FlowRecord[]): Map<string, Decrypted> {
@@ -107,7 +122,7 @@ function decryptedConnections(flows: readonly FlowRecord[]): Map<string, Decrypt
     const d = out.get(f.connectionId);
     if (d) { d.start = Math.min(d.start, f.start); d.end = Math.max(d.end, f.end); continue; }
     out.set(f.connectionId, {
-      id: f.connectionId, start: f.start, end: f.end, tuple: tupleKey(f.src, f.dst), dst: f.dst, library: f.tls.library,
+      id: f.connectionId, start: f.start, end: f.end, tuple: tupleKey(f.src, f.dst), src: f.src, dst: f.dst, library: f.tls.library,
       ...(f.tls.pid !== undefined ? { pid: f.tls.pid } : {}), ...(f.tls.comm !== undefined ? { comm: f.tls.comm } : {}),
     });
   }
@@ -141,6 +156,12 @@ export function tlsConnections(flows: readonly FlowRecord[], source: TlsProbeSou
   return { wire, decrypted };
 }
 
+/** The client a flow's src names: its workload, else its ip. */
+function clientOf(p: Peer): string {
+  const workload = p.workload ?? p.name ?? p.service;
+  return workload === undefined ? p.ip : p.namespace ? `${p.namespace}/${workload}` : workload;
+}
+
 /** The server a flow's dst names: its workload when an identity names one, else its address. */
 function serverOf(p: Peer): { key: string; namespace?: string; workload?: string } {
   const workload = p.workload ?? p.name ?? p.service;
@@ -154,7 +175,14 @@ function serverOf(p: Peer): { key: string; namespace?: string; workload?: string
  */
 export function tlsCoverageOf(flows: readonly FlowRecord[], o: { since?: number; until?: number; source?: TlsProbeSource } = {}): TlsCoverage {
   const { wire, decrypted } = tlsConnections(flows, o.source);
-  const servers = new Map<string, TlsServerCoverage & { snis: Set<string>; procs: Map<string, TlsProcessEntry> }>();
+  const servers = new Map<string, TlsServerCoverage & { snis: Set<string>; procs: Map<string, TlsProcessEntry>; callers: Map<string, TlsClientEntry> }>();
+  const caller = (e: { callers: Map<string, TlsClientEntry> }, p: Peer): TlsClientEntry => {
+    const k = clientOf(p);
+    let c = e.callers.get(k);
+    if (!c) e.callers.set(k, (c = { client: k, connections: 0, decrypted: 0, notDecrypted: 0 }));
+    c.connections++;
+    return c;
+  };
   const entry = (p: Peer) => {
     const s = serverOf(p);
     let e = servers.get(s.key);
@@ -162,7 +190,7 @@ export function tlsCoverageOf(flows: readonly FlowRecord[], o: { since?: number;
       servers.set(s.key, (e = {
         server: s.key, ...(s.namespace !== undefined ? { namespace: s.namespace } : {}), ...(s.workload !== undefined ? { workload: s.workload } : {}),
         plaintextFlows: 0, wire: { connections: 0, snis: [] }, decrypted: { connections: 0 }, notDecrypted: { connections: 0, byReason: {} },
-        snis: new Set(), procs: new Map(),
+        snis: new Set(), procs: new Map(), callers: new Map(),
       }));
     }
     return e;
@@ -181,6 +209,8 @@ export function tlsCoverageOf(flows: readonly FlowRecord[], o: { since?: number;
     const e = entry(w.record.dst);
     e.wire.connections++;
     if (w.record.request?.sni !== undefined) e.snis.add(w.record.request.sni);
+    const c = caller(e, w.record.src);
+    if (w.decryptedAs !== undefined) c.decrypted++; else c.notDecrypted++;
     if (w.reason) {
       e.notDecrypted.connections++;
       e.notDecrypted.byReason[w.reason] = (e.notDecrypted.byReason[w.reason] ?? 0) + 1;
@@ -189,20 +219,24 @@ export function tlsCoverageOf(flows: readonly FlowRecord[], o: { since?: number;
   }
   // A decrypted connection with a wire twin is filed under the twin's server: the handshake tells
   // client from server, a probe's socket may have been seen from the server's end.
-  const serverPeer = new Map(wire.filter((w) => w.decryptedAs !== undefined).map((w) => [w.decryptedAs!, w.record.dst]));
+  const twinOf = new Map(wire.filter((w) => w.decryptedAs !== undefined).map((w) => [w.decryptedAs!, w.record]));
   for (const d of decrypted.values()) {
-    const e = entry(serverPeer.get(d.id) ?? d.dst);
+    const twin = twinOf.get(d.id);
+    const e = entry(twin?.dst ?? d.dst);
     e.decrypted.connections++;
+    // A twin's client was counted with the wire connection.
+    if (!twin) caller(e, d.src).decrypted++;
     const pk = `${d.pid ?? ''}\0${d.comm ?? ''}\0${d.library}`;
     const p = e.procs.get(pk);
     if (p) p.connections++;
     else e.procs.set(pk, { ...(d.pid !== undefined ? { pid: d.pid } : {}), ...(d.comm !== undefined ? { comm: d.comm } : {}), library: d.library, connections: 1 });
   }
-  const list = [...servers.values()].map(({ snis, procs, ...e }): TlsServerCoverage => {
+  const list = [...servers.values()].map(({ snis, procs, callers, ...e }): TlsServerCoverage => {
     e.plaintextFlows = plainByServer.get(e.server) ?? 0;
     e.wire.snis = [...snis].sort();
     const ps = [...procs.values()].sort((a, b) => b.connections - a.connections || (a.pid ?? 0) - (b.pid ?? 0));
-    return { ...e, ...(ps.length ? { processes: ps } : {}) };
+    const cs = [...callers.values()].sort((a, b) => b.connections - a.connections || a.client.localeCompare(b.client)).slice(0, MAX_TLS_CLIENTS_LISTED);
+    return { ...e, ...(ps.length ? { processes: ps } : {}), ...(cs.length ? { clients: cs } : {}) };
   }).sort((a, b) => (b.wire.connections + b.decrypted.connections) - (a.wire.connections + a.decrypted.connections) || a.server.localeCompare(b.server));
   const notDecrypted = [...byReason].reduce((n, [, c]) => n + c, 0);
   return {
@@ -269,11 +303,12 @@ export function tlsCoverageLines(c: TlsCoverage): string[] {
   return lines;
 }
 
-/** "shop/payments: 3 on the wire (SNI pay.example), 2 decrypted (node pid 41 openssl), 1 not decrypted (not-probed 1); 4 plaintext flows". */
+/** "shop/payments: 3 on the wire (SNI pay.example), 2 decrypted (node pid 41 openssl), 1 not decrypted (not-probed 1, from shop/cart ×1); 4 plaintext flows". */
 export function tlsServerText(s: TlsServerCoverage): string {
+  const from = s.clients?.filter((c) => c.notDecrypted > 0).map((c) => `${c.client} ×${c.notDecrypted}`).join(', ');
   const procs = s.processes?.map((p) => `${p.comm ?? 'pid'}${p.pid !== undefined ? ` pid ${p.pid}` : ''} ${p.library}`).join(', ');
   return `${s.server}: ${s.wire.connections} on the wire${s.wire.snis.length ? ` (SNI ${s.wire.snis.join(', ')})` : ''}, `
     + `${s.decrypted.connections} decrypted${procs ? ` (${procs})` : ''}, `
-    + `${s.notDecrypted.connections} not decrypted${s.notDecrypted.connections ? ` (${countsText(s.notDecrypted.byReason as Record<string, number>)})` : ''}; `
+    + `${s.notDecrypted.connections} not decrypted${s.notDecrypted.connections ? ` (${countsText(s.notDecrypted.byReason as Record<string, number>)}${from ? `, from ${from}` : ''})` : ''}; `
     + plural(s.plaintextFlows, 'plaintext flow');
 }

@@ -65,6 +65,7 @@ describe('GET /api/coverage', () => {
       wire: { connections: 6, snis: ['pricing.test'] }, decrypted: { connections: 2 },
       notDecrypted: { connections: 4, byReason: { 'not-probed': 4 } },
       processes: [{ pid: 31, comm: 'node', library: 'openssl', connections: 2 }],
+      clients: [{ client: '127.0.0.29', connections: 6, decrypted: 2, notDecrypted: 4 }],
     }]);
   });
 

@@ -43,6 +43,7 @@ describe('TLS coverage from a capture file (wire only)', () => {
       {
         server: '127.0.0.30:8443', plaintextFlows: 0, wire: { connections: 6, snis: ['pricing.test'] }, decrypted: { connections: 0 },
         notDecrypted: { connections: 6, byReason: { 'no-uprobes-capture-file': 6 } },
+        clients: [{ client: '127.0.0.29', connections: 6, decrypted: 0, notDecrypted: 6 }],
       },
     ]);
   });
@@ -77,6 +78,7 @@ describe('wire connections matched to decrypted ones', () => {
       server: '127.0.0.30:8443', plaintextFlows: 0, wire: { connections: 6, snis: ['pricing.test'] }, decrypted: { connections: 3 },
       notDecrypted: { connections: 3, byReason: { 'not-probed': 3 } },
       processes: [{ pid: 4242, comm: 'node', library: 'openssl', connections: 2 }, { pid: 777, comm: 'node', library: 'openssl', connections: 1 }],
+      clients: [{ client: '127.0.0.29', connections: 6, decrypted: 3, notDecrypted: 3 }],
     });
   });
 
@@ -90,6 +92,7 @@ describe('wire connections matched to decrypted ones', () => {
     // Decrypted without a wire twin (the capture missed the handshake): counted decrypted, under its server.
     const c = tlsCoverageOf([late]);
     expect(c).toMatchObject({ wire: { connections: 0 }, decrypted: { connections: 1 }, notDecrypted: { connections: 0, reasons: [] }, plaintextFlows: 0 });
+    expect(c.servers[0]!.clients).toEqual([{ client: '127.0.0.29', connections: 1, decrypted: 1, notDecrypted: 0 }]);
   });
 
   it('servers are named by workload where identities name them, with plaintext flows to them', async () => {
@@ -100,6 +103,8 @@ describe('wire connections matched to decrypted ones', () => {
     }
     const c = tlsCoverageOf(fs);
     expect(c.servers.map((s) => [s.server, s.namespace, s.workload, s.wire.connections, s.plaintextFlows])).toEqual([['shop/pricing', 'shop', 'pricing', 6, 0]]);
+    // Which caller's TLS was not read, by its workload.
+    expect(c.servers[0]!.clients).toEqual([{ client: 'shop/quote', connections: 6, decrypted: 0, notDecrypted: 6 }]);
     // list_workloads and /api/workloads: the field is kept, now filled, and each server workload carries its own.
     const a = workloadsOf(fs, { undecoded: undefined });
     expect(a.tls).toMatchObject({ wire: { connections: 6 }, notDecrypted: { connections: 6 } });
@@ -108,7 +113,7 @@ describe('wire connections matched to decrypted ones', () => {
     expect(pricing.tls).toMatchObject({ server: 'shop/pricing', wire: { connections: 6, snis: ['pricing.test'] }, notDecrypted: { byReason: { 'no-uprobes': 6 } } });
     expect(quote.tls).toBeUndefined();
     const text = workloadsText(a);
-    expect(text).toContain('shop/pricing: 6 flows (tls 6), 0 incomplete; TLS 6 on the wire (SNI pricing.test), 0 decrypted, 6 not decrypted (no-uprobes 6); 0 plaintext flows; pods pricing-0');
+    expect(text).toContain('shop/pricing: 6 flows (tls 6), 0 incomplete; TLS 6 on the wire (SNI pricing.test), 0 decrypted, 6 not decrypted (no-uprobes 6, from shop/quote ×6); 0 plaintext flows; pods pricing-0');
     expect(text).toContain('TLS: 6 connections on the wire, 0 decrypted, 6 not decrypted; 6 plaintext flows\n  not decrypted ×6: no-uprobes (');
     // No TLS at all: tls stays null and the note says so.
     const none = workloadsOf(fs.filter((f) => f.protocol !== 'tls'));
