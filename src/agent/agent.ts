@@ -144,6 +144,7 @@ export class Agent {
     });
     const server = createApi({
       source, registry: metrics.registry, token: o.token, runs: openRunLog(o.dataDir), watcher, loopbackOnly: isLoopback(o.listen.host), usage: kubernetes, node: kubernetes?.node,
+      tlsProbes: () => tls !== undefined,
     });
     try {
       await new Promise<void>((resolve, reject) => {

@@ -20,7 +20,7 @@ export interface CoverageAnswer {
  * and probed process, from the window's flows (the last 15 minutes when no window is given), read
  * through the source's own query as /api/workloads reads them, with the same parameter rules.
  */
-export async function coverageBody(source: Pick<FlowSource, 'query'>, url: URL): Promise<CoverageAnswer> {
+export async function coverageBody(source: Pick<FlowSource, 'query'>, url: URL, probing?: () => boolean): Promise<CoverageAnswer> {
   const p = url.searchParams;
   const until = timeParam('until', p.get('until'));
   let since = timeParam('since', p.get('since'));
@@ -30,7 +30,7 @@ export async function coverageBody(source: Pick<FlowSource, 'query'>, url: URL):
     ...(since !== undefined ? { since: String(since) } : {}), ...(until !== undefined ? { until: String(until) } : {}),
   }, MAX_MAP_FLOWS, (max) => bad(`since: more than ${max} flows in that window; narrow it with since/until`));
   return {
-    tls: tlsCoverageOf(flows, { since, until }),
+    tls: tlsCoverageOf(flows, { since, until, ...(probing?.() ? { source: 'uprobes' as const } : {}) }),
     flows: flows.length,
     ...(partial?.missing.length ? { partial } : {}),
   };

@@ -35,6 +35,8 @@ export interface ApiOptions {
   loopbackOnly?: boolean;
   /** Standing specs judged over live flows (`--spec`): served at /api/verdicts. */
   watcher?: Watcher;
+  /** Whether the agent's TLS uprobes are attached now (--tls): coverage then blames a connection's ends, not the agent. */
+  tlsProbes?: () => boolean;
   /** The node an agent captures (--kubernetes): in /healthz, so a hub can say which node a missing agent held. */
   node?: string;
   /** Kept test runs (`tapwire run`, run_and_verify): served at /api/runs. */
@@ -121,7 +123,7 @@ export function createApi(o: ApiOptions): Server {
     }],
     ['GET', /^\/api\/runs$/, (_q, res, url) => json(res, 200, runsBody(o.runs, url))],
     ['GET', /^\/api\/workloads$/, async (_q, res, url) => json(res, 200, await workloadsBody(source, url))],
-    ['GET', /^\/api\/coverage$/, async (_q, res, url) => json(res, 200, await coverageBody(source, url))],
+    ['GET', /^\/api\/coverage$/, async (_q, res, url) => json(res, 200, await coverageBody(source, url, o.tlsProbes))],
     ['GET', /^\/api\/usage$/, async (_q, res, url) => json(res, 200, await usageBody(o.usage, url))],
     ['GET', /^\/api\/events$/, async (_q, res, url) => json(res, 200, await eventsBody(source, url))],
   ];

@@ -75,7 +75,7 @@ export const tlsServerSchema = z.object({
 /** TLS coverage (src/verify/tls-coverage.ts TlsCoverage). */
 export const tlsCoverageSchema = z.object({
   since: z.number().optional(), until: z.number().optional(),
-  uprobes: z.enum(['capture-file', 'seen', 'none-seen']),
+  uprobes: z.enum(['capture-file', 'seen', 'attached', 'none-seen']),
   plaintextFlows: z.number().int(),
   wire: z.object({ connections: z.number().int() }),
   decrypted: z.object({ connections: z.number().int() }),

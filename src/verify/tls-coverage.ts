@@ -29,7 +29,8 @@ export const TLS_NOT_DECRYPTED = {
 export type TlsNotDecryptedCode = keyof typeof TLS_NOT_DECRYPTED;
 
 /** What the source is, when its caller knows: a capture file has no uprobes whatever the records say. */
-export type TlsProbeSource = 'capture-file' | 'unknown';
+/** What the flows' source says of probing: a capture file (never), an agent with uprobes attached, or unknown. */
+export type TlsProbeSource = 'capture-file' | 'uprobes' | 'unknown';
 
 export interface TlsReasonEntry {
   code: TlsNotDecryptedCode;
@@ -80,8 +81,11 @@ export interface TlsClientEntry {
 export interface TlsCoverage {
   since?: number;
   until?: number;
-  /** Were uprobes seen at work: "capture-file" (none possible), "seen" (a decrypted record), "none-seen". */
-  uprobes: 'capture-file' | 'seen' | 'none-seen';
+  /**
+   * Were uprobes seen at work: "capture-file" (none possible), "seen" (a decrypted record),
+   * "attached" (the agent says its probes are on, though nothing here was decrypted), "none-seen".
+   */
+  uprobes: 'capture-file' | 'seen' | 'attached' | 'none-seen';
   plaintextFlows: number;
   wire: { connections: number };
   decrypted: { connections: number };
@@ -142,7 +146,10 @@ export function tlsConnections(flows: readonly FlowRecord[], source: TlsProbeSou
     const l = byTuple.get(d.tuple);
     if (l) l.push(d); else byTuple.set(d.tuple, [d]);
   }
-  const noTwin: TlsNotDecryptedCode = source === 'capture-file' && decrypted.size === 0 ? 'no-uprobes-capture-file' : decrypted.size === 0 ? 'no-uprobes' : 'not-probed';
+  // An agent that says its probes are attached explains an undecrypted connection by its ends, even when
+  // nothing in the window was decrypted (every peer used an unprobed library).
+  const noTwin: TlsNotDecryptedCode = source === 'capture-file' && decrypted.size === 0 ? 'no-uprobes-capture-file'
+    : decrypted.size === 0 && source !== 'uprobes' ? 'no-uprobes' : 'not-probed';
   const wire = flows.filter((f): f is TlsFlow => f.protocol === 'tls' && f.tls === undefined)
     .sort((a, b) => a.start - b.start || a.id.localeCompare(b.id))
     .map((record): TlsConnectionFate => {
@@ -241,7 +248,7 @@ export function tlsCoverageOf(flows: readonly FlowRecord[], o: { since?: number;
   const notDecrypted = [...byReason].reduce((n, [, c]) => n + c, 0);
   return {
     ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}),
-    uprobes: decrypted.size > 0 ? 'seen' : o.source === 'capture-file' ? 'capture-file' : 'none-seen',
+    uprobes: decrypted.size > 0 ? 'seen' : o.source === 'capture-file' ? 'capture-file' : o.source === 'uprobes' ? 'attached' : 'none-seen',
     plaintextFlows,
     wire: { connections: wire.length },
     decrypted: { connections: decrypted.size },

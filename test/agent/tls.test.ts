@@ -87,6 +87,10 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     // Marked as decoded from plaintext, by the probed process that gave it (curl or the server).
     expect(f.tls).toMatchObject({ library: 'openssl', via: 'uprobe' });
     expect(['curl', 'node']).toContain(f.tls?.comm);
+    // Coverage says the probes were at work and which process gave this connection.
+    const cov = (await (await fetch(`${base}/api/coverage?since=0`)).json()) as { tls: { uprobes: string; decrypted: { connections: number } } };
+    expect(cov.tls.uprobes).toBe('seen');
+    expect(cov.tls.decrypted.connections).toBeGreaterThanOrEqual(1);
   });
 
   it('curl → openssl s_server -WWW (HTTP/1.0, body ended by the close): the flow comes out at once, whole', async () => {

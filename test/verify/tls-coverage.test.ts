@@ -54,6 +54,12 @@ describe('TLS coverage from a capture file (wire only)', () => {
     expect(c.notDecrypted.reasons).toEqual([{ code: 'no-uprobes', text: TLS_NOT_DECRYPTED['no-uprobes'], connections: 6 }]);
   });
 
+  it('from an agent whose probes are attached: the connections\' ends were not probed, not the agent', async () => {
+    const c = tlsCoverageOf(await churn(), { source: 'uprobes' });
+    expect(c.uprobes).toBe('attached');
+    expect(c.notDecrypted.reasons).toEqual([{ code: 'not-probed', text: TLS_NOT_DECRYPTED['not-probed'], connections: 6 }]);
+  });
+
   it('plaintext over port 443 is plaintext, not TLS', async () => {
     const c = tlsCoverageOf((await analyzeFile('pcaps/tls/http-on-443.pcap')).records!);
     expect(c).toMatchObject({ plaintextFlows: 1, wire: { connections: 0 }, decrypted: { connections: 0 }, servers: [] });
