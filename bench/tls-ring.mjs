@@ -143,36 +143,8 @@ async function callCost() {
 async function latency() {
   const dir = mkdtempSync(join(tmpdir(), 'tw-tls-bench-'));
   try {
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
-    if (r.status !== 0) throw new Error('openssl req failed');
-    const script = join(dir, 'client.mjs');
-    writeFileSync(script, `
-      import https from 'node:https';
-      import { readFileSync } from 'node:fs';
-      const n = ${requests};
-      const body = Buffer.alloc(1024, 'b');
-      const server = https.createServer({ key: readFileSync(${JSON.stringify(key)}), cert: readFileSync(${JSON.stringify(cert)}) }, (req, res) => {
-        req.resume();
-        req.on('end', () => res.end(body));
-      });
-      server.listen(0, '127.0.0.1', async () => {
-        const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-        const one = () => new Promise((res, rej) => {
-          const q = https.request({ host: '127.0.0.1', port: server.address().port, path: '/x', method: 'POST', agent, rejectUnauthorized: false }, (r) => { r.resume(); r.on('end', res); });
-          q.on('error', rej);
-          q.end(body);
-        });
-        for (let i = 0; i < 200; i++) await one(); // warm-up: handshake, JIT
-        const t0 = process.hrtime.bigint();
-        for (let i = 0; i < n; i++) await one();
-        const ns = Number(process.hrtime.bigint() - t0);
-        console.log(JSON.stringify({ perRequestUs: ns / n / 1000 }));
-        agent.destroy();
-        server.close();
-      });
-    `);
+    // 200 warm-up requests (handshake, JIT), then `requests` timed ones.
+    const script = httpsScript(dir, requests, 200);
     const once = async () => JSON.parse(await run(process.execPath, [script])).perRequestUs;
     // Alternate without/with, `--rounds` times, and compare medians: this VM's timing drifts.
     const without = [];
@@ -248,12 +220,16 @@ async function kernelCost(label, targets, workload) {
   }
 }
 
-function httpsScript(dir, n) {
+/**
+ * A Node https server and keep-alive client in one process (both ends probed): `warmup` requests,
+ * then `n` timed ones; prints { perRequestUs } of the timed ones.
+ */
+function httpsScript(dir, n, warmup = 0) {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
   if (r.status !== 0) throw new Error('openssl req failed');
-  const script = join(dir, 'kc-client.mjs');
+  const script = join(dir, `https-client-${n}-${warmup}.mjs`);
   writeFileSync(script, `
     import https from 'node:https';
     import { readFileSync } from 'node:fs';
@@ -269,7 +245,10 @@ function httpsScript(dir, n) {
         q.on('error', rej);
         q.end(body);
       });
+      for (let i = 0; i < ${warmup}; i++) await one();
+      const t0 = process.hrtime.bigint();
       for (let i = 0; i < ${n}; i++) await one();
+      console.log(JSON.stringify({ perRequestUs: Number(process.hrtime.bigint() - t0) / ${n} / 1000 }));
       agent.destroy();
       server.close();
     });
