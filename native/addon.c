@@ -577,6 +577,64 @@ static napi_value js_clocks(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+/*
+ * filterMatches(expr, packets) -> boolean[]: libpcap's own verdict on raw IP packets (DLT_RAW), so
+ * the agent's capture filter (--filter, tcpdump syntax) means the same for TLS plaintext, which has
+ * no packets of its own, as for packets: JS builds one synthetic IP+TCP header per direction of a
+ * connection. A filter that does not compile throws with libpcap's words.
+ */
+/* native/pcapfilter.c: apart, since libpcap's classic struct bpf_insn clashes with linux/bpf.h's. */
+int tw_filter_match(const char *expr, const unsigned char *const *pkts, const size_t *lens, unsigned n, int *out, char *err, size_t errlen);
+
+static napi_value js_filter_matches(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2];
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 2) {
+		napi_throw_type_error(env, NULL, "filterMatches(expr, packets)");
+		return NULL;
+	}
+	char *expr = get_string(env, argv[0]);
+	if (!expr)
+		return NULL;
+	uint32_t n = 0;
+	napi_get_array_length(env, argv[1], &n);
+	const unsigned char **pkts = calloc(n ? n : 1, sizeof(*pkts));
+	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
+	int *res = calloc(n ? n : 1, sizeof(*res));
+	for (uint32_t i = 0; i < n; i++) {
+		napi_value b;
+		void *data = NULL;
+		size_t len = 0;
+		napi_get_element(env, argv[1], i, &b);
+		if (napi_get_buffer_info(env, b, &data, &len) != napi_ok)
+			len = 0;
+		pkts[i] = data;
+		lens[i] = len;
+	}
+	char err[512] = "";
+	int ok = tw_filter_match(expr, pkts, lens, n, res, err, sizeof(err));
+	free(expr);
+	napi_value out = NULL;
+	if (ok != 0) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "filter: %s", err);
+		napi_throw_error(env, NULL, msg);
+	} else {
+		napi_create_array_with_length(env, n, &out);
+		for (uint32_t i = 0; i < n; i++) {
+			napi_value v;
+			napi_get_boolean(env, res[i] != 0, &v);
+			napi_set_element(env, out, i, v);
+		}
+	}
+	free(pkts);
+	free(lens);
+	free(res);
+	return out;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	libbpf_set_print(on_libbpf_print);
@@ -587,6 +645,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 		{ "clocks", NULL, js_clocks, NULL, NULL, NULL, napi_default, NULL },
 		{ "kernelCost", NULL, js_kernel_cost, NULL, NULL, NULL, napi_default, NULL },
+		{ "filterMatches", NULL, js_filter_matches, NULL, NULL, NULL, napi_default, NULL },
 	};
 	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	napi_value v;

@@ -3,7 +3,7 @@
  * npm run build:native — builds the optional eBPF addon in native/build/:
  *   vmlinux.h        generated from this kernel's BTF (/sys/kernel/btf/vmlinux) with bpftool;
  *   tls.bpf.o        the CO-RE BPF program (clang -target bpf);
- *   tapwire_bpf.node the N-API addon (C, linked with -lbpf -lelf -lz);
+ *   tapwire_bpf.node the N-API addon (C, linked with -lbpf -lelf -lz -lpcap);
  *   tls-gen          a synthetic SSL_write/SSL_read caller for bench/tls-ring.mjs.
  * The addon is optional like `cap`: when clang, bpftool, libbpf's headers, libelf/zlib, Node's
  * headers or BTF are missing, this prints exactly what is missing and exits 0, so that `npm ci`
@@ -46,6 +46,8 @@ const hasPkgConfig = Boolean(which('pkg-config'));
 const libbpfHeaders = ['/usr/include/bpf/bpf_helpers.h', '/usr/local/include/bpf/bpf_helpers.h'].some((p) => existsSync(p)) ||
   (hasPkgConfig && pkgConfig(['--exists', 'libbpf']) !== undefined);
 if (!libbpfHeaders) missing.push("libbpf's headers and library (apt-get install libbpf-dev)");
+// libpcap compiles the agent's capture filter for TLS plaintext (filterMatches), as it does for packets.
+if (!existsSync('/usr/include/pcap/pcap.h') && !(hasPkgConfig && pkgConfig(['--exists', 'libpcap']) !== undefined)) missing.push('libpcap (apt-get install libpcap-dev)');
 if (hasPkgConfig) {
   if (pkgConfig(['--exists', 'libelf']) === undefined) missing.push('libelf (apt-get install libelf-dev)');
   if (pkgConfig(['--exists', 'zlib']) === undefined) missing.push('zlib (apt-get install zlib1g-dev)');
@@ -87,7 +89,7 @@ try {
   const libs = (hasPkgConfig && pkgConfig(['--libs', 'libbpf', 'libelf', 'zlib'])?.split(/\s+/)) || ['-lbpf', '-lelf', '-lz'];
   const cflags = (hasPkgConfig && pkgConfig(['--cflags', 'libbpf'])?.split(/\s+/).filter(Boolean)) || [];
   run(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=tapwire_bpf', `-I${nodeInclude}`, `-I${src}`, ...cflags,
-    join(src, 'addon.c'), '-o', join(out, 'tapwire_bpf.node'), ...libs, '-lpthread']);
+    join(src, 'addon.c'), join(src, 'pcapfilter.c'), '-o', join(out, 'tapwire_bpf.node'), ...libs, '-lpcap', '-lpthread']);
   run(cc, ['-O2', '-o', join(out, 'tls-gen'), join(src, 'tls-gen.c')]);
   console.log(`build:native: built native/build/{tls.bpf.o,tapwire_bpf.node,tls-gen} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 } catch (e) {

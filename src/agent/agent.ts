@@ -163,7 +163,7 @@ export class Agent {
         },
         connectionMemory: LIVE_CONNECTION_MEMORY,
       });
-      tls = AgentTls.start(o.tls ?? 'off', recorder.pipeline.streams, (line) => o.onTls?.(line));
+      tls = AgentTls.start(o.tls ?? 'off', recorder.pipeline.streams, (line) => o.onTls?.(line), o.filter);
     } catch (e) {
       recorder?.stop();
       server.close();

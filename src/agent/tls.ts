@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import {
-  describeTarget, openTlsProbes, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
+  describeTarget, openTlsProbes, plaintextFilter, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
   type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
 } from '../capture/index.js';
 import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin } from '../pipeline/index.js';
@@ -39,9 +39,12 @@ export class AgentTls {
    * Starts the probes, or says why not: undefined plus the reason for `auto`, TlsRequiredError for
    * `uprobe`. `say` hears what could not be probed (a stripped binary, no SSL_write).
    */
-  static start(mode: TlsMode, out: StreamHandler, say: (line: string) => void): AgentTls | undefined {
+  static start(mode: TlsMode, out: StreamHandler, say: (line: string) => void, filter?: string): AgentTls | undefined {
     if (mode === 'off') return undefined;
     let probes: TlsProbes;
+    // The capture filter applies to plaintext as to packets; a filter libpcap refuses was refused
+    // already by the capture, so a failure here is the addon's absence, said below.
+    let keep: ((ends: NonNullable<PlaintextChunk['connection']>) => boolean) | undefined;
     try {
       // The agent stops the probes itself, after draining (its own SIGTERM handling).
       probes = openTlsProbes({ targets: 'auto', handleSignals: false });
@@ -52,8 +55,14 @@ export class AgentTls {
       return undefined;
     }
     attachSystemLibssl(probes);
+    try {
+      if (filter) keep = plaintextFilter(filter);
+    } catch (e) {
+      probes.close();
+      throw e;
+    }
     const statsRestore = enableBpfStats(say);
-    const streams = new PlaintextStreams(out);
+    const streams = new PlaintextStreams(out, undefined, keep);
     probes.on('chunk', (c: TlsChunk) => streams.chunk(plaintextOf(c)));
     // SSL_free: the session's stream closes now, its last exchange with it (not after the idle timeout).
     probes.on('end', (e: TlsEnd) => streams.endSession(e.pid, e.ssl, e.time));

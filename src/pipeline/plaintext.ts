@@ -35,6 +35,8 @@ export interface PlaintextCounters {
   unplaced: number;
   /** Chunks of a connection another process's probes already give (both ends on this host). */
   otherSide: number;
+  /** Chunks of connections the capture filter leaves out. */
+  filtered: number;
   /** Bytes the probes did not copy (a call larger than the copy limit): delivered as gaps. */
   gapBytes: number;
   connections: number;
@@ -70,9 +72,17 @@ export class PlaintextStreams {
   /** Connections (normalized 4-tuple) given by a session now, so the other end's copy is dropped. */
   private readonly byTuple = new Map<string, string>();
   private readonly origins = new Map<string, PlaintextOrigin>();
-  readonly counters: PlaintextCounters = { chunks: 0, unplaced: 0, otherSide: 0, gapBytes: 0, connections: 0, ended: 0 };
+  readonly counters: PlaintextCounters = { chunks: 0, unplaced: 0, otherSide: 0, gapBytes: 0, connections: 0, ended: 0, filtered: 0 };
 
-  constructor(private readonly out: StreamHandler, private readonly idleSec = IDLE_SEC) {}
+  /** keep's answer per connection (normalized 4-tuple), so libpcap is asked once a connection. */
+  private readonly kept = new Map<string, boolean>();
+
+  /**
+   * `keep` says whether a connection is wanted at all (the agent's capture filter, which packets
+   * get from libpcap and plaintext from src/capture/tls/filter.ts); unwanted chunks are counted
+   * (`filtered`) and dropped.
+   */
+  constructor(private readonly out: StreamHandler, private readonly idleSec = IDLE_SEC, private readonly keep?: (ends: NonNullable<PlaintextChunk['connection']>) => boolean) {}
 
   chunk(c: PlaintextChunk): void {
     this.counters.chunks++;
@@ -82,6 +92,18 @@ export class PlaintextStreams {
     }
     const key = `${c.pid}/${c.session}`;
     const tuple = tupleKey(c.connection);
+    if (this.keep) {
+      let ok = this.kept.get(tuple);
+      if (ok === undefined) {
+        if (this.kept.size >= 10_000) this.kept.clear();
+        ok = this.keep(c.connection);
+        this.kept.set(tuple, ok);
+      }
+      if (!ok) {
+        this.counters.filtered++;
+        return;
+      }
+    }
     let s = this.sessions.get(key);
     if (s && s.key !== tuple) {
       // The SSL* was freed and reused for another connection.

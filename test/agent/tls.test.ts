@@ -41,7 +41,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
       }).listen(${port}, '127.0.0.1', () => console.log('listening'));`;
     server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
-    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', 'tcp port 9', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 3}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TAPWIRE_REDACT_KEY: 'tls-e2e' } });
     agent.stderr!.on('data', (d) => (log += d));
     base = await new Promise<string>((resolve, reject) => {
@@ -119,6 +119,26 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     expect(f.incomplete).toBeFalsy();
     expect(f.dst).toMatchObject({ ip: '127.0.0.1', port: wwwPort });
     expect(f.tls).toMatchObject({ library: 'openssl', via: 'uprobe', comm: 'curl' });
+  });
+
+  it('the capture filter applies to plaintext too: a TLS call to a port it leaves out is not recorded', async () => {
+    const other = port + 10;
+    const serve = `const https = require('node:https'), fs = require('node:fs');
+      https.createServer({ key: fs.readFileSync('k.pem'), cert: fs.readFileSync('c.pem') }, (q, s) => s.end('outside'))
+        .listen(${other}, '127.0.0.1', () => console.log('listening'));`;
+    const outside = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => outside.stdout!.once('data', () => resolve()));
+      expect(spawnSync('curl', ['-sk', `https://127.0.0.1:${other}/`], { encoding: 'utf8' }).stdout).toBe('outside');
+      // A call inside the filter, made after it, shows the pipeline has moved past the outside one.
+      expect(spawnSync('curl', ['-sk', `https://127.0.0.1:${port}/orders.json`], { encoding: 'utf8' }).stdout).toBe('{"id":42}\n');
+      const ask = async (p: number) => ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`dst.port == ${p}`)}`)).json()) as { flows: FlowRecord[] }).flows;
+      for (let i = 0; i < 50 && (await ask(port)).length < 2; i++) await new Promise((res) => setTimeout(res, 200));
+      expect((await ask(port)).length).toBeGreaterThanOrEqual(2);
+      expect(await ask(other)).toEqual([]);
+    } finally {
+      outside.kill('SIGKILL');
+    }
   });
 
   it('HTTP/2 with ALPN h2 and gRPC with TLS credentials: decoded as http2 and grpc, once each', async () => {

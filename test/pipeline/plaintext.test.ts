@@ -121,6 +121,23 @@ describe('PlaintextStreams', () => {
     expect(records).toHaveLength(1);
   });
 
+  it('a connection the capture filter leaves out is counted and dropped, both ends alike', () => {
+    const records: FlowRecord[] = [];
+    const p = new Pipeline({ onRecord: (r) => records.push(r) });
+    const asked: string[] = [];
+    const streams = new PlaintextStreams(p.streams, undefined, (e) => {
+      asked.push(`${e.local.port}-${e.remote.port}`);
+      return e.remote.port !== SERVER.port && e.local.port !== SERVER.port;
+    });
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 1 }));
+    streams.chunk(chunk({ direction: 'ingress', data: RES, time: 1.1 }));
+    streams.finish(2);
+    expect(records).toHaveLength(0);
+    expect(streams.counters).toMatchObject({ chunks: 2, filtered: 2, connections: 0 });
+    // Asked once for the connection, not once a chunk.
+    expect(asked).toEqual([`${CLIENT.port}-${SERVER.port}`]);
+  });
+
   it('an idle session is closed by tick, flushing what it holds', () => {
     const { records, streams } = setup();
     streams.chunk(chunk({ direction: 'egress', data: REQ, time: 10 }));

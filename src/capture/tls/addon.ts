@@ -18,6 +18,8 @@ export interface BpfAddon {
   kernelCost(handle: BpfHandle): ProgramCost[];
   /** [CLOCK_REALTIME, CLOCK_MONOTONIC] in ns, read back to back. */
   clocks(): [bigint, bigint];
+  /** libpcap's verdict for a tcpdump-syntax filter on raw IP packets; throws "filter: …" when it does not compile. */
+  filterMatches(expr: string, packets: Buffer[]): boolean[];
   eventHeaderSize: number;
 }
 

@@ -9,4 +9,5 @@ export {
   openTlsProbes, TlsProbes, TlsProbesUnavailableError,
   type AttachResult, type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbeOptions, type TlsTargetSpec,
 } from './probes.js';
+export { plaintextFilter } from './filter.js';
 export { describeTarget, findTlsTargets, processFiles, type ProcessFile, type TargetScan, type TlsTarget, type UnprobeableTarget } from './targets.js';
