@@ -121,7 +121,7 @@ program
   .option('--kubeconfig <file>', 'with --kubernetes, from outside the cluster: this kubeconfig (implies --kubernetes)')
   .option('--node <name>', 'with --kubernetes: this node\'s name, whose pods the agent watches (default: NODE_NAME)')
   .option('--cluster-events', 'with --kubernetes: also watch the cluster\'s Events (probe failures, rollouts); the hub does this for a cluster')
-  .addOption(new Option('--tls <mode>', 'TLS plaintext through eBPF uprobes on OpenSSL, host-wide: auto (when the addon and privileges are there), uprobe (insist), off').choices(['auto', 'uprobe', 'off']).default('off'))
+  .addOption(new Option('--tls <mode>', 'TLS plaintext through eBPF uprobes on OpenSSL, host-wide: auto (when the addon and privileges are there), uprobe (insist), off').choices(['auto', 'uprobe', 'off']).default('auto'))
   .action(async (o: AgentCliOptions) => {
     process.exitCode = await (await import('./agent.js')).runAgent({ ...o, interface: o.interface ?? [], spec: o.spec ?? [] });
   });
