@@ -80,7 +80,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const NATIVE_BUILD_DIR = join(root, 'native', 'build');
 export const ADDON_PATH = join(NATIVE_BUILD_DIR, 'tapwire_bpf.node');
 export const BPF_OBJECT_PATH = join(NATIVE_BUILD_DIR, 'tls.bpf.o');
-export const BUILD_HINT = 'apt-get install clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config, then npm run build:native';
+export const BUILD_HINT = 'apt-get install clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libpcap-dev, then npm run build:native';
 
 let addon: BpfAddon | undefined;
 let addonError: string | undefined;
