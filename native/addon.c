@@ -287,6 +287,18 @@ static struct handle *get_handle(napi_env env, napi_value v)
 	return h;
 }
 
+/* The call's first `want` arguments into argv, or a TypeError naming the call's usage (returns 0). */
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage)
+{
+	size_t argc = want;
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < want) {
+		napi_throw_type_error(env, NULL, usage);
+		return 0;
+	}
+	return 1;
+}
+
 static char *get_string(napi_env env, napi_value v)
 {
 	size_t len = 0;
@@ -301,13 +313,9 @@ static char *get_string(napi_env env, napi_value v)
 
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
-	size_t argc = 3;
 	napi_value argv[3];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	if (argc < 3) {
-		napi_throw_type_error(env, NULL, "open(objectPath, ringBytes, onBatch)");
+	if (!get_args(env, info, 3, argv, "open(objectPath, ringBytes, onBatch)"))
 		return NULL;
-	}
 	char *path = get_string(env, argv[0]);
 	if (!path)
 		return NULL;
@@ -388,13 +396,9 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 
 static napi_value js_attach(napi_env env, napi_callback_info info)
 {
-	size_t argc = 3;
 	napi_value argv[3];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	if (argc < 3) {
-		napi_throw_type_error(env, NULL, "attach(handle, elfPath, pid)");
+	if (!get_args(env, info, 3, argv, "attach(handle, elfPath, pid)"))
 		return NULL;
-	}
 	struct handle *h = get_handle(env, argv[0]);
 	if (!h)
 		return NULL;
@@ -588,13 +592,9 @@ int tw_filter_match(const char *expr, const unsigned char *const *pkts, const si
 
 static napi_value js_filter_matches(napi_env env, napi_callback_info info)
 {
-	size_t argc = 2;
 	napi_value argv[2];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	if (argc < 2) {
-		napi_throw_type_error(env, NULL, "filterMatches(expr, packets)");
+	if (!get_args(env, info, 2, argv, "filterMatches(expr, packets)"))
 		return NULL;
-	}
 	char *expr = get_string(env, argv[0]);
 	if (!expr)
 		return NULL;
