@@ -585,9 +585,9 @@ static napi_value js_clocks(napi_env env, napi_callback_info info)
  * filterMatches(expr, packets) -> boolean[]: libpcap's own verdict on raw IP packets (DLT_RAW), so
  * the agent's capture filter (--filter, tcpdump syntax) means the same for TLS plaintext, which has
  * no packets of its own, as for packets: JS builds one synthetic IP+TCP header per direction of a
- * connection. A filter that does not compile throws with libpcap's words.
+ * connection. A filter that does not compile throws with libpcap's words. The libpcap side is in
+ * native/pcapfilter.c, apart, since libpcap's classic struct bpf_insn clashes with linux/bpf.h's.
  */
-/* native/pcapfilter.c: apart, since libpcap's classic struct bpf_insn clashes with linux/bpf.h's. */
 int tw_filter_match(const char *expr, const unsigned char *const *pkts, const size_t *lens, unsigned n, int *out, char *err, size_t errlen);
 
 static napi_value js_filter_matches(napi_env env, napi_callback_info info)

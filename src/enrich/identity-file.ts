@@ -16,10 +16,10 @@
  * given twice is an error.
  */
 import { watch as fsWatch, readFileSync, unwatchFile, watchFile, type FSWatcher } from 'node:fs';
-import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
 import type { FlowRecord } from '../flows/index.js';
 import { applyIdentity, IDENTITY_FIELDS } from './identity.js';
+import { canonicalIp, unmappedIp } from './ip.js';
 import type { Enricher, Identity, IdentitySource } from './types.js';
 
 
@@ -31,14 +31,6 @@ export class IdentityFileError extends Error {
   }
 }
 
-/** The form record peers carry: dotted IPv4, RFC 5952 IPv6 (lower case, longest zero run as ::). */
-function canonicalIp(ip: string): string | undefined {
-  const v = isIP(ip);
-  if (v === 4) return ip;
-  if (v !== 6) return undefined;
-  // WHATWG URL serialises IPv6 hosts the RFC 5952 way, as decode/formatIp does.
-  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-}
 
 const jsonKey = (k: string) => `$[${JSON.stringify(k)}]`;
 
@@ -127,12 +119,8 @@ export class IdentityMap implements IdentitySource, Enricher {
     // Another spelling of an IPv6 address, or IPv4-mapped IPv6 (::ffff:10.0.0.1).
     const canon = canonicalIp(ip);
     if (!canon) return undefined;
-    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canon);
-    if (mapped) {
-      const hi = parseInt(mapped[1]!, 16), lo = parseInt(mapped[2]!, 16);
-      return this.map.get(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`) ?? this.map.get(canon);
-    }
-    return this.map.get(canon);
+    const v4 = unmappedIp(canon);
+    return (v4 !== undefined ? this.map.get(v4) : undefined) ?? this.map.get(canon);
   }
 
   enrich(r: FlowRecord): void {

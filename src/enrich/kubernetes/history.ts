@@ -13,7 +13,7 @@
  * to the same entry. No range is special: loopback, link-local and private addresses are keys
  * like any other.
  */
-import { isIP } from 'node:net';
+import { canonicalIp as canonicalForm, unmappedIp } from '../ip.js';
 import type { Identity } from '../types.js';
 
 export interface Version {
@@ -33,14 +33,8 @@ export interface IpHistoryOptions {
 
 /** An address in the form record peers carry; undefined when `ip` is not an address. */
 export function canonicalIp(ip: string): string | undefined {
-  if (!ip.includes(':')) return isIP(ip) === 4 ? ip : undefined;
-  if (isIP(ip) !== 6) return undefined;
-  // WHATWG URL serialises IPv6 hosts the RFC 5952 way, as decode/formatIp does.
-  const canon = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canon);
-  if (!mapped) return canon;
-  const hi = parseInt(mapped[1]!, 16), lo = parseInt(mapped[2]!, 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const canon = canonicalForm(ip);
+  return canon === undefined ? undefined : unmappedIp(canon) ?? canon;
 }
 
 /** Whether two identities say the same (labels compared by content). */
