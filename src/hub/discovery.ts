@@ -1,6 +1,6 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { hostPort } from '../common/index.js';
-import { loadKubeConfig } from '../enrich/index.js';
+import { Informer, loadKubeConfig } from '../enrich/index.js';
 
 export interface DiscoveryOptions {
   namespace: string;
@@ -26,56 +26,44 @@ export interface Discovery {
 const API_PORT = 'api';
 
 /**
- * The agents of a hub, from their headless Service's EndpointSlices (discovery.k8s.io/v1): an
- * informer (list, then watch from the list's resourceVersion; no polling) over the slices labelled
- * `kubernetes.io/service-name=<service>` in the namespace, as kube-proxy finds a Service's
- * endpoints (https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/). An endpoint
- * is an agent when it is ready — `conditions.ready` unset counts as ready, as the API documents
- * ("nil should be interpreted as true") — at its first address and the slice's port named "api",
- * else its first port. The library's informer relists on 410 Gone by itself, but stops on any
- * other error: it is restarted here after a backoff (1 s doubling to 30 s).
+ * The agents of a hub, from their headless Service's EndpointSlices (discovery.k8s.io/v1): the
+ * informer the agents use for their own watches (enrich/kubernetes: list, then watch from the
+ * list's resourceVersion with bookmarks, backoff on failures, relist on 410 Gone; no polling), over
+ * the slices labelled `kubernetes.io/service-name=<service>` in the namespace, as kube-proxy finds a
+ * Service's endpoints (https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/).
+ * An endpoint is an agent when it is ready — `conditions.ready` unset counts as ready, as the API
+ * documents ("nil should be interpreted as true") — at its first address and the slice's port
+ * named "api", else its first port.
  */
 export async function discoverAgents(o: DiscoveryOptions): Promise<Discovery> {
   const k8s = await import('@kubernetes/client-node');
   const kc = await loadKubeConfig({ kubeconfig: o.kubeconfig });
   const api = kc.makeApiClient(k8s.DiscoveryV1Api);
-  const labelSelector = `kubernetes.io/service-name=${o.service}`;
-  const informer = k8s.makeInformer<V1EndpointSlice>(
-    kc, `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/endpointslices`,
-    () => api.listNamespacedEndpointSlice({ namespace: o.namespace, labelSelector }), labelSelector,
-  );
   let current: string[] = [];
   const update = () => {
-    const next = agentUrls(informer.list(o.namespace));
+    // The first list's objects arrive one by one: the set is told once it is whole.
+    if (!informer.isSynced) return;
+    const next = agentUrls([...informer.values()]);
     if (next.join(' ') === current.join(' ')) return;
     current = next;
     o.onChange(next);
   };
-  for (const verb of ['add', 'update', 'delete'] as const) informer.on(verb, update);
-  let stopped = false, backoff = 1000, timer: NodeJS.Timeout | undefined;
-  informer.on('connect', () => { backoff = 1000; });
-  informer.on('error', (e: unknown) => {
-    if (stopped) return;
-    o.onError?.(e instanceof Error ? e : new Error(String(e)));
-    timer = setTimeout(() => {
-      informer.start().then(update, () => undefined);
-    }, backoff);
-    backoff = Math.min(backoff * 2, 30_000);
-  });
+  const informer: Informer<V1EndpointSlice> = new Informer<V1EndpointSlice>(kc, {
+    resource: 'endpointslices', group: 'discovery.k8s.io', type: 'V1EndpointSlice',
+    path: `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/endpointslices`,
+    labelSelector: `kubernetes.io/service-name=${o.service}`,
+    list: (q) => api.listNamespacedEndpointSlice({ ...q, namespace: o.namespace }),
+  }, update, (e) => o.onError?.(e));
   try {
     await informer.start();
   } catch (e) {
-    throw new Error(`--discover ${o.namespace}/${o.service}: cannot list EndpointSlices: ${(e as { body?: { message?: string } }).body?.message ?? (e as Error).message}`);
+    throw new Error(`--discover ${o.namespace}/${o.service}: cannot list EndpointSlices: ${(e as Error).message}`);
   }
   update();
   return {
     urls: () => current,
-    nodeOf: (url) => agentNodes(informer.list(o.namespace)).get(url),
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      await informer.stop();
-    },
+    nodeOf: (url) => agentNodes([...informer.values()]).get(url),
+    stop: async () => informer.stop(),
   };
 }
 

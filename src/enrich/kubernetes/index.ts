@@ -7,7 +7,7 @@
  */
 export { KubeConfigError, loadKubeConfig, nodeName, type KubeConfigOptions } from './config.js';
 export { IpHistory, type IpHistoryOptions, type Version as IpVersion } from './history.js';
-export { InformerError, type InformerCounters, type InformerEventType, type InformerTuning } from './informer.js';
+export { Informer, InformerError, type InformerCounters, type InformerEventType, type InformerTuning } from './informer.js';
 export {
   KubernetesIdentity, KubernetesIdentityError, type KubernetesIdentityOptions, type KubernetesIdentityStats, type PodListener,
 } from './identity.js';
