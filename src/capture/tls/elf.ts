@@ -26,7 +26,8 @@ const STT_GNU_IFUNC = 10;
 /** Symbol tables larger than this are not read (a guard against a corrupt header). */
 const MAX_TABLE = 256 << 20;
 
-function readAt(fd: number, offset: number, length: number): Buffer {
+/** `length` bytes of the file at `offset` (fewer at its end). */
+export function readAt(fd: number, offset: number, length: number): Buffer {
   const b = Buffer.alloc(length);
   let got = 0;
   while (got < length) {

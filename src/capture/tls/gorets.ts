@@ -1,0 +1,45 @@
+/**
+ * Where a Go function returns. Go moves goroutine stacks (copying them to grow), so a uretprobe's
+ * rewritten return address on the stack breaks the program: the probes sit on each RET instead
+ * (the approach of the eBPF tools that read Go's crypto/tls). A RET must be found as an
+ * instruction start, not a C3 byte inside another instruction, so x86-64 code is decoded with
+ * iced-x86 (loaded only when a Go binary is found: most hosts never need it). arm64 instructions
+ * are fixed 4-byte words and RET (to x30) is 0xd65f03c0.
+ */
+import { createRequire } from 'node:module';
+
+type Iced = typeof import('iced-x86');
+let iced: Iced | undefined;
+
+function loadIced(): Iced {
+  iced ??= createRequire(import.meta.url)('iced-x86') as Iced;
+  return iced;
+}
+
+export const EM_X86_64 = 62;
+export const EM_AARCH64 = 183;
+const ARM64_RET = 0xd65f03c0;
+
+/** The offsets within `code` (a function's bytes) at which a RET instruction starts. */
+export function retOffsets(code: Buffer, machine: number): number[] {
+  const out: number[] = [];
+  if (machine === EM_AARCH64) {
+    for (let o = 0; o + 4 <= code.length; o += 4) if (code.readUInt32LE(o) === ARM64_RET) out.push(o);
+    return out;
+  }
+  if (machine !== EM_X86_64) throw new Error(`no RET finder for ELF machine ${machine}`);
+  const { Decoder, DecoderOptions, Mnemonic } = loadIced();
+  const d = new Decoder(64, code, DecoderOptions.None);
+  try {
+    d.ip = 0n;
+    while (d.canDecode) {
+      const ins = d.decode();
+      // RET near (C3, C2 iw): far returns (CB/CA) do not occur in Go code.
+      if (ins.mnemonic === Mnemonic.Ret) out.push(Number(ins.ip));
+      ins.free();
+    }
+  } finally {
+    d.free();
+  }
+  return out;
+}

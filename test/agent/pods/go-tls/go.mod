@@ -1,0 +1,3 @@
+module tapwire.test/gotls
+
+go 1.19

@@ -1,0 +1,112 @@
+/**
+ * Go's crypto/tls found in ELF files (src/capture/tls/goelf.ts): the Go https peer
+ * (test/agent/pods/go-tls) built with the current Go, Debian's Go 1.19 and stripped. The entry
+ * points found by .symtab and by .gopclntab agree, every RET offset is an instruction start (checked
+ * against `objdump -d` when binutils is installed), and files that are not Go, or Go without
+ * crypto/tls, say so. Skips when no Go toolchain is installed.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { GO_TLS_FUNCTIONS, inspectGo } from '../../../src/capture/tls/goelf.js';
+import { pclntabFunctions } from '../../../src/capture/tls/gopclntab.js';
+import { retOffsets } from '../../../src/capture/tls/gorets.js';
+import { goBuilds } from './go-build.js';
+
+const { builds, missing } = goBuilds();
+const why = builds.length ? '' : missing.join('; ');
+if (why) console.warn(`test/capture/tls/go-elf.test.ts skipped: ${why}`);
+else if (missing.length) console.warn(`test/capture/tls/go-elf.test.ts: some builds missing: ${missing.join('; ')}`);
+const hasObjdump = spawnSync('objdump', ['--version']).status === 0;
+if (!hasObjdump) console.warn('test/capture/tls/go-elf.test.ts: no objdump (binutils): RET offsets are not cross-checked');
+
+/** Instruction-start addresses and the RET ones in [start, end), from objdump. */
+function objdumpRets(path: string, start: number, end: number): { starts: Set<number>; rets: number[] } {
+  const r = spawnSync('objdump', ['-d', '--no-show-raw-insn', `--start-address=0x${start.toString(16)}`, `--stop-address=0x${end.toString(16)}`, path], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const starts = new Set<number>();
+  const rets: number[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\s+([0-9a-f]+):\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const addr = parseInt(m[1]!, 16);
+    starts.add(addr);
+    if (/^ret/.test(m[2]!)) rets.push(addr);
+  }
+  return { starts, rets };
+}
+
+describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
+  it.each(builds.map((b) => [b.name, b] as const))('%s: version, functions, RETs', (_n, b) => {
+    const info = inspectGo(b.path)!;
+    expect(info, b.path).toBeDefined();
+    expect(info.reason).toBeUndefined();
+    expect(info.goVersion).toBe(b.goVersion);
+    expect(info.source).toBe(b.stripped ? 'pclntab' : 'symtab');
+    expect(info.functions.map((f) => f.name)).toEqual([...GO_TLS_FUNCTIONS]);
+    for (const f of info.functions) {
+      expect(f.rets.length, f.name).toBeGreaterThan(0);
+      for (const r of f.rets) expect(r >= f.offset && r < f.offset + f.size).toBe(true);
+    }
+  });
+
+  it.each(builds.filter((b) => !b.stripped).map((b) => [b.name, b] as const))('%s: .symtab and .gopclntab agree', (_n, b) => {
+    const info = inspectGo(b.path)!;
+    // The same file read through its pclntab (section found by readelf's view of it).
+    const sh = spawnSync('readelf', ['-SW', b.path], { encoding: 'utf8' }).stdout;
+    const sect = (name: string) => {
+      const m = new RegExp(`\\${name}\\s+\\S+\\s+([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+)`).exec(sh);
+      return m ? { addr: parseInt(m[1]!, 16), offset: parseInt(m[2]!, 16), size: parseInt(m[3]!, 16) } : undefined;
+    };
+    const pcln = sect('.gopclntab'), text = sect('.text');
+    if (!pcln || !text) return void console.warn('no readelf: pclntab not cross-checked');
+    const buf = Buffer.alloc(pcln.size);
+    const fd = openSync(b.path, 'r');
+    readSync(fd, buf, 0, pcln.size, pcln.offset);
+    closeSync(fd);
+    const fromPcln = pclntabFunctions(buf, text.addr, new Set(GO_TLS_FUNCTIONS));
+    for (const f of info.functions) {
+      const p = fromPcln.find((x) => x.name === f.name)!;
+      expect(p, f.name).toBeDefined();
+      expect(p.entry).toBe(f.address);
+      // .symtab's size stops at the last instruction; pclntab's end is the next function (padding between).
+      expect(p.end).toBeGreaterThanOrEqual(f.address + f.size);
+    }
+  });
+
+  it('the stripped build has the same functions, at the same places relative to each other, as the unstripped one', () => {
+    const stripped = builds.find((b) => b.stripped);
+    const full = builds.find((b) => !b.stripped && b.goVersion === stripped?.goVersion);
+    if (!stripped || !full) return void console.warn('no stripped/unstripped pair built');
+    const a = inspectGo(full.path)!, s = inspectGo(stripped.path)!;
+    for (const f of a.functions) {
+      const g = s.functions.find((x) => x.name === f.name)!;
+      expect(g.rets.map((r) => r - g.offset)).toEqual(f.rets.map((r) => r - f.offset));
+    }
+  });
+
+  it.skipIf(!hasObjdump).each(builds.map((b) => [b.name, b] as const))('%s: every RET is an instruction start, as objdump decodes it', (_n, b) => {
+    const info = inspectGo(b.path)!;
+    for (const f of info.functions) {
+      const d = objdumpRets(b.path, f.address, f.address + f.size);
+      const rets = f.rets.map((r) => r - f.offset + f.address);
+      for (const r of rets) expect(d.starts.has(r), `${f.name} ${r.toString(16)}`).toBe(true);
+      expect(rets).toEqual(d.rets);
+    }
+  });
+
+  it('a C3 byte inside another instruction is not a RET', () => {
+    // mov eax, 0xc3 ; ret ; ret 8
+    expect(retOffsets(Buffer.from([0xb8, 0xc3, 0, 0, 0, 0xc3, 0xc2, 8, 0]), 62)).toEqual([5, 6]);
+    expect(retOffsets(Buffer.from('1f2003d5c0035fd6', 'hex'), 183)).toEqual([4]);
+  });
+
+  it('files that are not Go are not Go; a Go program without crypto/tls says so', () => {
+    expect(inspectGo(process.execPath)).toBeUndefined();
+    expect(inspectGo('/nonexistent')).toBeUndefined();
+    const go = spawnSync('go', ['env', 'GOROOT'], { encoding: 'utf8' }).stdout.trim();
+    // gofmt: a Go program with no TLS in it.
+    const info = go ? inspectGo(`${go}/bin/gofmt`) : undefined;
+    if (!info) return;
+    expect(info.reason).toBe('no crypto/tls linked in');
+  });
+});
