@@ -125,8 +125,7 @@ export class Agent {
     const named = kubernetes ? (r: FlowRecord) => kubernetes.push(r, recorder?.now() ?? Date.now() / 1000) : deliver;
     // A record of a connection the TLS probes gave is marked so, while its origin is still known.
     const onRecord = (r: FlowRecord) => {
-      const origin = tls?.originOf(r.connectionId);
-      if (origin) r.tls = { ...origin };
+      tls?.annotate(r);
       named(r);
     };
     const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes, tls: () => tls });
@@ -163,7 +162,7 @@ export class Agent {
         },
         connectionMemory: LIVE_CONNECTION_MEMORY,
       });
-      tls = AgentTls.start(o.tls ?? 'off', recorder.pipeline.streams, (line) => o.onTls?.(line), o.filter);
+      tls = AgentTls.start(o.tls ?? 'off', recorder.pipeline.streams, (line) => o.onTls?.(line), o.filter, recorder.pipeline.serverNames);
     } catch (e) {
       recorder?.stop();
       server.close();

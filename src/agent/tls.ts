@@ -4,7 +4,8 @@ import {
   describeTarget, openTlsProbes, plaintextFilter, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
   type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
 } from '../capture/index.js';
-import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin } from '../pipeline/index.js';
+import type { FlowRecord } from '../flows/index.js';
+import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type ServerNames } from '../pipeline/index.js';
 import type { StreamHandler } from '../stream/index.js';
 
 /** `tapwire agent --tls`: uprobes when they can run (auto, the default), always (uprobe), or never. */
@@ -33,13 +34,14 @@ export class AgentTls {
     private readonly streams: PlaintextStreams,
     /** The sysctl's value before the agent turned it on, put back at stop(); undefined if untouched. */
     private statsRestore: string | undefined,
+    private readonly serverNames: ServerNames | undefined,
   ) {}
 
   /**
    * Starts the probes, or says why not: undefined plus the reason for `auto`, TlsRequiredError for
    * `uprobe`. `say` hears what could not be probed (a stripped binary, no SSL_write).
    */
-  static start(mode: TlsMode, out: StreamHandler, say: (line: string) => void, filter?: string): AgentTls | undefined {
+  static start(mode: TlsMode, out: StreamHandler, say: (line: string) => void, filter?: string, serverNames?: ServerNames): AgentTls | undefined {
     if (mode === 'off') return undefined;
     let probes: TlsProbes;
     // The capture filter applies to plaintext as to packets; a filter libpcap refuses was refused
@@ -72,12 +74,19 @@ export class AgentTls {
     const files = probes.attached.filter((a) => a.attached.length > 0).map((a) => a.path);
     say(`TLS plaintext through uprobes on ${files.length ? files.join(', ') : 'no file yet'}`
       + (probes.unprobeable.length ? `; not probed: ${probes.unprobeable.map((u) => `${u.path} (${u.reason})`).join(', ')}` : ''));
-    return new AgentTls(probes, streams, statsRestore);
+    return new AgentTls(probes, streams, statsRestore, serverNames);
   }
 
-  /** Where a record's connection came from, when it was decoded from plaintext. */
-  originOf(connectionId: string): PlaintextOrigin | undefined {
-    return this.streams.originOf(connectionId);
+  /**
+   * Marks a record decoded from plaintext (`tls`: library, process, and the server name of the
+   * same connection's ClientHello when the packet capture saw it); leaves others as they are.
+   */
+  annotate(r: FlowRecord): void {
+    const origin = this.streams.originOf(r.connectionId);
+    if (!origin) return;
+    r.tls = { ...origin };
+    const sni = this.serverNames?.of(r.src, r.dst);
+    if (sni !== undefined) r.tls.sni = sni;
   }
 
   tick(now: number): void {

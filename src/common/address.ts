@@ -11,3 +11,12 @@ export function hostPort(ip: string, port: number | string): string {
 export function endpoint(p: { ip: string; port: number }): string {
   return hostPort(p.ip, p.port);
 }
+
+/**
+ * One key for a TCP connection whichever end is named first: a packet capture names it client →
+ * server, a probed process names it local → remote, and both ends of a connection may be probed.
+ */
+export function connectionKey(a: { ip: string; port: number }, b: { ip: string; port: number }): string {
+  const x = endpoint(a), y = endpoint(b);
+  return x < y ? `${x} ${y}` : `${y} ${x}`;
+}

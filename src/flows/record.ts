@@ -247,6 +247,11 @@ export interface TlsOrigin {
   /** The probed process (the first of the two ends seen, when both are on the host). */
   pid?: number;
   comm?: string;
+  /**
+   * The server name the connection's ClientHello asked for (RFC 6066 §3), when the agent's packet
+   * capture saw the handshake of the same connection.
+   */
+  sni?: string;
 }
 
 /** HTTP/1.x: one request/response exchange. */

@@ -8,6 +8,7 @@ export type { CoverageServer, DecodeCoverage } from './coverage.js';
 export { ENCRYPTED_REASON } from './coverage.js';
 export { decodeCapture, type CaptureSummary, type DecodeOptions, type DecodedCapture } from './decode-capture.js';
 export { DEFAULT_BODY_LIMIT, Pipeline } from './pipeline.js';
+export { ServerNames } from './server-names.js';
 export { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin } from './plaintext.js';
 export type { LimitCounts } from './limits.js';
 export { ProtoLoadError, loadProtos, type ProtoSchemas } from './protos.js';

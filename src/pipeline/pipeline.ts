@@ -3,10 +3,11 @@ import { DEFAULT_TIME_ORDER, TimeOrder, type Packet, type TimeOrderOptions } fro
 import { Decoder, formatIp, IPPROTO_TCP, IPPROTO_UDP, type Decoded } from '../decode/index.js';
 import { DEFAULT_REASSEMBLY_LIMITS, TcpReassembler, type ReassemblyLimits } from '../reassembly/index.js';
 import { ANALYZERS, DatagramDispatcher, Dispatcher, type Analyzer, type DatagramAnalyzer, type ProtocolAnalyzer, type ProtoSchemas } from '../protocols/index.js';
-import type { StreamHandler } from '../stream/index.js';
+import type { ConnectionInfo, StreamHandler } from '../stream/index.js';
 import { FlowBuilder, type FlowRecord, type Redactor } from '../flows/index.js';
 import { decodeCoverage, EncryptedConnections, UdpFlows, type DecodeCoverage } from './coverage.js';
 import { LimitCounter, type LimitCounts } from './limits.js';
+import { ServerNames } from './server-names.js';
 
 export { DEFAULT_BODY_LIMIT };
 export type { CoverageServer, DecodeCoverage } from './coverage.js';
@@ -51,6 +52,8 @@ export class Pipeline {
   readonly udp = new UdpFlows();
   /** TLS connections whose handshake was decoded and whose content is encrypted (coverage). */
   readonly encrypted = new EncryptedConnections();
+  /** ClientHellos' server names by connection, as soon as read (marks records decrypted from the same connection). */
+  readonly serverNames = new ServerNames();
   private readonly limitCounter = new LimitCounter();
   packets = 0;
   /** Captured bytes of all packets. */
@@ -67,7 +70,7 @@ export class Pipeline {
     });
     const onRecord = opts.onRecord;
     const analyzers = opts.analyzers ?? ANALYZERS;
-    const options = { bodyLimit, maxMessages: opts.maxMessages };
+    const options = { bodyLimit, maxMessages: opts.maxMessages, onServerName: (c: ConnectionInfo, name: string) => this.serverNames.record(c, name) };
     const emit = (tx: Parameters<FlowBuilder['build']>[0], conn: Parameters<FlowBuilder['build']>[1]) => {
       this.flows++;
       const r = this.builder.build(tx, conn);

@@ -1,4 +1,4 @@
-import { shortHash } from '../common/index.js';
+import { connectionKey, shortHash } from '../common/index.js';
 import type { TlsOrigin } from '../flows/index.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler } from '../stream/index.js';
 
@@ -192,6 +192,5 @@ export class PlaintextStreams {
 
 /** One key for both ends' view of a TCP connection. */
 function tupleKey(t: { local: { ip: string; port: number }; remote: { ip: string; port: number } }): string {
-  const a = `${t.local.ip}:${t.local.port}`, b = `${t.remote.ip}:${t.remote.port}`;
-  return a < b ? `${a} ${b}` : `${b} ${a}`;
+  return connectionKey(t.local, t.remote);
 }

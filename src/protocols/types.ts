@@ -157,6 +157,12 @@ export interface AnalyzerOptions {
   maxMessages?: number;
   /** PostgreSQL rows kept in a result preview. */
   previewRows?: number;
+  /**
+   * Called as soon as a ClientHello's server_name (RFC 6066 §3) is read, long before the TLS
+   * record (emitted at the connection's end): the live agent marks records it decrypted from the
+   * same connection with it.
+   */
+  onServerName?(conn: ConnectionInfo, name: string): void;
 }
 
 export interface SessionContext {

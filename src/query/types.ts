@@ -99,5 +99,5 @@ export const RECORD = struct('record', {
   } satisfies Fields<PgSessionRecord>),
   handshakeMs: DOUBLE, bytes: struct('bytes', { toServer: INT, toClient: INT }),
   alert: struct('alert', { level: STRING, description: STRING, by: STRING }),
-  tls: struct('tls', { library: STRING, via: STRING, pid: INT, comm: STRING }),
+  tls: struct('tls', { library: STRING, via: STRING, pid: INT, comm: STRING, sni: STRING }),
 } satisfies AnyFields<FlowRecord>);

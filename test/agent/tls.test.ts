@@ -36,7 +36,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     port = 20000 + (process.pid % 20000);
     const serve = `const https = require('node:https'), fs = require('node:fs');
       https.createServer({ key: fs.readFileSync('k.pem'), cert: fs.readFileSync('c.pem') }, (q, s) => {
-        const body = fs.readFileSync('.' + q.url);
+        const body = fs.readFileSync('.' + q.url.split('?')[0]);
         s.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }); s.end(body);
       }).listen(${port}, '127.0.0.1', () => console.log('listening'));`;
     server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -91,6 +91,23 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     const cov = (await (await fetch(`${base}/api/coverage?since=0`)).json()) as { tls: { uprobes: string; decrypted: { connections: number } } };
     expect(cov.tls.uprobes).toBe('seen');
     expect(cov.tls.decrypted.connections).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a decrypted record carries the server name its connection\'s ClientHello asked for (the capture saw the handshake)', async () => {
+    // curl sends SNI for a name, not for an address: --resolve gives the name without DNS.
+    const r = spawnSync('curl', ['-sk', '--resolve', `shop.example:${port}:127.0.0.1`, `https://shop.example:${port}/orders.json?sni=1`], { encoding: 'utf8' });
+    expect(r.stdout).toBe('{"id":42}\n');
+    let flows: FlowRecord[] = [];
+    for (let i = 0; i < 50 && flows.length === 0; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${port} && record.tls.sni == "shop.example"`)}`)).json()) as { flows: FlowRecord[] }).flows;
+    }
+    expect(flows).toHaveLength(1);
+    expect((flows[0] as FlowRecord & { request: { path: string } }).request.path).toBe('/orders.json?sni=1');
+    expect(flows[0]!.tls).toMatchObject({ via: 'uprobe', sni: 'shop.example' });
+    // The call by address had no server name, and its record says none.
+    const byIp = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${port} && request.path == "/orders.json"`)}`)).json()) as { flows: FlowRecord[] }).flows;
+    expect(byIp.map((f) => f.tls?.sni)).toEqual([undefined]);
   });
 
   it('curl → openssl s_server -WWW (HTTP/1.0, body ended by the close): the flow comes out at once, whole', async () => {

@@ -236,6 +236,7 @@ export class TlsSession implements ProtocolSession {
         return;
       }
       this.conn.clientHello = { ...r.ok, at, ja4: ja4(r.ok) };
+      if (r.ok.sni !== undefined) this.ctx.options.onServerName?.(this.ctx.conn, r.ok.sni);
       return;
     }
     if (type !== HANDSHAKE.server_hello) return;
