@@ -12,6 +12,10 @@
  *   attach(handle, elfPath, pid) -> { attached: string[], failed: [name, message][] }
  *       uprobes + uretprobes on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, SSL_set_fd,
  *       SSL_free found by symbol name in elfPath; pid -1 for every process.
+ *   attachAt(handle, elfPath, pid, [{ program, offset }]) -> { attached: string[], failed: [label, message][] }
+ *       one uprobe per entry: `program` (a SEC("uprobe") program of tls.bpf.c) at the file offset
+ *       `offset` of elfPath, found by JS (Go's crypto/tls: entries and every RET, since Go's moving
+ *       stacks rule out uretprobes). Labels are "program@0xoffset".
  *   counters(handle) -> { events, bytes, batches, lost, calls, truncated, readFail, droppedAtClose, links }
  *   kernelCost(handle) -> [{ name, runTimeNs, runCnt, recursionMisses }] per loaded program, from
  *       bpf_prog_info (counted only while kernel.bpf_stats_enabled is on)
@@ -394,6 +398,8 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	return ext;
 }
 
+static void failure_message(char *msg, size_t size, int err);
+
 static napi_value js_attach(napi_env env, napi_callback_info info)
 {
 	napi_value argv[3];
@@ -441,12 +447,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info)
 				if (got[k])
 					bpf_link__destroy(got[k]);
 			char msg[2600];
-			pthread_mutex_lock(&log_lock);
-			size_t n = strlen(last_log);
-			while (n && last_log[n - 1] == '\n')
-				last_log[--n] = 0;
-			snprintf(msg, sizeof(msg), "%s%s%s", strerror(-err), n ? ": " : "", last_log);
-			pthread_mutex_unlock(&log_lock);
+			failure_message(msg, sizeof(msg), err);
 			napi_value pair, fname, fmsg;
 			napi_create_array_with_length(env, 2, &pair);
 			napi_create_string_utf8(env, p->func, NAPI_AUTO_LENGTH, &fname);
@@ -462,6 +463,98 @@ static napi_value js_attach(napi_env env, napi_callback_info info)
 		napi_value fname;
 		napi_create_string_utf8(env, p->func, NAPI_AUTO_LENGTH, &fname);
 		napi_set_element(env, attached, na++, fname);
+	}
+	free(path);
+	napi_set_named_property(env, result, "attached", attached);
+	napi_set_named_property(env, result, "failed", failed);
+	return result;
+}
+
+/* The libbpf warnings of the last failure, with err, as one message. */
+static void failure_message(char *msg, size_t size, int err)
+{
+	pthread_mutex_lock(&log_lock);
+	size_t n = strlen(last_log);
+	while (n && last_log[n - 1] == '\n')
+		last_log[--n] = 0;
+	snprintf(msg, size, "%s%s%s", strerror(-err), n ? ": " : "", last_log);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static napi_value js_attach_at(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4];
+	if (!get_args(env, info, 4, argv, "attachAt(handle, elfPath, pid, [{ program, offset }])"))
+		return NULL;
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	bool is_array = false;
+	napi_is_array(env, argv[3], &is_array);
+	if (!is_array) {
+		napi_throw_type_error(env, NULL, "attachAt: the fourth argument must be an array of { program, offset }");
+		return NULL;
+	}
+	char *path = get_string(env, argv[1]);
+	if (!path)
+		return NULL;
+	int32_t pid = -1;
+	napi_get_value_int32(env, argv[2], &pid);
+	uint32_t count = 0;
+	napi_get_array_length(env, argv[3], &count);
+
+	napi_value result, attached, failed;
+	napi_create_object(env, &result);
+	napi_create_array(env, &attached);
+	napi_create_array(env, &failed);
+	uint32_t na = 0, nf = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		napi_value item, vprog, voff;
+		napi_get_element(env, argv[3], i, &item);
+		char prog_name[64] = "";
+		double offset = -1;
+		size_t len = 0;
+		if (napi_get_named_property(env, item, "program", &vprog) != napi_ok ||
+		    napi_get_value_string_utf8(env, vprog, prog_name, sizeof(prog_name), &len) != napi_ok ||
+		    napi_get_named_property(env, item, "offset", &voff) != napi_ok || napi_get_value_double(env, voff, &offset) != napi_ok) {
+			napi_throw_type_error(env, NULL, "attachAt: each entry needs program (string) and offset (number)");
+			free(path);
+			return NULL;
+		}
+		char label[96];
+		snprintf(label, sizeof(label), "%s@0x%llx", prog_name, (unsigned long long)offset);
+		int err = 0;
+		struct bpf_link *l = NULL;
+		log_reset();
+		struct bpf_program *prog = bpf_object__find_program_by_name(h->obj, prog_name);
+		if (h->nlinks + 1 > MAX_LINKS)
+			err = -ENOSPC;
+		else if (!prog)
+			err = -ENOENT;
+		else if (offset < 0)
+			err = -EINVAL;
+		else {
+			/* No func_name: func_offset is the file offset itself. */
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+			l = bpf_program__attach_uprobe_opts(prog, pid, path, (size_t)offset, &opts);
+			if (!l)
+				err = -errno;
+		}
+		napi_value vlabel;
+		napi_create_string_utf8(env, label, NAPI_AUTO_LENGTH, &vlabel);
+		if (err) {
+			char msg[2600];
+			failure_message(msg, sizeof(msg), err);
+			napi_value pair, fmsg;
+			napi_create_array_with_length(env, 2, &pair);
+			napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &fmsg);
+			napi_set_element(env, pair, 0, vlabel);
+			napi_set_element(env, pair, 1, fmsg);
+			napi_set_element(env, failed, nf++, pair);
+			continue;
+		}
+		h->links[h->nlinks++] = l;
+		napi_set_element(env, attached, na++, vlabel);
 	}
 	free(path);
 	napi_set_named_property(env, result, "attached", attached);
@@ -641,6 +734,7 @@ static napi_value init(napi_env env, napi_value exports)
 	napi_property_descriptor props[] = {
 		{ "open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL },
 		{ "attach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL },
+		{ "attachAt", NULL, js_attach_at, NULL, NULL, NULL, napi_default, NULL },
 		{ "counters", NULL, js_counters, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 		{ "clocks", NULL, js_clocks, NULL, NULL, NULL, napi_default, NULL },

@@ -184,6 +184,80 @@ static __always_inline __u64 wakeup_flags(__u64 size)
 	return avail < WAKEUP_BYTES && avail + size >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/*
+ * Processes with TLS calls probed: their leader's exit (sched_process_exit) ends all their sessions
+ * at once in userspace (SIGKILL, or an exit without SSL_free / Close). Other exits send nothing.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} tls_pids SEC(".maps");
+
+static __always_inline void mark_tls_pid(__u32 tgid)
+{
+	__u8 one = 1;
+	if (!bpf_map_lookup_elem(&tls_pids, &tgid))
+		bpf_map_update_elem(&tls_pids, &tgid, &one, BPF_ANY);
+}
+
+/*
+ * The plaintext of one call into the ring buffer: events of at most TLS_CHUNK_MAX bytes, at most
+ * TLS_CHUNKS_PER_CALL of them (the rest is counted as truncated). Shared by OpenSSL's return probes
+ * and Go's RET probes.
+ */
+static __always_inline int emit_data(__u64 id, __u64 ssl, __u64 buf, __u64 total, __u8 dir, const struct conn *conn, __u8 fd_src, __u8 library)
+{
+	__u32 tgid = id >> 32;
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 0;
+	s->hdr.ts_ns = bpf_ktime_get_ns();
+	s->hdr.ssl = ssl;
+	s->hdr.cgroup_id = bpf_get_current_cgroup_id();
+	s->hdr.pid = tgid;
+	s->hdr.tid = (__u32)id;
+	s->hdr.fd = conn->fd;
+	put_conn(&s->hdr, conn);
+	s->hdr.total = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
+	s->hdr.kind = TLS_KIND_DATA;
+	s->hdr.dir = dir;
+	s->hdr.fd_src = fd_src;
+	s->hdr.library = library;
+	__builtin_memset(s->hdr.pad, 0, sizeof(s->hdr.pad));
+	bpf_get_current_comm(s->hdr.comm, sizeof(s->hdr.comm));
+
+	__u64 limit = (__u64)TLS_CHUNK_MAX * TLS_CHUNKS_PER_CALL;
+	__u64 copy = total < limit ? total : limit;
+	if (total > limit)
+		count(TLS_CNT_TRUNCATED);
+
+	for (__u32 i = 0; i < TLS_CHUNKS_PER_CALL; i++) {
+		__u64 off = (__u64)i * TLS_CHUNK_MAX;
+		if (off >= copy)
+			break;
+		__u64 n = copy - off;
+		if (n > TLS_CHUNK_MAX)
+			n = TLS_CHUNK_MAX;
+		/* The verifier wants the copy bounded explicitly. */
+		n &= (TLS_CHUNK_MAX << 1) - 1;
+		if (n > TLS_CHUNK_MAX)
+			n = TLS_CHUNK_MAX;
+		s->hdr.offset = off;
+		s->hdr.len = n;
+		s->hdr.flags = (off + n >= copy && total > limit) ? TLS_FLAG_TRUNCATED : 0;
+		if (bpf_probe_read_user(s->data, n, (void *)(buf + off))) {
+			count(TLS_CNT_READ_FAIL);
+			return 0;
+		}
+		if (bpf_ringbuf_output(&events, s, sizeof(struct tls_event) + n, wakeup_flags(sizeof(struct tls_event) + n)))
+			count(TLS_CNT_LOST);
+	}
+	return 0;
+}
+
 static __always_inline int enter(__u64 ssl, __u64 buf, __u64 sizep, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -251,51 +325,8 @@ static __always_inline int leave(long rc, int ex)
 		bpf_map_update_elem(&write_pending, &id, &call.ssl, BPF_ANY);
 	}
 
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
-	if (!s)
-		return 0;
-	s->hdr.ts_ns = bpf_ktime_get_ns();
-	s->hdr.ssl = call.ssl;
-	s->hdr.cgroup_id = bpf_get_current_cgroup_id();
-	s->hdr.pid = tgid;
-	s->hdr.tid = (__u32)id;
-	s->hdr.fd = conn.fd;
-	put_conn(&s->hdr, &conn);
-	s->hdr.total = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
-	s->hdr.kind = TLS_KIND_DATA;
-	s->hdr.dir = call.dir;
-	s->hdr.fd_src = fd_src;
-	s->hdr.pad = 0;
-	bpf_get_current_comm(s->hdr.comm, sizeof(s->hdr.comm));
-
-	__u64 limit = (__u64)TLS_CHUNK_MAX * TLS_CHUNKS_PER_CALL;
-	__u64 copy = total < limit ? total : limit;
-	if (total > limit)
-		count(TLS_CNT_TRUNCATED);
-
-	for (__u32 i = 0; i < TLS_CHUNKS_PER_CALL; i++) {
-		__u64 off = (__u64)i * TLS_CHUNK_MAX;
-		if (off >= copy)
-			break;
-		__u64 n = copy - off;
-		if (n > TLS_CHUNK_MAX)
-			n = TLS_CHUNK_MAX;
-		/* The verifier wants the copy bounded explicitly. */
-		n &= (TLS_CHUNK_MAX << 1) - 1;
-		if (n > TLS_CHUNK_MAX)
-			n = TLS_CHUNK_MAX;
-		s->hdr.offset = off;
-		s->hdr.len = n;
-		s->hdr.flags = (off + n >= copy && total > limit) ? TLS_FLAG_TRUNCATED : 0;
-		if (bpf_probe_read_user(s->data, n, (void *)(call.buf + off))) {
-			count(TLS_CNT_READ_FAIL);
-			return 0;
-		}
-		if (bpf_ringbuf_output(&events, s, sizeof(struct tls_event) + n, wakeup_flags(sizeof(struct tls_event) + n)))
-			count(TLS_CNT_LOST);
-	}
-	return 0;
+	mark_tls_pid(tgid);
+	return emit_data(id, call.ssl, call.buf, total, call.dir, &conn, fd_src, TLS_LIB_OPENSSL);
 }
 
 SEC("uprobe")
@@ -357,7 +388,7 @@ int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
 }
 
 /* A header-only event (end of a session, an exec): no data, woken like the others. */
-static __always_inline void control_event(__u8 kind, __u64 ssl, const struct conn *c)
+static __always_inline void control_event(__u8 kind, __u64 ssl, const struct conn *c, __u8 library)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 wake = wakeup_flags(sizeof(struct tls_event));
@@ -374,6 +405,7 @@ static __always_inline void control_event(__u8 kind, __u64 ssl, const struct con
 	e->tid = (__u32)id;
 	e->fd = -1;
 	e->kind = kind;
+	e->library = library;
 	if (c) {
 		e->fd = c->fd;
 		put_conn(e, c);
@@ -397,7 +429,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
 	if (known)
 		c = *known;
-	control_event(TLS_KIND_END, (__u64)ssl, &c);
+	control_event(TLS_KIND_END, (__u64)ssl, &c, TLS_LIB_OPENSSL);
 	bpf_map_delete_elem(&ssl_fd, &key);
 	return 0;
 }
@@ -406,7 +438,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 SEC("tracepoint/sched/sched_process_exec")
 int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	control_event(TLS_KIND_EXEC, 0, NULL);
+	control_event(TLS_KIND_EXEC, 0, NULL, TLS_LIB_OPENSSL);
 	return 0;
 }
 
@@ -472,3 +504,158 @@ SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int tp_recvfrom(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_INGRESS); }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tp_recvmsg(struct trace_event_raw_sys_enter *ctx) { return on_sys(ctx, TLS_DIR_INGRESS); }
+
+/*
+ * A process is gone (its thread-group leader exited: exit(), a signal, SIGKILL included): every
+ * TLS session it had is over, whether or not SSL_free / Close ran. Only processes that made a
+ * probed TLS call are reported.
+ */
+SEC("tracepoint/sched/sched_process_exit")
+int tp_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if ((__u32)id != tgid || !bpf_map_lookup_elem(&tls_pids, &tgid))
+		return 0;
+	bpf_map_delete_elem(&tls_pids, &tgid);
+	control_event(TLS_KIND_EXIT, 0, NULL, TLS_LIB_OPENSSL);
+	return 0;
+}
+
+/*
+ * Go crypto/tls. Go's register ABI (ABIInternal, Go 1.17+, amd64; Go source
+ * src/cmd/compile/abi-internal.md): integer arguments in RAX, RBX, RCX, RDI, RSI, R8–R11, results
+ * in the same registers, R14 holds the current goroutine (g). So for
+ * func (c *Conn) Write(b []byte) (int, error) / Read: c in RAX, b's pointer in RBX, its length in
+ * RCX; n in RAX at the return.
+ *
+ * Go grows a goroutine's stack by copying it, so a uretprobe (which rewrites the return address on
+ * the stack) breaks the program: userspace finds every RET of Write and Read in the binary and
+ * go_tls_ret is attached at each. A goroutine may move to another thread while it blocks in Read,
+ * so calls are keyed by (tgid, g), not by thread.
+ */
+struct go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct go_call {
+	__u64 conn; /* *tls.Conn */
+	__u64 buf;
+	__u8 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_call);
+} go_active SEC(".maps");
+
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG1(x) ((x)->ax)
+#define GO_ARG2(x) ((x)->bx)
+#define GO_G(x) ((x)->r14)
+#define GO_RET1(x) ((x)->ax)
+#else
+/* Only x86-64 is probed (src/capture/tls/goelf.ts refuses other machines). */
+#define GO_ARG1(x) 0
+#define GO_ARG2(x) 0
+#define GO_G(x) 0
+#define GO_RET1(x) 0
+#endif
+
+/*
+ * The socket fd behind a *tls.Conn, or -1: tls.Conn's first field is conn net.Conn, an interface
+ * (itab, data) whose data is a *net.TCPConn for TCP; TCPConn is struct{ conn{ fd *netFD } } and
+ * netFD starts with pfd poll.FD, whose Sysfd int follows fdmu (fdMutex: state u64, rsema u32,
+ * wsema u32 = 16 bytes) (Go source crypto/tls/conn.go, net/tcpsock.go, net/net.go, net/fd_posix.go,
+ * internal/poll/fd_unix.go; the same from Go 1.17 to 1.26). Another net.Conn (a wrapper, a pipe)
+ * gives a number that read_socket() then finds is not a socket of this process.
+ */
+static __always_inline __s32 go_conn_fd(__u64 conn)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 sysfd = -1;
+	if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + 16)))
+		return -1;
+	return sysfd < 0 || sysfd > 0x7fffffff ? -1 : (__s32)sysfd;
+}
+
+static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
+{
+	struct go_key k = { .g = GO_G(ctx), .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct go_call c = { .conn = GO_ARG1(ctx), .buf = GO_ARG2(ctx), .dir = dir };
+	/* Entered twice when the stack grows first (morestack calls the function again): same values. */
+	bpf_map_update_elem(&go_active, &k, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int go_write_enter(struct pt_regs *ctx)
+{
+	return go_enter(ctx, TLS_DIR_EGRESS);
+}
+
+SEC("uprobe")
+int go_read_enter(struct pt_regs *ctx)
+{
+	return go_enter(ctx, TLS_DIR_INGRESS);
+}
+
+/* At each RET of (*Conn).Write and (*Conn).Read. */
+SEC("uprobe")
+int go_tls_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct go_key k = { .g = GO_G(ctx), .tgid = tgid };
+	struct go_call *c = bpf_map_lookup_elem(&go_active, &k);
+	if (!c)
+		return 0;
+	struct go_call call = *c;
+	bpf_map_delete_elem(&go_active, &k);
+	long n = (long)GO_RET1(ctx);
+	if (n <= 0)
+		return 0;
+	count(TLS_CNT_CALLS);
+
+	struct ssl_key key = { .ssl = call.conn, .tgid = tgid };
+	struct conn conn = { .fd = -1 };
+	__u8 fd_src = TLS_FD_NONE;
+	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
+	if (known && known->family) {
+		conn = *known;
+		fd_src = TLS_FD_CACHED;
+	} else {
+		read_socket(go_conn_fd(call.conn), &conn);
+		if (conn.family) {
+			fd_src = TLS_FD_GO_CONN;
+			bpf_map_update_elem(&ssl_fd, &key, &conn, BPF_ANY);
+		} else {
+			conn.fd = -1;
+		}
+	}
+	mark_tls_pid(tgid);
+	return emit_data(id, call.conn, call.buf, (__u64)n, call.dir, &conn, fd_src, TLS_LIB_GO);
+}
+
+/* (*Conn).Close: the session is over (as SSL_free for OpenSSL). */
+SEC("uprobe")
+int go_close_enter(struct pt_regs *ctx)
+{
+	__u64 c = GO_ARG1(ctx);
+	struct ssl_key key = { .ssl = c, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct conn conn = { .fd = -1 };
+	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
+	if (known)
+		conn = *known;
+	control_event(TLS_KIND_END, c, &conn, TLS_LIB_GO);
+	bpf_map_delete_elem(&ssl_fd, &key);
+	return 0;
+}

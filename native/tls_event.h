@@ -16,6 +16,11 @@
 #define TLS_KIND_BIND 2 /* an SSL* was tied to an fd after its data event went out (Node's memory BIOs) */
 #define TLS_KIND_END 3  /* SSL_free: the session is over (len 0; fd and socket as known for the SSL*) */
 #define TLS_KIND_EXEC 4 /* sched_process_exec: pid ran a new program (len 0, ssl 0): userspace looks for new files to probe */
+#define TLS_KIND_EXIT 5 /* sched_process_exit of a thread-group leader that had TLS calls probed: every session of pid is over (len 0, ssl 0) */
+
+/* Which library's calls the event comes from (library byte). */
+#define TLS_LIB_OPENSSL 0 /* SSL_* (ssl is an SSL*) */
+#define TLS_LIB_GO 1      /* Go crypto/tls (ssl is a *tls.Conn) */
 
 #define TLS_DIR_EGRESS 0  /* SSL_write / SSL_write_ex */
 #define TLS_DIR_INGRESS 1 /* SSL_read / SSL_read_ex */
@@ -26,6 +31,7 @@
 #define TLS_FD_CACHED 2    /* remembered from an earlier call on the same SSL* (or SSL_set_fd) */
 #define TLS_FD_LAST_READ 3 /* the last read syscall of this thread before SSL_read (Node: ciphertext read first) */
 #define TLS_FD_AFTER_WRITE 4 /* the first write syscall of this thread after SSL_write returned (bind events) */
+#define TLS_FD_GO_CONN 5   /* read from the *tls.Conn: conn net.Conn → *net.TCPConn → netFD → poll.FD.Sysfd */
 
 #define TLS_FLAG_TRUNCATED 1
 
@@ -50,7 +56,8 @@ struct tls_event {
 	__u8 dir;
 	__u8 fd_src;
 	__u8 flags;
-	__u32 pad;
+	__u8 library;    /* TLS_LIB_* */
+	__u8 pad[3];
 	char comm[16];
 	/* The socket behind fd, read in the kernel when the fd became known (so a connection that
 	 * closed before userspace looked is still named). family 0: unknown. Ports host order;

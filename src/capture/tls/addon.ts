@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 export interface BpfAddon {
   open(objectPath: string, ringBytes: number, onBatch: (batch: Buffer) => void): BpfHandle;
   attach(handle: BpfHandle, elfPath: string, pid: number): { attached: string[]; failed: [string, string][] };
+  /** One uprobe per entry: a program of tls.bpf.c at a file offset. Labels are "program@0xoffset". */
+  attachAt(handle: BpfHandle, elfPath: string, pid: number, probes: { program: string; offset: number }[]): { attached: string[]; failed: [string, string][] };
   counters(handle: BpfHandle): AddonCounters;
   close(handle: BpfHandle): void;
   /** Each loaded program's cumulative kernel time and runs (bpf_prog_info), by program name. */

@@ -3,7 +3,7 @@
  * [u64 batch length][record][record]…, each record 8-byte aligned:
  *
  *    0 ts_ns u64 | 8 ssl u64 | 16 cgroup_id u64 | 24 pid u32 | 28 tid u32 | 32 fd s32 | 36 total u32
- *   40 offset u32 | 44 len u32 | 48 kind u8 | 49 dir u8 | 50 fd_src u8 | 51 flags u8 | 52 pad u32
+ *   40 offset u32 | 44 len u32 | 48 kind u8 | 49 dir u8 | 50 fd_src u8 | 51 flags u8 | 52 library u8 | 53 pad[3]
  *   56 comm[16] | 72 family u16 | 74 lport u16 | 76 rport u16 | 78 pad | 80 laddr[16] | 96 raddr[16]
  *  112 data[len]
  * family/ports/addresses: the fd's socket as the kernel saw it when the fd became known
@@ -15,13 +15,22 @@ import type { TcpTuple } from './conn.js';
 export const TLS_CHUNK_MAX = 16384;
 export const TLS_CHUNKS_PER_CALL = 8;
 
-/** data: plaintext; bind: an SSL* got its fd; end: SSL_free; exec: a process ran a new program. */
-export const TlsEventKind = { data: 1, bind: 2, end: 3, exec: 4 } as const;
-export const FD_SOURCES = ['none', 'syscall', 'cached', 'last-read', 'after-write'] as const;
+/**
+ * data: plaintext; bind: an SSL* got its fd; end: SSL_free or Go's (*tls.Conn).Close; exec: a
+ * process ran a new program; exit: a process with probed TLS calls is gone (its leader exited).
+ */
+export const TlsEventKind = { data: 1, bind: 2, end: 3, exec: 4, exit: 5 } as const;
+/** go-conn: read from Go's *tls.Conn (conn → *net.TCPConn → netFD → poll.FD.Sysfd). */
+export const FD_SOURCES = ['none', 'syscall', 'cached', 'last-read', 'after-write', 'go-conn'] as const;
+/** The library byte (tls_event.h TLS_LIB_*). */
+export const TLS_LIBRARIES = ['openssl', 'go'] as const;
+export type TlsLibrary = (typeof TLS_LIBRARIES)[number];
 export type FdSource = (typeof FD_SOURCES)[number];
 
 export interface RawTlsEvent {
   kind: number;
+  /** Whose call: OpenSSL's SSL_* (ssl is an SSL*) or Go's crypto/tls (ssl is a *tls.Conn). */
+  library: TlsLibrary;
   /** CLOCK_MONOTONIC ns at the return probe. */
   tsNs: bigint;
   ssl: bigint;
@@ -84,6 +93,7 @@ export function parseBatch(batch: Buffer, each: (e: RawTlsEvent) => void): numbe
       direction: batch[off + 49] === 0 ? 'egress' : 'ingress',
       fdSource: FD_SOURCES[batch[off + 50]!] ?? 'none',
       truncated: (batch[off + 51]! & 1) === 1,
+      library: TLS_LIBRARIES[batch[off + 52]!] ?? 'openssl',
       comm: commRaw.subarray(0, nul < 0 ? 16 : nul).toString('utf8'),
       data: Buffer.from(batch.subarray(off + TLS_EVENT_HDR_SIZE, off + TLS_EVENT_HDR_SIZE + len)),
     });

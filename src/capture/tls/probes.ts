@@ -1,5 +1,5 @@
 /**
- * openTlsProbes: OpenSSL plaintext from uprobes as a stream of TlsChunks (issue 17, part 1).
+ * openTlsProbes: OpenSSL and Go crypto/tls plaintext from uprobes as a stream of TlsChunks (issue 17).
  *
  * One chunk is one ring-buffer data event: the plaintext of one SSL_read/SSL_write call, or a
  * 16 KiB part of a longer one (`offset` says where it starts within the call, `length` is the
@@ -9,6 +9,10 @@
  * Node's TLS runs on memory BIOs, so the fd of an SSL_write is only known when libuv writes the
  * ciphertext just after it returns: such a chunk (fd -1) is held until the bind event for its SSL*
  * arrives, or `holdMs` passes, and later chunks of the same SSL* wait behind it to keep order.
+ *
+ * Go programs (crypto/tls linked in, Go 1.17+, x86-64) get an entry probe on (*tls.Conn).Write and
+ * Read, a probe on each of their RET instructions (no uretprobes: Go moves stacks), and one on
+ * Close (the session's end); their chunks say library 'go' and `ssl` is the *tls.Conn.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -16,8 +20,11 @@ import {
 } from './addon.js';
 import { ConnResolver, type ConnCounters, type TcpTuple } from './conn.js';
 import { inspectElf } from './elf.js';
-import { TlsEventKind, parseBatch, type FdSource, type RawTlsEvent } from './events.js';
-import { describeTarget, fileIdentity, findTlsTargets, processFiles, type TlsTarget, type UnprobeableTarget } from './targets.js';
+import { TlsEventKind, parseBatch, type FdSource, type RawTlsEvent, type TlsLibrary } from './events.js';
+import type { GoTlsInfo } from './goelf.js';
+import {
+  describeTarget, fileIdentity, findTlsTargets, goTarget, goTls, processFiles, type TlsTarget, type UnprobeableTarget,
+} from './targets.js';
 
 export interface TlsChunk {
   pid: number;
@@ -47,14 +54,16 @@ export interface TlsChunk {
    * from /proc when the chunk reached JS; undefined when the fd is unknown or was closed by then.
    */
   connection?: TcpTuple;
-  library: 'openssl';
+  /** openssl: SSL_read/SSL_write (ssl is an SSL*); go: crypto/tls (ssl is a *tls.Conn). */
+  library: TlsLibrary;
 }
 
 /**
  * A TLS session is over: the process called SSL_free on it (the library's own end, whatever BIO
- * carried the bytes). Its chunks have all been emitted before this.
+ * carried the bytes), or Go's (*tls.Conn).Close. Its chunks have all been emitted before this.
  */
 export interface TlsEnd {
+  library: TlsLibrary;
   pid: number;
   /** The SSL* as hex, as in TlsChunk. */
   ssl: string;
@@ -65,6 +74,18 @@ export interface TlsEnd {
   fd: number;
   /** Its socket as read in the kernel when the fd became known, if it was. */
   connection?: TcpTuple;
+}
+
+/**
+ * A process that made probed TLS calls is gone (its thread-group leader exited, SIGKILL included):
+ * every session of `pid` is over, including those never ended by SSL_free or Close. Chunks of the
+ * process have all been emitted before this.
+ */
+export interface TlsExit {
+  pid: number;
+  /** Epoch seconds of the exit. */
+  time: number;
+  comm: string;
 }
 
 /** A file attached after the first scan, because a process ran a program that uses it. */
@@ -110,8 +131,10 @@ export interface TlsProbeCounters extends AddonCounters {
   connections: ConnCounters;
   /** Chunks emitted with fd -1 after waiting holdMs. */
   heldTimeouts: number;
-  /** Session ends (SSL_free) emitted. */
+  /** Session ends (SSL_free, Go's Close) emitted. */
   ends: number;
+  /** Exits of processes with probed TLS calls emitted. */
+  exits: number;
   /** Execs seen (sched_process_exec), and files attached because of one. */
   execs: number;
   lateAttached: number;
@@ -132,7 +155,7 @@ export class TlsProbesUnavailableError extends Error {
 }
 
 /**
- * Emits 'chunk' (TlsChunk), 'end' (TlsEnd), 'attach' (LateAttach: a file probed after an exec),
+ * Emits 'chunk' (TlsChunk), 'end' (TlsEnd), 'exit' (TlsExit), 'attach' (LateAttach: a file probed after an exec),
  * 'unprobeable' (UnprobeableTarget found after an exec) and 'close', and is async-iterable over
  * its chunks.
  */
@@ -144,6 +167,7 @@ export class TlsProbes extends EventEmitter {
   private heldTimeouts = 0;
   private kernelTuples = 0;
   private ends = 0;
+  private exits = 0;
   private execs = 0;
   private lateAttached = 0;
   private execChecksSkipped = 0;
@@ -183,19 +207,44 @@ export class TlsProbes extends EventEmitter {
   }
 
   /**
-   * Put the probes on one more file (a libssl.so or a binary with OpenSSL inside). A file already
+   * Put the probes on one more file (a libssl.so, a binary with OpenSSL inside, or a Go program
+   * with crypto/tls: `go` when already inspected, else the file is looked at). A file already
    * attached for the same pid (the same device and inode, by whatever path) is not attached again:
    * its first result is returned.
    */
-  attach(path: string, pid = this.opts.pid ?? -1): AttachResult {
+  attach(path: string, pid = this.opts.pid ?? -1, go?: GoTlsInfo): AttachResult {
     if (this.closed) throw new Error('the TLS probes are closed');
     const id = `${fileIdentity(path) ?? path}@${pid}`;
     const done = this.files.get(id);
     if (done) return done;
-    const r = this.addon.attach(this.handle, path, pid);
-    const res: AttachResult = { path, pid, attached: r.attached, failed: r.failed.map(([f, m]) => ({ function: f, message: m })) };
+    const goInfo = go ?? goTls(path);
+    const res: AttachResult = goInfo && !goInfo.reason ? this.attachGo(path, pid, goInfo) : this.attachOpenssl(path, pid);
     this.attached.push(res);
     this.files.set(id, res);
+    return res;
+  }
+
+  private attachOpenssl(path: string, pid: number): AttachResult {
+    const r = this.addon.attach(this.handle, path, pid);
+    return { path, pid, attached: r.attached, failed: r.failed.map(([f, m]) => ({ function: f, message: m })) };
+  }
+
+  /**
+   * Go: every RET of Write and Read first, then their entries, then Close's entry (a call entered
+   * before its RETs are probed would leave a stale entry behind, harmless but useless). A function
+   * counts as attached when all of its probes are.
+   */
+  private attachGo(path: string, pid: number, go: GoTlsInfo): AttachResult {
+    const entry: Record<string, string> = {
+      'crypto/tls.(*Conn).Write': 'go_write_enter', 'crypto/tls.(*Conn).Read': 'go_read_enter', 'crypto/tls.(*Conn).Close': 'go_close_enter',
+    };
+    const res: AttachResult = { path, pid, attached: [], failed: [] };
+    for (const f of go.functions) {
+      const specs = [...(f.name === 'crypto/tls.(*Conn).Close' ? [] : f.rets.map((offset) => ({ program: 'go_tls_ret', offset }))), { program: entry[f.name]!, offset: f.offset }];
+      const r = this.addon.attachAt(this.handle, path, pid, specs);
+      if (!r.failed.length) res.attached.push(f.name);
+      for (const [label, message] of r.failed) res.failed.push({ function: `${f.name} ${label}`, message });
+    }
     return res;
   }
 
@@ -208,7 +257,7 @@ export class TlsProbes extends EventEmitter {
     const base = this.closed ? this.last : this.addon.counters(this.handle);
     return {
       ...base, chunks: this.chunks, kernelTuples: this.kernelTuples, connections: { ...this.conns.counters }, heldTimeouts: this.heldTimeouts,
-      ends: this.ends, execs: this.execs, lateAttached: this.lateAttached, execChecksSkipped: this.execChecksSkipped,
+      ends: this.ends, exits: this.exits, execs: this.execs, lateAttached: this.lateAttached, execChecksSkipped: this.execChecksSkipped,
     };
   }
 
@@ -273,6 +322,18 @@ export class TlsProbes extends EventEmitter {
       this.onExec(e.pid, e.comm);
       return;
     }
+    if (e.kind === TlsEventKind.exit) {
+      // What of the process still waits for its fd goes first: the exit comes after all of it.
+      for (const [key, h] of this.held) {
+        if (!key.startsWith(`${e.pid}:`)) continue;
+        this.held.delete(key);
+        for (const c of h.chunks) this.deliver(c);
+      }
+      this.exits++;
+      const exit: TlsExit = { pid: e.pid, time: Number(e.tsNs + this.epochOffsetNs) / 1e9, comm: e.comm };
+      this.emit('exit', exit);
+      return;
+    }
     const ssl = `0x${e.ssl.toString(16)}`;
     const key = `${e.pid}:${ssl}`;
     if (e.kind === TlsEventKind.end) {
@@ -283,7 +344,7 @@ export class TlsProbes extends EventEmitter {
         for (const c of h.chunks) this.deliver(c);
       }
       this.ends++;
-      const end: TlsEnd = { pid: e.pid, ssl, time: Number(e.tsNs + this.epochOffsetNs) / 1e9, comm: e.comm, fd: e.fd };
+      const end: TlsEnd = { library: e.library, pid: e.pid, ssl, time: Number(e.tsNs + this.epochOffsetNs) / 1e9, comm: e.comm, fd: e.fd };
       if (e.connection) end.connection = e.connection;
       this.emit('end', end);
       return;
@@ -307,7 +368,7 @@ export class TlsProbes extends EventEmitter {
     const chunk: TlsChunk = {
       pid: e.pid, tid: e.tid, comm: e.comm, cgroupId: Number(e.cgroupId), direction: e.direction,
       time: Number(e.tsNs + this.epochOffsetNs) / 1e9, ssl, fd: e.fd, fdSource: e.fdSource, data: e.data,
-      length: e.total, offset: e.offset, truncated: e.truncated, library: 'openssl',
+      length: e.total, offset: e.offset, truncated: e.truncated, library: e.library,
     };
     if (e.connection) chunk.connection = e.connection;
     const waiting = this.held.get(key);
@@ -351,11 +412,20 @@ export class TlsProbes extends EventEmitter {
     if (this.notOpenssl.size > 10_000) this.notOpenssl.clear();
     for (const f of processFiles(pid, { libsslOnly })) {
       if (this.files.has(`${f.key}@${forPid}`) || this.notOpenssl.has(f.key)) continue;
+      let go: GoTlsInfo | undefined;
       if (f.kind === 'exe') {
         const info = inspectElf(f.path);
         if (info.reason || !(info.functions.includes('SSL_write') || info.functions.includes('SSL_write_ex'))) {
-          this.notOpenssl.add(f.key);
-          continue;
+          go = goTls(f.path);
+          const d = go && goTarget(go, [pid]);
+          if (!d || 'reason' in d) {
+            this.notOpenssl.add(f.key);
+            if (d) {
+              this.unprobeable.push(d);
+              this.emit('unprobeable', d);
+            }
+            continue;
+          }
         }
       } else {
         const d = describeTarget(f.path, [pid]);
@@ -368,7 +438,7 @@ export class TlsProbes extends EventEmitter {
       }
       let r: AttachResult;
       try {
-        r = this.attach(f.path, forPid);
+        r = this.attach(f.path, forPid, go);
       } catch (e) {
         r = { path: f.path, pid: forPid, attached: [], failed: [{ function: '*', message: (e as Error).message }] };
       }
@@ -416,22 +486,22 @@ export function openTlsProbes(opts: TlsProbeOptions = {}): TlsProbes {
   if (reasons.length || !addon) throw new TlsProbesUnavailableError(reasons.length ? reasons : [`the eBPF addon did not load (${ADDON_PATH})`]);
   const probes = new TlsProbes(addon, opts);
   try {
-    const wanted: { path: string; pid: number }[] = [];
+    const wanted: { path: string; pid: number; go?: GoTlsInfo }[] = [];
     if (!opts.targets || opts.targets === 'auto') {
       const scan = findTlsTargets();
       probes.unprobeable.push(...scan.unprobeable);
-      for (const t of scan.targets) wanted.push({ path: t.path, pid: opts.pid ?? -1 });
+      for (const t of scan.targets) wanted.push({ path: t.path, pid: opts.pid ?? -1, ...(t.go ? { go: t.go } : {}) });
     } else {
       for (const spec of opts.targets) {
         const path = typeof spec === 'string' ? spec : spec.path;
         const pid = typeof spec === 'string' ? opts.pid ?? -1 : spec.pid ?? opts.pid ?? -1;
         const d = describeTarget(path);
         if ('reason' in d) probes.unprobeable.push(d);
-        else wanted.push({ path: (d as TlsTarget).path, pid });
+        else wanted.push({ path: (d as TlsTarget).path, pid, ...((d as TlsTarget).go ? { go: (d as TlsTarget).go } : {}) });
       }
     }
     for (const w of wanted) {
-      const r = probes.attach(w.path, w.pid);
+      const r = probes.attach(w.path, w.pid, w.go);
       if (!r.attached.length) probes.unprobeable.push({ path: w.path, pids: [], reason: `no uprobe attached: ${r.failed.map((f) => `${f.function}: ${f.message}`).join('; ')}` });
     }
   } catch (e) {

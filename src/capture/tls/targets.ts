@@ -3,19 +3,23 @@
  * /proc/<pid>/maps), and every executable that defines SSL_write itself (OpenSSL linked in
  * statically: node). A process in another mount namespace (a container) is reached through
  * /proc/<pid>/root. Files are told apart by (device, inode), so one libssl.so.3 mapped by a
- * hundred processes is one target. A file that cannot be probed says why in words.
+ * hundred processes is one target. Go programs that link crypto/tls in are targets too (kind 'go',
+ * their functions and RETs found by goelf.ts). A file that cannot be probed says why in words.
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { inspectElf } from './elf.js';
+import { inspectGo, type GoTlsInfo } from './goelf.js';
 
 export interface TlsTarget {
   /** The path the probes attach to (as this process sees it). */
   path: string;
-  kind: 'libssl' | 'static';
-  /** The SSL_* functions the file defines. */
+  kind: 'libssl' | 'static' | 'go';
+  /** The SSL_* functions the file defines; for Go, the crypto/tls functions found. */
   functions: string[];
   /** Processes seen using it (empty for a path given by hand). */
   pids: number[];
+  /** A Go program: its version, and where its crypto/tls functions start and return. */
+  go?: GoTlsInfo;
 }
 
 export interface UnprobeableTarget {
@@ -65,8 +69,9 @@ function fileKey(path: string): string | undefined {
  */
 export function findTlsTargets(opts: { procRoot?: string; includeSelf?: boolean } = {}): TargetScan {
   const procRoot = opts.procRoot ?? '/proc';
-  const seen = new Map<string, { path: string; kind: 'libssl' | 'static'; pids: number[] }>();
+  const seen = new Map<string, { path: string; kind: 'libssl' | 'static' | 'go'; pids: number[] }>();
   const checkedExe = new Map<string, boolean>();
+  const goExe = new Map<string, { info: GoTlsInfo; pids: number[] }>();
   for (const pid of listPids(procRoot)) {
     if (!opts.includeSelf && pid === process.pid) continue;
     let maps: string;
@@ -102,7 +107,10 @@ export function findTlsTargets(opts: { procRoot?: string; includeSelf?: boolean 
       const info = inspectElf(vexe);
       isStatic = info.functions.includes('SSL_write') || info.functions.includes('SSL_write_ex');
       checkedExe.set(key, isStatic);
+      const go = isStatic ? undefined : goTls(vexe);
+      if (go) goExe.set(key, { info: go, pids: [] });
     }
+    goExe.get(key)?.pids.push(pid);
     if (isStatic) {
       const t = seen.get(key) ?? { path: vexe, kind: 'static' as const, pids: [] };
       t.pids.push(pid);
@@ -116,7 +124,27 @@ export function findTlsTargets(opts: { procRoot?: string; includeSelf?: boolean 
     if (info.reason) unprobeable.push({ path: t.path, pids: t.pids, reason: info.reason });
     else targets.push({ path: t.path, kind: t.kind, functions: info.functions, pids: t.pids });
   }
+  for (const { info, pids } of goExe.values()) {
+    const d = goTarget(info, pids);
+    if ('reason' in d) unprobeable.push(d);
+    else targets.push(d);
+  }
   return { targets, unprobeable };
+}
+
+/**
+ * A Go program that links crypto/tls in (probeable or not), or undefined: not Go, or Go without
+ * crypto/tls (nothing of it to lose, so not listed as unprobeable).
+ */
+export function goTls(path: string): GoTlsInfo | undefined {
+  const info = inspectGo(path);
+  return info && info.reason !== 'no crypto/tls linked in' ? info : undefined;
+}
+
+/** A Go program as a target, or why it is not one. */
+export function goTarget(info: GoTlsInfo, pids: number[]): TlsTarget | UnprobeableTarget {
+  if (info.reason) return { path: info.path, pids, reason: `Go program${info.goVersion ? ` (${info.goVersion})` : ''}: ${info.reason}` };
+  return { path: info.path, kind: 'go', functions: info.functions.map((f) => f.name), pids, go: info };
 }
 
 /** A file one process uses that may hold OpenSSL, as this process can open it. */
@@ -170,6 +198,9 @@ export function fileIdentity(path: string): string | undefined {
 /** A path given by hand: a target, or why it is not one. */
 export function describeTarget(path: string, pids: number[] = []): TlsTarget | UnprobeableTarget {
   const info = inspectElf(path);
-  if (info.reason) return { path, pids, reason: info.reason };
+  if (info.reason) {
+    const go = inspectGo(path);
+    return go ? goTarget(go, pids) : { path, pids, reason: info.reason };
+  }
   return { path, kind: LIBSSL.test(path) ? 'libssl' : 'static', functions: info.functions, pids };
 }
