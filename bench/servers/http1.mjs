@@ -6,13 +6,17 @@
 //   /blob    256 KB octet-stream    (Content-Length)
 // Bodies are generated once at start-up from fixed data, so every run serves the same bytes.
 //
-//   node bench/servers/http1.mjs [--port 18900] [--host 127.0.0.1]
+//   node bench/servers/http1.mjs [--port 18900] [--host 127.0.0.1] [--tls <dir with key.pem and cert.pem>]
+// With --tls it serves the same over HTTPS (bench:live --tls: the agent's TLS uprobes under load).
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { createHash } from 'node:crypto';
 
 const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt; };
 const PORT = Number(arg('--port', 18900));
 const HOST = arg('--host', '127.0.0.1');
+const TLS = arg('--tls', undefined);
 
 const item = (i) => ({
   id: 1000 + i, sku: `SKU-${String(i * 7919 % 100000).padStart(5, '0')}`, name: `Widget model ${i}`,
@@ -42,7 +46,7 @@ const routes = {
   '/blob': { body: blob, type: 'application/octet-stream', etag: etag(blob) },
 };
 
-const server = http.createServer((req, res) => {
+const handler = (req, res) => {
   const q = req.url.indexOf('?');
   const r = routes[q < 0 ? req.url : req.url.slice(0, q)];
   if (!r) { res.writeHead(404, { 'Content-Type': 'text/plain', 'Content-Length': 9 }); res.end('not found'); return; }
@@ -58,9 +62,12 @@ const server = http.createServer((req, res) => {
     res.setHeader('Content-Length', r.body.length);
     res.end(r.body);
   }
-});
+};
+const server = TLS
+  ? https.createServer({ key: readFileSync(`${TLS}/key.pem`), cert: readFileSync(`${TLS}/cert.pem`) }, handler)
+  : http.createServer(handler);
 server.keepAliveTimeout = 65_000;
 server.listen(PORT, HOST, () => {
-  console.log(`bench http1 server listening on ${HOST}:${PORT} (small ${small.length} B, medium ${medium.length} B, large ${large.length} B, blob ${blob.length} B)`);
+  console.log(`bench http1${TLS ? ' (https)' : ''} server listening on ${HOST}:${PORT} (small ${small.length} B, medium ${medium.length} B, large ${large.length} B, blob ${blob.length} B)`);
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { server.close(); server.closeAllConnections(); process.exit(0); });

@@ -112,6 +112,28 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
   gauge('tapwire_ebpf_runs_total', 'Runs of each TLS eBPF program (run_cnt); counted only while tapwire_ebpf_stats_enabled is 1', ['program'], (g) => {
     for (const p of kernelCost()?.programs ?? []) g.set({ program: p.name }, p.runCnt);
   });
+  // What the TLS probes delivered and lost: a decrypted flow missing under load shows here first.
+  gauge('tapwire_tls_events_total', 'Ring-buffer events the TLS probes delivered to the agent (plaintext chunks, session ends, execs)', [], (g) => {
+    const c = src.tls?.()?.counters();
+    if (c) g.set(c.probes.events);
+  });
+  gauge('tapwire_tls_lost_events_total', 'TLS probe events the ring buffer had no room for: their plaintext is a gap in its stream', [], (g) => {
+    const c = src.tls?.()?.counters();
+    if (c) g.set(c.probes.lost);
+  });
+  gauge('tapwire_tls_chunks_total', 'Plaintext chunks by what became of them: placed on a connection, unplaced (no socket known), other-side (both ends probed, given once), filtered (--filter)', ['state'], (g) => {
+    const c = src.tls?.()?.counters();
+    if (!c) return;
+    const s = c.streams;
+    g.set({ state: 'placed' }, s.chunks - s.unplaced - s.otherSide - s.filtered);
+    g.set({ state: 'unplaced' }, s.unplaced);
+    g.set({ state: 'other-side' }, s.otherSide);
+    g.set({ state: 'filtered' }, s.filtered);
+  });
+  gauge('tapwire_tls_connections_total', 'TLS connections decrypted into the pipeline (one per session, both ends on this host counted once)', [], (g) => {
+    const c = src.tls?.()?.counters();
+    if (c) g.set(c.streams.connections);
+  });
   const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
   return { registry, flowsSeen };
 }

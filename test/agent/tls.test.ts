@@ -91,6 +91,14 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     const cov = (await (await fetch(`${base}/api/coverage?since=0`)).json()) as { tls: { uprobes: string; decrypted: { connections: number } } };
     expect(cov.tls.uprobes).toBe('seen');
     expect(cov.tls.decrypted.connections).toBeGreaterThanOrEqual(1);
+    // /metrics says what the probes delivered: nothing lost, and both ends' copies seen, one given.
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(m(/^tapwire_tls_lost_events_total (\S+)/m)).toBe(0);
+    expect(m(/^tapwire_tls_connections_total (\S+)/m)).toBeGreaterThanOrEqual(1);
+    expect(m(/^tapwire_tls_events_total (\S+)/m)).toBeGreaterThanOrEqual(4);
+    expect(m(/^tapwire_tls_chunks_total\{state="placed"\} (\S+)/m)).toBeGreaterThanOrEqual(2);
+    expect(m(/^tapwire_tls_chunks_total\{state="other-side"\} (\S+)/m)).toBeGreaterThanOrEqual(2);
   });
 
   it('a decrypted record carries the server name its connection\'s ClientHello asked for (the capture saw the handshake)', async () => {
