@@ -174,7 +174,9 @@ export function inspectGo(path: string): GoTlsInfo | undefined {
     const info: GoTlsInfo = { ...base, goVersion: version };
     const minor = goMinor(version);
     if (minor !== undefined && minor < 17) return { ...info, reason: `built by ${version}: before Go 1.17 arguments are passed on the stack (no register ABI), which the probes do not read` };
-    if (!PROBED_MACHINES.has(machine)) return { ...info, reason: `unsupported architecture (ELF machine ${machine === EM_AARCH64 ? 'arm64' : machine}): the probes read Go's x86-64 registers` };
+    const unsupported = `unsupported architecture (ELF machine ${machine === EM_AARCH64 ? 'arm64' : machine}): the probes read Go's x86-64 registers`;
+    // arm64's functions and RETs are still found (for a future arm64 build of the probes), then refused.
+    if (!PROBED_MACHINES.has(machine) && machine !== EM_AARCH64) return { ...info, reason: unsupported };
     let found: { name: GoTlsFunctionName; address: number; size: number }[] = [];
     const symtab = sections.find((s) => s.type === SHT_SYMTAB);
     if (symtab) {
@@ -201,6 +203,7 @@ export function inspectGo(path: string): GoTlsInfo | undefined {
       const rets = retOffsets(readAt(fd, offset, f.size), machine).map((r) => offset + r);
       info.functions.push({ name, address: f.address, offset, size: f.size, rets });
     }
+    if (!PROBED_MACHINES.has(machine)) return { ...info, reason: unsupported };
     const has = (n: GoTlsFunctionName) => info.functions.some((f) => f.name === n && (n === 'crypto/tls.(*Conn).Close' || f.rets.length > 0));
     if (!has('crypto/tls.(*Conn).Write') && !has('crypto/tls.(*Conn).Read')) {
       info.reason = found.length ? 'crypto/tls.(*Conn).Write and Read have no RET instruction to probe' : 'no crypto/tls linked in';

@@ -18,6 +18,17 @@ export interface GoBuild {
   stripped: boolean;
 }
 
+let arm64: string | undefined | null;
+
+/** The peer cross-compiled for arm64 with the current Go (GOARCH=arm64: no toolchain needed beyond Go's own), or undefined. */
+export function goArm64Build(): string | undefined {
+  if (arm64 !== undefined) return arm64 ?? undefined;
+  const path = join(mkdtempSync(join(tmpdir(), 'tapwire-gotls-arm64-')), 'gotls');
+  const r = spawnSync('go', ['build', '-o', path, '.'], { cwd: GO_PEER_DIR, env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOARCH: 'arm64' } });
+  arm64 = r.status === 0 ? path : null;
+  return arm64 ?? undefined;
+}
+
 export const GO_PEER_DIR = resolve(import.meta.dirname, '..', '..', 'agent', 'pods', 'go-tls');
 const OLD_GO = '/usr/lib/go-1.19/bin/go';
 

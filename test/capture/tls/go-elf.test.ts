@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { GO_TLS_FUNCTIONS, inspectGo } from '../../../src/capture/tls/goelf.js';
 import { pclntabFunctions } from '../../../src/capture/tls/gopclntab.js';
 import { retOffsets } from '../../../src/capture/tls/gorets.js';
-import { goBuilds } from './go-build.js';
+import { goArm64Build, goBuilds } from './go-build.js';
 
 const { builds, missing } = goBuilds();
 const why = builds.length ? '' : missing.join('; ');
@@ -98,6 +98,19 @@ describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
     // mov eax, 0xc3 ; ret ; ret 8
     expect(retOffsets(Buffer.from([0xb8, 0xc3, 0, 0, 0, 0xc3, 0xc2, 8, 0]), 62)).toEqual([5, 6]);
     expect(retOffsets(Buffer.from('1f2003d5c0035fd6', 'hex'), 183)).toEqual([4]);
+  });
+
+  it('arm64 (cross-compiled): functions and RETs found, then refused as an unsupported architecture', () => {
+    const path = goArm64Build();
+    if (!path) return void console.warn('no arm64 cross-build: arm64 not checked');
+    const info = inspectGo(path)!;
+    expect(info.machine).toBe(183);
+    expect(info.reason).toMatch(/^unsupported architecture \(ELF machine arm64\)/);
+    expect(info.functions.map((f) => f.name)).toEqual([...GO_TLS_FUNCTIONS]);
+    for (const f of info.functions) {
+      expect(f.rets.length, f.name).toBeGreaterThan(0);
+      for (const r of f.rets) expect((r - f.offset) % 4).toBe(0);
+    }
   });
 
   it('files that are not Go are not Go; a Go program without crypto/tls says so', () => {

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTlsProbes, tlsProbesUnavailable, type TlsChunk, type TlsEnd, type TlsExit, type TlsProbes } from '../../../src/capture/index.js';
-import { goBuilds } from './go-build.js';
+import { goArm64Build, goBuilds } from './go-build.js';
 
 const { builds, missing } = goBuilds();
 const why = process.platform !== 'linux' ? 'needs Linux'
@@ -46,8 +46,10 @@ describe.skipIf(why !== '')('Go crypto/tls plaintext through uprobes', () => {
   const exits: TlsExit[] = [];
   const children: ChildProcess[] = [];
 
+  const arm64 = goArm64Build();
+
   beforeAll(() => {
-    probes = openTlsProbes({ targets: builds.map((b) => b.path), handleSignals: false });
+    probes = openTlsProbes({ targets: [...builds.map((b) => b.path), ...(arm64 ? [arm64] : [])], handleSignals: false });
     probes.on('chunk', (c: TlsChunk) => chunks.push(c));
     probes.on('end', (e: TlsEnd) => ends.push({ ...e, seenAfter: chunks.length }));
     probes.on('exit', (e: TlsExit) => exits.push(e));
@@ -58,8 +60,8 @@ describe.skipIf(why !== '')('Go crypto/tls plaintext through uprobes', () => {
     probes?.close();
   });
 
-  it('attaches to every build: Write, Read and Close of crypto/tls', () => {
-    expect(probes.unprobeable).toEqual([]);
+  it('attaches to every build: Write, Read and Close of crypto/tls; an arm64 build is listed as unprobeable, with the reason', () => {
+    expect(probes.unprobeable).toEqual(arm64 ? [{ path: arm64, pids: [], reason: expect.stringMatching(/^Go program \(go1\.\d+.*\): unsupported architecture/) }] : []);
     for (const b of builds) {
       const a = probes.attached.find((x) => x.path === b.path)!;
       expect(a.failed, b.name).toEqual([]);
