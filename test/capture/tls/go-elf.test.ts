@@ -6,7 +6,9 @@
  * crypto/tls, say so. Skips when no Go toolchain is installed.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GO_TLS_FUNCTIONS, inspectGo } from '../../../src/capture/tls/goelf.js';
 import { pclntabFunctions } from '../../../src/capture/tls/gopclntab.js';
@@ -21,8 +23,8 @@ const hasObjdump = spawnSync('objdump', ['--version']).status === 0;
 if (!hasObjdump) console.warn('test/capture/tls/go-elf.test.ts: no objdump (binutils): RET offsets are not cross-checked');
 
 /** Instruction-start addresses and the RET ones in [start, end), from objdump. */
-function objdumpRets(path: string, start: number, end: number): { starts: Set<number>; rets: number[] } {
-  const r = spawnSync('objdump', ['-d', '--no-show-raw-insn', `--start-address=0x${start.toString(16)}`, `--stop-address=0x${end.toString(16)}`, path], { encoding: 'utf8', maxBuffer: 64 << 20 });
+function objdumpRets(path: string, start: number, end: number, tool = 'objdump'): { starts: Set<number>; rets: number[] } {
+  const r = spawnSync(tool, ['-d', '--no-show-raw-insn', `--start-address=0x${start.toString(16)}`, `--stop-address=0x${end.toString(16)}`, path], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const starts = new Set<number>();
   const rets: number[] = [];
   for (const line of r.stdout.split('\n')) {
@@ -111,6 +113,25 @@ describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
       expect(f.rets.length, f.name).toBeGreaterThan(0);
       for (const r of f.rets) expect((r - f.offset) % 4).toBe(0);
     }
+    // llvm-objdump decodes arm64 (GNU objdump here is x86 only).
+    if (spawnSync('llvm-objdump', ['--version']).status !== 0) return void console.warn('no llvm-objdump: arm64 RETs not cross-checked');
+    for (const f of info.functions) {
+      expect(f.rets.map((r) => r - f.offset + f.address), f.name).toEqual(objdumpRets(path, f.address, f.address + f.size, 'llvm-objdump').rets);
+    }
+  });
+
+  it('a binary whose .go.buildinfo says Go 1.16 is refused: no register ABI before 1.17', () => {
+    const b = builds.find((x) => !x.stripped)!;
+    const bytes = readFileSync(b.path);
+    const at = bytes.indexOf(Buffer.from(b.goVersion));
+    expect(at).toBeGreaterThan(0);
+    // Same length, so nothing else moves: go1.26.8 → go1.16.8.
+    Buffer.from(b.goVersion.replace(/^go1\.\d\d/, 'go1.16')).copy(bytes, at);
+    const path = join(mkdtempSync(join(tmpdir(), 'tapwire-go116-')), 'old');
+    writeFileSync(path, bytes);
+    const info = inspectGo(path)!;
+    expect(info.goVersion).toMatch(/^go1\.16/);
+    expect(info.reason).toMatch(/^built by go1\.16.*: before Go 1\.17 arguments are passed on the stack/);
   });
 
   it('files that are not Go are not Go; a Go program without crypto/tls says so', () => {
