@@ -5,6 +5,8 @@ import { IdentityMap } from '../enrich/index.js';
 import { Redactor, type FlowRecord } from '../flows/index.js';
 import { Recorder } from '../live/index.js';
 import { openRunLog } from '../run/index.js';
+import { PlaintextPackets } from '../pipeline/index.js';
+import type { ConnectionInfo } from '../stream/index.js';
 import { FlowStore } from '../store/index.js';
 import { Watcher, type StandingSpec } from '../watch/index.js';
 import { FlowFeed, StoreSource } from '../service/index.js';
@@ -162,7 +164,15 @@ export class Agent {
         },
         connectionMemory: LIVE_CONNECTION_MEMORY,
       });
-      tls = AgentTls.start(o.tls ?? 'off', recorder.pipeline.streams, (line) => o.onTls?.(line), o.filter, recorder.pipeline.serverNames);
+      // Decrypted streams are kept with the wire's packets, as TCP on their 4-tuple with their mark,
+      // so a snapshot's pcap holds them and can be decoded again (kubeshark/kubeshark#1882).
+      const kept = new PlaintextPackets(
+        recorder.pipeline.streams,
+        (p) => store.addPacket(p.time, p.linkType, p.data, p.data.length, p.mark),
+        (conn) => originOf(tls, conn),
+        (e) => o.onTls?.(`TLS plaintext not kept for pcap export: ${e.message}`),
+      );
+      tls = AgentTls.start(o.tls ?? 'off', kept, (line) => o.onTls?.(line), o.filter, recorder.pipeline.serverNames);
     } catch (e) {
       recorder?.stop();
       server.close();
@@ -204,6 +214,16 @@ export class Agent {
     });
     await this.store.close();
   }
+}
+
+/**
+ * The origin (library, process, server name) of a plaintext connection, as AgentTls marks its
+ * records: asked through annotate() with the connection's id and ends, which is all it reads.
+ */
+function originOf(tls: AgentTls | undefined, conn: ConnectionInfo): FlowRecord['tls'] {
+  const probe = { connectionId: conn.id, src: conn.client, dst: conn.server } as FlowRecord;
+  tls?.annotate(probe);
+  return probe.tls;
 }
 
 /** Feeds a standing-spec watcher the stored flows of its window, page by page. */

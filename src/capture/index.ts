@@ -7,4 +7,8 @@ export { CaptureOpenError, LiveCapture, type LiveCounters } from './live.js';
 export { captureSize, readCapture } from './reader.js';
 export { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from './timeorder.js';
 export { CaptureFormatError, type Packet, type ReaderInfo } from './types.js';
+export {
+  decodeMark, encodeMark, markComment, parseMarkComment, PLAINTEXT_COMMENT_PREFIX, PLAINTEXT_INTERFACE, PLAINTEXT_INTERFACE_DESCRIPTION, type PlaintextMark,
+} from './plaintext-mark.js';
 export * from './tls/index.js';
+export * from './owners/index.js';

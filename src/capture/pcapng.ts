@@ -1,4 +1,5 @@
 import type { Violations } from '../common/index.js';
+import { parseMarkComment, PLAINTEXT_INTERFACE, type PlaintextMark } from './plaintext-mark.js';
 import type { Packet, PacketSink } from './types.js';
 
 /*
@@ -17,6 +18,8 @@ const IDB = 0x00000001;
 const OPB = 0x00000002; // obsolete Packet Block (§ Appendix A)
 const SPB = 0x00000003;
 const EPB = 0x00000006;
+const OPT_COMMENT = 1;
+const OPT_IF_NAME = 2;
 const OPT_IF_TSRESOL = 9;
 const OPT_IF_TSOFFSET = 14;
 /** A block longer than this is taken for a lie: no real capture writes 64 MiB frames. */
@@ -31,6 +34,8 @@ interface Iface {
   /** Units per second of this interface's timestamps. */
   perSec: number;
   offset: number;
+  /** if_name is tapwire's decrypted-plaintext interface (plaintext-mark.ts). */
+  plaintext: boolean;
 }
 
 export class PcapngParser {
@@ -107,10 +112,10 @@ export class PcapngParser {
   private readIdb(body: Buffer, at: number): void {
     if (body.length < 8) {
       this.violations.add('pcapng.idb_short', `interface block at byte ${at} is ${body.length} bytes`, at);
-      this.ifaces.push({ linkType: -1, snaplen: 0, perSec: 1e6, offset: 0 });
+      this.ifaces.push({ linkType: -1, snaplen: 0, perSec: 1e6, offset: 0, plaintext: false });
       return;
     }
-    const iface: Iface = { linkType: this.u16(body, 0), snaplen: this.u32(body, 4), perSec: 1e6, offset: 0 };
+    const iface: Iface = { linkType: this.u16(body, 0), snaplen: this.u32(body, 4), perSec: 1e6, offset: 0, plaintext: false };
     // Options: code(2) length(2) value padded to 4.
     let p = 8;
     while (p + 4 <= body.length) {
@@ -126,13 +131,15 @@ export class PcapngParser {
         const hi = this.little ? body.readInt32LE(v + 4) : body.readInt32BE(v);
         const lo = this.little ? body.readUInt32LE(v) : body.readUInt32BE(v + 4);
         iface.offset = hi * 4294967296 + lo;
+      } else if (code === OPT_IF_NAME) {
+        iface.plaintext = body.toString('utf8', v, v + olen).replace(/\0+$/, '') === PLAINTEXT_INTERFACE;
       }
       p = v + ((olen + 3) & ~3);
     }
     this.ifaces.push(iface);
   }
 
-  private emit(ifId: number, tsHigh: number, tsLow: number, data: Buffer, wireLen: number, at: number): void {
+  private emit(ifId: number, tsHigh: number, tsLow: number, data: Buffer, wireLen: number, at: number, options?: Buffer): void {
     this.frame++;
     const iface = this.ifaces[ifId];
     if (!iface || iface.linkType < 0) {
@@ -157,7 +164,42 @@ export class PcapngParser {
       data,
       wireLen: wireLen >= data.length ? wireLen : data.length,
     };
+    const mark = this.markOf(iface, options, at);
+    if (mark) packet.plaintext = mark;
     this.sink(packet);
+  }
+
+  /**
+   * The decrypted-plaintext mark of a packet block: its interface is tapwire's plaintext one and
+   * its opt_comment carries the mark. A mark that cannot be read, or one on another interface, is
+   * a violation and the packet an ordinary one; other comments are people's notes, left alone.
+   */
+  private markOf(iface: Iface, options: Buffer | undefined, at: number): PlaintextMark | undefined {
+    let said: { mark: PlaintextMark } | { error: string } | undefined;
+    for (let p = 0; options && p + 4 <= options.length && !said;) {
+      const code = this.u16(options, p);
+      const olen = this.u16(options, p + 2);
+      const v = p + 4;
+      if (code === 0) break;
+      if (v + olen > options.length) {
+        if (iface.plaintext) said = { error: `option ${code} of ${olen} bytes runs past its block` };
+        break;
+      }
+      if (code === OPT_COMMENT) said = parseMarkComment(options.toString('utf8', v, v + olen));
+      p = v + ((olen + 3) & ~3);
+    }
+    if (!iface.plaintext && !said) return undefined;
+    const where = `packet block at byte ${at}`;
+    if (!iface.plaintext) {
+      this.violations.add('pcapng.plaintext_mark', `${where} is marked as decrypted TLS plaintext on an interface not named ${PLAINTEXT_INTERFACE}; decoded as an ordinary packet`, this.frame);
+      return undefined;
+    }
+    if (!said) said = { error: 'no tapwire mark in its comment' };
+    if ('error' in said) {
+      this.violations.add('pcapng.plaintext_mark', `${where} on interface ${PLAINTEXT_INTERFACE}: ${said.error}; decoded as an ordinary packet`, this.frame);
+      return undefined;
+    }
+    return said.mark;
   }
 
   private readEpb(body: Buffer, at: number): void {
@@ -172,7 +214,8 @@ export class PcapngParser {
       this.violations.add('pcapng.caplen', `packet block at byte ${at} claims ${cap} captured bytes but holds ${body.length - 20}`, this.frame);
       return;
     }
-    this.emit(this.u32(body, 0), this.u32(body, 4), this.u32(body, 8), body.subarray(20, 20 + cap), this.u32(body, 16), at);
+    // Options follow the packet data, padded to 32 bits (§4.3).
+    this.emit(this.u32(body, 0), this.u32(body, 4), this.u32(body, 8), body.subarray(20, 20 + cap), this.u32(body, 16), at, body.subarray(Math.min(body.length, 20 + ((cap + 3) & ~3))));
   }
 
   private readSpb(body: Buffer, at: number): void {

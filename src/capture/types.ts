@@ -1,3 +1,5 @@
+import type { PlaintextMark } from './plaintext-mark.js';
+
 /**
  * One captured frame as it leaves a packet source.
  *
@@ -18,6 +20,12 @@ export interface Packet {
   data: Buffer;
   /** Length of the frame on the wire. */
   wireLen: number;
+  /**
+   * Set when the frame is not wire bytes but decrypted TLS plaintext synthesized as TCP on the
+   * real 4-tuple (a tapwire pcapng export: plaintext-mark.ts). The pipeline reassembles such frames
+   * apart from the wire's, which share their 4-tuple.
+   */
+  plaintext?: PlaintextMark;
 }
 
 export type PacketSink = (packet: Packet) => void;

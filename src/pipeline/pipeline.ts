@@ -1,9 +1,9 @@
 import { DEFAULT_BODY_LIMIT, Violations } from '../common/index.js';
-import { DEFAULT_TIME_ORDER, TimeOrder, type Packet, type TimeOrderOptions } from '../capture/index.js';
+import { DEFAULT_TIME_ORDER, TimeOrder, type Packet, type PlaintextMark, type TimeOrderOptions } from '../capture/index.js';
 import { Decoder, formatIp, IPPROTO_TCP, IPPROTO_UDP, type Decoded } from '../decode/index.js';
 import { DEFAULT_REASSEMBLY_LIMITS, TcpReassembler, type ReassemblyLimits } from '../reassembly/index.js';
 import { ANALYZERS, DatagramDispatcher, Dispatcher, type Analyzer, type DatagramAnalyzer, type ProtocolAnalyzer, type ProtoSchemas } from '../protocols/index.js';
-import type { ConnectionInfo, StreamHandler } from '../stream/index.js';
+import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/index.js';
 import { FlowBuilder, type FlowRecord, type Redactor } from '../flows/index.js';
 import { decodeCoverage, EncryptedConnections, UdpFlows, type DecodeCoverage } from './coverage.js';
 import { LimitCounter, type LimitCounts } from './limits.js';
@@ -55,6 +55,9 @@ export class Pipeline {
   /** ClientHellos' server names by connection, as soon as read (marks records decrypted from the same connection). */
   readonly serverNames = new ServerNames();
   private readonly limitCounter = new LimitCounter();
+  private readonly reassemblyLimits: ReassemblyLimits;
+  /** Decrypted TLS plaintext that came as packets (a tapwire pcapng export): reassembled apart, on first need. */
+  private plaintext?: PlaintextConnections;
   packets = 0;
   /** Captured bytes of all packets. */
   bytes = 0;
@@ -74,13 +77,22 @@ export class Pipeline {
     const emit = (tx: Parameters<FlowBuilder['build']>[0], conn: Parameters<FlowBuilder['build']>[1]) => {
       this.flows++;
       const r = this.builder.build(tx, conn);
+      const origin = this.plaintext?.originOf(conn.id);
+      if (origin) {
+        // Marked as the live agent marks it (agent/tls.ts), the server name from the mark or else
+        // from the ClientHello of the same connection's ciphertext in the same capture.
+        r.tls = { ...origin };
+        const sni = origin.sni ?? this.serverNames.of(r.src, r.dst);
+        if (sni !== undefined) r.tls.sni = sni;
+      }
       this.limitCounter.record(r);
       this.encrypted.record(r);
       onRecord(r);
     };
     this.dispatcher = new Dispatcher(analyzers.filter((a): a is ProtocolAnalyzer => a.transport === 'tcp'), options, this.violations, emit);
     this.datagrams = new DatagramDispatcher(analyzers.filter((a): a is DatagramAnalyzer => a.transport === 'udp'), options, this.violations, emit);
-    this.reassembler = new TcpReassembler(this.dispatcher, this.violations, { ...DEFAULT_REASSEMBLY_LIMITS, ...opts.reassembly });
+    this.reassemblyLimits = { ...DEFAULT_REASSEMBLY_LIMITS, ...opts.reassembly };
+    this.reassembler = new TcpReassembler(this.dispatcher, this.violations, this.reassemblyLimits);
     const timeOrder = { ...DEFAULT_TIME_ORDER, ...opts.timeOrder };
     this.windowSec = timeOrder.windowSec;
     this.order = new TimeOrder((p) => this.ordered(p), timeOrder);
@@ -95,7 +107,11 @@ export class Pipeline {
   private ordered(p: Packet): void {
     const d = this.decoder.decode(p);
     if (!d) return;
-    if (d.proto === IPPROTO_TCP) this.reassembler.packet(d);
+    if (p.plaintext && d.proto === IPPROTO_TCP) {
+      // Same 4-tuple as the wire's ciphertext: a reassembler of its own keeps the two apart.
+      this.plaintext ??= new PlaintextConnections(this.dispatcher, this.violations, this.reassemblyLimits);
+      this.plaintext.packet(d, p.plaintext);
+    } else if (d.proto === IPPROTO_TCP) this.reassembler.packet(d);
     else if (d.proto === IPPROTO_UDP && !this.datagram(d)) this.udp.packet(d);
   }
 
@@ -144,16 +160,71 @@ export class Pipeline {
   tick(nowSec: number): void {
     this.order.advance(nowSec);
     this.reassembler.tick(nowSec - this.windowSec);
+    this.plaintext?.reassembler.tick(nowSec - this.windowSec);
     this.datagrams.tick(nowSec - this.windowSec);
   }
 
   finish(): void {
     this.order.flush();
     this.reassembler.finish();
+    this.plaintext?.reassembler.finish();
     this.datagrams.finish();
   }
 
   get timeOrder(): TimeOrder {
     return this.order;
+  }
+}
+
+/**
+ * Decrypted TLS plaintext read back from packets (PlaintextPackets wrote them): reassembled by a
+ * TcpReassembler of its own, because the wire's ciphertext of the same connection has the same
+ * 4-tuple, then dispatched like any stream. Its connections' ids start with `tls-` (as the live
+ * agent's plaintext connections do) and each keeps the mark of the packet that opened it, for
+ * the records' `tls`.
+ */
+class PlaintextConnections implements StreamHandler {
+  readonly reassembler: TcpReassembler;
+  private readonly origins = new Map<string, PlaintextMark>();
+  private mark?: PlaintextMark;
+
+  constructor(private readonly next: StreamHandler, violations: Violations, limits: ReassemblyLimits) {
+    this.reassembler = new TcpReassembler(this, violations, limits);
+  }
+
+  packet(d: Decoded, mark: PlaintextMark): void {
+    // open() runs inside this call when the packet starts a connection.
+    this.mark = mark;
+    this.reassembler.packet(d);
+    this.mark = undefined;
+  }
+
+  originOf(id: string): PlaintextMark | undefined {
+    return this.origins.get(id);
+  }
+
+  open(conn: ConnectionInfo): void {
+    // The reassembler made this object and keeps passing it: renamed once, the id holds throughout.
+    conn.id = `tls-${conn.id}`;
+    if (this.mark) this.origins.set(conn.id, this.mark);
+    this.next.open(conn);
+  }
+
+  data(conn: ConnectionInfo, dir: Dir, bytes: Buffer, meta: StreamMeta): void {
+    this.next.data(conn, dir, bytes, meta);
+  }
+
+  gap(conn: ConnectionInfo, dir: Dir, length: number, meta: StreamMeta): void {
+    this.next.gap(conn, dir, length, meta);
+  }
+
+  fin(conn: ConnectionInfo, dir: Dir, time: number): void {
+    this.next.fin(conn, dir, time);
+  }
+
+  close(conn: ConnectionInfo, time: number, reason: CloseReason): void {
+    // Closing emits the connection's last records (synchronously): they still find their origin.
+    this.next.close(conn, time, reason);
+    this.origins.delete(conn.id);
   }
 }

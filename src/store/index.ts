@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
+import { encodeMark, type PlaintextMark } from '../capture/index.js';
 import type { ClusterEvent, EventQuery } from '../enrich/index.js';
 import type { FlowRecord } from '../flows/index.js';
 import { encodeRecord } from './codec.js';
@@ -201,12 +202,16 @@ export class FlowStore {
     }
   }
 
-  /** A raw packet for pcap export; `data` is copied. */
-  addPacket(time: number, linkType: number, data: Buffer, wireLen: number): void {
+  /**
+   * A raw packet for pcap export; `data` is copied. With `mark`, it is decrypted TLS plaintext
+   * synthesized as TCP (pipeline/plaintext-packets.ts): the mark is the frame's key, so it is kept,
+   * retained and pinned with the wire's packets, and exported on its own pcapng interface.
+   */
+  addPacket(time: number, linkType: number, data: Buffer, wireLen: number, mark?: PlaintextMark): void {
     this.assertWritable();
     if (!Number.isFinite(time)) throw new RangeError(`packet time ${time} is not a time`);
     if (!Number.isInteger(linkType) || linkType < 0 || linkType > 0xffff) throw new RangeError(`link type ${linkType} out of range`);
-    this.packets.append(time, linkType, '', packetBody(data, wireLen));
+    this.packets.append(time, linkType, mark ? encodeMark(mark) : '', packetBody(data, wireLen));
   }
 
   /**
@@ -244,13 +249,16 @@ export class FlowStore {
     return queryFlows(q, this.memory, this.flows, this.sinkOf('flows'));
   }
 
-  /** Packets of [since, until] as pcap (pcapng for mixed link types); `lost` says why any are missing. */
-  async exportPcap(since: number, until: number, out: NodeJS.WritableStream, linkType?: number): Promise<{ packets: number; lost: string | null }> {
+  /**
+   * Packets of [since, until] as pcap (pcapng for mixed link types, or when decrypted TLS plaintext
+   * is among them: `plaintext` counts those, absent when none); `lost` says why any are missing.
+   */
+  async exportPcap(since: number, until: number, out: NodeJS.WritableStream, linkType?: number): Promise<{ packets: number; plaintext?: number; lost: string | null }> {
     const r = await exportPackets(this.packets, since, until, out, linkType, (d) => this.damaged(d, 'packets'));
     // After the export: damage it found on the way is among the losses it states.
     const lost = this.lost(since, until).packets;
     const during = r.vanished ? 'some were deleted by retention while the export ran' : null;
-    return { packets: r.packets, lost: [lost, during].filter(Boolean).join('; ') || null };
+    return { packets: r.packets, ...(r.plaintext ? { plaintext: r.plaintext } : {}), lost: [lost, during].filter(Boolean).join('; ') || null };
   }
 
   /** Why flows or packets of [since, until] are missing (retention, a crash, before the first kept), or null. */
