@@ -12,10 +12,15 @@
  * resolution the agents store.
  */
 
+import { PLAINTEXT_INTERFACE, PLAINTEXT_INTERFACE_DESCRIPTION } from '../capture/index.js';
 import { pcapngPacketBlock, pcapRecord } from '../store/index.js';
 
-/** A packet of one agent's stream. */
-interface Packet { time: number; linkType: number; data: Buffer; wireLen: number }
+/**
+ * A packet of one agent's stream. `plaintext`: on the agent's decrypted-plaintext interface
+ * (capture/plaintext-mark.ts), with `comment` its mark, both carried into the merged pcapng so the
+ * plaintext stays apart from the ciphertext of its 4-tuple.
+ */
+interface Packet { time: number; linkType: number; data: Buffer; wireLen: number; plaintext?: boolean; comment?: string }
 
 const PCAP_US = 0xa1b2c3d4, PCAP_NS = 0xa1b23c4d, PCAPNG_SHB = 0x0a0d0d0a, BYTE_ORDER = 0x1a2b3c4d;
 const SNAPLEN = 262_144;
@@ -57,6 +62,8 @@ class Bytes {
 export class PacketReader {
   /** Link type of each interface (pcapng IDB order; one for pcap). */
   linkTypes: number[] = [];
+  /** Whether each interface is the decrypted-plaintext one (if_name PLAINTEXT_INTERFACE). */
+  plaintext: boolean[] = [];
   private pcapng = false;
   private le = true;
   private nanos = false;
@@ -133,6 +140,7 @@ export class PacketReader {
     if (total < 28 || total > MAX_BLOCK) throw new Error(`a pcapng section header says it is ${total} bytes long`);
     await this.bytes.take(total - 12);
     this.linkTypes = [];
+    this.plaintext = [];
     this.resolution = [];
   }
 
@@ -156,15 +164,33 @@ export class PacketReader {
         const units = this.resolution[iface];
         if (units === undefined) throw new Error(`a pcapng packet names interface ${iface}, which was not declared`);
         const ts = this.u32(body, 4) * 2 ** 32 + this.u32(body, 8);
-        return { time: ts / units, linkType: this.linkTypes[iface]!, data: body.subarray(20, 20 + caplen), wireLen: this.u32(body, 16) };
+        const p: Packet = { time: ts / units, linkType: this.linkTypes[iface]!, data: body.subarray(20, 20 + caplen), wireLen: this.u32(body, 16) };
+        if (this.plaintext[iface]) {
+          p.plaintext = true;
+          const comment = this.option(body.subarray(20 + ((caplen + 3) & ~3), total - 12), 1);
+          if (comment !== undefined) p.comment = comment;
+        }
+        return p;
       }
       // Other blocks (statistics, name resolution, simple packets without a time) are skipped.
     }
   }
 
-  /** An Interface Description Block's body (without the trailing length): link type and if_tsresol. */
+  /** The text of option `code` among a block's options, if there. */
+  private option(b: Buffer, code: number): string | undefined {
+    for (let at = 0; at + 4 <= b.length;) {
+      const c = this.u16(b, at), len = this.u16(b, at + 2);
+      if (c === 0 || at + 4 + len > b.length) return undefined;
+      if (c === code) return b.toString('utf8', at + 4, at + 4 + len);
+      at += 4 + len + ((4 - (len % 4)) % 4);
+    }
+    return undefined;
+  }
+
+  /** An Interface Description Block's body (without the trailing length): link type, if_name, if_tsresol. */
   private interface(b: Buffer): void {
     this.linkTypes.push(this.u16(b, 0));
+    this.plaintext.push(this.option(b.subarray(8), 2) === PLAINTEXT_INTERFACE);
     let units = 1e6;
     for (let at = 8; at + 4 <= b.length;) {
       const code = this.u16(b, at), len = this.u16(b, at + 2);
@@ -232,7 +258,8 @@ export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableSt
   const types = [...new Set(readers.flatMap((r) => r.linkTypes))];
   const w = new Out(out);
   const iface = new Map<string, number>();
-  const ng = types.length > 1;
+  // Decrypted plaintext needs its own interface and comments: pcapng, whatever the link types.
+  const ng = types.length > 1 || readers.some((r) => r.plaintext.includes(true));
   if (!ng) {
     const h = Buffer.alloc(24);
     h.writeUInt32LE(PCAP_US, 0);
@@ -252,9 +279,11 @@ export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableSt
     shb.writeUInt32LE(28, 24);
     await w.put(shb);
     for (const r of readers) {
-      for (const lt of new Set(r.linkTypes)) {
-        iface.set(`${r.agent}\u0000${lt}`, iface.size);
-        await w.put(idb(lt, r.agent));
+      for (const key of new Set(r.linkTypes.map((lt, i) => `${lt}\u0000${r.plaintext[i] === true}`))) {
+        const [lt, plain] = key.split('\u0000');
+        iface.set(`${r.agent}\u0000${key}`, iface.size);
+        // The plaintext interface keeps its name (readers know it by it) and says whose it is.
+        await w.put(plain === 'true' ? idb(Number(lt), PLAINTEXT_INTERFACE, `${PLAINTEXT_INTERFACE_DESCRIPTION}; from ${r.agent}`) : idb(Number(lt), r.agent));
       }
     }
   }
@@ -276,26 +305,30 @@ export async function mergePcaps(readers: PacketReader[], out: NodeJS.WritableSt
     // Copied: a reader's buffer may be reused for its next packet while this one is still queued.
     const copy = { ...p, data: Buffer.from(p.data) };
     if (!ng) await w.put(...pcapRecord(copy));
-    else await w.put(...pcapngPacketBlock(copy, iface.get(`${readers[k]!.agent}\u0000${p.linkType}`) ?? 0));
+    else await w.put(...pcapngPacketBlock(copy, iface.get(`${readers[k]!.agent}\u0000${p.linkType}\u0000${p.plaintext === true}`) ?? 0, p.comment));
     heads[k] = await next(readers[k]!);
   }
   await w.flush();
   return { packets, broken };
 }
 
-/** An Interface Description Block with if_name (option 2): the agent the packets came from. */
-function idb(linkType: number, name: string): Buffer {
-  const text = Buffer.from(name, 'utf8');
-  const pad = (4 - (text.length % 4)) % 4;
-  const total = 20 + 4 + text.length + pad + 4;
+/** An Interface Description Block with if_name (option 2): the agent the packets came from; if_description (3) when given. */
+function idb(linkType: number, name: string, description?: string): Buffer {
+  const opts = [[2, Buffer.from(name, 'utf8')], ...(description !== undefined ? [[3, Buffer.from(description, 'utf8')]] : [])] as [number, Buffer][];
+  const optBytes = opts.reduce((n, [, t]) => n + 4 + t.length + ((4 - (t.length % 4)) % 4), 0);
+  const total = 20 + optBytes + 4;
   const b = Buffer.alloc(total);
   b.writeUInt32LE(1, 0);
   b.writeUInt32LE(total, 4);
   b.writeUInt16LE(linkType, 8);
   b.writeUInt32LE(SNAPLEN, 12);
-  b.writeUInt16LE(2, 16);
-  b.writeUInt16LE(text.length, 18);
-  text.copy(b, 20);
+  let at = 16;
+  for (const [code, text] of opts) {
+    b.writeUInt16LE(code, at);
+    b.writeUInt16LE(text.length, at + 2);
+    text.copy(b, at + 4);
+    at += 4 + text.length + ((4 - (text.length % 4)) % 4);
+  }
   // opt_endofopt (4 zero bytes) is already there, then the trailing length.
   b.writeUInt32LE(total, total - 4);
   return b;
