@@ -15,6 +15,7 @@
  * Close (the session's end); their chunks say library 'go' and `ssl` is the *tls.Conn.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import {
   ADDON_PATH, BPF_OBJECT_PATH, bpfStatsEnabled, loadAddon, tlsProbesUnavailable, type AddonCounters, type BpfAddon, type BpfHandle, type ProgramCost,
 } from './addon.js';
@@ -56,6 +57,13 @@ export interface TlsChunk {
   connection?: TcpTuple;
   /** openssl: SSL_read/SSL_write (ssl is an SSL*); go: crypto/tls (ssl is a *tls.Conn). */
   library: TlsLibrary;
+  /**
+   * The process's side of the TCP connection: 'server' when its local port is one it listens on
+   * (/proc/<pid>/net/tcp{,6}, looked at on the session's first chunk), else 'client'; undefined
+   * when the connection is not known. Who writes first does not tell: Go's HTTP/2 server sends its
+   * SETTINGS before the client's preface arrives.
+   */
+  side?: 'client' | 'server';
 }
 
 /**
@@ -180,6 +188,8 @@ export class TlsProbes extends EventEmitter {
   private readonly conns = new ConnResolver();
   /** `${pid}:${ssl}` → chunks waiting for their fd. */
   private readonly held = new Map<string, { since: number; chunks: TlsChunk[] }>();
+  /** `${pid}:${ssl}` → the process's side of the session's connection. */
+  private readonly sides = new Map<string, 'client' | 'server'>();
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly epochOffsetNs: bigint;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
@@ -329,6 +339,7 @@ export class TlsProbes extends EventEmitter {
         this.held.delete(key);
         for (const c of h.chunks) this.deliver(c);
       }
+      for (const key of this.sides.keys()) if (key.startsWith(`${e.pid}:`)) this.sides.delete(key);
       this.exits++;
       const exit: TlsExit = { pid: e.pid, time: Number(e.tsNs + this.epochOffsetNs) / 1e9, comm: e.comm };
       this.emit('exit', exit);
@@ -343,6 +354,7 @@ export class TlsProbes extends EventEmitter {
         this.held.delete(key);
         for (const c of h.chunks) this.deliver(c);
       }
+      this.sides.delete(key);
       this.ends++;
       const end: TlsEnd = { library: e.library, pid: e.pid, ssl, time: Number(e.tsNs + this.epochOffsetNs) / 1e9, comm: e.comm, fd: e.fd };
       if (e.connection) end.connection = e.connection;
@@ -470,9 +482,41 @@ export class TlsProbes extends EventEmitter {
       const t = this.conns.resolve(c.pid, c.fd, c.ssl);
       if (t) c.connection = t;
     }
+    if (c.connection && this.opts.resolveConnections !== false) {
+      const key = `${c.pid}:${c.ssl}`;
+      let side = this.sides.get(key);
+      if (!side) {
+        side = listensOn(c.pid, c.connection.local.port) ? 'server' : 'client';
+        if (this.sides.size > 100_000) this.sides.clear();
+        this.sides.set(key, side);
+      }
+      c.side = side;
+    }
     this.chunks++;
     this.emit('chunk', c);
   }
+}
+
+/**
+ * Whether `pid` has a TCP socket listening on `port` (in its own network namespace). By port only:
+ * a client whose ephemeral port equals one the same process listens on elsewhere is misread.
+ */
+function listensOn(pid: number, port: number): boolean {
+  const want = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const f of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${f}`, 'latin1');
+    } catch {
+      continue;
+    }
+    // "  sl  local_address rem_address   st …": st 0A is TCP_LISTEN.
+    for (const line of text.split('\n')) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A' && cols[1]?.endsWith(want)) return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -87,6 +87,7 @@ describe.skipIf(why !== '')('Go crypto/tls plaintext through uprobes', () => {
     expect(text(mine(client.pid, 'ingress'))).toBe(resp);
     for (const c of chunks.filter((x) => x.pid === client.pid || x.pid === server.pid)) {
       expect(c.library).toBe('go');
+      expect(c.side).toBe(c.pid === client.pid ? 'client' : 'server');
       expect(c.fd).toBeGreaterThanOrEqual(0);
       expect(['go-conn', 'cached']).toContain(c.fdSource);
       expect(c.connection).toBeDefined();
@@ -103,6 +104,25 @@ describe.skipIf(why !== '')('Go crypto/tls plaintext through uprobes', () => {
     expect(end.seenAfter).toBeGreaterThan(lastChunk);
     // The server sees the close and closes its side.
     await until(() => ends.some((e) => e.pid === server.pid && e.ssl === mine(server.pid, 'ingress')[0]!.ssl));
+    server.kill('SIGKILL');
+  });
+
+  it('HTTP/2 through ALPN h2: the preface and frames on both ends, the sides told apart although the server writes first', async () => {
+    const b = builds[0]!;
+    const server = spawn(b.path, ['server', '-h2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(server);
+    const port = Number((await lineOf(server, /^listening (\d+)/))[1]);
+    const client = spawn(b.path, ['client', '-h2', '-url', `https://127.0.0.1:${port}/h2/items/7`, '-close'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    expect((await lineOf(client, /^status (\d+)/))[1]).toBe('200');
+    const mine = (pid: number | undefined, dir: TlsChunk['direction']) => chunks.filter((c) => c.pid === pid && c.direction === dir);
+    await until(() => text(mine(client.pid, 'ingress')).includes('/h2/items/7') && ends.some((e) => e.pid === client.pid));
+    await until(() => text(mine(server.pid, 'ingress')).length >= text(mine(client.pid, 'egress')).length);
+    const req = text(mine(client.pid, 'egress'));
+    expect(req.startsWith('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')).toBe(true);
+    expect(text(mine(server.pid, 'ingress'))).toBe(req);
+    expect(text(mine(client.pid, 'ingress'))).toBe(text(mine(server.pid, 'egress')).slice(0, text(mine(client.pid, 'ingress')).length));
+    for (const c of [...mine(client.pid, 'egress'), ...mine(client.pid, 'ingress')]) expect(c.side).toBe('client');
+    for (const c of [...mine(server.pid, 'egress'), ...mine(server.pid, 'ingress')]) expect(c.side).toBe('server');
     server.kill('SIGKILL');
   });
 
