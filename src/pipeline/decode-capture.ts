@@ -34,6 +34,12 @@ export interface CaptureSummary {
   /** Packets more than the reorder window out of time order, decoded late. */
   late: number;
   reassembly: ReassemblyStats;
+  /**
+   * Decrypted TLS plaintext in the file (a tapwire pcapng export's `tapwire-tls-plaintext`
+   * interface): its packets and connections, reassembled apart from the wire's (`reassembly` counts
+   * only the wire's). Absent when the file holds none.
+   */
+  plaintext?: { packets: number; connections: number };
   /** Limits that records show one by one, counted: `pipeline.limits()`. */
   limits: LimitCounts;
   decode: DecodeStats;
@@ -91,6 +97,7 @@ export async function decodeCapture(file: string, o: DecodeOptions = {}): Promis
     ...(info.truncatedAt !== undefined ? { truncatedAt: info.truncatedAt } : {}),
     coverage: p.coverage(), late: p.timeOrder.late,
     reassembly: p.reassembler.stats, limits: p.limits(), decode: p.decoder.stats, seconds: elapsedSec,
+    ...(p.plaintextStats ? { plaintext: p.plaintextStats } : {}),
   };
   return { flows, summary };
 }

@@ -136,6 +136,14 @@ export class Pipeline {
   }
 
   /**
+   * Decrypted TLS plaintext read as packets (a tapwire pcapng export): its packets and connections,
+   * reassembled apart from the wire's; undefined when there was none.
+   */
+  get plaintextStats(): { packets: number; connections: number } | undefined {
+    return this.plaintext && { packets: this.plaintext.packets, connections: this.plaintext.reassembler.stats.connections };
+  }
+
+  /**
    * What was seen but not decoded: TCP connections no decoder took (by why), UDP flows, and a
    * sample of their servers. Connections still open count once they end (finish() ends them all).
    */
@@ -187,6 +195,7 @@ class PlaintextConnections implements StreamHandler {
   readonly reassembler: TcpReassembler;
   private readonly origins = new Map<string, PlaintextMark>();
   private mark?: PlaintextMark;
+  packets = 0;
 
   constructor(private readonly next: StreamHandler, violations: Violations, limits: ReassemblyLimits) {
     this.reassembler = new TcpReassembler(this, violations, limits);
@@ -195,6 +204,7 @@ class PlaintextConnections implements StreamHandler {
   packet(d: Decoded, mark: PlaintextMark): void {
     // open() runs inside this call when the packet starts a connection.
     this.mark = mark;
+    this.packets++;
     this.reassembler.packet(d);
     this.mark = undefined;
   }

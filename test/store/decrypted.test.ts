@@ -160,6 +160,8 @@ describe('decrypted TLS plaintext kept as packets, exported as pcapng, decoded a
 
     const { flows, summary } = await decodeCapture(file);
     expect(summary.violations.total).toBe(0);
+    expect(summary.plaintext).toEqual({ packets: plain.length, connections: 1 });
+    expect(summary.reassembly.connections).toBe(1);
     const byProto = (p: string) => flows.filter((f) => f.protocol === p);
     expect(byProto('tls')).toHaveLength(1);
     expect(byProto('tls')[0]).toMatchObject({ request: { sni: 'tls.test' } });
@@ -276,6 +278,7 @@ describe('decrypted TLS plaintext kept as packets, exported as pcapng, decoded a
     const { flows, summary } = await decodeCapture(file);
     const expected = plain.filter((_, i) => i % comments.length < 4).length + 1;
     expect(summary.violations.counts['pcapng.plaintext_mark']).toBe(expected);
+    expect(summary.plaintext).toBeUndefined();
     expect(summary.violations.first).toMatch(/packet block at byte \d+ on interface tapwire-tls-plaintext: the mark is not JSON; decoded as an ordinary packet/);
     // Ordinary packets of an ordinary connection: the HTTP inside is decoded, without a tls mark.
     const http = flows.filter((f) => f.protocol === 'http');
