@@ -41,7 +41,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
     // The filter keeps the call's wire packets (the ciphertext, and so the handshake's server name).
-    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 2}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TAPWIRE_REDACT_KEY: 'tls-snapshot-e2e' } });
     agent.stderr!.on('data', (d) => (log += d));
     base = await new Promise<string>((resolve, reject) => {
@@ -115,5 +115,36 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     expect(tls).toHaveLength(1);
     expect(tls[0]!.connectionId).not.toBe(f.connectionId);
     expect(a.stderr).toMatch(/0 decode problems/);
+  });
+
+  it('HTTP/2 (ALPN h2) and gRPC with TLS credentials in a snapshot: decoded again from its pcap as the same http2 and grpc records, marked tls', async () => {
+    const [h2, rpc] = [port + 1, port + 2];
+    const snap = (await (await fetch(`${base}/api/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'h2 and grpc' }) })).json()) as { id: string };
+    const r = spawnSync(process.execPath, [join(process.cwd(), 'test/agent/pods/tls-h2.mjs'), 'c.pem', 'k.pem', String(h2), String(rpc)], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const ask = async (filter: string) => ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: FlowRecord[] }).flows;
+    let live: FlowRecord[] = [];
+    for (let i = 0; i < 50 && live.length < 2; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      live = [...await ask(`http2 && dst.port == ${h2}`), ...await ask(`grpc && dst.port == ${rpc}`)];
+    }
+    expect(live.map((f) => f.protocol), log).toEqual(['http2', 'grpc']);
+    expect((await fetch(`${base}/api/snapshots/${snap.id}/stop`, { method: 'POST' })).status).toBe(200);
+    const file = join(dir, 'h2.pcapng');
+    writeFileSync(file, Buffer.from(await (await fetch(`${base}/api/snapshots/${snap.id}/pcap`)).arrayBuffer()));
+    const a = spawnSync(process.execPath, [BIN, 'analyze', file, '--format', 'jsonl'], { encoding: 'utf8' });
+    expect(a.status, a.stderr).toBe(0);
+    const again = a.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRecord & Record<string, unknown>);
+    // The same record but for what a capture file adds or rounds: frame numbers, times to the µs the pcap keeps.
+    const bare = (v: unknown): unknown => (Array.isArray(v) ? v.map(bare) : v && typeof v === 'object'
+      ? Object.fromEntries(Object.entries(v).filter(([k]) => !['frames', 'start', 'end'].includes(k)).map(([k, x]) => [k, bare(x)])) : v);
+    const pick = (f: FlowRecord & Record<string, unknown>) => bare({ protocol: f.protocol, src: f.src, dst: f.dst, tls: f.tls, request: f.request, response: f.response, grpc: f.grpc });
+    for (const l of live as (FlowRecord & Record<string, unknown>)[]) {
+      const same = again.filter((f) => f.protocol === l.protocol && f.dst.port === l.dst.port);
+      expect(same, a.stdout).toHaveLength(1);
+      expect(pick(same[0]!)).toEqual(pick(l));
+      expect(Math.abs(same[0]!.start - l.start)).toBeLessThan(1e-5);
+      expect(same[0]!.tls).toMatchObject({ via: 'uprobe', library: 'openssl' });
+    }
   });
 });
