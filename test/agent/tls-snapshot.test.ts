@@ -137,7 +137,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     const again = a.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRecord & Record<string, unknown>);
     // The same record but for what a capture file adds or rounds: frame numbers, times to the µs the pcap keeps.
     const bare = (v: unknown): unknown => (Array.isArray(v) ? v.map(bare) : v && typeof v === 'object'
-      ? Object.fromEntries(Object.entries(v).filter(([k]) => !['frames', 'start', 'end'].includes(k)).map(([k, x]) => [k, bare(x)])) : v);
+      ? Object.fromEntries(Object.entries(v).filter(([k]) => !['frames', 'start', 'end', 'time'].includes(k)).map(([k, x]) => [k, bare(x)])) : v);
     const pick = (f: FlowRecord & Record<string, unknown>) => bare({ protocol: f.protocol, src: f.src, dst: f.dst, tls: f.tls, request: f.request, response: f.response, grpc: f.grpc });
     for (const l of live as (FlowRecord & Record<string, unknown>)[]) {
       const same = again.filter((f) => f.protocol === l.protocol && f.dst.port === l.dst.port);
