@@ -388,7 +388,8 @@ export class TlsProbes extends EventEmitter {
       waiting.chunks.push(chunk);
       return;
     }
-    if (chunk.fd < 0 && chunk.direction === 'egress' && !this.closed) {
+    // Only OpenSSL's memory BIOs (Node) bind an fd after the data: Go's chunks have no bind event to wait for.
+    if (chunk.fd < 0 && chunk.direction === 'egress' && chunk.library === 'openssl' && !this.closed) {
       this.held.set(key, { since: Date.now(), chunks: [chunk] });
       this.holdTimer ??= setInterval(() => this.flushHeld(false), Math.max(5, (this.opts.holdMs ?? 50) / 2)).unref();
       return;

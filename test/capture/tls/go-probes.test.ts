@@ -121,8 +121,9 @@ describe.skipIf(why !== '')('Go crypto/tls plaintext through uprobes', () => {
     expect(req.startsWith('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')).toBe(true);
     expect(text(mine(server.pid, 'ingress'))).toBe(req);
     expect(text(mine(client.pid, 'ingress'))).toBe(text(mine(server.pid, 'egress')).slice(0, text(mine(client.pid, 'ingress')).length));
-    for (const c of [...mine(client.pid, 'egress'), ...mine(client.pid, 'ingress')]) expect(c.side).toBe('client');
-    for (const c of [...mine(server.pid, 'egress'), ...mine(server.pid, 'ingress')]) expect(c.side).toBe('server');
+    const said = (c: TlsChunk) => JSON.stringify({ dir: c.direction, fd: c.fd, fdSource: c.fdSource, length: c.length, time: c.time, connection: c.connection });
+    for (const c of [...mine(client.pid, 'egress'), ...mine(client.pid, 'ingress')]) expect(c.side, said(c)).toBe('client');
+    for (const c of [...mine(server.pid, 'egress'), ...mine(server.pid, 'ingress')]) expect(c.side, said(c)).toBe('server');
     server.kill('SIGKILL');
   });
 
