@@ -130,7 +130,11 @@ export class Agent {
       tls?.annotate(r);
       named(r);
     };
-    const metrics = agentMetrics({ pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes, tls: () => tls });
+    let kept: PlaintextPackets | undefined;
+    const metrics = agentMetrics({
+      pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes, tls: () => tls,
+      plaintextKept: () => (tls ? kept?.counters : undefined),
+    });
     const drain = async () => {
       const d = await recorder?.drain();
       // Records still waiting for their pods belong to the snapshot too: released with what is known.
@@ -166,7 +170,7 @@ export class Agent {
       });
       // Decrypted streams are kept with the wire's packets, as TCP on their 4-tuple with their mark,
       // so a snapshot's pcap holds them and can be decoded again (kubeshark/kubeshark#1882).
-      const kept = new PlaintextPackets(
+      kept = new PlaintextPackets(
         recorder.pipeline.streams,
         (p) => store.addPacket(p.time, p.linkType, p.data, p.data.length, p.mark),
         (conn) => originOf(tls, conn),

@@ -1,7 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { LiveCounters } from '../capture/index.js';
-import type { Pipeline } from '../pipeline/index.js';
+import type { Pipeline, PlaintextPacketCounters } from '../pipeline/index.js';
 import type { FlowStore } from '../store/index.js';
 import type { AgentKubernetes } from './kubernetes.js';
 import type { AgentTls } from './tls.js';
@@ -16,6 +16,8 @@ export interface MetricSources {
   kubernetes?: () => AgentKubernetes | undefined;
   /** With --tls: the uprobes, whose programs' kernel-side cost is reported. */
   tls?: () => AgentTls | undefined;
+  /** What of the decrypted plaintext was kept in the store as synthesized packets (for snapshots and pcap export). */
+  plaintextKept?: () => PlaintextPacketCounters | undefined;
 }
 
 /**
@@ -133,6 +135,14 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
   gauge('tapwire_tls_connections_total', 'TLS connections decrypted into the pipeline (one per session, both ends on this host counted once)', [], (g) => {
     const c = src.tls?.()?.counters();
     if (c) g.set(c.streams.connections);
+  });
+  gauge('tapwire_tls_plaintext_stored_packets_total', 'Synthesized TCP packets of decrypted plaintext kept in the store, so snapshots and pcap exports hold it', [], (g) => {
+    const c = src.plaintextKept?.();
+    if (c) g.set(c.packets);
+  });
+  gauge('tapwire_tls_plaintext_store_failures_total', 'Plaintext packets the store refused (its error is logged once): missing from pcap exports, still decoded', [], (g) => {
+    const c = src.plaintextKept?.();
+    if (c) g.set(c.failed);
   });
   const flowsSeen = new Counter({ name: 'tapwire_flows_total', help: 'Flow records built', labelNames: ['protocol'], registers: [registry] });
   return { registry, flowsSeen };

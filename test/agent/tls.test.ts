@@ -99,6 +99,9 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     expect(m(/^tapwire_tls_events_total (\S+)/m)).toBeGreaterThanOrEqual(4);
     expect(m(/^tapwire_tls_chunks_total\{state="placed"\} (\S+)/m)).toBeGreaterThanOrEqual(2);
     expect(m(/^tapwire_tls_chunks_total\{state="other-side"\} (\S+)/m)).toBeGreaterThanOrEqual(2);
+    // Kept in the store as synthesized TCP (handshake, request, response), for snapshots and pcap export.
+    expect(m(/^tapwire_tls_plaintext_stored_packets_total (\S+)/m)).toBeGreaterThanOrEqual(5);
+    expect(m(/^tapwire_tls_plaintext_store_failures_total (\S+)/m)).toBe(0);
   });
 
   it('a decrypted record carries the server name its connection\'s ClientHello asked for (the capture saw the handshake)', async () => {
