@@ -1,0 +1,177 @@
+import { connectionKey } from '../../common/index.js';
+import { loadAddon, NATIVE_BUILD_DIR, tlsProbesUnavailable, type BpfHandle } from '../tls/addon.js';
+import { classifyProcess, type ProcessTls } from './classify.js';
+import { parseOwnerBatch, type Endpoint, type OwnerEvent } from './events.js';
+import { join } from 'node:path';
+
+/** native/conn.bpf.c, built beside tls.bpf.o by `npm run build:native`. */
+export const CONN_OBJECT_PATH = join(NATIVE_BUILD_DIR, 'conn.bpf.o');
+
+/** One end of a connection: the process that connected (client) or accepted (server). */
+export interface ConnectionOwner {
+  pid: number;
+  comm: string;
+  cgroupId: number;
+  /** Epoch seconds of the connect() or accept(). */
+  time: number;
+  /** Its TLS library, looked at when it was first seen (once per pid and exec). */
+  tls: ProcessTls;
+}
+
+export interface ConnectionEnds { client?: ConnectionOwner; server?: ConnectionOwner }
+
+export interface OwnerCounters {
+  events: number;
+  connects: number;
+  accepts: number;
+  execs: number;
+  /** Connections held now, and connections forgotten to stay under `maxConnections`. */
+  connections: number;
+  evicted: number;
+  /** Processes whose library was looked at (a /proc read each), and those held now. */
+  classified: number;
+  processes: number;
+}
+
+export interface OwnerOptions {
+  /** Connections remembered, newest kept (records come out at a connection's end, so its owners must outlive it). Default 131 072. */
+  maxConnections?: number;
+  /** Processes whose library is remembered. Default 16 384. */
+  maxProcesses?: number;
+  /** Looks at a process's TLS library (default: /proc). */
+  classify?: (pid: number) => ProcessTls;
+}
+
+/** An `unknown` answer is asked again after this long: a library may be loaded after the first connection (python's `import ssl`). */
+const RECHECK_UNKNOWN_SEC = 5;
+/** An end seen this long before the other is taken as a previous connection on the same 4-tuple. */
+const REUSE_SEC = 120;
+
+/**
+ * Connection → the processes at its two ends (either end may come first, or only one: the other is
+ * on another host), for naming why a TLS connection was not decrypted. Bounded: the oldest
+ * connection is forgotten first. Fed by OwnerEvents (native/conn.bpf.c) or by hand (tests).
+ */
+export class ConnectionOwners {
+  private readonly conns = new Map<string, ConnectionEnds>();
+  private readonly procs = new Map<number, { tls: ProcessTls; at: number }>();
+  private readonly max: number;
+  private readonly maxProcs: number;
+  private readonly classify: (pid: number) => ProcessTls;
+  readonly counters: OwnerCounters = { events: 0, connects: 0, accepts: 0, execs: 0, connections: 0, evicted: 0, classified: 0, processes: 0 };
+
+  constructor(o: OwnerOptions = {}) {
+    this.max = o.maxConnections ?? 131_072;
+    this.maxProcs = o.maxProcesses ?? 16_384;
+    this.classify = o.classify ?? ((pid) => classifyProcess(pid));
+  }
+
+  /** One kernel event; `time` is its epoch seconds. */
+  add(e: OwnerEvent, time: number): void {
+    this.counters.events++;
+    if (e.kind === 'exec') {
+      this.counters.execs++;
+      this.procs.delete(e.pid);
+      return;
+    }
+    if (!e.local || !e.remote) return;
+    const owner: ConnectionOwner = { pid: e.pid, comm: e.comm, cgroupId: Number(e.cgroupId), time, tls: this.tlsOf(e.pid, time) };
+    const key = connectionKey(e.local, e.remote);
+    const had = this.conns.get(key);
+    let ends: ConnectionEnds = {};
+    if (had) {
+      this.conns.delete(key);
+      // The other end's owner stays unless it is from an earlier connection on the same 4-tuple.
+      const other = e.kind === 'connect' ? had.server : had.client;
+      if (other && Math.abs(other.time - time) < REUSE_SEC && !(e.kind === 'connect' && other.time < time - 1)) ends = e.kind === 'connect' ? { server: other } : { client: other };
+    }
+    if (e.kind === 'connect') {
+      this.counters.connects++;
+      ends.client = owner;
+    } else {
+      this.counters.accepts++;
+      ends.server = owner;
+    }
+    this.conns.set(key, ends);
+    while (this.conns.size > this.max) {
+      this.conns.delete(this.conns.keys().next().value!);
+      this.counters.evicted++;
+    }
+    this.counters.connections = this.conns.size;
+  }
+
+  /**
+   * The owners of the connection between `a` and `b` (either order), as long as they were seen by
+   * `before` (epoch seconds; a later owner is a newer connection on the same 4-tuple).
+   */
+  ends(a: Endpoint, b: Endpoint, before = Infinity): ConnectionEnds | undefined {
+    const e = this.conns.get(connectionKey(a, b));
+    if (!e) return undefined;
+    const ok = (o?: ConnectionOwner) => o !== undefined && o.time <= before + 1;
+    const out: ConnectionEnds = { ...(ok(e.client) ? { client: e.client } : {}), ...(ok(e.server) ? { server: e.server } : {}) };
+    return out.client || out.server ? out : undefined;
+  }
+
+  /** Forgets everything (tests, benches). */
+  clear(): void {
+    this.conns.clear();
+    this.procs.clear();
+    this.counters.connections = this.counters.processes = 0;
+  }
+
+  private tlsOf(pid: number, now: number): ProcessTls {
+    const p = this.procs.get(pid);
+    if (p && (p.tls.library !== 'unknown' || now - p.at < RECHECK_UNKNOWN_SEC)) return p.tls;
+    const tls = this.classify(pid);
+    this.counters.classified++;
+    this.procs.delete(pid);
+    this.procs.set(pid, { tls, at: now });
+    if (this.procs.size > this.maxProcs) this.procs.delete(this.procs.keys().next().value!);
+    this.counters.processes = this.procs.size;
+    return tls;
+  }
+}
+
+/** Why connection owners cannot be watched here (empty when they can be tried). */
+export function ownersUnavailable(): string[] {
+  return tlsProbesUnavailable();
+}
+
+/**
+ * ConnectionOwners fed by native/conn.bpf.c through the addon: every TCP connect and accept on the
+ * host. Throws with the kernel's or libbpf's words when the object cannot be loaded or a tracepoint
+ * refuses to attach (the caller says so and goes on without owners).
+ */
+export class OwnerWatch {
+  readonly owners: ConnectionOwners;
+  private handle: BpfHandle | undefined;
+  private readonly offsetSec: number;
+
+  constructor(opts: OwnerOptions & { ringBytes?: number } = {}) {
+    const why = ownersUnavailable();
+    if (why.length) throw new Error(why.join('; '));
+    const addon = loadAddon()!;
+    this.owners = new ConnectionOwners(opts);
+    const [rt, mono] = addon.clocks();
+    // Kernel times are CLOCK_MONOTONIC: the offset to the wall clock read back to back at open.
+    this.offsetSec = Number(rt - mono) / 1e9;
+    this.handle = addon.open(CONN_OBJECT_PATH, opts.ringBytes ?? 4 << 20, (b) => this.onBatch(b));
+  }
+
+  private onBatch(b: Buffer): void {
+    parseOwnerBatch(b, (e) => this.owners.add(e, Number(e.tsNs) / 1e9 + this.offsetSec));
+  }
+
+  /** The addon's counters for this object (events, batches, and `lost`: the ring was full). */
+  kernelCounters(): { events: number; batches: number; lost: number } | undefined {
+    if (!this.handle) return undefined;
+    const c = loadAddon()!.counters(this.handle);
+    return { events: c.events, batches: c.batches, lost: c.lost };
+  }
+
+  close(): void {
+    if (!this.handle) return;
+    loadAddon()!.close(this.handle);
+    this.handle = undefined;
+  }
+}
