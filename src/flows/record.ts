@@ -310,6 +310,29 @@ export interface TlsFlow extends FlowEnvelope {
   bytes?: { toServer: number; toClient: number };
   /** The first alert sent in clear, before encryption started (a failed handshake). */
   alert?: { level: 'warning' | 'fatal' | 'unknown'; description: string; by: 'client' | 'server' };
+  /**
+   * The processes holding the connection's ends on the agent's host (kernel tracepoints on connect
+   * and accept), with their TLS library and whether the uprobes read it: why a connection was not
+   * decrypted. An end not on this host, or not seen connecting or accepting, is absent.
+   */
+  processes?: { client?: TlsEndProcess; server?: TlsEndProcess };
+}
+
+/** A process at one end of a TLS connection, and what its TLS library allows (TlsFlow.processes). */
+export interface TlsEndProcess {
+  pid: number;
+  /** Its name (task comm) when it connected or accepted. */
+  comm?: string;
+  /** Its TLS library: openssl, go, java (JSSE), gnutls, nss, boringssl, rustls, or unknown. */
+  library: string;
+  /** The uprobes read this library's plaintext (OpenSSL; Go crypto/tls with its functions found). */
+  probed: boolean;
+  /** Why not, as a stable code, when not probed: unsupported-library, stripped-binary, no-symbols, not-probed. */
+  reason?: string;
+  /** The same in words: what was found ("libjvm.so mapped: Java's own TLS (JSSE)"). */
+  detail?: string;
+  /** The cgroup the process ran in (its pod or container, as the kernel numbers cgroups). */
+  cgroupId?: number;
 }
 
 /** An HTTP/2 stream or connection error that ended the exchange. */

@@ -7,7 +7,7 @@
  * field is added to src/flows/record.ts and not to the filter.
  */
 
-import type { FlowRecord, GrpcCall, Peer, PgSessionRecord, RecordMessage, StreamErrorRecord } from '../flows/index.js';
+import type { FlowRecord, GrpcCall, Peer, PgSessionRecord, RecordMessage, StreamErrorRecord, TlsEndProcess } from '../flows/index.js';
 import type { PgNotice } from '../protocols/index.js';
 
 export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
@@ -85,6 +85,11 @@ export const RESPONSE = struct('response', {
   cipher: STRING, alpn: STRING, resumed: BOOL, helloRetry: BOOL,
 } satisfies AnyFields<NonNullable<FlowRecord['response']>>);
 
+/** One end of a wire TLS connection: its process and library (TlsFlow.processes). */
+const TLS_END = struct('end', {
+  pid: INT, comm: STRING, library: STRING, probed: BOOL, reason: STRING, detail: STRING, cgroupId: INT,
+} satisfies Fields<TlsEndProcess>);
+
 export const H2_ERROR = struct('error', { code: STRING, frame: STRING, by: STRING } satisfies Fields<StreamErrorRecord>);
 
 /** `record`: the whole flow record, with the field names of the JSONL contract. */
@@ -100,4 +105,5 @@ export const RECORD = struct('record', {
   handshakeMs: DOUBLE, bytes: struct('bytes', { toServer: INT, toClient: INT }),
   alert: struct('alert', { level: STRING, description: STRING, by: STRING }),
   tls: struct('tls', { library: STRING, via: STRING, pid: INT, comm: STRING, sni: STRING }),
+  processes: struct('processes', { client: TLS_END, server: TLS_END }),
 } satisfies AnyFields<FlowRecord>);
