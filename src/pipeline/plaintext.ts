@@ -152,6 +152,22 @@ export class PlaintextStreams {
     return true;
   }
 
+  /**
+   * Process `pid` is gone (sched_process_exit: a SIGKILL, or Go, which has no SSL_free): every
+   * session of it closes now, as endSession closes one. Returns how many closed.
+   */
+  endProcess(pid: number, time: number): number {
+    const prefix = `${pid}/`;
+    let n = 0;
+    for (const [key, s] of this.sessions) {
+      if (!key.startsWith(prefix)) continue;
+      this.counters.ended++;
+      this.end(key, s, Math.max(time, s.last), 'fin');
+      n++;
+    }
+    return n;
+  }
+
   /** Closes sessions unheard of for idleSec before `now`. */
   tick(now: number): void {
     for (const [key, s] of this.sessions) if (now - s.last > this.idleSec) this.end(key, s, now, 'idle');
