@@ -11,7 +11,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readAt } from './elf.js';
 import { pclntabFunctions } from './gopclntab.js';
-import { EM_AARCH64, EM_X86_64, retOffsets } from './gorets.js';
+import { EM_AARCH64, EM_X86_64, entryProbeOffset, retOffsets } from './gorets.js';
 
 export const GO_TLS_FUNCTIONS = ['crypto/tls.(*Conn).Write', 'crypto/tls.(*Conn).Read', 'crypto/tls.(*Conn).Close'] as const;
 export type GoTlsFunctionName = (typeof GO_TLS_FUNCTIONS)[number];
@@ -22,6 +22,8 @@ export interface GoFunction {
   address: number;
   offset: number;
   size: number;
+  /** File offset of the entry probe: the entry, or the prologue's stack-check jump (gorets.ts). */
+  probe: number;
   /** File offsets of every RET instruction in the function. */
   rets: number[];
 }
@@ -200,8 +202,9 @@ export function inspectGo(path: string): GoTlsInfo | undefined {
       const f = found.find((x) => x.name === name);
       const offset = f && fileOffset(sections, f.address);
       if (!f || offset === undefined || f.size <= 0 || f.size > 1 << 20) continue;
-      const rets = retOffsets(readAt(fd, offset, f.size), machine).map((r) => offset + r);
-      info.functions.push({ name, address: f.address, offset, size: f.size, rets });
+      const code = readAt(fd, offset, f.size);
+      const rets = retOffsets(code, machine).map((r) => offset + r);
+      info.functions.push({ name, address: f.address, offset, size: f.size, probe: offset + entryProbeOffset(code, machine), rets });
     }
     if (!PROBED_MACHINES.has(machine)) return { ...info, reason: unsupported };
     const has = (n: GoTlsFunctionName) => info.functions.some((f) => f.name === n && (n === 'crypto/tls.(*Conn).Close' || f.rets.length > 0));

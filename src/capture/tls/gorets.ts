@@ -43,3 +43,30 @@ export function retOffsets(code: Buffer, machine: number): number[] {
   }
   return out;
 }
+
+/**
+ * Where to put a Go function's entry probe: on the stack-bound check's conditional jump (the
+ * prologue `[lea r12, [rsp-N];] cmp rsp|r12, [r14+16]; jbe morestack`) when there is one, else at
+ * the entry. The kernel emulates a Jcc under a uprobe, where the CMP before it is single-stepped
+ * out of line (a second trap); LEA and CMP change no argument register (RAX, RBX, RCX) nor R14.
+ * 0 (the entry) on arm64 and whenever the prologue is not that.
+ */
+export function entryProbeOffset(code: Buffer, machine: number): number {
+  if (machine !== EM_X86_64) return 0;
+  const { Decoder, DecoderOptions, FlowControl, Mnemonic } = loadIced();
+  const d = new Decoder(64, code.subarray(0, 32), DecoderOptions.None);
+  try {
+    d.ip = 0n;
+    for (let i = 0; i < 3 && d.canDecode; i++) {
+      const ins = d.decode();
+      const { mnemonic, flowControl } = ins;
+      const at = Number(ins.ip);
+      ins.free();
+      if (flowControl === FlowControl.ConditionalBranch) return i > 0 ? at : 0;
+      if (mnemonic !== Mnemonic.Lea && mnemonic !== Mnemonic.Cmp) return 0;
+    }
+    return 0;
+  } finally {
+    d.free();
+  }
+}

@@ -250,7 +250,7 @@ export class TlsProbes extends EventEmitter {
     };
     const res: AttachResult = { path, pid, attached: [], failed: [] };
     for (const f of go.functions) {
-      const specs = [...(f.name === 'crypto/tls.(*Conn).Close' ? [] : f.rets.map((offset) => ({ program: 'go_tls_ret', offset }))), { program: entry[f.name]!, offset: f.offset }];
+      const specs = [...(f.name === 'crypto/tls.(*Conn).Close' ? [] : f.rets.map((offset) => ({ program: 'go_tls_ret', offset }))), { program: entry[f.name]!, offset: f.probe }];
       const r = this.addon.attachAt(this.handle, path, pid, specs);
       if (!r.failed.length) res.attached.push(f.name);
       for (const [label, message] of r.failed) res.failed.push({ function: `${f.name} ${label}`, message });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GO_TLS_FUNCTIONS, inspectGo } from '../../../src/capture/tls/goelf.js';
 import { pclntabFunctions } from '../../../src/capture/tls/gopclntab.js';
-import { retOffsets } from '../../../src/capture/tls/gorets.js';
+import { entryProbeOffset, retOffsets } from '../../../src/capture/tls/gorets.js';
 import { goArm64Build, goBuilds } from './go-build.js';
 
 const { builds, missing } = goBuilds();
@@ -23,18 +23,20 @@ const hasObjdump = spawnSync('objdump', ['--version']).status === 0;
 if (!hasObjdump) console.warn('test/capture/tls/go-elf.test.ts: no objdump (binutils): RET offsets are not cross-checked');
 
 /** Instruction-start addresses and the RET ones in [start, end), from objdump. */
-function objdumpRets(path: string, start: number, end: number, tool = 'objdump'): { starts: Set<number>; rets: number[] } {
+function objdumpRets(path: string, start: number, end: number, tool = 'objdump'): { starts: Set<number>; rets: number[]; jumps: Set<number> } {
   const r = spawnSync(tool, ['-d', '--no-show-raw-insn', `--start-address=0x${start.toString(16)}`, `--stop-address=0x${end.toString(16)}`, path], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const starts = new Set<number>();
   const rets: number[] = [];
+  const jumps = new Set<number>();
   for (const line of r.stdout.split('\n')) {
     const m = /^\s+([0-9a-f]+):\s+(\S+)/.exec(line);
     if (!m) continue;
     const addr = parseInt(m[1]!, 16);
     starts.add(addr);
     if (/^ret/.test(m[2]!)) rets.push(addr);
+    if (/^j(be|na)\b/.test(m[2]!)) jumps.add(addr);
   }
-  return { starts, rets };
+  return { starts, rets, jumps };
 }
 
 describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
@@ -48,6 +50,9 @@ describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
     for (const f of info.functions) {
       expect(f.rets.length, f.name).toBeGreaterThan(0);
       for (const r of f.rets) expect(r >= f.offset && r < f.offset + f.size).toBe(true);
+      // Write and Read check the stack bound first (they have frames): their entry probe is on that jump.
+      if (f.name !== 'crypto/tls.(*Conn).Close') expect(f.probe, f.name).toBeGreaterThan(f.offset);
+      expect(f.probe - f.offset).toBeLessThan(16);
     }
   });
 
@@ -93,7 +98,21 @@ describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
       const rets = f.rets.map((r) => r - f.offset + f.address);
       for (const r of rets) expect(d.starts.has(r), `${f.name} ${r.toString(16)}`).toBe(true);
       expect(rets).toEqual(d.rets);
+      // The entry probe: the prologue's stack-check jump, an instruction start (objdump: jbe).
+      const probe = f.probe - f.offset + f.address;
+      expect(d.starts.has(probe), `${f.name} probe ${probe.toString(16)}`).toBe(true);
+      expect(d.jumps.has(probe) || probe === f.address, `${f.name} probe ${probe.toString(16)}`).toBe(true);
     }
+  });
+
+  it('the entry probe goes on the stack-check jump only after LEA/CMP, else on the entry', () => {
+    // cmp rsp, [r14+0x10] ; jbe +0x10
+    expect(entryProbeOffset(Buffer.from('493b66107610', 'hex'), 62)).toBe(4);
+    // lea r12, [rsp-0x48] ; cmp r12, [r14+0x10] ; jbe
+    expect(entryProbeOffset(Buffer.from('4c8d6424b84d3b66107610', 'hex'), 62)).toBe(9);
+    // mov rax, rbx ; jbe: something else first, so the entry
+    expect(entryProbeOffset(Buffer.from('4889d87610', 'hex'), 62)).toBe(0);
+    expect(entryProbeOffset(Buffer.from('c0035fd6', 'hex'), 183)).toBe(0);
   });
 
   it('a C3 byte inside another instruction is not a RET', () => {
