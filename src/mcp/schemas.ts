@@ -61,14 +61,24 @@ export const usageSchema = z.union([
   }),
 ]);
 
+/** A process at an end of TLS connections not decrypted (src/verify/tls-coverage.ts TlsUnreadProcess). */
+const tlsUnreadProcessSchema = z.object({
+  end: z.enum(['client', 'server']), pid: z.number().int(), comm: z.string().optional(),
+  library: z.string().describe('openssl, go, java, gnutls, nss, boringssl, rustls, unknown'), libraryName: z.string(), probed: z.boolean(),
+  reason: z.string().optional().describe('unsupported-library, stripped-binary, no-symbols, not-probed'), detail: z.string().optional(), connections: z.number().int(),
+});
+
 export const tlsServerSchema = z.object({
   server: z.string().describe('"namespace/workload", else "ip:port"'), namespace: z.string().optional(), workload: z.string().optional(),
   plaintextFlows: z.number().int(),
   wire: z.object({ connections: z.number().int(), snis: z.array(z.string()) }),
   decrypted: z.object({ connections: z.number().int() }),
-  notDecrypted: z.object({ connections: z.number().int(), byReason: z.record(z.string(), z.number()) }),
+  notDecrypted: z.object({
+    connections: z.number().int(), byReason: z.record(z.string(), z.number()),
+    processes: z.array(tlsUnreadProcessSchema).optional().describe('the processes at the ends of those connections, with their TLS library and why it was not read'),
+  }),
   processes: z.array(z.object({ pid: z.number().int().optional(), comm: z.string().optional(), library: z.string(), connections: z.number().int() })).optional(),
-  clients: z.array(z.object({ client: z.string(), connections: z.number().int(), decrypted: z.number().int(), notDecrypted: z.number().int() })).optional()
+  clients: z.array(z.object({ client: z.string(), connections: z.number().int(), decrypted: z.number().int(), notDecrypted: z.number().int(), libraries: z.array(z.string()).optional() })).optional()
     .describe('its TLS callers (workload, else ip), at most 10: which caller\'s library was not probed'),
 });
 
@@ -81,7 +91,11 @@ export const tlsCoverageSchema = z.object({
   decrypted: z.object({ connections: z.number().int() }),
   notDecrypted: z.object({
     connections: z.number().int(),
-    reasons: z.array(z.object({ code: z.string().describe('no-uprobes-capture-file, no-uprobes, not-probed'), text: z.string(), connections: z.number().int() })),
+    reasons: z.array(z.object({
+      code: z.string().describe('no-uprobes-capture-file, no-uprobes, not-probed, unsupported-library, no-symbols, stripped-binary, probed-no-plaintext'), text: z.string(), connections: z.number().int(),
+      libraries: z.array(z.string()).optional().describe('the TLS libraries of the ends this reason is about ("Java JSSE")'),
+    })),
+    processes: z.array(tlsUnreadProcessSchema).optional().describe('every process at an end of a connection not decrypted (at most 20)'),
   }),
   servers: z.array(tlsServerSchema),
   serversOmitted: z.number().int(),

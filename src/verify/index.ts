@@ -11,6 +11,6 @@ export { ServiceNames } from './services.js';
 export { SpecError, loadSpecFile, parseSpec, verifyWithSpec, type Spec } from './spec/index.js';
 export type { Evidence, Finding, Severity } from './types.js';
 export { undecodedCoverage, unjudged, verdictText, windowLines, type Verdict, type VerdictName } from './verdict.js';
-export { hasTls, namedNotDecrypted, tlsConnections, tlsCoverageLines, tlsCoverageOf, TLS_NOT_DECRYPTED, type TlsCoverage, type TlsNotDecryptedCode, type TlsServerCoverage } from './tls-coverage.js';
+export { hasTls, namedNotDecrypted, tlsConnections, tlsCoverageLines, tlsCoverageOf, TLS_NOT_DECRYPTED, type TlsCoverage, type TlsNotDecryptedCode, type TlsServerCoverage, type TlsUnreadProcess } from './tls-coverage.js';
 export { NODE_UNKNOWN, TLS_NOTE, TLS_SEEN_NOTE, workloadsOf, workloadsText, type NodeEntry, type WorkloadEntry, type WorkloadsAnswer } from './workloads.js';
 export { findingEventsClause, firstStart, happened, lastEnd, podsInvolved, type PartialData, type VerdictEvent, type WindowContext } from './events.js';
