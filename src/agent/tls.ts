@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import {
-  describeTarget, openTlsProbes, plaintextFilter, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
-  type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
+  describeTarget, LIBRARY_NAMES, openTlsProbes, OwnerWatch, plaintextFilter, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
+  type ConnectionOwner, type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
 } from '../capture/index.js';
-import type { FlowRecord } from '../flows/index.js';
+import type { FlowRecord, TlsEndProcess } from '../flows/index.js';
 import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type ServerNames } from '../pipeline/index.js';
 import type { StreamHandler } from '../stream/index.js';
 
@@ -35,6 +35,8 @@ export class AgentTls {
     /** The sysctl's value before the agent turned it on, put back at stop(); undefined if untouched. */
     private statsRestore: string | undefined,
     private readonly serverNames: ServerNames | undefined,
+    /** Who holds each end of a connection (native/conn.bpf.c), to say why a wire TLS connection was not decrypted. */
+    private readonly owners: OwnerWatch | undefined,
   ) {}
 
   /**
@@ -68,13 +70,15 @@ export class AgentTls {
     probes.on('chunk', (c: TlsChunk) => streams.chunk(plaintextOf(c)));
     // SSL_free: the session's stream closes now, its last exchange with it (not after the idle timeout).
     probes.on('end', (e: TlsEnd) => streams.endSession(e.pid, e.ssl, e.time));
+    // A process gone (sched_process_exit): a SIGKILL or Go leaves no SSL_free, so its sessions end here.
+    probes.on('exit', (e: { pid: number; time: number }) => streams.endProcess(e.pid, e.time));
     // Programs started later with OpenSSL inside (sched_process_exec): said when probed, or why not.
     probes.on('attach', (a: LateAttach) => say(`TLS plaintext through uprobes also on ${a.path} (run by pid ${a.trigger.pid}, ${a.trigger.comm})`));
     probes.on('unprobeable', (u: UnprobeableTarget) => say(`TLS not probed: ${u.path} (${u.reason})`));
     const files = probes.attached.filter((a) => a.attached.length > 0).map((a) => a.path);
     say(`TLS plaintext through uprobes on ${files.length ? files.join(', ') : 'no file yet'}`
       + (probes.unprobeable.length ? `; not probed: ${probes.unprobeable.map((u) => `${u.path} (${u.reason})`).join(', ')}` : ''));
-    return new AgentTls(probes, streams, statsRestore, serverNames);
+    return new AgentTls(probes, streams, statsRestore, serverNames, watchOwners(say));
   }
 
   /**
@@ -83,7 +87,14 @@ export class AgentTls {
    */
   annotate(r: FlowRecord): void {
     const origin = this.streams.originOf(r.connectionId);
-    if (!origin) return;
+    if (!origin) {
+      // A TLS handshake from the wire: its ends' processes and libraries say why it may not be decrypted.
+      if (r.protocol === 'tls' && this.owners) {
+        const ends = this.owners.owners.ends(r.src, r.dst, r.end);
+        if (ends) r.processes = { ...(ends.client ? { client: endProcess(ends.client) } : {}), ...(ends.server ? { server: endProcess(ends.server) } : {}) };
+      }
+      return;
+    }
     r.tls = { ...origin };
     const sni = this.serverNames?.of(r.src, r.dst);
     if (sni !== undefined) r.tls.sni = sni;
@@ -109,6 +120,7 @@ export class AgentTls {
   /** Detaches the probes, then ends every session (their last records come out). */
   stop(now: number): void {
     this.probes.close();
+    this.owners?.close();
     if (this.statsRestore !== undefined) {
       try {
         writeFileSync(BPF_STATS_SYSCTL, this.statsRestore);
@@ -119,6 +131,30 @@ export class AgentTls {
     }
     this.streams.finish(now);
   }
+}
+
+/**
+ * The connection owners (tracepoints on connect and accept), or undefined with the reason said:
+ * without them coverage falls back to codes from records alone (not-probed).
+ */
+function watchOwners(say: (line: string) => void): OwnerWatch | undefined {
+  try {
+    return new OwnerWatch();
+  } catch (e) {
+    say(`TLS coverage will not name the processes of connections it could not decrypt: ${(e as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+/** One end's process as a wire tls record carries it. */
+function endProcess(o: ConnectionOwner): TlsEndProcess {
+  const t = o.tls;
+  return {
+    pid: o.pid, ...(o.comm ? { comm: o.comm } : {}), library: t.library, probed: t.probed,
+    ...(t.reason ? { reason: t.reason } : {}),
+    detail: t.library === 'unknown' || t.detail.includes(LIBRARY_NAMES[t.library]) ? t.detail : `${LIBRARY_NAMES[t.library]}: ${t.detail}`,
+    ...(o.cgroupId ? { cgroupId: o.cgroupId } : {}),
+  };
 }
 
 /**

@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { connectionKey } from '../../common/index.js';
 import { loadAddon, NATIVE_BUILD_DIR, tlsProbesUnavailable, type BpfHandle } from '../tls/addon.js';
 import { classifyProcess, type ProcessTls } from './classify.js';
 import { parseOwnerBatch, type Endpoint, type OwnerEvent } from './events.js';
-import { join } from 'node:path';
 
 /** native/conn.bpf.c, built beside tls.bpf.o by `npm run build:native`. */
 export const CONN_OBJECT_PATH = join(NATIVE_BUILD_DIR, 'conn.bpf.o');
@@ -149,6 +150,7 @@ export class OwnerWatch {
 
   constructor(opts: OwnerOptions & { ringBytes?: number } = {}) {
     const why = ownersUnavailable();
+    if (!existsSync(CONN_OBJECT_PATH)) why.push(`no ${CONN_OBJECT_PATH}: rebuild the addon with npm run build:native`);
     if (why.length) throw new Error(why.join('; '));
     const addon = loadAddon()!;
     this.owners = new ConnectionOwners(opts);
