@@ -60,6 +60,16 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* The process's name (its thread group leader's comm), not the calling thread's: a JVM connects
+ * from "HttpClient-1-Se" and accepts on "HTTP-Dispatcher", and coverage names processes. */
+static __always_inline void leader_comm(char *comm)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	if (!leader || bpf_core_read_str(comm, 16, &leader->comm) <= 0)
+		bpf_get_current_comm(comm, 16);
+}
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
@@ -91,7 +101,7 @@ int tp_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		c.cgroup_id = bpf_get_current_cgroup_id();
 		c.pid = id >> 32;
 		c.tid = (__u32)id;
-		bpf_get_current_comm(&c.comm, sizeof(c.comm));
+		leader_comm(c.comm);
 		bpf_map_update_elem(&connecting, &sk, &c, BPF_ANY);
 		return 0;
 	}
@@ -170,7 +180,7 @@ static __always_inline int accepted(struct trace_event_raw_sys_exit *ctx)
 	e.cgroup_id = bpf_get_current_cgroup_id();
 	e.pid = id >> 32;
 	e.tid = (__u32)id;
-	bpf_get_current_comm(&e.comm, sizeof(e.comm));
+	leader_comm(e.comm);
 	e.kind = CONN_KIND_ACCEPT;
 	e.family = family;
 	e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);

@@ -27,7 +27,7 @@ struct conn_event {
 	__u16 rport;     /* host order */
 	__u8 laddr[16];  /* network order; IPv4 in the first 4 bytes */
 	__u8 raddr[16];
-	char comm[16];
+	char comm[16];   /* the thread group leader's comm (the process's name) */
 };
 
 #endif
