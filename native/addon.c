@@ -5,10 +5,11 @@
  *
  * JS API (see src/capture/tls/addon.ts for the typed face):
  *   open(objectPath, ringBytes, onBatch(buffer)) -> handle
- *       loads the object, attaches every tracepoint program (the syscall ones, and
- *       sched_process_exec whose events say a process ran a new program), starts the poll thread.
+ *       loads the object, attaches every tracepoint program (the syscall ones, sched_process_exec
+ *       whose events say a process ran a new program, and sched_process_exit whose events say a
+ *       process with probed TLS calls is gone), starts the poll thread.
  *       Each batch is one Buffer of records (struct tls_event + data), each padded to 8 bytes:
- *       data, bind, end (SSL_free) and exec events (tls_event.h).
+ *       data, bind, end (SSL_free, Go's Close), exec and exit events (tls_event.h).
  *   attach(handle, elfPath, pid) -> { attached: string[], failed: [name, message][] }
  *       uprobes + uretprobes on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, SSL_set_fd,
  *       SSL_free found by symbol name in elfPath; pid -1 for every process.

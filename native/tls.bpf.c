@@ -17,6 +17,10 @@
  * thread's last read syscall before the call is taken (libuv reads the ciphertext, then Node calls
  * SSL_read), and for SSL_write the first write syscall after it returns (libuv writes the
  * ciphertext right away), announced by a TLS_KIND_BIND event since the data event already left.
+ *
+ * Go's crypto/tls (no OpenSSL): probes on (*tls.Conn).Write/Read entries and on each of their RET
+ * instructions, found by userspace (see "Go crypto/tls" below and docs/ebpf.md). A process that
+ * made probed calls reports its exit (sched_process_exit), so its sessions end without SSL_free.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
