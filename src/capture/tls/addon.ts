@@ -3,7 +3,7 @@
  * why TLS uprobes cannot run in this process when they cannot. Like `cap`, it is never required:
  * nothing loads it until TLS probes are asked for, and offline use needs nothing native.
  */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,10 +150,29 @@ export function tlsProbesUnavailable(): string[] {
   // namespace without it). tracefs is: libbpf reads the syscall tracepoints' ids from it.
   const caps = effectiveCaps();
   const has = (c: bigint) => ((caps >> c) & 1n) === 1n;
+  const who = `uid ${process.getuid?.() ?? '?'}, CapEff ${caps.toString(16)}`;
   if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
-    reasons.push(`not privileged: run as root or with CAP_BPF and CAP_PERFMON (uid ${process.getuid?.() ?? '?'}, CapEff ${caps.toString(16)})`);
+    reasons.push(`not privileged: run as root or with CAP_SYS_ADMIN, CAP_BPF and CAP_PERFMON (${who})`);
+  } else if (!has(CAP_SYS_ADMIN)) {
+    // Measured on 6.18 (test/agent/tls-caps.test.ts): every uprobe attach fails with EACCES
+    // without it, whatever else the process holds.
+    reasons.push(`creating a uprobe needs CAP_SYS_ADMIN: kernels since 2025 no longer accept CAP_PERFMON for it ("perf: Require CAP_SYS_ADMIN for uprobes") (${who})`);
   }
+  const tracefsDenied = tracepointIdDenied();
+  if (tracefsDenied) reasons.push(`cannot read tracepoint ids in tracefs (${tracefsDenied}): it is root-only; run as root or with CAP_DAC_READ_SEARCH`);
   return reasons;
+}
+
+/** tracefs keeps its event ids root-only (mode 0700); libbpf must read them to attach a tracepoint. */
+function tracepointIdDenied(): string | undefined {
+  // open(), not access(): access() checks the real uid without the file capabilities a pod's node has.
+  try {
+    closeSync(openSync('/sys/kernel/tracing/events/sched/sched_process_exec/id', 'r'));
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? code : undefined;
+  }
 }
 
 /** Whether a file can be opened for reading (uprobes are attached by path). */

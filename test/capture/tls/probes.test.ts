@@ -30,9 +30,13 @@ const why = process.platform !== 'linux' ? 'needs Linux'
   : tlsProbesUnavailable().join('; ') || (!has('curl', '--version') ? 'no curl' : !has('openssl', 'version') ? 'no openssl' : '');
 if (why) console.warn(`test/capture/tls/probes.test.ts skipped: ${why}`);
 
-const PROG_NAMES = new Set(['ssl_write_enter', 'ssl_write_leave', 'ssl_read_enter', 'ssl_read_leave', 'ssl_write_ex_ente', 'ssl_write_ex_leav',
-  'ssl_read_ex_enter', 'ssl_read_ex_leave', 'ssl_set_fd_enter', 'ssl_free_enter', 'tp_write', 'tp_writev', 'tp_sendto', 'tp_sendmsg', 'tp_read',
-  'tp_readv', 'tp_recvfrom', 'tp_recvmsg', 'tp_exec']);
+/**
+ * Every program native/tls.bpf.c defines, read from its source so that a new one (the Go probes,
+ * tp_exit) is checked too: the function after each SEC(...) line, whole (bpftool names a program
+ * from its BTF) and cut to the 15 characters the kernel itself keeps.
+ */
+const PROG_NAMES = new Set([...readFileSync('native/tls.bpf.c', 'utf8').matchAll(/^SEC\([^)]*\)\s*\n(?:int BPF_K(?:RET)?PROBE\((\w+)|int (\w+)\()/gm)]
+  .flatMap((m) => [(m[1] ?? m[2])!, (m[1] ?? m[2])!.slice(0, 15)]));
 
 /** Our programs still loaded in the kernel (bpftool truncates names to 15 characters). */
 function ourPrograms(): string[] {
