@@ -159,6 +159,17 @@ describe('classifyProcess: real processes', () => {
     srv.close();
   });
 
+  it.skipIf(!has('curl'))('curl maps libssl (and, on Debian, libgnutls through its other libraries): OpenSSL, probed', async () => {
+    const srv: Server = createServer(() => {});
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    const c = spawn('curl', ['-sk', '--max-time', '30', `https://127.0.0.1:${port}/`], { stdio: 'ignore' });
+    started.push(c);
+    await new Promise((r) => srv.once('connection', r));
+    expect(classifyProcess(c.pid!)).toMatchObject({ library: 'openssl', probed: true });
+    srv.close();
+  });
+
   it('a stripped C program with no TLS library: stripped-binary; a gone process: not-probed, said so', async () => {
     const c = spawn('sleep', ['60'], { stdio: 'ignore' });
     started.push(c);

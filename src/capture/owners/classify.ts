@@ -74,11 +74,16 @@ export function classifyProcess(pid: number, procRoot = '/proc'): ProcessTls {
     const i = line.indexOf('/');
     if (i >= 0) files.add(line.slice(i).replace(/ \(deleted\)$/, ''));
   }
-  for (const [re, library, why] of MAPPED) {
+  const mapped = MAPPED.flatMap(([re, library, why]) => {
     const hit = [...files].find((f) => re.test(f));
-    if (hit) return { library, probed: false, reason: 'unsupported-library', detail: `${hit.slice(hit.lastIndexOf('/') + 1)} mapped: ${why}` };
-  }
+    return hit ? [{ library, detail: `${hit.slice(hit.lastIndexOf('/') + 1)} mapped: ${why}` }] : [];
+  });
+  const unsupported = (m: { library: TlsLibraryName; detail: string }): ProcessTls => ({ library: m.library, probed: false, reason: 'unsupported-library', detail: m.detail });
+  if (mapped[0]?.library === 'java') return unsupported(mapped[0]);
+  // OpenSSL before GnuTLS and NSS: Debian's curl maps libgnutls too (through librtmp and libldap)
+  // but does its TLS with libssl.
   const ssl = [...files].find((f) => OPENSSL_LIB.test(f));
+  if (!ssl && mapped[0]) return unsupported(mapped[0]);
   if (ssl) {
     const info = inspectElf(visiblePath(procRoot, pid, ssl));
     const name = ssl.slice(ssl.lastIndexOf('/') + 1);

@@ -41,6 +41,8 @@ export interface OwnerOptions {
   maxProcesses?: number;
   /** Looks at a process's TLS library (default: /proc). */
   classify?: (pid: number) => ProcessTls;
+  /** Look at a process this long after its exec, before it connects (0: only when it connects). OwnerWatch: 15 ms. */
+  lookAfterExecMs?: number;
 }
 
 /** An `unknown` answer is asked again after this long: a library may be loaded after the first connection (python's `import ssl`). */
@@ -59,12 +61,14 @@ export class ConnectionOwners {
   private readonly max: number;
   private readonly maxProcs: number;
   private readonly classify: (pid: number) => ProcessTls;
+  private readonly lookAfterExecMs: number;
   readonly counters: OwnerCounters = { events: 0, connects: 0, accepts: 0, execs: 0, connections: 0, evicted: 0, classified: 0, processes: 0 };
 
   constructor(o: OwnerOptions = {}) {
     this.max = o.maxConnections ?? 131_072;
     this.maxProcs = o.maxProcesses ?? 16_384;
     this.classify = o.classify ?? ((pid) => classifyProcess(pid));
+    this.lookAfterExecMs = o.lookAfterExecMs ?? 0;
   }
 
   /** One kernel event; `time` is its epoch seconds. */
@@ -73,6 +77,9 @@ export class ConnectionOwners {
     if (e.kind === 'exec') {
       this.counters.execs++;
       this.procs.delete(e.pid);
+      // Looked at soon after the loader has mapped its libraries, while a short-lived client still
+      // runs: its connect may reach us only after it exited.
+      if (this.lookAfterExecMs > 0) setTimeout(() => { if (!this.procs.has(e.pid)) this.tlsOf(e.pid, time); }, this.lookAfterExecMs).unref();
       return;
     }
     if (!e.local || !e.remote) return;
@@ -123,7 +130,13 @@ export class ConnectionOwners {
   private tlsOf(pid: number, now: number): ProcessTls {
     const p = this.procs.get(pid);
     if (p && (p.tls.library !== 'unknown' || now - p.at < RECHECK_UNKNOWN_SEC)) return p.tls;
-    const tls = this.classify(pid);
+    let tls: ProcessTls;
+    try {
+      tls = this.classify(pid);
+    } catch (e) {
+      // A file that breaks the ELF reader must not drop the rest of the batch.
+      tls = { library: 'unknown', probed: false, reason: 'not-probed', detail: `its files could not be read (${(e as Error).message})` };
+    }
     this.counters.classified++;
     this.procs.delete(pid);
     this.procs.set(pid, { tls, at: now });
@@ -153,7 +166,7 @@ export class OwnerWatch {
     if (!existsSync(CONN_OBJECT_PATH)) why.push(`no ${CONN_OBJECT_PATH}: rebuild the addon with npm run build:native`);
     if (why.length) throw new Error(why.join('; '));
     const addon = loadAddon()!;
-    this.owners = new ConnectionOwners(opts);
+    this.owners = new ConnectionOwners({ lookAfterExecMs: 15, ...opts });
     const [rt, mono] = addon.clocks();
     // Kernel times are CLOCK_MONOTONIC: the offset to the wall clock read back to back at open.
     this.offsetSec = Number(rt - mono) / 1e9;
