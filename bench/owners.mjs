@@ -112,14 +112,14 @@ function drain() {
 }
 
 function memory() {
-  if (!global.gc) return { skipped: 'run node with --expose-gc' };
+  if (!globalThis.gc) return { skipped: 'run node with --expose-gc' };
   const bs = batches(connections * 2);
-  global.gc();
+  globalThis.gc();
   const before = process.memoryUsage().heapUsed;
   const o = new ConnectionOwners({ classify: stub, maxConnections: Math.max(131_072, connections) });
   for (const b of bs) parseOwnerBatch(b, (e) => o.add(e, 1000));
   bs.length = 0;
-  global.gc();
+  globalThis.gc();
   const after = process.memoryUsage().heapUsed;
   const r = { connections: o.counters.connections, heapMB: +((after - before) / 1048576).toFixed(1), bytesPerConnection: Math.round((after - before) / o.counters.connections) };
   if (!json) console.log(`memory: ${r.connections} connections with both ends held: ${r.heapMB} MB of heap (${r.bytesPerConnection} B per connection)`);
