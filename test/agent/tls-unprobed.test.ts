@@ -17,7 +17,8 @@ import type { TlsCoverage } from '../../src/verify/index.js';
  * Java code, which no uprobe reads: the wire tls record must name both ends as Java JSSE, not
  * probed, and /api/coverage must list the connection as not decrypted (unsupported-library, Java
  * named) with the Java server's process. In the same run curl → a Node https server is decrypted,
- * so the probes were at work: it is the library, not "no uprobes".
+ * so the probes were at work: it is the library, not "no uprobes". With cargo, a rustls client
+ * (test/agent/pods/rustls-client, built here) calls the Java server too: its end is named rustls.
  */
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const why = process.getuid?.() !== 0 ? 'needs root (eBPF uprobes and tracepoints)'
@@ -29,6 +30,17 @@ if (why) console.warn(`test/agent/tls-unprobed.test.ts skipped: ${why}`);
 const BIN = 'dist/cli/main.js';
 const PODS = join(process.cwd(), 'test/agent/pods/java-tls');
 const PASS = 'tapwire-test';
+const RUSTLS = join(process.cwd(), 'test/agent/pods/rustls-client');
+
+/** Builds the rustls client (crates from the registry, or its cache): its path, or why not. */
+function buildRustls(dir: string): { bin?: string; why?: string } {
+  if (!has('cargo')) return { why: 'no cargo' };
+  const target = join(dir, 'cargo-target');
+  const r = spawnSync('cargo', ['build', '--release', '--locked', '--manifest-path', join(RUSTLS, 'Cargo.toml')],
+    { encoding: 'utf8', env: { ...process.env, CARGO_TARGET_DIR: target }, timeout: 240_000 });
+  if (r.status !== 0) return { why: `cargo build failed: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' ') || r.error?.message}` };
+  return { bin: join(target, 'release', 'rustls-client') };
+}
 
 /** Waits for a line matching `re` on a child's stdout. */
 function line(c: ChildProcess, re: RegExp, what: string, ms = 60_000): Promise<string> {
@@ -51,6 +63,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
   let javaServer: ChildProcess, nodeServer: ChildProcess, agent: ChildProcess;
   let base = '', log = '', clientOut = '';
   let clientPid = 0;
+  let rustls: { bin?: string; why?: string; pid?: number; out?: string } = {};
 
   const flows = async (filter: string): Promise<FlowRecord[]> =>
     ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: FlowRecord[] }).flows;
@@ -63,6 +76,12 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
     // JSSE sends SNI only for a host name with a dot, never for an address: resolve one to loopback.
     writeFileSync(join(dir, 'hosts'), '127.0.0.1 pricing.test\n');
     spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    rustls = buildRustls(dir);
+    if (rustls.why) console.warn(`test/agent/tls-unprobed.test.ts: the rustls part skipped: ${rustls.why}`);
+    else {
+      const pem = spawnSync('keytool', ['-exportcert', '-rfc', '-alias', 'pricing', '-keystore', join(dir, 'ks.p12'), '-storepass', PASS], { encoding: 'utf8' });
+      writeFileSync(join(dir, 'ca.pem'), pem.stdout);
+    }
     javaServer = spawn('java', [join(PODS, 'Server.java'), join(dir, 'ks.p12'), PASS, String(javaPort)], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     const serve = `const https = require('node:https'), fs = require('node:fs');
       https.createServer({ key: fs.readFileSync('k.pem'), cert: fs.readFileSync('c.pem') }, (q, s) => s.end('node ok\\n'))
@@ -85,6 +104,14 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
     clientPid = client.pid!;
     client.stdout!.on('data', (d) => (clientOut += d));
     await new Promise((r) => client.once('exit', r));
+    if (rustls.bin) {
+      const r = spawn(rustls.bin, [join(dir, 'ca.pem'), 'pricing.test', `127.0.0.1:${javaPort}`, '/rust'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      rustls.pid = r.pid;
+      let out = '';
+      r.stdout!.on('data', (d) => (out += d));
+      await new Promise((res) => r.once('exit', res));
+      rustls.out = out.trim();
+    }
     const curl = spawnSync('curl', ['-sk', `https://127.0.0.1:${nodePort}/orders`], { encoding: 'utf8' });
     if (curl.stdout !== 'node ok\n') throw new Error(`curl → node: ${curl.stdout} ${curl.stderr}`);
   }, 120_000);
@@ -135,8 +162,8 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
     expect(java.notDecrypted.byReason).toEqual({ 'unsupported-library': java.notDecrypted.connections });
     expect(java.notDecrypted.processes).toContainEqual(expect.objectContaining({ end: 'server', pid: javaServer.pid, comm: 'java', library: 'java', libraryName: 'Java JSSE', probed: false, reason: 'unsupported-library' }));
     expect(java.notDecrypted.processes).toContainEqual(expect.objectContaining({ end: 'client', pid: clientPid, library: 'java' }));
-    expect(java.clients).toContainEqual(expect.objectContaining({ client: '127.0.0.1', libraries: ['Java JSSE'] }));
-    expect(cov!.notDecrypted.reasons).toContainEqual(expect.objectContaining({ code: 'unsupported-library', libraries: ['Java JSSE'] }));
+    expect(java.clients).toContainEqual(expect.objectContaining({ client: '127.0.0.1', libraries: expect.arrayContaining(['Java JSSE']) }));
+    expect(cov!.notDecrypted.reasons).toContainEqual(expect.objectContaining({ code: 'unsupported-library', libraries: expect.arrayContaining(['Java JSSE']) }));
     const node = cov!.servers.find((s) => s.server === nodeKey)!;
     expect(node.decrypted.connections).toBeGreaterThanOrEqual(1);
     expect(node.notDecrypted.connections).toBe(0);
@@ -145,5 +172,21 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
     expect(nodeWire.find((w) => w.processes)?.processes, JSON.stringify(nodeWire)).toMatchObject({
       client: { comm: 'curl', library: 'openssl', probed: true }, server: { pid: nodeServer.pid, library: 'openssl', probed: true },
     });
+  });
+
+  it('a rustls client (cargo-built) to the Java server: its end is named rustls, not probed, unsupported-library', async (ctx) => {
+    if (!rustls.bin) ctx.skip();
+    expect(rustls.out).toBe('HTTP/1.1 200 OK');
+    let w: TlsFlow | undefined;
+    for (let i = 0; i < 50 && !w; i++) {
+      w = ((await flows(`tls && dst.port == ${javaPort} && record.processes.client.library == "rustls"`)) as TlsFlow[])[0];
+      if (!w) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(w, log).toBeDefined();
+    expect(w!.request?.sni).toBe('pricing.test');
+    expect(w!.processes!.client).toMatchObject({ pid: rustls.pid, library: 'rustls', probed: false, reason: 'unsupported-library' });
+    expect(w!.processes!.server).toMatchObject({ pid: javaServer.pid, library: 'java' });
+    const cov = ((await (await fetch(`${base}/api/coverage?since=0`)).json()) as { tls: TlsCoverage }).tls;
+    expect(cov.notDecrypted.reasons).toContainEqual(expect.objectContaining({ code: 'unsupported-library', libraries: ['Java JSSE', 'rustls'] }));
   });
 });
