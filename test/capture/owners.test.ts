@@ -100,6 +100,19 @@ describe('ConnectionOwners', () => {
     expect(o.ends({ ip: '10.0.0.1', port: 50000 }, { ip: '10.0.0.2', port: 443 })).toEqual({ client: expect.objectContaining({ pid: 3 }) });
   });
 
+  it('looks at a process soon after its exec (a short client may be gone by its connect), at most 256 waiting', async () => {
+    const asked: number[] = [];
+    const o = new ConnectionOwners({ lookAfterExecMs: 5, classify: (pid) => (asked.push(pid), java) });
+    for (let pid = 1; pid <= 300; pid++) o.add({ ...ev('exec', pid, ['', 0], ['', 0]), local: undefined, remote: undefined }, 100);
+    expect(asked).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(asked).toHaveLength(256);
+    expect(o.counters.execLooksSkipped).toBe(44);
+    // Its connect then finds it looked at: no second /proc read.
+    o.add(ev('connect', 1, ['10.0.0.1', 50000], ['10.0.0.2', 443]), 100.1);
+    expect(asked).toHaveLength(256);
+  });
+
   it('stays under its bound, oldest connection first', () => {
     const o = new ConnectionOwners({ maxConnections: 100, classify: () => java });
     for (let i = 0; i < 250; i++) o.add(ev('connect', 1, ['10.0.0.1', 10000 + i], ['10.0.0.2', 443]), 100 + i);

@@ -32,6 +32,8 @@ export interface OwnerCounters {
   /** Processes whose library was looked at (a /proc read each), and those held now. */
   classified: number;
   processes: number;
+  /** Execs not looked at early because MAX_EXEC_LOOKS waited already (looked at when they connect). */
+  execLooksSkipped: number;
 }
 
 export interface OwnerOptions {
@@ -47,6 +49,8 @@ export interface OwnerOptions {
 
 /** An `unknown` answer is asked again after this long: a library may be loaded after the first connection (python's `import ssl`). */
 const RECHECK_UNKNOWN_SEC = 5;
+/** Exec look-ups waiting at once, at most. */
+const MAX_EXEC_LOOKS = 256;
 /** An end seen this long before the other is taken as a previous connection on the same 4-tuple. */
 const REUSE_SEC = 120;
 
@@ -62,7 +66,8 @@ export class ConnectionOwners {
   private readonly maxProcs: number;
   private readonly classify: (pid: number) => ProcessTls;
   private readonly lookAfterExecMs: number;
-  readonly counters: OwnerCounters = { events: 0, connects: 0, accepts: 0, execs: 0, connections: 0, evicted: 0, classified: 0, processes: 0 };
+  private execLooks = 0;
+  readonly counters: OwnerCounters = { events: 0, connects: 0, accepts: 0, execs: 0, connections: 0, evicted: 0, classified: 0, processes: 0, execLooksSkipped: 0 };
 
   constructor(o: OwnerOptions = {}) {
     this.max = o.maxConnections ?? 131_072;
@@ -79,7 +84,17 @@ export class ConnectionOwners {
       this.procs.delete(e.pid);
       // Looked at soon after the loader has mapped its libraries, while a short-lived client still
       // runs: its connect may reach us only after it exited.
-      if (this.lookAfterExecMs > 0) setTimeout(() => { if (!this.procs.has(e.pid)) this.tlsOf(e.pid, time); }, this.lookAfterExecMs).unref();
+      // At most MAX_EXEC_LOOKS wait at once: an exec storm (a build) must not queue a /proc read each.
+      if (this.lookAfterExecMs > 0) {
+        if (this.execLooks >= MAX_EXEC_LOOKS) this.counters.execLooksSkipped++;
+        else {
+          this.execLooks++;
+          setTimeout(() => {
+            this.execLooks--;
+            if (!this.procs.has(e.pid)) this.tlsOf(e.pid, time);
+          }, this.lookAfterExecMs).unref();
+        }
+      }
       return;
     }
     if (!e.local || !e.remote) return;
