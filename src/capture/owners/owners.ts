@@ -49,6 +49,11 @@ export interface OwnerOptions {
 
 /** An `unknown` answer is asked again after this long: a library may be loaded after the first connection (python's `import ssl`). */
 const RECHECK_UNKNOWN_SEC = 5;
+/** A process as the owner map holds it, shared by its connections. */
+interface Proc { pid: number; comm: string; cgroupId: number; tls: ProcessTls }
+/** One connection's ends: the client's and the server's process and when each was seen (0: not seen). */
+interface Entry { c: Proc | undefined; ct: number; s: Proc | undefined; st: number }
+
 /** Exec look-ups waiting at once, at most. */
 const MAX_EXEC_LOOKS = 256;
 /** An end seen this long before the other is taken as a previous connection on the same 4-tuple. */
@@ -60,8 +65,9 @@ const REUSE_SEC = 120;
  * connection is forgotten first. Fed by OwnerEvents (native/conn.bpf.c) or by hand (tests).
  */
 export class ConnectionOwners {
-  private readonly conns = new Map<string, ConnectionEnds>();
-  private readonly procs = new Map<number, { tls: ProcessTls; at: number }>();
+  /** Compact on purpose (bench/owners.mjs measures it): each end a shared Proc and a time. */
+  private readonly conns = new Map<string, Entry>();
+  private readonly procs = new Map<number, { tls: ProcessTls; at: number; proc?: Proc }>();
   private readonly max: number;
   private readonly maxProcs: number;
   private readonly classify: (pid: number) => ProcessTls;
@@ -98,24 +104,28 @@ export class ConnectionOwners {
       return;
     }
     if (!e.local || !e.remote) return;
-    const owner: ConnectionOwner = { pid: e.pid, comm: e.comm, cgroupId: Number(e.cgroupId), time, tls: this.tlsOf(e.pid, time) };
+    const proc = this.procOf(e.pid, e.comm, Number(e.cgroupId), time);
     const key = connectionKey(e.local, e.remote);
     const had = this.conns.get(key);
-    let ends: ConnectionEnds = {};
+    const entry: Entry = { c: undefined, ct: 0, s: undefined, st: 0 };
     if (had) {
       this.conns.delete(key);
       // The other end's owner stays unless it is from an earlier connection on the same 4-tuple.
-      const other = e.kind === 'connect' ? had.server : had.client;
-      if (other && Math.abs(other.time - time) < REUSE_SEC && !(e.kind === 'connect' && other.time < time - 1)) ends = e.kind === 'connect' ? { server: other } : { client: other };
+      const [other, at] = e.kind === 'connect' ? [had.s, had.st] : [had.c, had.ct];
+      if (other && Math.abs(at - time) < REUSE_SEC && !(e.kind === 'connect' && at < time - 1)) {
+        if (e.kind === 'connect') { entry.s = other; entry.st = at; } else { entry.c = other; entry.ct = at; }
+      }
     }
     if (e.kind === 'connect') {
       this.counters.connects++;
-      ends.client = owner;
+      entry.c = proc;
+      entry.ct = time;
     } else {
       this.counters.accepts++;
-      ends.server = owner;
+      entry.s = proc;
+      entry.st = time;
     }
-    this.conns.set(key, ends);
+    this.conns.set(key, entry);
     while (this.conns.size > this.max) {
       this.conns.delete(this.conns.keys().next().value!);
       this.counters.evicted++;
@@ -130,9 +140,9 @@ export class ConnectionOwners {
   ends(a: Endpoint, b: Endpoint, before = Infinity): ConnectionEnds | undefined {
     const e = this.conns.get(connectionKey(a, b));
     if (!e) return undefined;
-    const ok = (o?: ConnectionOwner) => o !== undefined && o.time <= before + 1;
-    const out: ConnectionEnds = { ...(ok(e.client) ? { client: e.client } : {}), ...(ok(e.server) ? { server: e.server } : {}) };
-    return out.client || out.server ? out : undefined;
+    const owner = (p: Proc | undefined, time: number): ConnectionOwner | undefined => (p && time <= before + 1 ? { ...p, time } : undefined);
+    const client = owner(e.c, e.ct), server = owner(e.s, e.st);
+    return client || server ? { ...(client ? { client } : {}), ...(server ? { server } : {}) } : undefined;
   }
 
   /** Forgets everything (tests, benches). */
@@ -140,6 +150,17 @@ export class ConnectionOwners {
     this.conns.clear();
     this.procs.clear();
     this.counters.connections = this.counters.processes = 0;
+  }
+
+  /** The process as connections hold it: one object per pid, comm, cgroup and library, shared. */
+  private procOf(pid: number, comm: string, cgroupId: number, now: number): Proc {
+    const tls = this.tlsOf(pid, now);
+    const held = this.procs.get(pid);
+    const p = held?.proc;
+    if (p && p.comm === comm && p.cgroupId === cgroupId && p.tls === tls) return p;
+    const fresh: Proc = { pid, comm, cgroupId, tls };
+    if (held) held.proc = fresh;
+    return fresh;
   }
 
   private tlsOf(pid: number, now: number): ProcessTls {
