@@ -347,7 +347,9 @@ export function tlsCoverageOf(flows: readonly FlowRecord[], o: { since?: number;
   const notDecrypted = [...byReason].reduce((n, [, c]) => n + c, 0);
   return {
     ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}),
-    uprobes: decrypted.size > 0 ? 'seen' : o.source === 'capture-file' ? 'capture-file' : o.source === 'uprobes' ? 'attached' : 'none-seen',
+    // A wire record naming its ends' processes came from an agent running --tls (it watches owners only then).
+    uprobes: decrypted.size > 0 ? 'seen' : o.source === 'capture-file' ? 'capture-file'
+      : o.source === 'uprobes' || wire.some((w) => w.record.processes) ? 'attached' : 'none-seen',
     plaintextFlows,
     wire: { connections: wire.length },
     decrypted: { connections: decrypted.size },

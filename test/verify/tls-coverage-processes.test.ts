@@ -61,6 +61,8 @@ describe('TLS coverage names the processes of connections it could not decrypt',
     const spec = parseSpec('version: 1\nservices:\n  pricing: ["127.0.0.30:8443"]\ndetectors:\n  connection-churn: { enabled: false }\n', 's.yaml', '.');
     const v = verifyWithSpec(all, spec);
     expect(v.verdict).toBe('inconclusive');
+    // Nothing decrypted, but records naming processes came from an agent with its probes on.
+    expect(v.coverage.tls!.uprobes).toBe('attached');
     expect(v.reason).toBe('6 TLS connections to services the spec names were seen but not decrypted, so not judged: pricing 127.0.0.30:8443 (SNI pricing.test): unsupported-library ×6'
       + ` [server java pid 600: Java JSSE] (unsupported-library: ${TLS_NOT_DECRYPTED['unsupported-library']})`);
   });
