@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { goArm64Build, goBuilds } from './tls/go-build.js';
 import {
-  classifyProcess, ConnectionOwners, OWNER_EVENT_SIZE, OwnerWatch, ownersUnavailable, parseOwnerBatch, type OwnerEvent, type ProcessTls,
+  classifyExecutable, classifyProcess, ConnectionOwners, OWNER_EVENT_SIZE, OwnerWatch, ownersUnavailable, parseOwnerBatch, type OwnerEvent, type ProcessTls,
 } from '../../src/capture/index.js';
 
 /**
@@ -182,6 +183,19 @@ describe('classifyProcess: real processes', () => {
     expect(classifyProcess(c.pid!)).toMatchObject({ library: 'openssl', probed: true });
     srv.close();
   });
+
+  it.skipIf(!has('go'))('Go programs: crypto/tls found (by .symtab, or .gopclntab when stripped) is probed; an arm64 build is not (unsupported-library)', () => {
+    const { builds, missing } = goBuilds();
+    if (missing.length) console.warn(`owners.test.ts, Go: ${missing.join('; ')}`);
+    expect(builds.length).toBeGreaterThan(0);
+    for (const b of builds) {
+      const t = classifyExecutable(b.path);
+      expect(t, b.name).toMatchObject({ library: 'go', probed: true });
+      expect(t.detail).toContain(b.goVersion);
+    }
+    const arm = goArm64Build();
+    if (arm) expect(classifyExecutable(arm)).toMatchObject({ library: 'go', probed: false, reason: 'unsupported-library', detail: expect.stringMatching(/arm64/) });
+  }, 180_000);
 
   it('a stripped C program with no TLS library: stripped-binary; a gone process: not-probed, said so', async () => {
     const c = spawn('sleep', ['60'], { stdio: 'ignore' });
