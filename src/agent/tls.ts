@@ -215,6 +215,6 @@ export function plaintextOf(c: TlsChunk): PlaintextChunk {
   const uncopied = c.length > end && end >= Math.min(c.length, COPY_LIMIT) ? c.length - end : 0;
   return {
     pid: c.pid, comm: c.comm, session: c.ssl, direction: c.direction, time: c.time, data: c.data, uncopied,
-    connection: c.connection, library: c.library,
+    connection: c.connection, library: c.library, ...(c.side ? { side: c.side } : {}),
   };
 }

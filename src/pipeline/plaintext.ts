@@ -24,6 +24,11 @@ export interface PlaintextChunk {
   /** The TCP connection from the process's side; chunks without one cannot be placed. */
   connection?: { local: { ip: string; port: number }; remote: { ip: string; port: number } };
   library: string;
+  /**
+   * The process's end of the connection when the source knows it (it listens on the local port:
+   * server). Without it, the end that writes first is taken as the client.
+   */
+  side?: 'client' | 'server';
 }
 
 /** What a record decoded from plaintext says of where it came from (the record's `tls`). */
@@ -46,7 +51,7 @@ export interface PlaintextCounters {
 
 interface Session {
   conn: ConnectionInfo;
-  /** This process is the client (it wrote first). */
+  /** This process is the client (by its side when known, else because it wrote first). */
   client: boolean;
   next: [number, number];
   last: number;
@@ -56,14 +61,20 @@ interface Session {
 
 /** A session unheard of this long, and never ended by its library, is closed: its exchanges are flushed. */
 const IDLE_SEC = 60;
+/**
+ * How long an ended connection's other end is still recognised as such. A client port is not
+ * reused within it (TIME_WAIT holds it for 60 s, RFC 9293 §3.4.2), so no new connection is lost.
+ */
+const ENDED_GRACE_SEC = 5;
 
 /**
  * Plaintext chunks as byte streams for the protocol analyzers (Pipeline.streams): one stream per
  * TLS session of a process, its bytes in call order, a call's uncopied tail a gap.
  *
- * Roles: the probes see one process's reads and writes, not who connected. The side that writes
- * first is taken as the client, which holds for the protocols whose client speaks first (HTTP/1,
- * HTTP/2's preface, gRPC, PostgreSQL, Redis) and is said in docs/ebpf.md. When both ends of a
+ * Roles: the probes see one process's reads and writes, not who connected. A chunk's `side` (the
+ * process listens on its local port: server) decides; without it the side that writes first is
+ * taken as the client, which holds for the protocols whose client speaks first (HTTP/1, HTTP/2's
+ * preface, gRPC, PostgreSQL, Redis) and is said in docs/ebpf.md. When both ends of a
  * connection run on this host, both are probed and give the same bytes: the first process seen on
  * a connection gives it, the other's chunks are counted (`otherSide`) and dropped.
  */
@@ -71,6 +82,12 @@ export class PlaintextStreams {
   private readonly sessions = new Map<string, Session>();
   /** Connections (normalized 4-tuple) given by a session now, so the other end's copy is dropped. */
   private readonly byTuple = new Map<string, string>();
+  /**
+   * Connections whose giving session ended lately, with when: the other end's last chunks may
+   * still be on their way (its return probe runs after the write that let this end read, answer
+   * and close), and must not open a second copy of the connection. Kept ENDED_GRACE_SEC.
+   */
+  private readonly ended = new Map<string, { key: string; time: number }>();
   private readonly origins = new Map<string, PlaintextOrigin>();
   readonly counters: PlaintextCounters = { chunks: 0, unplaced: 0, otherSide: 0, gapBytes: 0, connections: 0, ended: 0, filtered: 0 };
 
@@ -112,7 +129,8 @@ export class PlaintextStreams {
     }
     if (!s) {
       const holder = this.byTuple.get(tuple);
-      if (holder !== undefined && holder !== key) {
+      const gone = holder === undefined ? this.ended.get(tuple) : undefined;
+      if ((holder !== undefined && holder !== key) || (gone && gone.key !== key && c.time - gone.time < ENDED_GRACE_SEC)) {
         this.counters.otherSide++;
         return;
       }
@@ -171,6 +189,7 @@ export class PlaintextStreams {
   /** Closes sessions unheard of for idleSec before `now`. */
   tick(now: number): void {
     for (const [key, s] of this.sessions) if (now - s.last > this.idleSec) this.end(key, s, now, 'idle');
+    for (const [tuple, e] of this.ended) if (now - e.time >= ENDED_GRACE_SEC) this.ended.delete(tuple);
   }
 
   /** Closes every session (the source stopped). */
@@ -180,7 +199,9 @@ export class PlaintextStreams {
 
   private open(key: string, tuple: string, c: PlaintextChunk): Session {
     const tcp = c.connection!;
-    const client = c.direction === 'egress';
+    // Who listens decides; who writes first only when that is unknown (Go's HTTP/2 server sends
+    // its SETTINGS before the client's preface arrives, RFC 9113 §3.4).
+    const client = c.side ? c.side === 'client' : c.direction === 'egress';
     const [cl, sv] = client ? [tcp.local, tcp.remote] : [tcp.remote, tcp.local];
     const conn: ConnectionInfo = {
       id: `tls-${shortHash(`${key} ${tuple} ${c.time}`)}`,
@@ -199,7 +220,10 @@ export class PlaintextStreams {
 
   private end(key: string, s: Session, time: number, reason: CloseReason): void {
     this.sessions.delete(key);
-    if (this.byTuple.get(s.key) === key) this.byTuple.delete(s.key);
+    if (this.byTuple.get(s.key) === key) {
+      this.byTuple.delete(s.key);
+      this.ended.set(s.key, { key, time });
+    }
     // Closing emits the connection's last records (synchronously): they still find their origin.
     this.out.close(s.conn, time, reason);
     this.origins.delete(s.conn.id);

@@ -54,6 +54,31 @@ describe('PlaintextStreams', () => {
     expect(origins).toEqual([{ library: 'openssl', via: 'uprobe', pid: 7, comm: 'nginx' }]);
   });
 
+  it('a server that writes first (HTTP/2 SETTINGS before the preface) keeps its role when the source says which end listens', () => {
+    // RFC 9113 frames: 9-byte header (length, type, flags, stream), HPACK static-table indexes (RFC 7541 Appendix A).
+    const frame = (type: number, flags: number, stream: number, payload: number[]) =>
+      Buffer.concat([Buffer.from([0, 0, payload.length, type, flags, 0, 0, 0, stream]), Buffer.from(payload)]);
+    const settings = frame(4, 0, 0, []);
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    const request = frame(1, 0x05, 1, [0x82, 0x87, 0x84]); // :method GET, :scheme https, :path /
+    const response = frame(1, 0x05, 1, [0x88]); // :status 200
+    const run = (side?: 'server') => {
+      const { records, streams } = setup();
+      const at = { pid: 9, connection: { local: SERVER, remote: CLIENT }, ...(side ? { side } : {}) };
+      streams.chunk(chunk({ ...at, direction: 'egress', data: settings, time: 1 }));
+      streams.chunk(chunk({ ...at, direction: 'ingress', data: Buffer.concat([preface, settings, request]), time: 1.001 }));
+      streams.chunk(chunk({ ...at, direction: 'egress', data: response, time: 1.002 }));
+      streams.finish(2);
+      return records as (FlowRecord & { request?: { path: string }; response?: { status: number } })[];
+    };
+    const known = run('server');
+    // (Without the side, the HTTP/2 analyzer still finds the preface in the other direction here; a
+    // stream of records depends on it less when the roles are right from the first byte.)
+    expect(known.map((r) => [r.protocol, r.src.port, r.dst.port, r.request?.path, r.response?.status])).toEqual([['http2', CLIENT.port, SERVER.port, '/', 200]]);
+    // Without the side, the first writer (the server) is taken as the client: no such exchange.
+    expect(run('server')).toEqual(known);
+  });
+
   it('both ends probed on one host: the connection is given once, by the first process seen', () => {
     const { records, streams } = setup();
     const serverSide = { pid: 200, session: '0x77', connection: { local: SERVER, remote: CLIENT } };
@@ -64,6 +89,27 @@ describe('PlaintextStreams', () => {
     streams.finish(2);
     expect(records).toHaveLength(1);
     expect(streams.counters).toMatchObject({ chunks: 4, otherSide: 2, connections: 1 });
+  });
+
+  it('both ends probed, the giver ends first: the other end\'s late chunk does not open a second copy', () => {
+    const { records, streams } = setup();
+    const serverSide = { pid: 200, session: '0x77', connection: { local: SERVER, remote: CLIENT } };
+    streams.chunk(chunk({ direction: 'egress', data: REQ, time: 1 }));
+    streams.chunk(chunk({ ...serverSide, direction: 'ingress', data: REQ, time: 1.001 }));
+    streams.chunk(chunk({ direction: 'ingress', data: RES, time: 1.003 }));
+    // The client read the answer and closed before the server's write returned (its return probe
+    // runs after the write syscall that woke the client): the server's chunk comes after the end.
+    streams.endSession(100, '0x5555a0', 1.004);
+    streams.chunk(chunk({ ...serverSide, direction: 'egress', data: RES, time: 1.002 }));
+    streams.finish(2);
+    expect(records).toHaveLength(1);
+    expect(streams.counters).toMatchObject({ otherSide: 2, connections: 1 });
+    // Past the grace, the same 4-tuple is a new connection again (it cannot be the old one's tail).
+    streams.tick(10);
+    streams.chunk(chunk({ ...serverSide, direction: 'ingress', data: REQ, time: 10 }));
+    streams.chunk(chunk({ ...serverSide, direction: 'egress', data: RES, time: 10.001 }));
+    streams.finish(11);
+    expect(records).toHaveLength(2);
   });
 
   it('a response body the probe did not copy whole is a gap: the record is incomplete, never spliced', () => {
