@@ -6,7 +6,6 @@ import { Redactor, type FlowRecord } from '../flows/index.js';
 import { Recorder } from '../live/index.js';
 import { openRunLog } from '../run/index.js';
 import { PlaintextPackets } from '../pipeline/index.js';
-import type { ConnectionInfo } from '../stream/index.js';
 import { FlowStore } from '../store/index.js';
 import { Watcher, type StandingSpec } from '../watch/index.js';
 import { FlowFeed, StoreSource } from '../service/index.js';
@@ -173,7 +172,7 @@ export class Agent {
       kept = new PlaintextPackets(
         recorder.pipeline.streams,
         (p) => store.addPacket(p.time, p.linkType, p.data, p.data.length, p.mark),
-        (conn) => originOf(tls, conn),
+        (conn) => tls?.originOf(conn),
         (e) => o.onTls?.(`TLS plaintext not kept for pcap export: ${e.message}`),
       );
       tls = AgentTls.start(o.tls ?? 'off', kept, (line) => o.onTls?.(line), o.filter, recorder.pipeline.serverNames);
@@ -218,16 +217,6 @@ export class Agent {
     });
     await this.store.close();
   }
-}
-
-/**
- * The origin (library, process, server name) of a plaintext connection, as AgentTls marks its
- * records: asked through annotate() with the connection's id and ends, which is all it reads.
- */
-function originOf(tls: AgentTls | undefined, conn: ConnectionInfo): FlowRecord['tls'] {
-  const probe = { connectionId: conn.id, src: conn.client, dst: conn.server } as FlowRecord;
-  tls?.annotate(probe);
-  return probe.tls;
 }
 
 /** Feeds a standing-spec watcher the stored flows of its window, page by page. */

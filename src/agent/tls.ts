@@ -4,9 +4,9 @@ import {
   describeTarget, LIBRARY_NAMES, openTlsProbes, OwnerWatch, plaintextFilter, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
   type ConnectionOwner, type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
 } from '../capture/index.js';
-import type { FlowRecord, TlsEndProcess } from '../flows/index.js';
-import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type ServerNames } from '../pipeline/index.js';
-import type { StreamHandler } from '../stream/index.js';
+import type { FlowRecord, TlsEndProcess, TlsOrigin } from '../flows/index.js';
+import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin, type ServerNames } from '../pipeline/index.js';
+import type { ConnectionInfo, StreamHandler } from '../stream/index.js';
 
 /** `tapwire agent --tls`: uprobes when they can run (auto, the default), always (uprobe), or never. */
 export type TlsMode = 'auto' | 'uprobe' | 'off';
@@ -95,9 +95,21 @@ export class AgentTls {
       }
       return;
     }
-    r.tls = { ...origin };
-    const sni = this.serverNames?.of(r.src, r.dst);
-    if (sni !== undefined) r.tls.sni = sni;
+    r.tls = this.origin(origin, r.src, r.dst);
+  }
+
+  /**
+   * A plaintext connection's origin as its records are marked (library, process, and the server
+   * name when the capture saw the handshake); undefined for a connection the probes did not give.
+   */
+  originOf(conn: ConnectionInfo): TlsOrigin | undefined {
+    const origin = this.streams.originOf(conn.id);
+    return origin && this.origin(origin, conn.client, conn.server);
+  }
+
+  private origin(origin: PlaintextOrigin, a: { ip: string; port: number }, b: { ip: string; port: number }): TlsOrigin {
+    const sni = this.serverNames?.of(a, b);
+    return sni === undefined ? { ...origin } : { ...origin, sni };
   }
 
   tick(now: number): void {
