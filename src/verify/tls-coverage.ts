@@ -21,7 +21,7 @@ import type { ServiceNames } from './services.js';
 /** Why a TLS connection seen on the wire was not decrypted. Codes are stable; the words may improve. */
 export const TLS_NOT_DECRYPTED = {
   /** The flows come from a capture file (or a local packet capture): packets only, no uprobes. */
-  'no-uprobes-capture-file': 'no uprobes: a capture file holds only ciphertext',
+  'no-uprobes-capture-file': 'no uprobes: the capture file holds no decrypted plaintext (only an agent running --tls writes it into its pcap exports), so its TLS is ciphertext only',
   /** No record of the window was decrypted: the source ran no TLS uprobes, as far as the records tell. */
   'no-uprobes': 'no uprobes: no record of the window was decrypted, so the source ran none (an agent without --tls, or --tls auto that could not attach: its log says why)',
   /** Uprobes ran (other connections were decrypted), but not on this connection's ends. */

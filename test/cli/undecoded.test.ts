@@ -255,7 +255,7 @@ describe.skipIf(tlsWhy !== '')('a TLS service recorded on loopback (openssl s_se
     writeFileSync(spec, `version: 1\nservices:\n  web: ["127.0.0.1:${httpPort}"]\n  secure: ["127.0.0.1:${tlsPort}"]\n`);
     const named = await tapwireAsync(['verify', capture, '--spec', spec]);
     expect(named.status).toBe(3);
-    expect(named.stdout).toContain(`verdict: INCONCLUSIVE (1 TLS connection to services the spec names was seen but not decrypted, so not judged: secure 127.0.0.1:${tlsPort}: no-uprobes-capture-file ×1 (no-uprobes-capture-file: no uprobes: a capture file holds only ciphertext))\n`);
+    expect(named.stdout).toContain(`verdict: INCONCLUSIVE (1 TLS connection to services the spec names was seen but not decrypted, so not judged: secure 127.0.0.1:${tlsPort}: no-uprobes-capture-file ×1 (no-uprobes-capture-file: no uprobes: the capture file holds no decrypted plaintext (only an agent running --tls writes it into its pcap exports), so its TLS is ciphertext only))\n`);
   });
 
   const runWhy = liveCaptureUnavailable();
@@ -267,7 +267,7 @@ describe.skipIf(tlsWhy !== '')('a TLS service recorded on loopback (openssl s_se
       { TAPWIRE_DATA_DIR: join(dir, 'data') });
     expect(r.status, r.stderr).toBe(3);
     const j = JSON.parse(r.stdout);
-    expect(j.verdict.reason).toBe(`1 TLS connection to services the spec names was seen but not decrypted, so not judged: secure 127.0.0.1:${tlsPort}: no-uprobes-capture-file ×1 (no-uprobes-capture-file: no uprobes: a capture file holds only ciphertext)`);
+    expect(j.verdict.reason).toBe(`1 TLS connection to services the spec names was seen but not decrypted, so not judged: secure 127.0.0.1:${tlsPort}: no-uprobes-capture-file ×1 (no-uprobes-capture-file: no uprobes: the capture file holds no decrypted plaintext (only an agent running --tls writes it into its pcap exports), so its TLS is ciphertext only)`);
     expect(j.verdict.summary).toMatch(/^judged 2 flows \(http 1, tls 1\); .*; 1 connection with content encrypted, handshake decoded \(tls 1\)$/);
     expect(j.verdict.coverage.undecoded).toMatchObject({ connections: 0, servers: [{ server: `127.0.0.1:${tlsPort}`, service: 'secure' }] });
   }, 60_000);

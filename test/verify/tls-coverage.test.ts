@@ -36,7 +36,7 @@ describe('TLS coverage from a capture file (wire only)', () => {
     const c = tlsCoverageOf(fs, { source: 'capture-file' });
     expect(c).toMatchObject({
       uprobes: 'capture-file', plaintextFlows: 6, wire: { connections: 6 }, decrypted: { connections: 0 },
-      notDecrypted: { connections: 6, reasons: [{ code: 'no-uprobes-capture-file', text: 'no uprobes: a capture file holds only ciphertext', connections: 6 }] },
+      notDecrypted: { connections: 6, reasons: [{ code: 'no-uprobes-capture-file', text: 'no uprobes: the capture file holds no decrypted plaintext (only an agent running --tls writes it into its pcap exports), so its TLS is ciphertext only', connections: 6 }] },
       serversOmitted: 0,
     });
     expect(c.servers).toEqual([
@@ -163,7 +163,7 @@ describe('every verdict\'s coverage carries TLS; a spec naming a service whose T
     const v = verifyWithSpec(r.records!, spec('127.0.0.30:8443'), undefined, undecoded);
     expect(v.verdict).toBe('inconclusive');
     expect(v.reason).toBe('6 TLS connections to services the spec names were seen but not decrypted, so not judged: pricing 127.0.0.30:8443 (SNI pricing.test): no-uprobes-capture-file ×6'
-      + ' (no-uprobes-capture-file: no uprobes: a capture file holds only ciphertext)');
+      + ' (no-uprobes-capture-file: no uprobes: the capture file holds no decrypted plaintext (only an agent running --tls writes it into its pcap exports), so its TLS is ciphertext only)');
     expect(v.coverage.tls!.uprobes).toBe('capture-file');
   });
 });
