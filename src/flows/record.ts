@@ -241,7 +241,7 @@ export interface FlowEnvelope {
 
 /** Where a record decoded from TLS plaintext came from. */
 export interface TlsOrigin {
-  /** The TLS library probed: openssl (libssl, or linked into a binary such as node). */
+  /** The TLS library probed: openssl (libssl, or linked into a binary such as node), or go (crypto/tls). */
   library: string;
   via: 'uprobe';
   /** The probed process (the first of the two ends seen, when both are on the host). */

@@ -25,7 +25,7 @@ export const TLS_NOT_DECRYPTED = {
   /** No record of the window was decrypted: the source ran no TLS uprobes, as far as the records tell. */
   'no-uprobes': 'no uprobes: no record of the window was decrypted, so the source ran none (an agent without --tls, or --tls auto that could not attach: its log says why)',
   /** Uprobes ran (other connections were decrypted), but not on this connection's ends. */
-  'not-probed': 'its client and server were not probed: an unsupported library (rustls, BoringSSL, Java JSSE, Go until issue 17\'s Go part) or a stripped binary',
+  'not-probed': 'its client and server were not probed, and their processes are not known (another host, or no owner record): an unsupported library (rustls, BoringSSL, Java JSSE) or a stripped binary',
   /** An end's process uses a TLS library the uprobes do not read: named in `libraries`. */
   'unsupported-library': 'an end\'s process uses a TLS library the uprobes do not read (Java JSSE, GnuTLS, NSS, rustls, BoringSSL, a Go before 1.17): named with the process',
   /** An end's library was recognised (Go crypto/tls, a libssl) but the functions to probe could not be found in it. */

@@ -79,7 +79,7 @@ describe('wire connections matched to decrypted ones', () => {
       since: 1, until: 2e9, uprobes: 'seen', plaintextFlows: 6, wire: { connections: 6 }, decrypted: { connections: 3 },
       notDecrypted: { connections: 3, reasons: [{ code: 'not-probed', connections: 3 }] },
     });
-    expect(c.notDecrypted.reasons[0]!.text).toMatch(/^its client and server were not probed: an unsupported library \(rustls, BoringSSL, Java JSSE/);
+    expect(c.notDecrypted.reasons[0]!.text).toMatch(/^its client and server were not probed, and their processes are not known .*: an unsupported library \(rustls, BoringSSL, Java JSSE/);
     expect(c.servers[0]).toEqual({
       server: '127.0.0.30:8443', plaintextFlows: 0, wire: { connections: 6, snis: ['pricing.test'] }, decrypted: { connections: 3 },
       notDecrypted: { connections: 3, byReason: { 'not-probed': 3 } },
