@@ -136,6 +136,18 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     const c = src.tls?.()?.counters();
     if (c) g.set(c.streams.connections);
   });
+  gauge('tapwire_tls_owner_events_total', 'Connection-owner events (connect, accept, exec) from the sock and syscall tracepoints, which name the processes at the ends of TLS connections coverage could not decrypt', [], (g) => {
+    const c = src.tls?.()?.counters().owners;
+    if (c) g.set(c.events);
+  });
+  gauge('tapwire_tls_owner_lost_events_total', 'Connection-owner events the ring buffer had no room for: those connections\' processes are unknown to coverage', [], (g) => {
+    const c = src.tls?.()?.counters().owners;
+    if (c) g.set(c.lost);
+  });
+  gauge('tapwire_tls_owner_connections', 'Connections whose end processes are remembered now (bounded; they outlive the connection so its record can name them)', [], (g) => {
+    const c = src.tls?.()?.counters().owners;
+    if (c) g.set(c.connections);
+  });
   gauge('tapwire_tls_plaintext_stored_packets_total', 'Synthesized TCP packets of decrypted plaintext kept in the store, so snapshots and pcap exports hold it', [], (g) => {
     const c = src.plaintextKept?.();
     if (c) g.set(c.packets);

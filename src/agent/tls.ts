@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import {
   describeTarget, LIBRARY_NAMES, openTlsProbes, OwnerWatch, plaintextFilter, TLS_CHUNK_MAX, TLS_CHUNKS_PER_CALL, TlsProbesUnavailableError,
-  type ConnectionOwner, type LateAttach, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
+  type ConnectionOwner, type LateAttach, type OwnerCounters, type TlsChunk, type TlsEnd, type TlsProbeCounters, type TlsProbes, type UnprobeableTarget,
 } from '../capture/index.js';
 import type { FlowRecord, TlsEndProcess, TlsOrigin } from '../flows/index.js';
 import { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin, type ServerNames } from '../pipeline/index.js';
@@ -116,8 +116,12 @@ export class AgentTls {
     this.streams.tick(now);
   }
 
-  counters(): { probes: TlsProbeCounters; streams: PlaintextCounters } {
-    return { probes: this.probes.counters(), streams: { ...this.streams.counters } };
+  counters(): { probes: TlsProbeCounters; streams: PlaintextCounters; owners?: OwnerCounters & { lost: number } } {
+    const o = this.owners;
+    return {
+      probes: this.probes.counters(), streams: { ...this.streams.counters },
+      ...(o ? { owners: { ...o.owners.counters, lost: o.kernelCounters()?.lost ?? 0 } } : {}),
+    };
   }
 
   /**
@@ -126,7 +130,9 @@ export class AgentTls {
    * probed processes' context: it is in neither this process's CPU time nor its cgroup's.
    */
   kernelCost(): TlsKernelCost {
-    return this.probes.kernelCost();
+    const cost = this.probes.kernelCost();
+    // The connection-owner tracepoints run on every TCP connect and accept of the host: theirs too.
+    return { ...cost, programs: [...cost.programs, ...(this.owners?.kernelCost() ?? [])] };
   }
 
   /** Detaches the probes, then ends every session (their last records come out). */

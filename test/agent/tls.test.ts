@@ -102,6 +102,10 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     // Kept in the store as synthesized TCP (handshake, request, response), for snapshots and pcap export.
     expect(m(/^tapwire_tls_plaintext_stored_packets_total (\S+)/m)).toBeGreaterThanOrEqual(5);
     expect(m(/^tapwire_tls_plaintext_store_failures_total (\S+)/m)).toBe(0);
+    // The connection-owner tracepoints saw curl's connect and the server's accept, and lost none.
+    expect(m(/^tapwire_tls_owner_events_total (\S+)/m)).toBeGreaterThanOrEqual(2);
+    expect(m(/^tapwire_tls_owner_lost_events_total (\S+)/m)).toBe(0);
+    expect(m(/^tapwire_tls_owner_connections (\S+)/m)).toBeGreaterThanOrEqual(1);
   });
 
   it('a decrypted record carries the server name its connection\'s ClientHello asked for (the capture saw the handshake)', async () => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectionKey } from '../../common/index.js';
-import { loadAddon, NATIVE_BUILD_DIR, tlsProbesUnavailable, type BpfHandle } from '../tls/addon.js';
+import { loadAddon, NATIVE_BUILD_DIR, tlsProbesUnavailable, type BpfHandle, type ProgramCost } from '../tls/addon.js';
 import { classifyProcess, type ProcessTls } from './classify.js';
 import { parseOwnerBatch, type Endpoint, type OwnerEvent } from './events.js';
 
@@ -218,6 +218,11 @@ export class OwnerWatch {
     if (!this.handle) return undefined;
     const c = loadAddon()!.counters(this.handle);
     return { events: c.events, batches: c.batches, lost: c.lost };
+  }
+
+  /** Its programs' kernel-side run time and runs (counted while kernel.bpf_stats_enabled is on); none after close(). */
+  kernelCost(): ProgramCost[] {
+    return this.handle ? loadAddon()!.kernelCost(this.handle) : [];
   }
 
   close(): void {
