@@ -7,6 +7,8 @@
  *   28 lport u16 | 30 rport u16 | 32 laddr[16] | 48 raddr[16] | 64 comm[16]
  * Ports in host order, addresses in network order (IPv4 in the first 4 bytes).
  */
+import { ipString } from '../tls/events.js';
+
 export const OWNER_EVENT_SIZE = 80;
 
 export const OwnerEventKind = { connect: 1, accept: 2, exec: 3 } as const;
@@ -27,16 +29,6 @@ export interface OwnerEvent {
 }
 
 const KINDS: Record<number, OwnerEvent['kind']> = { 1: 'connect', 2: 'accept', 3: 'exec' };
-
-/** An address as the kernel stores it, written as tapwire writes addresses (IPv4-mapped IPv6 as IPv4, RFC 5952). */
-export function ipString(family: number, b: Buffer): string {
-  if (family === 2) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // WHATWG URL parsing writes an IPv6 address in its canonical (RFC 5952) short form.
-  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
-}
 
 /** Every record of one batch; a record of an unknown kind or family is skipped, never thrown on. Returns how many were given. */
 export function parseOwnerBatch(batch: Buffer, each: (e: OwnerEvent) => void): number {

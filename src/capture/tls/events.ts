@@ -51,7 +51,8 @@ export interface RawTlsEvent {
   data: Buffer;
 }
 
-function ipString(family: number, b: Buffer): string {
+/** An address as the kernel stores it, written as tapwire writes addresses (IPv4-mapped IPv6 as IPv4, RFC 5952). */
+export function ipString(family: number, b: Buffer): string {
   if (family === 2) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
   if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   const groups: string[] = [];
