@@ -401,6 +401,48 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 
 static void failure_message(char *msg, size_t size, int err);
 
+/* attach() and attachAt() answer { attached: [name], failed: [[name, message]] }. */
+struct attach_result {
+	napi_value result, attached, failed;
+	uint32_t na, nf;
+};
+
+static void result_init(napi_env env, struct attach_result *r)
+{
+	napi_create_object(env, &r->result);
+	napi_create_array(env, &r->attached);
+	napi_create_array(env, &r->failed);
+	r->na = r->nf = 0;
+}
+
+static void result_ok(napi_env env, struct attach_result *r, const char *name)
+{
+	napi_value v;
+	napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
+	napi_set_element(env, r->attached, r->na++, v);
+}
+
+/* A failure: err with the libbpf warnings logged since the last log_reset(). */
+static void result_failed(napi_env env, struct attach_result *r, const char *name, int err)
+{
+	char msg[2600];
+	failure_message(msg, sizeof(msg), err);
+	napi_value pair, fname, fmsg;
+	napi_create_array_with_length(env, 2, &pair);
+	napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &fname);
+	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &fmsg);
+	napi_set_element(env, pair, 0, fname);
+	napi_set_element(env, pair, 1, fmsg);
+	napi_set_element(env, r->failed, r->nf++, pair);
+}
+
+static napi_value result_done(napi_env env, struct attach_result *r)
+{
+	napi_set_named_property(env, r->result, "attached", r->attached);
+	napi_set_named_property(env, r->result, "failed", r->failed);
+	return r->result;
+}
+
 static napi_value js_attach(napi_env env, napi_callback_info info)
 {
 	napi_value argv[3];
@@ -415,11 +457,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info)
 	int32_t pid = -1;
 	napi_get_value_int32(env, argv[2], &pid);
 
-	napi_value result, attached, failed;
-	napi_create_object(env, &result);
-	napi_create_array(env, &attached);
-	napi_create_array(env, &failed);
-	uint32_t na = 0, nf = 0;
+	struct attach_result r;
+	result_init(env, &r);
 	for (size_t i = 0; i < sizeof(PROBES) / sizeof(PROBES[0]); i++) {
 		const struct probe *p = &PROBES[i];
 		const char *names[2] = { p->enter, p->leave };
@@ -447,28 +486,16 @@ static napi_value js_attach(napi_env env, napi_callback_info info)
 			for (int k = 0; k < 2; k++)
 				if (got[k])
 					bpf_link__destroy(got[k]);
-			char msg[2600];
-			failure_message(msg, sizeof(msg), err);
-			napi_value pair, fname, fmsg;
-			napi_create_array_with_length(env, 2, &pair);
-			napi_create_string_utf8(env, p->func, NAPI_AUTO_LENGTH, &fname);
-			napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &fmsg);
-			napi_set_element(env, pair, 0, fname);
-			napi_set_element(env, pair, 1, fmsg);
-			napi_set_element(env, failed, nf++, pair);
+			result_failed(env, &r, p->func, err);
 			continue;
 		}
 		for (int k = 0; k < 2; k++)
 			if (got[k])
 				h->links[h->nlinks++] = got[k];
-		napi_value fname;
-		napi_create_string_utf8(env, p->func, NAPI_AUTO_LENGTH, &fname);
-		napi_set_element(env, attached, na++, fname);
+		result_ok(env, &r, p->func);
 	}
 	free(path);
-	napi_set_named_property(env, result, "attached", attached);
-	napi_set_named_property(env, result, "failed", failed);
-	return result;
+	return result_done(env, &r);
 }
 
 /* The libbpf warnings of the last failure, with err, as one message. */
@@ -504,11 +531,8 @@ static napi_value js_attach_at(napi_env env, napi_callback_info info)
 	uint32_t count = 0;
 	napi_get_array_length(env, argv[3], &count);
 
-	napi_value result, attached, failed;
-	napi_create_object(env, &result);
-	napi_create_array(env, &attached);
-	napi_create_array(env, &failed);
-	uint32_t na = 0, nf = 0;
+	struct attach_result r;
+	result_init(env, &r);
 	for (uint32_t i = 0; i < count; i++) {
 		napi_value item, vprog, voff;
 		napi_get_element(env, argv[3], i, &item);
@@ -541,26 +565,15 @@ static napi_value js_attach_at(napi_env env, napi_callback_info info)
 			if (!l)
 				err = -errno;
 		}
-		napi_value vlabel;
-		napi_create_string_utf8(env, label, NAPI_AUTO_LENGTH, &vlabel);
 		if (err) {
-			char msg[2600];
-			failure_message(msg, sizeof(msg), err);
-			napi_value pair, fmsg;
-			napi_create_array_with_length(env, 2, &pair);
-			napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &fmsg);
-			napi_set_element(env, pair, 0, vlabel);
-			napi_set_element(env, pair, 1, fmsg);
-			napi_set_element(env, failed, nf++, pair);
+			result_failed(env, &r, label, err);
 			continue;
 		}
 		h->links[h->nlinks++] = l;
-		napi_set_element(env, attached, na++, vlabel);
+		result_ok(env, &r, label);
 	}
 	free(path);
-	napi_set_named_property(env, result, "attached", attached);
-	napi_set_named_property(env, result, "failed", failed);
-	return result;
+	return result_done(env, &r);
 }
 
 static uint64_t sum_counter(struct handle *h, uint32_t idx)
