@@ -1,11 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
+import { flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 
 /**
  * Issue 17, "the DaemonSet's eBPF patch carries the capabilities it needs": the agent as a pod runs
@@ -24,8 +25,6 @@ const why = process.getuid?.() !== 0 ? 'needs root (to set file capabilities and
   : tlsProbesUnavailable().join('; ');
 if (why) console.warn(`test/agent/tls-caps.test.ts skipped: ${why}`);
 
-const BIN = resolve('dist/cli/main.js');
-
 /** The capabilities the eBPF patch adds to the agent container, as written in the manifest. */
 function patchCapabilities(): string[] {
   const doc = parseAllDocuments(readFileSync('daemonset/overlays/kind/ebpf-patch.yaml', 'utf8'))[0]!.toJS();
@@ -33,35 +32,15 @@ function patchCapabilities(): string[] {
   return (agent.securityContext.capabilities.add as string[]).map((c) => c.toLowerCase());
 }
 
-interface Run { agent: ChildProcess; log: () => string; base: Promise<string> }
-
 /** `tapwire agent` through a node copy carrying `caps` as file capabilities, as nobody. */
-function startAsPod(dir: string, caps: string[], args: string[]): Run {
+function startAsPod(dir: string, caps: string[], args: string[]): Promise<AgentProcess> {
   const node = join(dir, `node-${caps.length}`);
   copyFileSync(process.execPath, node);
   chmodSync(node, 0o755);
   const set = spawnSync('setcap', [`${caps.map((c) => `cap_${c}`).join(',')}+ep`, node], { encoding: 'utf8' });
   if (set.status !== 0) throw new Error(`setcap: ${set.stderr}`);
-  const agent = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all',
-    `--bounding-set=-all,${caps.map((c) => `+${c}`).join(',')}`, node, BIN, 'agent', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  agent.stderr!.on('data', (d) => (log += d));
-  const base = new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
-    agent.stderr!.on('data', () => {
-      const m = /API on (http:\/\/\S+?);/.exec(log);
-      if (m) { clearTimeout(timer); res(m[1]!); }
-    });
-    agent.on('exit', (code) => { clearTimeout(timer); rej(new Error(`agent exited ${code}:\n${log}`)); });
-  });
-  return { agent, log: () => log, base };
-}
-
-async function stop(r: Run | undefined): Promise<void> {
-  if (!r || r.agent.exitCode !== null) return;
-  const exited = new Promise((res) => r.agent.once('exit', res));
-  r.agent.kill('SIGTERM');
-  await exited;
+  return startAgent(args, { spawnVia: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all',
+    `--bounding-set=-all,${caps.map((c) => `+${c}`).join(',')}`, node] });
 }
 
 describe.skipIf(why !== '')('the eBPF patch\'s capabilities, as file capabilities for a non-root agent', () => {
@@ -69,7 +48,7 @@ describe.skipIf(why !== '')('the eBPF patch\'s capabilities, as file capabilitie
   chmodSync(dir, 0o755);
   const port = 21000 + (process.pid % 20000);
   let server: ChildProcess;
-  let full: Run | undefined, noAdmin: Run | undefined;
+  let full: AgentProcess | undefined, noAdmin: AgentProcess | undefined;
 
   beforeAll(async () => {
     spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
@@ -80,8 +59,8 @@ describe.skipIf(why !== '')('the eBPF patch\'s capabilities, as file capabilitie
   }, 30_000);
 
   afterAll(async () => {
-    await stop(full);
-    await stop(noAdmin);
+    await full?.stop();
+    await noAdmin?.stop();
     server?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
@@ -92,28 +71,24 @@ describe.skipIf(why !== '')('the eBPF patch\'s capabilities, as file capabilitie
     const data = join(dir, 'data-full');
     writeFileSync(join(dir, '.keep'), '');
     chmodSync(dir, 0o777);
-    full = startAsPod(dir, caps, ['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', data]);
-    const base = await full.base;
+    full = await startAsPod(dir, caps, ['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', data]);
+    const base = full.base;
     expect(full.log()).toMatch(/TLS plaintext through uprobes on .*libssl\.so/);
     const r = spawnSync('curl', ['-sk', `https://127.0.0.1:${port}/as-a-pod`], { encoding: 'utf8' });
     expect(r.stdout).toBe('{"path":"/as-a-pod"}');
-    let flows: FlowRecord[] = [];
-    for (let i = 0; i < 50 && flows.length === 0; i++) {
-      await new Promise((res) => setTimeout(res, 200));
-      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${port}`)}`)).json()) as { flows: FlowRecord[] }).flows;
-    }
+    const flows = await flowsWhere(base, `http && dst.port == ${port}`);
     expect(flows).toHaveLength(1);
     expect((flows[0] as FlowRecord & { request: { path: string } }).request.path).toBe('/as-a-pod');
     expect(flows[0]!.tls).toMatchObject({ via: 'uprobe' });
-    await stop(full);
+    await full.stop();
   }, 60_000);
 
   it('without SYS_ADMIN, --tls auto runs on (packets only) and says uprobes need it', async () => {
     const caps = patchCapabilities().filter((c) => c !== 'sys_admin');
-    noAdmin = startAsPod(dir, caps, ['--tls', 'auto', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data-noadmin')]);
-    const base = await noAdmin.base;
+    noAdmin = await startAsPod(dir, caps, ['--tls', 'auto', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data-noadmin')]);
+    const base = noAdmin.base;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect(noAdmin.log()).toMatch(/SYS_ADMIN/);
-    await stop(noAdmin);
+    await noAdmin.stop();
   }, 60_000);
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { goBuilds, type GoBuild } from '../capture/tls/go-build.js';
+import { flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 
 /**
  * Issue 17, Go's crypto/tls: `tapwire agent --tls uprobe` started as a user would, a Go https client
@@ -21,7 +22,6 @@ const why = process.getuid?.() !== 0 ? 'needs root (eBPF uprobes)'
 if (why) console.warn(`test/agent/tls-go.test.ts skipped: ${why}`);
 else if (missing.length) console.warn(`test/agent/tls-go.test.ts: some builds missing: ${missing.join('; ')}`);
 
-const BIN = 'dist/cli/main.js';
 type HttpFlow = FlowRecord & { request: { method: string; path: string }; response: { status: number; body?: string } };
 
 function listening(child: ChildProcess): Promise<void> {
@@ -36,8 +36,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: Go client → Go server
   const base0 = 30000 + (process.pid % 20000);
   const portOf = (i: number) => base0 + i;
   const servers: ChildProcess[] = [];
-  let agent: ChildProcess;
-  let base = '', log = '';
+  let agent: AgentProcess;
   const early = builds.filter((b) => !b.stripped);
   const late = builds.filter((b) => b.stripped);
   const serve = (b: GoBuild, i: number, args: string[] = []) => {
@@ -48,45 +47,25 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: Go client → Go server
 
   beforeAll(async () => {
     await Promise.all(early.map((b) => serve(b, builds.indexOf(b))));
-    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${base0}-${base0 + builds.length}`,
-      '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TAPWIRE_REDACT_KEY: 'tls-go-e2e' } });
-    agent.stderr!.on('data', (d) => (log += d));
-    base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
-      agent.stderr!.on('data', () => {
-        const m = /API on (http:\/\/\S+?);/.exec(log);
-        if (m) { clearTimeout(timer); resolve(m[1]!); }
-      });
-      agent.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}:\n${log}`)); });
-    });
+    agent = await startAgent(['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${base0}-${base0 + builds.length}`,
+      '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { env: { TAPWIRE_REDACT_KEY: 'tls-go-e2e' } });
     for (const b of late) {
       await serve(b, builds.indexOf(b));
       // Found on its exec: the agent says so once attached.
-      for (let i = 0; i < 100 && !log.includes(`also on ${b.path}`); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && !agent.log().includes(`also on ${b.path}`); i++) await new Promise((r) => setTimeout(r, 50));
     }
   }, 120_000);
 
   afterAll(async () => {
-    if (agent?.exitCode === null) {
-      const exited = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     for (const s of servers) s.kill('SIGKILL');
   });
 
-  const flowsAt = async (filter: string, want = 1): Promise<HttpFlow[]> => {
-    let flows: HttpFlow[] = [];
-    for (let i = 0; i < 50 && flows.length < want; i++) {
-      await new Promise((res) => setTimeout(res, 200));
-      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: HttpFlow[] }).flows;
-    }
-    return flows;
-  };
+  const flowsAt = (filter: string, want = 1) => flowsWhere<HttpFlow>(agent.base, filter, { want });
 
   it('says where the probes went: the Go servers started before it', () => {
-    for (const b of early) expect(log).toContain(b.path);
-    for (const b of late) expect(log).toContain(`also on ${b.path}`);
+    for (const b of early) expect(agent.log()).toContain(b.path);
+    for (const b of late) expect(agent.log()).toContain(`also on ${b.path}`);
   });
 
   it.each(builds.map((b) => [b.name, b] as const))('%s: the HTTPS call is a flow with path and status, marked go, once', async (_n, b) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
+import { flowsNow, flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 
 /**
  * Issue 17, snapshots keep decrypted plaintext (kubeshark/kubeshark#1882), as a user would meet it:
@@ -25,8 +26,9 @@ type Http = FlowRecord & { request: { method: string; path: string }; response: 
 
 describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the decrypted plaintext, its pcap holds it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-tls-snapshot-'));
-  let server: ChildProcess, agent: ChildProcess;
-  let base = '', log = '', port = 0;
+  let server: ChildProcess;
+  let agent: AgentProcess;
+  let base = '', port = 0;
 
   beforeAll(async () => {
     spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
@@ -41,25 +43,13 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
     // The filter keeps the call's wire packets (the ciphertext, and so the handshake's server name).
-    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 2}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TAPWIRE_REDACT_KEY: 'tls-snapshot-e2e' } });
-    agent.stderr!.on('data', (d) => (log += d));
-    base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
-      agent.stderr!.on('data', () => {
-        const m = /API on (http:\/\/\S+?);/.exec(log);
-        if (m) { clearTimeout(timer); resolve(m[1]!); }
-      });
-      agent.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}:\n${log}`)); });
-    });
+    agent = await startAgent(['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 2}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+      { env: { TAPWIRE_REDACT_KEY: 'tls-snapshot-e2e' } });
+    base = agent.base;
   }, 60_000);
 
   afterAll(async () => {
-    if (agent?.exitCode === null) {
-      const exited = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     server?.kill('SIGKILL');
   });
 
@@ -68,13 +58,8 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     // A name, so the ClientHello carries SNI (curl sends none for an address).
     const r = spawnSync('curl', ['-sk', '--resolve', `shop.example:${port}:127.0.0.1`, `https://shop.example:${port}/orders.json`], { encoding: 'utf8' });
     expect(r.stdout).toBe('{"id":42}\n');
-    const filter = encodeURIComponent(`http && dst.port == ${port}`);
-    let flows: Http[] = [];
-    for (let i = 0; i < 50 && flows.length === 0; i++) {
-      await new Promise((res) => setTimeout(res, 200));
-      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${filter}`)).json()) as { flows: Http[] }).flows;
-    }
-    expect(flows, log).toHaveLength(1);
+    const flows = await flowsWhere<Http>(base, `http && dst.port == ${port}`);
+    expect(flows, agent.log()).toHaveLength(1);
     const live = flows[0]!;
     expect(live.tls).toMatchObject({ via: 'uprobe', library: 'openssl', sni: 'shop.example' });
     expect((await fetch(`${base}/api/snapshots/${snap.id}/stop`, { method: 'POST' })).status).toBe(200);
@@ -122,13 +107,13 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     const snap = (await (await fetch(`${base}/api/snapshots`, { method: 'POST', body: JSON.stringify({ name: 'h2 and grpc' }) })).json()) as { id: string };
     const r = spawnSync(process.execPath, [join(process.cwd(), 'test/agent/pods/tls-h2.mjs'), 'c.pem', 'k.pem', String(h2), String(rpc)], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
-    const ask = async (filter: string) => ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: FlowRecord[] }).flows;
+    const ask = (filter: string) => flowsNow(base, filter);
     let live: FlowRecord[] = [];
     for (let i = 0; i < 50 && live.length < 2; i++) {
       await new Promise((res) => setTimeout(res, 200));
       live = [...await ask(`http2 && dst.port == ${h2}`), ...await ask(`grpc && dst.port == ${rpc}`)];
     }
-    expect(live.map((f) => f.protocol), log).toEqual(['http2', 'grpc']);
+    expect(live.map((f) => f.protocol), agent.log()).toEqual(['http2', 'grpc']);
     expect((await fetch(`${base}/api/snapshots/${snap.id}/stop`, { method: 'POST' })).status).toBe(200);
     const file = join(dir, 'h2.pcapng');
     writeFileSync(file, Buffer.from(await (await fetch(`${base}/api/snapshots/${snap.id}/pcap`)).arrayBuffer()));

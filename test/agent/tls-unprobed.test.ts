@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONN_OBJECT_PATH, tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord, TlsFlow } from '../../src/flows/record.js';
 import type { TlsCoverage } from '../../src/verify/index.js';
+import { flowsNow, flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 
 /**
  * Issue 17, "Coverage", the test "Not decrypted: a TLS peer whose library is not probed (e.g. a
@@ -27,7 +28,6 @@ const why = process.getuid?.() !== 0 ? 'needs root (eBPF uprobes and tracepoints
   : tlsProbesUnavailable().concat(existsSync(CONN_OBJECT_PATH) ? [] : [`no ${CONN_OBJECT_PATH} (npm run build:native)`]).join('; ');
 if (why) console.warn(`test/agent/tls-unprobed.test.ts skipped: ${why}`);
 
-const BIN = 'dist/cli/main.js';
 const PODS = join(process.cwd(), 'test/agent/pods/java-tls');
 const PASS = 'tapwire-test';
 const RUSTLS = join(process.cwd(), 'test/agent/pods/rustls-client');
@@ -60,13 +60,13 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-tls-unprobed-'));
   const javaPort = 21000 + (process.pid % 9000);
   const nodePort = javaPort + 1;
-  let javaServer: ChildProcess, nodeServer: ChildProcess, agent: ChildProcess;
-  let base = '', log = '', clientOut = '';
+  let javaServer: ChildProcess, nodeServer: ChildProcess;
+  let agent: AgentProcess;
+  let base = '', clientOut = '';
   let clientPid = 0;
   let rustls: { bin?: string; why?: string; pid?: number; out?: string } = {};
 
-  const flows = async (filter: string): Promise<FlowRecord[]> =>
-    ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: FlowRecord[] }).flows;
+  const flows = (filter: string): Promise<FlowRecord[]> => flowsNow(base, filter);
 
   beforeAll(async () => {
     const kt = spawnSync('keytool', ['-genkeypair', '-alias', 'pricing', '-keyalg', 'RSA', '-keysize', '2048', '-dname', 'CN=pricing.test',
@@ -88,17 +88,9 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
         .listen(${nodePort}, '127.0.0.1', () => console.log('listening'));`;
     nodeServer = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     await Promise.all([line(javaServer, /listening/, 'the Java server'), line(nodeServer, /listening/, 'the Node server')]);
-    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp port ${javaPort} or tcp port ${nodePort}`,
-      '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    agent.stderr!.on('data', (d) => (log += d));
-    base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
-      agent.stderr!.on('data', () => {
-        const m = /API on (http:\/\/\S+?);/.exec(log);
-        if (m) { clearTimeout(timer); resolve(m[1]!); }
-      });
-      agent.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}:\n${log}`)); });
-    });
+    agent = await startAgent(['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp port ${javaPort} or tcp port ${nodePort}`,
+      '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')]);
+    base = agent.base;
     const client = spawn('java', [`-Djdk.net.hosts.file=${join(dir, 'hosts')}`, join(PODS, 'Client.java'), join(dir, 'ks.p12'), PASS, `https://pricing.test:${javaPort}/price`],
       { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     clientPid = client.pid!;
@@ -117,28 +109,20 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
   }, 120_000);
 
   afterAll(async () => {
-    if (agent?.exitCode === null) {
-      const exited = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     javaServer?.kill('SIGKILL');
     nodeServer?.kill('SIGKILL');
   });
 
   it('the agent watches connection owners (it does not say it cannot)', () => {
     expect(clientOut.trim()).toBe('200 {"java":true}');
-    expect(log).not.toMatch(/will not name the processes/);
+    expect(agent.log()).not.toMatch(/will not name the processes/);
   });
 
   it('the wire tls record names both ends: java, Java JSSE, not probed (unsupported-library), with the SNI', async () => {
-    let wire: TlsFlow[] = [];
-    for (let i = 0; i < 100 && !wire.some((w) => w.processes); i++) {
-      await new Promise((res) => setTimeout(res, 200));
-      wire = (await flows(`tls && dst.port == ${javaPort}`)) as TlsFlow[];
-    }
+    const wire = await flowsWhere<TlsFlow>(base, `tls && dst.port == ${javaPort}`, { until: (ws) => ws.some((w) => w.processes), tries: 100 });
     const w = wire.find((x) => x.processes)!;
-    expect(w, `no wire tls record with processes for port ${javaPort}:\n${log}`).toBeDefined();
+    expect(w, `no wire tls record with processes for port ${javaPort}:\n${agent.log()}`).toBeDefined();
     expect(w.request?.sni).toBe('pricing.test');
     expect(w.processes!.server).toMatchObject({ pid: javaServer.pid, comm: 'java', library: 'java', probed: false, reason: 'unsupported-library' });
     expect(w.processes!.server!.detail).toMatch(/libjvm\.so mapped.*JSSE/);
@@ -177,12 +161,8 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a Java (JSSE) client an
   it('a rustls client (cargo-built) to the Java server: its end is named rustls, not probed, unsupported-library', async (ctx) => {
     if (!rustls.bin) ctx.skip();
     expect(rustls.out).toBe('HTTP/1.1 200 OK');
-    let w: TlsFlow | undefined;
-    for (let i = 0; i < 50 && !w; i++) {
-      w = ((await flows(`tls && dst.port == ${javaPort} && record.processes.client.library == "rustls"`)) as TlsFlow[])[0];
-      if (!w) await new Promise((res) => setTimeout(res, 200));
-    }
-    expect(w, log).toBeDefined();
+    const w = (await flowsWhere<TlsFlow>(base, `tls && dst.port == ${javaPort} && record.processes.client.library == "rustls"`))[0];
+    expect(w, agent.log()).toBeDefined();
     expect(w!.request?.sni).toBe('pricing.test');
     expect(w!.processes!.client).toMatchObject({ pid: rustls.pid, library: 'rustls', probed: false, reason: 'unsupported-library' });
     expect(w!.processes!.server).toMatchObject({ pid: javaServer.pid, library: 'java' });

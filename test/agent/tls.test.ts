@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
+import { flowsNow, flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 
 /**
  * Issue 17, TLS from curl: `tapwire agent --tls uprobe` started as a user would, curl (libssl.so.3)
@@ -27,8 +28,9 @@ const BIN = 'dist/cli/main.js';
 
 describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_server, decrypted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-tls-agent-'));
-  let server: ChildProcess, agent: ChildProcess, wwwServer: ChildProcess | undefined;
-  let base = '', log = '', port = 0;
+  let server: ChildProcess, wwwServer: ChildProcess | undefined;
+  let agent: AgentProcess;
+  let base = '', port = 0;
 
   beforeAll(async () => {
     spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
@@ -41,43 +43,27 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
       }).listen(${port}, '127.0.0.1', () => console.log('listening'));`;
     server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
-    agent = spawn(process.execPath, [BIN, 'agent', '--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 3}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TAPWIRE_REDACT_KEY: 'tls-e2e' } });
-    agent.stderr!.on('data', (d) => (log += d));
-    base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not up after 30 s:\n${log}`)), 30_000);
-      agent.stderr!.on('data', () => {
-        const m = /API on (http:\/\/\S+?);/.exec(log);
-        if (m) { clearTimeout(timer); resolve(m[1]!); }
-      });
-      agent.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}:\n${log}`)); });
-    });
+    agent = await startAgent(['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 3}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+      { env: { TAPWIRE_REDACT_KEY: 'tls-e2e' } });
+    base = agent.base;
   }, 60_000);
 
   afterAll(async () => {
-    if (agent?.exitCode === null) {
-      const exited = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     server?.kill('SIGKILL');
     wwwServer?.kill('SIGKILL');
   });
 
   it('says where the probes went', () => {
-    expect(log).toMatch(/TLS plaintext through uprobes on .*libssl\.so/);
-    expect(log).toContain(process.execPath);
+    expect(agent.log()).toMatch(/TLS plaintext through uprobes on .*libssl\.so/);
+    expect(agent.log()).toContain(process.execPath);
   });
 
   it('the HTTP exchange inside TLS is a flow: path, status and body, once, between curl and the server', async () => {
     const r = spawnSync('curl', ['-sk', `https://127.0.0.1:${port}/orders.json`], { encoding: 'utf8' });
     expect(r.stdout).toBe('{"id":42}\n');
-    let flows: FlowRecord[] = [];
-    for (let i = 0; i < 50 && flows.length === 0; i++) {
-      await new Promise((res) => setTimeout(res, 200));
-      // Host-wide: other processes' TLS (a test's API server calls) is recorded too; this one's path is ours.
-      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${port}`)}`)).json()) as { flows: FlowRecord[] }).flows;
-    }
+    // Host-wide: other processes' TLS (a test's API server calls) is recorded too; this one's path is ours.
+    const flows = await flowsWhere(base, `http && dst.port == ${port}`);
     expect(flows).toHaveLength(1);
     const f = flows[0]! as FlowRecord & { request: { method: string; path: string }; response: { status: number; body?: string } };
     expect([f.request.method, f.request.path, f.response.status]).toEqual(['GET', '/orders.json', 200]);
@@ -112,16 +98,12 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     // curl sends SNI for a name, not for an address: --resolve gives the name without DNS.
     const r = spawnSync('curl', ['-sk', '--resolve', `shop.example:${port}:127.0.0.1`, `https://shop.example:${port}/orders.json?sni=1`], { encoding: 'utf8' });
     expect(r.stdout).toBe('{"id":42}\n');
-    let flows: FlowRecord[] = [];
-    for (let i = 0; i < 50 && flows.length === 0; i++) {
-      await new Promise((res) => setTimeout(res, 200));
-      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${port} && record.tls.sni == "shop.example"`)}`)).json()) as { flows: FlowRecord[] }).flows;
-    }
+    const flows = await flowsWhere(base, `http && dst.port == ${port} && record.tls.sni == "shop.example"`);
     expect(flows).toHaveLength(1);
     expect((flows[0] as FlowRecord & { request: { path: string } }).request.path).toBe('/orders.json?sni=1');
     expect(flows[0]!.tls).toMatchObject({ via: 'uprobe', sni: 'shop.example' });
     // The call by address had no server name, and its record says none.
-    const byIp = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${port} && request.path == "/orders.json"`)}`)).json()) as { flows: FlowRecord[] }).flows;
+    const byIp = await flowsNow(base, `http && dst.port == ${port} && request.path == "/orders.json"`);
     expect(byIp.map((f) => f.tls?.sni)).toEqual([undefined]);
   });
 
@@ -139,7 +121,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     let flows: FlowRecord[] = [];
     while (flows.length === 0 && Date.now() - asked < 10_000) {
       await new Promise((res) => setTimeout(res, 100));
-      flows = ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`http && dst.port == ${wwwPort}`)}`)).json()) as { flows: FlowRecord[] }).flows;
+      flows = await flowsNow(base, `http && dst.port == ${wwwPort}`);
     }
     const waited = Date.now() - asked;
     console.log(`s_server -WWW: the flow came out ${waited} ms after curl returned`);
@@ -164,10 +146,9 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
       expect(spawnSync('curl', ['-sk', `https://127.0.0.1:${other}/`], { encoding: 'utf8' }).stdout).toBe('outside');
       // A call inside the filter, made after it, shows the pipeline has moved past the outside one.
       expect(spawnSync('curl', ['-sk', `https://127.0.0.1:${port}/orders.json`], { encoding: 'utf8' }).stdout).toBe('{"id":42}\n');
-      const ask = async (p: number) => ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(`dst.port == ${p}`)}`)).json()) as { flows: FlowRecord[] }).flows;
-      for (let i = 0; i < 50 && (await ask(port)).length < 2; i++) await new Promise((res) => setTimeout(res, 200));
-      expect((await ask(port)).length).toBeGreaterThanOrEqual(2);
-      expect(await ask(other)).toEqual([]);
+      await flowsWhere(base, `dst.port == ${port}`, { want: 2 });
+      expect((await flowsNow(base, `dst.port == ${port}`)).length).toBeGreaterThanOrEqual(2);
+      expect(await flowsNow(base, `dst.port == ${other}`)).toEqual([]);
     } finally {
       outside.kill('SIGKILL');
     }
@@ -178,7 +159,7 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
     const r = spawnSync(process.execPath, [join(process.cwd(), 'test/agent/pods/tls-h2.mjs'), 'c.pem', 'k.pem', String(h2), String(rpc)], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ h2: '{"path":"/h2/items/7"}', grpc: 'ord-00042' });
-    const ask = async (filter: string) => ((await (await fetch(`${base}/api/flows?since=0&filter=${encodeURIComponent(filter)}`)).json()) as { flows: FlowRecord[] }).flows;
+    const ask = (filter: string) => flowsNow(base, filter);
     let h2Flows: FlowRecord[] = [], grpcFlows: FlowRecord[] = [];
     for (let i = 0; i < 50 && (h2Flows.length === 0 || grpcFlows.length === 0); i++) {
       await new Promise((res) => setTimeout(res, 200));
