@@ -591,6 +591,24 @@ static __always_inline __s32 go_conn_fd(__u64 conn)
 	return sysfd < 0 || sysfd > 0x7fffffff ? -1 : (__s32)sysfd;
 }
 
+/* The connection of a *tls.Conn: remembered per (conn, tgid), else read through its net.Conn. */
+static __always_inline __u8 go_connection(__u64 c, __u32 tgid, struct conn *conn)
+{
+	struct ssl_key key = { .ssl = c, .tgid = tgid };
+	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
+	if (known && known->family) {
+		*conn = *known;
+		return TLS_FD_CACHED;
+	}
+	read_socket(go_conn_fd(c), conn);
+	if (!conn->family) {
+		conn->fd = -1;
+		return TLS_FD_NONE;
+	}
+	bpf_map_update_elem(&ssl_fd, &key, conn, BPF_ANY);
+	return TLS_FD_GO_CONN;
+}
+
 static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 {
 	struct go_key k = { .g = GO_G(ctx), .tgid = bpf_get_current_pid_tgid() >> 32 };
@@ -629,24 +647,45 @@ int go_tls_ret(struct pt_regs *ctx)
 		return 0;
 	count(TLS_CNT_CALLS);
 
-	struct ssl_key key = { .ssl = call.conn, .tgid = tgid };
 	struct conn conn = { .fd = -1 };
-	__u8 fd_src = TLS_FD_NONE;
-	struct conn *known = bpf_map_lookup_elem(&ssl_fd, &key);
-	if (known && known->family) {
-		conn = *known;
-		fd_src = TLS_FD_CACHED;
-	} else {
-		read_socket(go_conn_fd(call.conn), &conn);
-		if (conn.family) {
-			fd_src = TLS_FD_GO_CONN;
-			bpf_map_update_elem(&ssl_fd, &key, &conn, BPF_ANY);
-		} else {
-			conn.fd = -1;
-		}
-	}
+	__u8 fd_src = go_connection(call.conn, tgid, &conn);
 	mark_tls_pid(tgid);
 	return emit_data(id, call.conn, call.buf, (__u64)n, call.dir, &conn, fd_src, TLS_LIB_GO);
+}
+
+/*
+ * (*Conn).writeRecordLocked(typ recordType, data []byte): c in RAX, typ in RBX, data's pointer in
+ * RCX and length in RDI. It runs under c.out's lock once per record, so its calls come in wire
+ * order whichever goroutine wrote; the plaintext is emitted here, not at Write's return (Go source
+ * crypto/tls/conn.go). Attached at the body's first instruction, which a grown stack does not run
+ * twice. Only application data (record type 23, RFC 8446 §5.1): handshake messages and alerts go
+ * through it too.
+ */
+#define GO_RECORD_APPLICATION_DATA 23
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG3(x) ((x)->cx)
+#define GO_ARG4(x) ((x)->di)
+#else
+#define GO_ARG3(x) 0
+#define GO_ARG4(x) 0
+#endif
+
+SEC("uprobe")
+int go_write_record(struct pt_regs *ctx)
+{
+	if ((GO_ARG2(ctx) & 0xff) != GO_RECORD_APPLICATION_DATA)
+		return 0;
+	__u64 len = GO_ARG4(ctx);
+	if (len == 0)
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u64 c = GO_ARG1(ctx);
+	count(TLS_CNT_CALLS);
+	struct conn conn = { .fd = -1 };
+	__u8 fd_src = go_connection(c, tgid, &conn);
+	mark_tls_pid(tgid);
+	return emit_data(id, c, GO_ARG3(ctx), len, TLS_DIR_EGRESS, &conn, fd_src, TLS_LIB_GO);
 }
 
 /* (*Conn).Close: the session is over (as SSL_free for OpenSSL). */

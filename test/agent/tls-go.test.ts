@@ -95,7 +95,8 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: Go client → Go server
     expect(r.stdout).toContain('status 200 {"path":"/h2/items/7"}');
     const flows = await flowsAt(`http2 && dst.port == ${port}`);
     await new Promise((res) => setTimeout(res, 500));
-    expect(await flowsAt(`http2 && dst.port == ${port}`)).toHaveLength(1);
+    const all = await flowsAt(`http2 && dst.port == ${port}`);
+    expect(all, JSON.stringify(all.map((x) => ({ id: x.connectionId, s: x.src, stream: (x as { streamId?: number }).streamId, tls: x.tls, p: x.request?.path, st: x.response?.status, incomplete: x.incompleteReason })))).toHaveLength(1);
     const f = flows[0]!;
     expect([f.request.path, f.response.status]).toEqual(['/h2/items/7', 200]);
     expect(f.tls).toMatchObject({ library: 'go', via: 'uprobe' });

@@ -11,9 +11,16 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readAt } from './elf.js';
 import { pclntabFunctions } from './gopclntab.js';
-import { EM_AARCH64, EM_X86_64, entryProbeOffset, retOffsets } from './gorets.js';
+import { bodyProbeOffset, EM_AARCH64, EM_X86_64, entryProbeOffset, retOffsets } from './gorets.js';
 
-export const GO_TLS_FUNCTIONS = ['crypto/tls.(*Conn).Write', 'crypto/tls.(*Conn).Read', 'crypto/tls.(*Conn).Close'] as const;
+/**
+ * writeRecordLocked(typ, data) runs under the connection's write lock, once per record: its entry
+ * gives the plaintext in the order it goes on the wire. Write's own entry and return do not:
+ * two goroutines writing to one connection (an HTTP/2 client's preface and its first request)
+ * return in either order after the lock is released. Write stays the fallback when a build has
+ * no writeRecordLocked.
+ */
+export const GO_TLS_FUNCTIONS = ['crypto/tls.(*Conn).Write', 'crypto/tls.(*Conn).Read', 'crypto/tls.(*Conn).Close', 'crypto/tls.(*Conn).writeRecordLocked'] as const;
 export type GoTlsFunctionName = (typeof GO_TLS_FUNCTIONS)[number];
 
 export interface GoFunction {
@@ -24,6 +31,8 @@ export interface GoFunction {
   size: number;
   /** File offset of the entry probe: the entry, or the prologue's stack-check jump (gorets.ts). */
   probe: number;
+  /** File offset of the body's first instruction, run once per call (gorets.ts bodyProbeOffset). */
+  body: number;
   /** File offsets of every RET instruction in the function. */
   rets: number[];
 }
@@ -204,7 +213,9 @@ export function inspectGo(path: string): GoTlsInfo | undefined {
       if (!f || offset === undefined || f.size <= 0 || f.size > 1 << 20) continue;
       const code = readAt(fd, offset, f.size);
       const rets = retOffsets(code, machine).map((r) => offset + r);
-      info.functions.push({ name, address: f.address, offset, size: f.size, probe: offset + entryProbeOffset(code, machine), rets });
+      info.functions.push({
+        name, address: f.address, offset, size: f.size, probe: offset + entryProbeOffset(code, machine), body: offset + bodyProbeOffset(code, machine), rets,
+      });
     }
     if (!PROBED_MACHINES.has(machine)) return { ...info, reason: unsupported };
     const has = (n: GoTlsFunctionName) => info.functions.some((f) => f.name === n && (n === 'crypto/tls.(*Conn).Close' || f.rets.length > 0));

@@ -70,3 +70,31 @@ export function entryProbeOffset(code: Buffer, machine: number): number {
     d.free();
   }
 }
+
+/**
+ * Where a Go function's body starts: the instruction after the prologue's stack-bound jump, run
+ * exactly once per call (when the stack must grow, the jump goes to morestack, which calls the
+ * function again from its entry; the entry and the jump run twice, this instruction once). A probe
+ * that emits data at entry must sit here, or a grown stack would copy the data twice. The
+ * arguments are still in their registers. 0 (the entry) when there is no such prologue (a
+ * NOSPLIT function never grows its stack) and on arm64.
+ */
+export function bodyProbeOffset(code: Buffer, machine: number): number {
+  if (machine !== EM_X86_64) return 0;
+  const { Decoder, DecoderOptions, FlowControl, Mnemonic } = loadIced();
+  const d = new Decoder(64, code.subarray(0, 32), DecoderOptions.None);
+  try {
+    d.ip = 0n;
+    for (let i = 0; i < 3 && d.canDecode; i++) {
+      const ins = d.decode();
+      const { mnemonic, flowControl } = ins;
+      const next = Number(ins.nextIP);
+      ins.free();
+      if (flowControl === FlowControl.ConditionalBranch) return i > 0 ? next : 0;
+      if (mnemonic !== Mnemonic.Lea && mnemonic !== Mnemonic.Cmp) return 0;
+    }
+    return 0;
+  } finally {
+    d.free();
+  }
+}

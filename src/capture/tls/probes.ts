@@ -240,17 +240,23 @@ export class TlsProbes extends EventEmitter {
   }
 
   /**
-   * Go: every RET of Write and Read first, then their entries, then Close's entry (a call entered
-   * before its RETs are probed would leave a stale entry behind, harmless but useless). A function
-   * counts as attached when all of its probes are.
+   * Go: every RET of Read (and of Write, without writeRecordLocked) before its entry (a call
+   * entered before its RETs are probed would leave a stale entry behind, harmless but useless),
+   * Close's entry, and writeRecordLocked's body. A function counts as attached when all of its
+   * probes are.
    */
   private attachGo(path: string, pid: number, go: GoTlsInfo): AttachResult {
     const entry: Record<string, string> = {
       'crypto/tls.(*Conn).Write': 'go_write_enter', 'crypto/tls.(*Conn).Read': 'go_read_enter', 'crypto/tls.(*Conn).Close': 'go_close_enter',
     };
     const res: AttachResult = { path, pid, attached: [], failed: [] };
+    // What is written is taken from writeRecordLocked when the build has it (wire order, one probe
+    // per record); Write's entry and RETs only when it does not (goelf.ts says why).
+    const byRecord = go.functions.some((f) => f.name === 'crypto/tls.(*Conn).writeRecordLocked');
     for (const f of go.functions) {
-      const specs = [...(f.name === 'crypto/tls.(*Conn).Close' ? [] : f.rets.map((offset) => ({ program: 'go_tls_ret', offset }))), { program: entry[f.name]!, offset: f.probe }];
+      if (byRecord && f.name === 'crypto/tls.(*Conn).Write') continue;
+      const specs = f.name === 'crypto/tls.(*Conn).writeRecordLocked' ? [{ program: 'go_write_record', offset: f.body }]
+        : [...(f.name === 'crypto/tls.(*Conn).Close' ? [] : f.rets.map((offset) => ({ program: 'go_tls_ret', offset }))), { program: entry[f.name]!, offset: f.probe }];
       const r = this.addon.attachAt(this.handle, path, pid, specs);
       if (!r.failed.length) res.attached.push(f.name);
       for (const [label, message] of r.failed) res.failed.push({ function: `${f.name} ${label}`, message });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GO_TLS_FUNCTIONS, inspectGo } from '../../../src/capture/tls/goelf.js';
 import { pclntabFunctions } from '../../../src/capture/tls/gopclntab.js';
-import { entryProbeOffset, retOffsets } from '../../../src/capture/tls/gorets.js';
+import { bodyProbeOffset, entryProbeOffset, retOffsets } from '../../../src/capture/tls/gorets.js';
 import { goArm64Build, goBuilds } from './go-build.js';
 
 const { builds, missing } = goBuilds();
@@ -102,7 +102,20 @@ describe.skipIf(why !== '')('Go crypto/tls in ELF files', () => {
       const probe = f.probe - f.offset + f.address;
       expect(d.starts.has(probe), `${f.name} probe ${probe.toString(16)}`).toBe(true);
       expect(d.jumps.has(probe) || probe === f.address, `${f.name} probe ${probe.toString(16)}`).toBe(true);
+      // The body probe: the instruction right after that jump (run once per call), an instruction start.
+      const body = f.body - f.offset + f.address;
+      expect(d.starts.has(body), `${f.name} body ${body.toString(16)}`).toBe(true);
+      if (probe !== f.address) expect(body, f.name).toBeGreaterThan(probe);
     }
+  });
+
+  it('the body probe goes on the instruction after the stack-check jump, else on the entry', () => {
+    // cmp rsp, [r14+0x10] ; jbe +0x10 ; push rbp
+    expect(bodyProbeOffset(Buffer.from('493b6610761055', 'hex'), 62)).toBe(6);
+    // lea r12, [rsp-0x48] ; cmp r12, [r14+0x10] ; jbe rel32 ; push rbp
+    expect(bodyProbeOffset(Buffer.from('4c8d6424b84d3b66100f861000000055', 'hex'), 62)).toBe(15);
+    expect(bodyProbeOffset(Buffer.from('4889d87610', 'hex'), 62)).toBe(0);
+    expect(bodyProbeOffset(Buffer.from('c0035fd6', 'hex'), 183)).toBe(0);
   });
 
   it('the entry probe goes on the stack-check jump only after LEA/CMP, else on the entry', () => {
