@@ -45,14 +45,12 @@ export function retOffsets(code: Buffer, machine: number): number[] {
 }
 
 /**
- * Where to put a Go function's entry probe: on the stack-bound check's conditional jump (the
- * prologue `[lea r12, [rsp-N];] cmp rsp|r12, [r14+16]; jbe morestack`) when there is one, else at
- * the entry. The kernel emulates a Jcc under a uprobe, where the CMP before it is single-stepped
- * out of line (a second trap); LEA and CMP change no argument register (RAX, RBX, RCX) nor R14.
- * 0 (the entry) on arm64 and whenever the prologue is not that.
+ * A Go function's prologue `[lea r12, [rsp-N];] cmp rsp|r12, [r14+16]; jbe morestack` (x86-64):
+ * the offset of the stack-bound check's conditional jump, and of the instruction after it, or
+ * undefined when the function does not start so (a NOSPLIT function) or on arm64.
  */
-export function entryProbeOffset(code: Buffer, machine: number): number {
-  if (machine !== EM_X86_64) return 0;
+function stackCheck(code: Buffer, machine: number): { jump: number; body: number } | undefined {
+  if (machine !== EM_X86_64) return undefined;
   const { Decoder, DecoderOptions, FlowControl, Mnemonic } = loadIced();
   const d = new Decoder(64, code.subarray(0, 32), DecoderOptions.None);
   try {
@@ -60,15 +58,25 @@ export function entryProbeOffset(code: Buffer, machine: number): number {
     for (let i = 0; i < 3 && d.canDecode; i++) {
       const ins = d.decode();
       const { mnemonic, flowControl } = ins;
-      const at = Number(ins.ip);
+      const at = Number(ins.ip), next = Number(ins.nextIP);
       ins.free();
-      if (flowControl === FlowControl.ConditionalBranch) return i > 0 ? at : 0;
-      if (mnemonic !== Mnemonic.Lea && mnemonic !== Mnemonic.Cmp) return 0;
+      if (flowControl === FlowControl.ConditionalBranch) return i > 0 ? { jump: at, body: next } : undefined;
+      if (mnemonic !== Mnemonic.Lea && mnemonic !== Mnemonic.Cmp) return undefined;
     }
-    return 0;
+    return undefined;
   } finally {
     d.free();
   }
+}
+
+/**
+ * Where to put a Go function's entry probe: on the stack-bound check's conditional jump when there
+ * is one, else at the entry. The kernel emulates a Jcc under a uprobe, where the CMP before it is
+ * single-stepped out of line (a second trap); LEA and CMP change no argument register (RAX, RBX,
+ * RCX) nor R14. 0 (the entry) on arm64 and whenever the prologue is not that.
+ */
+export function entryProbeOffset(code: Buffer, machine: number): number {
+  return stackCheck(code, machine)?.jump ?? 0;
 }
 
 /**
@@ -80,21 +88,5 @@ export function entryProbeOffset(code: Buffer, machine: number): number {
  * NOSPLIT function never grows its stack) and on arm64.
  */
 export function bodyProbeOffset(code: Buffer, machine: number): number {
-  if (machine !== EM_X86_64) return 0;
-  const { Decoder, DecoderOptions, FlowControl, Mnemonic } = loadIced();
-  const d = new Decoder(64, code.subarray(0, 32), DecoderOptions.None);
-  try {
-    d.ip = 0n;
-    for (let i = 0; i < 3 && d.canDecode; i++) {
-      const ins = d.decode();
-      const { mnemonic, flowControl } = ins;
-      const next = Number(ins.nextIP);
-      ins.free();
-      if (flowControl === FlowControl.ConditionalBranch) return i > 0 ? next : 0;
-      if (mnemonic !== Mnemonic.Lea && mnemonic !== Mnemonic.Cmp) return 0;
-    }
-    return 0;
-  } finally {
-    d.free();
-  }
+  return stackCheck(code, machine)?.body ?? 0;
 }
