@@ -19,3 +19,5 @@ export function enrichers(list: readonly Enricher[]): Enricher {
 export * from './kubernetes/index.js';
 export * from './cluster/index.js';
 export * from './usage/index.js';
+// Process attribution (issue 18): a connection end's container from its cgroup.
+export * from './process/index.js';

@@ -46,6 +46,22 @@ export interface Peer {
   service?: string;
   /** The pod's labels, when the address is a pod's (Kubernetes enricher). */
   labels?: Record<string, string>;
+  /**
+   * The process holding this end of the connection, when it is on the agent's host (live agent:
+   * kernel tracepoints on connect and accept; issue 18, "Process attribution").
+   */
+  process?: PeerProcess;
+}
+
+/** The process at one end of a connection (Peer.process): the one that connected, or accepted. */
+export interface PeerProcess {
+  pid: number;
+  /** Its name (task comm) when it connected or accepted. */
+  comm: string;
+  /** Its container, as the runtime names it (64 hex digits), when its cgroup is a container's. */
+  containerId?: string;
+  /** Its pod's metadata.uid, when its cgroup path carries it (kubepods). */
+  podUid?: string;
 }
 
 /** What both halves share. Times are capture timestamps in epoch seconds. */

@@ -7,7 +7,7 @@
  * field is added to src/flows/record.ts and not to the filter.
  */
 
-import type { FlowRecord, GrpcCall, Peer, PgSessionRecord, RecordMessage, StreamErrorRecord, TlsEndProcess } from '../flows/index.js';
+import type { FlowRecord, GrpcCall, Peer, PeerProcess, PgSessionRecord, RecordMessage, StreamErrorRecord, TlsEndProcess } from '../flows/index.js';
 import type { PgNotice } from '../protocols/index.js';
 
 export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
@@ -52,7 +52,12 @@ type AnyFields<U> = { [K in U extends unknown ? keyof U : never]-?: CelT };
 const HEADERS = map(STRING, STRING);
 const FRAMES = list(INT);
 
-export const PEER = struct('peer', { ip: STRING, port: INT, name: STRING, namespace: STRING, workload: STRING, node: STRING, service: STRING, labels: map(STRING, STRING) } satisfies Fields<Peer>);
+/** The process at a connection's end (Peer.process). */
+const PEER_PROCESS = struct('process', { pid: INT, comm: STRING, containerId: STRING, podUid: STRING } satisfies Fields<PeerProcess>);
+
+export const PEER = struct('peer', {
+  ip: STRING, port: INT, name: STRING, namespace: STRING, workload: STRING, node: STRING, service: STRING, labels: map(STRING, STRING), process: PEER_PROCESS,
+} satisfies Fields<Peer>);
 
 const MESSAGE = struct('message', {
   time: DOUBLE, size: INT, compressed: BOOL, json: map(STRING, DYN), fields: list(DYN), data: STRING, truncated: BOOL, error: STRING,
