@@ -742,6 +742,248 @@ static napi_value js_filter_matches(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/*
+ * ---- TC clsact (native/tc.bpf.c; JS side src/capture/tc/) ----
+ *   tcAttach(handle, program, ifindex, egress) -> { qdiscCreated }
+ *       adds the clsact qdisc to the interface when it has none (qdiscCreated says this call made
+ *       it), then attaches `program` as a direct-action filter with tapwire's handle and priority,
+ *       replacing one left by an earlier tapwire process (BPF_TC_F_REPLACE).
+ *   tcDetach(ifindex, egress) -> boolean: removes tapwire's filter (handle and priority), true
+ *       when there was one. Also how a new process removes filters a SIGKILLed one left: a TC
+ *       filter holds its program itself, not through an fd of the process, so it outlives it.
+ *   tcDestroyQdisc(ifindex) -> boolean: removes the interface's clsact qdisc, and with it every
+ *       filter on it, tapwire's or not: JS calls it only for a qdisc tapwire created.
+ *   mapUpdate(handle, mapName, key, value): one element of a map of the object (Buffers).
+ *   mapSums(handle, mapName, n) -> number[n]: keys 0..n-1 of a per-CPU array of u64, summed over CPUs.
+ * Filters still attached at process exit are removed by an env cleanup hook, so a normal exit
+ * without close() leaves no filter behind (the qdisc stays: see tc_env_cleanup).
+ */
+#define TW_TC_HANDLE 0x7477u /* "tw" */
+#define TW_TC_PRIORITY 0x7477u
+#define TW_TC_MAX 1024
+
+struct tc_attachment {
+	int ifindex;
+	int egress;
+	int qdisc_created;
+};
+static struct tc_attachment tc_attached[TW_TC_MAX];
+static int tc_nattached;
+static int tc_hook_added;
+
+static int tc_detach_one(int ifindex, int egress)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TW_TC_HANDLE, .priority = TW_TC_PRIORITY);
+	int err = bpf_tc_detach(&hook, &opts);
+	for (int i = 0; i < tc_nattached; i++) {
+		if (tc_attached[i].ifindex == ifindex && tc_attached[i].egress == egress) {
+			tc_attached[i] = tc_attached[--tc_nattached];
+			break;
+		}
+	}
+	return err;
+}
+
+static int tc_destroy_qdisc(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	return bpf_tc_hook_destroy(&hook);
+}
+
+static void tc_env_cleanup(void *arg)
+{
+	(void)arg;
+	/* Filters only: a qdisc this process created may hold other tools' filters by now, which JS
+	 * checks before tcDestroyQdisc(); an empty clsact qdisc left behind costs a few instructions. */
+	while (tc_nattached > 0) {
+		struct tc_attachment a = tc_attached[tc_nattached - 1];
+		tc_detach_one(a.ifindex, a.egress);
+	}
+}
+
+static napi_value js_tc_attach(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4];
+	if (!get_args(env, info, 4, argv, "tcAttach(handle, program, ifindex, egress)"))
+		return NULL;
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	char name[64] = "";
+	size_t nlen = 0;
+	int32_t ifindex = 0;
+	bool egress = false;
+	if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen) != napi_ok || napi_get_value_int32(env, argv[2], &ifindex) != napi_ok ||
+	    napi_get_value_bool(env, argv[3], &egress) != napi_ok || ifindex <= 0) {
+		napi_throw_type_error(env, NULL, "tcAttach(handle, program: string, ifindex: positive integer, egress: boolean)");
+		return NULL;
+	}
+	struct bpf_program *prog = bpf_object__find_program_by_name(h->obj, name);
+	if (!prog) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "tcAttach: the object has no program %s", name);
+		napi_throw_error(env, NULL, msg);
+		return NULL;
+	}
+	int slot = -1;
+	for (int i = 0; i < tc_nattached; i++)
+		if (tc_attached[i].ifindex == ifindex && tc_attached[i].egress == (int)egress)
+			slot = i;
+	if (slot < 0 && tc_nattached >= TW_TC_MAX) {
+		napi_throw_error(env, NULL, "tcAttach: too many TC attachments");
+		return NULL;
+	}
+	log_reset();
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	int err = bpf_tc_hook_create(&hook);
+	int created = err == 0;
+	if (err && err != -EEXIST) {
+		char what[96];
+		snprintf(what, sizeof(what), "cannot add a clsact qdisc to ifindex %d", ifindex);
+		throw_libbpf(env, what, err);
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(prog), .handle = TW_TC_HANDLE, .priority = TW_TC_PRIORITY,
+		    .flags = BPF_TC_F_REPLACE);
+	err = bpf_tc_attach(&hook, &opts);
+	if (err) {
+		if (created)
+			tc_destroy_qdisc(ifindex);
+		char what[128];
+		snprintf(what, sizeof(what), "cannot attach %s to ifindex %d %s", name, ifindex, egress ? "egress" : "ingress");
+		throw_libbpf(env, what, err);
+		return NULL;
+	}
+	if (slot < 0) {
+		slot = tc_nattached++;
+		tc_attached[slot].qdisc_created = 0;
+	}
+	tc_attached[slot].ifindex = ifindex;
+	tc_attached[slot].egress = egress;
+	tc_attached[slot].qdisc_created |= created;
+	if (!tc_hook_added) {
+		napi_add_env_cleanup_hook(env, tc_env_cleanup, NULL);
+		tc_hook_added = 1;
+	}
+	napi_value o, b;
+	napi_create_object(env, &o);
+	napi_get_boolean(env, created, &b);
+	napi_set_named_property(env, o, "qdiscCreated", b);
+	return o;
+}
+
+static napi_value js_tc_detach(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	if (!get_args(env, info, 2, argv, "tcDetach(ifindex, egress)"))
+		return NULL;
+	int32_t ifindex = 0;
+	bool egress = false;
+	if (napi_get_value_int32(env, argv[0], &ifindex) != napi_ok || napi_get_value_bool(env, argv[1], &egress) != napi_ok || ifindex <= 0) {
+		napi_throw_type_error(env, NULL, "tcDetach(ifindex: positive integer, egress: boolean)");
+		return NULL;
+	}
+	log_reset();
+	int err = tc_detach_one(ifindex, egress);
+	/* ENOENT: no such filter (or no clsact qdisc); ENODEV/ENXIO/EINVAL: the interface is gone */
+	if (err && err != -ENOENT && err != -ENODEV && err != -ENXIO && err != -EINVAL) {
+		char what[96];
+		snprintf(what, sizeof(what), "cannot detach tapwire's filter from ifindex %d %s", ifindex, egress ? "egress" : "ingress");
+		throw_libbpf(env, what, err);
+		return NULL;
+	}
+	napi_value b;
+	napi_get_boolean(env, err == 0, &b);
+	return b;
+}
+
+static napi_value js_tc_destroy_qdisc(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	if (!get_args(env, info, 1, argv, "tcDestroyQdisc(ifindex)"))
+		return NULL;
+	int32_t ifindex = 0;
+	if (napi_get_value_int32(env, argv[0], &ifindex) != napi_ok || ifindex <= 0) {
+		napi_throw_type_error(env, NULL, "tcDestroyQdisc(ifindex: positive integer)");
+		return NULL;
+	}
+	for (int i = 0; i < tc_nattached; i++)
+		if (tc_attached[i].ifindex == ifindex)
+			tc_attached[i].qdisc_created = 0;
+	int err = tc_destroy_qdisc(ifindex);
+	napi_value b;
+	napi_get_boolean(env, err == 0, &b);
+	return b;
+}
+
+static napi_value js_map_update(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4];
+	if (!get_args(env, info, 4, argv, "mapUpdate(handle, mapName, key, value)"))
+		return NULL;
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	char name[64] = "";
+	size_t nlen = 0;
+	void *key = NULL, *val = NULL;
+	size_t klen = 0, vlen = 0;
+	if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen) != napi_ok || napi_get_buffer_info(env, argv[2], &key, &klen) != napi_ok ||
+	    napi_get_buffer_info(env, argv[3], &val, &vlen) != napi_ok) {
+		napi_throw_type_error(env, NULL, "mapUpdate(handle, mapName: string, key: Buffer, value: Buffer)");
+		return NULL;
+	}
+	struct bpf_map *m = bpf_object__find_map_by_name(h->obj, name);
+	char what[160];
+	if (!m || bpf_map__key_size(m) != klen || bpf_map__value_size(m) != vlen) {
+		snprintf(what, sizeof(what), "mapUpdate: %s %s", name, m ? "has another key or value size" : "is not a map of the object");
+		napi_throw_error(env, NULL, what);
+		return NULL;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(m), key, val, BPF_ANY) != 0) {
+		snprintf(what, sizeof(what), "mapUpdate %s", name);
+		throw_libbpf(env, what, errno);
+		return NULL;
+	}
+	return NULL;
+}
+
+static napi_value js_map_sums(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	if (!get_args(env, info, 3, argv, "mapSums(handle, mapName, n)"))
+		return NULL;
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	char name[64] = "";
+	size_t nlen = 0;
+	uint32_t n = 0;
+	napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen);
+	napi_get_value_uint32(env, argv[2], &n);
+	struct bpf_map *m = bpf_object__find_map_by_name(h->obj, name);
+	int ncpu = libbpf_num_possible_cpus();
+	if (!m || bpf_map__type(m) != BPF_MAP_TYPE_PERCPU_ARRAY || bpf_map__value_size(m) != 8 || ncpu <= 0) {
+		napi_throw_error(env, NULL, "mapSums: not a per-CPU array of u64 in the object");
+		return NULL;
+	}
+	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
+	napi_value arr;
+	napi_create_array_with_length(env, n, &arr);
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t sum = 0;
+		if (bpf_map_lookup_elem(bpf_map__fd(m), &k, vals) == 0)
+			for (int i = 0; i < ncpu; i++)
+				sum += vals[i];
+		napi_value v;
+		napi_create_double(env, (double)sum, &v);
+		napi_set_element(env, arr, k, v);
+	}
+	free(vals);
+	return arr;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	libbpf_set_print(on_libbpf_print);
@@ -754,6 +996,11 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "clocks", NULL, js_clocks, NULL, NULL, NULL, napi_default, NULL },
 		{ "kernelCost", NULL, js_kernel_cost, NULL, NULL, NULL, napi_default, NULL },
 		{ "filterMatches", NULL, js_filter_matches, NULL, NULL, NULL, napi_default, NULL },
+		{ "tcAttach", NULL, js_tc_attach, NULL, NULL, NULL, napi_default, NULL },
+		{ "tcDetach", NULL, js_tc_detach, NULL, NULL, NULL, napi_default, NULL },
+		{ "tcDestroyQdisc", NULL, js_tc_destroy_qdisc, NULL, NULL, NULL, napi_default, NULL },
+		{ "mapUpdate", NULL, js_map_update, NULL, NULL, NULL, napi_default, NULL },
+		{ "mapSums", NULL, js_map_sums, NULL, NULL, NULL, napi_default, NULL },
 	};
 	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	napi_value v;

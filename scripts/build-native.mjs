@@ -4,6 +4,7 @@
  *   vmlinux.h        generated from this kernel's BTF (/sys/kernel/btf/vmlinux) with bpftool;
  *   tls.bpf.o        the CO-RE BPF program (clang -target bpf);
  *   conn.bpf.o       which process holds each end of a TCP connection (tracepoints, CO-RE);
+ *   tc.bpf.o         the TC clsact packet source (ingress and egress classifiers);
  *   tapwire_bpf.node the N-API addon (C, linked with -lbpf -lelf -lz -lpcap);
  *   tls-gen          a synthetic SSL_write/SSL_read caller for bench/tls-ring.mjs.
  * The addon is optional like `cap`: when clang, bpftool, libbpf's headers, libelf/zlib, Node's
@@ -86,7 +87,7 @@ try {
   const t0 = performance.now();
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'vmlinux.h'), run(bpftool, ['btf', 'dump', 'file', btf, 'format', 'c'], { capture: true }));
-  for (const prog of ['tls', 'conn']) {
+  for (const prog of ['tls', 'conn', 'tc']) {
     run(clang, ['-O2', '-g', '-target', 'bpf', `-D__TARGET_ARCH_${archDefine}`, `-I${out}`, `-I${src}`, '-c', join(src, `${prog}.bpf.c`), '-o', join(out, `${prog}.bpf.o`)]);
   }
   const libs = (hasPkgConfig && pkgConfig(['--libs', 'libbpf', 'libelf', 'zlib'])?.split(/\s+/)) || ['-lbpf', '-lelf', '-lz'];
@@ -94,7 +95,7 @@ try {
   run(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=tapwire_bpf', `-I${nodeInclude}`, `-I${src}`, ...cflags,
     join(src, 'addon.c'), join(src, 'pcapfilter.c'), '-o', join(out, 'tapwire_bpf.node'), ...libs, '-lpcap', '-lpthread']);
   run(cc, ['-O2', '-o', join(out, 'tls-gen'), join(src, 'tls-gen.c')]);
-  console.log(`build:native: built native/build/{tls.bpf.o,conn.bpf.o,tapwire_bpf.node,tls-gen} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`build:native: built native/build/{tls.bpf.o,conn.bpf.o,tc.bpf.o,tapwire_bpf.node,tls-gen} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 } catch (e) {
   console.error(`build:native: the build failed: ${e.message.split('\n')[0]}`);
   process.exit(requireBuild ? 1 : 0);
