@@ -43,9 +43,17 @@ export interface OwnerOptions {
   maxProcesses?: number;
   /** Looks at a process's TLS library (default: /proc). */
   classify?: (pid: number) => ProcessTls;
+  /**
+   * false: processes are not looked at for their TLS library (no /proc read per process), for
+   * attribution alone (pid, comm, cgroup: the agent without --tls). Default true.
+   */
+  classifyTls?: boolean;
   /** Look at a process this long after its exec, before it connects (0: only when it connects). OwnerWatch: 15 ms. */
   lookAfterExecMs?: number;
 }
+
+/** The library of a process not looked at (classifyTls false). */
+const NOT_LOOKED_AT: ProcessTls = { library: 'unknown', probed: false, reason: 'not-probed', detail: 'its TLS library was not looked at (the agent runs without --tls)' };
 
 /** An `unknown` answer is asked again after this long: a library may be loaded after the first connection (python's `import ssl`). */
 const RECHECK_UNKNOWN_SEC = 5;
@@ -73,13 +81,16 @@ export class ConnectionOwners {
   private readonly classify: (pid: number) => ProcessTls;
   private readonly lookAfterExecMs: number;
   private execLooks = 0;
+  /** Processes' TLS libraries are looked at (OwnerOptions.classifyTls). */
+  private readonly looks: boolean;
   readonly counters: OwnerCounters = { events: 0, connects: 0, accepts: 0, execs: 0, connections: 0, evicted: 0, classified: 0, processes: 0, execLooksSkipped: 0 };
 
   constructor(o: OwnerOptions = {}) {
     this.max = o.maxConnections ?? 131_072;
     this.maxProcs = o.maxProcesses ?? 16_384;
-    this.classify = o.classify ?? ((pid) => classifyProcess(pid));
-    this.lookAfterExecMs = o.lookAfterExecMs ?? 0;
+    const tls = (this.looks = o.classifyTls ?? true);
+    this.classify = tls ? o.classify ?? ((pid) => classifyProcess(pid)) : () => NOT_LOOKED_AT;
+    this.lookAfterExecMs = tls ? o.lookAfterExecMs ?? 0 : 0;
   }
 
   /** One kernel event; `time` is its epoch seconds. */
@@ -173,7 +184,7 @@ export class ConnectionOwners {
       // A file that breaks the ELF reader must not drop the rest of the batch.
       tls = { library: 'unknown', probed: false, reason: 'not-probed', detail: `its files could not be read (${(e as Error).message})` };
     }
-    this.counters.classified++;
+    if (this.looks) this.counters.classified++;
     this.procs.delete(pid);
     this.procs.set(pid, { tls, at: now });
     if (this.procs.size > this.maxProcs) this.procs.delete(this.procs.keys().next().value!);
