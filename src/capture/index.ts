@@ -12,3 +12,4 @@ export {
 } from './plaintext-mark.js';
 export * from './tls/index.js';
 export * from './owners/index.js';
+export * from './tc/index.js';

@@ -1,0 +1,231 @@
+/**
+ * The TC packet source (issue 18): native/tc.bpf.c attached as clsact filters, ingress and
+ * egress, on named interfaces, feeding the same PacketSink as libpcap (live.ts) and the file
+ * readers. Each packet carries the kernel's CLOCK_MONOTONIC stamp turned into epoch seconds with
+ * the offset read at open, and the kernel counts what it saw, sent, lost (ring full) and filtered.
+ *
+ * TC filters are not owned by a file descriptor: a filter holds its program, so it outlives a
+ * SIGKILLed process (the program keeps running into a ring nobody reads). Opening therefore first
+ * removes any filter with tapwire's handle and priority from each interface (counted as
+ * `staleRemoved`); close() and the addon's exit hook remove ours. The clsact qdisc is removed only
+ * when this source created it and no filter of another tool sits on it: others (Cilium, Calico,
+ * tc users) add their filters to the same qdisc, and removing it would remove theirs.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Packet, PacketSink } from '../types.js';
+import { addonLoadError, loadAddon, NATIVE_BUILD_DIR, type BpfHandle } from '../tls/addon.js';
+import { parseTcBatch, TC_COUNTERS, TcCounterIndex, type TcDirection } from './events.js';
+import { compileTcFilter, type TcFilter } from './filter.js';
+
+export const TC_OBJECT_PATH = join(NATIVE_BUILD_DIR, 'tc.bpf.o');
+/** Ethernet: veth, eth and loopback (a zeroed Ethernet header) frames as TC sees them. */
+const LINKTYPE_ETHERNET = 1;
+
+/** The addon's TC calls (native/addon.c). */
+interface TcAddon {
+  open(objectPath: string, ringBytes: number, onBatch: (batch: Buffer) => void): BpfHandle;
+  close(handle: BpfHandle): void;
+  clocks(): [bigint, bigint];
+  tcAttach(handle: BpfHandle, program: string, ifindex: number, egress: boolean): { qdiscCreated: boolean };
+  tcDetach(ifindex: number, egress: boolean): boolean;
+  tcDestroyQdisc(ifindex: number): boolean;
+  mapUpdate(handle: BpfHandle, map: string, key: Buffer, value: Buffer): void;
+  mapSums(handle: BpfHandle, map: string, n: number): number[];
+}
+
+export interface TcOptions {
+  /** Interface names in this network namespace. */
+  interfaces: string[];
+  /** Which directions; default both. */
+  directions?: TcDirection[];
+  /** Ring buffer bytes (a power of two, at least a page). Default 32 MiB. */
+  ringBytes?: number;
+  /** Bytes copied of each frame, 1..65535. Default 65535 (as libpcap's in `cap`). */
+  snapLength?: number;
+  filter?: TcFilter;
+}
+
+export const DEFAULT_TC_RING_BYTES = 32 << 20;
+
+export interface TcCounters {
+  /** Frames the programs ran on. */
+  seen: number;
+  /** Records put in the ring. */
+  sent: number;
+  /** Records the ring had no room for (JS fell behind). */
+  lost: number;
+  /** Frames the in-kernel filter left out. */
+  filtered: number;
+  /** Frames the program could not copy (no scratch slot for the CPU, a load failure). */
+  readFail: number;
+  /** Packets handed to the sink. */
+  delivered: number;
+  /** Stale tapwire filters (from a killed process) removed at open. */
+  staleRemoved: number;
+  /** Packets delivered per interface, in options order. */
+  interfaces: { name: string; ifindex: number; packets: number }[];
+}
+
+const CAP_NET_ADMIN = 12n;
+const CAP_SYS_ADMIN = 21n;
+const CAP_BPF = 39n;
+
+function effectiveCaps(): bigint {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/**
+ * Every reason the TC source cannot run here (empty when it can be tried), each naming what is
+ * missing and how to get it: the addon and tc.bpf.o, and the privileges (loading a classifier
+ * needs CAP_BPF or CAP_SYS_ADMIN; adding a qdisc and a filter needs CAP_NET_ADMIN).
+ */
+export function tcCaptureUnavailable(): string[] {
+  if (process.platform !== 'linux') return [`eBPF needs Linux (this is ${process.platform})`];
+  const reasons: string[] = [];
+  const err = addonLoadError();
+  if (err) reasons.push(err);
+  else if (!existsSync(TC_OBJECT_PATH)) reasons.push(`no ${TC_OBJECT_PATH}: rebuild the addon with npm run build:native`);
+  else if (typeof (loadAddon() as unknown as Partial<TcAddon>).tcAttach !== 'function') reasons.push('the eBPF addon predates TC capture: rebuild it with npm run build:native');
+  const caps = effectiveCaps();
+  const has = (c: bigint) => ((caps >> c) & 1n) === 1n;
+  const who = `uid ${process.getuid?.() ?? '?'}, CapEff ${caps.toString(16)}`;
+  if (!has(CAP_BPF) && !has(CAP_SYS_ADMIN)) reasons.push(`not privileged to load BPF programs: run as root or with CAP_BPF (${who})`);
+  if (!has(CAP_NET_ADMIN)) reasons.push(`not privileged to add TC filters: run as root or with CAP_NET_ADMIN (${who})`);
+  return reasons;
+}
+
+/** The interface's index in this network namespace, or an error naming it. */
+export function interfaceIndex(name: string): number {
+  if (!/^[^/\s]{1,15}$/.test(name)) throw new Error(`${name}: not an interface name`);
+  try {
+    return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+  } catch {
+    throw new Error(`${name}: no such interface`);
+  }
+}
+
+/** Whether `tc` lists filters on the device's hook other than tapwire's; undefined when tc cannot say. */
+function othersOnHook(dev: string): boolean | undefined {
+  try {
+    for (const hook of ['ingress', 'egress']) {
+      const out = execFileSync('tc', ['filter', 'show', 'dev', dev, hook], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      if (out.split('\n').some((l) => /^filter /.test(l) && !/ pref 29815 /.test(l))) return true;
+    }
+    return false;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Captures frames on interfaces through TC and hands each to `sink`: `frame` a running number,
+ * `iface` the interface's position in options, `time` the kernel stamp in epoch seconds. Packets
+ * come in ring order: several CPUs write the ring, so stamps of different CPUs may interleave by
+ * a few microseconds; one direction of one flow runs on one CPU at a time and stays in order.
+ */
+export class TcCapture {
+  private readonly addon: TcAddon;
+  private handle: BpfHandle | undefined;
+  private readonly offsetSec: number;
+  private readonly ifaces: { name: string; ifindex: number; packets: number; qdiscCreated: boolean }[] = [];
+  private readonly byIndex = new Map<number, number>();
+  private readonly attached: { ifindex: number; egress: boolean }[] = [];
+  private delivered = 0;
+  private staleRemoved = 0;
+
+  constructor(readonly options: TcOptions, private readonly sink: PacketSink) {
+    const why = tcCaptureUnavailable();
+    if (why.length) throw new Error(`TC capture is unavailable: ${why.join('; ')}`);
+    if (!options.interfaces.length) throw new Error('TC capture: no interface given');
+    const snap = options.snapLength ?? 65535;
+    if (!Number.isInteger(snap) || snap < 1 || snap > 65535) throw new Error(`TC capture: snapLength ${snap} is not in 1..65535`);
+    const filter = compileTcFilter(options.filter);
+    for (const name of options.interfaces) {
+      const ifindex = interfaceIndex(name);
+      this.byIndex.set(ifindex, this.ifaces.length);
+      this.ifaces.push({ name, ifindex, packets: 0, qdiscCreated: false });
+    }
+    this.addon = loadAddon() as unknown as TcAddon;
+    const [rt, mono] = this.addon.clocks();
+    // Kernel stamps are CLOCK_MONOTONIC (bpf_ktime_get_ns): the offset to the wall clock, read back to back.
+    this.offsetSec = Number(rt - mono) / 1e9;
+    this.handle = this.addon.open(TC_OBJECT_PATH, options.ringBytes ?? DEFAULT_TC_RING_BYTES, (b) => this.onBatch(b));
+    try {
+      const one = Buffer.from([1]);
+      for (const k of filter.ports) this.addon.mapUpdate(this.handle, 'ports', k, one);
+      for (const k of filter.nets4) this.addon.mapUpdate(this.handle, 'nets4', k, one);
+      for (const k of filter.nets6) this.addon.mapUpdate(this.handle, 'nets6', k, one);
+      const settings = Buffer.alloc(8);
+      settings.writeUInt32LE(snap, 0);
+      settings.writeUInt32LE(filter.flags, 4);
+      this.addon.mapUpdate(this.handle, 'settings', Buffer.alloc(4), settings);
+      const dirs = options.directions ?? ['ingress', 'egress'];
+      for (const i of this.ifaces) {
+        for (const egress of [false, true]) if (this.addon.tcDetach(i.ifindex, egress)) this.staleRemoved++;
+        for (const d of dirs) {
+          const egress = d === 'egress';
+          const r = this.addon.tcAttach(this.handle, egress ? 'tc_egress' : 'tc_ingress', i.ifindex, egress);
+          i.qdiscCreated ||= r.qdiscCreated;
+          this.attached.push({ ifindex: i.ifindex, egress });
+        }
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Wall-clock now, on the clock packets are stamped with (for Pipeline.tick). */
+  now(): number {
+    const [rt] = this.addon.clocks();
+    return Number(rt) / 1e9;
+  }
+
+  private onBatch(b: Buffer): void {
+    parseTcBatch(b, (f) => {
+      const k = this.byIndex.get(f.ifindex);
+      if (k === undefined) return; // a frame from an interface detached since
+      this.ifaces[k]!.packets++;
+      const p: Packet = { frame: ++this.delivered, time: f.tsNs / 1e9 + this.offsetSec, linkType: LINKTYPE_ETHERNET, iface: k, data: f.data, wireLen: f.len };
+      this.sink(p);
+    });
+  }
+
+  counters(): TcCounters {
+    const sums = this.handle ? this.addon.mapSums(this.handle, 'counters', TC_COUNTERS) : [];
+    const at = (i: number) => sums[i] ?? 0;
+    return {
+      seen: at(TcCounterIndex.seen),
+      sent: at(TcCounterIndex.sent),
+      lost: at(TcCounterIndex.lost),
+      filtered: at(TcCounterIndex.filtered),
+      readFail: at(TcCounterIndex.readFail),
+      delivered: this.delivered,
+      staleRemoved: this.staleRemoved,
+      interfaces: this.ifaces.map(({ name, ifindex, packets }) => ({ name, ifindex, packets })),
+    };
+  }
+
+  /** Detaches every filter, removes a qdisc this source created (when nothing else uses it), frees the object. */
+  close(): void {
+    const counters = this.handle ? this.counters() : undefined;
+    for (const a of this.attached.splice(0)) this.addon.tcDetach(a.ifindex, a.egress);
+    for (const i of this.ifaces) {
+      if (i.qdiscCreated && othersOnHook(i.name) === false) this.addon.tcDestroyQdisc(i.ifindex);
+      i.qdiscCreated = false;
+    }
+    if (this.handle) this.addon.close(this.handle);
+    this.handle = undefined;
+    if (counters) this.last = counters;
+  }
+
+  /** The counters as they were at close(), for a report after the fact. */
+  last: TcCounters | undefined;
+}
