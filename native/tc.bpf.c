@@ -172,6 +172,21 @@ static __always_inline int keep(struct __sk_buff *skb, __u32 filter)
 	return port_in(bpf_ntohs(pp[0])) || port_in(bpf_ntohs(pp[1]));
 }
 
+/*
+ * Wake the reader only when the data waiting crosses a threshold (as tls.bpf.c does, for the same
+ * reason: a wakeup per record costs the poll thread a context switch and JS a batch per packet);
+ * the poll thread also drains every 10 ms, which bounds a quiet period's delay. The threshold is
+ * a quarter of the ring, at most WAKEUP_BYTES, so that a small ring still wakes its reader.
+ */
+#define WAKEUP_BYTES (256 << 10)
+static __always_inline __u64 wakeup_flags(__u64 size)
+{
+	__u64 ring = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
+	__u64 at = ring < WAKEUP_BYTES ? ring : WAKEUP_BYTES;
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	return avail < at && avail + size >= at ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline int capture(struct __sk_buff *skb, __u8 dir)
 {
 	__u64 ts = bpf_ktime_get_ns();
@@ -204,7 +219,7 @@ static __always_inline int capture(struct __sk_buff *skb, __u8 dir)
 	s->ev.len = len;
 	s->ev.caplen = cap;
 	s->ev.dir = dir;
-	if (bpf_ringbuf_output(&events, s, sizeof(struct tc_event) + cap, 0))
+	if (bpf_ringbuf_output(&events, s, sizeof(struct tc_event) + cap, wakeup_flags(sizeof(struct tc_event) + cap)))
 		count(TC_CNT_LOST);
 	else
 		count(TC_CNT_SENT);
