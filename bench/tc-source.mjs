@@ -4,6 +4,7 @@
 //   node bench/tc-source.mjs                                  steps 5k, 10k, 20k req/s and unlimited, 10 s each
 //   node bench/tc-source.mjs --rates 10000 --duration 30 --json
 //   node bench/tc-source.mjs --sources tc --mode pipeline     one source; feed a real Pipeline
+//   node bench/tc-source.mjs --idle-rss [--tc-ring-mb 8]      RSS with each source open and idle
 //
 // wrk loads bench/servers/http1.mjs on lo with /small responses (~300 B: the packet-rate-bound
 // case); a rate is held with wrk's per-request delay() over enough connections, calibrated first.
@@ -44,6 +45,28 @@ const why = tcCaptureUnavailable();
 if (why.length && sources.includes('tc')) {
   console.error(`bench/tc-source: the TC source cannot run: ${why.join('; ')}`);
   process.exit(2);
+}
+
+// --idle-rss: this process's RSS with one source open on lo and idle (run once per source, in a
+// child each: RSS only grows within a process).
+if (args.includes('--idle-rss-child')) {
+  const source = opt('--idle-rss-child');
+  const rss = () => Math.round(process.memoryUsage.rss() / 2 ** 20);
+  const before = rss();
+  const c = source === 'tc'
+    ? new TcCapture({ interfaces: ['lo'], directions: ['ingress'], ringBytes: tcRingMb << 20 }, () => {})
+    : new LiveCapture({ interfaces: ['lo'], bufferBytes: pcapBufferMb << 20 }, () => {});
+  if (source === 'pcap') c.start();
+  await sleep(1500);
+  console.log(JSON.stringify({ source, ringMb: source === 'tc' ? tcRingMb : pcapBufferMb, rssBeforeMb: before, rssIdleMb: rss() }));
+  if (source === 'tc') c.close(); else c.stop();
+  process.exit(0);
+}
+if (args.includes('--idle-rss')) {
+  const { execFileSync } = await import('node:child_process');
+  const passOn = ['--tc-ring-mb', String(tcRingMb), '--pcap-buffer-mb', String(pcapBufferMb), '--dist', dist];
+  for (const source of sources) console.log(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--idle-rss-child', source, ...passOn], { encoding: 'utf8' }).trim());
+  process.exit(0);
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'tapwire-tc-bench-'));
