@@ -64,8 +64,8 @@ export interface TcCounters {
   delivered: number;
   /** Stale tapwire filters (from a killed process) removed at open. */
   staleRemoved: number;
-  /** Packets delivered per interface, in options order. */
-  interfaces: { name: string; ifindex: number; packets: number }[];
+  /** Packets delivered per interface, by `iface` number (options order, then add() order). */
+  interfaces: { name: string; ifindex: number; packets: number; removed?: true }[];
 }
 
 const CAP_NET_ADMIN = 12n;
@@ -134,7 +134,8 @@ export class TcCapture {
   private readonly addon: TcAddon;
   private handle: BpfHandle | undefined;
   private readonly offsetSec: number;
-  private readonly ifaces: { name: string; ifindex: number; packets: number; qdiscCreated: boolean }[] = [];
+  /** Every interface ever attached, by `iface` number (a removed one stays, `gone`, so numbers are never reused). */
+  private readonly ifaces: { name: string; ifindex: number; packets: number; qdiscCreated: boolean; gone: boolean }[] = [];
   private readonly byIndex = new Map<number, number>();
   private readonly attached: { ifindex: number; egress: boolean }[] = [];
   private delivered = 0;
@@ -147,11 +148,7 @@ export class TcCapture {
     const snap = options.snapLength ?? 65535;
     if (!Number.isInteger(snap) || snap < 1 || snap > 65535) throw new Error(`TC capture: snapLength ${snap} is not in 1..65535`);
     const filter = compileTcFilter(options.filter);
-    for (const name of options.interfaces) {
-      const ifindex = interfaceIndex(name);
-      this.byIndex.set(ifindex, this.ifaces.length);
-      this.ifaces.push({ name, ifindex, packets: 0, qdiscCreated: false });
-    }
+    const indexes = options.interfaces.map(interfaceIndex); // every name checked before anything attaches
     this.addon = loadAddon() as unknown as TcAddon;
     const [rt, mono] = this.addon.clocks();
     // Kernel stamps are CLOCK_MONOTONIC (bpf_ktime_get_ns): the offset to the wall clock, read back to back.
@@ -166,20 +163,65 @@ export class TcCapture {
       settings.writeUInt32LE(snap, 0);
       settings.writeUInt32LE(filter.flags, 4);
       this.addon.mapUpdate(this.handle, 'settings', Buffer.alloc(4), settings);
-      const dirs = options.directions ?? ['ingress', 'egress'];
-      for (const i of this.ifaces) {
-        for (const egress of [false, true]) if (this.addon.tcDetach(i.ifindex, egress)) this.staleRemoved++;
-        for (const d of dirs) {
-          const egress = d === 'egress';
-          const r = this.addon.tcAttach(this.handle, egress ? 'tc_egress' : 'tc_ingress', i.ifindex, egress);
-          i.qdiscCreated ||= r.qdiscCreated;
-          this.attached.push({ ifindex: i.ifindex, egress });
-        }
-      }
+      options.interfaces.forEach((name, k) => this.attach(name, indexes[k]!));
     } catch (e) {
       this.close();
       throw e;
     }
+  }
+
+  /** Removes stale tapwire filters from the interface, then attaches ours in the chosen directions. */
+  private attach(name: string, ifindex: number): number {
+    const i = { name, ifindex, packets: 0, qdiscCreated: false, gone: false };
+    const k = this.ifaces.length;
+    this.ifaces.push(i);
+    this.byIndex.set(ifindex, k);
+    for (const egress of [false, true]) if (this.addon.tcDetach(ifindex, egress)) this.staleRemoved++;
+    for (const d of this.options.directions ?? ['ingress', 'egress']) {
+      const egress = d === 'egress';
+      const r = this.addon.tcAttach(this.handle!, egress ? 'tc_egress' : 'tc_ingress', ifindex, egress);
+      i.qdiscCreated ||= r.qdiscCreated;
+      this.attached.push({ ifindex, egress });
+    }
+    return k;
+  }
+
+  /**
+   * Starts capturing on one more interface (a pod's veth that appeared): its packets carry the
+   * returned `iface` number. Throws naming the interface when it does not exist or cannot be attached.
+   */
+  add(name: string): number {
+    if (!this.handle) throw new Error('TC capture is closed');
+    const ifindex = interfaceIndex(name);
+    const have = this.byIndex.get(ifindex);
+    if (have !== undefined) return have;
+    try {
+      return this.attach(name, ifindex);
+    } catch (e) {
+      this.detach(this.ifaces.length - 1);
+      throw new Error(`${name}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Stops capturing on an interface (it may be gone already, as a deleted pod's veth is). */
+  remove(name: string): void {
+    const k = this.ifaces.findIndex((i) => i.name === name && !i.gone);
+    if (k >= 0) this.detach(k);
+  }
+
+  private detach(k: number): void {
+    const i = this.ifaces[k];
+    if (!i || i.gone) return;
+    i.gone = true;
+    this.byIndex.delete(i.ifindex);
+    for (let n = this.attached.length - 1; n >= 0; n--) {
+      const a = this.attached[n]!;
+      if (a.ifindex !== i.ifindex) continue;
+      this.addon.tcDetach(a.ifindex, a.egress);
+      this.attached.splice(n, 1);
+    }
+    if (i.qdiscCreated && othersOnHook(i.name) === false) this.addon.tcDestroyQdisc(i.ifindex);
+    i.qdiscCreated = false;
   }
 
   /** Wall-clock now, on the clock packets are stamped with (for Pipeline.tick). */
@@ -209,18 +251,14 @@ export class TcCapture {
       readFail: at(TcCounterIndex.readFail),
       delivered: this.delivered,
       staleRemoved: this.staleRemoved,
-      interfaces: this.ifaces.map(({ name, ifindex, packets }) => ({ name, ifindex, packets })),
+      interfaces: this.ifaces.map(({ name, ifindex, packets, gone }) => ({ name, ifindex, packets, ...(gone ? { removed: true } : {}) })),
     };
   }
 
-  /** Detaches every filter, removes a qdisc this source created (when nothing else uses it), frees the object. */
+  /** Detaches every filter, removes a qdisc this source created (when no other filter is on it), frees the object. */
   close(): void {
     const counters = this.handle ? this.counters() : undefined;
-    for (const a of this.attached.splice(0)) this.addon.tcDetach(a.ifindex, a.egress);
-    for (const i of this.ifaces) {
-      if (i.qdiscCreated && othersOnHook(i.name) === false) this.addon.tcDestroyQdisc(i.ifindex);
-      i.qdiscCreated = false;
-    }
+    this.ifaces.forEach((_, k) => this.detach(k));
     if (this.handle) this.addon.close(this.handle);
     this.handle = undefined;
     if (counters) this.last = counters;

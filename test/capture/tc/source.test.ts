@@ -85,6 +85,14 @@ function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
+/** `n` TCP connects to a closed port of `ip`, one after the other: a SYN and a RST each. */
+function knock(ip: string, n: number): void {
+  const code = `const net = require('node:net'); let left = ${n};
+const next = () => { if (left-- === 0) return; const s = net.connect(9, ${JSON.stringify(ip)}); s.on('error', next); s.on('connect', () => { s.destroy(); next(); }); };
+next();`;
+  execFileSync(process.execPath, ['-e', code], { timeout: 10_000 });
+}
+
 /** tapwire's filters on the device, as `tc` lists them. */
 function ourFilters(dev: string): string[] {
   return ['ingress', 'egress'].flatMap((hook) => sh('tc', ['filter', 'show', 'dev', dev, hook]).split('\n')
@@ -232,6 +240,43 @@ describe.skipIf(why !== '')('TC packet source on a veth', () => {
     expect(c.seen).toBe(c.sent + c.lost);
     expect(c.delivered).toBe(got);
     expect(got).toBe(c.sent);
+  });
+
+  it('captures on an interface added after start (a new pod veth), and stops on remove', async () => {
+    const ns2 = `${ns}b`, host2 = `twtc${id}g`, net2 = `10.${191 + Math.floor(Math.random() * 40)}.${Math.floor(Math.random() * 256)}`;
+    const per = new Map<number, number>();
+    const tc = new TcCapture({ interfaces: [host] }, (p) => per.set(p.iface, (per.get(p.iface) ?? 0) + 1));
+    try {
+      sh('ip', ['netns', 'add', ns2]);
+      sh('ip', ['netns', 'exec', ns2, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      sh('ip', ['link', 'add', host2, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns2]);
+      sh('sysctl', ['-qw', `net.ipv6.conf.${host2}.disable_ipv6=1`]);
+      sh('ip', ['addr', 'add', `${net2}.1/24`, 'dev', host2]);
+      sh('ip', ['link', 'set', host2, 'up']);
+      sh('ip', ['-n', ns2, 'addr', 'add', `${net2}.2/24`, 'dev', 'eth0']);
+      sh('ip', ['-n', ns2, 'link', 'set', 'eth0', 'up']);
+      expect(tc.add(host2)).toBe(1);
+      expect(tc.add(host2)).toBe(1); // already there
+      expect(ourFilters(host2)).toHaveLength(2);
+      knock(`${net2}.2`, 3);
+      await sleep(300);
+      // 3 SYNs and 3 RSTs (nothing listens), with the ARP exchange before them.
+      expect(per.get(1)).toBeGreaterThanOrEqual(6);
+      tc.remove(host2);
+      expect(ourFilters(host2)).toEqual([]);
+      expect(sh('tc', ['qdisc', 'show', 'dev', host2])).not.toMatch(/clsact/);
+      const before = per.get(1);
+      knock(`${net2}.2`, 2);
+      await sleep(300);
+      expect(per.get(1)).toBe(before);
+      expect(tc.counters().interfaces.map((i) => [i.name, i.removed ?? false])).toEqual([[host, false], [host2, true]]);
+      expect(() => tc.add(`${host}zz`)).toThrow(/no such interface/);
+    } finally {
+      tc.close();
+      spawnSync('ip', ['netns', 'del', ns2]);
+      spawnSync('ip', ['link', 'del', host2]);
+    }
+    expect(ourFilters(host)).toEqual([]);
   });
 
   it('removes the filters a SIGKILLed process left, at the next open', async () => {
