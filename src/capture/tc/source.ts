@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Packet, PacketSink } from '../types.js';
+import { DuplicateWindow, findL3, l3Key, type L3 } from '../live/dedup.js';
 import { addonLoadError, loadAddon, NATIVE_BUILD_DIR, type BpfHandle } from '../tls/addon.js';
 import { parseTcBatch, TC_COUNTERS, TcCounterIndex, type TcDirection } from './events.js';
 import { compileTcFilter, type TcFilter } from './filter.js';
@@ -45,6 +46,12 @@ export interface TcOptions {
   /** Bytes copied of each frame, 1..65535. Default 65535 (as libpcap's in `cap`). */
   snapLength?: number;
   filter?: TcFilter;
+  /**
+   * A copy of an IP packet seen within this many seconds of the first is a duplicate and not
+   * delivered (a packet bridged between two captured veths shows on both, as LiveCapture's
+   * interfaces do). Default 0.05; 0 delivers every copy.
+   */
+  dedupWindowSec?: number;
 }
 
 export const DEFAULT_TC_RING_BYTES = 32 << 20;
@@ -62,9 +69,11 @@ export interface TcCounters {
   readFail: number;
   /** Packets handed to the sink. */
   delivered: number;
+  /** Copies of an IP packet already delivered (it crossed another captured interface), not handed on. */
+  duplicates: number;
   /** Stale tapwire filters (from a killed process) removed at open. */
   staleRemoved: number;
-  /** Packets delivered per interface, by `iface` number (options order, then add() order). */
+  /** Packets seen per interface (duplicates included), by `iface` number (options order, then add() order). */
   interfaces: { name: string; ifindex: number; packets: number; removed?: true }[];
 }
 
@@ -139,7 +148,10 @@ export class TcCapture {
   private readonly byIndex = new Map<number, number>();
   private readonly attached: { ifindex: number; egress: boolean }[] = [];
   private delivered = 0;
+  private duplicates = 0;
   private staleRemoved = 0;
+  private readonly dedup: DuplicateWindow | undefined;
+  private readonly l3: L3 = { offset: 0, version: 0 };
 
   constructor(readonly options: TcOptions, private readonly sink: PacketSink) {
     const why = tcCaptureUnavailable();
@@ -148,6 +160,9 @@ export class TcCapture {
     const snap = options.snapLength ?? 65535;
     if (!Number.isInteger(snap) || snap < 1 || snap > 65535) throw new Error(`TC capture: snapLength ${snap} is not in 1..65535`);
     const filter = compileTcFilter(options.filter);
+    const windowSec = options.dedupWindowSec ?? 0.05;
+    if (!(windowSec >= 0)) throw new Error(`TC capture: dedupWindowSec ${windowSec} is not a number ≥ 0`);
+    this.dedup = windowSec > 0 ? new DuplicateWindow(windowSec) : undefined;
     const indexes = options.interfaces.map(interfaceIndex); // every name checked before anything attaches
     this.addon = loadAddon() as unknown as TcAddon;
     const [rt, mono] = this.addon.clocks();
@@ -235,7 +250,15 @@ export class TcCapture {
       const k = this.byIndex.get(f.ifindex);
       if (k === undefined) return; // a frame from an interface detached since
       this.ifaces[k]!.packets++;
-      const p: Packet = { frame: ++this.delivered, time: f.tsNs / 1e9 + this.offsetSec, linkType: LINKTYPE_ETHERNET, iface: k, data: f.data, wireLen: f.len };
+      const time = f.tsNs / 1e9 + this.offsetSec;
+      if (this.dedup) {
+        const l3 = findL3(LINKTYPE_ETHERNET, f.data, this.l3);
+        if (l3 && this.dedup.duplicate(l3Key(f.data, l3), time)) {
+          this.duplicates++;
+          return;
+        }
+      }
+      const p: Packet = { frame: ++this.delivered, time, linkType: LINKTYPE_ETHERNET, iface: k, data: f.data, wireLen: f.len };
       this.sink(p);
     });
   }
@@ -250,6 +273,7 @@ export class TcCapture {
       filtered: at(TcCounterIndex.filtered),
       readFail: at(TcCounterIndex.readFail),
       delivered: this.delivered,
+      duplicates: this.duplicates,
       staleRemoved: this.staleRemoved,
       interfaces: this.ifaces.map(({ name, ifindex, packets, gone }) => ({ name, ifindex, packets, ...(gone ? { removed: true } : {}) })),
     };
