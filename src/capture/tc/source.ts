@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Packet, PacketSink } from '../types.js';
 import { DuplicateWindow, findL3, l3Key, type L3 } from '../live/dedup.js';
-import { addonLoadError, loadAddon, NATIVE_BUILD_DIR, type BpfHandle } from '../tls/addon.js';
+import { addonLoadError, CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, effectiveCaps, loadAddon, NATIVE_BUILD_DIR, type BpfHandle } from '../tls/addon.js';
 import { parseTcBatch, TC_COUNTERS, TcCounterIndex, type TcDirection } from './events.js';
 import { compileTcFilter, type TcFilter } from './filter.js';
 
@@ -77,18 +77,6 @@ export interface TcCounters {
   interfaces: { name: string; ifindex: number; packets: number; removed?: true }[];
 }
 
-const CAP_NET_ADMIN = 12n;
-const CAP_SYS_ADMIN = 21n;
-const CAP_BPF = 39n;
-
-function effectiveCaps(): bigint {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? BigInt(`0x${m[1]}`) : 0n;
-  } catch {
-    return 0n;
-  }
-}
 
 /**
  * Every reason the TC source cannot run here (empty when it can be tried), each naming what is

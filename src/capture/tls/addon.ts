@@ -108,12 +108,13 @@ export function addonLoadError(): string | undefined {
   return addonError;
 }
 
-const CAP_SYS_ADMIN = 21n;
-const CAP_PERFMON = 38n;
-const CAP_BPF = 39n;
+export const CAP_NET_ADMIN = 12n;
+export const CAP_SYS_ADMIN = 21n;
+export const CAP_PERFMON = 38n;
+export const CAP_BPF = 39n;
 
 /** The effective capability set of this process (from /proc/self/status). */
-function effectiveCaps(): bigint {
+export function effectiveCaps(): bigint {
   try {
     const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
     return m ? BigInt(`0x${m[1]}`) : 0n;
