@@ -576,17 +576,23 @@ static napi_value js_attach_at(napi_env env, napi_callback_info info)
 	return result_done(env, &r);
 }
 
+/* The sum over CPUs of a per-CPU array of u64 at idx; vals has room for ncpu values. */
+static uint64_t percpu_sum(struct bpf_map *m, uint32_t idx, uint64_t *vals, int ncpu)
+{
+	uint64_t sum = 0;
+	if (m && bpf_map_lookup_elem(bpf_map__fd(m), &idx, vals) == 0)
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
+	return sum;
+}
+
 static uint64_t sum_counter(struct handle *h, uint32_t idx)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return 0;
 	uint64_t *vals = calloc(ncpu, sizeof(uint64_t));
-	uint64_t sum = 0;
-	struct bpf_map *m = bpf_object__find_map_by_name(h->obj, "counters");
-	if (m && bpf_map_lookup_elem(bpf_map__fd(m), &idx, vals) == 0)
-		for (int i = 0; i < ncpu; i++)
-			sum += vals[i];
+	uint64_t sum = percpu_sum(bpf_object__find_map_by_name(h->obj, "counters"), idx, vals, ncpu);
 	free(vals);
 	return sum;
 }
@@ -972,12 +978,8 @@ static napi_value js_map_sums(napi_env env, napi_callback_info info)
 	napi_value arr;
 	napi_create_array_with_length(env, n, &arr);
 	for (uint32_t k = 0; k < n; k++) {
-		uint64_t sum = 0;
-		if (bpf_map_lookup_elem(bpf_map__fd(m), &k, vals) == 0)
-			for (int i = 0; i < ncpu; i++)
-				sum += vals[i];
 		napi_value v;
-		napi_create_double(env, (double)sum, &v);
+		napi_create_double(env, (double)percpu_sum(m, k, vals, ncpu), &v);
 		napi_set_element(env, arr, k, v);
 	}
 	free(vals);
