@@ -30,7 +30,9 @@
  * later, the pods' current versions are corrected in place.
  */
 import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { PeerProcess } from '../../flows/index.js';
 import type { Identity, IdentitySource } from '../types.js';
+import { ContainerIndex, type ProcessIdentitySource } from './containers.js';
 import { canonicalIp, IpHistory, type IpHistoryOptions } from './history.js';
 import { Informer, type InformerCounters, type InformerEventType, type InformerTuning } from './informer.js';
 import type { KnownSource } from './late.js';
@@ -120,8 +122,10 @@ function addresses(list: (string | undefined)[]): string[] {
   return [...out];
 }
 
-export class KubernetesIdentity implements IdentitySource, KnownSource {
+export class KubernetesIdentity implements IdentitySource, KnownSource, ProcessIdentitySource {
   private readonly history: IpHistory;
+  /** The watched pods by container id and pod uid (process attribution, containers.ts). */
+  private readonly containers = new ContainerIndex();
   private readonly clock: () => number;
   private readonly pods = new Map<string, PodInfo>();
   private readonly ipPods = new Map<string, Set<string>>();
@@ -208,6 +212,13 @@ export class KubernetesIdentity implements IdentitySource, KnownSource {
     return this.history.lookup(ip, at);
   }
 
+  /** The pod a process is in, by its container id or pod uid (a watched pod's, now). */
+  processIdentity(p: PeerProcess): Identity | undefined {
+    const k = this.containers.podOf(p);
+    const info = k === undefined ? undefined : this.pods.get(k);
+    return info && this.podIdentity(info, undefined);
+  }
+
   /** The history itself (tests, diagnostics). */
   get ipHistory(): IpHistory {
     return this.history;
@@ -260,6 +271,7 @@ export class KubernetesIdentity implements IdentitySource, KnownSource {
     const touched = new Set(before?.ips ?? []);
     for (const ip of before?.ips ?? []) this.unindex(this.ipPods, ip, k);
     this.pods.delete(k);
+    this.containers.set(k, type === 'delete' ? undefined : pod);
     const phase = pod.status?.phase;
     if (type !== 'delete' && phase !== 'Succeeded' && phase !== 'Failed') {
       const ips = addresses([...(pod.status?.podIPs ?? []).map((p) => p.ip), pod.status?.podIP]);
@@ -382,15 +394,7 @@ export class KubernetesIdentity implements IdentitySource, KnownSource {
     if (svc !== undefined) return this.services.get(svc)?.claim;
     const service = this.backing(ip);
     const pod = this.podAt(ip);
-    if (pod) {
-      const p = pod.pod;
-      const identity: Identity = {
-        name: p.metadata?.name, namespace: p.metadata?.namespace, workload: this.workloads.of(p), node: p.spec?.nodeName,
-      };
-      if (p.metadata?.labels && Object.keys(p.metadata.labels).length > 0) identity.labels = { ...p.metadata.labels };
-      if (service) identity.service = service;
-      return { identity: strip(identity), since: pod.since };
-    }
+    if (pod) return { identity: this.podIdentity(pod, service), since: pod.since };
     // A pod this agent does not watch (another node's), known from an EndpointSlice.
     for (const k of this.ipSlices.get(ip) ?? []) {
       const s = this.slices.get(k)!;
@@ -398,6 +402,16 @@ export class KubernetesIdentity implements IdentitySource, KnownSource {
       return { identity: strip({ name: ep?.pod, namespace: s.namespace, node: ep?.node, service }) };
     }
     return undefined;
+  }
+
+  private podIdentity(pod: PodInfo, service: string | undefined): Identity {
+    const p = pod.pod;
+    const identity: Identity = {
+      name: p.metadata?.name, namespace: p.metadata?.namespace, workload: this.workloads.of(p), node: p.spec?.nodeName,
+    };
+    if (p.metadata?.labels && Object.keys(p.metadata.labels).length > 0) identity.labels = { ...p.metadata.labels };
+    if (service) identity.service = service;
+    return strip(identity);
   }
 
   private podAt(ip: string): PodInfo | undefined {

@@ -12,3 +12,4 @@ export {
   KubernetesIdentity, KubernetesIdentityError, type KubernetesIdentityOptions, type KubernetesIdentityStats, type PodListener,
 } from './identity.js';
 export { LateIdentities, type KnownSource, type LateOptions, type LateStats } from './late.js';
+export { applyProcessIdentity, ContainerIndex, containerIdsOf, type ProcessIdentitySource } from './containers.js';
