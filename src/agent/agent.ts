@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { hostPort, isLoopback } from '../common/index.js';
-import { IdentityMap } from '../enrich/index.js';
+import { applyProcessIdentity, IdentityMap } from '../enrich/index.js';
 import { Redactor, type FlowRecord } from '../flows/index.js';
 import { Recorder } from '../live/index.js';
 import { openRunLog } from '../run/index.js';
@@ -12,6 +12,7 @@ import { FlowFeed, StoreSource } from '../service/index.js';
 import { createApi } from '../api/index.js';
 import { agentMetrics } from './metrics.js';
 import { AgentKubernetes, type AgentKubernetesOptions } from './kubernetes.js';
+import { AgentProcesses } from './processes.js';
 import { AgentTls, type TlsMode } from './tls.js';
 
 export interface AgentOptions {
@@ -39,6 +40,13 @@ export interface AgentOptions {
   tls?: TlsMode;
   /** Hears what the TLS probes attached to, and why they could not (auto). */
   onTls?: (line: string) => void;
+  /**
+   * Process attribution (src.process, dst.process: issue 18): on when the addon and privileges
+   * allow (default), or off (false).
+   */
+  processes?: boolean;
+  /** Hears why process attribution is off (once); onTls when absent. */
+  onProcesses?: (line: string) => void;
 }
 
 /**
@@ -79,6 +87,7 @@ export class Agent {
     readonly watcher?: Watcher,
     readonly kubernetes?: AgentKubernetes,
     readonly tls?: AgentTls,
+    readonly processes?: AgentProcesses,
   ) {}
 
   static async start(o: AgentOptions): Promise<Agent> {
@@ -104,6 +113,8 @@ export class Agent {
     }
     // A record's last stop: the file's names over the cluster's (what someone wrote by hand wins).
     const deliver = (r: FlowRecord) => {
+      // An end whose address named no pod (a hostNetwork pod's is its node's) is named by its process's container.
+      if (kubernetes) applyProcessIdentity(kubernetes.identity, r);
       identities?.enrich(r);
       store.add(r);
       feed.publish(r);
@@ -111,6 +122,7 @@ export class Agent {
     };
     let kubernetes: AgentKubernetes | undefined;
     let tls: AgentTls | undefined;
+    let processes: AgentProcesses | undefined;
     if (o.kubernetes) {
       try {
         kubernetes = await AgentKubernetes.start(o.kubernetes, {
@@ -125,9 +137,11 @@ export class Agent {
     }
     const named = kubernetes ? (r: FlowRecord) => kubernetes.push(r, recorder?.now() ?? Date.now() / 1000) : deliver;
     // A record of a connection the TLS probes gave is marked so, while its origin is still known.
+    // Then each end's process, which may wait a moment for its connect or accept event.
     const onRecord = (r: FlowRecord) => {
       tls?.annotate(r);
-      named(r);
+      if (processes) processes.push(r, named);
+      else named(r);
     };
     let kept: PlaintextPackets | undefined;
     const metrics = agentMetrics({
@@ -136,6 +150,7 @@ export class Agent {
     });
     const drain = async () => {
       const d = await recorder?.drain();
+      processes?.flush();
       // Records still waiting for their pods belong to the snapshot too: released with what is known.
       kubernetes?.flush();
       await store.sync();
@@ -175,15 +190,21 @@ export class Agent {
         (conn) => tls?.originOf(conn),
         (e) => o.onTls?.(`TLS plaintext not kept for pcap export: ${e.message}`),
       );
-      tls = AgentTls.start(o.tls ?? 'off', kept, (line) => o.onTls?.(line), o.filter, recorder.pipeline.serverNames);
+      // One owner watch for both: attribution on every record, and TLS coverage's processes.
+      if (o.processes !== false) {
+        processes = AgentProcesses.open((o.tls ?? 'off') !== 'off', (line) => (o.onProcesses ?? o.onTls)?.(line));
+      }
+      tls = AgentTls.start(o.tls ?? 'off', kept, (line) => o.onTls?.(line), o.filter, recorder.pipeline.serverNames,
+        o.processes !== false ? { owners: processes?.watch } : undefined);
     } catch (e) {
+      processes?.close();
       recorder?.stop();
       server.close();
       kubernetes?.stop();
       await store.close();
       throw e;
     }
-    const agent = new Agent(store, recorder, server, watcher, kubernetes, tls);
+    const agent = new Agent(store, recorder, server, watcher, kubernetes, tls, processes);
     watcher?.start();
     agent.stopIdentities = identities?.watch(o.onIdentities);
     return agent;
@@ -208,6 +229,8 @@ export class Agent {
     // TLS sessions end first: their last exchanges go through the pipeline the recorder drains.
     this.tls?.stop(this.recorder.now());
     this.recorder.stop();
+    // After the recorder's last records: they are marked while the owners are still known.
+    this.processes?.close();
     // What waits for its pod is released, named as far as known, before the store closes.
     this.kubernetes?.stop();
     await this.store.sync();

@@ -37,13 +37,19 @@ export class AgentTls {
     private readonly serverNames: ServerNames | undefined,
     /** Who holds each end of a connection (native/conn.bpf.c), to say why a wire TLS connection was not decrypted. */
     private readonly owners: OwnerWatch | undefined,
+    /** The owner watch is the agent's (shared with process attribution): it closes it, not stop(). */
+    private readonly ownersShared = false,
   ) {}
 
   /**
    * Starts the probes, or says why not: undefined plus the reason for `auto`, TlsRequiredError for
-   * `uprobe`. `say` hears what could not be probed (a stripped binary, no SSL_write).
+   * `uprobe`. `say` hears what could not be probed (a stripped binary, no SSL_write). `shared`: the
+   * agent's own owner watch (undefined inside when it could not open one, said already), used
+   * in place of opening another.
    */
-  static start(mode: TlsMode, out: StreamHandler, say: (line: string) => void, filter?: string, serverNames?: ServerNames): AgentTls | undefined {
+  static start(
+    mode: TlsMode, out: StreamHandler, say: (line: string) => void, filter?: string, serverNames?: ServerNames, shared?: { owners: OwnerWatch | undefined },
+  ): AgentTls | undefined {
     if (mode === 'off') return undefined;
     let probes: TlsProbes;
     // The capture filter applies to plaintext as to packets; a filter libpcap refuses was refused
@@ -78,7 +84,9 @@ export class AgentTls {
     const files = probes.attached.filter((a) => a.attached.length > 0).map((a) => a.path);
     say(`TLS plaintext through uprobes on ${files.length ? files.join(', ') : 'no file yet'}`
       + (probes.unprobeable.length ? `; not probed: ${probes.unprobeable.map((u) => `${u.path} (${u.reason})`).join(', ')}` : ''));
-    return new AgentTls(probes, streams, statsRestore, serverNames, watchOwners(say));
+    return shared
+      ? new AgentTls(probes, streams, statsRestore, serverNames, shared.owners, true)
+      : new AgentTls(probes, streams, statsRestore, serverNames, watchOwners(say));
   }
 
   /**
@@ -138,7 +146,7 @@ export class AgentTls {
   /** Detaches the probes, then ends every session (their last records come out). */
   stop(now: number): void {
     this.probes.close();
-    this.owners?.close();
+    if (!this.ownersShared) this.owners?.close();
     if (this.statsRestore !== undefined) {
       try {
         writeFileSync(BPF_STATS_SYSCTL, this.statsRestore);

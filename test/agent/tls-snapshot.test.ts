@@ -93,7 +93,8 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     expect(http).toHaveLength(1);
     const f = http[0]!;
     expect([f.request.method, f.request.path, f.response.status, f.response.body]).toEqual([live.request.method, live.request.path, live.response.status, live.response.body]);
-    expect([f.src, f.dst]).toEqual([live.src, live.dst]);
+    // Less the ends' processes, which only the live agent sees (issue 18: Peer.process).
+    expect([f.src, f.dst]).toEqual([live.src, live.dst].map(({ process: _live, ...peer }) => peer));
     expect(f.tls).toEqual(live.tls);
     expect(Math.abs(f.start - live.start)).toBeLessThan(0.001);
     const tls = again.filter((x) => x.protocol === 'tls' && x.dst.port === port);
@@ -120,9 +121,10 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
     const a = spawnSync(process.execPath, [BIN, 'analyze', file, '--format', 'jsonl'], { encoding: 'utf8' });
     expect(a.status, a.stderr).toBe(0);
     const again = a.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRecord & Record<string, unknown>);
-    // The same record but for what a capture file adds or rounds: frame numbers, times to the µs the pcap keeps.
+    // The same record but for what a capture file adds or rounds: frame numbers, times to the µs the pcap keeps;
+    // and the ends' processes, which only the live agent sees (issue 18: Peer.process).
     const bare = (v: unknown): unknown => (Array.isArray(v) ? v.map(bare) : v && typeof v === 'object'
-      ? Object.fromEntries(Object.entries(v).filter(([k]) => !['frames', 'start', 'end', 'time'].includes(k)).map(([k, x]) => [k, bare(x)])) : v);
+      ? Object.fromEntries(Object.entries(v).filter(([k]) => !['frames', 'start', 'end', 'time', 'process'].includes(k)).map(([k, x]) => [k, bare(x)])) : v);
     const pick = (f: FlowRecord & Record<string, unknown>) => bare({ protocol: f.protocol, src: f.src, dst: f.dst, tls: f.tls, request: f.request, response: f.response, grpc: f.grpc });
     for (const l of live as (FlowRecord & Record<string, unknown>)[]) {
       const same = again.filter((f) => f.protocol === l.protocol && f.dst.port === l.dst.port);
