@@ -79,6 +79,28 @@ describe('PlaintextStreams', () => {
     expect(run('server')).toEqual(known);
   });
 
+  it('HTTP/2 from plaintext whose first frames come in pieces (a 9-byte header, then its payload) is framed from byte 0, not hunted for', () => {
+    // What a Go server's reads gave (the preface, then a SETTINGS header alone, then its payload):
+    // hunting for "one frame that fits the piece" locked inside the payload and read garbage.
+    const frame = (type: number, flags: number, stream: number, payload: number[]) =>
+      Buffer.concat([Buffer.from([0, 0, payload.length, type, flags, 0, 0, 0, stream]), Buffer.from(payload)]);
+    // Go's client SETTINGS: ENABLE_PUSH 0, INITIAL_WINDOW_SIZE 4 MiB, MAX_FRAME_SIZE 16 MiB, MAX_HEADER_LIST_SIZE 10 MiB.
+    // Inside its payload, "00 00 04 00 40 00 00 00 05" reads as a 4-byte DATA frame on stream 5: the
+    // bytes that made the hunt lock in the wrong place.
+    const settings = frame(4, 0, 0, [...Buffer.from('000200000000000400400000000500004000000600a00000', 'hex')]);
+    const { records, streams } = setup();
+    const at = { pid: 9, connection: { local: SERVER, remote: CLIENT }, side: 'server' as const };
+    streams.chunk(chunk({ ...at, direction: 'egress', data: frame(4, 0, 0, [0, 3, 0, 0, 0, 100]), time: 1 }));
+    streams.chunk(chunk({ ...at, direction: 'ingress', data: Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), time: 1.001 }));
+    streams.chunk(chunk({ ...at, direction: 'ingress', data: settings.subarray(0, 9), time: 1.002 }));
+    streams.chunk(chunk({ ...at, direction: 'ingress', data: settings.subarray(9), time: 1.003 }));
+    streams.chunk(chunk({ ...at, direction: 'ingress', data: frame(1, 0x05, 1, [0x82, 0x87, 0x84]), time: 1.004 }));
+    streams.chunk(chunk({ ...at, direction: 'egress', data: frame(1, 0x05, 1, [0x88]), time: 1.005 }));
+    streams.finish(2);
+    const h2 = records as (FlowRecord & { request?: { path: string }; response?: { status: number }; streamId?: number })[];
+    expect(h2.map((r) => [r.protocol, r.streamId, r.request?.path, r.response?.status, r.incompleteReason])).toEqual([['http2', 1, '/', 200, undefined]]);
+  });
+
   it('both ends probed on one host: the connection is given once, by the first process seen', () => {
     const { records, streams } = setup();
     const serverSide = { pid: 200, session: '0x77', connection: { local: SERVER, remote: CLIENT } };

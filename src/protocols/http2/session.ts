@@ -61,7 +61,7 @@ interface Block {
  */
 export class Http2Session implements ProtocolSession {
   private readonly readers: [FrameReader, FrameReader];
-  private readonly hpack: [HpackDecoder, HpackDecoder];
+  private hpack: [HpackDecoder, HpackDecoder];
   private readonly streams = new Map<number, Stream>();
   private readonly block: [Block | undefined, Block | undefined] = [undefined, undefined];
   /** Client preface bytes still expected at the start of direction 0 (RFC 9113 §3.4: the 24 octets "PRI * HTTP/2.0…"). */
@@ -127,6 +127,7 @@ export class Http2Session implements ProtocolSession {
     at.time = meta.time; at.frame = meta.frame; at.offset = meta.offset; at.peerAck = meta.peerAck;
     let b = bytes;
     let off = meta.offset;
+    if (this.lost[dir] && off === 0 && !this.framed[dir]) this.startAtZero(dir, b);
     if (dir === 0 && this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, b.length);
       const want = PREFACE.subarray(PREFACE.length - this.prefaceLeft, PREFACE.length - this.prefaceLeft + n);
@@ -160,6 +161,27 @@ export class Http2Session implements ProtocolSession {
       off += p;
     }
     this.readers[dir].push(b, off, meta.time, meta.frame);
+  }
+
+  /**
+   * A direction caught "mid-connection" whose very first bytes are its start after all: the client
+   * preface (RFC 9113 §3.4, unmistakable), or a server's first SETTINGS frame (its preface, §3.4;
+   * stream 0, a length a multiple of 6, §6.5). Framing is then known from byte 0, which hunting
+   * for a frame that fits one segment cannot find when the first frame's header and payload come in
+   * separate pieces (TLS plaintext, read 9 bytes and then the rest).
+   */
+  private startAtZero(dir: Dir, b: Buffer): void {
+    const n = Math.min(b.length, PREFACE.length);
+    const known = dir === 0
+      ? n > 0 && b.subarray(0, n).equals(PREFACE.subarray(0, n))
+      : b.length >= 9 && b[3] === FRAME.SETTINGS && (b[4]! & ~0x01) === 0 && b.readUInt32BE(5) === 0 && b.readUIntBE(0, 3) % 6 === 0;
+    if (!known) return;
+    if (dir === 0) this.prefaceLeft = PREFACE.length;
+    this.lost[dir] = false;
+    this.framed[dir] = true;
+    this.readers[dir].reset();
+    // From the start, this direction's HPACK dynamic table is known: empty (RFC 7541 §2.3.2).
+    this.hpack[dir] = new HpackDecoder({ desynced: false });
   }
 
   gap(dir: Dir, length: number, _meta: StreamMeta): void {
