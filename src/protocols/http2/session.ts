@@ -1,57 +1,13 @@
 import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import type {
-  CarriedProtocol, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, StreamError,
-  StreamMessageReader, Transaction, UpgradeRequest,
+  CarriedProtocol, HttpRequestHalf, HttpResponseHalf, MessageHalf, ProtocolSession, SessionContext, Transaction, UpgradeRequest,
 } from '../types.js';
 import { addMessages, assign, joinField } from './fields.js';
 import { DEFAULT_MAX_FRAME, errorName, FLAG, FRAME, FrameReader, PREFACE, SETTING, type Frame } from './frames.js';
 import { HpackDecoder, HpackError, MAX_TABLE_SIZE } from './hpack.js';
 import { DEFAULT_MAX_MESSAGES, listPrefix, MAX_HEADER_BLOCK, MAX_HEADER_LIST, MAX_STREAMS } from './limits.js';
 import { findFrameSync } from './probe.js';
-
-interface Half {
-  pseudo: Record<string, string>;
-  headers: Record<string, string>;
-  trailers?: Record<string, string>;
-  start: number;
-  end: number;
-  firstFrame: number;
-  lastFrame: number;
-  /** Wire bytes of this half's frames (headers included). */
-  size: number;
-  bodySize: number;
-  body: Buffer[];
-  kept: number;
-  truncated: boolean;
-  gap: boolean;
-  ended: boolean;
-  partialHeaders: boolean;
-  /** The carried protocol's message reader, when the stream carries one (gRPC). */
-  grpc?: StreamMessageReader;
-  interim?: { status: number; time: number; frame: number }[];
-}
-
-interface Stream {
-  id: number;
-  req?: Half;
-  resp?: Half;
-  error?: StreamError;
-  emitted: boolean;
-  /** A server → client gap came while no response was seen: the response may have been in it. */
-  respLost?: boolean;
-}
-
-interface Block {
-  stream: number;
-  flags: number;
-  parts: Buffer[];
-  size: number;
-  time: number;
-  frame: number;
-  wire: number;
-  promised?: number;
-  dropped: boolean;
-}
+import type { Block, Half, Stream } from './state.js';
 
 /**
  * HTTP/2 on one connection (RFC 9113), and gRPC on its streams. One frame reader and one HPACK
