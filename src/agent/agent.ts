@@ -146,7 +146,7 @@ export class Agent {
     let kept: PlaintextPackets | undefined;
     const metrics = agentMetrics({
       pipeline: () => recorder?.pipeline, store, capture: () => recorder?.counters(), kubernetes: () => kubernetes, tls: () => tls,
-      plaintextKept: () => (tls ? kept?.counters : undefined),
+      plaintextKept: () => (tls ? kept?.counters : undefined), processes: () => processes,
     });
     const drain = async () => {
       const d = await recorder?.drain();

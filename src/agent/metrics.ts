@@ -4,6 +4,7 @@ import type { LiveCounters } from '../capture/index.js';
 import type { Pipeline, PlaintextPacketCounters } from '../pipeline/index.js';
 import type { FlowStore } from '../store/index.js';
 import type { AgentKubernetes } from './kubernetes.js';
+import type { AgentProcesses } from './processes.js';
 import type { AgentTls } from './tls.js';
 
 /** What the metrics read, each time they are scraped. */
@@ -16,6 +17,8 @@ export interface MetricSources {
   kubernetes?: () => AgentKubernetes | undefined;
   /** With --tls: the uprobes, whose programs' kernel-side cost is reported. */
   tls?: () => AgentTls | undefined;
+  /** Process attribution (src.process, dst.process), when on. */
+  processes?: () => AgentProcesses | undefined;
   /** What of the decrypted plaintext was kept in the store as synthesized packets (for snapshots and pcap export). */
   plaintextKept?: () => PlaintextPacketCounters | undefined;
 }
@@ -136,17 +139,30 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     const c = src.tls?.()?.counters();
     if (c) g.set(c.streams.connections);
   });
+  // One owner watch serves attribution and TLS coverage: read it from whichever has it.
+  const owners = () => src.processes?.()?.counters().owners ?? src.tls?.()?.counters().owners;
   gauge('tapwire_tls_owner_events_total', 'Connection-owner events (connect, accept, exec) from the sock and syscall tracepoints, which name the processes at the ends of TLS connections coverage could not decrypt', [], (g) => {
-    const c = src.tls?.()?.counters().owners;
+    const c = owners();
     if (c) g.set(c.events);
   });
   gauge('tapwire_tls_owner_lost_events_total', 'Connection-owner events the ring buffer had no room for: those connections\' processes are unknown to coverage', [], (g) => {
-    const c = src.tls?.()?.counters().owners;
+    const c = owners();
     if (c) g.set(c.lost);
   });
   gauge('tapwire_tls_owner_connections', 'Connections whose end processes are remembered now (bounded; they outlive the connection so its record can name them)', [], (g) => {
-    const c = src.tls?.()?.counters().owners;
+    const c = owners();
     if (c) g.set(c.connections);
+  });
+  gauge('tapwire_process_attribution_ends_total', 'Flow ends named with their process (src.process, dst.process): two per record when both ends are on this host', [], (g) => {
+    const c = src.processes?.()?.counters();
+    if (c) g.set(c.ends);
+  });
+  gauge('tapwire_process_attribution_records_total', 'Records by what attribution did: given, waited for an end\'s owner event (up to 100 ms), released with an end still unknown (another host, or opened before the agent)', ['state'], (g) => {
+    const c = src.processes?.()?.counters();
+    if (!c) return;
+    g.set({ state: 'given' }, c.records);
+    g.set({ state: 'waited' }, c.waited);
+    g.set({ state: 'unknown-end' }, c.unknownEnd);
   });
   gauge('tapwire_tls_plaintext_stored_packets_total', 'Synthesized TCP packets of decrypted plaintext kept in the store, so snapshots and pcap exports hold it', [], (g) => {
     const c = src.plaintextKept?.();

@@ -26,6 +26,8 @@ export interface AgentCliOptions {
   clusterEvents?: boolean;
   /** TLS plaintext through eBPF uprobes (issue 17). */
   tls?: 'auto' | 'uprobe' | 'off';
+  /** --no-processes: false. */
+  processes?: boolean;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
@@ -107,6 +109,8 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
       onKubernetesError: (m) => process.stderr.write(`tapwire agent: kubernetes: ${m} (retrying)\n`),
       tls: o.tls,
       onTls: (line) => process.stderr.write(`tapwire agent: ${line}\n`),
+      processes: o.processes !== false,
+      onProcesses: (line) => process.stderr.write(`tapwire agent: ${line}\n`),
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

@@ -122,6 +122,7 @@ program
   .option('--node <name>', 'with --kubernetes: this node\'s name, whose pods the agent watches (default: NODE_NAME)')
   .option('--cluster-events', 'with --kubernetes: also watch the cluster\'s Events (probe failures, rollouts); the hub does this for a cluster')
   .addOption(new Option('--tls <mode>', 'TLS plaintext through eBPF uprobes on OpenSSL, host-wide: auto (when the addon and privileges are there), uprobe (insist), off').choices(['auto', 'uprobe', 'off']).default('auto'))
+  .option('--no-processes', 'do not name the processes at flows\' ends (src.process, dst.process: connect/accept tracepoints, on by default when the eBPF addon and privileges are there)')
   .action(async (o: AgentCliOptions) => {
     process.exitCode = await (await import('./agent.js')).runAgent({ ...o, interface: o.interface ?? [], spec: o.spec ?? [] });
   });

@@ -100,6 +100,13 @@ describe.skipIf(why !== '')('tapwire agent: src.process and dst.process on every
     expect(f.dst.process).toEqual({ pid: server.pid, comm: 'tw-pa-server', ...own });
     // Queryable as a field of the record.
     expect(await flowsWhere(agent.base, `src.process.comm == "tw-pa-client" && dst.process.pid == ${server.pid}`)).toHaveLength(1);
+    // /metrics: ends named, owner events read, none lost.
+    const text = await (await fetch(`${agent.base}/metrics`)).text();
+    const m = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(m(/^tapwire_process_attribution_ends_total (\S+)/m)).toBeGreaterThanOrEqual(2);
+    expect(m(/^tapwire_process_attribution_records_total\{state="given"\} (\S+)/m)).toBeGreaterThanOrEqual(1);
+    expect(m(/^tapwire_tls_owner_events_total (\S+)/m)).toBeGreaterThanOrEqual(2);
+    expect(m(/^tapwire_tls_owner_lost_events_total (\S+)/m)).toBe(0);
   });
 
   it('a client in a container\'s cgroup carries its container id', async () => {
@@ -110,4 +117,28 @@ describe.skipIf(why !== '')('tapwire agent: src.process and dst.process on every
     expect(flows[0]!.src.process).toEqual({ pid: c.pid, comm: 'tw-pa-client', containerId: ID });
     expect(flows[0]!.dst.process).toEqual({ pid: server.pid, comm: 'tw-pa-server', ...own });
   });
+});
+
+describe.skipIf(why !== '')('tapwire agent --no-processes', () => {
+  it('names no process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapwire-attribution-off-'));
+    const server = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = Number(await lineOf(server));
+    const agent = await startAgent(['--no-processes', '--tls', 'off', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+      { env: { TAPWIRE_REDACT_KEY: 'attribution-off' } });
+    try {
+      const c = spawn(process.execPath, ['-e', CLIENT, String(port), '/off'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      c.stdin!.write('go\n');
+      await lineOf(c);
+      const flows = await flowsWhere(agent.base, `http && request.path == "/off"`);
+      expect(flows).toHaveLength(1);
+      expect(flows[0]!.src.process).toBeUndefined();
+      expect(flows[0]!.dst.process).toBeUndefined();
+      expect(/^tapwire_process_attribution_ends_total (\S+)/m.exec(await (await fetch(`${agent.base}/metrics`)).text())?.[1]).toBe('0');
+    } finally {
+      await agent.stop();
+      server.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
