@@ -10,7 +10,7 @@ export { decodeCapture, type CaptureSummary, type DecodeOptions, type DecodedCap
 export { DEFAULT_BODY_LIMIT, Pipeline } from './pipeline.js';
 export { ServerNames } from './server-names.js';
 export { PlaintextStreams, type PlaintextChunk, type PlaintextCounters, type PlaintextOrigin } from './plaintext.js';
-export { ipBytes, LINKTYPE_RAW, PlaintextPackets, type PlaintextPacket, type PlaintextPacketCounters } from './plaintext-packets.js';
+export { LINKTYPE_RAW, PlaintextPackets, type PlaintextPacket, type PlaintextPacketCounters } from './plaintext-packets.js';
 export type { LimitCounts } from './limits.js';
 export { ProtoLoadError, loadProtos, type ProtoSchemas } from './protos.js';
 export { loadRedactKey } from './redact-key.js';

@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { ipBytes, ipBytes16 } from '../common/index.js';
 import type { PlaintextMark } from '../capture/index.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../stream/index.js';
 
@@ -135,7 +136,7 @@ export class PlaintextPackets implements StreamHandler {
     if (!a || !b) return undefined;
     // An IPv4 peer seen through an IPv6 socket (::ffff:a.b.c.d) is IPv4 on the wire.
     const v6 = a.length === 16 || b.length === 16;
-    const addr: [Buffer, Buffer] = v6 ? [mapped(a), mapped(b)] : [a, b];
+    const addr: [Buffer, Buffer] = v6 ? [ipBytes16(conn.client.ip)!, ipBytes16(conn.server.ip)!] : [a, b];
     // Stable for a connection, different between connections: a hash of its id.
     const isn0 = crc32(conn.id), isn1 = crc32(`${conn.id}/server`);
     const c: Conn = {
@@ -218,47 +219,4 @@ function checksum(b: Buffer, from: number, to: number, initial: number): number 
   let s = initial + sumWords(b, from, to);
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
   return ~s & 0xffff;
-}
-
-/** An IPv4 address as an IPv4-mapped IPv6 one (RFC 4291 §2.5.5.2); an IPv6 one as it is. */
-function mapped(a: Buffer): Buffer {
-  if (a.length === 16) return a;
-  const b = Buffer.alloc(16);
-  b.writeUInt16BE(0xffff, 10);
-  a.copy(b, 12);
-  return b;
-}
-
-/**
- * The bytes of an address in text form: 4 for IPv4 and for IPv4-mapped IPv6 (the peer is IPv4 on
- * the wire), 16 for IPv6 (RFC 4291 §2.2, a zone index dropped); undefined when it is neither.
- */
-export function ipBytes(text: string): Buffer | undefined {
-  const ip = text.replace(/%.*$/, '');
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (v4) {
-    const parts = v4.slice(1).map(Number);
-    return parts.every((n) => n <= 255) ? Buffer.from(parts) : undefined;
-  }
-  if (!ip.includes(':')) return undefined;
-  // A dotted IPv4 tail (::ffff:1.2.3.4) is the last two 16-bit words.
-  let head = ip;
-  const dotted = /(\d{1,3}(?:\.\d{1,3}){3})$/.exec(ip);
-  if (dotted) {
-    const four = ipBytes(dotted[1]!);
-    if (!four) return undefined;
-    head = `${ip.slice(0, dotted.index)}${four.readUInt16BE(0).toString(16)}:${four.readUInt16BE(2).toString(16)}`;
-  }
-  const halves = head.split('::');
-  if (halves.length > 2) return undefined;
-  const words = (s: string) => (s === '' ? [] : s.split(':').map((w) => (/^[0-9a-f]{1,4}$/i.test(w) ? parseInt(w, 16) : NaN)));
-  const left = words(halves[0]!), right = halves.length === 2 ? words(halves[1]!) : [];
-  const fill = 8 - left.length - right.length;
-  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
-  const all = [...left, ...(halves.length === 2 ? new Array<number>(fill).fill(0) : []), ...right];
-  if (all.length !== 8 || all.some((w) => Number.isNaN(w))) return undefined;
-  const b = Buffer.alloc(16);
-  all.forEach((w, i) => b.writeUInt16BE(w, i * 2));
-  if (b.subarray(0, 10).every((x) => x === 0) && b.readUInt16BE(10) === 0xffff) return b.subarray(12);
-  return b;
 }

@@ -7,7 +7,8 @@ import { markComment, type Packet, type PlaintextMark } from '../../src/capture/
 import { readCapture } from '../../src/capture/reader.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { decodeCapture } from '../../src/pipeline/decode-capture.js';
-import { ipBytes, PlaintextPackets, type PlaintextPacket } from '../../src/pipeline/plaintext-packets.js';
+import { ipBytes } from '../../src/common/index.js';
+import { PlaintextPackets, type PlaintextPacket } from '../../src/pipeline/plaintext-packets.js';
 import type { CloseReason, ConnectionInfo, Dir, StreamHandler, StreamMeta } from '../../src/stream/index.js';
 import { FlowStore, pcapngPacketBlock } from '../../src/store/index.js';
 import { PcapngWriter } from '../../src/store/pcap-writer.js';

@@ -4,6 +4,7 @@
  * here so that a bad option names itself instead of failing inside the kernel.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipBytes16 } from '../../common/index.js';
 
 export interface TcFilter {
   /** TCP/UDP/SCTP ports; a frame is kept when its source or destination port is one of them. */
@@ -26,22 +27,6 @@ export interface CompiledTcFilter {
   nets6: Buffer[];
 }
 
-function parseV6(addr: string): Buffer {
-  // Expand "::" into zero groups; an embedded IPv4 tail becomes two groups.
-  let s = addr;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    s = s.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
 
 /** The map entries for `f`; throws naming the option and value that is wrong. */
 export function compileTcFilter(f: TcFilter = {}): CompiledTcFilter {
@@ -67,7 +52,7 @@ export function compileTcFilter(f: TcFilter = {}): CompiledTcFilter {
     const key = Buffer.alloc(4 + (v4 ? 4 : 16));
     key.writeUInt32LE(len);
     if (v4) Buffer.from(addr.split('.').map(Number)).copy(key, 4);
-    else parseV6(addr).copy(key, 4);
+    else ipBytes16(addr)!.copy(key, 4);
     (v4 ? out.nets4 : out.nets6).push(key);
   }
   if (out.ports.length) out.flags |= TcFilterFlag.ports;

@@ -1,4 +1,5 @@
 import { isIPv4 } from 'node:net';
+import { ipBytes16 } from '../../common/index.js';
 import { loadAddon } from './addon.js';
 import type { TcpTuple } from './conn.js';
 
@@ -36,29 +37,12 @@ function header(src: { ip: string; port: number }, dst: { ip: string; port: numb
     b.writeUInt16BE(20, 4);
     b[6] = 6; // next header: TCP
     b[7] = 64;
-    ipv6Bytes(src.ip).copy(b, 8);
-    ipv6Bytes(dst.ip).copy(b, 24);
+    (ipBytes16(src.ip) ?? Buffer.alloc(16)).copy(b, 8);
+    (ipBytes16(dst.ip) ?? Buffer.alloc(16)).copy(b, 24);
   }
   b.writeUInt16BE(src.port, ipLen);
   b.writeUInt16BE(dst.port, ipLen + 2);
   b[ipLen + 12] = 0x50; // data offset: 5 words
   b[ipLen + 13] = 0x10; // ACK
   return b;
-}
-
-/** 16 bytes of an IPv6 address (IPv4-mapped included) in any RFC 4291 spelling. */
-function ipv6Bytes(ip: string): Buffer {
-  const out = Buffer.alloc(16);
-  let text = ip;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4[1]!.split('.').map(Number);
-    text = text.slice(0, -v4[1]!.length) + `${((a! << 8) | b!).toString(16)}:${((c! << 8) | d!).toString(16)}`;
-  }
-  const [head, tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
-  return out;
 }
