@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { flowsNow, flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { startHttpsFiles } from '../helpers/https-files.js';
 
 /**
  * Issue 17, snapshots keep decrypted plaintext (kubeshark/kubeshark#1882), as a user would meet it:
@@ -31,17 +32,9 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: a snapshot keeps the de
   let base = '', port = 0;
 
   beforeAll(async () => {
-    spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    writeFileSync(join(dir, 'orders.json'), '{"id":42}\n');
     // Apart from tls.test.ts's ports, so both can run at once.
     port = 40000 + (process.pid % 20000);
-    const serve = `const https = require('node:https'), fs = require('node:fs');
-      https.createServer({ key: fs.readFileSync('k.pem'), cert: fs.readFileSync('c.pem') }, (q, s) => {
-        const body = fs.readFileSync('.' + q.url.split('?')[0]);
-        s.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }); s.end(body);
-      }).listen(${port}, '127.0.0.1', () => console.log('listening'));`;
-    server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+    server = await startHttpsFiles(dir, port);
     // The filter keeps the call's wire packets (the ciphertext, and so the handshake's server name).
     agent = await startAgent(['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 2}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       { env: { TAPWIRE_REDACT_KEY: 'tls-snapshot-e2e' } });

@@ -1,11 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tlsProbesUnavailable } from '../../src/capture/index.js';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { flowsNow, flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { startHttpsFiles } from '../helpers/https-files.js';
 
 /**
  * Issue 17, TLS from curl: `tapwire agent --tls uprobe` started as a user would, curl (libssl.so.3)
@@ -33,16 +34,8 @@ describe.skipIf(why !== '')('tapwire agent --tls uprobe: curl → openssl s_serv
   let base = '', port = 0;
 
   beforeAll(async () => {
-    spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    writeFileSync(join(dir, 'orders.json'), '{"id":42}\n');
     port = 20000 + (process.pid % 20000);
-    const serve = `const https = require('node:https'), fs = require('node:fs');
-      https.createServer({ key: fs.readFileSync('k.pem'), cert: fs.readFileSync('c.pem') }, (q, s) => {
-        const body = fs.readFileSync('.' + q.url.split('?')[0]);
-        s.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }); s.end(body);
-      }).listen(${port}, '127.0.0.1', () => console.log('listening'));`;
-    server = spawn(process.execPath, ['-e', serve], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+    server = await startHttpsFiles(dir, port);
     agent = await startAgent(['--tls', 'uprobe', '--interface', 'lo', '--filter', `tcp portrange ${port}-${port + 3}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       { env: { TAPWIRE_REDACT_KEY: 'tls-e2e' } });
     base = agent.base;
