@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownersUnavailable } from '../../src/capture/index.js';
 import { cgroup2Mount, containerOfPath, unifiedPath } from '../../src/enrich/process/index.js';
 import { flowsWhere, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { firstLine } from '../helpers/child-lines.js';
 
 /**
  * Issue 18, "Process attribution": `tapwire agent --interface lo` started as a user would (no
@@ -37,18 +38,6 @@ const CLIENT = `process.title = 'tw-pa-client';
     q.on('socket', (s) => s.on('connect', () => process.stdout.write(s.localPort + '\\n')));
   });`;
 
-function lineOf(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl).trim());
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before a line: ${out}`)));
-  });
-}
-
 describe.skipIf(why !== '')('tapwire agent: src.process and dst.process on every record', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-attribution-'));
   const ID = '5ca1ab1e'.repeat(8);
@@ -60,7 +49,7 @@ describe.skipIf(why !== '')('tapwire agent: src.process and dst.process on every
 
   beforeAll(async () => {
     server = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-    port = Number(await lineOf(server));
+    port = Number(await firstLine(server));
     agent = await startAgent(['--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       { env: { TAPWIRE_REDACT_KEY: 'attribution' } });
   }, 60_000);
@@ -82,7 +71,7 @@ describe.skipIf(why !== '')('tapwire agent: src.process and dst.process on every
     if (cgroup) writeFileSync(join(cgroup, 'cgroup.procs'), String(c.pid));
     const exited = new Promise((r) => c.once('exit', r));
     c.stdin!.write('go\n');
-    await lineOf(c);
+    await firstLine(c);
     await exited;
     return c;
   }
@@ -123,13 +112,13 @@ describe.skipIf(why !== '')('tapwire agent --no-processes', () => {
   it('names no process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapwire-attribution-off-'));
     const server = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = Number(await lineOf(server));
+    const port = Number(await firstLine(server));
     const agent = await startAgent(['--no-processes', '--tls', 'off', '--interface', 'lo', '--filter', `tcp port ${port}`, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       { env: { TAPWIRE_REDACT_KEY: 'attribution-off' } });
     try {
       const c = spawn(process.execPath, ['-e', CLIENT, String(port), '/off'], { stdio: ['pipe', 'pipe', 'inherit'] });
       c.stdin!.write('go\n');
-      await lineOf(c);
+      await firstLine(c);
       const flows = await flowsWhere(agent.base, `http && request.path == "/off"`);
       expect(flows).toHaveLength(1);
       expect(flows[0]!.src.process).toBeUndefined();

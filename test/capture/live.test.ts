@@ -12,7 +12,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaptureOpenError, LiveCapture, liveCaptureUnavailable, type LiveCounters, type LiveOptions } from '../../src/capture/live.js';
 import { DuplicateWindow, findL3, l3Key, wireLength, type L3 } from '../../src/capture/live/dedup.js';
@@ -22,6 +21,7 @@ import type { FlowRecord, HttpFlowRecord } from '../../src/flows/record.js';
 import { httpRecord } from '../helpers/records.js';
 import { Pipeline, type PipelineOptions } from '../../src/pipeline/pipeline.js';
 import { Conversation, ethernet, segmentIp, sll, sll2, toPackets } from '../helpers/bytes.js';
+import { firstLine } from '../helpers/child-lines.js';
 
 const why = process.platform !== 'linux' ? 'needs Linux (network namespaces, libpcap)'
   : process.getuid?.() !== 0 ? 'needs root (network namespaces, libpcap capture)'
@@ -265,14 +265,6 @@ class Pods {
     }
     return n;
   }
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (l) => { rl.close(); resolve(l); });
-    child.once('exit', (code) => reject(new Error(`pod process exited ${code} before printing`)));
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

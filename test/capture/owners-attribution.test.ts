@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnerWatch, ownersUnavailable, type ConnectionEnds } from '../../src/capture/index.js';
 import { cgroup2Mount } from '../../src/enrich/process/index.js';
+import { firstLine } from '../helpers/child-lines.js';
 
 /**
  * Issue 18, "Process attribution", the kernel half: a Node http client and a Node http server,
@@ -32,18 +33,6 @@ const CLIENT = `process.title = 'tw-attr-cli';
     q.on('socket', (s) => s.on('connect', () => { process.stdout.write(s.localPort + '\\n'); }));
   });`;
 
-function lineOf(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl).trim());
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before a line: ${out}`)));
-  });
-}
-
 async function endsOf(w: OwnerWatch, local: number, port: number): Promise<ConnectionEnds | undefined> {
   let e: ConnectionEnds | undefined;
   for (let i = 0; i < 100 && !(e?.client && e.server); i++) {
@@ -65,7 +54,7 @@ describe.skipIf(why !== '')('OwnerWatch for attribution: Node client → Node se
   beforeAll(async () => {
     w = new OwnerWatch({ classifyTls: false });
     server = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-    port = Number(await lineOf(server));
+    port = Number(await firstLine(server));
   });
 
   afterAll(async () => {
@@ -88,7 +77,7 @@ describe.skipIf(why !== '')('OwnerWatch for attribution: Node client → Node se
   it('the client connected, the server accepted: their pids and comms, and no TLS library looked at', async () => {
     const c = client();
     c.stdin!.write('go\n');
-    const local = Number(await lineOf(c));
+    const local = Number(await firstLine(c));
     const e = await endsOf(w, local, port);
     expect(e?.client).toMatchObject({ pid: c.pid, comm: 'tw-attr-cli' });
     expect(e?.server).toMatchObject({ pid: server.pid, comm: 'tw-attr-srv' });
@@ -102,7 +91,7 @@ describe.skipIf(why !== '')('OwnerWatch for attribution: Node client → Node se
     await new Promise((r) => c.once('spawn', r));
     writeFileSync(join(cg, 'cgroup.procs'), String(c.pid));
     c.stdin!.write('go\n');
-    const local = Number(await lineOf(c));
+    const local = Number(await firstLine(c));
     const e = await endsOf(w, local, port);
     expect(e?.client?.pid).toBe(c.pid);
     expect(e?.client?.cgroupId).toBe(statSync(cg).ino);

@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { firstLine } from '../../helpers/child-lines.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveCapture, liveCaptureUnavailable } from '../../../src/capture/live.js';
 import { TcCapture, tcCaptureUnavailable, type TcCounters, type TcOptions } from '../../../src/capture/tc/index.js';
@@ -76,14 +76,6 @@ interface Done { path: string; status: number; port: number; bytes: number }
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TAPWIRE_PREF = 29815; // 0x7477, native/addon.c TW_TC_PRIORITY
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (l) => { rl.close(); resolve(l); });
-    child.once('exit', (code) => reject(new Error(`child exited ${code} before printing`)));
-  });
-}
 
 /** `n` TCP connects to a closed port of `ip`, one after the other: a SYN and a RST each. */
 function knock(ip: string, n: number): void {
