@@ -986,6 +986,8 @@ static napi_value js_map_sums(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+void tw_netlink_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	libbpf_set_print(on_libbpf_print);
@@ -1008,6 +1010,7 @@ static napi_value init(napi_env env, napi_value exports)
 	napi_value v;
 	napi_create_uint32(env, sizeof(struct tls_event), &v);
 	napi_set_named_property(env, exports, "eventHeaderSize", v);
+	tw_netlink_init(env, exports);
 	return exports;
 }
 

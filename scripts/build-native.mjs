@@ -93,7 +93,7 @@ try {
   const libs = (hasPkgConfig && pkgConfig(['--libs', 'libbpf', 'libelf', 'zlib'])?.split(/\s+/)) || ['-lbpf', '-lelf', '-lz'];
   const cflags = (hasPkgConfig && pkgConfig(['--cflags', 'libbpf'])?.split(/\s+/).filter(Boolean)) || [];
   run(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=tapwire_bpf', `-I${nodeInclude}`, `-I${src}`, ...cflags,
-    join(src, 'addon.c'), join(src, 'pcapfilter.c'), '-o', join(out, 'tapwire_bpf.node'), ...libs, '-lpcap', '-lpthread']);
+    join(src, 'addon.c'), join(src, 'pcapfilter.c'), join(src, 'netlink.c'), '-o', join(out, 'tapwire_bpf.node'), ...libs, '-lpcap', '-lpthread']);
   run(cc, ['-O2', '-o', join(out, 'tls-gen'), join(src, 'tls-gen.c')]);
   console.log(`build:native: built native/build/{tls.bpf.o,conn.bpf.o,tc.bpf.o,tapwire_bpf.node,tls-gen} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 } catch (e) {
