@@ -80,7 +80,17 @@ struct handle {
 	size_t batch_len, batch_cap;
 	/* counters (poll thread writes, JS thread reads) */
 	uint64_t events, bytes, batches, dropped_at_close;
+	/* TC only: the exact --filter (a compiled libpcap program), set once before any frame flows */
+	void *filter;
+	uint64_t user_filtered;
 };
+
+void *tw_filter_compile(const char *expr, int linktype, char *err, size_t errlen);
+int tw_filter_run(const void *prog, const unsigned char *pkt, unsigned caplen, unsigned len);
+void tw_filter_free(void *prog);
+
+/* struct tc_event (tc_event.h) as bytes: len at 12, caplen at 16, the frame after 24 */
+#define TC_HDR 24
 
 /* ---- libbpf's log: keep the last warnings so that JS errors can say why ---- */
 static char last_log[2048];
@@ -155,6 +165,18 @@ static void flush_batch(struct handle *h, int at_close)
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct handle *h = ctx;
+	const void *filter = __atomic_load_n(&h->filter, __ATOMIC_ACQUIRE);
+	if (filter && size >= TC_HDR) {
+		uint32_t len, caplen;
+		memcpy(&len, (const uint8_t *)data + 12, 4);
+		memcpy(&caplen, (const uint8_t *)data + 16, 4);
+		if (caplen > size - TC_HDR)
+			caplen = (uint32_t)(size - TC_HDR);
+		if (!tw_filter_run(filter, (const uint8_t *)data + TC_HDR, caplen, len)) {
+			__atomic_add_fetch(&h->user_filtered, 1, __ATOMIC_RELAXED);
+			return 0;
+		}
+	}
 	size_t padded = (size + 7) & ~(size_t)7;
 	/* 8-byte prefix: total batch length is implicit; each record is self-describing (hdr.len) */
 	if (h->batch_len + padded + 8 > h->batch_cap) {
@@ -251,6 +273,8 @@ static void do_close(struct handle *h)
 	h->obj = NULL;
 	free(h->batch);
 	h->batch = NULL;
+	tw_filter_free(h->filter);
+	h->filter = NULL;
 	if (h->tsfn) {
 		napi_release_threadsafe_function(h->tsfn, napi_tsfn_release);
 		h->tsfn = NULL;
@@ -623,7 +647,42 @@ static napi_value js_counters(napi_env env, napi_callback_info info)
 	set_num(env, o, "truncated", (double)sum_counter(h, TLS_CNT_TRUNCATED));
 	set_num(env, o, "readFail", (double)sum_counter(h, TLS_CNT_READ_FAIL));
 	set_num(env, o, "links", h->nlinks);
+	set_num(env, o, "userFiltered", (double)__atomic_load_n(&h->user_filtered, __ATOMIC_RELAXED));
 	return o;
+}
+
+/*
+ * setFilter(handle, expr, linkType): the reader thread keeps only frames libpcap's compiled
+ * `expr` accepts (tcpdump syntax, as the agent's --filter), counting the others as userFiltered.
+ * Set once, before the TC programs are attached: the thread reads the pointer without a lock.
+ * A filter that does not compile throws with libpcap's words.
+ */
+static napi_value js_set_filter(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	if (!get_args(env, info, 3, argv, "setFilter(handle, expr, linkType)"))
+		return NULL;
+	struct handle *h = get_handle(env, argv[0]);
+	if (!h)
+		return NULL;
+	if (h->filter) {
+		napi_throw_error(env, NULL, "the filter is set already");
+		return NULL;
+	}
+	char *expr = get_string(env, argv[1]);
+	if (!expr)
+		return NULL;
+	int32_t linktype = 1;
+	napi_get_value_int32(env, argv[2], &linktype);
+	char err[512] = "";
+	void *prog = tw_filter_compile(expr, linktype, err, sizeof(err));
+	free(expr);
+	if (!prog) {
+		napi_throw_error(env, NULL, err);
+		return NULL;
+	}
+	__atomic_store_n(&h->filter, prog, __ATOMIC_RELEASE);
+	return NULL;
 }
 
 /* kernelCost(handle) -> [{ name, runTimeNs, runCnt, recursionMisses }]: each loaded program's
@@ -1005,6 +1064,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "tcDestroyQdisc", NULL, js_tc_destroy_qdisc, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapUpdate", NULL, js_map_update, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapSums", NULL, js_map_sums, NULL, NULL, NULL, napi_default, NULL },
+		{ "setFilter", NULL, js_set_filter, NULL, NULL, NULL, napi_default, NULL },
 	};
 	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	napi_value v;

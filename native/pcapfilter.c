@@ -6,6 +6,7 @@
  */
 #include <pcap/pcap.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int tw_filter_match(const char *expr, const unsigned char *const *pkts, const size_t *lens, unsigned n, int *out, char *err, size_t errlen)
@@ -31,4 +32,45 @@ int tw_filter_match(const char *expr, const unsigned char *const *pkts, const si
 	pcap_freecode(&prog);
 	pcap_close(p);
 	return 0;
+}
+
+/*
+ * A compiled filter kept for the TC source's reader thread: the agent's --filter in tcpdump syntax
+ * is checked exactly, frame by frame, before a frame is handed to JS. The in-kernel filter of
+ * tc.bpf.c only knows ports and prefixes, so it lets a superset through (src/capture/tc/expression.ts);
+ * this is what makes `--source ebpf` keep the same packets as libpcap would for any expression.
+ */
+void *tw_filter_compile(const char *expr, int linktype, char *err, size_t errlen)
+{
+	pcap_t *p = pcap_open_dead(linktype, 65535);
+	if (!p) {
+		snprintf(err, errlen, "pcap_open_dead failed");
+		return NULL;
+	}
+	struct bpf_program *prog = calloc(1, sizeof(*prog));
+	if (!prog || pcap_compile(p, prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+		snprintf(err, errlen, "%s", prog ? pcap_geterr(p) : "out of memory");
+		free(prog);
+		pcap_close(p);
+		return NULL;
+	}
+	pcap_close(p);
+	return prog;
+}
+
+int tw_filter_run(const void *prog, const unsigned char *pkt, unsigned caplen, unsigned len)
+{
+	struct pcap_pkthdr h;
+	memset(&h, 0, sizeof(h));
+	h.caplen = caplen;
+	h.len = len;
+	return pcap_offline_filter((const struct bpf_program *)prog, &h, pkt) != 0;
+}
+
+void tw_filter_free(void *prog)
+{
+	if (!prog)
+		return;
+	pcap_freecode(prog);
+	free(prog);
 }

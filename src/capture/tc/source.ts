@@ -34,10 +34,12 @@ interface TcAddon {
   tcDestroyQdisc(ifindex: number): boolean;
   mapUpdate(handle: BpfHandle, map: string, key: Buffer, value: Buffer): void;
   mapSums(handle: BpfHandle, map: string, n: number): number[];
+  setFilter(handle: BpfHandle, expr: string, linkType: number): void;
+  counters(handle: BpfHandle): { userFiltered?: number };
 }
 
 export interface TcOptions {
-  /** Interface names in this network namespace. */
+  /** Interface names in this network namespace; may be empty when add() gives them later. */
   interfaces: string[];
   /** Which directions; default both. */
   directions?: TcDirection[];
@@ -46,6 +48,12 @@ export interface TcOptions {
   /** Bytes copied of each frame, 1..65535. Default 65535 (as libpcap's in `cap`). */
   snapLength?: number;
   filter?: TcFilter;
+  /**
+   * A tcpdump (pcap-filter(7)) expression checked exactly by the reader thread, with libpcap,
+   * before a frame reaches JS: `filter` is the kernel's cheap superset of it
+   * (expression.ts kernelPrefilter), this is what makes the result the same as libpcap's.
+   */
+  expression?: string;
   /**
    * A copy of an IP packet seen within this many seconds of the first is a duplicate and not
    * delivered (a packet bridged between two captured veths shows on both, as LiveCapture's
@@ -67,6 +75,8 @@ export interface TcCounters {
   filtered: number;
   /** Frames the program could not copy (no scratch slot for the CPU, a load failure). */
   readFail: number;
+  /** Frames the exact expression left out in the reader (after the kernel's prefilter kept them). */
+  userFiltered: number;
   /** Packets handed to the sink. */
   delivered: number;
   /** Copies of an IP packet already delivered (it crossed another captured interface), not handed on. */
@@ -74,7 +84,7 @@ export interface TcCounters {
   /** Stale tapwire filters (from a killed process) removed at open. */
   staleRemoved: number;
   /** Packets seen per interface (duplicates included), by `iface` number (options order, then add() order). */
-  interfaces: { name: string; ifindex: number; packets: number; removed?: true }[];
+  interfaces: { name: string; ifindex: number; packets: number; bytes: number; removed?: true }[];
 }
 
 
@@ -108,6 +118,15 @@ export function interfaceIndex(name: string): number {
   }
 }
 
+/** IFF_LOOPBACK in the interface's flags (lo, and any other loopback device). */
+function isLoopback(name: string): boolean {
+  try {
+    return (Number(readFileSync(`/sys/class/net/${name}/flags`, 'utf8').trim()) & 0x8) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `tc` lists filters on the device's hook other than tapwire's; undefined when tc cannot say. */
 function othersOnHook(dev: string): boolean | undefined {
   try {
@@ -132,7 +151,7 @@ export class TcCapture {
   private handle: BpfHandle | undefined;
   private readonly offsetSec: number;
   /** Every interface ever attached, by `iface` number (a removed one stays, `gone`, so numbers are never reused). */
-  private readonly ifaces: { name: string; ifindex: number; packets: number; qdiscCreated: boolean; gone: boolean }[] = [];
+  private readonly ifaces: { name: string; ifindex: number; packets: number; bytes: number; qdiscCreated: boolean; gone: boolean }[] = [];
   private readonly byIndex = new Map<number, number>();
   private readonly attached: { ifindex: number; egress: boolean }[] = [];
   private delivered = 0;
@@ -144,7 +163,6 @@ export class TcCapture {
   constructor(readonly options: TcOptions, private readonly sink: PacketSink) {
     const why = tcCaptureUnavailable();
     if (why.length) throw new Error(`TC capture is unavailable: ${why.join('; ')}`);
-    if (!options.interfaces.length) throw new Error('TC capture: no interface given');
     const snap = options.snapLength ?? 65535;
     if (!Number.isInteger(snap) || snap < 1 || snap > 65535) throw new Error(`TC capture: snapLength ${snap} is not in 1..65535`);
     const filter = compileTcFilter(options.filter);
@@ -166,6 +184,14 @@ export class TcCapture {
       settings.writeUInt32LE(snap, 0);
       settings.writeUInt32LE(filter.flags, 4);
       this.addon.mapUpdate(this.handle, 'settings', Buffer.alloc(4), settings);
+      // Before any program is attached: the reader thread reads the filter without a lock.
+      if (options.expression) {
+        try {
+          this.addon.setFilter(this.handle, options.expression, LINKTYPE_ETHERNET);
+        } catch (e) {
+          throw new Error(`filter "${options.expression}": ${(e as Error).message}`);
+        }
+      }
       options.interfaces.forEach((name, k) => this.attach(name, indexes[k]!));
     } catch (e) {
       this.close();
@@ -175,12 +201,15 @@ export class TcCapture {
 
   /** Removes stale tapwire filters from the interface, then attaches ours in the chosen directions. */
   private attach(name: string, ifindex: number): number {
-    const i = { name, ifindex, packets: 0, qdiscCreated: false, gone: false };
+    const i = { name, ifindex, packets: 0, bytes: 0, qdiscCreated: false, gone: false };
     const k = this.ifaces.length;
     this.ifaces.push(i);
     this.byIndex.set(ifindex, k);
     for (const egress of [false, true]) if (this.addon.tcDetach(ifindex, egress)) this.staleRemoved++;
+    // On loopback every packet passes egress and then ingress: one hook sees it once, as libpcap does.
+    const loopback = isLoopback(name);
     for (const d of this.options.directions ?? ['ingress', 'egress']) {
+      if (loopback && d === 'egress' && this.options.directions === undefined) continue;
       const egress = d === 'egress';
       const r = this.addon.tcAttach(this.handle!, egress ? 'tc_egress' : 'tc_ingress', ifindex, egress);
       i.qdiscCreated ||= r.qdiscCreated;
@@ -237,7 +266,9 @@ export class TcCapture {
     parseTcBatch(b, (f) => {
       const k = this.byIndex.get(f.ifindex);
       if (k === undefined) return; // a frame from an interface detached since
-      this.ifaces[k]!.packets++;
+      const i = this.ifaces[k]!;
+      i.packets++;
+      i.bytes += f.data.length;
       const time = f.tsNs / 1e9 + this.offsetSec;
       if (this.dedup) {
         const l3 = findL3(LINKTYPE_ETHERNET, f.data, this.l3);
@@ -260,10 +291,11 @@ export class TcCapture {
       lost: at(TcCounterIndex.lost),
       filtered: at(TcCounterIndex.filtered),
       readFail: at(TcCounterIndex.readFail),
+      userFiltered: this.handle ? this.addon.counters(this.handle).userFiltered ?? 0 : 0,
       delivered: this.delivered,
       duplicates: this.duplicates,
       staleRemoved: this.staleRemoved,
-      interfaces: this.ifaces.map(({ name, ifindex, packets, gone }) => ({ name, ifindex, packets, ...(gone ? { removed: true } : {}) })),
+      interfaces: this.ifaces.map(({ name, ifindex, packets, bytes, gone }) => ({ name, ifindex, packets, bytes, ...(gone ? { removed: true } : {}) })),
     };
   }
 
