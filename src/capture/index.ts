@@ -4,6 +4,7 @@
  * that puts packets in capture-time order.
  */
 export { CaptureOpenError, LiveCapture, type LiveCounters } from './live.js';
+export { openLiveSource, sourceUnavailable, SOURCE_CHOICES, type CaptureCounters, type LiveSource, type SourceChoice, type SourceOptions } from './sources.js';
 export { captureSize, readCapture } from './reader.js';
 export { DEFAULT_TIME_ORDER, TimeOrder, type TimeOrderOptions } from './timeorder.js';
 export { CaptureFormatError, type Packet, type ReaderInfo } from './types.js';

@@ -1,4 +1,4 @@
-import { LiveCapture, type LiveCounters, type Packet } from '../capture/index.js';
+import { openLiveSource, type CaptureCounters, type LiveSource, type Packet, type SourceChoice } from '../capture/index.js';
 import type { FlowRecord, Redactor } from '../flows/index.js';
 import { Pipeline } from '../pipeline/index.js';
 import { Barriers, markerTarget, withMarkers } from './barrier.js';
@@ -8,6 +8,12 @@ export interface RecorderOptions {
   /** BPF filter; drain markers are let through it. */
   filter?: string;
   bufferBytes?: number;
+  /** libpcap (default), the eBPF TC source, both side by side, or auto (eBPF when it can run). */
+  source?: SourceChoice;
+  /** The TC source's ring buffer bytes. */
+  ringBytes?: number;
+  /** Hears which source auto chose, and links the TC source follows or cannot attach to. */
+  onNote?: (line: string) => void;
   bodyLimit: number;
   redactor?: Redactor;
   /** Every record, as soon as its last byte is decoded. */
@@ -39,7 +45,7 @@ const DRAIN_TIMEOUT_MS = 2000;
  * window is needed and a record leaves as soon as its last byte is decoded.
  */
 export class Recorder {
-  readonly capture: LiveCapture;
+  readonly capture: LiveSource;
   readonly pipeline: Pipeline;
   private readonly barriers = new Barriers();
   private timer?: NodeJS.Timeout;
@@ -49,7 +55,9 @@ export class Recorder {
       onRecord: o.onRecord, bodyLimit: o.bodyLimit, redactor: o.redactor, frames: false, timeOrder: { windowSec: 0 },
       ...(o.connectionMemory ? { reassembly: { maxConnectionMemory: o.connectionMemory } } : {}),
     });
-    this.capture = new LiveCapture({ interfaces: o.interfaces, filter: withMarkers(o.filter), bufferBytes: o.bufferBytes }, (p) => {
+    this.capture = openLiveSource({
+      source: o.source ?? 'pcap', interfaces: o.interfaces, filter: withMarkers(o.filter), bufferBytes: o.bufferBytes, ringBytes: o.ringBytes, onNote: o.onNote,
+    }, (p) => {
       if (this.barriers.waiting && this.barriers.seen(p.data)) return;
       o.onPacket?.(p);
       this.pipeline.packet(p);
@@ -69,7 +77,7 @@ export class Recorder {
     return this.capture.now();
   }
 
-  counters(): LiveCounters {
+  counters(): CaptureCounters {
     return this.capture.counters();
   }
 

@@ -5,3 +5,5 @@
 export { parseTcBatch, TC_EVENT_SIZE, type TcDirection, type TcFrame } from './events.js';
 export { compileTcFilter, TC_FILTER_MAX, type CompiledTcFilter, type TcFilter } from './filter.js';
 export { DEFAULT_TC_RING_BYTES, interfaceIndex, TC_OBJECT_PATH, TcCapture, tcCaptureUnavailable, type TcCounters, type TcOptions } from './source.js';
+export { kernelPrefilter, type KernelPrefilter } from './expression.js';
+export { LinkWatch, linkMatcher, linkWatchUnavailable, type Link, type LinkChange, type LinkWatchCounters, type LinkWatchOptions } from './links.js';
