@@ -45,7 +45,7 @@ export class StoreSource implements FlowSource {
         if (!snapshots.get(id)) return undefined;
         const d = await this.o.drain?.();
         // Whether the drain was proven by a marker (see live/barrier.ts), so a client can tell.
-        return { ...snapshots.stop(id)!, ...(d ? { drained: d.proven ? 'proven' as const : 'unproven' as const } : {}) };
+        return { ...this.withLoss(snapshots.stop(id)!), ...(d ? { drained: d.proven ? 'proven' as const : 'unproven' as const } : {}) };
       },
       pcap: async (id, out) => {
         const s = snapshots.get(id);
@@ -76,11 +76,18 @@ export class StoreSource implements FlowSource {
   }
 
   async snapshots(): Promise<Snapshot[]> {
-    return this.store.snapshots.list();
+    return this.store.snapshots.list().map((s) => this.withLoss(s));
   }
 
   async snapshot(id: string): Promise<Snapshot | undefined> {
-    return this.store.snapshots.get(id);
+    const s = this.store.snapshots.get(id);
+    return s && this.withLoss(s);
+  }
+
+  /** The snapshot with what the capture dropped in its window (an open one's reaches now), when it dropped anything. */
+  private withLoss(s: Snapshot): Snapshot {
+    const loss = this.store.captureLoss(s.since, s.until ?? this.o.now?.() ?? Date.now() / 1000);
+    return loss ? { ...s, captureLoss: loss } : s;
   }
 
   async serviceMap(q: { since?: string; until?: string; snapshot?: string } = {}): Promise<ServiceMapAnswer> {

@@ -261,6 +261,23 @@ export class FlowStore {
     return { packets: r.packets, ...(r.plaintext ? { plaintext: r.plaintext } : {}), lost: [lost, during].filter(Boolean).join('; ') || null };
   }
 
+  /**
+   * Packets a live capture dropped in [from, to] (its kernel ring was full): stated by every later
+   * export and snapshot of that window, since no packet of them was ever stored. Flows of the window
+   * may be missing or incomplete for the same reason, and say so too.
+   */
+  captureLost(from: number, to: number, packets: number, reason: string): void {
+    if (this.readOnly || packets <= 0) return;
+    this.losses.addCapture('packets', from, to, packets, reason);
+    this.losses.addCapture('flows', from, to, packets, `${reason}; flows of these packets are missing or incomplete`);
+    this.losses.save();
+  }
+
+  /** What the capture dropped in [since, until], in words, or null. */
+  captureLoss(since: number, until: number): string | null {
+    return this.losses.describeCapture(since, until);
+  }
+
   /** Why flows or packets of [since, until] are missing (retention, a crash, before the first kept), or null. */
   lost(since: number, until: number): { flows: string | null; packets: string | null } {
     return {

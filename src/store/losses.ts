@@ -10,7 +10,12 @@ export interface Loss {
   reason: string;
   /** Seq of the last segment merged in: the next one of the same reason extends this entry. */
   seq?: number;
+  /** Packets the capture itself dropped in [from, to] (reason says where): never stored at all. */
+  captured?: number;
 }
+
+/** Capture drops this close after the last (seconds) extend its entry rather than start another. */
+const CAPTURE_JOIN_SEC = 5;
 
 /** Entries beyond this are merged pairwise (oldest first): the file stays small however long the store runs. */
 const MAX_ENTRIES = 1000;
@@ -37,6 +42,21 @@ export class Losses {
   /** Whether this very loss is recorded already (damage found again after a restart is one loss). */
   has(l: Pick<Loss, 'kind' | 'reason'>): boolean {
     return this.entries.some((e) => e.kind === l.kind && e.reason === l.reason);
+  }
+
+  /**
+   * Packets the capture dropped between two looks at its counters: consecutive drops for one
+   * reason join into one entry with their count, so a long overload is one line, not thousands.
+   */
+  addCapture(kind: Kind, from: number, to: number, packets: number, reason: string): void {
+    const prev = this.entries.findLast((e) => e.kind === kind && e.captured !== undefined);
+    if (prev && prev.reason === reason && from - prev.to <= CAPTURE_JOIN_SEC) {
+      prev.to = Math.max(prev.to, to);
+      prev.captured! += packets;
+      this.dirty = true;
+      return;
+    }
+    this.add({ kind, from, to, reason, captured: packets });
   }
 
   add(l: Loss): void {
@@ -66,9 +86,15 @@ export class Losses {
    * is the earliest time the store still holds (undefined: it holds none): a window reaching before
    * it, with no recorded loss there, is stated as before the first one kept.
    */
+  /** What the capture dropped in [since, until] (addCapture), or null. */
+  describeCapture(since: number, until: number): string | null {
+    const hit = this.entries.filter((e) => e.kind === 'packets' && e.captured !== undefined && e.to >= since && e.from <= until);
+    return hit.length ? hit.map((e) => `from ${iso(e.from)} to ${iso(e.to)} the capture dropped ${e.captured} packet${e.captured === 1 ? '' : 's'} (${e.reason})`).join('; ') : null;
+  }
+
   describe(kind: Kind, since: number, until: number, oldest: number | undefined): string | null {
     const hit = this.entries.filter((e) => e.kind === kind && e.to >= since && e.from <= until);
-    const parts = hit.map((e) => `${kind} from ${iso(e.from)} to ${iso(e.to)}: ${e.reason}`);
+    const parts = hit.map((e) => `${kind} from ${iso(e.from)} to ${iso(e.to)}: ${e.captured !== undefined ? `the capture dropped ${e.captured} packet${e.captured === 1 ? '' : 's'} (${e.reason})` : e.reason}`);
     if (oldest === undefined) parts.push(`the store holds no ${kind}`);
     else if (since < oldest && !hit.some((e) => e.from <= since)) parts.push(`no ${kind} kept before ${iso(oldest)}, the first one kept`);
     return parts.length ? parts.join('; ') : null;

@@ -14,6 +14,11 @@ export interface Snapshot {
   filter?: string;
   createdAt: number;
   open: boolean;
+  /**
+   * Packets the live capture dropped in the window (its kernel ring was full), in words; absent
+   * when none. Added by the service when answering, never kept in snapshots.json.
+   */
+  captureLoss?: string;
 }
 
 export interface SnapshotRequest { name?: string; since?: number; until?: number; filter?: string }
