@@ -6,6 +6,7 @@ import { Redactor, type FlowRecord } from '../flows/index.js';
 import { Recorder } from '../live/index.js';
 import { openRunLog } from '../run/index.js';
 import { PlaintextPackets } from '../pipeline/index.js';
+import type { CaptureCounters, SourceChoice } from '../capture/index.js';
 import { FlowStore } from '../store/index.js';
 import { Watcher, type StandingSpec } from '../watch/index.js';
 import { FlowFeed, StoreSource } from '../service/index.js';
@@ -19,6 +20,12 @@ export interface AgentOptions {
   interfaces: string[];
   /** BPF filter for the capture. */
   filter?: string;
+  /** The packet source (issue 18): libpcap (default), eBPF TC, both side by side, or auto. */
+  source?: SourceChoice;
+  /** The eBPF source's ring buffer, bytes. */
+  ringBytes?: number;
+  /** Hears which source auto chose, and links the eBPF source follows or cannot attach to. */
+  onCapture?: (line: string) => void;
   listen: { host: string; port: number };
   dataDir: string;
   retention: { maxBytes: number; maxAgeSec: number };
@@ -103,6 +110,7 @@ export class Agent {
       now: () => recorder?.now() ?? Date.now() / 1000,
     });
     const feed = new FlowFeed();
+    const lossWatch = new CaptureLossWatch(store);
     const watcher = o.specs?.length
       ? new Watcher({ specs: o.specs, windowSec: o.specWindowSec, clock: () => recorder?.now() ?? Date.now() / 1000 })
       : undefined;
@@ -150,6 +158,8 @@ export class Agent {
     });
     const drain = async () => {
       const d = await recorder?.drain();
+      // A snapshot stopped now states what the capture dropped up to now.
+      if (recorder) lossWatch.tick(recorder.now(), recorder.counters(), true);
       processes?.flush();
       // Records still waiting for their pods belong to the snapshot too: released with what is known.
       kubernetes?.flush();
@@ -171,11 +181,13 @@ export class Agent {
         server.listen(o.listen.port, o.listen.host, () => resolve());
       });
       recorder = Recorder.start({
+        source: o.source, ringBytes: o.ringBytes, onNote: o.onCapture,
         interfaces: o.interfaces, filter: withoutSelf(o.filter, server.address() as AddressInfo),
         bodyLimit: o.bodyLimit, redactor: new Redactor({ key: o.redactKey }), onRecord,
         onPacket: (p) => store.addPacket(p.time, p.linkType, p.data, p.wireLen),
         onTick: () => {
           const now = recorder?.now() ?? Date.now() / 1000;
+          if (recorder) lossWatch.tick(now, recorder.counters());
           kubernetes?.tick(now);
           tls?.tick(now);
           agent?.sync();
@@ -239,6 +251,25 @@ export class Agent {
       this.server.closeAllConnections();
     });
     await this.store.close();
+  }
+}
+
+/** Looks at the capture's drop counters at most once a second, so a snapshot can state what it dropped. */
+class CaptureLossWatch {
+  private lost = 0;
+  private at = -Infinity;
+  private since = Date.now() / 1000;
+
+  constructor(private readonly store: FlowStore) {}
+
+  tick(now: number, c: CaptureCounters, force = false): void {
+    if (!force && now - this.at < 1) return;
+    this.at = now;
+    if (c.lost > this.lost) {
+      this.store.captureLost(this.since, now, c.lost - this.lost, `${c.source === 'both' ? 'the eBPF source' : `--source ${c.source}`}: its kernel ring buffer was full`);
+    }
+    this.lost = c.lost;
+    this.since = now;
   }
 }
 

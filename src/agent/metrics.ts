@@ -1,6 +1,6 @@
 import { getHeapStatistics } from 'node:v8';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { LiveCounters } from '../capture/index.js';
+import type { CaptureCounters } from '../capture/index.js';
 import type { Pipeline, PlaintextPacketCounters } from '../pipeline/index.js';
 import type { FlowStore } from '../store/index.js';
 import type { AgentKubernetes } from './kubernetes.js';
@@ -11,7 +11,7 @@ import type { AgentTls } from './tls.js';
 export interface MetricSources {
   /** Undefined until the capture has started. */
   pipeline: () => Pipeline | undefined;
-  capture: () => LiveCounters | undefined;
+  capture: () => CaptureCounters | undefined;
   store: FlowStore;
   /** With --kubernetes: the informers, the records waiting for their pods. */
   kubernetes?: () => AgentKubernetes | undefined;
@@ -49,6 +49,33 @@ export function agentMetrics(src: MetricSources): { registry: Registry; flowsSee
     for (const i of src.capture()?.interfaces ?? []) if (i.rxDropped !== undefined) g.set({ interface: i.name }, i.rxDropped);
   });
   gauge('tapwire_capture_duplicates', 'Packets seen on more than one interface and delivered once', [], (g) => g.set(src.capture()?.duplicates ?? 0));
+  gauge('tapwire_capture_source', 'The packet source capturing (1): pcap (libpcap), ebpf (TC), or both side by side', ['source'], (g) => {
+    const c = src.capture();
+    if (c) g.set({ source: c.source }, 1);
+  });
+  // The eBPF source counts in the kernel what libpcap through cap cannot: every frame, and every drop.
+  gauge('tapwire_capture_lost_packets_total', 'Packets the capture source dropped before the agent read them: the eBPF ring buffer was full (ring-full) or a frame could not be copied (copy-failed); libpcap through cap reports none', ['source', 'reason'], (g) => {
+    const e = src.capture()?.ebpf;
+    if (!e) return;
+    g.set({ source: 'ebpf', reason: 'ring-full' }, e.lost);
+    g.set({ source: 'ebpf', reason: 'copy-failed' }, e.readFail);
+  });
+  gauge('tapwire_capture_ebpf_frames_total', 'Frames the TC programs ran on (seen), put in the ring (sent), and left out by the in-kernel port/prefix filter (filtered-kernel) or by the exact --filter in the reader (filtered-reader)', ['outcome'], (g) => {
+    const e = src.capture()?.ebpf;
+    if (!e) return;
+    g.set({ outcome: 'seen' }, e.seen);
+    g.set({ outcome: 'sent' }, e.sent);
+    g.set({ outcome: 'filtered-kernel' }, e.filtered);
+    g.set({ outcome: 'filtered-reader' }, e.userFiltered);
+  });
+  gauge('tapwire_capture_compared_packets_total', 'With --source both: packets each source delivered first (first), and copies of one the other had delivered (second); a source\'s first + second below the other\'s is what it missed', ['source', 'order'], (g) => {
+    const c = src.capture()?.compared;
+    if (!c) return;
+    for (const s of ['pcap', 'ebpf'] as const) {
+      g.set({ source: s, order: 'first' }, c[s].first);
+      g.set({ source: s, order: 'second' }, c[s].second);
+    }
+  });
   gauge('tapwire_pipeline_packets', 'Packets into the decode pipeline', [], (g) => g.set(src.pipeline()?.packets ?? 0));
   gauge('tapwire_pipeline_bytes', 'Bytes into the decode pipeline', [], (g) => g.set(src.pipeline()?.bytes ?? 0));
   gauge('tapwire_violations', 'Wire-input violations by code', ['code'], (g) => {

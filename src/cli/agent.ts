@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../agent/index.js';
-import { CaptureOpenError, tlsProbesUnavailable } from '../capture/index.js';
+import { CaptureOpenError, SOURCE_CHOICES, sourceUnavailable, tlsProbesUnavailable, type SourceChoice } from '../capture/index.js';
 import { loadRedactKey } from '../pipeline/index.js';
 import { loadStandingSpecs, parseDuration } from './watch.js';
 import { CLI_DEFAULTS } from './defaults.js';
@@ -28,6 +28,10 @@ export interface AgentCliOptions {
   tls?: 'auto' | 'uprobe' | 'off';
   /** --no-processes: false. */
   processes?: boolean;
+  /** The packet source (issue 18). */
+  source?: string;
+  /** --ring-size: the eBPF source's ring buffer. */
+  ringSize?: string;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
@@ -46,6 +50,15 @@ export function parseRetention(v: string, defaults = { maxBytes: 1024 ** 3, maxA
     out[key] = Number(m[1]) * units[unit]!;
   }
   return out;
+}
+
+/** `--ring-size`: a power of two from 4KiB to 1GiB, e.g. 8MiB. Throws naming the value. */
+export function parseRingSize(v: string): number {
+  const m = /^(\d+)\s*([a-zA-Z]*)$/.exec(v.trim());
+  const unit = m ? (m[2]!.toLowerCase() || 'b') : '';
+  const n = m && unit in SIZE_UNITS ? Number(m[1]) * SIZE_UNITS[unit]! : NaN;
+  if (!(n >= 4096 && n <= 1024 ** 3) || (n & (n - 1)) !== 0) throw new Error(`--ring-size "${v}": expected a power of two from 4KiB to 1GiB, e.g. 8MiB`);
+  return n;
 }
 
 /** `host:port`, `[v6]:port` or `:port` (loopback). */
@@ -82,6 +95,27 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     return 2;
   }
   const kubernetes = o.kubernetes || o.kubeconfig !== undefined;
+  const interfaces = o.interface.length ? o.interface : [...CLI_DEFAULTS.captureInterfaces];
+  const source = (o.source ?? CLI_DEFAULTS.source) as SourceChoice;
+  if (!SOURCE_CHOICES.includes(source)) {
+    process.stderr.write(`tapwire agent: --source "${o.source}": expected one of ${SOURCE_CHOICES.join(', ')}\n`);
+    return 2;
+  }
+  let ringBytes: number | undefined;
+  try {
+    ringBytes = o.ringSize === undefined ? undefined : parseRingSize(o.ringSize);
+  } catch (e) {
+    process.stderr.write(`tapwire agent: ${(e as Error).message}\n`);
+    return 2;
+  }
+  // --source ebpf and both insist: what is missing is said before anything is opened.
+  if (source === 'ebpf' || source === 'both') {
+    const missing = sourceUnavailable(source, interfaces);
+    if (missing) {
+      process.stderr.write(`tapwire agent: --source ${source}: ${missing}\n`);
+      return 2;
+    }
+  }
   // --tls uprobe insists: what is missing is said before anything is opened.
   if (o.tls === 'uprobe') {
     const missing = tlsProbesUnavailable();
@@ -95,8 +129,10 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     agent = await Agent.start({
       specs,
       specWindowSec,
-      interfaces: o.interface.length ? o.interface : [...CLI_DEFAULTS.captureInterfaces],
+      interfaces,
       filter: o.filter,
+      source, ringBytes,
+      onCapture: (line) => process.stderr.write(`tapwire agent: ${line}\n`),
       listen: parseListen(o.listen),
       dataDir: o.dataDir ?? join(process.env.XDG_DATA_HOME || join(process.env.HOME || homedir(), '.local', 'share'), 'tapwire'),
       retention: parseRetention(o.retention),
@@ -126,7 +162,7 @@ export async function runAgent(o: AgentCliOptions): Promise<number> {
     const s = k.stats().identity;
     process.stderr.write(`tapwire agent: kubernetes: node ${k.node}: ${plural(s.pods, 'pod')}, ${plural(s.services, 'service')}, ${plural(s.slices, 'endpointslice')}, ${plural(s.nodes, 'node')}${o.clusterEvents ? '; watching cluster events' : ''}\n`);
   }
-  process.stderr.write(`tapwire agent: capturing on ${(o.interface.length ? o.interface : CLI_DEFAULTS.captureInterfaces).join(', ')}; API on ${agent.address}`
+  process.stderr.write(`tapwire agent: capturing on ${interfaces.join(', ')} with ${agent.recorder.capture.kind === 'ebpf' ? 'eBPF (TC)' : agent.recorder.capture.kind === 'both' ? 'libpcap and eBPF (TC) side by side' : 'libpcap'}; API on ${agent.address}`
     + `; ${plural(r.flows, 'flow')} recovered from ${plural(r.segments, 'segment')}${r.torn.length ? `, ${r.torn.length} torn segment(s): ${r.torn.map((t) => `${t.file} at byte ${t.offset} (${t.reason})`).join('; ')}` : ''}`
     + `${specs.length ? `; ${specs.length} standing spec${specs.length > 1 ? 's' : ''} judged over the last ${o.specWindow}, at /api/verdicts` : ''}\n`);
   // Said once: the last writer of this data dir did not stop cleanly (a crash, a kill, a reboot).

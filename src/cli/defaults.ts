@@ -13,6 +13,10 @@ export const CLI_DEFAULTS = {
   /** run and mcp capture on loopback unless told: the test under them talks to local services. */
   localInterface: 'lo',
   listen: '127.0.0.1:8899',
+  /** agent's packet source: libpcap unless told (eBPF needs the optional addon and privileges). */
+  source: 'pcap',
+  /** The eBPF source's ring: 8 MiB lost nothing at this machine's maximum rate (docs/tc-capture.md). */
+  ringSize: '8MiB',
   retention: '1GiB/24h',
   window: '5m',
   maxTokens: 20000,

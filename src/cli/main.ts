@@ -106,8 +106,8 @@ program
 
 program
   .command('agent')
-  .description('Capture live traffic (libpcap), decode it into flows, keep them on disk and serve the flow API')
-  .addOption(new Option('--interface <name>', 'interface to capture on (repeatable), or any').argParser(repeatable).default([], CLI_DEFAULTS.captureInterfaces.join(', ')))
+  .description('Capture live traffic (libpcap or eBPF), decode it into flows, keep them on disk and serve the flow API')
+  .addOption(new Option('--interface <name>', 'interface to capture on (repeatable), or any; with --source ebpf, also a pattern such as \'veth*\', followed as links come and go').argParser(repeatable).default([], CLI_DEFAULTS.captureInterfaces.join(', ')))
   .option('--filter <bpf>', 'BPF capture filter, e.g. "tcp port 8080"')
   .option('--listen <host:port>', 'API address; anything but loopback needs --token', CLI_DEFAULTS.listen)
   .option('--data-dir <dir>', 'where flow and packet segments and snapshots are kept (default: $XDG_DATA_HOME/tapwire)')
@@ -122,6 +122,8 @@ program
   .option('--node <name>', 'with --kubernetes: this node\'s name, whose pods the agent watches (default: NODE_NAME)')
   .option('--cluster-events', 'with --kubernetes: also watch the cluster\'s Events (probe failures, rollouts); the hub does this for a cluster')
   .addOption(new Option('--tls <mode>', 'TLS plaintext through eBPF uprobes on OpenSSL, host-wide: auto (when the addon and privileges are there), uprobe (insist), off').choices(['auto', 'uprobe', 'off']).default('auto'))
+  .addOption(new Option('--source <source>', 'packet source: pcap (libpcap), ebpf (TC classifiers with kernel timestamps and drop counters; needs the eBPF addon and privileges), both (side by side, compared in /metrics), auto (ebpf when it can run, else pcap)').choices(['pcap', 'ebpf', 'both', 'auto']).default(CLI_DEFAULTS.source))
+  .option('--ring-size <size>', 'with --source ebpf, both or auto: the kernel ring buffer, a power of two, e.g. 8MiB', CLI_DEFAULTS.ringSize)
   .option('--no-processes', 'do not name the processes at flows\' ends (src.process, dst.process: connect/accept tracepoints, on by default when the eBPF addon and privileges are there)')
   .action(async (o: AgentCliOptions) => {
     process.exitCode = await (await import('./agent.js')).runAgent({ ...o, interface: o.interface ?? [], spec: o.spec ?? [] });

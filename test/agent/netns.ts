@@ -9,33 +9,47 @@ const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', '
 export class SimNode {
   readonly bridge: string;
   readonly subnet: string;
-  readonly pods: { name: string; ip: string }[];
+  readonly pods: { name: string; ip: string; veth: string }[] = [];
   private readonly children: ChildProcess[] = [];
+  private readonly net: string;
+  private readonly tag: string;
 
   constructor(pods: number) {
     const tag = `${process.pid % 10000}${Math.floor(Math.random() * 90 + 10)}`;
     const net = `10.${100 + (process.pid % 100)}.${Math.floor(Math.random() * 200) + 20}`;
     this.bridge = `twbr${tag}`.slice(0, 15);
     this.subnet = `${net}.0/24`;
-    this.pods = Array.from({ length: pods }, (_, i) => ({ name: `tw${tag}p${i + 1}`, ip: `${net}.${11 + i}` }));
+    this.net = net;
+    this.tag = tag;
     try {
       ip('link', 'add', this.bridge, 'type', 'bridge');
       ip('link', 'set', this.bridge, 'up');
       ip('addr', 'add', `${net}.1/24`, 'dev', this.bridge);
-      this.pods.forEach((p, i) => {
-        const veth = `${this.bridge.slice(0, 11)}v${i + 1}`;
-        ip('netns', 'add', p.name);
-        ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.name);
-        ip('link', 'set', veth, 'master', this.bridge);
-        ip('link', 'set', veth, 'up');
-        ip('-n', p.name, 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0');
-        ip('-n', p.name, 'link', 'set', 'eth0', 'up');
-        ip('-n', p.name, 'link', 'set', 'lo', 'up');
-      });
+      for (let i = 0; i < pods; i++) this.addPod();
     } catch (e) {
       this.down();
       throw e;
     }
+  }
+
+  /** The host-side veth names of this node's pods match it: `<prefix>*`. */
+  get vethPrefix(): string {
+    return `${this.bridge.slice(0, 11)}v`;
+  }
+
+  /** Adds one more pod, as a kubelet would when a pod is scheduled: a namespace and a veth on the bridge. */
+  addPod(): { name: string; ip: string; veth: string } {
+    const i = this.pods.length;
+    const p = { name: `tw${this.tag}p${i + 1}`, ip: `${this.net}.${11 + i}`, veth: `${this.vethPrefix}${i + 1}` };
+    this.pods.push(p);
+    ip('netns', 'add', p.name);
+    ip('link', 'add', p.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.name);
+    ip('link', 'set', p.veth, 'master', this.bridge);
+    ip('link', 'set', p.veth, 'up');
+    ip('-n', p.name, 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0');
+    ip('-n', p.name, 'link', 'set', 'eth0', 'up');
+    ip('-n', p.name, 'link', 'set', 'lo', 'up');
+    return p;
   }
 
   /** Runs a command inside pod `i`; with `ready`, resolves once its output matches. */

@@ -25,7 +25,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   diff: { '--format': 'text', '--token': 'TAPWIRE_TOKEN' },
   agent: {
     '--interface': 'any', '--listen': CLI_DEFAULTS.listen, '--data-dir': '$XDG_DATA_HOME/tapwire', '--retention': CLI_DEFAULTS.retention,
-    '--body-limit': String(DEFAULT_BODY_LIMIT), '--token': 'TAPWIRE_TOKEN', '--spec-window': CLI_DEFAULTS.window, '--node': 'NODE_NAME', '--tls': 'auto',
+    '--body-limit': String(DEFAULT_BODY_LIMIT), '--token': 'TAPWIRE_TOKEN', '--spec-window': CLI_DEFAULTS.window, '--node': 'NODE_NAME', '--tls': 'auto', '--source': CLI_DEFAULTS.source, '--ring-size': CLI_DEFAULTS.ringSize,
   },
   watch: { '--token': 'TAPWIRE_TOKEN', '--interface': 'any', '--window': CLI_DEFAULTS.window, '--format': 'text' },
   run: { '--spec': 'the built-in detectors', '--interface': 'lo', '--token': 'TAPWIRE_TOKEN', '--data-dir': '$TAPWIRE_DATA_DIR, else $XDG_DATA_HOME/tapwire', '--format': 'text' },
