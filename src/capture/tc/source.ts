@@ -270,7 +270,8 @@ export class TcCapture {
       i.packets++;
       i.bytes += f.data.length;
       const time = f.tsNs / 1e9 + this.offsetSec;
-      if (this.dedup) {
+      // One interface cannot show a packet twice (loopback is hooked on ingress only): no hash to pay.
+      if (this.dedup && this.byIndex.size > 1) {
         const l3 = findL3(LINKTYPE_ETHERNET, f.data, this.l3);
         if (l3 && this.dedup.duplicate(l3Key(f.data, l3), time)) {
           this.duplicates++;
