@@ -57,13 +57,13 @@ export interface AgentOptions {
 }
 
 /**
- * What the agent's memory holds, bounded so its JS heap stays well within the limit `tapwire
- * agent --max-heap` gives it: the latest flows (by count and by encoded bytes, since a flow with
+ * What the agent's memory holds, bounded so its RSS stays flat (≤ 256 MB at 5 k requests/s with
+ * the eBPF source, issue 18): the latest flows (by count and by encoded bytes, since a flow with
  * full body previews weighs 100 times a small one) and TCP connection state (reassembly's
  * maxConnectionMemory, by its measured per-connection cost).
  */
-const MEMORY_FLOWS = 20_000;
-const MEMORY_FLOW_BYTES = 64 << 20;
+const MEMORY_FLOWS = 5_000;
+const MEMORY_FLOW_BYTES = 16 << 20;
 const LIVE_CONNECTION_MEMORY = 128 << 20;
 
 
@@ -103,8 +103,10 @@ export class Agent {
     }
     const identities = o.identities ? IdentityMap.load(o.identities) : undefined;
     let recorder: Recorder | undefined;
-    // The newest flows are answered from memory; 20 000 of them (about 60 MB) cover the last
-    // seconds at load, and older ones cost a few ms from disk. A bound, so memory stays flat.
+    // The newest flows are answered from memory, older ones from disk (a few ms). Held as JS objects
+    // they weigh about five times their encoded bytes: 20 000 small HTTP flows held ~100 MB of heap,
+    // which put the agent at 350 MB RSS at 5 k requests/s (bench:live, issue 18); 5 000 keep it
+    // under 256 MB. A bound, so memory stays flat.
     const store = await FlowStore.open({
       dir: o.dataDir, maxBytes: o.retention.maxBytes, maxAgeSec: o.retention.maxAgeSec, memoryFlows: MEMORY_FLOWS, memoryBytes: MEMORY_FLOW_BYTES,
       now: () => recorder?.now() ?? Date.now() / 1000,
