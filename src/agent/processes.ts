@@ -126,7 +126,11 @@ export class AgentProcesses {
   }
 
   private process(o: ConnectionOwner): PeerProcess {
-    const c = o.cgroupId ? this.resolver.resolve(o.cgroupId, o.pid) : {};
-    return { pid: o.pid, comm: o.comm, ...(c.containerId ? { containerId: c.containerId } : {}), ...(c.podUid ? { podUid: c.podUid } : {}) };
+    const p: PeerProcess = { pid: o.pid, comm: o.comm };
+    if (!o.cgroupId) return p;
+    const c = this.resolver.resolve(o.cgroupId, o.pid);
+    if (c.containerId) p.containerId = c.containerId;
+    if (c.podUid) p.podUid = c.podUid;
+    return p;
   }
 }
