@@ -160,14 +160,18 @@ static __always_inline int keep(struct __sk_buff *skb, __u32 filter)
 		/* ARP and the rest: no address or port to match */
 		return 0;
 	}
+	__u16 pp[2] = { 0, 0 };
+	int ports = !frag && (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP || l4proto == IPPROTO_SCTP)
+		&& !bpf_skb_load_bytes(skb, l4off, pp, 4);
+	/* The agent's drain markers (UDP to the discard port, RFC 863; src/live/barrier.ts) always
+	 * pass: the exact filter in the reader lets them through as well, and judges everything else. */
+	if (ports && l4proto == IPPROTO_UDP && pp[1] == bpf_htons(TC_MARKER_PORT))
+		return 1;
 	if (!net_ok)
 		return 0;
 	if (!(filter & TC_FILTER_PORTS))
 		return 1;
-	if (frag || (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP && l4proto != IPPROTO_SCTP))
-		return 0;
-	__u16 pp[2];
-	if (bpf_skb_load_bytes(skb, l4off, pp, 4))
+	if (!ports)
 		return 0;
 	return port_in(bpf_ntohs(pp[0])) || port_in(bpf_ntohs(pp[1]));
 }

@@ -21,6 +21,9 @@
 #define TC_CNT_READ_FAIL 4 /* frames that could not be copied (no scratch slot for this CPU, load failure) */
 #define TC_CNT_N 8
 
+/* UDP to this port (discard, RFC 863) passes any filter: the agent's drain markers (src/live/barrier.ts MARKER_PORT) */
+#define TC_MARKER_PORT 9
+
 /* Little-endian 16-bit filter flags in tc_config. */
 #define TC_FILTER_PORTS 1 /* keep a frame only when a TCP/UDP/SCTP port at either end is in `ports` */
 #define TC_FILTER_NETS 2  /* keep a frame only when an address at either end is in nets4/nets6 */

@@ -35,7 +35,7 @@ interface TcAddon {
   mapUpdate(handle: BpfHandle, map: string, key: Buffer, value: Buffer): void;
   mapSums(handle: BpfHandle, map: string, n: number): number[];
   setFilter(handle: BpfHandle, expr: string, linkType: number): void;
-  counters(handle: BpfHandle): { userFiltered?: number };
+  userFiltered(handle: BpfHandle): number;
 }
 
 export interface TcOptions {
@@ -83,8 +83,8 @@ export interface TcCounters {
   duplicates: number;
   /** Stale tapwire filters (from a killed process) removed at open. */
   staleRemoved: number;
-  /** Packets seen per interface (duplicates included), by `iface` number (options order, then add() order). */
-  interfaces: { name: string; ifindex: number; packets: number; bytes: number; removed?: true }[];
+  /** Packets and bytes seen per interface attached now (duplicates included), in `iface` order (options, then add()). */
+  interfaces: { name: string; ifindex: number; packets: number; bytes: number }[];
 }
 
 
@@ -118,12 +118,18 @@ export function interfaceIndex(name: string): number {
   }
 }
 
-/** IFF_LOOPBACK in the interface's flags (lo, and any other loopback device). */
-function isLoopback(name: string): boolean {
+interface Iface { name: string; ifindex: number; packets: number; bytes: number; qdiscCreated: boolean }
+
+/** ARPHRD_* (linux/if_arph.h): the link types whose frames TC sees from an Ethernet header. */
+const ARPHRD_ETHER = 1;
+const ARPHRD_LOOPBACK = 772;
+
+/** The interface's ARPHRD_* type; -1 when it cannot be read. */
+function linkType(name: string): number {
   try {
-    return (Number(readFileSync(`/sys/class/net/${name}/flags`, 'utf8').trim()) & 0x8) !== 0;
+    return Number(readFileSync(`/sys/class/net/${name}/type`, 'utf8').trim());
   } catch {
-    return false;
+    return -1;
   }
 }
 
@@ -151,7 +157,11 @@ export class TcCapture {
   private handle: BpfHandle | undefined;
   private readonly offsetSec: number;
   /** Every interface ever attached, by `iface` number (a removed one stays, `gone`, so numbers are never reused). */
-  private readonly ifaces: { name: string; ifindex: number; packets: number; bytes: number; qdiscCreated: boolean; gone: boolean }[] = [];
+  /** Interfaces attached now, by `iface` number: a removed one is forgotten, its number never reused (pods come and go). */
+  private readonly ifaces = new Map<number, Iface>();
+  private nextIface = 0;
+  /** A loopback device with both hooks (directions asked for): each packet shows twice on it. */
+  private twiceOnOne = false;
   private readonly byIndex = new Map<number, number>();
   private readonly attached: { ifindex: number; egress: boolean }[] = [];
   private delivered = 0;
@@ -199,21 +209,44 @@ export class TcCapture {
     }
   }
 
-  /** Removes stale tapwire filters from the interface, then attaches ours in the chosen directions. */
+  /**
+   * Removes stale tapwire filters from the interface, then attaches ours in the chosen directions.
+   * On failure, detaches what it attached and throws.
+   */
   private attach(name: string, ifindex: number): number {
-    const i = { name, ifindex, packets: 0, bytes: 0, qdiscCreated: false, gone: false };
-    const k = this.ifaces.length;
-    this.ifaces.push(i);
+    const type = linkType(name);
+    // tun, WireGuard, ipip, netkit in L3 mode: TC sees the frame from its IP header, which neither
+    // tc.bpf.c's filter nor the Ethernet link type given to the pipeline would read right.
+    if (type !== ARPHRD_ETHER && type !== ARPHRD_LOOPBACK) {
+      throw new Error(`${name}: link type ${type} has no Ethernet header, which the eBPF source needs: capture it with --source pcap`);
+    }
+    const k = this.nextIface++;
+    const i: Iface = { name, ifindex, packets: 0, bytes: 0, qdiscCreated: false };
+    this.ifaces.set(k, i);
     this.byIndex.set(ifindex, k);
-    for (const egress of [false, true]) if (this.addon.tcDetach(ifindex, egress)) this.staleRemoved++;
-    // On loopback every packet passes egress and then ingress: one hook sees it once, as libpcap does.
-    const loopback = isLoopback(name);
-    for (const d of this.options.directions ?? ['ingress', 'egress']) {
-      if (loopback && d === 'egress' && this.options.directions === undefined) continue;
-      const egress = d === 'egress';
-      const r = this.addon.tcAttach(this.handle!, egress ? 'tc_egress' : 'tc_ingress', ifindex, egress);
-      i.qdiscCreated ||= r.qdiscCreated;
-      this.attached.push({ ifindex, egress });
+    try {
+      let stale = false;
+      for (const egress of [false, true]) {
+        if (!this.addon.tcDetach(ifindex, egress)) continue;
+        this.staleRemoved++;
+        stale = true;
+      }
+      // A stale filter's qdisc was a killed tapwire's: ours to remove at close, once nothing else is on it.
+      i.qdiscCreated = stale;
+      // On loopback every packet passes egress and then ingress: one hook sees it once, as libpcap does.
+      const loopback = type === ARPHRD_LOOPBACK;
+      const directions = this.options.directions ?? ['ingress', 'egress'];
+      if (loopback && this.options.directions !== undefined && directions.length > 1) this.twiceOnOne = true;
+      for (const d of directions) {
+        if (loopback && d === 'egress' && this.options.directions === undefined) continue;
+        const egress = d === 'egress';
+        const r = this.addon.tcAttach(this.handle!, egress ? 'tc_egress' : 'tc_ingress', ifindex, egress);
+        i.qdiscCreated ||= r.qdiscCreated;
+        this.attached.push({ ifindex, egress });
+      }
+    } catch (e) {
+      this.detach(k);
+      throw e;
     }
     return k;
   }
@@ -230,21 +263,20 @@ export class TcCapture {
     try {
       return this.attach(name, ifindex);
     } catch (e) {
-      this.detach(this.ifaces.length - 1);
-      throw new Error(`${name}: ${(e as Error).message}`);
+      const m = (e as Error).message;
+      throw new Error(m.startsWith(`${name}: `) ? m : `${name}: ${m}`);
     }
   }
 
   /** Stops capturing on an interface (it may be gone already, as a deleted pod's veth is). */
   remove(name: string): void {
-    const k = this.ifaces.findIndex((i) => i.name === name && !i.gone);
-    if (k >= 0) this.detach(k);
+    for (const [k, i] of this.ifaces) if (i.name === name) this.detach(k);
   }
 
   private detach(k: number): void {
-    const i = this.ifaces[k];
-    if (!i || i.gone) return;
-    i.gone = true;
+    const i = this.ifaces.get(k);
+    if (!i) return;
+    this.ifaces.delete(k);
     this.byIndex.delete(i.ifindex);
     for (let n = this.attached.length - 1; n >= 0; n--) {
       const a = this.attached[n]!;
@@ -266,12 +298,12 @@ export class TcCapture {
     parseTcBatch(b, (f) => {
       const k = this.byIndex.get(f.ifindex);
       if (k === undefined) return; // a frame from an interface detached since
-      const i = this.ifaces[k]!;
+      const i = this.ifaces.get(k)!;
       i.packets++;
       i.bytes += f.data.length;
       const time = f.tsNs / 1e9 + this.offsetSec;
       // One interface cannot show a packet twice (loopback is hooked on ingress only): no hash to pay.
-      if (this.dedup && this.byIndex.size > 1) {
+      if (this.dedup && (this.byIndex.size > 1 || this.twiceOnOne)) {
         const l3 = findL3(LINKTYPE_ETHERNET, f.data, this.l3);
         if (l3 && this.dedup.duplicate(l3Key(f.data, l3), time)) {
           this.duplicates++;
@@ -292,18 +324,18 @@ export class TcCapture {
       lost: at(TcCounterIndex.lost),
       filtered: at(TcCounterIndex.filtered),
       readFail: at(TcCounterIndex.readFail),
-      userFiltered: this.handle ? this.addon.counters(this.handle).userFiltered ?? 0 : 0,
+      userFiltered: this.handle ? this.addon.userFiltered(this.handle) : 0,
       delivered: this.delivered,
       duplicates: this.duplicates,
       staleRemoved: this.staleRemoved,
-      interfaces: this.ifaces.map(({ name, ifindex, packets, bytes, gone }) => ({ name, ifindex, packets, bytes, ...(gone ? { removed: true } : {}) })),
+      interfaces: [...this.ifaces.values()].map(({ name, ifindex, packets, bytes }) => ({ name, ifindex, packets, bytes })),
     };
   }
 
   /** Detaches every filter, removes a qdisc this source created (when no other filter is on it), frees the object. */
   close(): void {
     const counters = this.handle ? this.counters() : undefined;
-    this.ifaces.forEach((_, k) => this.detach(k));
+    for (const k of [...this.ifaces.keys()]) this.detach(k);
     if (this.handle) this.addon.close(this.handle);
     this.handle = undefined;
     if (counters) this.last = counters;
