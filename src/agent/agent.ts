@@ -6,7 +6,7 @@ import { Redactor, type FlowRecord } from '../flows/index.js';
 import { Recorder } from '../live/index.js';
 import { openRunLog } from '../run/index.js';
 import { PlaintextPackets } from '../pipeline/index.js';
-import type { CaptureCounters, SourceChoice } from '../capture/index.js';
+import type { SourceChoice } from '../capture/index.js';
 import { FlowStore } from '../store/index.js';
 import { Watcher, type StandingSpec } from '../watch/index.js';
 import { FlowFeed, StoreSource } from '../service/index.js';
@@ -86,6 +86,7 @@ export function withoutSelf(filter: string | undefined, api: AddressInfo): strin
 export class Agent {
   private syncing = false;
   private stopIdentities?: () => void;
+  private lossWatch?: CaptureLossWatch;
 
   private constructor(
     readonly store: FlowStore,
@@ -161,7 +162,7 @@ export class Agent {
     const drain = async () => {
       const d = await recorder?.drain();
       // A snapshot stopped now states what the capture dropped up to now.
-      if (recorder) lossWatch.tick(recorder.now(), recorder.counters(), true);
+      if (recorder) lossWatch.tick(recorder, true);
       processes?.flush();
       // Records still waiting for their pods belong to the snapshot too: released with what is known.
       kubernetes?.flush();
@@ -189,7 +190,7 @@ export class Agent {
         onPacket: (p) => store.addPacket(p.time, p.linkType, p.data, p.wireLen),
         onTick: () => {
           const now = recorder?.now() ?? Date.now() / 1000;
-          if (recorder) lossWatch.tick(now, recorder.counters());
+          if (recorder) lossWatch.tick(recorder);
           kubernetes?.tick(now);
           tls?.tick(now);
           agent?.sync();
@@ -219,6 +220,7 @@ export class Agent {
       throw e;
     }
     const agent = new Agent(store, recorder, server, watcher, kubernetes, tls, processes);
+    agent.lossWatch = lossWatch;
     watcher?.start();
     agent.stopIdentities = identities?.watch(o.onIdentities);
     return agent;
@@ -242,6 +244,8 @@ export class Agent {
     this.watcher?.stop();
     // TLS sessions end first: their last exchanges go through the pipeline the recorder drains.
     this.tls?.stop(this.recorder.now());
+    // Drops of the last second are stated too.
+    this.lossWatch?.tick(this.recorder, true);
     this.recorder.stop();
     // After the recorder's last records: they are marked while the owners are still known.
     this.processes?.close();
@@ -256,19 +260,26 @@ export class Agent {
   }
 }
 
-/** Looks at the capture's drop counters at most once a second, so a snapshot can state what it dropped. */
-class CaptureLossWatch {
+/**
+ * Looks at the capture's drop counters at most once a second (and at each drain and at stop), so
+ * a snapshot or export can state what the capture dropped. With `--source both` a packet the eBPF
+ * ring dropped may still have come through libpcap: that is not a loss of the store, and /metrics
+ * says it instead.
+ */
+export class CaptureLossWatch {
   private lost = 0;
   private at = -Infinity;
   private since = Date.now() / 1000;
 
   constructor(private readonly store: FlowStore) {}
 
-  tick(now: number, c: CaptureCounters, force = false): void {
+  tick(recorder: Pick<Recorder, 'now' | 'counters'>, force = false): void {
+    const now = recorder.now();
     if (!force && now - this.at < 1) return;
     this.at = now;
-    if (c.lost > this.lost) {
-      this.store.captureLost(this.since, now, c.lost - this.lost, `${c.source === 'both' ? 'the eBPF source' : `--source ${c.source}`}: its kernel ring buffer was full`);
+    const c = recorder.counters();
+    if (c.source !== 'both' && c.lost > this.lost) {
+      this.store.captureLost(this.since, now, c.lost - this.lost, `--source ${c.source}: its kernel ring buffer was full, or frames could not be copied`);
     }
     this.lost = c.lost;
     this.since = now;

@@ -18,6 +18,12 @@ export interface SourceOptions {
   interfaces: string[];
   /** tcpdump syntax: the same packets are kept whichever source captures. */
   filter?: string;
+  /**
+   * The expression the eBPF source's in-kernel prefilter is worked out from, when `filter` carries
+   * a clause the kernel lets through anyway (the Recorder's drain markers, UDP to port 9, which
+   * tc.bpf.c always keeps): an `or` with it would otherwise leave the kernel nothing to filter on.
+   */
+  kernelFilter?: string;
   /** libpcap's kernel buffer per interface. */
   bufferBytes?: number;
   /** The TC source's ring buffer (a power of two). */
@@ -81,8 +87,9 @@ export function openLiveSource(o: SourceOptions, sink: PacketSink): LiveSource {
   let choice = o.source;
   if (choice === 'auto') {
     const why = sourceUnavailable('ebpf', o.interfaces);
-    choice = why ? 'pcap' : 'ebpf';
-    o.onNote?.(why ? `--source auto: capturing with libpcap, since eBPF cannot run here: ${why}` : '--source auto: capturing with eBPF (TC)');
+    if (!why) return new AutoSource(o, sink);
+    choice = 'pcap';
+    o.onNote?.(`--source auto: capturing with libpcap, since eBPF cannot run here: ${why}`);
   }
   const why = sourceUnavailable(choice, o.interfaces);
   if (why) throw new CaptureOpenError(o.interfaces.join(','), 'unavailable', `--source ${choice}: ${why}`);
@@ -91,28 +98,70 @@ export function openLiveSource(o: SourceOptions, sink: PacketSink): LiveSource {
   return new BothSources(o, sink);
 }
 
-class PcapSource implements LiveSource {
-  readonly kind = 'pcap' as const;
-  readonly capture: LiveCapture;
+/**
+ * `--source auto` where eBPF should run: it is tried first, and when it still fails at start (a
+ * kernel without ring buffers or clsact, a verifier or lockdown refusal, a seccomp profile) libpcap
+ * takes over, and the note says why.
+ */
+class AutoSource implements LiveSource {
+  private running: LiveSource;
 
-  constructor(o: SourceOptions, sink: PacketSink) {
-    this.capture = new LiveCapture({ interfaces: o.interfaces, filter: o.filter, bufferBytes: o.bufferBytes }, sink);
+  constructor(private readonly o: SourceOptions, private readonly sink: PacketSink) {
+    this.running = new EbpfSource(o, sink);
+  }
+
+  get kind(): 'pcap' | 'ebpf' {
+    return this.running.kind === 'ebpf' ? 'ebpf' : 'pcap';
   }
 
   start(): void {
+    try {
+      this.running.start();
+      this.o.onNote?.('--source auto: capturing with eBPF (TC)');
+    } catch (e) {
+      const why = liveCaptureUnavailable();
+      if (why) throw e;
+      this.o.onNote?.(`--source auto: capturing with libpcap, since eBPF failed to start: ${(e as Error).message}`);
+      this.running = new PcapSource(this.o, this.sink);
+      this.running.start();
+    }
+  }
+
+  stop(): void {
+    this.running.stop();
+  }
+
+  now(): number {
+    return this.running.now();
+  }
+
+  counters(): CaptureCounters {
+    return this.running.counters();
+  }
+}
+
+class PcapSource implements LiveSource {
+  readonly kind = 'pcap' as const;
+
+  constructor(private readonly o: SourceOptions, private readonly sink: PacketSink) {}
+
+  private capture: LiveCapture | undefined;
+
+  start(): void {
+    this.capture = new LiveCapture({ interfaces: this.o.interfaces, filter: this.o.filter, bufferBytes: this.o.bufferBytes }, this.sink);
     this.capture.start();
   }
 
   stop(): void {
-    this.capture.stop();
+    this.capture?.stop();
   }
 
   now(): number {
-    return this.capture.now();
+    return this.capture?.now() ?? Date.now() / 1000;
   }
 
   counters(): CaptureCounters {
-    const c = this.capture.counters();
+    const c = this.capture?.counters() ?? { interfaces: [], delivered: 0, duplicates: 0, truncated: 0 };
     return { ...c, source: 'pcap', lost: 0, pcap: c };
   }
 }
@@ -135,10 +184,12 @@ class EbpfSource implements LiveSource {
   }
 
   start(): void {
-    const pre = kernelPrefilter(this.o.filter);
+    // The kernel keeps a superset; the expression itself always decides in the reader (exact
+    // alone would not do: the kernel also keeps every drain marker).
+    const pre = kernelPrefilter(this.o.kernelFilter ?? this.o.filter);
     const tc = new TcCapture({
       interfaces: this.fixed, ringBytes: this.o.ringBytes ?? DEFAULT_TC_RING_BYTES,
-      filter: pre.filter, ...(pre.exact ? {} : { expression: this.o.filter }),
+      filter: pre.filter, ...(this.o.filter ? { expression: this.o.filter } : {}),
     }, this.sink);
     this.tc = tc;
     if (!this.match) return;

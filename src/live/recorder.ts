@@ -56,7 +56,8 @@ export class Recorder {
       ...(o.connectionMemory ? { reassembly: { maxConnectionMemory: o.connectionMemory } } : {}),
     });
     this.capture = openLiveSource({
-      source: o.source ?? 'pcap', interfaces: o.interfaces, filter: withMarkers(o.filter), bufferBytes: o.bufferBytes, ringBytes: o.ringBytes, onNote: o.onNote,
+      source: o.source ?? 'pcap', interfaces: o.interfaces, filter: withMarkers(o.filter), kernelFilter: o.filter,
+      bufferBytes: o.bufferBytes, ringBytes: o.ringBytes, onNote: o.onNote,
     }, (p) => {
       if (this.barriers.waiting && this.barriers.seen(p.data)) return;
       o.onPacket?.(p);

@@ -269,9 +269,16 @@ export class FlowStore {
   captureLost(from: number, to: number, packets: number, reason: string): void {
     if (this.readOnly || packets <= 0) return;
     this.losses.addCapture('packets', from, to, packets, reason);
-    this.losses.addCapture('flows', from, to, packets, `${reason}; flows of these packets are missing or incomplete`);
-    this.losses.save();
+    this.losses.addCapture('flows', from, to, packets, `${reason} — flows of these packets are missing or incomplete`);
+    // Kept in memory at once (lost() reads it), written at most every 10 s: an overload, when this
+    // is called every second, is when a synchronous fsync hurts most. close() writes the rest.
+    if (to - this.lossesSavedAt >= 10) {
+      this.losses.save();
+      this.lossesSavedAt = to;
+    }
   }
+
+  private lossesSavedAt = -Infinity;
 
   /** What the capture dropped in [since, until], in words, or null. */
   captureLoss(since: number, until: number): string | null {

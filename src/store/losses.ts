@@ -69,8 +69,15 @@ export class Losses {
       this.entries.push({ ...l });
     }
     if (this.entries.length > MAX_ENTRIES) {
-      const [a, b] = [this.entries[0]!, this.entries[1]!];
-      this.entries.splice(0, 2, { kind: b.kind, from: Math.min(a.from, b.from), to: Math.max(a.to, b.to), reason: a.reason === b.reason ? a.reason : `${a.reason}; ${b.reason}` });
+      // The two oldest of one kind: a merged entry keeps both reasons and both counts.
+      const a = this.entries[0]!;
+      const j = this.entries.findIndex((e, i) => i > 0 && e.kind === a.kind);
+      const b = this.entries[j > 0 ? j : 1]!;
+      const captured = a.captured !== undefined || b.captured !== undefined ? (a.captured ?? 0) + (b.captured ?? 0) : undefined;
+      const merged: Loss = { kind: a.kind, from: Math.min(a.from, b.from), to: Math.max(a.to, b.to), reason: a.reason === b.reason ? a.reason : `${a.reason} — ${b.reason}` };
+      if (captured !== undefined) merged.captured = captured;
+      this.entries.splice(j > 0 ? j : 1, 1);
+      this.entries[0] = merged;
     }
     this.dirty = true;
   }
@@ -81,17 +88,17 @@ export class Losses {
     this.dirty = false;
   }
 
-  /**
-   * Why data of `kind` in [since, until] is missing, or null when nothing is known to be. `oldest`
-   * is the earliest time the store still holds (undefined: it holds none): a window reaching before
-   * it, with no recorded loss there, is stated as before the first one kept.
-   */
   /** What the capture dropped in [since, until] (addCapture), or null. */
   describeCapture(since: number, until: number): string | null {
     const hit = this.entries.filter((e) => e.kind === 'packets' && e.captured !== undefined && e.to >= since && e.from <= until);
     return hit.length ? hit.map((e) => `from ${iso(e.from)} to ${iso(e.to)} the capture dropped ${e.captured} packet${e.captured === 1 ? '' : 's'} (${e.reason})`).join('; ') : null;
   }
 
+  /**
+   * Why data of `kind` in [since, until] is missing, or null when nothing is known to be. `oldest`
+   * is the earliest time the store still holds (undefined: it holds none): a window reaching before
+   * it, with no recorded loss there, is stated as before the first one kept.
+   */
   describe(kind: Kind, since: number, until: number, oldest: number | undefined): string | null {
     const hit = this.entries.filter((e) => e.kind === kind && e.to >= since && e.from <= until);
     const parts = hit.map((e) => `${kind} from ${iso(e.from)} to ${iso(e.to)}: ${e.captured !== undefined ? `the capture dropped ${e.captured} packet${e.captured === 1 ? '' : 's'} (${e.reason})` : e.reason}`);
