@@ -8,7 +8,7 @@ import {
 import { splitStatements } from './statements.js';
 import type { MysqlExchange, MysqlSpan, MysqlTransaction } from './types.js';
 import type { MysqlValue } from './values.js';
-import { Cursor, type Packet, PacketReader } from './wire.js';
+import { Cursor, type Packet, PacketReader, parse } from './wire.js';
 
 /** Bytes kept of each logical packet's payload: SQL longer than this is cut, rows past it are not previewed. */
 export const KEEP_BYTES = 256 * 1024;
@@ -369,8 +369,8 @@ export class MysqlSession implements ProtocolSession {
           if (warnings) r.warnings = warnings;
           return this.done(pend, r, (((ok ?? eof)?.status ?? 0) & STATUS.MORE_RESULTS_EXISTS) !== 0);
         }
-        const n = new Cursor(b).lenenc();
-        if (n === null || n === 0) {
+        const n = parse(b, (c) => c.lenenc());
+        if (n === null || n === undefined || n === 0) {
           this.ctx.violation('mysql.bad_column_count', `result set header 0x${(h ?? 0).toString(16)} is not a column count`, p.offset);
           return this.done(pend, {}, false, 'malformed');
         }
