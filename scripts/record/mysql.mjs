@@ -10,7 +10,9 @@
 //      key 1062, an UPDATE (affected rows), and a multi-statement query (sent as one COM_QUERY through a
 //      DELIMITER change) answered by several result sets (SERVER_MORE_RESULTS_EXISTS);
 //   2. the `mysql` CLI with a wrong password: the login fails with ERR 1045;
-//   3. a raw-socket client (below; mysql2 is not installed and no dependency is added for this):
+//   3. the `mysql` CLI with --ssl: an SSLRequest, then TLS (the server has a throwaway self-signed
+//      certificate made with openssl);
+//   4. a raw-socket client (below; mysql2 is not installed and no dependency is added for this):
 //      CLIENT_DEPRECATE_EOF, COM_STMT_PREPARE, two COM_STMT_EXECUTEs with binary parameters (int, string,
 //      NULL, double, datetime) and binary result rows, COM_STMT_CLOSE, COM_PING, COM_INIT_DB, COM_QUIT.
 // Query texts and data are fixed; scrambles, thread ids, TCP ports and timing differ on every run.
@@ -50,7 +52,9 @@ SELECT 1;
 `;
 
 function mysqlCli(args, input) {
-  return spawnSync('mysql', ['--no-defaults', '--protocol=TCP', '-h', HOST, '-P', String(PORT), ...args],
+  // --skip-ssl unless asked: the server offers TLS, and only the TLS case should use it.
+  const ssl = args.includes('--ssl') ? [] : ['--skip-ssl'];
+  return spawnSync('mysql', ['--no-defaults', ...ssl, '--protocol=TCP', '-h', HOST, '-P', String(PORT), ...args],
     { input, encoding: 'utf8', timeout: 20000 });
 }
 
@@ -223,17 +227,21 @@ async function rawSession(port) {
 
 // ---------------------------------------------------------------------------------------------
 async function main() {
-  requireTools('tcpdump', 'capinfos', 'mariadbd', 'mariadb-install-db', 'mysql');
+  requireTools('tcpdump', 'capinfos', 'mariadbd', 'mariadb-install-db', 'mysql', 'openssl');
   const outDir = process.argv[2] ?? 'pcaps/mysql';
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-mysql-'));
   const sock = join(dir, 'mysqld.sock');
   const root = process.getuid?.() === 0 ? ['--user=root'] : [];
   try {
+    // A throwaway certificate, so the server offers CLIENT_SSL and a client can send an SSLRequest.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
     execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${join(dir, 'data')}`, '--skip-test-db',
       '--auth-root-authentication-method=socket', ...root], { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = startChild('mariadbd', ['--no-defaults', `--datadir=${join(dir, 'data')}`, `--socket=${sock}`,
       `--port=${PORT}`, `--bind-address=${HOST}`, `--pid-file=${join(dir, 'pid')}`, '--skip-log-bin',
-      '--innodb-buffer-pool-size=16M', ...root], { ready: 'ready for connections', timeoutMs: 30000 });
+      '--innodb-buffer-pool-size=16M',
+      `--ssl-cert=${join(dir, 'cert.pem')}`, `--ssl-key=${join(dir, 'key.pem')}`, ...root], { ready: 'ready for connections', timeoutMs: 30000 });
     try {
       await server.ready;
       await waitPort(PORT, HOST);
@@ -244,6 +252,8 @@ async function main() {
         if (!/1146/.test(ok.stderr) || !/1062/.test(ok.stderr)) throw new Error(`mysql session:\n${ok.stdout}\n${ok.stderr}`);
         const bad = mysqlCli(['-u', USER, '-pwrong-password', 'shop', '-e', 'SELECT 1']);
         if (!/1045/.test(bad.stderr)) throw new Error(`failed login: expected 1045, got:\n${bad.stderr}`);
+        const tls = mysqlCli(['-u', USER, `-p${PASSWORD}`, '--ssl', '--ssl-verify-server-cert=0', 'shop', '-e', 'SELECT 1']);
+        if (tls.status !== 0) throw new Error(`TLS login:\n${tls.stderr}`);
         await rawSession(PORT);
       });
     } finally {

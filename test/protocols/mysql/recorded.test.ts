@@ -1,5 +1,5 @@
 // The decoder on real MariaDB traffic: pcaps/mysql/mysql-basic.pcap (scripts/record/mysql.mjs) holds
-// the `mysql` CLI session, a failed login and a raw binary-protocol client, one connection each.
+// the `mysql` CLI session, a failed login, a TLS login and a raw binary-protocol client, one connection each.
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connections, feed, type Seg, strip } from './harness.js';
@@ -16,7 +16,7 @@ const resp = (x: MysqlExchange) => x.mysql.response!;
 describe.runIf(have)('recorded MariaDB traffic', () => {
   beforeAll(async () => {
     conns = await connections(FILE);
-    expect(conns).toHaveLength(3);
+    expect(conns).toHaveLength(4);
   });
 
   it('the mysql CLI: login, result sets, errors 1146 and 1062, affected rows, a multi-statement query, COM_QUIT', () => {
@@ -56,8 +56,18 @@ describe.runIf(have)('recorded MariaDB traffic', () => {
     expect(Object.keys(req(out[0]!)).sort()).toEqual(['command', 'database', 'end', 'frames', 'size', 'start', 'user']);
   });
 
-  it('the binary protocol: prepare, executes with decoded parameters and binary rows, close, ping, init db', () => {
+  it('a TLS login: the SSLRequest is noted, and nothing after it is read', () => {
     const { out, violations } = feed(conns[2]!);
+    expect(violations).toEqual([]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.incomplete).toBe('encrypted');
+    expect(req(out[0]!)).toMatchObject({ command: 'COM_CONNECT', ssl: true });
+    expect(req(out[0]!).user).toBeUndefined(); // the user name travels inside TLS
+    expect(out[0]!.mysql.session).toMatchObject({ ssl: true, serverVersion: expect.stringMatching(/MariaDB/) });
+  });
+
+  it('the binary protocol: prepare, executes with decoded parameters and binary rows, close, ping, init db', () => {
+    const { out, violations } = feed(conns[3]!);
     expect(violations).toEqual([]);
     const cmds = out.map((x) => req(x).command);
     expect(cmds).toEqual(['COM_CONNECT', 'COM_STMT_PREPARE', 'COM_STMT_EXECUTE', 'COM_STMT_EXECUTE', 'COM_STMT_PREPARE',
@@ -110,7 +120,7 @@ describe.runIf(have)('recorded MariaDB traffic', () => {
   });
 
   it('caught mid-connection: resumes at a command and reads executes without their statement', () => {
-    const segs = conns[2]!;
+    const segs = conns[3]!;
     const firstExec = segs.findIndex((s) => s.dir === 0 && s.bytes[4] === 0x17);
     const { out } = feed(segs.slice(firstExec), { mid: true });
     const exec = out.find((x) => req(x)?.command === 'COM_STMT_EXECUTE')!;
