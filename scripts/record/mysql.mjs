@@ -16,6 +16,7 @@
 //      CLIENT_DEPRECATE_EOF, COM_STMT_PREPARE, two COM_STMT_EXECUTEs with binary parameters (int, string,
 //      NULL, double, datetime) and binary result rows, COM_STMT_CLOSE, COM_PING, COM_INIT_DB, COM_QUIT.
 // Query texts and data are fixed; scrambles, thread ids, TCP ports and timing differ on every run.
+// After the capture, tshark (-d tcp.port==PORT,mysql) checks that it shows what it is for.
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,23 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { capture, requireTools, startChild, waitPort } from './lib.mjs';
+
+/** tshark's reading of the capture: commands (by number), error codes, logins, SSL requests. */
+function verify(file) {
+  const out = execFileSync('tshark', ['-r', file, '-d', `tcp.port==${PORT},mysql`, '-Y', 'mysql', '-T', 'fields',
+    '-e', 'mysql.command', '-e', 'mysql.error_code', '-e', 'mysql.user'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const rows = out.split('\n').filter(Boolean).map((l) => l.split('\t'));
+  const count = (i, v) => rows.filter((r) => r[i] === v).length;
+  const want = [
+    ['COM_QUERY', count(0, '3') >= 8], ['COM_STMT_PREPARE x2', count(0, '22') === 2], ['COM_STMT_EXECUTE x4', count(0, '23') === 4],
+    ['COM_STMT_CLOSE', count(0, '25') === 1], ['COM_PING', count(0, '14') === 1], ['COM_INIT_DB', count(0, '2') === 1],
+    ['COM_QUIT x2', count(0, '1') === 2], ['ERR 1146', count(1, '1146') === 1], ['ERR 1062 x2', count(1, '1062') === 2],
+    ['ERR 1045', count(1, '1045') === 1], ['3 logins as app in clear', count(2, 'app') === 3],
+  ];
+  const bad = want.filter(([, ok]) => !ok).map(([what]) => what);
+  if (bad.length) throw new Error(`tshark does not show: ${bad.join(', ')}`);
+  console.log(`  tshark: ${want.map(([what]) => what).join(', ')}`);
+}
 
 const HOST = '127.0.0.1';
 const PORT = 18501;
@@ -227,7 +245,7 @@ async function rawSession(port) {
 
 // ---------------------------------------------------------------------------------------------
 async function main() {
-  requireTools('tcpdump', 'capinfos', 'mariadbd', 'mariadb-install-db', 'mysql', 'openssl');
+  requireTools('tcpdump', 'capinfos', 'tshark', 'mariadbd', 'mariadb-install-db', 'mysql', 'openssl');
   const outDir = process.argv[2] ?? 'pcaps/mysql';
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-mysql-'));
   const sock = join(dir, 'mysqld.sock');
@@ -259,6 +277,7 @@ async function main() {
     } finally {
       await server.stop('SIGTERM', 10000);
     }
+    verify(join(outDir, 'mysql-basic.pcap'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
