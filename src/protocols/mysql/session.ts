@@ -351,6 +351,8 @@ export class MysqlSession implements ProtocolSession {
         if (h === HEADER.ERR) return this.done(pend, { error: parseErr(b, VALUE_LIMIT) });
         if (h === HEADER.LOCAL_INFILE && p.length > 1 && pend.code === COMMAND.COM_QUERY) return; // file contents, then OK/ERR
         if (pend.code === COMMAND.COM_STATISTICS) return this.done(pend, {});
+        // COM_CHANGE_USER is a login again: an AuthSwitchRequest (0xfe) or AuthMoreData (0x01) before the OK or ERR.
+        if (pend.code === COMMAND.COM_CHANGE_USER && h !== HEADER.OK) return;
         if (pend.code === COMMAND.COM_FIELD_LIST) {
           a.step = 'list';
           return this.answer(pend, p);
@@ -459,6 +461,7 @@ export class MysqlSession implements ProtocolSession {
     }
     if (more || pend.parts > 0) pend.req.part = pend.parts;
     if (pend.code === COMMAND.COM_INIT_DB && !r.error && pend.req.database !== undefined) this.session.database = pend.req.database;
+    if (pend.code === COMMAND.COM_CHANGE_USER && !r.error && pend.req.user !== undefined) this.session.user = pend.req.user;
     this.report(pend, r, incomplete, true);
     pend.parts++;
     this.ans = fresh();

@@ -115,6 +115,19 @@ describe('MysqlSession on built conversations', () => {
     expect(out[1]!.incomplete).toBe('no-response');
   });
 
+  it('COM_CHANGE_USER: an auth switch before its OK, and the session user changes', () => {
+    const change = packet(0, Buffer.concat([Buffer.from([0x11]), Buffer.from('carol\0'), Buffer.from([20]), Buffer.alloc(20, 0x33), Buffer.from('shop\0')]));
+    const sw = packet(1, Buffer.concat([Buffer.from([0xfe]), Buffer.from('mysql_native_password\0'), Buffer.alloc(20, 0x44), Buffer.from([0])]));
+    const { out, violations } = everySplit(segments([[1, greeting(BASE)], [0, login(BASE, 'bob')], [1, OK(2)], [0, change], [1, sw],
+      [0, packet(2, Buffer.alloc(20, 0x55))], [1, OK(3)], [0, query('SELECT 1')], [1, OK(1)]]));
+    expect(violations).toEqual([]);
+    expect(out.map((x) => x.mysql.request?.command)).toEqual(['COM_CONNECT', 'COM_CHANGE_USER', 'COM_QUERY']);
+    expect(out[1]!.mysql.request?.user).toBe('carol');
+    expect(out[1]!.incomplete).toBeUndefined();
+    expect(out[2]!.mysql.session.user).toBe('carol');
+    expect(JSON.stringify(out)).not.toMatch(/mysql_native_password/);
+  });
+
   it('keeps the preview to previewRows rows and cuts long values', () => {
     const caps = BASE | CAP.DEPRECATE_EOF;
     const many = [packet(1, Buffer.from([1])), column(2, 'v')];
