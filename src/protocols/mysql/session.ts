@@ -36,7 +36,12 @@ interface Pending {
   /** Results reported so far (multi-statement queries, multi-result executes). */
   parts: number;
   incomplete?: string;
+  /** An execute of "the statement just prepared" sent before that prepare's answer: read once it comes. */
+  waiting?: { payload: Buffer; offset: number; length: number };
 }
+
+/** MariaDB's statement id for "the last statement prepared on this connection" (pipelined prepare + execute). */
+const LAST_PREPARED = 0xffffffff;
 
 /** Where the answer being read is in its grammar. */
 type Step = 'first' | 'columns' | 'columnsEof' | 'rows' | 'defs' | 'list' | 'one';
@@ -87,6 +92,8 @@ export class MysqlSession implements ProtocolSession {
   private readonly queue: Pending[] = [];
   private ans: Answer = fresh();
   private readonly statements = new Map<number, Statement>();
+  /** The statement id of the last COM_STMT_PREPARE_OK (MariaDB's LAST_PREPARED). */
+  private lastPrepared: number | undefined;
   /** A direction lost bytes and has not found a packet start since. */
   private readonly lost: [boolean, boolean] = [false, false];
   private lossSeen = false;
@@ -248,18 +255,12 @@ export class MysqlSession implements ProtocolSession {
       case COMMAND.COM_INIT_DB: req.database = text(); break;
       case COMMAND.COM_STMT_EXECUTE: {
         const id = b.length >= 5 ? b.readUInt32LE(1) : undefined;
-        const st = id === undefined ? undefined : this.statements.get(id);
-        const e = parseExecute(b, st?.params, st?.types, VALUE_LIMIT);
-        if (!e) {
-          this.ctx.violation('mysql.bad_execute', `COM_STMT_EXECUTE of ${p.length} bytes is too short`, p.offset);
+        if (id === LAST_PREPARED && this.queue.some((q) => q.code === COMMAND.COM_STMT_PREPARE)) {
+          // Pipelined after its COM_STMT_PREPARE: the parameter count comes with that answer.
+          pend.waiting = { payload: b, offset: p.offset, length: p.length };
           break;
         }
-        req.statementId = e.statementId;
-        if (st) {
-          req.query = st.sql;
-          if (e.types) st.types = e.types;
-          if (e.params) req.params = e.params;
-        } else pend.incomplete = 'statement-unknown';
+        this.readExecute(pend, b, p.offset, p.length);
         break;
       }
       case COMMAND.COM_STMT_CLOSE: case COMMAND.COM_STMT_RESET: case COMMAND.COM_STMT_SEND_LONG_DATA: case COMMAND.COM_STMT_FETCH: {
@@ -278,6 +279,24 @@ export class MysqlSession implements ProtocolSession {
       }
       default: break;
     }
+  }
+
+  private readExecute(pend: Pending, b: Buffer, offset: number, length: number): void {
+    const req = pend.req;
+    let id = b.length >= 5 ? b.readUInt32LE(1) : undefined;
+    if (id === LAST_PREPARED && this.lastPrepared !== undefined) id = this.lastPrepared;
+    const st = id === undefined ? undefined : this.statements.get(id);
+    const e = parseExecute(b, st?.params, st?.types, VALUE_LIMIT);
+    if (!e || id === undefined) {
+      this.ctx.violation('mysql.bad_execute', `COM_STMT_EXECUTE of ${length} bytes is too short`, offset);
+      return;
+    }
+    req.statementId = id;
+    if (st) {
+      req.query = st.sql;
+      if (e.types) st.types = e.types;
+      if (e.params) req.params = e.params;
+    } else pend.incomplete = 'statement-unknown';
   }
 
   // ---- server --------------------------------------------------------------------------------
@@ -436,6 +455,15 @@ export class MysqlSession implements ProtocolSession {
     pend.req.statementId = ok.statementId;
     if (this.statements.size >= MAX_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
     this.statements.set(ok.statementId, { sql: pend.req.query ?? '', params: ok.params });
+    this.lastPrepared = ok.statementId;
+    // Executes of "the last prepared" queued behind this prepare (up to the next prepare) can be read now.
+    for (const q of this.queue.slice(this.queue.indexOf(pend) + 1)) {
+      if (q.code === COMMAND.COM_STMT_PREPARE) break;
+      if (q.waiting) {
+        this.readExecute(q, q.waiting.payload, q.waiting.offset, q.waiting.length);
+        q.waiting = undefined;
+      }
+    }
     const eofs = this.caps !== undefined && !this.deprecateEof ? (ok.params > 0 ? 1 : 0) + (ok.columns > 0 ? 1 : 0) : 0;
     a.left = ok.params + ok.columns + eofs;
     if (a.left === 0) return this.done(pend, {});
@@ -471,6 +499,8 @@ export class MysqlSession implements ProtocolSession {
   // ---- records -----------------------------------------------------------------------------
 
   private report(pend: Pending, r: Partial<Response> | undefined, incomplete?: string, keep = false): void {
+    // An execute of the last prepared statement whose prepare failed or was lost: no statement to read it by.
+    if (pend.waiting) pend.req.statementId ??= LAST_PREPARED;
     const req = { ...pend.req };
     if (pend.statements && req.part !== undefined) {
       // One statement of a multi-statement query: its own SQL when the split matched the results.

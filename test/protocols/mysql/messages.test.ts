@@ -128,6 +128,28 @@ describe('MysqlSession on built conversations', () => {
     expect(JSON.stringify(out)).not.toMatch(/mysql_native_password/);
   });
 
+  it('MariaDB pipelining: COM_STMT_EXECUTE of the last prepared statement (id 0xffffffff) sent before the prepare is answered', () => {
+    const caps = BASE | CAP.DEPRECATE_EOF;
+    const prepare = packet(0, Buffer.concat([Buffer.from([0x16]), Buffer.from('SELECT ? + 1 AS n')]));
+    // statement id, flags, iteration count, NULL bitmap, new-params-bound, type LONGLONG, value 41
+    const i64 = Buffer.alloc(8);
+    i64.writeBigInt64LE(41n);
+    const exec = packet(0, Buffer.concat([Buffer.from([0x17]), u32(0xffffffff), Buffer.from([0]), u32(1), Buffer.from([0, 1, 8, 0]), i64]));
+    const prepOk = Buffer.concat([packet(1, Buffer.concat([Buffer.from([0]), u32(9), u16(1), u16(1), Buffer.from([0]), u16(0)])),
+      column(2, '?'), column(3, 'n')]);
+    const row = Buffer.alloc(10); // 0x00, NULL bitmap (1 byte for 1 column + 2 bits), int<8>
+    row.writeBigInt64LE(42n, 2);
+    const answer = Buffer.concat([packet(1, Buffer.from([1])), packet(2, Buffer.concat([lenstr('def'), lenstr(''), lenstr(''), lenstr(''),
+      lenstr('n'), lenstr(''), Buffer.from([0x0c]), u16(63), u32(21), Buffer.from([8]), u16(0), Buffer.from([0, 0, 0])])),
+    packet(3, row), packet(4, Buffer.concat([Buffer.from([0xfe, 0, 0]), u16(2), u16(0)]))]);
+    const { out, violations } = everySplit(segments([[1, greeting(caps)], [0, login(caps, 'bob')], [1, OK(2)],
+      [0, Buffer.concat([prepare, exec])], [1, prepOk], [1, answer]]));
+    expect(violations).toEqual([]);
+    expect(out[2]!.mysql.request).toMatchObject({ command: 'COM_STMT_EXECUTE', statementId: 9, query: 'SELECT ? + 1 AS n', params: [41] });
+    expect(out[2]!.mysql.response).toMatchObject({ columns: ['n'], rows: 1, preview: [[42]] });
+    expect(out[2]!.incomplete).toBeUndefined();
+  });
+
   it('keeps the preview to previewRows rows and cuts long values', () => {
     const caps = BASE | CAP.DEPRECATE_EOF;
     const many = [packet(1, Buffer.from([1])), column(2, 'v')];
