@@ -222,7 +222,7 @@ export interface TlsRecordResponse {
 }
 
 /** Every protocol tapwire records. Adding one here without a record module is a compile error. */
-export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres' | 'tls';
+export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres' | 'tls' | 'redis';
 
 /** What every flow carries, whatever its protocol: ids, peers, times, completeness, identity (in the peers). */
 export interface FlowEnvelope {
@@ -351,6 +351,76 @@ export interface TlsEndProcess {
   cgroupId?: number;
 }
 
+/** Redis: one command and its reply, or a message the server pushed (pub/sub). */
+export interface RedisFlow extends FlowEnvelope {
+  protocol: 'redis';
+  /** The command; absent for a pushed message (and for a reply whose command was not seen). */
+  request?: RedisRecordRequest;
+  /** Its reply; absent when none was seen (the record is incomplete, "no-response"). */
+  response?: RedisRecordResponse;
+  /** The connection's RESP version and the MULTI the command was in. */
+  redis?: RedisSessionRecord;
+}
+
+/** A Redis command as sent (RESP array of bulk strings, or an inline command). */
+export interface RedisRecordRequest {
+  /** Capture times of the packets with the command's first and last byte. */
+  start: number;
+  end: number;
+  frames?: [number, number];
+  /** Bytes of the command on the wire, RESP framing included. */
+  size: number;
+  /** The command's first word, upper-case: GET, SET, CLIENT, HELLO. */
+  command: string;
+  /**
+   * The other words, each cut at 512 bytes and at most 63 of them. AUTH's arguments always, and
+   * secrets (HELLO's AUTH pair, a value after a field or key named like a password or token) are
+   * replaced by the redactor's keyed-hash token, unless redaction is off (--no-redact).
+   */
+  args: string[];
+  /** How many arguments there were, when more than `args` holds. */
+  argc?: number;
+  /** The key, for commands that have one (GET's, SET's, the first of DEL's …); redacted never. */
+  key?: string;
+  /** Sent as an inline command (a plain text line), not a RESP array. */
+  inline?: true;
+}
+
+/** A Redis reply, or a pushed pub/sub message. */
+export interface RedisRecordResponse {
+  start: number;
+  end: number;
+  frames?: [number, number];
+  /** Bytes of the reply on the wire; 0 for a command queued in MULTI (its result is inside EXEC's reply). */
+  size: number;
+  /**
+   * The RESP type: "nil" (a null: a cache miss for GET), "simple", "error", "integer", "bulk",
+   * "array", and in RESP3 "map", "set", "push", "double", "boolean", "verbatim", "bignum".
+   * A pushed message is "push" (RESP2's subscribed-mode arrays too).
+   */
+  type: string;
+  /** The value as text, cut at 256 characters: strings as they are, numbers as digits, aggregates as a list. */
+  value?: string;
+  /** Elements of an aggregate (maps: pairs), or a bulk string's length in bytes. */
+  length?: number;
+  /** An error reply's message: "ERR unknown command …", "WRONGTYPE …". */
+  error?: string;
+  /** A pushed message: its channel, the pattern it matched (PSUBSCRIBE), and the message (cut at 256 characters). */
+  channel?: string;
+  pattern?: string;
+  message?: string;
+}
+
+/** Redis facts beyond the halves. */
+export interface RedisSessionRecord {
+  /** The RESP version when the reply came: 3 after a successful HELLO 3, else 2. */
+  resp: 2 | 3;
+  /** Commands sent between MULTI and EXEC or DISCARD share this number (1, 2 … per connection), MULTI and EXEC included. */
+  transaction?: number;
+  /** The command was queued (QUEUED): its response is its element of EXEC's reply. */
+  queued?: true;
+}
+
 /** An HTTP/2 stream or connection error that ended the exchange. */
 export interface StreamErrorRecord {
   /** RFC 9113 §7 name: CANCEL, REFUSED_STREAM, PROTOCOL_ERROR … */
@@ -381,7 +451,7 @@ export interface PgSessionRecord {
 }
 
 /** One flow: the envelope and the part its `protocol` names. */
-export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow | TlsFlow;
+export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow | TlsFlow | RedisFlow;
 
 /** The record type of one protocol. */
 export type FlowOf<P extends Protocol> = Extract<FlowRecord, { protocol: P }>;
@@ -405,7 +475,7 @@ export function unhandled(p: never): never {
 export function isHttpLike(r: FlowRecord): r is HttpFlowRecord {
   switch (r.protocol) {
     case 'http': case 'http2': case 'grpc': return true;
-    case 'postgres': case 'tls': return false;
+    case 'postgres': case 'tls': case 'redis': return false;
     default: return unhandled(r);
   }
 }

@@ -11,6 +11,8 @@ export { ProtoLoadError, ProtoSchemas, decompressMessage, schemaless, type RawFi
 export { fingerprint } from './postgres/fingerprint.js';
 export type { PgExchange, PgNotice } from './postgres/types.js';
 export type { PgValue } from './postgres/values.js';
+export { secretLooking } from './redis/commands.js';
+export type { RedisExchange } from './redis/types.js';
 export { recognizeUdp } from './recognize.js';
 export * as tlsNames from './tls/names.js';
 export type { TlsExchange } from './tls/types.js';

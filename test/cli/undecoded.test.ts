@@ -87,7 +87,6 @@ describe('analyze says what it saw but did not decode', () => {
       ['arkime/kafka.pcap', '1 connection not decoded (kafka: 1)'],
       ['deepflow/kafka/18-api-versions-v3.pcap', '1 connection not decoded (kafka: 1)'],
       ['zeek/mysql/mysql.pcap', '1 connection not decoded (mysql: 1)'],
-      ['zeek/redis/pubsub.pcap', '4 connections not decoded (redis: 4)'],
       ['suricata-verify/dns/dns-udp-eve-log-answer-only/dns-udp-google.com-a-aaaa-mx.pcap', '3 UDP flows not decoded (dns: 3)'],
     ];
     for (const [file, said] of cases) {

@@ -14,9 +14,9 @@ const goldens: FlowRecord[] = (readdirSync('test/golden', { recursive: true }) a
 
 describe('record modules (src/flows/protocols/)', () => {
   it('one module per protocol, each under its own name', () => {
-    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres', 'tls']);
+    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres', 'tls', 'redis']);
     for (const p of PROTOCOL_NAMES) expect(RECORDS[p].protocol).toBe(p);
-    expect(moduleFor('redis')).toBeUndefined();
+    expect(moduleFor('memcached')).toBeUndefined();
     expect(moduleFor('toString')).toBeUndefined();
   });
 
@@ -25,8 +25,8 @@ describe('record modules (src/flows/protocols/)', () => {
     for (const r of goldens) {
       const m = recordModule(r);
       expect(m).toBe(RECORDS[r.protocol]);
-      // Exactly one kind of halves: HTTP messages, SQL, or a handshake's hellos (TLS).
-      expect(Number(httpHalves(r)) + Number(sqlHalves(r)) + Number(m.halves === 'handshake'), r.id).toBe(1);
+      // Exactly one kind of halves: HTTP messages, SQL, a handshake's hellos (TLS), or a command and its reply (Redis).
+      expect(Number(httpHalves(r)) + Number(sqlHalves(r)) + Number(m.halves === 'handshake') + Number(m.halves === 'command'), r.id).toBe(1);
       if (httpHalves(r) && r.request) expect(typeof r.request.method, r.id).toBe('string');
       if (sqlHalves(r) && r.request) expect(typeof r.request.message, r.id).toBe('string');
       // Every question has an answer for every record (none throws on a missing half).
@@ -40,10 +40,10 @@ describe('record modules (src/flows/protocols/)', () => {
 
   it('a protocol with no record module fails loudly instead of passing as HTTP', () => {
     const conn: ConnectionInfo = {
-      id: 'c', client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 6379 }, family: 4,
+      id: 'c', client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 11211 }, family: 4,
       startTime: 0, firstFrame: 1, handshakeSeen: false, midStream: true,
     };
-    expect(() => new FlowBuilder({ bodyLimit: 64, frames: true }).build({ protocol: 'redis' }, conn)).toThrow(/no record module for protocol "redis"/);
+    expect(() => new FlowBuilder({ bodyLimit: 64, frames: true }).build({ protocol: 'memcached' }, conn)).toThrow(/no record module for protocol "memcached"/);
   });
 
   it('formats a gRPC status one way', () => {

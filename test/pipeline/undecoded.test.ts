@@ -74,8 +74,6 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
     { name: 'TLS after its handshake (application data records both ways)', segs: conn([[0, appData(16)], [1, appData(32)]]), reason: 'tls', server: '10.0.0.2:443' },
     { name: 'SSH banners', segs: conn([[1, 'SSH-2.0-OpenSSH_9.6\r\n'], [0, 'SSH-2.0-OpenSSH_9.6\r\n']], { serverPort: 22 }), reason: 'ssh', server: '10.0.0.2:22' },
     { name: 'MySQL server greeting', segs: conn([[1, mysqlGreeting()], [0, Buffer.alloc(40, 0x41)]], { serverPort: 3306 }), reason: 'mysql', server: '10.0.0.2:3306' },
-    { name: 'Redis RESP array', segs: conn([[0, '*2\r\n$3\r\nGET\r\n$1\r\nk\r\n'], [1, '$-1\r\n']], { serverPort: 6379 }), reason: 'redis', server: '10.0.0.2:6379' },
-    { name: 'Redis inline command with a RESP reply', segs: conn([[0, 'PING\r\n'], [1, '+PONG\r\n']], { serverPort: 6379 }), reason: 'redis', server: '10.0.0.2:6379' },
     { name: 'Kafka request and response with the same correlation id', segs: conn(kafkaPair().map((b, i) => [i as 0 | 1, b]), { serverPort: 9092 }), reason: 'kafka', server: '10.0.0.2:9092' },
     { name: 'AMQP protocol header', segs: conn([[0, hex('414d515000000901')], [1, Buffer.alloc(30, 1)]], { serverPort: 5672 }), reason: 'amqp', server: '10.0.0.2:5672' },
     {
@@ -183,8 +181,6 @@ describe.skipIf(!PCAPS_PRESENT)('third-party captures tapwire does not decode (.
     ['zeek/mysql/mysql.pcap', { mysql: 1 }, '192.168.0.254:3306'],
     ['arkime/mysql-deny.pcap', { mysql: 1 }, '192.168.1.3:3306'],
     ['deepflow/amqp/amqp1.pcap', { amqp: 2 }, '127.0.0.1:5672'],
-    ['zeek/redis/pubsub.pcap', { redis: 4 }, '127.0.0.1:6379'],
-    ['tcpdump/resp_2_inline.pcap', { redis: 1 }, '127.0.0.1:6379'],
     ['suricata-verify/dns/dns-tcp-multirequest-buffer/dns-tcp-multirequest-buffer.pcap', { dns: 1 }, '10.16.1.1:53'],
     ['zeek/tcp/truncated-header.pcap', { gap: 1 }, '128.3.26.249:25'],
   ];

@@ -4,12 +4,13 @@ import { grpc } from './grpc.js';
 import { http } from './http.js';
 import { http2 } from './http2.js';
 import { postgres } from './postgres.js';
+import { redis } from './redis.js';
 import { tls } from './tls.js';
 
 export type { Problem, RecordModule, Routine } from './module.js';
 
 /** The registry: one record module per protocol. A protocol missing here is a compile error. */
-export const RECORDS: { readonly [P in Protocol]: RecordModule<FlowOf<P>> } = { http, http2, grpc, postgres, tls };
+export const RECORDS: { readonly [P in Protocol]: RecordModule<FlowOf<P>> } = { http, http2, grpc, postgres, tls, redis };
 
 /** Every protocol name, in registry order. */
 export const PROTOCOL_NAMES = Object.keys(RECORDS) as Protocol[];

@@ -25,9 +25,10 @@ export interface RecordModule<F extends FlowRecord = FlowRecord> {
   readonly column: string;
   /**
    * What the halves are: HTTP messages (headers, bodies: HAR, redaction, OpenAPI and header checks
-   * apply), SQL statements and results, or a handshake's hellos (TLS: no message content at all).
+   * apply), SQL statements and results, a handshake's hellos (TLS: no message content at all), or
+   * a command and its typed reply (Redis: no headers, bodies or SQL).
    */
-  readonly halves: 'http' | 'sql' | 'handshake';
+  readonly halves: 'http' | 'sql' | 'handshake' | 'command';
   /** Whether request paths carry parameters as segments (REST paths: N+1 groups them by slug). */
   readonly pathParams: boolean;
   /** The record, from a session's exchange of this protocol: envelope, halves, the protocol's own block. */

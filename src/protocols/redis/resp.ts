@@ -203,9 +203,9 @@ export class RespParser {
     return s.length > this.keep ? s.slice(0, this.keep) : s;
   }
 
-  /** An inline command: the line split on spaces, as the server does (quotes are not read). */
+  /** An inline command: the line split into words as the server splits it (splitWords). */
   private inline(text: string, at: Where, next: number): void {
-    const words = text.split(/[ \t]+/).filter((w) => w.length > 0);
+    const words = splitWords(text);
     if (words.length === 0) {
       // An empty line between commands: not a message.
       this.msg = undefined;
@@ -254,6 +254,52 @@ export class RespParser {
     m.endFrame = at.frame;
     this.out(m);
   }
+}
+
+/**
+ * Words of an inline command as Redis's sdssplitargs reads them: blanks separate; "double quotes"
+ * take \\n \\r \\t \\b \\a \\xHH and \\ escapes; 'single quotes' take only \\'. An unbalanced
+ * quote makes the server refuse the line; here the rest is one word.
+ */
+export function splitWords(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = line.length;
+  const ESC: Record<string, string> = { n: '\n', r: '\r', t: '\t', b: '\b', a: '\x07' };
+  while (i < n) {
+    while (i < n && (line[i] === ' ' || line[i] === '\t')) i++;
+    if (i >= n) break;
+    let w = '';
+    const q = line[i] === '"' || line[i] === "'" ? line[i++] : '';
+    while (i < n) {
+      const c = line[i]!;
+      if (!q && (c === ' ' || c === '\t')) break;
+      if (q && c === q) {
+        i++;
+        break;
+      }
+      if (q === '"' && c === '\\' && i + 1 < n) {
+        const e = line[i + 1]!;
+        if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(line.slice(i + 2, i + 4))) {
+          w += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
+          i += 4;
+        } else {
+          w += ESC[e] ?? e;
+          i += 2;
+        }
+        continue;
+      }
+      if (q === "'" && c === '\\' && line[i + 1] === "'") {
+        w += "'";
+        i += 2;
+        continue;
+      }
+      w += c;
+      i++;
+    }
+    out.push(w);
+  }
+  return out;
 }
 
 /** A value as text for a preview: strings as they are, numbers as digits, aggregates as JSON-ish lists. */

@@ -1,7 +1,7 @@
 import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import { type ClientView, type Pending, Pairing, type PairingHooks, type PairingLimits, UNPAIRED } from '../pairing.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
-import { keyOf, MESSAGE_KINDS, secretArgs, SUBSCRIBE_KINDS } from './commands.js';
+import { keyOf, MESSAGE_KINDS, secretArgs, secretLooking, SUBSCRIBE_KINDS } from './commands.js';
 import { probeRedis } from './probe.js';
 import { MAX_ITEMS, preview, type RespMessage, RespParser, type RespValue, type Where } from './resp.js';
 import type { RedisCommand, RedisExchange, RedisReply, RedisTransaction } from './types.js';
@@ -46,7 +46,20 @@ export function replyOf(v: RespValue, base: { start: number; end: number; frames
   if (v.type === 'error') r.error = v.str ?? '';
   else if (v.type !== 'nil') r.value = preview(v, VALUE_PREVIEW);
   if (v.length !== undefined) r.length = v.length;
+  const secrets = secretValues(v);
+  if (secrets.length > 0) r.secrets = secrets;
   return r;
+}
+
+/** Strings of an aggregate reply right after a secret-looking name (HGETALL's field/value pairs, CONFIG GET's). */
+function secretValues(v: RespValue): string[] {
+  const out: string[] = [];
+  const items = v.items ?? [];
+  for (let i = 0; i + 1 < items.length; i++) {
+    const name = items[i]!.str, value = items[i + 1]!.str;
+    if (name !== undefined && value !== undefined && secretLooking(name)) out.push(value);
+  }
+  return out;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface RedisReply extends RedisSpan {
   length?: number;
   /** An error reply's message ("ERR unknown command …", "WRONGTYPE …"). */
   error?: string;
+  /** Strings in `value` that follow a secret-looking name (a hash's "password" field): the record module redacts them. */
+  secrets?: string[];
   /** Pub/sub push: the channel (and the pattern it matched), and the message. */
   channel?: string;
   pattern?: string;

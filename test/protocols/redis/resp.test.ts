@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { probeRedis } from '../../../src/protocols/redis/probe.js';
-import { MAX_DEPTH, MAX_ITEMS, MAX_LINE, type RespMessage, RespParser } from '../../../src/protocols/redis/resp.js';
+import { MAX_DEPTH, MAX_ITEMS, MAX_LINE, type RespMessage, RespParser, splitWords } from '../../../src/protocols/redis/resp.js';
 import { cmd, run } from './harness.js';
 
 /** Parses `input` cut into the given chunk sizes (cycled); returns the messages and why it stopped, if it did. */
@@ -127,5 +127,13 @@ describe('Redis probe', () => {
     expect(probeRedis(0, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n'))).toBe('no');
     expect(probeRedis(0, Buffer.from('\x00\x00\x00\x08\x04\xd2\x16\x2f'))).toBe('no');
     expect(probeRedis(1, Buffer.from('220 smtp.example ESMTP\r\n'))).toBe('no');
+  });
+});
+
+describe('inline command words', () => {
+  it('split as the server splits them: blanks, double quotes with escapes, single quotes', () => {
+    expect(splitWords('PUBLISH Foo "Hi there :)"')).toEqual(['PUBLISH', 'Foo', 'Hi there :)']);
+    expect(splitWords(`SET k 'it\\'s' "a\\nb\\x41"`)).toEqual(['SET', 'k', "it's", 'a\nbA']);
+    expect(splitWords('  PING\t ')).toEqual(['PING']);
   });
 });

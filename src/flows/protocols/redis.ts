@@ -1,0 +1,150 @@
+import type { ConnectionInfo } from '../../stream/index.js';
+import type { Exchange, RedisExchange } from '../../protocols/index.js';
+import type { RedisFlow, RedisRecordRequest, RedisRecordResponse, RedisSessionRecord } from '../record.js';
+import { secretLooking } from '../../protocols/index.js';
+import type { RecordModule } from './module.js';
+import { round3, type PartBuilder } from './part.js';
+
+/** Commands that are not work: connection setup, health checks, transaction control. */
+const SETUP = new Set(['PING', 'HELLO', 'AUTH', 'SELECT', 'CLIENT', 'ECHO', 'QUIT', 'RESET', 'COMMAND', 'INFO']);
+const TRANSACTION = new Set(['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH']);
+
+/** A key with its numbers and long hex or base64-ish runs as placeholders: "order:{n}:{n}". */
+export function keyPattern(key: string): string {
+  return key.replace(/[0-9a-f]{16,}|[0-9]+/gi, (m) => (/^\d+$/.test(m) ? '{n}' : '{id}'));
+}
+
+/** The error's code: its first word when upper-case ("ERR", "WRONGTYPE", "NOAUTH"), as Redis sends them. */
+function errorCode(e: string): string {
+  return /^[A-Z]+\b/.exec(e)?.[0] ?? 'ERR';
+}
+
+/** A Redis command and its reply: same envelope, the halves, and the RESP version and transaction. Field order is the contract's. */
+function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): RedisFlow {
+  const x = (tx as RedisExchange).redis;
+  const req = x.request, resp = x.response;
+  const start = req?.start ?? resp?.start ?? 0;
+  const end = Math.max(resp?.end ?? req?.end ?? start, start);
+  const r: RedisFlow = {
+    id: `${conn.id}-${n}`, protocol: 'redis', connectionId: conn.id,
+    src: conn.client, dst: conn.server,
+    start, end, durationMs: round3((end - start) * 1000),
+  };
+  if (req) {
+    const out = { start: req.start, end: req.end } as RedisRecordRequest;
+    if (b.opts.frames) out.frames = req.frames;
+    out.size = req.size;
+    out.command = req.command;
+    const red = b.opts.redactor;
+    const secret = new Set(req.secrets ?? []);
+    out.args = red && secret.size > 0 ? req.args.map((a, i) => (secret.has(i) ? red.token(a) : a)) : req.args;
+    if (req.argc > req.args.length) out.argc = req.argc;
+    if (req.key !== undefined) out.key = red && secret.has(0) ? red.token(req.key) : req.key;
+    if (req.inline) out.inline = true;
+    r.request = out;
+  }
+  if (resp) {
+    const out: RedisRecordResponse = { start: resp.start, end: resp.end, size: resp.size, type: resp.type };
+    if (b.opts.frames) out.frames = resp.frames;
+    out.size = resp.size;
+    out.type = resp.type;
+    if (resp.value !== undefined) out.value = redactValue(resp.value, resp.secrets, req?.key, b);
+    if (resp.length !== undefined) out.length = resp.length;
+    if (resp.error !== undefined) out.error = resp.error;
+    if (resp.channel !== undefined) out.channel = resp.channel;
+    if (resp.pattern !== undefined) out.pattern = resp.pattern;
+    if (resp.message !== undefined) out.message = resp.message;
+    r.response = out;
+  }
+  const own: RedisSessionRecord = { resp: x.resp };
+  if (x.transaction !== undefined) own.transaction = x.transaction;
+  if (x.queued) own.queued = true;
+  r.redis = own;
+  if (tx.incomplete) {
+    r.incomplete = true;
+    r.incompleteReason = tx.incomplete;
+  }
+  return r;
+}
+
+/**
+ * A reply's value with its secrets as keyed-hash tokens: the whole value when the key is named like
+ * a secret (GET api_token), else each string that followed a secret-looking name in an aggregate.
+ */
+function redactValue(value: string, secrets: string[] | undefined, key: string | undefined, b: PartBuilder): string {
+  const red = b.opts.redactor;
+  if (!red) return value;
+  if (key !== undefined && secretLooking(key)) return red.token(value);
+  let out = value;
+  for (const s of secrets ?? []) out = out.split(JSON.stringify(s)).join(JSON.stringify(red.token(s)));
+  return out;
+}
+
+function callText(r: RedisFlow): string | undefined {
+  const q = r.request;
+  if (!q) return r.response?.channel !== undefined ? `PUSH ${r.response.channel}` : undefined;
+  const s = [q.command, ...q.args].join(' ');
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+}
+
+/** Redis (RESP2 and RESP3): a call is a command, keyed by its name, key and arguments. */
+export const redis: RecordModule<RedisFlow> = {
+  protocol: 'redis',
+  title: 'Redis',
+  column: 'redis',
+  halves: 'command',
+  pathParams: false,
+  build,
+  operation(r) {
+    const q = r.request;
+    if (!q) return undefined;
+    return q.key !== undefined ? `${q.command} ${keyPattern(q.key)}` : q.command;
+  },
+  callKey(r, dst) {
+    const q = r.request;
+    return q ? `redis ${dst} ${q.command} ${JSON.stringify(q.args)}` : undefined;
+  },
+  answer: (r) => {
+    const p = r.response!;
+    return [p.type, p.value, p.error];
+  },
+  callName: (r, server, named) => `redis ${callText(r) ?? '?'}${named ? ` on ${server}` : ''}`,
+  operationName: (op) => `redis ${op}`,
+  failed: (r) => r.response?.type === 'error',
+  problem(r, dst) {
+    const e = r.response?.error;
+    if (e === undefined) return undefined;
+    const code = errorCode(e);
+    return { key: `redis ${dst} ${code}`, label: `Redis ${code} (${e})`, clientError: false };
+  },
+  routine(r) {
+    const c = r.request?.command ?? '';
+    return TRANSACTION.has(c) ? 'transaction-control' : SETUP.has(c) ? 'health-check' : undefined;
+  },
+  repeatDetail: (r) => ` with arguments ${JSON.stringify(r.request?.args ?? [])}`,
+  outcome(r) {
+    const e = r.response?.error;
+    return { label: r.response ? (e !== undefined ? errorCode(e) : 'ok') : 'no-response', error: e !== undefined };
+  },
+  rowCall: callText,
+  rowStatus(r) {
+    const s = r.response;
+    return s?.error !== undefined ? errorCode(s.error) : s?.type;
+  },
+  table(r) {
+    const q = r.request, s = r.response;
+    const notes: string[] = [];
+    if (s?.error !== undefined) notes.push(s.error);
+    else if (s?.message !== undefined) notes.push(s.message);
+    else if (s?.value !== undefined) notes.push(s.value.length > 60 ? `${s.value.slice(0, 60)}…` : s.value);
+    if (r.redis?.transaction !== undefined) notes.push(`MULTI #${r.redis.transaction}`);
+    return {
+      method: (q?.command ?? 'PUSH').slice(0, 7),
+      status: s?.error !== undefined ? errorCode(s.error) : s?.type ?? '-',
+      what: q ? (q.key ?? q.args.join(' ')) : (s?.channel ?? ''),
+      notes,
+      tail: [],
+    };
+  },
+  filterVariables: {},
+};
