@@ -84,14 +84,21 @@ describe('CgroupResolver over a directory tree', () => {
     expect(r.counters.walks).toBe(1);
   });
 
-  it('a cgroup made after a walk is found by the next one, not before rescanMs', () => {
+  it('an id below the last walk\'s largest waits rescanMs for another walk; one above it is walked for at once (a newer cgroup)', () => {
     const r = new CgroupResolver({ root, procRoot: proc, rescanMs: 60_000 });
     r.resolve(1, undefined); // a walk that finds nothing with inode 1
-    mkdirSync(join(root, `system.slice/docker-${ID}.scope`));
-    const late = statSync(join(root, `system.slice/docker-${ID}.scope`)).ino;
-    expect(r.resolve(late)).toEqual({});
-    expect(r.counters.unresolved).toBe(2);
+    expect(r.counters.walks).toBe(1);
+    expect(r.resolve(2)).toEqual({});
+    expect(r.counters.walks).toBe(1);
+    // Higher than any inode walked: made since, so looked for at once.
+    const max = Math.max(...[rel, 'system.slice/ssh.service', '/'].map((d) => statSync(join(root, d)).ino));
+    expect(r.resolve(max + 1_000_000)).toEqual({});
+    expect(r.counters.walks).toBe(2);
+    // And not again for the same id, until rescanMs.
+    expect(r.resolve(max + 1_000_000)).toEqual({});
+    expect(r.counters.walks).toBe(2);
     const again = new CgroupResolver({ root, procRoot: proc, rescanMs: 0 });
-    expect(again.resolve(late)).toEqual({ containerId: ID });
+    mkdirSync(join(root, `system.slice/docker-${ID}.scope`));
+    expect(again.resolve(statSync(join(root, `system.slice/docker-${ID}.scope`)).ino)).toEqual({ containerId: ID });
   });
 });

@@ -50,6 +50,8 @@ export class CgroupResolver {
   private readonly known = new Map<number, ContainerRef>();
   private byInode: Map<number, string> | undefined;
   private walkedAt = -Infinity;
+  /** The largest cgroup id the last walk met. */
+  private walkedMax = -Infinity;
 
   constructor(o: CgroupResolverOptions = {}) {
     this.procRoot = o.procRoot ?? '/proc';
@@ -98,10 +100,14 @@ export class CgroupResolver {
   private fromWalk(cgroupId: number): string | undefined {
     if (this.root === undefined) return undefined;
     const now = performance.now();
-    if (!this.byInode?.has(cgroupId) && now - this.walkedAt >= this.rescanMs) {
+    // A cgroup id above every one the last walk met belongs to a cgroup made since (kernfs gives
+    // ids in increasing order): walk again at once, or a container started within rescanMs of the
+    // last walk, whose process has already exited, would stay unnamed.
+    if (!this.byInode?.has(cgroupId) && (now - this.walkedAt >= this.rescanMs || cgroupId > this.walkedMax)) {
       this.walkedAt = now;
       this.counters.walks++;
       this.byInode = walk(this.root, this.maxWalk);
+      this.walkedMax = Math.max(cgroupId, ...this.byInode.keys());
     }
     return this.byInode?.get(cgroupId);
   }
