@@ -12,6 +12,8 @@ export const ARG_KEEP = 512;
 export const VALUE_PREVIEW = 256;
 /** Commands queued in one MULTI held until its EXEC; past it they are reported with their QUEUED reply. */
 export const MAX_QUEUED = 1000;
+/** Bytes held while resuming after a loss, until the probe can say whether a message starts there. */
+export const MAX_HELD = 512;
 
 export const REDIS_LIMITS: PairingLimits = { maxPendingRequests: 1000, maxPendingBytes: 16 * 1024 * 1024, maxUnparsed: 1000 };
 
@@ -89,6 +91,8 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
   /** Channels and patterns subscribed to (RESP2: pushes are plain arrays while this is above 0). */
   private subscribed = 0;
   private ended = false;
+  /** Per direction, while resuming: the start of a segment the probe could not judge yet. */
+  private readonly pending: [{ bytes: Buffer; meta: StreamMeta } | undefined, { bytes: Buffer; meta: StreamMeta } | undefined] = [undefined, undefined];
   /** Commands already reported (a queued one leaves the pairing before it is). */
   private readonly emitted = new WeakSet<P>();
 
@@ -134,16 +138,32 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
     if (this.ended) return;
     if (dir === 0) this.pairing.client(meta.offset + bytes.length, meta.peerAck);
     const parser = this.parsers[dir];
+    let held: { bytes: Buffer; meta: StreamMeta } | undefined;
     if (this.lost[dir]) {
-      // Resume only where a segment starts like a message of this direction.
-      const p = probeRedis(dir, bytes);
+      // Resume only where a segment starts like a message of this direction; a start cut short
+      // (the probe wants more) waits for the next segment, up to the probe's line limit.
+      held = this.pending[dir];
+      this.pending[dir] = undefined;
+      const p = probeRedis(dir, held ? Buffer.concat([held.bytes, bytes]) : bytes);
+      if (p === 'more' && (held?.bytes.length ?? 0) + bytes.length < MAX_HELD) {
+        // Copied: the view must not outlive the packet buffer it points into.
+        this.pending[dir] = held ? { bytes: Buffer.concat([held.bytes, bytes]), meta: held.meta } : { bytes: Buffer.from(bytes), meta: { ...meta } };
+        return;
+      }
       if (p !== 'match') {
-        if (dir === 0) this.pairing.hide(meta.offset, meta.peerAck);
+        if (dir === 0) this.pairing.hide(held?.meta.offset ?? meta.offset, held?.meta.peerAck ?? meta.peerAck);
         return;
       }
       this.lost[dir] = false;
       parser.reset();
     }
+    if (held) this.feed(dir, held.bytes, held.meta);
+    this.feed(dir, bytes, meta);
+  }
+
+  private feed(dir: Dir, bytes: Buffer, meta: StreamMeta): void {
+    if (this.lost[dir]) return;
+    const parser = this.parsers[dir];
     const w = this.where;
     w.time = meta.time;
     w.frame = meta.frame;
@@ -159,6 +179,7 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
   gap(dir: Dir, _length: number, meta: StreamMeta): void {
     if (this.ended) return;
     if (dir === 0) this.pairing.client(meta.offset + _length, meta.peerAck);
+    this.pending[dir] = undefined;
     const idle = this.parsers[dir].idle() && !this.lost[dir];
     this.loss(dir, this.parsers[dir].partialOff() >= 0 ? this.parsers[dir].partialOff() : meta.offset, meta.peerAck, idle);
   }

@@ -4,7 +4,7 @@ import { RedisSession } from '../../../src/protocols/redis/session.js';
 import type { RedisExchange } from '../../../src/protocols/redis/types.js';
 
 /** One step of a conversation: which direction sent which bytes. */
-export type Step = [0 | 1, string | Buffer];
+export type Step = [0 | 1, string | Buffer | { gap: number }];
 
 export interface Run {
   out: RedisExchange[];
@@ -34,6 +34,11 @@ export function run(steps: Step[], cut = -1): Run {
   const off = [0, 0];
   let frame = 1;
   for (const [dir, data] of steps) {
+    if (typeof data === 'object' && !Buffer.isBuffer(data)) {
+      s.gap(dir, data.gap, { time: frame / 1000, frame, offset: off[dir]!, peerAck: off[1 - dir]! });
+      off[dir]! += data.gap;
+      continue;
+    }
     const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
     const parts = cut < 0 || cut >= b.length || cut === 0 ? [b] : [b.subarray(0, cut), b.subarray(cut)];
     for (const p of parts) {
@@ -49,7 +54,7 @@ export function run(steps: Step[], cut = -1): Run {
 /** The same conversation cut at every byte gives the same exchanges as whole (times and frames aside). */
 export function everySplit(steps: Step[]): Run {
   const whole = run(steps);
-  const longest = Math.max(...steps.map(([, d]) => d.length));
+  const longest = Math.max(...steps.map(([, d]) => (typeof d === 'object' && !Buffer.isBuffer(d) ? 0 : d.length)));
   const strip = (r: Run) => JSON.stringify(r, (k, v) => (k === 'start' || k === 'end' || k === 'frames' ? undefined : v));
   for (let k = 1; k < longest; k++) {
     const got = run(steps, k);

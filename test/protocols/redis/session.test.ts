@@ -137,4 +137,26 @@ describe('Redis session', () => {
     const a = r.out.find((e) => e.redis.request?.key === 'a');
     expect(a?.incomplete).toBeDefined();
   });
+
+  it('a reply lost in a capture gap: its command says so, the replies after it still pair (by acknowledgements)', () => {
+    const r = everySplit([
+      [0, cmd('GET', 'a')], [1, '$1\r\na\r\n'],
+      [0, cmd('GET', 'b')], [1, { gap: 7 }],
+      [0, cmd('GET', 'c')], [1, '$1\r\nc\r\n'],
+    ]);
+    expect(r.out.map((e) => [e.redis.request?.key, e.redis.response?.value, e.incomplete])).toEqual([
+      ['a', 'a', undefined], ['b', undefined, 'response-lost-in-gap'], ['c', 'c', undefined],
+    ]);
+  });
+
+  it('a command lost in a capture gap: its reply is not given to the next command', () => {
+    const r = run([
+      [0, cmd('GET', 'a')], [1, '$1\r\na\r\n'],
+      [0, { gap: 20 }], [1, '$1\r\nb\r\n'],
+      [0, cmd('GET', 'c')], [1, '$1\r\nc\r\n'],
+    ]);
+    const c = r.out.find((e) => e.redis.request?.key === 'c')!;
+    expect(c.redis.response?.value).toBe('c');
+    expect(r.out.some((e) => e.redis.request?.key !== undefined && e.redis.request.key !== e.redis.response?.value && e.redis.response !== undefined)).toBe(false);
+  });
 });
