@@ -24,7 +24,7 @@ PG_PORT=${DEMO_PG_PORT:-5432}
 
 die() { echo "record-pcaps: $*" >&2; exit 1; }
 
-GROUPS_ALL="http1 demo http2 grpc postgres verify loss tls"
+GROUPS_ALL="http1 demo http2 grpc postgres verify loss tls redis mysql"
 ONLY=${ONLY:-all}
 for g in ${ONLY//,/ }; do
   [ "$g" = all ] || [[ " $GROUPS_ALL " == *" $g "* ]] || die "ONLY=$ONLY: unknown group '$g' (groups: $GROUPS_ALL)"
@@ -145,6 +145,24 @@ if want postgres; then
   mkdir -p pcaps/postgres
   rm -f pcaps/postgres/*.pcap.tmp
   PGBIN=$PGBIN run node scripts/record/postgres.mjs pcaps/postgres
+fi
+
+# ---- Redis fixtures (pcaps/redis/*.pcap, see scripts/record/redis.mjs) --------------------------
+# Debian's redis-server, one throwaway server per capture on 127.0.0.1.
+if want redis; then
+  command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || die "missing redis-server/redis-cli (apt-get install -y redis-server redis-tools)"
+  mkdir -p pcaps/redis
+  rm -f pcaps/redis/*.pcap.tmp
+  run node scripts/record/redis.mjs pcaps/redis
+fi
+
+# ---- MySQL fixtures (pcaps/mysql/*.pcap, see scripts/record/mysql.mjs) --------------------------
+# Debian's mariadbd in a throwaway data dir, a user with a real password.
+if want mysql; then
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || die "missing mariadbd (apt-get install -y mariadb-server mariadb-client)"
+  mkdir -p pcaps/mysql
+  rm -f pcaps/mysql/*.pcap.tmp
+  run node scripts/record/mysql.mjs pcaps/mysql
 fi
 
 # ---- loss and reordering captures (pcaps/loss/*.pcap, see scripts/record/loss.mjs) --------------
