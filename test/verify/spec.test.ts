@@ -65,7 +65,7 @@ describe('spec errors name the file, the field and what was wrong', () => {
   it('a bad selector gives the character where it goes wrong', () => {
     const sel = (s: string) => errorOf(check(`select: '${s}'\nexpect: { count: { atMost: 1 } }`)).message;
     expect(sel('http[pth="/x"]')).toMatch(/^bad\.yaml: checks\[0\]\.select: bad selector 'http\[pth="\/x"\]' at character 6: unknown key "pth" \(keys: service, client, method, path/);
-    expect(sel('htp[path="/x"]')).toMatch(/at character 1: unknown protocol "htp" \(expected http, http2, grpc, postgres, tls or \*\)/);
+    expect(sel('htp[path="/x"]')).toMatch(/at character 1: unknown protocol "htp" \(expected http, http2, grpc, postgres, tls, redis or \*\)/);
     expect(sel('http[path="/x"')).toMatch(/at character 15: missing "\]"/);
     expect(sel('http[path="/x]')).toMatch(/at character 11: unterminated double-quoted value/);
     expect(sel('http[status=abc]')).toMatch(/at character 13: "abc" is not a status test/);

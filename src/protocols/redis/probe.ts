@@ -44,7 +44,7 @@ function classify(b: Buffer): Side {
 function inline(line: string): Side {
   const word = line.split(/[ \t]+/)[0] ?? '';
   // "GET / HTTP/1.1" is HTTP's (http1 probes first; this keeps the answer right on its own).
-  return INLINE.has(word.toUpperCase()) && /^[\x20-\x7e]*$/.test(line) && !/ HTTP\/\d/.test(line) ? 'client' : 'no';
+  return INLINE.has(word.toUpperCase()) && /^[\x20-\x7e]*$/.test(line) && !/HTTP\/\d/.test(line) ? 'client' : 'no';
 }
 
 /**

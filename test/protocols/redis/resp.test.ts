@@ -125,6 +125,8 @@ describe('Redis probe', () => {
     expect(probeRedis(1, Buffer.from('%7\r\n$6\r\nserver'))).toBe('match');
     expect(probeRedis(0, Buffer.from('*1\r'))).toBe('more');
     expect(probeRedis(0, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n'))).toBe('no');
+    // A malformed HTTP request line (zeek/http/methods.pcap) is not a Redis inline GET either.
+    expect(probeRedis(0, Buffer.from('GET /HTTP/1.1\r\nHost: x\r\n'))).toBe('no');
     expect(probeRedis(0, Buffer.from('\x00\x00\x00\x08\x04\xd2\x16\x2f'))).toBe('no');
     expect(probeRedis(1, Buffer.from('220 smtp.example ESMTP\r\n'))).toBe('no');
   });
