@@ -1,9 +1,10 @@
+import { collapsePlaceholders, isDigit } from '../sql-tokens.js';
 import { skipQuoted } from './statements.js';
 
 /**
  * A normalised query fingerprint, with PostgreSQL's normalisation (src/protocols/postgres/
- * fingerprint.ts; a protocol folder may not import another's, so the idea is restated here for
- * MySQL's lexer): two statements that differ only in literals share it, which is what N+1,
+ * fingerprint.ts; the lexer is MySQL's own, the placeholder collapsing shared through
+ * ../sql-tokens.ts): two statements that differ only in literals share it, which is what N+1,
  * redundant-call and unparameterised-SQL detection group on.
  *
  * - string ('…', "…" — a string in MySQL's default SQL mode), hex (X'…', 0x…), bit (b'…') and number
@@ -80,7 +81,7 @@ export function fingerprint(sql: string): string {
     out.push(c);
     i++;
   }
-  return join(collapse(out));
+  return join(collapsePlaceholders(out));
 }
 
 const OP_CHARS = '+-*/<>=~!@%^&|:';
@@ -95,27 +96,6 @@ function join(t: string[]): string {
     s += glue ? tok : ` ${tok}`;
   }
   return s;
-}
-
-/** A parenthesised list of only placeholders becomes `(?)`; repeated `(?), (?)` tuples become one. */
-function collapse(t: string[]): string[] {
-  const out: string[] = [];
-  for (const tok of t) {
-    out.push(tok);
-    if (tok !== ')') continue;
-    const open = out.lastIndexOf('(');
-    if (open < 0) continue;
-    const inner = out.slice(open + 1, out.length - 1);
-    if (inner.length > 1 && inner.every((x, i) => (i % 2 === 0 ? x === '?' : x === ','))) out.splice(open + 1, inner.length, '?');
-    const m = out.length;
-    if (m >= 7 && out[m - 1] === ')' && out[m - 2] === '?' && out[m - 3] === '(' && out[m - 4] === ','
-      && out[m - 5] === ')' && out[m - 6] === '?' && out[m - 7] === '(') out.length -= 4;
-  }
-  return out;
-}
-
-function isDigit(c: string | undefined): boolean {
-  return c !== undefined && c >= '0' && c <= '9';
 }
 
 function isIdentStart(c: string): boolean {

@@ -9,6 +9,7 @@
  *
  * It is a lexer, not a parser: it never fails, whatever the input.
  */
+import { collapsePlaceholders, isDigit } from '../sql-tokens.js';
 export function fingerprint(sql: string): string {
   const out: string[] = [];
   const n = sql.length;
@@ -119,7 +120,7 @@ export function fingerprint(sql: string): string {
     push(c);
     i++;
   }
-  return join(collapse(out));
+  return join(collapsePlaceholders(out));
 }
 
 const OP_CHARS = '+-*/<>=~!@#%^&|`';
@@ -135,27 +136,6 @@ function join(t: string[]): string {
     s += glue ? tok : ` ${tok}`;
   }
   return s;
-}
-
-/** A parenthesised list of only placeholders becomes `(?)`; repeated `(?), (?)` tuples become one. */
-function collapse(t: string[]): string[] {
-  const out: string[] = [];
-  for (const tok of t) {
-    out.push(tok);
-    if (tok !== ')') continue;
-    const open = out.lastIndexOf('(');
-    if (open < 0) continue;
-    const inner = out.slice(open + 1, out.length - 1);
-    if (inner.length > 1 && inner.every((x, i) => (i % 2 === 0 ? x === '?' : x === ','))) out.splice(open + 1, inner.length, '?');
-    const m = out.length;
-    if (m >= 7 && out[m - 1] === ')' && out[m - 2] === '?' && out[m - 3] === '(' && out[m - 4] === ','
-      && out[m - 5] === ')' && out[m - 6] === '?' && out[m - 7] === '(') out.length -= 4;
-  }
-  return out;
-}
-
-function isDigit(c: string | undefined): boolean {
-  return c !== undefined && c >= '0' && c <= '9';
 }
 
 function isIdentStart(c: string): boolean {
