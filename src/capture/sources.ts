@@ -266,8 +266,9 @@ class BothSources implements LiveSource {
       return;
     }
     this.compared[from].first++;
-    // Frame numbers run over the merged stream, as one source's do.
-    this.sink({ ...p, frame: ++this.delivered });
+    // Frame numbers run over the merged stream, as one source's do (each packet is a fresh object of its source's).
+    p.frame = ++this.delivered;
+    this.sink(p);
   }
 
   start(): void {
