@@ -1,5 +1,5 @@
 import { endpoint } from '../common/index.js';
-import { grpcStatusLabel, httpHalves, sqlHalves, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
+import { grpcStatusLabel, httpHalves, recordModule, sqlHalves, type RedisFlow, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
 import type { BoundedFlow } from './flow-bound.js';
 import { flowRow, rowLine } from './rows.js';
 import { iso, plural, scalar, truncatedLines } from './text.js';
@@ -32,6 +32,10 @@ export function flowDetailText(v: BoundedFlow, bodiesAsked: boolean): string {
     if (session) lines.push(`session: ${session}`);
     if (n) lines.push(`notification: NOTIFY from backend pid ${n.pid} on channel ${n.channel}, payload ${JSON.stringify(n.payload)}`);
   }
+  if ('redis' in f && f.redis) {
+    const x = f.redis;
+    lines.push(`session: RESP${x.resp}${x.transaction !== undefined ? `, in transaction (MULTI) #${x.transaction}` : ''}${x.queued ? ', queued: its result came in EXEC\'s reply' : ''}`);
+  }
   const ctx = { payloads: v.payloads, bodiesAsked };
   if (sqlHalves(f)) {
     // A NOTIFY is a message of its own: no statement, no result.
@@ -40,6 +44,8 @@ export function flowDetailText(v: BoundedFlow, bodiesAsked: boolean): string {
     else if (!notify) lines.push('statement: not seen');
     if (f.response) lines.push(...pgResponse(f.response, ctx));
     else if (!notify) lines.push('result: not seen');
+  } else if (recordModule(f).halves === 'command') {
+    lines.push(...commandLines(f as RedisFlow));
   } else if (!httpHalves(f)) {
     // A handshake's hellos (TLS): no headers or bodies; each field as `name: value`.
     const hello = (h: object | undefined, side: string): string[] => (h
@@ -65,7 +71,7 @@ interface Ctx {
 }
 
 const FLOW_KEYS = ['id', 'protocol', 'connectionId', 'src', 'dst', 'start', 'end', 'durationMs', 'connectMs', 'request', 'response', 'incomplete',
-  'incompleteReason', 'upgrade', 'streamId', 'error', 'grpc', 'headersPartial', 'postgres'];
+  'incompleteReason', 'upgrade', 'streamId', 'error', 'grpc', 'headersPartial', 'postgres', 'redis'];
 const HALF_KEYS = ['start', 'end', 'frames', 'size', 'headers', 'trailers', 'bodySize', 'body', 'bodyEncoding', 'bodyTruncated', 'bodyDecodeError', 'messages', 'messagesDropped'];
 const REQUEST_KEYS = [...HALF_KEYS, 'method', 'path', 'version', 'authority', 'scheme'];
 const RESPONSE_KEYS = [...HALF_KEYS, 'status', 'reason', 'version', 'interim', 'grpcStatus', 'grpcMessage'];
@@ -190,6 +196,32 @@ function pgValue(v: PgValue): string {
   if (typeof v !== 'object') return String(v);
   if ('bytes' in v) return `<bytea, ${plural(v.bytes, 'byte')}>`;
   return `<binary, ${plural(v.binary, 'byte')}, type oid ${v.oid}>`;
+}
+
+const COMMAND_KEYS = ['start', 'end', 'frames', 'size', 'command', 'args', 'argc', 'key', 'inline'];
+const REPLY_KEYS = ['start', 'end', 'frames', 'size', 'type', 'value', 'length', 'error', 'channel', 'pattern', 'message'];
+
+/**
+ * A Redis command and its reply: the command as typed (arguments redacted as the record holds them),
+ * the reply's type ("nil" is a cache miss) and bounded value, or the pushed pub/sub message.
+ */
+function commandLines(f: RedisFlow): string[] {
+  const lines: string[] = [];
+  const q = f.request, s = f.response;
+  if (q) {
+    const more = q.argc !== undefined ? ` (${q.argc} arguments, ${q.args.length} kept)` : '';
+    lines.push(`command: ${[q.command, ...q.args].join(' ')}${more}${q.inline ? ', sent inline' : ''}${wire(q)}`);
+    if (q.key !== undefined) lines.push(`  key: ${q.key}`);
+    lines.push(...other(q, COMMAND_KEYS, '  '));
+  } else if (!s || s.type !== 'push') lines.push('command: not seen');
+  if (s) {
+    const what = s.type === 'push'
+      ? `push on ${s.channel ?? '?'}${s.pattern !== undefined ? ` (pattern ${s.pattern})` : ''}: ${JSON.stringify(s.message ?? null)}`
+      : s.error !== undefined ? `error ${JSON.stringify(s.error)}`
+        : `${s.type}${s.type === 'nil' ? ' (no value: a miss)' : ''}${s.length !== undefined ? `, ${plural(s.length, s.type === 'bulk' || s.type === 'verbatim' ? 'byte' : 'element')}` : ''}${s.value !== undefined ? `: ${s.value}` : ''}`;
+    lines.push(`reply: ${what}${wire(s)}`, ...other(s, REPLY_KEYS, '  '));
+  } else lines.push('reply: not seen');
+  return lines;
 }
 
 /** Fields of `o` not in `known`, as `name: value` lines: what a newer record has is shown too. */

@@ -24,7 +24,7 @@ export const TOOLS: readonly AnyTool[] = [
   runAndVerifyTool, analyzeCapture, runHistoryTool, runsTouchingTool, clusterEventsTool, listWorkloads,
 ];
 
-const INSTRUCTIONS = 'tapwire shows what code actually did on the network: decoded HTTP/1, HTTP/2, gRPC and PostgreSQL flows, '
+const INSTRUCTIONS = 'tapwire shows what code actually did on the network: decoded HTTP/1, HTTP/2, gRPC, PostgreSQL, MySQL/MariaDB and Redis flows and TLS handshakes, '
   + 'from a capture file (`capture` argument), a running agent, or a local capture. verify judges them (retries, redundant calls, '
   + 'N+1, secrets forwarded, a spec\'s checks); run_and_verify runs a test command under capture and verifies it. Results are bounded: '
   + 'follow `next` cursors, and get_flow for one flow in full.';

@@ -79,6 +79,24 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     expect(txt).toMatch(/session: user postgres, database shop, application order-service/);
   });
 
+  it('get_flow on Redis: the command, its key, the typed reply (nil is a miss), the transaction, a pub/sub push', async () => {
+    const CAP = 'pcaps/redis/redis-node.pcap';
+    const miss = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'redis && response.type == "nil"') });
+    const m = flowOf(miss.structuredContent.flow, 'redis');
+    expect(text(miss)).toContain(`command: GET ${m.request!.key}; ${m.request!.size} bytes on the wire`);
+    expect(text(miss)).toContain(`  key: ${m.request!.key}`);
+    expect(text(miss)).toMatch(/^reply: nil \(no value: a miss\); 5 bytes on the wire/m);
+    expect(text(miss)).toMatch(/^session: RESP2$/m);
+    const queued = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'redis && record.redis.queued && request.command == "INCR"') });
+    expect(text(queued)).toMatch(/^session: RESP2, in transaction \(MULTI\) #\d+, queued: its result came in EXEC's reply$/m);
+    expect(text(queued)).toMatch(/^reply: integer: 1;/m);
+    const push = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'redis && response.type == "push" && has(response.message)') });
+    const p = flowOf(push.structuredContent.flow, 'redis');
+    expect(text(push)).toContain(`reply: push on ${p.response!.channel}`);
+    expect(text(push)).toContain(JSON.stringify(p.response!.message));
+    expect(text(push)).not.toContain('command: not seen');
+  });
+
   it('get_flow on a gRPC call: each message decoded, the grpc status and trailers', async () => {
     const id = (await t.call('list_flows', { capture: GRPC, limit: 1 })).structuredContent.flows[0].id;
     const r = await t.call('get_flow', { capture: GRPC, id, include_bodies: true });

@@ -24,7 +24,7 @@ const summarySchema = z.object({
 export const analyzeCapture = tool({
   name: 'analyze_capture',
   title: 'Analyze a capture file',
-  description: 'Decodes a pcap or pcapng file (HTTP/1, HTTP/2, gRPC, PostgreSQL): packets, flows, protocols, protocol violations, '
+  description: 'Decodes a pcap or pcapng file (HTTP/1, HTTP/2, gRPC, PostgreSQL, MySQL/MariaDB, Redis, TLS handshakes): packets, flows, protocols, protocol violations, '
     + 'and the first page of flow rows (filtered with a CEL filter). list_flows, get_flow and verify take the same `capture`.',
   input: z.strictObject({ capture: captureArg, filter: pageArgs.filter, limit: pageArgs.limit, cursor: pageArgs.cursor }),
   output: z.object({ capture: z.string(), summary: summarySchema, ...pageShape, truncated: truncationSchema.optional() }),
