@@ -3,7 +3,7 @@ import type { Severity } from './types.js';
 /** Every built-in detector, by the `kind` its findings carry (issue 5). */
 export const DETECTOR_KINDS = [
   'retry', 'redundant-call', 'n-plus-one', 'error-status', 'slow', 'secret-forwarded',
-  'missing-propagation', 'cache', 'unparameterised-sql', 'payload-shape', 'connection-churn',
+  'missing-propagation', 'cache', 'unparameterised-sql', 'payload-shape', 'connection-churn', 'cache-aside',
 ] as const;
 export type DetectorKind = (typeof DETECTOR_KINDS)[number];
 
@@ -27,6 +27,9 @@ export const DETECTOR_DEFAULTS = {
   'unparameterised-sql': { minDistinct: 3 },
   'payload-shape': { minSamples: 2 },
   'connection-churn': { minRequests: 5 },
+  // minKeys/errorKeys: keys written after a miss and never read again, of one pattern with a part that never
+  // repeats (the timestamp in the key). minDbAfterSet/errorDbAfterSet: database calls for a key still fresh.
+  'cache-aside': { minKeys: 3, errorKeys: 10, minDbAfterSet: 2, errorDbAfterSet: 10 },
 } satisfies Record<DetectorKind, Record<string, unknown>>;
 
 export type DetectorThresholds = typeof DETECTOR_DEFAULTS;

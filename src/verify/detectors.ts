@@ -1,5 +1,6 @@
 import type { FlowRecord } from '../flows/index.js';
 import { detectCache } from './cache.js';
+import { detectCacheAside } from './cache-aside.js';
 import { detectConnectionChurn } from './churn.js';
 import { DETECTOR_KINDS, thresholds, type DetectorConfig, type DetectorKind, type DetectorThresholds } from './config.js';
 import { detectContext, type DetectContext } from './context.js';
@@ -29,6 +30,7 @@ const DETECTORS: { [K in DetectorKind]: Detector<K> } = {
   'unparameterised-sql': detectUnparameterisedSql,
   'payload-shape': detectPayloadShape,
   'connection-churn': detectConnectionChurn,
+  'cache-aside': detectCacheAside,
 };
 
 /**
