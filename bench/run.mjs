@@ -28,6 +28,10 @@ const CASES = [
   { name: 'gRPC (grpc-js)', kind: 'grpc', mb: 50, filter: 'grpc', decodeAs: ['-d', 'tcp.port==18910,http2'], record: ['bench/record-grpc.mjs'] },
   // pgbench -M extended on port 18920 (bench/record-pg.mjs); tshark needs to be told it is PostgreSQL.
   { name: 'PostgreSQL (pgbench extended)', kind: 'pgbench', mb: 50, filter: 'pgsql', decodeAs: ['-d', 'tcp.port==18920,pgsql'], record: ['bench/record-pg.mjs'] },
+  // redis-benchmark -P 16 on port 18930 (bench/record-redis.mjs); tshark needs to be told it is RESP.
+  { name: 'Redis (redis-benchmark -P 16)', kind: 'redis', mb: 50, filter: 'resp', decodeAs: ['-d', 'tcp.port==18930,resp'], record: ['bench/record-redis.mjs'] },
+  // mysql2 execute/query and mysqlslap on MariaDB, port 18940 (bench/record-mysql.mjs); tshark needs to be told it is MySQL.
+  { name: 'MySQL (mysql2 + mysqlslap, MariaDB)', kind: 'mysql', mb: 50, filter: 'mysql', decodeAs: ['-d', 'tcp.port==18940,mysql'], record: ['bench/record-mysql.mjs'] },
   // node:https, one request per new connection (scripts/record/tls-load.mjs): handshakes decoded, content counted, nothing decrypted.
   { name: 'TLS handshakes (node:https)', kind: 'tls', mb: 50, filter: 'tls.handshake', record: ['scripts/record/tls-load.mjs'] },
 ].filter((c) => !only || c.kind === only);
@@ -155,7 +159,7 @@ for (const c of CASES) {
   }
   rows.push({
     case: c.name, file, mb: size / 1e6, packets: last.packets, flows: last.flows,
-    pipelineMBs: mbps(size, pipe), cliMBs: mbps(size, wall), packetsPerSec: last.packets / wall, flowsPerSec: last.flows / wall,
+    pipelineMBs: mbps(size, pipe), pipelineFlowsPerSec: median(p.map((x) => x.flows / x.seconds)), cliMBs: mbps(size, wall), packetsPerSec: last.packets / wall, flowsPerSec: last.flows / wall,
     peakRssMB: Math.max(...t.map((x) => x.maxRssBytes)) / 1e6,
     tsharkMBs: tsh ? mbps(size, tsh) : undefined, ratio: tsh ? tsh / wall : undefined,
     tsharkSummaryMBs: tshSum ? mbps(size, tshSum) : undefined, ratioSummary: tshSum ? tshSum / wall : undefined, wallSec: wall,
@@ -176,9 +180,9 @@ if (!quick && !only) {
 
 const f = (x, d = 1) => (x === undefined ? '–' : x.toFixed(d));
 const lines = [
-  `| case | size MB | packets | flows | pipeline MB/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark records MB/s | × | tshark summary MB/s | × | verify s | verify flows/s |`,
-  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} | ${f(r.verifySec, 2)} | ${r.verifyFlowsPerSec === undefined ? '–' : Math.round(r.verifyFlowsPerSec)} |`),
+  `| case | size MB | packets | flows | pipeline MB/s | pipeline flows/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark records MB/s | × | tshark summary MB/s | × | verify s | verify flows/s |`,
+  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${r.pipelineFlowsPerSec === undefined ? '–' : Math.round(r.pipelineFlowsPerSec)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} | ${f(r.verifySec, 2)} | ${r.verifyFlowsPerSec === undefined ? '–' : Math.round(r.verifyFlowsPerSec)} |`),
 ];
 console.log(lines.join('\n'));
 if (against) {
@@ -190,6 +194,6 @@ if (against) {
   ].join('\n'));
 }
 console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
-  + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised; CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
-  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql); × = tshark seconds / tapwire CLI seconds; verify = every built-in detector and causal grouping over the capture's records, after decoding.`);
+  + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised (flows/s: records per second of it); CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
+  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql, Redis with -d tcp.port==18930,resp -Y resp, MySQL with -d tcp.port==18940,mysql -Y mysql); × = tshark seconds / tapwire CLI seconds; verify = every built-in detector and causal grouping over the capture's records, after decoding.`);
 writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, against: against && { ref: against.ref, sha: against.sha }, rows }, null, 2));

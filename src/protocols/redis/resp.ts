@@ -71,6 +71,39 @@ export interface Where {
   peerAck: number;
 }
 
+/** The value a message starts with until it is read (never handed out). */
+const NIL: RespValue = { type: 'nil' };
+
+/** A RESP length ("-1", or up to 10 digits) from bytes b[s, e), or undefined when it is not one. */
+function lengthOf(b: Buffer, s: number, e: number): number | undefined {
+  let i = s;
+  const neg = i < e && b[i] === 0x2d;
+  if (neg) i++;
+  if (i === e || e - i > 10) return undefined;
+  let n = 0;
+  for (; i < e; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return neg ? -n : n;
+}
+
+/** A RESP integer ([+-] digits) from bytes b[s, e), or undefined when it is not one. */
+function integerOf(b: Buffer, s: number, e: number): number | undefined {
+  let i = s;
+  if (i < e && (b[i] === 0x2d || b[i] === 0x2b)) i++;
+  if (i === e) return undefined;
+  for (let j = i; j < e; j++) if (b[j]! < 0x30 || b[j]! > 0x39) return undefined;
+  // Past 15 digits the sum below could round differently from the decimal reading.
+  if (e - i <= 15) {
+    let n = 0;
+    for (let j = i; j < e; j++) n = n * 10 + b[j]! - 0x30;
+    return b[s] === 0x2d ? -n : n;
+  }
+  return Number(b.toString('latin1', s, e));
+}
+
 export class RespParser {
   /** Set once input was malformed: the reason; nothing more is read. */
   broken: string | undefined;
@@ -81,6 +114,8 @@ export class RespParser {
   private bulkKept: Buffer[] = [];
   private bulkKeptLen = 0;
   private bulkValue: RespValue | undefined;
+  /** The kept part of the bulk string being read, when it came whole in one chunk (else in bulkKept). */
+  private bulkStr: string | undefined;
   private readonly bulkEnd = [0, 0];
   private stack: Frame[] = [];
   private msg: RespMessage | undefined;
@@ -111,17 +146,20 @@ export class RespParser {
     while (i < b.length && this.broken === undefined) {
       this.pos = at.offset + i;
       if (this.msg === undefined && this.lineLen === 0 && this.bulkLeft < 0) {
-        this.msg = { value: { type: 'nil' }, off: this.pos, endOff: -1, startTime: at.time, endTime: at.time, startFrame: at.frame, endFrame: at.frame, peerAck: at.peerAck };
+        this.msg = { value: NIL, off: this.pos, endOff: -1, startTime: at.time, endTime: at.time, startFrame: at.frame, endFrame: at.frame, peerAck: at.peerAck };
       }
       if (this.bulkLeft >= 0) {
         const n = Math.min(this.bulkLeft, b.length - i);
         const want = Math.min(n, this.keep - this.bulkKeptLen, Math.max(0, this.bulkLeft - 2));
+        const L = this.bulkLeft;
         if (want > 0) {
-          this.bulkKept.push(b.subarray(i, i + want));
+          // The common case, the kept part of the string whole in this chunk: decoded straight
+          // from the packet, without collecting pieces.
+          if (this.bulkKeptLen === 0 && (want === L - 2 || want === this.keep) && this.bulkValue!.type !== 'verbatim') this.bulkStr = b.toString('utf8', i, i + want);
+          else this.bulkKept.push(b.subarray(i, i + want));
           this.bulkKeptLen += want;
         }
         // The body's last two bytes must be CRLF; they may arrive in another chunk than the body.
-        const L = this.bulkLeft;
         if (L - 2 < n && L >= 2) this.bulkEnd[0] = b[i + L - 2]!;
         if (L - 1 < n) this.bulkEnd[1] = b[i + L - 1]!;
         this.bulkLeft -= n;
@@ -132,14 +170,21 @@ export class RespParser {
       const nl = b.indexOf(10, i);
       const end = nl < 0 ? b.length : nl + 1;
       if (this.lineLen + end - i > MAX_LINE) return this.fail(`line longer than ${MAX_LINE} bytes`);
+      if (nl >= 0 && this.lineLen === 0) {
+        // A whole line in this chunk: read in place.
+        const s = i;
+        i = end;
+        this.onLine(b, s, end, at, i);
+        continue;
+      }
       this.line.push(b.subarray(i, end));
       this.lineLen += end - i;
       i = end;
       if (nl < 0) break;
-      const whole = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line);
+      const whole = Buffer.concat(this.line);
       this.line = [];
       this.lineLen = 0;
-      this.onLine(whole, at, i);
+      this.onLine(whole, 0, whole.length, at, i);
     }
   }
 
@@ -151,6 +196,7 @@ export class RespParser {
     this.bulkKept = [];
     this.bulkKeptLen = 0;
     this.bulkValue = undefined;
+    this.bulkStr = undefined;
     this.stack = [];
     this.msg = undefined;
     this.broken = undefined;
@@ -160,20 +206,24 @@ export class RespParser {
     this.broken = reason;
   }
 
-  private onLine(line: Buffer, at: Where, next: number): void {
+  /** The line `b[s, e)` (its LF included) was read whole; `next` is where the input goes on. */
+  private onLine(b: Buffer, s: number, e: number, at: Where, next: number): void {
     // RESP lines end in CRLF; inline commands may end in a bare LF (redis-cli --pipe sends CRLF).
-    const cr = line.length >= 2 && line[line.length - 2] === 13;
-    const text = line.toString('latin1', 0, line.length - (cr ? 2 : 1));
-    const t = text[0] ?? '';
-    if (this.stack.length === 0 && this.client && t !== '*') return this.inline(text, at, next);
+    const cr = e - s >= 2 && b[e - 2] === 13;
+    const stop = e - (cr ? 2 : 1);
+    const c = s < stop ? b[s]! : -1;
+    if (this.stack.length === 0 && this.client && c !== 0x2a /* * */) return this.inline(b.toString('latin1', s, stop), at, next);
     if (!cr) return this.fail('line does not end in CRLF');
+    const t = c < 0 ? '' : String.fromCharCode(c);
     const type = TYPES[t];
-    if (type === undefined) return this.fail(`unknown type byte 0x${line[0]!.toString(16).padStart(2, '0')}`);
-    const rest = text.slice(1);
+    if (type === undefined) return this.fail(`unknown type byte 0x${b[s]!.toString(16).padStart(2, '0')}`);
     if (AGGREGATES.has(t) || BULKS.has(t)) {
-      if (rest === '?') return this.fail('streamed aggregates and strings (RESP3 "?" length) are not read');
-      if (!/^-?\d{1,10}$/.test(rest)) return this.fail(`bad length "${rest.slice(0, 20)}"`);
-      const n = Number(rest);
+      const n = lengthOf(b, s + 1, stop);
+      if (n === undefined) {
+        const rest = b.toString('latin1', s + 1, stop);
+        if (rest === '?') return this.fail('streamed aggregates and strings (RESP3 "?" length) are not read');
+        return this.fail(`bad length "${rest.slice(0, 20)}"`);
+      }
       if (n === -1) return this.value({ type: 'nil' }, at, next); // RESP2 null bulk string and null array
       if (n < 0 || n > MAX_LENGTH) return this.fail(`bad length ${n}`);
       if (BULKS.has(t)) {
@@ -189,13 +239,18 @@ export class RespParser {
       return;
     }
     const value: RespValue = { type };
-    if (t === ':' || t === '#') {
-      const num = t === '#' ? (rest === 't' ? 1 : rest === 'f' ? 0 : NaN) : Number(rest);
-      if (!Number.isFinite(num) || (t === ':' && !/^[-+]?\d+$/.test(rest))) return this.fail(`bad ${type} "${rest.slice(0, 20)}"`);
+    if (t === ':') {
+      const num = integerOf(b, s + 1, stop);
+      if (num === undefined) return this.fail(`bad ${type} "${b.toString('latin1', s + 1, Math.min(stop, s + 21))}"`);
+      value.num = num;
+    } else if (t === '#') {
+      const rest = b.toString('latin1', s + 1, stop);
+      const num = rest === 't' ? 1 : rest === 'f' ? 0 : NaN;
+      if (!Number.isFinite(num)) return this.fail(`bad ${type} "${rest.slice(0, 20)}"`);
       value.num = num;
     } else if (t === '_') {
-      if (rest !== '') return this.fail('null with content');
-    } else value.str = this.cut(rest);
+      if (stop !== s + 1) return this.fail('null with content');
+    } else value.str = b.toString('latin1', s + 1, Math.min(stop, s + 1 + this.keep));
     this.value(value, at, next);
   }
 
@@ -220,15 +275,19 @@ export class RespParser {
 
   private bulkDone(i: number, at: Where): void {
     const v = this.bulkValue!;
-    const kept = Buffer.concat(this.bulkKept);
+    const kept = this.bulkStr === undefined ? (this.bulkKept.length === 1 ? this.bulkKept[0]! : Buffer.concat(this.bulkKept)) : undefined;
+    const keptLen = this.bulkKeptLen;
+    v.str = this.bulkStr;
+    this.bulkStr = undefined;
     this.bulkKept = [];
     this.bulkKeptLen = 0;
     this.bulkLeft = -1;
     this.bulkValue = undefined;
     if (this.bulkEnd[0] !== 13 || this.bulkEnd[1] !== 10) return this.fail('bulk string does not end in CRLF');
     // A verbatim string starts with its three-letter format and a colon ("txt:").
-    v.str = (v.type === 'verbatim' ? kept.subarray(Math.min(4, kept.length)) : kept).toString('utf8');
-    if (v.length! > kept.length) v.truncated = true;
+    if (kept !== undefined) v.str = (v.type === 'verbatim' ? kept.subarray(Math.min(4, kept.length)) : kept).toString('utf8');
+    else v.str ??= '';
+    if (v.length! > keptLen) v.truncated = true;
     this.value(v, at, i);
   }
 

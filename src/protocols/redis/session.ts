@@ -24,6 +24,8 @@ interface Cmd {
   tx?: number;
   /** The server answered QUEUED: its result is its element of EXEC's reply. */
   queued?: true;
+  /** Already reported (a queued command leaves the pairing before it is). */
+  emitted?: true;
 }
 type P = Pending<Cmd, RedisReply>;
 
@@ -44,19 +46,20 @@ function span(m: RespMessage): { start: number; end: number; frames: [number, nu
 
 /** A value as a reply's type, preview and error. */
 export function replyOf(v: RespValue, base: { start: number; end: number; frames: [number, number]; size: number }): RedisReply {
-  const r: RedisReply = { ...base, type: v.type };
+  const r: RedisReply = { start: base.start, end: base.end, frames: base.frames, size: base.size, type: v.type };
   if (v.type === 'error') r.error = v.str ?? '';
   else if (v.type !== 'nil') r.value = preview(v, VALUE_PREVIEW);
   if (v.length !== undefined) r.length = v.length;
-  const secrets = secretValues(v);
-  if (secrets.length > 0) r.secrets = secrets;
+  if (v.items !== undefined && v.items.length > 1) {
+    const secrets = secretValues(v.items);
+    if (secrets.length > 0) r.secrets = secrets;
+  }
   return r;
 }
 
 /** Strings of an aggregate reply right after a secret-looking name (HGETALL's field/value pairs, CONFIG GET's). */
-function secretValues(v: RespValue): string[] {
+function secretValues(items: RespValue[]): string[] {
   const out: string[] = [];
-  const items = v.items ?? [];
   for (let i = 0; i + 1 < items.length; i++) {
     const name = items[i]!.str, value = items[i + 1]!.str;
     if (name !== undefined && value !== undefined && secretLooking(name)) out.push(value);
@@ -93,8 +96,6 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
   private ended = false;
   /** Per direction, while resuming: the start of a segment the probe could not judge yet. */
   private readonly pending: [{ bytes: Buffer; meta: StreamMeta } | undefined, { bytes: Buffer; meta: StreamMeta } | undefined] = [undefined, undefined];
-  /** Commands already reported (a queued one leaves the pairing before it is). */
-  private readonly emitted = new WeakSet<P>();
 
   constructor(private readonly ctx: SessionContext) {
     const whole = ctx.conn.handshakeSeen && ctx.resync !== true;
@@ -215,7 +216,7 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
     }
     const command = w[0]!.toUpperCase();
     const args = w.slice(1);
-    const cmd: RedisCommand = { ...span(m), command, args, argc: (m.value.length ?? w.length) - 1 };
+    const cmd: RedisCommand = { start: m.startTime, end: m.endTime, frames: [m.startFrame, m.endFrame], size: m.endOff - m.off, command, args, argc: (m.value.length ?? w.length) - 1 };
     const secrets = secretArgs(command, args);
     if (secrets.size > 0) cmd.secrets = [...secrets].sort((a, b) => a - b);
     const key = keyOf(command, args);
@@ -325,8 +326,8 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
   }
 
   private emit(p: P, reason?: string): void {
-    if (this.emitted.has(p)) return;
-    this.emitted.add(p);
+    if (p.request.emitted) return;
+    p.request.emitted = true;
     this.pairing.remove(p);
     const tx: RedisTransaction = { request: p.request.cmd, resp: this.resp };
     if (p.response) tx.response = p.response;
