@@ -1,4 +1,5 @@
 import { httpHalves, sqlHalves, type FlowRecord, type HttpFlowRecord, type RecordRequest, type RecordResponse } from '../../flows/index.js';
+import { cacheOps, keyPattern, type CacheOp } from '../cache-hits.js';
 import { isTransactionControl } from '../calls.js';
 import { DEFAULT_MAX_EVIDENCE, thresholds } from '../config.js';
 import { groupBy } from '../context.js';
@@ -7,7 +8,7 @@ import { attribute, type Attribution } from '../group.js';
 import { findForwardedSecrets } from '../secrets.js';
 import { evidence, type Finding } from '../types.js';
 import { selectFlows } from './selector.js';
-import type { Backoff, Check, Expect, HeaderExpect, MessageExpect, Range, ResponseExpect, Selector, Spec } from './types.js';
+import type { Backoff, CacheExpect, Check, Expect, HeaderExpect, MessageExpect, Range, ResponseExpect, Selector, Spec } from './types.js';
 
 export interface CheckResults {
   findings: Finding[];
@@ -67,6 +68,7 @@ function toFinding(check: Check, f: Failure, max: number): Finding {
 function evaluate(check: Check, env: Env): Outcome[] {
   if (check.noSecretLeaves) return [noSecretLeaves(check.noSecretLeaves, env)];
   if (check.order) return [order(check.order, env)];
+  if (check.cache) return [cache(check.cache, env)];
   const { flows: matched, unknown } = selectFlows(check.select!, env.flows, env.spec.names);
   const x = check.expect!;
   if (matched.length === 0) {
@@ -320,4 +322,60 @@ function noSecretLeaves(x: NonNullable<Check['noSecretLeaves']>, env: Env): Outc
     expected: { service: x.service, allowTo: x.allowTo }, actual: [...routes].map(([route, v]) => ({ route, calls: v.length })),
     evidence: leaks.map((l) => [l.outbound, `credential from the ${l.arrivedIn} of ${l.inbound.id} sent in ${l.sentIn} to ${names.name(l.outbound.dst)}`]),
   };
+}
+
+/**
+ * The hit ratio of Redis reads of keys matching the glob (a nil reply is a miss; src/verify/cache-hits.ts
+ * classifies commands, so this agrees with the cache-aside detector and `tapwire diff`). Reads whose
+ * reply was not seen count neither way: when they could lift the ratio over the minimum, the check
+ * cannot tell. No matching read at all fails: a spec that names a cache expects it to be used.
+ */
+function cache(x: CacheExpect, env: Env): Outcome {
+  const names = env.spec.names;
+  const ops = cacheOps(env.flows).filter((o) => x.service === undefined || names.matches(o.flow.dst, x.service));
+  const reads = ops.filter((o) => o.kind === 'read' && x.match.test(o.key));
+  const known = reads.filter((o) => o.hit !== undefined);
+  const hits = known.filter((o) => o.hit).length;
+  const unseen = reads.length - known.length;
+  const where = `Redis keys matching "${x.key}"${x.service !== undefined ? ` on ${x.service}` : ''}`;
+  const expected = { key: x.key, minHitRatio: x.minHitRatio, ...(x.service !== undefined ? { service: x.service } : {}) };
+  const writes = ops.filter((o) => o.kind === 'write' && x.match.test(o.key));
+  if (known.length === 0) {
+    if (unseen > 0) return { unknown: `${plural(unseen, 'read')} of ${where}, none with its reply seen` };
+    return {
+      assertion: 'cache',
+      what: `no reads of ${where} were seen${writes.length ? ` (${plural(writes.length, 'write')}, never read)` : ''}: the cache this check names was never used${otherReads(ops)}`,
+      expected, actual: { reads: 0, hits: 0, misses: 0, writes: writes.length },
+      evidence: writes.map((o) => [o.flow, `${o.flow.request!.command} ${o.key}: written, never read`]),
+    };
+  }
+  const ratio = hits / known.length;
+  if (ratio >= x.minHitRatio) return undefined;
+  const round = (v: number) => Math.round(v * 1000) / 1000;
+  const actual = { reads: known.length, hits, misses: known.length - hits, hitRatio: round(ratio), writes: writes.length, ...(unseen ? { readsWithoutReply: unseen } : {}) };
+  if ((hits + unseen) / (known.length + unseen) >= x.minHitRatio) {
+    return { unknown: `hit ratio ${round(ratio)} (${hits}/${known.length}) of ${where} is under ${x.minHitRatio}, but ${plural(unseen, 'read')} without a reply seen could make up the difference` };
+  }
+  return {
+    assertion: 'cache',
+    what: `hit ratio ${round(ratio)} (${plural(hits, 'hit')} of ${plural(known.length, 'read')}) of ${where}, where at least ${x.minHitRatio} was expected`,
+    expected, actual, evidence: misses(known),
+  };
+}
+
+/** Each flow with a missed read once (MGET misses several keys in one flow). */
+function misses(reads: CacheOp[]): [FlowRecord, string][] {
+  const by = groupBy(reads.filter((o) => o.hit === false), (o) => o.flow.id);
+  return [...by.values()].map((os) => {
+    const flow = os[0]!.flow;
+    return [flow, `${flow.request!.command} ${os.map((o) => o.key).join(', ')}: miss (${flow.response?.type ?? 'no'} reply)`];
+  });
+}
+
+/** The key patterns that were read, for a check whose glob matched none: most often a typo in it. */
+function otherReads(ops: CacheOp[]): string {
+  const patterns = [...groupBy(ops.filter((o) => o.kind === 'read'), (o) => keyPattern(o.key))].sort((a, b) => b[1].length - a[1].length);
+  if (patterns.length === 0) return ops.length ? '' : ' (no Redis cache commands in the capture)';
+  const shown = patterns.slice(0, 3).map(([p, os]) => `${p} ×${os.length}`).join(', ');
+  return ` (keys read: ${shown}${patterns.length > 3 ? `, and ${patterns.length - 3} more patterns` : ''})`;
 }

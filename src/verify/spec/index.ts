@@ -48,7 +48,7 @@ export function verifyWithSpec(flows: readonly FlowRecord[], spec: Spec | undefi
 
 /**
  * The services a spec is about: the names of its `services:` map, and every service its checks
- * name (`service=` and `client=` in selectors, noSecretLeaves' service), as written: a name, an
+ * name (`service=` and `client=` in selectors, noSecretLeaves' and cache's service), as written: a name, an
  * "ip" or an "ip:port". noSecretLeaves' allowTo is left out: what goes there is allowed anyway.
  */
 export function namedServices(spec: Spec): string[] {
@@ -56,6 +56,7 @@ export function namedServices(spec: Spec): string[] {
   for (const c of spec.checks) {
     for (const sel of [c.select, ...(c.order ?? [])]) for (const t of sel?.tests ?? []) if (t.value !== undefined) out.add(t.value);
     if (c.noSecretLeaves) out.add(c.noSecretLeaves.service);
+    if (c.cache?.service !== undefined) out.add(c.cache.service);
   }
   return [...out];
 }

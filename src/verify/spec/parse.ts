@@ -7,6 +7,7 @@ import { ServiceNames } from '../services.js';
 import { describe as showValue } from './body-json.js';
 import { compileBody } from './body.js';
 import { SpecError } from './errors.js';
+import { redisGlob } from './glob.js';
 import { compileRegex, parseSelector, selectorFromObject, SelectorError, statusTest } from './selector.js';
 import type { Backoff, Check, Expect, HeaderExpect, MessageExpect, Range, ResponseExpect, Selector, Spec } from './types.js';
 
@@ -195,9 +196,9 @@ function build(raw: Raw, ctx: Context, baseDir: string): Spec {
 }
 
 function buildCheck(raw: Raw, at: Seg[], ctx: Context, baseDir: string): Check {
-  const kinds = (['select', 'noSecretLeaves', 'order'] as const).filter((k) => raw[k] !== undefined);
+  const kinds = (['select', 'noSecretLeaves', 'order', 'cache'] as const).filter((k) => raw[k] !== undefined);
   if (kinds.length !== 1) {
-    ctx.fail(at, kinds.length === 0 ? 'needs one of select (with expect), noSecretLeaves or order' : `has ${kinds.join(' and ')}: a check is one of select (with expect), noSecretLeaves or order`);
+    ctx.fail(at, kinds.length === 0 ? 'needs one of select (with expect), noSecretLeaves, order or cache' : `has ${kinds.join(' and ')}: a check is one of select (with expect), noSecretLeaves, order or cache`);
   }
   if (raw.select !== undefined && raw.expect === undefined) ctx.fail([...at, 'select'], 'needs expect: what the selected flows must show');
   if (raw.expect !== undefined && raw.select === undefined) ctx.fail([...at, 'expect'], 'needs select: which flows to expect it of');
@@ -207,6 +208,12 @@ function buildCheck(raw: Raw, at: Seg[], ctx: Context, baseDir: string): Check {
     check.expect = buildExpect(raw.expect as Raw, [...at, 'expect'], ctx, baseDir);
   }
   if (raw.order !== undefined) check.order = (raw.order as unknown[]).map((s, i) => buildSelector(s, [...at, 'order', i], ctx));
+  if (raw.cache !== undefined) {
+    // The schema vouched for the types and the 0..1 bound; the glob's syntax is left.
+    const c = raw.cache as { key: string; minHitRatio: number; service?: string };
+    const match = guarded([...at, 'cache', 'key'], ctx, () => redisGlob(c.key));
+    check.cache = { key: c.key, match, minHitRatio: c.minHitRatio, ...(c.service !== undefined ? { service: c.service } : {}) };
+  }
   if (raw.noSecretLeaves !== undefined) {
     const n = raw.noSecretLeaves;
     check.noSecretLeaves = typeof n === 'string' ? { service: n, allowTo: [] } : { service: (n as Raw).service as string, allowTo: ((n as Raw).allowTo ?? []) as string[] };

@@ -1,6 +1,7 @@
-import { httpHalves, PROTOCOL_NAMES, sqlHalves, type FlowRecord, type HttpFlowRecord, type PgRecordRequest, type RecordRequest, type RecordResponse } from '../../flows/index.js';
+import { httpHalves, PROTOCOL_NAMES, sqlHalves, type FlowRecord, type HttpFlowRecord, type RecordRequest, type RecordResponse, type RedisFlow } from '../../flows/index.js';
 import { globToRegExp, pathTemplate } from '../endpoint.js';
 import type { ServiceNames } from '../services.js';
+import { redisGlob } from './glob.js';
 import type { FieldTest, Pick, Selector, StatusTest } from './types.js';
 
 /**
@@ -11,7 +12,7 @@ import type { FieldTest, Pick, Selector, StatusTest } from './types.js';
 
 /** The protocols a selector may name: every protocol in the record registry. */
 export const PROTOCOLS: readonly string[] = PROTOCOL_NAMES;
-const KEYS = ['service', 'client', 'method', 'path', 'status', 'grpcStatus', 'fingerprint', 'query', 'grpcService', 'grpcMethod'];
+const KEYS = ['service', 'client', 'method', 'path', 'status', 'grpcStatus', 'fingerprint', 'query', 'grpcService', 'grpcMethod', 'redis.command', 'redis.key', 'mysql.query'];
 /** An HTTP field name (RFC 9110 token) after `header.`. */
 const HEADER_KEY = /^header\.[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -39,7 +40,7 @@ export function parseSelector(text: string): Selector {
       if (s.eat(']')) break;
       if (s.done) s.fail('missing "]"');
       const keyAt = s.col;
-      const key = s.take(/header\.[^\s=!<>\],]+|[A-Za-z][A-Za-z0-9]*/y) ?? s.fail(`expected a key (${KEYS.join(', ')}, header.<name>), found "${s.next}"`);
+      const key = s.take(/header\.[^\s=!<>\],]+|[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)?/y) ?? s.fail(`expected a key (${KEYS.join(', ')}, header.<name>), found "${s.next}"`);
       if (fields.some((f) => f.key === key)) s.fail(`${key} is given twice`, keyAt);
       try {
         checkKey(key);
@@ -179,8 +180,19 @@ const onHttpRequest = (f: (q: RecordRequest, r: HttpFlowRecord) => boolean | und
   (httpHalves(r) ? (r.request ? f(r.request, r) : undefined) : false);
 const onHttpResponse = (f: (s: RecordResponse) => boolean | undefined) => (r: FlowRecord) =>
   (httpHalves(r) ? (r.response ? f(r.response) : undefined) : false);
-const onPgRequest = (f: (q: PgRecordRequest) => boolean) => (r: FlowRecord) =>
+/**
+ * What the selectors read of a SQL request, whichever database sent it: the statement, its
+ * fingerprint, and what carried it (PostgreSQL's message, MySQL's command).
+ */
+interface SqlRequest { query?: string; fingerprint?: string; message?: string; command?: string }
+const onSqlRequest = (f: (q: SqlRequest) => boolean) => (r: FlowRecord) =>
   (sqlHalves(r) ? (r.request ? f(r.request) : undefined) : false);
+/**
+ * A test on a Redis command: false for other protocols and for pub/sub pushes (they have no
+ * command), unknown for a reply whose command was not seen.
+ */
+const onRedisRequest = (f: (q: NonNullable<RedisFlow['request']>) => boolean) => (r: FlowRecord) =>
+  (r.protocol !== 'redis' ? false : r.request ? f(r.request) : r.response?.type === 'push' ? false : undefined);
 
 /** Compiles one key=value; throws a plain Error whose message names what is wrong with the value. */
 function fieldTest(key: string, value: string | true): FieldTest {
@@ -202,8 +214,9 @@ function fieldTest(key: string, value: string | true): FieldTest {
     case 'method': {
       const m = value.toUpperCase();
       const http = onHttpRequest((q) => q.method.toUpperCase() === m);
-      const pg = onPgRequest((q) => q.message.toUpperCase() === m);
-      return { key, test: (r) => (sqlHalves(r) ? pg(r) : http(r)) };
+      // PostgreSQL's message (Query, Execute), MySQL's command (COM_QUERY, COM_STMT_EXECUTE).
+      const sql = onSqlRequest((q) => (q.message ?? q.command ?? '').toUpperCase() === m);
+      return { key, test: (r) => (sqlHalves(r) ? sql(r) : http(r)) };
     }
     case 'path': {
       const test = pathMatcher(value);
@@ -222,17 +235,35 @@ function fieldTest(key: string, value: string | true): FieldTest {
       // Fingerprints are lower-case with whitespace folded; so is the glob, and only `*` is special
       // (`?` is the fingerprint's literal placeholder).
       const re = new RegExp(`^${value.trim().replace(/\s+/g, ' ').split('*').map(escapeRe).join('.*')}$`, 'is');
-      return { key, test: onPgRequest((q) => q.fingerprint !== undefined && re.test(q.fingerprint)) };
+      return { key, test: onSqlRequest((q) => q.fingerprint !== undefined && re.test(q.fingerprint)) };
     }
-    case 'query': {
-      const text = value.toLowerCase();
-      return { key, test: onPgRequest((q) => (q.query ?? '').toLowerCase().includes(text)) };
+    case 'query': return { key, test: onSqlRequest(queryTest(value)) };
+    case 'mysql.query': {
+      const test = onSqlRequest(queryTest(value));
+      // Compared as a string: the spec may name MySQL in a build whose registry lacks it (it then matches nothing).
+      return { key, test: (r) => (r.protocol as string) === 'mysql' && test(r) };
+    }
+    case 'redis.command': {
+      // Redis command names are case-insensitive; records carry them upper-case.
+      const re = redisGlob(value, { ignoreCase: true });
+      return { key, test: onRedisRequest((q) => re.test(q.command)) };
+    }
+    case 'redis.key': {
+      // Keys are case-sensitive, as Redis compares them.
+      const re = redisGlob(value);
+      return { key, test: onRedisRequest((q) => q.key !== undefined && re.test(q.key)) };
     }
     // r.grpc comes from the request's path: without the request it is not known.
     case 'grpcService': return { key, test: (r) => r.protocol === 'grpc' && (r.grpc ? r.grpc.service === value : r.request ? false : undefined) };
     case 'grpcMethod': return { key, test: (r) => r.protocol === 'grpc' && (r.grpc ? r.grpc.method === value : r.request ? false : undefined) };
   }
   throw new Error(`unknown key "${key}"`);
+}
+
+/** `query`: the text occurs in the SQL statement, case-insensitively. */
+function queryTest(value: string): (q: SqlRequest) => boolean {
+  const text = value.toLowerCase();
+  return (q) => (q.query ?? '').toLowerCase().includes(text);
 }
 
 /**

@@ -22,7 +22,7 @@ export interface Spec {
   checks: Check[];
 }
 
-/** One entry of `checks:`. Exactly one of select (with expect), noSecretLeaves and order is set. */
+/** One entry of `checks:`. Exactly one of select (with expect), noSecretLeaves, order and cache is set. */
 export interface Check {
   name: string;
   severity: Severity;
@@ -32,13 +32,25 @@ export interface Check {
   expect?: Expect;
   noSecretLeaves?: { service: string; allowTo: string[] };
   order?: Selector[];
+  cache?: CacheExpect;
+}
+
+/** `cache:`: the hit ratio of Redis reads whose key matches a glob must reach a minimum. */
+export interface CacheExpect {
+  /** The key glob as written (Redis's KEYS syntax: glob.ts), and compiled. */
+  key: string;
+  match: RegExp;
+  /** 0 to 1: hits over reads whose outcome was seen. */
+  minHitRatio: number;
+  /** The Redis server, as written (a name from `services:` or an address); any server when absent. */
+  service?: string;
 }
 
 /** Which flows a check is about: a protocol, field tests, and optionally one of the matches. */
 export interface Selector {
   /** The selector as written (string form) or rendered (object form), for summaries. */
   text: string;
-  /** http (HTTP/1.x), http2, grpc, postgres; undefined for `*`. */
+  /** A registered protocol: http (HTTP/1.x), http2, grpc, postgres, tls, redis, mysql; undefined for `*`. */
   protocol?: string;
   tests: FieldTest[];
   pick?: Pick;
