@@ -41,7 +41,7 @@ export function detectCacheAside(flows: readonly FlowRecord[], ctx: DetectContex
     out.push({
       kind: 'cache-aside', severity: 'info',
       summary: `cache-aside on ${pattern}: hit ratio ${percent(s.hitRatio)} (${s.hits} of ${s.reads} reads); ${fills.length} fill${fills.length === 1 ? '' : 's'} (miss → database → SET), ${served.length} request${served.length === 1 ? '' : 's'} answered from the cache with no database call`,
-      evidence: [...fills.slice(0, 1).flat().map((r, i) => evidence(r, i === 0 ? 'first fill: the miss' : 'first fill')), ...served.slice(0, 1).map((r) => evidence(r, 'a hit with no database call'))],
+      evidence: [...fillEvidence(fills[0]!), ...served.slice(0, 1).map((r) => evidence(r, 'a hit, in a request with no database call'))],
       details: { cause: 'hit-ratio', pattern, ...inboundDetails(s, fills, served) },
     });
   }
@@ -50,6 +50,11 @@ export function detectCacheAside(flows: readonly FlowRecord[], ctx: DetectContex
 
 function inboundDetails(s: CacheKeyStats, fills: FlowRecord[][] | undefined, served: FlowRecord[] | undefined): Record<string, unknown> {
   return { reads: s.reads, hits: s.hits, misses: s.misses, sets: s.sets, hitRatio: s.hitRatio, fills: fills?.length ?? 0, servedFromCache: served?.length ?? 0 };
+}
+
+/** The first fill, step by step: the miss, the database calls, the SET. */
+function fillEvidence(seq: readonly FlowRecord[]): Evidence[] {
+  return seq.map((r, i) => evidence(r, i === 0 ? 'a miss' : i === seq.length - 1 ? 'the SET that fills the cache' : 'the database call on the miss'));
 }
 
 const percent = (x: number | undefined) => (x === undefined ? 'n/a' : `${Math.round(x * 100)}%`);
@@ -85,7 +90,7 @@ function neverRead(ops: readonly CacheOp[], ctx: DetectContext, t: DetectorThres
     if (named.neverRepeating.length === 0) continue;
     const server = lists[0]![0]!.server;
     const n = lists.length;
-    const ev: Evidence[] = lists.flatMap((l) => l.map((o) => evidence(o.flow, `${o.kind === 'read' ? 'read, a miss' : 'write'}: ${o.key}`)));
+    const ev: Evidence[] = lists.flatMap((l) => l.map((o) => evidence(o.flow, `${o.flow.request!.command} ${o.key}${o.kind === 'read' ? ': a miss' : ''}`)));
     out.push({
       kind: 'cache-aside', severity: n >= t.errorKeys ? 'error' : 'warning',
       summary: `${n} cache keys of pattern ${named.pattern} on ${ctx.names.name(lists[0]![0]!.flow.dst)} were written after a miss and never read again: ${named.neverRepeating.join(' and ')} in the key never repeats, so the cache never hits`,

@@ -1,4 +1,5 @@
 import { httpHalves, recordModule, type FlowRecord } from '../flows/index.js';
+import { cacheKeyStats, type CacheKeyStats } from './cache-hits.js';
 import { endpointKey } from './endpoint.js';
 import { attribute } from './group.js';
 import { jsonBody, jsonShape } from './shape.js';
@@ -30,9 +31,15 @@ export interface DiffOptions {
   /** A latency percentile changed when it moved by at least this many ms and this fraction. */
   latencyMinMs: number;
   latencyMinRatio: number;
+  /** A cache hit ratio changed when it moved by at least this much (0–1); a fall this large is a regression too… */
+  cacheMinDelta: number;
+  /** …when both sides read the pattern at least this many times (a handful of reads is not a ratio). */
+  cacheMinReads: number;
 }
 
-export const DEFAULT_DIFF: DiffOptions = { names: new ServiceNames(), callsMinDelta: 0.5, callsMinRatio: 0.1, latencyMinMs: 1, latencyMinRatio: 0.2 };
+export const DEFAULT_DIFF: DiffOptions = {
+  names: new ServiceNames(), callsMinDelta: 0.5, callsMinRatio: 0.1, latencyMinMs: 1, latencyMinRatio: 0.2, cacheMinDelta: 0.1, cacheMinReads: 10,
+};
 
 export interface Latency { p50: number; p95: number; p99: number; max: number }
 
@@ -61,6 +68,32 @@ export interface ShapeDiff {
   changed: { path: string; before: string; after: string }[];
 }
 
+/** One key pattern's cache reads on one side (src/verify/cache-hits.ts). */
+export interface CacheSideStats {
+  pattern: string;
+  reads: number;
+  hits: number;
+  misses: number;
+  sets: number;
+  /** hits / reads; absent with no reads. */
+  hitRatio?: number;
+}
+
+export type CacheChange = 'up' | 'down' | 'same' | 'added' | 'removed';
+
+/**
+ * A key pattern's hit ratio before and after. A pattern on one side is paired with one on the other
+ * that extends it by more parts ("order:{n}" and "order:{n}:{n}"): the fix that takes a timestamp out
+ * of the key changes the pattern, and the cache is still the same one.
+ */
+export interface CacheDiff {
+  /** The pattern after (before, for one that is gone). */
+  pattern: string;
+  before?: CacheSideStats;
+  after?: CacheSideStats;
+  change: CacheChange;
+}
+
 export interface FlowDiff {
   regression: boolean;
   regressions: string[];
@@ -76,6 +109,8 @@ export interface FlowDiff {
   callsPerRequest: CallsPerRequest[];
   payloadShapes: ShapeDiff[];
   findings: { new: Finding[]; resolved: Finding[] };
+  /** Redis cache hit ratio per key pattern, for patterns with reads; empty without Redis reads. */
+  cache: CacheDiff[];
 }
 
 /** Everything diff needs from one side, computed once. */
@@ -84,6 +119,7 @@ interface Profile {
   /** "inbound\u0000downstream" → calls per inbound request. */
   calls: Map<string, { inbound: string; downstream: string; mean: number; max: number }>;
   findings: Finding[];
+  cache: CacheKeyStats[];
 }
 
 export function diffFlows(before: DiffSide, after: DiffSide, options: Partial<DiffOptions> = {}): FlowDiff {
@@ -100,6 +136,16 @@ export function diffFlows(before: DiffSide, after: DiffSide, options: Partial<Di
     const line = `${c.inbound} → ${c.downstream}: mean ${c.before.mean.toFixed(2)} → ${c.after.mean.toFixed(2)} per request (max ${c.before.max} → ${c.after.max})`;
     if (c.change === 'more') regressions.push(`more calls per request: ${line}`);
     if (c.change === 'fewer') improvements.push(`fewer calls per request: ${line}`);
+  }
+
+  const cache = compareCache(b.cache, a.cache);
+  for (const c of cache) {
+    const line = cacheLine(c);
+    const enough = (c.before?.reads ?? 0) >= o.cacheMinReads && (c.after?.reads ?? 0) >= o.cacheMinReads;
+    const d = (c.after?.hitRatio ?? 0) - (c.before?.hitRatio ?? 0);
+    if (c.before && c.after && Math.abs(d) >= o.cacheMinDelta) c.change = d > 0 ? 'up' : 'down';
+    if (c.change === 'up' && (c.before?.reads ?? 0) > 0) improvements.push(`cache hit ratio up: ${line}`);
+    if (c.change === 'down' && enough) regressions.push(`cache hit ratio down: ${line}`);
   }
 
   const endpoints: FlowDiff['endpoints'] = { added: [], removed: [], changed: [] };
@@ -121,7 +167,7 @@ export function diffFlows(before: DiffSide, after: DiffSide, options: Partial<Di
   return {
     regression: regressions.length > 0, regressions, improvements,
     before: { label: before.label, flows: before.flows.length }, after: { label: after.label, flows: after.flows.length },
-    endpoints, callsPerRequest, payloadShapes, findings,
+    endpoints, callsPerRequest, payloadShapes, findings, cache,
   };
 }
 
@@ -164,7 +210,7 @@ function profile(flows: readonly FlowRecord[], o: DiffOptions): Profile {
     }
     calls.set(pair, { inbound, downstream, mean: round(total / endpoints.get(inbound)!.stats.count, 3), max });
   }
-  return { endpoints, calls, findings: verify(flows).findings };
+  return { endpoints, calls, findings: verify(flows).findings, cache: cacheKeyStats(flows).filter((s) => s.reads > 0) };
 }
 
 /** The status label of a flow, and whether it is an error status (HTTP 5xx, gRPC non-OK, SQL error). */
@@ -241,6 +287,37 @@ function compareFindings(before: Finding[], after: Finding[]): FlowDiff['finding
   return { new: unmatched(after, before), resolved: unmatched(before, after) };
 }
 
+function compareCache(before: CacheKeyStats[], after: CacheKeyStats[]): CacheDiff[] {
+  const side = (s: CacheKeyStats): CacheSideStats => ({
+    pattern: s.pattern, reads: s.reads, hits: s.hits, misses: s.misses, sets: s.sets, ...(s.hitRatio !== undefined ? { hitRatio: s.hitRatio } : {}),
+  });
+  const a = new Map(after.map((s) => [s.pattern, s]));
+  const out: CacheDiff[] = [];
+  const paired = new Set<string>();
+  for (const b of before) {
+    // The same pattern, else one that extends the other at a part boundary, the most reads first.
+    const match = a.get(b.pattern) ?? [...a.values()].filter((x) => !paired.has(x.pattern) && !before.some((y) => y.pattern === x.pattern)
+      && (extendsPattern(x.pattern, b.pattern) || extendsPattern(b.pattern, x.pattern))).sort((x, y) => y.reads - x.reads)[0];
+    if (match && !paired.has(match.pattern)) {
+      paired.add(match.pattern);
+      out.push({ pattern: match.pattern, before: side(b), after: side(match), change: 'same' });
+    } else out.push({ pattern: b.pattern, before: side(b), change: 'removed' });
+  }
+  for (const x of after) if (!paired.has(x.pattern)) out.push({ pattern: x.pattern, after: side(x), change: 'added' });
+  return out.sort((x, y) => (x.pattern < y.pattern ? -1 : x.pattern > y.pattern ? 1 : 0));
+}
+
+/** Whether `longer` is `shorter` followed by more parts after a separator: "order:{n}:{n}" extends "order:{n}". */
+function extendsPattern(longer: string, shorter: string): boolean {
+  return longer.length > shorter.length && longer.startsWith(shorter) && /^[:._\-/|#]/.test(longer.slice(shorter.length));
+}
+
+function cacheLine(c: CacheDiff): string {
+  const r = (s: CacheSideStats | undefined) => (s ? `${s.hitRatio === undefined ? 'n/a' : `${Math.round(s.hitRatio * 100)}%`} (${s.hits} of ${s.reads} reads)` : '-');
+  const name = c.before && c.after && c.before.pattern !== c.after.pattern ? `${c.before.pattern} → ${c.after.pattern}` : c.pattern;
+  return `${name}: hit ratio ${r(c.before)} → ${r(c.after)}`;
+}
+
 /** JSON documents of a flow's responses: an HTTP body, or gRPC messages decoded with a schema. */
 function jsonPayloads(r: FlowRecord): unknown[] {
   if (!httpHalves(r) || !r.response) return [];
@@ -291,6 +368,9 @@ export function diffText(d: FlowDiff): string {
   section('other resolved findings', d.findings.resolved.filter((f) => f.severity === 'info').map(finding));
   section('calls per inbound request, new or gone', d.callsPerRequest.filter((c) => c.change === 'added' || c.change === 'removed').map((c) =>
     `${c.change.padEnd(7)} ${c.inbound} → ${c.downstream}: mean ${c.before.mean.toFixed(2)} → ${c.after.mean.toFixed(2)}, max ${c.before.max} → ${c.after.max}`));
+  const named = [...d.regressions, ...d.improvements];
+  section('cache hit ratio by key pattern, changed', d.cache.filter((c) => c.change !== 'same' && !named.some((l) => l.endsWith(cacheLine(c))))
+    .map((c) => `${c.change.padEnd(7)} ${cacheLine(c)}`));
   section('endpoints added', d.endpoints.added.map((e) => `${e.endpoint}: ${statsText(e)}`), '+');
   section('endpoints removed', d.endpoints.removed.map((e) => `${e.endpoint}: ${statsText(e)}`), '-');
   section('endpoints changed', d.endpoints.changed.flatMap((e) => [e.endpoint, `    before: ${statsText(e.before)}`, `    after:  ${statsText(e.after)}`]));
