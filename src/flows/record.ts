@@ -10,9 +10,9 @@
  * (test/schema/flow-record.test.ts) reads the interfaces of this file to check the JSON Schema.
  */
 
-import type { PgNotice, PgValue, RawField } from '../protocols/index.js';
+import type { MysqlValue, PgNotice, PgValue, RawField } from '../protocols/index.js';
 
-export type { PgNotice, PgValue, RawField };
+export type { MysqlValue, PgNotice, PgValue, RawField };
 
 /** One gRPC message of a call, in order. */
 export interface RecordMessage {
@@ -222,7 +222,7 @@ export interface TlsRecordResponse {
 }
 
 /** Every protocol tapwire records. Adding one here without a record module is a compile error. */
-export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres' | 'tls' | 'redis';
+export type Protocol = 'http' | 'http2' | 'grpc' | 'postgres' | 'tls' | 'redis' | 'mysql';
 
 /** What every flow carries, whatever its protocol: ids, peers, times, completeness, identity (in the peers). */
 export interface FlowEnvelope {
@@ -421,6 +421,93 @@ export interface RedisSessionRecord {
   queued?: true;
 }
 
+/** MySQL / MariaDB: one command and its answer (one per result of a multi-statement query), or a login. */
+export interface MysqlFlow extends FlowEnvelope {
+  protocol: 'mysql';
+  /** The command (COM_CONNECT for the login); absent for an answer whose command was not seen. */
+  request?: MysqlRecordRequest;
+  /** Its answer: a result set, OK or ERR; absent when none was seen. */
+  response?: MysqlRecordResponse;
+  /** Session facts at the command: server version, connection id, user, database, TLS. */
+  mysql?: MysqlSessionRecord;
+}
+
+/** A MySQL command as sent (COM_QUERY, COM_STMT_EXECUTE …), or the login (COM_CONNECT). */
+export interface MysqlRecordRequest {
+  /** Capture times of the packets with the command's first and last byte. */
+  start: number;
+  end: number;
+  frames?: [number, number];
+  /** Bytes of the command on the wire, packet headers included. */
+  size: number;
+  /** The command's name (enum_server_command): COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_PING …; COM_CONNECT for the login. */
+  command: string;
+  /** The SQL: COM_QUERY's (one statement of a multi-statement query), COM_STMT_PREPARE's, or an execute's through its statement id. */
+  query?: string;
+  /** Normalised fingerprint, as PostgreSQL's: literals as ?, whitespace and case folded (src/protocols/mysql/fingerprint.ts). */
+  fingerprint?: string;
+  /** The prepared statement's id: COM_STMT_PREPARE's answer, COM_STMT_EXECUTE/CLOSE/RESET's target. */
+  statementId?: number;
+  /** COM_STMT_EXECUTE's binary parameters, decoded by their types; strings cut past 256 characters. */
+  params?: MysqlValue[];
+  /** COM_INIT_DB's database, the login's. */
+  database?: string;
+  /** The login's (or COM_CHANGE_USER's) user name; never any auth data. */
+  user?: string;
+  /** The login asked for TLS (SSLRequest): nothing after it can be read. */
+  ssl?: true;
+  /** Which result of a multi-statement query or multi-result execute this record is (0-based), when there are several. */
+  part?: number;
+}
+
+/** A MySQL answer: a result set, an OK or an ERR packet, COM_STMT_PREPARE_OK. */
+export interface MysqlRecordResponse {
+  start: number;
+  end: number;
+  frames?: [number, number];
+  /** Bytes of the answer on the wire, packet headers included. */
+  size: number;
+  /** Column names of the result set. */
+  columns?: string[];
+  /** Rows of the result set. */
+  rows?: number;
+  /** The first rows (--preview-rows), values decoded. */
+  preview?: MysqlValue[][];
+  /** OK packet: rows changed, and the AUTO_INCREMENT id (when not 0). */
+  affectedRows?: number;
+  lastInsertId?: number;
+  /** Warnings the server counted (OK or EOF packet), when not 0. */
+  warnings?: number;
+  /** ERR packet: the server's error number (1045, 1062, 1146 …), SQLSTATE and message. */
+  error?: MysqlErrorRecord;
+  /** COM_STMT_PREPARE_OK: the statement's parameter and column counts. */
+  paramCount?: number;
+  columnCount?: number;
+}
+
+/** A MySQL ERR packet. */
+export interface MysqlErrorRecord {
+  /** The server's error number: 1045, 1062, 1146 … */
+  code: number;
+  /** Five-character SQLSTATE; absent before protocol 4.1 and in some handshake errors. */
+  sqlstate?: string;
+  /** The message, cut at 256 characters. */
+  message: string;
+}
+
+/** MySQL session facts at the command. */
+export interface MysqlSessionRecord {
+  /** The server's version string from its greeting ("11.8.3-MariaDB-0+deb13u1"). */
+  serverVersion?: string;
+  /** The connection (thread) id from the greeting. */
+  connectionId?: number;
+  /** The logged-in user, and the current database (the login's, then COM_INIT_DB's). */
+  user?: string;
+  database?: string;
+  /** The connection switched to TLS after the login's SSLRequest. */
+  ssl?: true;
+}
+
 /** An HTTP/2 stream or connection error that ended the exchange. */
 export interface StreamErrorRecord {
   /** RFC 9113 §7 name: CANCEL, REFUSED_STREAM, PROTOCOL_ERROR … */
@@ -451,7 +538,7 @@ export interface PgSessionRecord {
 }
 
 /** One flow: the envelope and the part its `protocol` names. */
-export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow | TlsFlow | RedisFlow;
+export type FlowRecord = HttpFlow | Http2Flow | GrpcFlow | PostgresFlow | TlsFlow | RedisFlow | MysqlFlow;
 
 /** The record type of one protocol. */
 export type FlowOf<P extends Protocol> = Extract<FlowRecord, { protocol: P }>;
@@ -459,6 +546,11 @@ export type FlowOf<P extends Protocol> = Extract<FlowRecord, { protocol: P }>;
 /** The flows whose halves are HTTP messages (HTTP/1.x, HTTP/2, gRPC). */
 export type HttpFlowRecord = HttpFlow | Http2Flow | GrpcFlow;
 export type PgFlowRecord = PostgresFlow;
+/**
+ * The flows whose halves are a SQL statement and its result (PostgreSQL, MySQL): what the SQL
+ * detectors read (request.query, fingerprint, params; response.error, rows) is in both.
+ */
+export type SqlFlow = PostgresFlow | MysqlFlow;
 
 /** For a switch over `protocol` that must name every protocol: a forgotten one does not compile. */
 export function unhandled(p: never): never {
@@ -475,7 +567,7 @@ export function unhandled(p: never): never {
 export function isHttpLike(r: FlowRecord): r is HttpFlowRecord {
   switch (r.protocol) {
     case 'http': case 'http2': case 'grpc': return true;
-    case 'postgres': case 'tls': case 'redis': return false;
+    case 'postgres': case 'tls': case 'redis': case 'mysql': return false;
     default: return unhandled(r);
   }
 }

@@ -81,9 +81,10 @@ const amqp: TcpTest = (first) => {
 
 /**
  * MySQL: the server speaks first with HandshakeV10 — a 3-byte length, sequence 0, protocol
- * version 10, then a NUL-terminated server version that starts with a digit ("8.0.36").
- * Caught mid-connection: a COM_QUERY (sequence 0, command 3, SQL text) answered by a packet with
- * sequence 1.
+ * version 10, then a NUL-terminated server version that starts with a digit ("8.0.36"). The mysql
+ * analyzer decodes a connection from that greeting on (src/protocols/mysql/probe.ts), so what
+ * reaches here is mostly a connection caught mid-way: a COM_QUERY (sequence 0, command 3, SQL
+ * text) answered by a packet with sequence 1, which has no greeting to probe.
  */
 const mysql: TcpTest = (first) => {
   for (const d of DIRS) {

@@ -7,7 +7,7 @@
  * field is added to src/flows/record.ts and not to the filter.
  */
 
-import type { FlowRecord, GrpcCall, Peer, PeerProcess, PgSessionRecord, RecordMessage, RedisSessionRecord, StreamErrorRecord, TlsEndProcess } from '../flows/index.js';
+import type { FlowRecord, GrpcCall, MysqlSessionRecord, Peer, PeerProcess, PgSessionRecord, RecordMessage, RedisSessionRecord, StreamErrorRecord, TlsEndProcess } from '../flows/index.js';
 import type { PgNotice } from '../protocols/index.js';
 
 export type Scalar = 'bool' | 'int' | 'uint' | 'double' | 'string' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' | 'dyn';
@@ -80,17 +80,19 @@ export const REQUEST = struct('request', {
   legacyVersion: STRING, versions: list(STRING), sni: STRING, alpn: list(STRING), ciphers: list(STRING), extensions: list(INT),
   signatureAlgorithms: list(STRING), sessionIdLength: INT, psk: BOOL, earlyData: BOOL, ticket: BOOL, ja4: STRING,
   command: STRING, args: list(STRING), argc: INT, key: STRING, inline: BOOL,
+  statementId: INT, database: STRING, user: STRING, ssl: BOOL, part: INT,
 } satisfies AnyFields<NonNullable<FlowRecord['request']>>);
 
 /** `response`: the fields of every protocol's response half. */
 export const RESPONSE = struct('response', {
   ...HALF, status: INT, reason: STRING, version: STRING, interim: list(struct('interim', { status: INT, time: DOUBLE, frame: INT })),
   grpcStatus: INT, grpcMessage: STRING, messages: list(MESSAGE), messagesDropped: INT,
-  // error: PostgreSQL's is a notice (code, message …), Redis's the error's text: dyn takes both.
+  // error: PostgreSQL's is a notice (code, message …), Redis's the error's text, MySQL's { code (a number), sqlstate, message }: dyn takes all three.
   command: STRING, rows: INT, columns: list(STRING), preview: list(list(DYN)), error: DYN, notices: list(NOTICE),
   copy: struct('copy', { direction: STRING, bytes: INT, rows: INT }), suspended: BOOL, empty: BOOL,
   cipher: STRING, alpn: STRING, resumed: BOOL, helloRetry: BOOL,
   type: STRING, value: STRING, length: INT, channel: STRING, pattern: STRING, message: STRING,
+  affectedRows: INT, lastInsertId: INT, warnings: INT, paramCount: INT, columnCount: INT,
 } satisfies AnyFields<NonNullable<FlowRecord['response']>>);
 
 /** One end of a wire TLS connection: its process and library (TlsFlow.processes). */
@@ -115,4 +117,7 @@ export const RECORD = struct('record', {
   tls: struct('tls', { library: STRING, via: STRING, pid: INT, comm: STRING, sni: STRING }),
   processes: struct('processes', { client: TLS_END, server: TLS_END }),
   redis: struct('redis', { resp: INT, transaction: INT, queued: BOOL } satisfies Fields<RedisSessionRecord>),
+  mysql: struct('mysql', {
+    serverVersion: STRING, connectionId: INT, user: STRING, database: STRING, ssl: BOOL,
+  } satisfies Fields<MysqlSessionRecord>),
 } satisfies AnyFields<FlowRecord>);

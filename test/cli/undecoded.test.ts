@@ -63,16 +63,38 @@ function oneFlow(): string {
   return f;
 }
 
+/**
+ * A MySQL connection caught after its login, on the PostgreSQL port: a COM_QUERY and the OK
+ * answering it. With no greeting to probe it is not decoded; its first bytes name it MySQL.
+ */
+function midMysql(): string {
+  const c = new Conversation({ client: '127.0.0.1', server: '127.0.0.1', serverPort: 5432 }).handshake();
+  const sql = Buffer.from('SELECT 1', 'latin1');
+  c.send(0, Buffer.concat([Buffer.from([sql.length + 1, 0, 0, 0, 3]), sql]));
+  c.send(1, Buffer.from([7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]));
+  const f = join(dir, 'mysql-mid.pcap');
+  writeFileSync(f, segmentsToPcap(c.close().segments));
+  return f;
+}
+const MID_MYSQL = midMysql();
+
 describe('analyze says what it saw but did not decode', () => {
-  it('a capture recorded here (a MySQL handshake on 5432): "1 connection not decoded (mysql: 1)" on the summary line, and in --stats', () => {
+  it('a MySQL connection caught after its login, on 5432: "1 connection not decoded (mysql: 1)" on the summary line, and in --stats', () => {
     const stats = join(dir, 'mysql.json');
-    const r = tapwire(['analyze', 'pcaps/postgres/mysql-on-5432.pcap', '--stats', stats]);
+    const r = tapwire(['analyze', MID_MYSQL, '--stats', stats]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/^tapwire: 12 packets, [\d.]+ MB, 0 flows, 1 connection not decoded \(mysql: 1\), 0 decode problems in [\d.]+ s/m);
+    expect(r.stderr).toMatch(/^tapwire: \d+ packets, [\d.]+ MB, 0 flows, 1 connection not decoded \(mysql: 1\), 0 decode problems in [\d.]+ s/m);
     const s = JSON.parse(readFileSync(stats, 'utf8'));
     // The contract key stays; the breakdown is added.
     expect(s.violations).toEqual({});
     expect(s.undecoded).toMatchObject({ connections: 1, byReason: { mysql: 1 }, emptyConnections: 0, udpFlows: 0, servers: [{ ip: '127.0.0.1', port: 5432, transport: 'tcp', reason: 'mysql', connections: 1 }] });
+  });
+
+  it('a capture recorded here (a MySQL login on 5432) is decoded from its greeting (issue 19): 2 flows, nothing undecoded', () => {
+    const r = tapwire(['analyze', 'pcaps/postgres/mysql-on-5432.pcap']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^tapwire: 12 packets, [\d.]+ MB, 2 flows, 0 decode problems in [\d.]+ s/m);
+    expect(r.stderr).not.toMatch(/not decoded/);
   });
 
   it('one of anything is singular: "1 flow", and violations are "decode problems"', () => {
@@ -86,7 +108,6 @@ describe('analyze says what it saw but did not decode', () => {
     const cases: [string, string][] = [
       ['arkime/kafka.pcap', '1 connection not decoded (kafka: 1)'],
       ['deepflow/kafka/18-api-versions-v3.pcap', '1 connection not decoded (kafka: 1)'],
-      ['zeek/mysql/mysql.pcap', '1 connection not decoded (mysql: 1)'],
       ['suricata-verify/dns/dns-udp-eve-log-answer-only/dns-udp-google.com-a-aaaa-mx.pcap', '3 UDP flows not decoded (dns: 3)'],
     ];
     for (const [file, said] of cases) {
@@ -107,37 +128,38 @@ if (!PCAPS_PRESENT) console.warn(`test/cli/undecoded.test.ts: third-party captur
 
 describe('verify says it too, and every verdict says what it judged', () => {
   it('JSON: summary (a string) and coverage.undecoded with the servers; text: the summary and the servers under the verdict', () => {
-    const j = tapwire(['verify', 'pcaps/postgres/mysql-on-5432.pcap', '--format', 'json']);
+    const j = tapwire(['verify', MID_MYSQL, '--format', 'json']);
     expect(j.status).toBe(3);
     const v = JSON.parse(j.stdout);
-    expect(v.summary).toBe('judged 0 flows; no downstream calls attributed to inbound requests; 11 detectors ran (no spec); 1 connection not decoded (mysql 1)');
+    // The number of detectors grows as detectors are added (issue 19's cache-aside): not this test's point.
+    expect(v.summary).toMatch(/^judged 0 flows; no downstream calls attributed to inbound requests; \d+ detectors ran \(no spec\); 1 connection not decoded \(mysql 1\)$/);
     expect(v.coverage).toEqual({
       flows: 0, incomplete: 0, byReason: {},
       undecoded: { connections: 1, udpFlows: 0, byReason: { mysql: 1 }, udpByReason: {}, servers: [{ server: '127.0.0.1:5432', transport: 'tcp', reason: 'mysql', connections: 1 }], serversOmitted: 0 },
     });
-    const t = tapwire(['verify', 'pcaps/postgres/mysql-on-5432.pcap']);
-    expect(t.stdout).toBe('verdict: INCONCLUSIVE (no flows to verify)\n'
-      + '  judged 0 flows; no downstream calls attributed to inbound requests; 11 detectors ran (no spec); 1 connection not decoded (mysql 1)\n'
+    const t = tapwire(['verify', MID_MYSQL]);
+    expect(t.stdout.replace(/\d+ detectors/, 'N detectors')).toBe('verdict: INCONCLUSIVE (no flows to verify)\n'
+      + '  judged 0 flows; no downstream calls attributed to inbound requests; N detectors ran (no spec); 1 connection not decoded (mysql 1)\n'
       + '  not decoded: 127.0.0.1:5432 (mysql ×1)\n  no findings\n');
   });
 
   it('a pass says what it passed', () => {
     const r = tapwire(['verify', 'pcaps/demo/demo-fixed.pcap', '--spec', 'examples/specs/demo.yaml']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^verdict: PASS\n {2}judged 18 flows \(http 17, postgres 1\); 2 inbound requests made 5 downstream calls; 11 detectors and 7 spec checks ran\n/);
+    expect(r.stdout).toMatch(/^verdict: PASS\n {2}judged 18 flows \(http 17, postgres 1\); 2 inbound requests made 5 downstream calls; \d+ detectors and 7 spec checks ran\n/);
   });
 
   it('a spec naming the undecoded service makes it inconclusive; one naming other services does not', () => {
     const named = join(dir, 'named.yaml');
     writeFileSync(named, 'version: 1\nservices:\n  db: ["127.0.0.1:5432"]\n');
-    const v = JSON.parse(tapwire(['verify', 'pcaps/postgres/mysql-on-5432.pcap', '--spec', named, '--format', 'json']).stdout);
+    const v = JSON.parse(tapwire(['verify', MID_MYSQL, '--spec', named, '--format', 'json']).stdout);
     expect(v.reason).toBe('no flows to verify; 1 connection to services the spec names was not decoded, so not judged: db 127.0.0.1:5432 (mysql ×1)');
     expect(v.coverage.undecoded.servers[0].service).toBe('db');
   });
 
   it('diff says, per side, what it did not decode', () => {
-    const r = tapwire(['diff', 'pcaps/postgres/mysql-on-5432.pcap', 'pcaps/demo/demo-fixed.pcap']);
-    expect(r.stderr).toContain('tapwire: pcaps/postgres/mysql-on-5432.pcap: 1 connection not decoded (mysql: 1)\n');
+    const r = tapwire(['diff', MID_MYSQL, 'pcaps/demo/demo-fixed.pcap']);
+    expect(r.stderr).toContain(`tapwire: ${MID_MYSQL}: 1 connection not decoded (mysql: 1)\n`);
     expect(r.stderr).not.toContain('demo-fixed.pcap:');
   });
 });

@@ -14,7 +14,7 @@ const goldens: FlowRecord[] = (readdirSync('test/golden', { recursive: true }) a
 
 describe('record modules (src/flows/protocols/)', () => {
   it('one module per protocol, each under its own name', () => {
-    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres', 'tls', 'redis']);
+    expect(PROTOCOL_NAMES).toEqual(['http', 'http2', 'grpc', 'postgres', 'tls', 'redis', 'mysql']);
     for (const p of PROTOCOL_NAMES) expect(RECORDS[p].protocol).toBe(p);
     expect(moduleFor('memcached')).toBeUndefined();
     expect(moduleFor('toString')).toBeUndefined();
@@ -28,7 +28,8 @@ describe('record modules (src/flows/protocols/)', () => {
       // Exactly one kind of halves: HTTP messages, SQL, a handshake's hellos (TLS), or a command and its reply (Redis).
       expect(Number(httpHalves(r)) + Number(sqlHalves(r)) + Number(m.halves === 'handshake') + Number(m.halves === 'command'), r.id).toBe(1);
       if (httpHalves(r) && r.request) expect(typeof r.request.method, r.id).toBe('string');
-      if (sqlHalves(r) && r.request) expect(typeof r.request.message, r.id).toBe('string');
+      // SQL halves: PostgreSQL names the message (Query, Execute), MySQL the command (COM_QUERY …).
+      if (sqlHalves(r) && r.request) expect(typeof ('message' in r.request ? r.request.message : r.request.command), r.id).toBe('string');
       // Every question has an answer for every record (none throws on a missing half).
       m.table(r);
       m.outcome(r);

@@ -10,8 +10,9 @@ import { PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT } from '../conformance/or
 
 /*
  * Issue 12 item 4: what was seen but not decoded is counted and named, never silent. A TLS,
- * MySQL or Kafka connection is "not decoded (tls)"; one that carried no byte is not undecoded at
- * all; UDP flows are counted (none is decoded).
+ * SSH or Kafka connection is "not decoded (tls)"; one that carried no byte is not undecoded at
+ * all; UDP flows are counted (none is decoded). MySQL is decoded from its greeting on (issue 19):
+ * only a MySQL connection caught mid-way, with no greeting to probe, is named here.
  */
 
 /** One connection: handshake, then each [dir, bytes] in turn, then the close. */
@@ -51,6 +52,14 @@ function mysqlGreeting(): Buffer {
   return Buffer.concat([h, body]);
 }
 
+/** A MySQL COM_QUERY (sequence 0) and an OK packet answering it (sequence 1): a connection caught after its login. */
+function mysqlQueryAndOk(): [Buffer, Buffer] {
+  const sql = Buffer.from('SELECT 1', 'latin1');
+  const q = Buffer.concat([Buffer.from([sql.length + 1, 0, 0, 0, 3]), sql]);
+  const ok = Buffer.from([7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]);
+  return [q, ok];
+}
+
 /** A Kafka ApiVersions request (key 18, version 3, correlation id 7, client id "app") and its response. */
 function kafkaPair(): [Buffer, Buffer] {
   const req = Buffer.concat([hex('0012 0003 00000007 0003'), Buffer.from('app'), Buffer.alloc(6)]);
@@ -73,7 +82,7 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
   const cases: { name: string; segs: Segment[]; reason: string; server: string }[] = [
     { name: 'TLS after its handshake (application data records both ways)', segs: conn([[0, appData(16)], [1, appData(32)]]), reason: 'tls', server: '10.0.0.2:443' },
     { name: 'SSH banners', segs: conn([[1, 'SSH-2.0-OpenSSH_9.6\r\n'], [0, 'SSH-2.0-OpenSSH_9.6\r\n']], { serverPort: 22 }), reason: 'ssh', server: '10.0.0.2:22' },
-    { name: 'MySQL server greeting', segs: conn([[1, mysqlGreeting()], [0, Buffer.alloc(40, 0x41)]], { serverPort: 3306 }), reason: 'mysql', server: '10.0.0.2:3306' },
+    { name: 'MySQL caught after its login (a COM_QUERY answered by sequence 1)', segs: conn(mysqlQueryAndOk().map((b, i) => [i as 0 | 1, b]), { serverPort: 3306 }), reason: 'mysql', server: '10.0.0.2:3306' },
     { name: 'Kafka request and response with the same correlation id', segs: conn(kafkaPair().map((b, i) => [i as 0 | 1, b]), { serverPort: 9092 }), reason: 'kafka', server: '10.0.0.2:9092' },
     { name: 'AMQP protocol header', segs: conn([[0, hex('414d515000000901')], [1, Buffer.alloc(30, 1)]], { serverPort: 5672 }), reason: 'amqp', server: '10.0.0.2:5672' },
     {
@@ -90,6 +99,12 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
       expect(`${cov.servers[0]!.ip}:${cov.servers[0]!.port}`).toBe(c.server);
     });
   }
+
+  it('a MySQL greeting is decoded (issue 19): mysql records, nothing undecoded', () => {
+    const run = runSegments(conn([[1, mysqlGreeting()]], { serverPort: 3306 }));
+    expect(run.records.map((r) => r.protocol)).toEqual(['mysql']);
+    expect(run.pipeline.coverage()).toMatchObject({ connections: 0, byReason: {}, servers: [] });
+  });
 
   it('a TLS handshake is decoded (a tls record): not undecoded, but counted as encrypted, its server listed as such', () => {
     const run = runSegments(conn([[0, clientHello()], [1, serverHello()]]));
@@ -117,7 +132,7 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
   it('decoded connections are not counted; servers are grouped, most connections first', () => {
     const http = conn([[0, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'], [1, 'HTTP/1.1 204 No Content\r\n\r\n']], { serverPort: 80 });
     const tls = [1, 2, 3].flatMap((i) => conn([[0, clientHello()]], { clientPort: 41000 + i, server: '10.0.0.3' }));
-    const mysql = conn([[1, mysqlGreeting()]], { serverPort: 3306, clientPort: 42000 });
+    const mysql = conn(mysqlQueryAndOk().map((b, i) => [i as 0 | 1, b]), { serverPort: 3306, clientPort: 42000 });
     const run = runSegments([...http, ...tls, ...mysql]);
     // The TLS connections are decoded up to encryption (tls records): counted apart, not as undecoded.
     expect(run.records).toHaveLength(4);
@@ -178,8 +193,6 @@ describe.skipIf(!PCAPS_PRESENT)('third-party captures tapwire does not decode (.
   const cases: [string, Record<string, number>, string][] = [
     ['arkime/kafka.pcap', { kafka: 1 }, '10.176.192.13:9092'],
     ['deepflow/kafka/18-api-versions-v3.pcap', { kafka: 1 }, '172.16.0.105:9092'],
-    ['zeek/mysql/mysql.pcap', { mysql: 1 }, '192.168.0.254:3306'],
-    ['arkime/mysql-deny.pcap', { mysql: 1 }, '192.168.1.3:3306'],
     ['deepflow/amqp/amqp1.pcap', { amqp: 2 }, '127.0.0.1:5672'],
     ['suricata-verify/dns/dns-tcp-multirequest-buffer/dns-tcp-multirequest-buffer.pcap', { dns: 1 }, '10.16.1.1:53'],
     ['zeek/tcp/truncated-header.pcap', { gap: 1 }, '128.3.26.249:25'],
@@ -201,7 +214,7 @@ describe.skipIf(!PCAPS_PRESENT)('third-party captures tapwire does not decode (.
   });
 
   it('captures tapwire decodes have nothing undecoded', async () => {
-    for (const file of ['zeek/http/get-gzip.pcap', 'zeek/postgresql/psql-insert-fail-drop-fail.pcap', 'suricata-verify/http2-continuation/input.pcap']) {
+    for (const file of ['zeek/http/get-gzip.pcap', 'zeek/postgresql/psql-insert-fail-drop-fail.pcap', 'suricata-verify/http2-continuation/input.pcap', 'zeek/mysql/mysql.pcap', 'arkime/mysql-deny.pcap']) {
       const { pipeline: p, records } = await analyzeFile(join(PCAP_DIR, file));
       expect(records!.length, file).toBeGreaterThan(0);
       expect(p.coverage(), file).toMatchObject({ connections: 0, udpFlows: 0, servers: [] });
@@ -211,8 +224,9 @@ describe.skipIf(!PCAPS_PRESENT)('third-party captures tapwire does not decode (.
 if (!PCAPS_PRESENT) console.warn(`test/pipeline/undecoded.test.ts: third-party cases skipped: ${PCAPS_MISSING_REASON}`);
 
 describe('a capture recorded here: pcaps/postgres/mysql-on-5432.pcap (a MySQL handshake on the PostgreSQL port)', () => {
-  it.skipIf(!existsSync('pcaps/postgres/mysql-on-5432.pcap'))('is MySQL, not decoded, to 127.0.0.1:5432', async () => {
-    const { pipeline: p } = await analyzeFile('pcaps/postgres/mysql-on-5432.pcap');
-    expect(p.coverage()).toMatchObject({ connections: 1, byReason: { mysql: 1 }, servers: [{ ip: '127.0.0.1', port: 5432, reason: 'mysql' }] });
+  it.skipIf(!existsSync('pcaps/postgres/mysql-on-5432.pcap'))('is MySQL by content, not PostgreSQL by port: decoded, nothing undecoded', async () => {
+    const { pipeline: p, records } = await analyzeFile('pcaps/postgres/mysql-on-5432.pcap');
+    expect(records!.map((r) => [r.protocol, (r.request as { command?: string } | undefined)?.command])).toEqual([['mysql', 'COM_CONNECT'], ['mysql', 'COM_QUIT']]);
+    expect(p.coverage()).toMatchObject({ connections: 0, byReason: {}, servers: [] });
   });
 });

@@ -1,8 +1,9 @@
-import type { FlowOf, FlowRecord, HttpFlowRecord, PostgresFlow, Protocol } from '../record.js';
+import type { FlowOf, FlowRecord, HttpFlowRecord, Protocol, SqlFlow } from '../record.js';
 import type { RecordModule } from './module.js';
 import { grpc } from './grpc.js';
 import { http } from './http.js';
 import { http2 } from './http2.js';
+import { mysql } from './mysql.js';
 import { postgres } from './postgres.js';
 import { redis } from './redis.js';
 import { tls } from './tls.js';
@@ -10,7 +11,7 @@ import { tls } from './tls.js';
 export type { Problem, RecordModule, Routine } from './module.js';
 
 /** The registry: one record module per protocol. A protocol missing here is a compile error. */
-export const RECORDS: { readonly [P in Protocol]: RecordModule<FlowOf<P>> } = { http, http2, grpc, postgres, tls, redis };
+export const RECORDS: { readonly [P in Protocol]: RecordModule<FlowOf<P>> } = { http, http2, grpc, postgres, tls, redis, mysql };
 
 /** Every protocol name, in registry order. */
 export const PROTOCOL_NAMES = Object.keys(RECORDS) as Protocol[];
@@ -30,7 +31,7 @@ export function httpHalves(r: FlowRecord): r is HttpFlowRecord {
   return RECORDS[r.protocol].halves === 'http';
 }
 
-/** Whether the flow's halves are a SQL statement and its result, as its module says. */
-export function sqlHalves(r: FlowRecord): r is PostgresFlow {
+/** Whether the flow's halves are a SQL statement and its result (PostgreSQL, MySQL), as its module says. */
+export function sqlHalves(r: FlowRecord): r is SqlFlow {
   return RECORDS[r.protocol].halves === 'sql';
 }
