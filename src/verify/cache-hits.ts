@@ -186,8 +186,8 @@ function listElements(value: string | undefined): string[] {
       out.push(m[1]!);
     }
   }
-  // A preview cut short ("…" inside the last string) leaves that element unknown.
-  if (value.endsWith('…') || value.endsWith(', …]')) out.pop();
+  // A preview cut short ends in an unterminated string, which the pattern does not match: that
+  // element and the ones after it stay unknown.
   return out;
 }
 
