@@ -5,6 +5,7 @@ import { analyzeFile } from '../../src/pipeline/analyze.js';
 import { namePattern } from '../../src/verify/cache-aside.js';
 import { cacheKeyStats, keyPattern } from '../../src/verify/cache-hits.js';
 import { runDetector } from '../../src/verify/detectors.js';
+import type { Finding } from '../../src/verify/types.js';
 import { verify } from '../../src/verify/verdict.js';
 import { RECORDS } from '../../src/flows/index.js';
 
@@ -19,7 +20,7 @@ const flows = (f: string): Promise<FlowRecord[]> => {
   if (!p) loaded.set(f, (p = analyzeFile(f).then((r) => r.records!)));
   return p;
 };
-const loud = (fs: { severity: string }[]) => fs.filter((f) => f.severity !== 'info');
+const loud = (fs: Finding[]) => fs.filter((f) => f.severity !== 'info');
 // The demo's database half decodes once MySQL is registered (issue 19, another change).
 const mysql = PROTOCOL_NAMES.includes('mysql' as never);
 if (!mysql) console.log('cache-aside: MySQL is not registered yet: the inbound (database) parts of the demo tests are skipped');
