@@ -49,7 +49,9 @@ describe('Redis globs (as KEYS and SCAN MATCH read them)', () => {
     expect(m('a\\*b', 'a*b')).toBe(true);
     expect(m('a\\*b', 'axb')).toBe(false);
     expect(m('a.b', 'axb')).toBe(false); // regex characters are literal
-    expect(m('[]]x', ']x')).toBe(true);
+    expect(m('[\\]]x', ']x')).toBe(true);
+    expect(m('[]x', 'x')).toBe(false); // `]` closes at once: an empty class, as in Redis
+    expect(m('[^]x', 'yx')).toBe(true);
     expect(m('Order:*', 'order:1')).toBe(false); // keys are case-sensitive
     expect(redisGlob('get', { ignoreCase: true }).test('GET')).toBe(true);
   });

@@ -3,7 +3,9 @@
  * language of Redis's own KEYS and SCAN MATCH (redis.io/commands/keys; stringmatchlen in Redis's
  * util.c), so a pattern copied from redis-cli means the same here. `*` any run of characters (`:`
  * included: `order:*` matches `order:42:1701`), `?` one character, `[abc]`, `[a-z]` and `[^a]` one
- * character of a set, `\` makes the next character literal.
+ * character of a set, `\` makes the next character literal. Stricter than Redis on two malformed
+ * patterns, which are spec mistakes rather than patterns: a `[` without its `]` and a trailing `\`
+ * are errors (Redis reads them as a class running to the end and a literal backslash).
  */
 
 /** Compiles a glob to an anchored RegExp; throws a plain Error naming what is wrong with it. */
@@ -29,12 +31,9 @@ export function redisGlob(glob: string, opts: { ignoreCase?: boolean } = {}): Re
   return new RegExp(`^${re}$`, opts.ignoreCase ? 'is' : 's');
 }
 
-/** The index of the `]` that closes the class opened at `open`; a `]` right after `[` or `[^` is a member. */
+/** The index of the `]` that closes the class opened at `open`: the first one not escaped, as in Redis (`[]` is empty). */
 function classEnd(glob: string, open: number): number {
-  let j = open + 1;
-  if (glob[j] === '^') j++;
-  if (glob[j] === ']') j++;
-  for (; j < glob.length; j++) {
+  for (let j = open + 1; j < glob.length; j++) {
     if (glob[j] === '\\') j++;
     else if (glob[j] === ']') return j;
   }
@@ -59,7 +58,7 @@ function charClass(body: string): string {
       out += `${classChar(a)}-${classChar(b)}`;
     } else out += classChar(c);
   }
-  // An empty class matches nothing, as in Redis; its negation any one character.
+  // `[]` matches nothing, as in Redis; `[^]` any one character.
   if (out === '') return negate ? '[\\s\\S]' : '[^\\s\\S]';
   return `[${negate ? '^' : ''}${out}]`;
 }
