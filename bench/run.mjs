@@ -62,6 +62,21 @@ function ensureCapture(kind, mb, record) {
   return file;
 }
 
+/**
+ * CPU seconds (user + system) of the children this process has waited for, so far: cutime and
+ * cstime of /proc/self/stat (proc(5)), in clock ticks of 1/100 s. On a machine shared with other
+ * work, wall times stretch with the load; CPU seconds much less, so both ratios are reported.
+ */
+function childCpu() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100; // fields 16 and 17, counted from field 3 (state)
+  } catch {
+    return NaN;
+  }
+}
+
 function dropCaches() {
   if (!isRoot) return;
   try {
@@ -95,15 +110,17 @@ const against = againstRef ? prepareAgainst(againstRef) : undefined;
 function tapwire(file, extra = [], root = '.') {
   const stats = join(tmpdir(), `tapwire-bench-${process.pid}.json`);
   dropCaches();
+  const c0 = childCpu();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'analyze', file, '--format', 'jsonl', '--no-progress', '--stats', stats, ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 24,
   });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = childCpu() - c0;
   if (r.status !== 0) throw new Error(`tapwire failed on ${file}: ${r.stderr}`);
   const s = JSON.parse(readFileSync(stats, 'utf8'));
   rmSync(stats, { force: true });
-  return { wall, ...s };
+  return { wall, cpu, ...s };
 }
 
 /** The pipeline alone, in a fresh process: records are built (bodies, redaction) but not serialised. */
@@ -123,11 +140,12 @@ function verifyOnly(file) {
 
 function tshark(file, mode, c) {
   dropCaches();
+  const c0 = childCpu();
   const t0 = process.hrtime.bigint();
   const r = spawnSync('tshark', ['-r', file, ...TSHARK[mode](c)], { stdio: ['ignore', 'ignore', 'ignore'] });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
-  return wall;
+  return { wall, cpu: childCpu() - c0 };
 }
 
 const mbps = (bytes, s) => bytes / 1e6 / s;
@@ -152,17 +170,19 @@ for (const c of CASES) {
   const v = [];
   for (let i = 0; i < runs; i++) v.push(verifyOnly(file));
   const verifySec = median(v.map((x) => x.seconds));
-  let tsh, tshSum;
+  let tsh, tshSum, tshCpu;
   if (!noTshark && have('tshark')) {
-    tsh = tshark(file, 'records', c);
-    tshSum = tshark(file, 'summary', c);
+    ({ wall: tsh, cpu: tshCpu } = tshark(file, 'records', c));
+    tshSum = tshark(file, 'summary', c).wall;
   }
+  const cliCpu = median(t.map((x) => x.cpu));
   rows.push({
     case: c.name, file, mb: size / 1e6, packets: last.packets, flows: last.flows,
     pipelineMBs: mbps(size, pipe), pipelineFlowsPerSec: median(p.map((x) => x.flows / x.seconds)), cliMBs: mbps(size, wall), packetsPerSec: last.packets / wall, flowsPerSec: last.flows / wall,
     peakRssMB: Math.max(...t.map((x) => x.maxRssBytes)) / 1e6,
     tsharkMBs: tsh ? mbps(size, tsh) : undefined, ratio: tsh ? tsh / wall : undefined,
     tsharkSummaryMBs: tshSum ? mbps(size, tshSum) : undefined, ratioSummary: tshSum ? tshSum / wall : undefined, wallSec: wall,
+    cliCpuSec: cliCpu, tsharkCpuSec: tshCpu, ratioCpu: tshCpu ? tshCpu / cliCpu : undefined,
     verifySec, verifyFlowsPerSec: v[0].flows / verifySec, before,
   });
   console.error(`bench: ${c.name}: done`);
@@ -180,9 +200,9 @@ if (!quick && !only) {
 
 const f = (x, d = 1) => (x === undefined ? '–' : x.toFixed(d));
 const lines = [
-  `| case | size MB | packets | flows | pipeline MB/s | pipeline flows/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark records MB/s | × | tshark summary MB/s | × | verify s | verify flows/s |`,
-  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${r.pipelineFlowsPerSec === undefined ? '–' : Math.round(r.pipelineFlowsPerSec)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} | ${f(r.verifySec, 2)} | ${r.verifyFlowsPerSec === undefined ? '–' : Math.round(r.verifyFlowsPerSec)} |`),
+  `| case | size MB | packets | flows | pipeline MB/s | pipeline flows/s | CLI → JSONL MB/s | packets/s | flows/s | peak RSS MB | tshark records MB/s | × | tshark summary MB/s | × | CLI CPU s | tshark records CPU s | × CPU | verify s | verify flows/s |`,
+  `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  ...rows.map((r) => `| ${r.case} | ${f(r.mb)} | ${r.packets} | ${r.flows} | ${f(r.pipelineMBs)} | ${r.pipelineFlowsPerSec === undefined ? '–' : Math.round(r.pipelineFlowsPerSec)} | ${f(r.cliMBs)} | ${Math.round(r.packetsPerSec)} | ${Math.round(r.flowsPerSec)} | ${f(r.peakRssMB)} | ${f(r.tsharkMBs, 2)} | ${f(r.ratio, 1)} | ${f(r.tsharkSummaryMBs, 1)} | ${f(r.ratioSummary, 1)} | ${f(r.cliCpuSec, 2)} | ${f(r.tsharkCpuSec, 2)} | ${f(r.ratioCpu, 1)} | ${f(r.verifySec, 2)} | ${r.verifyFlowsPerSec === undefined ? '–' : Math.round(r.verifyFlowsPerSec)} |`),
 ];
 console.log(lines.join('\n'));
 if (against) {
@@ -195,5 +215,5 @@ if (against) {
 }
 console.log(`\nnode ${process.version}, ${runs} runs per figure (median), page cache ${isRoot ? 'dropped before each run' : 'warm (not root)'}; `
   + 'pipeline = records built (bodies, redaction) in a fresh process, not serialised (flows/s: records per second of it); CLI = whole `tapwire analyze --format jsonl > /dev/null` process; '
-  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql, Redis with -d tcp.port==18930,resp -Y resp, MySQL with -d tcp.port==18940,mysql -Y mysql); × = tshark seconds / tapwire CLI seconds; verify = every built-in detector and causal grouping over the capture's records, after decoding.`);
+  + `tshark records = tshark ${TSHARK.records({ filter: 'http|grpc' }).join(' ')}; tshark summary = tshark ${TSHARK.summary({ filter: 'http|grpc' }).join(' ')} (gRPC with -d tcp.port==18910,http2, PostgreSQL with -d tcp.port==18920,pgsql, Redis with -d tcp.port==18930,resp -Y resp, MySQL with -d tcp.port==18940,mysql -Y mysql); × = tshark seconds / tapwire CLI seconds; CPU = user + system seconds of the process (× CPU: tshark records' over the CLI's, median CLI run); verify = every built-in detector and causal grouping over the capture's records, after decoding.`);
 writeFileSync(join('bench', '.cache', 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, against: against && { ref: against.ref, sha: against.sha }, rows }, null, 2));
