@@ -90,7 +90,9 @@ function describe(r: FlowRecord, op: string, ctx: DetectContext): string {
 }
 
 function paramText(r: FlowRecord): string {
-  const q = r.request as { params?: unknown[]; path?: string } | undefined;
+  // SQL bind parameters, a REST path, or a command's arguments (Redis: the key first)
+  const q = r.request as { params?: unknown[]; path?: string; args?: string[] } | undefined;
   if (q?.params) return ` with ${JSON.stringify(q.params)}`;
+  if (q?.args) return ` with ${JSON.stringify(q.args)}`;
   return q?.path ? `: ${q.path}` : '';
 }

@@ -49,6 +49,10 @@ export function clientOf(p: Peer): string {
  * - no other call went over a's or b's connection from a's start until b's start: a client that
  *   cycles through paths (a load generator) is not retrying the one that happens to repeat
  *   (transaction control does not count: see Lanes);
+ * - a service's call retries only a call it made for the same inbound request (ctx.parents): the
+ *   same call made for the next request is that request's first attempt, not a retry (a cache read
+ *   failing for every request that comes); calls made for no inbound request (a client, a load
+ *   generator) are judged among themselves;
  * - the delay is at most maxGapMs, and a run holds at most maxAttempts: a longer run is cut there
  *   and the next attempt starts a new one, so no finding lists thousands of attempts.
  */
@@ -78,6 +82,7 @@ export function detectRetries(flows: readonly FlowRecord[], ctx: DetectContext, 
         && b.start >= a.end
         && (b.start - a.end) * 1000 <= t.maxGapMs
         && endBefore <= a.start
+        && ctx.parents.get(a)?.parent === ctx.parents.get(b)?.parent
         && !(next && next.start < b.end)
         && !lanes.otherCallBetween(a, b);
       if (a) endBefore = Math.max(endBefore, a.end);

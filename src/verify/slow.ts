@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../flows/index.js';
+import { recordModule, type FlowRecord } from '../flows/index.js';
 import type { DetectorThresholds } from './config.js';
 import { groupBy, type DetectContext } from './context.js';
 import { endpointKey, operation } from './endpoint.js';
@@ -11,8 +11,9 @@ const MIN_OUTLIER_EXCESS_MS = 50;
 /**
  * `slow`: calls over the latency budget, and outliers — calls more than `outlierFactor` times the
  * median of their endpoint (given `minSamples` calls to judge the median by). One finding per
- * endpoint and cause. Long-lived exchanges (upgrades, tunnels, streaming gRPC) are not calls with
- * a latency, and incomplete ones have no true end: both are left out.
+ * endpoint and cause. Long-lived exchanges (upgrades, tunnels, streaming gRPC) and calls that wait
+ * by design (a Redis BLPOP: the module's `blocking`) are not calls with a latency, and incomplete
+ * ones have no true end: all are left out.
  */
 export function detectSlow(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['slow']): Finding[] {
   type Slow = { calls: FlowRecord[]; all: number; median: number; cause: 'budget' | 'outlier' };
@@ -37,7 +38,7 @@ export function detectSlow(flows: readonly FlowRecord[], ctx: DetectContext, t: 
   for (const f of found) {
     const own = f.calls.filter((r) => !slowBecause.has(r));
     if (own.length === 0) continue;
-    const name = `${operation(own[0]!)} on ${ctx.names.name(own[0]!.dst)}`;
+    const name = nameOf(own[0]!, ctx);
     const callers = own.filter((r) => slowBecause.has(ctx.parents.get(r)?.parent as FlowRecord)).length;
     const summary = f.cause === 'budget'
       ? `${own.length} of ${plural(f.all, 'call')} to ${name} took longer than the ${t.budgetMs} ms budget (${range(own)})`
@@ -50,8 +51,16 @@ export function detectSlow(flows: readonly FlowRecord[], ctx: DetectContext, t: 
   return out;
 }
 
+/** The operation as its protocol names it ("GET /index", `redis EVAL report:{n}`), and the server. */
+function nameOf(r: FlowRecord, ctx: DetectContext): string {
+  const server = ctx.names.name(r.dst);
+  const named = recordModule(r).operationName(operation(r)!, server);
+  return named.includes(server) ? named : `${named} on ${server}`;
+}
+
 function isTimedCall(r: FlowRecord): boolean {
   if (r.incomplete || !r.request || !r.response || ('upgrade' in r && r.upgrade)) return false;
+  if (recordModule(r).blocking?.(r)) return false;
   const q = r.request as { messages?: unknown[] };
   const s = r.response as { messages?: unknown[] };
   // A stream of several messages lasts as long as the conversation, not as long as a call.

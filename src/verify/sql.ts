@@ -13,7 +13,7 @@ export function detectUnparameterisedSql(flows: readonly FlowRecord[], _ctx: Det
   for (const r of flows) {
     if (!sqlHalves(r) || isTransactionControl(r)) continue;
     const q = r.request;
-    if (!q?.fingerprint || !q.query || (q.params?.length ?? 0) > 0) continue;
+    if (!q?.fingerprint || !q.query || (q.params?.length ?? 0) > 0 || hasPlaceholders(q.query)) continue;
     // Only statements that carry literals where the fingerprint has placeholders.
     if (!q.fingerprint.includes('?')) continue;
     const g = byFp.get(q.fingerprint) ?? byFp.set(q.fingerprint, { texts: new Set(), flows: [] }).get(q.fingerprint)!;
@@ -32,4 +32,13 @@ export function detectUnparameterisedSql(flows: readonly FlowRecord[], _ctx: Det
     });
   }
   return out;
+}
+
+/**
+ * Whether the statement text has bind placeholders (`?`, `$1`) outside quotes: a statement being
+ * prepared (MySQL's COM_STMT_PREPARE, a PostgreSQL Parse on its own) is the parameterised form,
+ * not one built with literals, though it carries no parameters itself.
+ */
+function hasPlaceholders(sql: string): boolean {
+  return /\?|\$\d/.test(sql.replace(/'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`[^`]*`/g, ''));
 }

@@ -49,6 +49,16 @@ export interface RecordModule<F extends FlowRecord = FlowRecord> {
   problem(r: F, dst: string): Problem | undefined;
   /** Calls that are expected to repeat and are not work: transaction control, health checks. */
   routine(r: F): Routine;
+  /**
+   * The server is itself a cache (Redis): the same call repeated across inbound requests is the
+   * cache being read as meant, not a copy the client should have kept (redundant-call). Unset: false.
+   */
+  readonly cacheServer?: boolean;
+  /**
+   * Whether the call waits by design (a blocking pop, WAIT): its duration is how long nothing
+   * came, not a latency, so `slow` leaves it out. Unset: no call waits.
+   */
+  blocking?(r: F): boolean;
   /** Extra words for a redundant-call summary (the SQL parameters). */
   repeatDetail(r: F): string;
   /** The status as `tapwire diff` compares it, and whether it is an error (5xx, gRPC non-OK, SQL error). */

@@ -8,6 +8,31 @@ import { round3, type PartBuilder } from './part.js';
 /** Commands that are not work: connection setup, health checks, transaction control. */
 const SETUP = new Set(['PING', 'HELLO', 'AUTH', 'SELECT', 'CLIENT', 'ECHO', 'QUIT', 'RESET', 'COMMAND', 'INFO']);
 const TRANSACTION = new Set(['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH']);
+/**
+ * Commands that wait by design until data comes or their timeout ends (redis.io/commands: "blocking"):
+ * their duration is the wait. XREAD and XREADGROUP block only with a BLOCK argument.
+ */
+const BLOCKING = new Set(['BLPOP', 'BRPOP', 'BRPOPLPUSH', 'BLMOVE', 'BLMPOP', 'BZPOPMIN', 'BZPOPMAX', 'BZMPOP', 'WAIT', 'WAITAOF']);
+
+function blocking(r: RedisFlow): boolean {
+  const q = r.request;
+  if (!q) return false;
+  if (BLOCKING.has(q.command)) return true;
+  return (q.command === 'XREAD' || q.command === 'XREADGROUP') && q.args.some((a) => a.toUpperCase() === 'BLOCK');
+}
+
+/**
+ * A client library's probe at connect, whose error it expects from older servers and ignores:
+ * CLIENT SETINFO (Redis 7.2+; ioredis, node-redis, redis-py and go-redis send it), HELLO (Redis 6+,
+ * NOPROTO where RESP3 is not offered), COMMAND DOCS (redis-cli). Its error is neither a failure
+ * nor a problem.
+ */
+function probe(r: RedisFlow): boolean {
+  const q = r.request;
+  if (!q) return false;
+  const sub = q.args[0]?.toUpperCase();
+  return q.command === 'HELLO' || (q.command === 'CLIENT' && sub === 'SETINFO') || (q.command === 'COMMAND' && sub === 'DOCS');
+}
 
 /** A key with its numbers and long hex or base64-ish runs as placeholders: "order:{n}:{n}". */
 export function keyPattern(key: string): string {
@@ -110,18 +135,23 @@ export const redis: RecordModule<RedisFlow> = {
   },
   callName: (r, server, named) => `redis ${callText(r) ?? '?'}${named ? ` on ${server}` : ''}`,
   operationName: (op) => `redis ${op}`,
-  failed: (r) => r.response?.type === 'error',
+  // A nil reply is a miss, not a failure; an unanswered command on a reset connection is one.
+  failed: (r) => (r.response ? r.response.type === 'error' && !probe(r) : r.incompleteReason === 'connection-rst'),
   problem(r, dst) {
     const e = r.response?.error;
-    if (e === undefined) return undefined;
+    if (e === undefined || probe(r)) return undefined;
     const code = errorCode(e);
-    return { key: `redis ${dst} ${code}`, label: `Redis ${code} (${e})`, clientError: false };
+    // By command too: ERR is Redis's catch-all, and a script's ERR is not a bad argument's.
+    return { key: `redis ${dst} ${r.request?.command ?? ''} ${code}`, label: `Redis ${code} (${e})`, clientError: false };
   },
   routine(r) {
     const c = r.request?.command ?? '';
     return TRANSACTION.has(c) ? 'transaction-control' : SETUP.has(c) ? 'health-check' : undefined;
   },
-  repeatDetail: (r) => ` with arguments ${JSON.stringify(r.request?.args ?? [])}`,
+  // The call's name already shows its arguments.
+  repeatDetail: () => '',
+  cacheServer: true,
+  blocking,
   outcome(r) {
     const e = r.response?.error;
     return { label: r.response ? (e !== undefined ? errorCode(e) : 'ok') : 'no-response', error: e !== undefined };
