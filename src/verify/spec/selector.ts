@@ -240,8 +240,7 @@ function fieldTest(key: string, value: string | true): FieldTest {
     case 'query': return { key, test: onSqlRequest(queryTest(value)) };
     case 'mysql.query': {
       const test = onSqlRequest(queryTest(value));
-      // Compared as a string: the spec may name MySQL in a build whose registry lacks it (it then matches nothing).
-      return { key, test: (r) => (r.protocol as string) === 'mysql' && test(r) };
+      return { key, test: (r) => r.protocol === 'mysql' && test(r) };
     }
     case 'redis.command': {
       // Redis command names are case-insensitive; records carry them upper-case.
