@@ -1,36 +1,31 @@
 import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
-import { UNPAIRED } from '../pairing-types.js';
+import { type ClientView, type Pending, Pairing, type PairingHooks, type PairingLimits, UNPAIRED } from '../pairing.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
-import {
-  CAP, COMMAND, COMMAND_NAME, HEADER, STATUS, type Column, isEnd, isEof, parseColumn, parseEof, parseErr, parseExecute,
-  parseGreeting, parseLogin, parseOk, parsePrepareOk, parseTextRow, parseBinaryRow,
-} from './messages.js';
+import { AnswerReader, type Response, type Result, VALUE_LIMIT } from './answer.js';
+import { COMMAND, COMMAND_NAME, HEADER, parseErr, parseExecute, parseGreeting, parseLogin, type PrepareOk } from './messages.js';
 import { splitStatements } from './statements.js';
 import type { MysqlExchange, MysqlSpan, MysqlTransaction } from './types.js';
-import type { MysqlValue } from './values.js';
-import { Cursor, type Packet, PacketReader, parse } from './wire.js';
+import { Cursor, type Packet, PacketReader } from './wire.js';
 
 /** Bytes kept of each logical packet's payload: SQL longer than this is cut, rows past it are not previewed. */
 export const KEEP_BYTES = 256 * 1024;
-/** Commands awaiting their answers; past it the oldest is reported without one. */
-export const MAX_PENDING = 256;
+/** Commands awaiting their answers, and the bytes they hold; past either the oldest is reported without its answer. */
+export const MYSQL_LIMITS: PairingLimits = { maxPendingRequests: 256, maxPendingBytes: 16 * 1024 * 1024, maxUnparsed: 256 };
 /** Prepared statements remembered per connection; past it the oldest is forgotten. */
 export const MAX_STATEMENTS = 4096;
-/** Characters kept of a value or an error message. */
-const VALUE_LIMIT = 256;
 const DEFAULT_PREVIEW_ROWS = 5;
+/** Bytes held while resuming after a loss, until they can be told to start a packet (a longer command is not resumed at). */
+export const MAX_HELD = 64 * 1024;
 
 /** Commands the server never answers (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA; COM_QUIT closes). */
 const UNANSWERED = new Set<number>([COMMAND.COM_STMT_CLOSE, COMMAND.COM_STMT_SEND_LONG_DATA, COMMAND.COM_QUIT]);
 
 type Request = NonNullable<MysqlTransaction['request']>;
-type Response = NonNullable<MysqlTransaction['response']>;
 
-interface Pending {
+/** A command awaiting its answer (the pairing's request). */
+interface Cmd {
   code: number;
   req: Request;
-  /** Client stream offset just past the command. */
-  endOff: number;
   /** The SQL of each statement, for a multi-statement COM_QUERY. */
   statements?: string[];
   /** Results reported so far (multi-statement queries, multi-result executes). */
@@ -38,25 +33,13 @@ interface Pending {
   incomplete?: string;
   /** An execute of "the statement just prepared" sent before that prepare's answer: read once it comes. */
   waiting?: { payload: Buffer; offset: number; length: number };
+  /** Reported: nothing more is emitted for it. */
+  emitted?: true;
 }
+type P = Pending<Cmd, Response>;
 
 /** MariaDB's statement id for "the last statement prepared on this connection" (pipelined prepare + execute). */
 const LAST_PREPARED = 0xffffffff;
-
-/** Where the answer being read is in its grammar. */
-type Step = 'first' | 'columns' | 'columnsEof' | 'rows' | 'defs' | 'list' | 'one';
-
-interface Answer {
-  step: Step;
-  /** Column definitions (or prepare definitions) still to come. */
-  left: number;
-  cols: Column[];
-  binary: boolean;
-  rows: number;
-  preview: MysqlValue[][];
-  span: MysqlSpan | undefined;
-  prepared?: { statementId: number; params: number; columns: number };
-}
 
 interface Statement {
   sql: string;
@@ -64,8 +47,6 @@ interface Statement {
   /** Parameter types bound by the last execute: an execute that binds none reuses them. */
   types?: number[];
 }
-
-const fresh = (): Answer => ({ step: 'first', left: 0, cols: [], binary: false, rows: 0, preview: [], span: undefined });
 
 /**
  * The MySQL client/server protocol on one connection (PAGE_PROTOCOL.html): the connection phase
@@ -75,13 +56,15 @@ const fresh = (): Answer => ({ step: 'first', left: 0, cols: [], binary: false, 
  * (COM_CONNECT, user and database only: auth data is skipped by the parsers). Statement ids map
  * to their SQL so executes carry it, and their binary parameters are decoded.
  *
- * Pairing is in order (the server answers commands in the order it reads them); once a loss was
- * seen, a response whose ACK shows the server had not yet received the head command's bytes is
- * reported alone. After a gap the server direction resumes at the first segment that begins a
- * response to a command sent after the gap; the client direction at a segment that is exactly one
- * command packet.
+ * Commands pair with answers through the shared Pairing (../pairing.ts), as HTTP/1.1's and
+ * Redis's do: in order while nothing was lost, by TCP acknowledgements after a loss or when the
+ * capture began mid-connection, never with the wrong command. An answer's grammar is its command's,
+ * so the command is picked at the answer's first packet (answer.ts reads the rest); an answer no
+ * command can be given is read generically and reported alone. After a gap the server direction
+ * resumes at the first segment that begins an answer (sequence id 1) while commands await one; the
+ * client direction at a segment that is exactly one command packet.
  */
-export class MysqlSession implements ProtocolSession {
+export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response> {
   private readonly readers: [PacketReader, PacketReader];
   private phase: 'greeting' | 'login' | 'command' | 'encrypted' = 'greeting';
   private readonly session: MysqlTransaction['session'] = {};
@@ -89,61 +72,141 @@ export class MysqlSession implements ProtocolSession {
   /** Capabilities both sides agreed on (the login's); undefined when the login was not seen. */
   private caps: number | undefined;
   private login: { req: Request; resp?: MysqlSpan } | undefined;
-  private readonly queue: Pending[] = [];
-  private ans: Answer = fresh();
+  private readonly pairing: Pairing<Cmd, Response>;
+  private readonly view: ClientView = { partialOff: -1, partialAck: -1, scanOff: -1, heldOff: -1, heldAck: -1 };
+  private readonly ans: AnswerReader;
+  /** The answer being read: the command it answers (undefined: none could be given, `orphan` says why). */
+  private cur: { p: P | undefined; orphan: string } | undefined;
   private readonly statements = new Map<number, Statement>();
   /** The statement id of the last COM_STMT_PREPARE_OK (MariaDB's LAST_PREPARED). */
   private lastPrepared: number | undefined;
   /** A direction lost bytes and has not found a packet start since. */
   private readonly lost: [boolean, boolean] = [false, false];
   private lossSeen = false;
+  /** Per direction, while resuming: the start of a segment that cannot be told yet. */
+  private readonly held: [{ bytes: Buffer; meta: StreamMeta } | undefined, { bytes: Buffer; meta: StreamMeta } | undefined] = [undefined, undefined];
   private meta: StreamMeta = { time: 0, frame: 0, offset: 0, peerAck: -1 };
   private readonly packetMeta: [{ time: number; frame: number; ack: number }, { time: number; frame: number; ack: number }] = [
     { time: 0, frame: 0, ack: -1 }, { time: 0, frame: 0, ack: -1 },
   ];
-  private readonly previewRows: number;
   private ended = false;
 
   constructor(private readonly ctx: SessionContext) {
-    this.previewRows = ctx.options.previewRows ?? DEFAULT_PREVIEW_ROWS;
+    const previewRows = ctx.options.previewRows ?? DEFAULT_PREVIEW_ROWS;
+    this.ans = new AnswerReader({
+      caps: () => this.caps,
+      previewRows,
+      violation: (code, reason, offset) => ctx.violation(code, reason, offset),
+      prepared: (ok) => this.prepared(ok),
+    });
     this.readers = [
       new PacketReader(KEEP_BYTES, (p) => this.clientPacket(p)),
       new PacketReader(KEEP_BYTES, (p) => this.serverPacket(p)),
     ];
-    if (!ctx.conn.handshakeSeen || ctx.resync === true) {
+    const whole = ctx.conn.handshakeSeen && ctx.resync !== true;
+    this.pairing = new Pairing<Cmd, Response>(MYSQL_LIMITS, this, whole, ctx.conn.handshakeSeen);
+    if (!whole) {
       // Caught mid-connection: the command phase, with neither direction at a known packet start.
       this.phase = 'command';
       this.lost[0] = this.lost[1] = true;
       this.lossSeen = true;
+      this.pairing.noteLoss();
     }
   }
+
+  // ---- PairingHooks ----------------------------------------------------------------------------
+
+  retired(p: P): void {
+    this.emitCmd(p, undefined, p.done);
+  }
+
+  evicted(p: P): void {
+    this.emitCmd(p, undefined, p.done ?? UNPAIRED.evicted);
+  }
+
+  resolved(p: P): void {
+    this.emitCmd(p, p.response);
+  }
+
+  unresolved(resp: Response, why: string): void {
+    this.emit({ response: resp, session: { ...this.session } }, why);
+  }
+
+  overflow(what: 'pending' | 'unparsed', off: number): void {
+    const l = MYSQL_LIMITS;
+    if (what === 'pending') this.ctx.violation('mysql.pending_overflow', `more than ${l.maxPendingRequests} commands or ${l.maxPendingBytes} bytes awaiting answers; the oldest is reported without its answer`, off);
+    else this.ctx.violation('mysql.unparsed_commands', `more than ${l.maxUnparsed} stretches of unparsed client bytes; pairing stops until the connection settles`, off);
+  }
+
+  /** Every MySQL command that is answered has one answer: lost server bytes at its turn held it. */
+  interimMayFill(): boolean {
+    return false;
+  }
+
+  // ---- ProtocolSession -------------------------------------------------------------------------
 
   data(dir: Dir, bytes: Buffer, meta: StreamMeta): void {
     if (this.ended || this.phase === 'encrypted') return;
     this.meta = meta;
+    if (dir === 0) this.pairing.client(meta.offset + bytes.length, meta.peerAck);
     const r = this.readers[dir];
+    let start = meta;
     if (this.lost[dir]) {
-      if (!this.resumes(dir, bytes)) return;
+      // Resume only where a segment starts like a packet of this direction; a start cut short
+      // waits for the next bytes (copied, bounded) until it can be told.
+      const held = this.held[dir];
+      this.held[dir] = undefined;
+      const b = held ? Buffer.concat([held.bytes, bytes]) : bytes;
+      if (held) start = held.meta;
+      const v = this.resumes(dir, b);
+      if (v === 'more' && b.length < MAX_HELD) {
+        this.held[dir] = { bytes: held ? b : Buffer.from(bytes), meta: held ? held.meta : { ...meta } };
+        return;
+      }
+      if (v !== 'yes') {
+        if (dir === 0) this.pairing.hide(start.offset, start.peerAck);
+        return;
+      }
       this.lost[dir] = false;
       r.reset();
+      bytes = b;
     }
     // The packet whose header starts in this segment takes its time, frame and ACK from it.
-    if (r.pendingOff < 0) this.mark(dir, meta);
-    r.push(bytes, meta.offset);
+    if (r.pendingOff < 0) this.mark(dir, start);
+    r.push(bytes, start.offset);
     if (r.pendingOff >= meta.offset) this.mark(dir, meta);
   }
 
-  gap(dir: Dir, _length: number, meta: StreamMeta): void {
+  gap(dir: Dir, length: number, meta: StreamMeta): void {
     if (this.ended || this.phase === 'encrypted') return;
     this.meta = meta;
+    const r = this.readers[dir];
+    const held = this.held[dir];
+    this.held[dir] = undefined;
+    const partial = held ? held.meta.offset : r.pendingOff;
+    const atBoundary = partial < 0 && !this.lost[dir] && this.cur === undefined;
     this.lost[dir] = true;
     this.lossSeen = true;
-    this.readers[dir].reset();
-    if (dir === 1) {
-      // The answers in flight lost bytes: report them, and read the server again at the next command's answer.
-      for (const p of this.queue.splice(0)) this.report(p, this.ans.span ? this.partial() : undefined, UNPAIRED.lostInGap);
-      this.ans = fresh();
+    r.reset();
+    this.pairing.noteLoss();
+    if (dir === 0) {
+      this.pairing.client(meta.offset + length, meta.peerAck);
+      this.pairing.hide(partial >= 0 ? partial : meta.offset, meta.peerAck);
+      return;
     }
+    // An answer cut by the loss: its command gets what was read of it; the next answer pairs by acknowledgements.
+    const c = this.cur;
+    if (c) {
+      const span = this.ans.span;
+      const part = span ? { ...span, frames: [span.frames[0], span.frames[1]], ...this.ans.partial() } as Response : undefined;
+      this.cur = undefined;
+      this.ans.reset();
+      if (c.p) {
+        this.pairing.answering = undefined;
+        this.emitCmd(c.p, part, UNPAIRED.lostInGap);
+      } else if (part) this.emit({ response: part, session: { ...this.session } }, c.orphan);
+    }
+    this.pairing.serverLost(atBoundary, UNPAIRED.lostInGap, partial >= 0 ? partial : meta.offset);
   }
 
   fin(_dir: Dir, _time: number): void {
@@ -155,21 +218,35 @@ export class MysqlSession implements ProtocolSession {
     this.ended = true;
     if (this.login) this.reportLogin(undefined, reason === 'eof' ? 'capture-ended' : 'no-response');
     const why = reason === 'eof' ? 'no-response-before-capture-end' : 'no-response';
-    for (const p of this.queue.splice(0)) this.report(p, this.ans.span ? this.partial() : undefined, this.ans.span ? 'capture-ended' : why);
+    const c = this.cur;
+    if (c) {
+      // An answer the capture cut short.
+      const span = this.ans.span;
+      const part = span ? { ...span, frames: [span.frames[0], span.frames[1]], ...this.ans.partial() } as Response : undefined;
+      this.cur = undefined;
+      if (c.p) this.emitCmd(c.p, part, span ? 'capture-ended' : why);
+      else if (part) this.emit({ response: part, session: { ...this.session } }, c.orphan);
+    }
+    for (const p of this.pairing.drain()) this.emitCmd(p, undefined, p.done ?? why);
   }
 
   // ---- resynchronisation -------------------------------------------------------------------
 
-  /** Whether a direction that lost bytes can be read again from the start of `b`. */
-  private resumes(dir: Dir, b: Buffer): boolean {
-    if (b.length < 5) return false;
+  /**
+   * Whether a direction that lost bytes can be read again from the start of `b` ('more': too few
+   * bytes to tell). Client: exactly one command packet (sequence id 0, a known command byte), so
+   * bytes in the middle of a packet that look like a header are not taken for one. Server: the
+   * first packet of an answer (sequence id 1) while commands await answers.
+   */
+  private resumes(dir: Dir, b: Buffer): 'yes' | 'no' | 'more' {
+    if (dir === 1 && this.pairing.queue.length === 0) return 'no';
+    const seq = dir === 0 ? 0 : 1;
+    if (b.length >= 4 && b[3] !== seq) return 'no';
+    if (b.length < 5) return 'more';
     const len = b.readUIntLE(0, 3);
-    if (dir === 0) {
-      // Exactly one command packet with sequence id 0 and a known command byte.
-      return b[3] === 0 && len + 4 === b.length && COMMAND_NAME.has(b[4]!) && b[4] !== COMMAND.COM_SLEEP;
-    }
-    // The first packet of an answer (sequence id 1) to a command sent after the loss.
-    return this.queue.length > 0 && b[3] === 1 && len > 0 && len < 0xffffff;
+    if (dir === 1) return len > 0 && len < 0xffffff ? 'yes' : 'no';
+    if (!COMMAND_NAME.has(b[4]!) || b[4] === COMMAND.COM_SLEEP) return 'no';
+    return len + 4 === b.length ? 'yes' : len + 4 > b.length ? 'more' : 'no';
   }
 
   private mark(dir: Dir, meta: StreamMeta): void {
@@ -225,22 +302,17 @@ export class MysqlSession implements ProtocolSession {
       return;
     }
     const req: Request = { ...this.span(0, p), command: name };
-    const pend: Pending = { code, req, endOff: p.offset + p.size, parts: 0 };
-    this.readCommand(pend, p);
+    const cmd: Cmd = { code, req, parts: 0 };
+    this.readCommand(cmd, p);
     if (UNANSWERED.has(code)) {
-      this.report(pend, undefined);
+      this.report(cmd, undefined);
       return;
     }
-    if (this.queue.length >= MAX_PENDING) {
-      this.ctx.violation('mysql.pending_overflow', `more than ${MAX_PENDING} commands awaiting answers`, p.offset);
-      this.report(this.queue.shift()!, undefined, UNPAIRED.evicted);
-      if (this.queue.length === 0) this.ans = fresh();
-    }
-    this.queue.push(pend);
+    this.pairing.enqueue(this.pairing.create(p.offset, this.packetMeta[0].ack, cmd, p.size));
   }
 
   /** The command's own fields: SQL, statement id, parameters, database. */
-  private readCommand(pend: Pending, p: Packet): void {
+  private readCommand(pend: Cmd, p: Packet): void {
     const { code, req } = pend;
     const b = p.payload;
     const text = () => b.subarray(1).toString('utf8');
@@ -255,7 +327,7 @@ export class MysqlSession implements ProtocolSession {
       case COMMAND.COM_INIT_DB: req.database = text(); break;
       case COMMAND.COM_STMT_EXECUTE: {
         const id = b.length >= 5 ? b.readUInt32LE(1) : undefined;
-        if (id === LAST_PREPARED && this.queue.some((q) => q.code === COMMAND.COM_STMT_PREPARE)) {
+        if (id === LAST_PREPARED && this.pairing.queue.some((q) => q.request.code === COMMAND.COM_STMT_PREPARE && !q.response && !q.done)) {
           // Pipelined after its COM_STMT_PREPARE: the parameter count comes with that answer.
           pend.waiting = { payload: b, offset: p.offset, length: p.length };
           break;
@@ -281,7 +353,7 @@ export class MysqlSession implements ProtocolSession {
     }
   }
 
-  private readExecute(pend: Pending, b: Buffer, offset: number, length: number): void {
+  private readExecute(pend: Cmd, b: Buffer, offset: number, length: number): void {
     const req = pend.req;
     let id = b.length >= 5 ? b.readUInt32LE(1) : undefined;
     if (id === LAST_PREPARED && this.lastPrepared !== undefined) id = this.lastPrepared;
@@ -315,22 +387,36 @@ export class MysqlSession implements ProtocolSession {
       else if (this.login) this.login.resp = this.span(1, p); // AuthSwitchRequest, AuthMoreData
       return;
     }
-    let head: Pending | undefined = this.queue[0];
-    if (head && this.ans.step === 'first' && !this.ans.span && this.lossSeen) {
-      // The server had not received the head command when it sent this: it answers a command the capture lost.
-      const ack = this.packetMeta[1].ack;
-      if (ack >= 0 && ack < head.endOff) head = undefined;
-    }
-    if (!head) {
-      if (!this.lossSeen) {
+    const c = this.cur ?? this.pick(p);
+    if (!c) return;
+    const a = this.ans;
+    if (a.span) this.grow(a.span, p);
+    else a.span = this.span(1, p);
+    const res = a.read(c.p?.request.code ?? -1, p);
+    if (res) this.done(c, res, p.offset + p.size);
+  }
+
+  /** The command whose answer starts with `p`, through the pairing; undefined (and a violation) for a packet nobody asked for. */
+  private pick(p: Packet): { p: P | undefined; orphan: string } | undefined {
+    const v = this.view;
+    v.partialOff = this.readers[0].pendingOff;
+    v.partialAck = v.partialOff >= 0 ? this.packetMeta[0].ack : -1;
+    const ack = this.packetMeta[1].ack;
+    const target = this.pairing.pick(p.offset, ack, true, v);
+    if (!target) {
+      if (!this.lossSeen && this.pairing.orphan !== UNPAIRED.evicted) {
         this.ctx.violation('mysql.unsolicited', 'server packet with no command awaiting an answer', p.offset);
-        return;
+        return undefined;
       }
-      // An answer to a command in lost bytes: read it as a generic answer and report it alone.
-      head = { code: -1, req: { start: 0, end: 0, frames: [0, 0], size: 0, command: '' }, endOff: -1, parts: 0, incomplete: UNPAIRED.noRequest };
-      this.queue.unshift(head);
+      // An answer to a command in lost bytes, or one acknowledgements cannot place: read by the
+      // generic grammar and reported alone (answers are not held to be placed later: their grammar
+      // depends on the command).
+      return (this.cur = { p: undefined, orphan: this.pairing.deferring ? UNPAIRED.ambiguousRequest : this.pairing.orphan });
     }
-    this.answer(head, p);
+    if (this.pairing.unique) this.pairing.reanchor(ack, !this.lost[0] && this.pairing.queue.length > 0);
+    this.pairing.answering = target;
+    this.pairing.answeringKnown = true;
+    return (this.cur = { p: target, orphan: '' });
   }
 
   private greeting(p: Packet): void {
@@ -354,165 +440,85 @@ export class MysqlSession implements ProtocolSession {
     this.phase = 'login';
   }
 
-  private get deprecateEof(): boolean {
-    return this.caps !== undefined && (this.caps & CAP.DEPRECATE_EOF) !== 0;
-  }
-
-  /** One server packet of the answer to `pend`. */
-  private answer(pend: Pending, p: Packet): void {
-    const a = this.ans;
-    if (a.span) this.grow(a.span, p);
-    else a.span = this.span(1, p);
-    const b = p.payload;
-    const h = b[0];
-    switch (a.step) {
-      case 'first': {
-        if (h === HEADER.ERR) return this.done(pend, { error: parseErr(b, VALUE_LIMIT) });
-        if (h === HEADER.LOCAL_INFILE && p.length > 1 && pend.code === COMMAND.COM_QUERY) return; // file contents, then OK/ERR
-        if (pend.code === COMMAND.COM_STATISTICS) return this.done(pend, {});
-        // COM_CHANGE_USER is a login again: an AuthSwitchRequest (0xfe) or AuthMoreData (0x01) before the OK or ERR.
-        if (pend.code === COMMAND.COM_CHANGE_USER && h !== HEADER.OK) return;
-        if (pend.code === COMMAND.COM_FIELD_LIST) {
-          a.step = 'list';
-          return this.answer(pend, p);
-        }
-        if (h === HEADER.OK && pend.code === COMMAND.COM_STMT_PREPARE) return this.prepared(pend, b);
-        if (h === HEADER.OK || h === HEADER.EOF) {
-          // 0xfe here: COM_SET_OPTION's EOF, or an OK with the 0xfe header.
-          const ok = isEof(p) ? undefined : parseOk(b);
-          const eof = isEof(p) ? parseEof(b) : undefined;
-          const r: Partial<Response> = {};
-          if (ok) {
-            r.affectedRows = ok.affectedRows;
-            if (ok.lastInsertId) r.lastInsertId = ok.lastInsertId;
-          }
-          const warnings = ok?.warnings ?? eof?.warnings;
-          if (warnings) r.warnings = warnings;
-          return this.done(pend, r, (((ok ?? eof)?.status ?? 0) & STATUS.MORE_RESULTS_EXISTS) !== 0);
-        }
-        const n = parse(b, (c) => c.lenenc());
-        if (n === null || n === undefined || n === 0) {
-          this.ctx.violation('mysql.bad_column_count', `result set header 0x${(h ?? 0).toString(16)} is not a column count`, p.offset);
-          return this.done(pend, {}, false, 'malformed');
-        }
-        a.step = 'columns';
-        a.left = n;
-        a.binary = pend.code === COMMAND.COM_STMT_EXECUTE;
-        return;
-      }
-      case 'columns': {
-        const col = parseColumn(b);
-        if (!col) this.ctx.violation('mysql.bad_column', `column definition of ${p.length} bytes is too short`, p.offset);
-        if (a.cols.length < 4096) a.cols.push(col ?? { name: '?', type: 253, flags: 0, charset: 33 });
-        if (--a.left === 0) a.step = this.caps === undefined || !this.deprecateEof ? 'columnsEof' : 'rows';
-        return;
-      }
-      case 'columnsEof':
-        a.step = 'rows';
-        // Without CLIENT_DEPRECATE_EOF an EOF ends the definitions; when the login was not seen, an EOF here is that one.
-        if (isEof(p)) return;
-        if (this.caps !== undefined) this.ctx.violation('mysql.missing_eof', 'column definitions not followed by EOF', p.offset);
-        return this.answer(pend, p);
-      case 'rows': {
-        if (h === HEADER.ERR) return this.done(pend, { ...this.result(), error: parseErr(b, VALUE_LIMIT) });
-        if (isEnd(p)) {
-          const end = isEof(p) ? parseEof(b) : parseOk(b);
-          const r: Partial<Response> = this.result();
-          if (end?.warnings) r.warnings = end.warnings;
-          return this.done(pend, r, ((end?.status ?? 0) & STATUS.MORE_RESULTS_EXISTS) !== 0);
-        }
-        a.rows++;
-        if (a.preview.length < this.previewRows && p.length === b.length) {
-          const row = a.binary ? parseBinaryRow(b, a.cols, VALUE_LIMIT) : parseTextRow(b, a.cols, VALUE_LIMIT);
-          if (row) a.preview.push(row);
-          else this.ctx.violation('mysql.bad_row', `row of ${p.length} bytes does not hold ${a.cols.length} values`, p.offset);
-        }
-        return;
-      }
-      case 'defs':
-        // COM_STMT_PREPARE_OK's parameter and column definitions (and their EOFs without DEPRECATE_EOF).
-        if (isEof(p) && this.caps === undefined) return;
-        if (--a.left <= 0) this.done(pend, {});
-        return;
-      case 'list':
-        if (h === HEADER.ERR) return this.done(pend, { error: parseErr(b, VALUE_LIMIT) });
-        if (isEnd(p)) return this.done(pend, { columns: a.cols.map((c) => c.name) });
-        if (a.cols.length < 4096) {
-          const col = parseColumn(b);
-          if (col) a.cols.push(col);
-        }
-        return;
-      case 'one':
-        return this.done(pend, {});
-    }
-  }
-
-  private prepared(pend: Pending, b: Buffer): void {
-    const ok = parsePrepareOk(b);
-    if (!ok) return this.done(pend, {}, false, 'malformed');
-    const a = this.ans;
-    a.prepared = { statementId: ok.statementId, params: ok.params, columns: ok.columns };
-    pend.req.statementId = ok.statementId;
+  /** A COM_STMT_PREPARE_OK: the statement is remembered, and executes of "the last prepared" waiting for it are read. */
+  private prepared(ok: PrepareOk): void {
+    const p = this.cur?.p;
+    if (!p) return;
+    p.request.req.statementId = ok.statementId;
     if (this.statements.size >= MAX_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
-    this.statements.set(ok.statementId, { sql: pend.req.query ?? '', params: ok.params });
+    this.statements.set(ok.statementId, { sql: p.request.req.query ?? '', params: ok.params });
     this.lastPrepared = ok.statementId;
     // Executes of "the last prepared" queued behind this prepare (up to the next prepare) can be read now.
-    for (const q of this.queue.slice(this.queue.indexOf(pend) + 1)) {
-      if (q.code === COMMAND.COM_STMT_PREPARE) break;
-      if (q.waiting) {
-        this.readExecute(q, q.waiting.payload, q.waiting.offset, q.waiting.length);
-        q.waiting = undefined;
+    const q = this.pairing.queue;
+    for (const x of q.slice(q.indexOf(p) + 1)) {
+      const cmd = x.request;
+      if (cmd.code === COMMAND.COM_STMT_PREPARE) break;
+      if (cmd.waiting) {
+        this.readExecute(cmd, cmd.waiting.payload, cmd.waiting.offset, cmd.waiting.length);
+        cmd.waiting = undefined;
       }
     }
-    const eofs = this.caps !== undefined && !this.deprecateEof ? (ok.params > 0 ? 1 : 0) + (ok.columns > 0 ? 1 : 0) : 0;
-    a.left = ok.params + ok.columns + eofs;
-    if (a.left === 0) return this.done(pend, {});
-    a.step = 'defs';
   }
 
-  private result(): Partial<Response> {
-    const a = this.ans;
-    return { columns: a.cols.map((c) => c.name), rows: a.rows, ...(a.preview.length ? { preview: a.preview } : {}) };
-  }
-
-  /** What was read of an answer cut short. */
-  private partial(): Partial<Response> {
-    return this.ans.cols.length ? this.result() : {};
-  }
-
-  /** One result of `pend` is whole; `more`: another follows (SERVER_MORE_RESULTS_EXISTS). */
-  private done(pend: Pending, r: Partial<Response>, more = false, incomplete?: string): void {
-    const a = this.ans;
-    if (a.prepared) {
-      r.paramCount = a.prepared.params;
-      r.columnCount = a.prepared.columns;
+  /** One result of the answer being read is whole (`end`: server offset just past it). */
+  private done(c: { p: P | undefined; orphan: string }, res: Result, end: number): void {
+    const span = this.ans.span!;
+    const resp = { ...span, frames: [span.frames[0], span.frames[1]], ...res.r } as Response;
+    this.ans.reset();
+    if (!res.more) {
+      this.cur = undefined;
+      this.pairing.answering = undefined;
+      this.pairing.answeringKnown = false;
     }
-    if (more || pend.parts > 0) pend.req.part = pend.parts;
-    if (pend.code === COMMAND.COM_INIT_DB && !r.error && pend.req.database !== undefined) this.session.database = pend.req.database;
-    if (pend.code === COMMAND.COM_CHANGE_USER && !r.error && pend.req.user !== undefined) this.session.user = pend.req.user;
-    this.report(pend, r, incomplete, true);
-    pend.parts++;
-    this.ans = fresh();
-    if (!more) this.queue.shift();
+    const p = c.p;
+    if (!p) this.emit({ response: resp, session: { ...this.session } }, res.incomplete ?? c.orphan);
+    else {
+      const cmd = p.request;
+      if (cmd.code === COMMAND.COM_INIT_DB && !res.r.error && cmd.req.database !== undefined) this.session.database = cmd.req.database;
+      if (cmd.code === COMMAND.COM_CHANGE_USER && !res.r.error && cmd.req.user !== undefined) this.session.user = cmd.req.user;
+      if (res.more || cmd.parts > 0) cmd.req.part = cmd.parts;
+      if (res.more) {
+        // One result of several: its own record; the command awaits the rest.
+        this.report(cmd, resp, res.incomplete, true);
+        cmd.parts++;
+      } else {
+        this.pairing.answer(p, resp, end);
+        this.emitCmd(p, resp, res.incomplete, true);
+      }
+    }
+    const idle = this.cur === undefined && this.readers[0].pendingOff < 0 && this.readers[1].pendingOff < 0 && !this.lost[0] && !this.lost[1];
+    this.pairing.settle(idle);
   }
 
   // ---- records -----------------------------------------------------------------------------
 
-  private report(pend: Pending, r: Partial<Response> | undefined, incomplete?: string, keep = false): void {
+  /** A queued command's last record: out of the pairing. `keep`: keep its result number (`part`). */
+  private emitCmd(p: P, resp: Response | undefined, incomplete?: string, keep = false): void {
+    const cmd = p.request;
+    this.pairing.remove(p);
+    if (cmd.emitted) {
+      // Reported already (evicted while its answer was read): the answer alone.
+      if (resp) this.emit({ response: resp, session: { ...this.session } }, UNPAIRED.evicted);
+      return;
+    }
+    cmd.emitted = true;
+    this.report(cmd, resp, incomplete, keep);
+  }
+
+  private report(cmd: Cmd, resp: Response | undefined, incomplete?: string, keep = false): void {
     // An execute of the last prepared statement whose prepare failed or was lost: no statement to read it by.
-    if (pend.waiting) pend.req.statementId ??= LAST_PREPARED;
-    const req = { ...pend.req };
-    if (pend.statements && req.part !== undefined) {
-      // One statement of a multi-statement query: its own SQL when the split matched the results.
-      const s = pend.statements[req.part];
-      if (s !== undefined && pend.statements.length > req.part) req.query = s;
+    if (cmd.waiting) cmd.req.statementId ??= LAST_PREPARED;
+    const req = { ...cmd.req };
+    if (cmd.statements && keep && req.part !== undefined) {
+      // One statement of a multi-statement query: its own SQL when the split matched the results
+      // (a command whose later results were lost keeps its whole text).
+      const s = cmd.statements[req.part];
+      if (s !== undefined) req.query = s;
     }
     if (!keep) delete req.part;
-    const tx: MysqlTransaction = { session: { ...this.session } };
-    if (pend.code >= 0) tx.request = req;
-    const span = this.ans.span;
-    if (r && span) tx.response = { ...span, frames: [span.frames[0], span.frames[1]], ...r } as Response;
-    this.emit(tx, incomplete ?? pend.incomplete ?? (r || UNANSWERED.has(pend.code) ? undefined : 'no-response'));
+    const tx: MysqlTransaction = { request: req, session: { ...this.session } };
+    if (resp) tx.response = resp;
+    this.emit(tx, incomplete ?? cmd.incomplete ?? (resp || UNANSWERED.has(cmd.code) ? undefined : 'no-response'));
   }
 
   private reportLogin(p: Packet | undefined, incomplete?: string): void {

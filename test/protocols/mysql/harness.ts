@@ -5,6 +5,7 @@ import type { Exchange, SessionContext } from '../../../src/protocols/types.js';
 import { MysqlSession } from '../../../src/protocols/mysql/session.js';
 import type { MysqlExchange } from '../../../src/protocols/mysql/types.js';
 import type { ConnectionInfo } from '../../../src/stream/index.js';
+import { CAP } from '../../../src/protocols/mysql/messages.js';
 
 export const SERVER_PORT = 18501;
 
@@ -99,3 +100,27 @@ export function packet(seq: number, payload: Buffer): Buffer {
   h[3] = seq;
   return Buffer.concat([h, payload]);
 }
+
+// Built messages (PAGE_PROTOCOL.html), for conversations the tests write byte by byte.
+export const lenstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
+export const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+export const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+
+export function greeting(caps: number): Buffer {
+  return packet(0, Buffer.concat([Buffer.from([10]), Buffer.from('8.0.36\0'), u32(7), Buffer.alloc(8, 0x41), Buffer.from([0]),
+    u16(caps & 0xffff), Buffer.from([45]), u16(2), u16(caps >>> 16), Buffer.from([21]), Buffer.alloc(10),
+    Buffer.alloc(13, 0x42), Buffer.from('caching_sha2_password\0')]));
+}
+
+export function login(caps: number, user: string, db?: string): Buffer {
+  return packet(1, Buffer.concat([u32(caps), u32(1 << 24), Buffer.from([45]), Buffer.alloc(23), Buffer.from(`${user}\0`),
+    Buffer.from([20]), Buffer.alloc(20, 0x5a), db ? Buffer.from(`${db}\0`) : Buffer.alloc(0), Buffer.from('caching_sha2_password\0')]));
+}
+
+export const OK = (seq: number, affected = 0, status = 2) => packet(seq, Buffer.concat([Buffer.from([0, affected, 0]), u16(status), u16(0)]));
+export const EOF = (seq: number, status = 2) => packet(seq, Buffer.concat([Buffer.from([0xfe]), u16(0), u16(status)]));
+export const column = (seq: number, name: string) => packet(seq, Buffer.concat([lenstr('def'), lenstr('shop'), lenstr('t'), lenstr('t'),
+  lenstr(name), lenstr(name), Buffer.from([0x0c]), u16(45), u32(40), Buffer.from([253]), u16(0), Buffer.from([0, 0, 0])]));
+export const query = (sql: string) => packet(0, Buffer.concat([Buffer.from([3]), Buffer.from(sql)]));
+export const BASE = CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.CONNECT_WITH_DB | CAP.MULTI_RESULTS;
+

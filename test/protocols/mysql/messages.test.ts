@@ -2,32 +2,10 @@
 // result sets with EOF packets (no CLIENT_DEPRECATE_EOF), limits. Every conversation also runs with
 // its segments split at every byte.
 import { describe, expect, it } from 'vitest';
-import { feed, packet, segments, strip, type Run, type Seg } from './harness.js';
+import { BASE, column, EOF, feed, greeting, lenstr, login, OK, packet, query, segments, strip, u16, u32, type Run, type Seg } from './harness.js';
 import { probeMysql } from '../../../src/protocols/mysql/probe.js';
 import { CAP } from '../../../src/protocols/mysql/messages.js';
 import { MAX_PAYLOAD, type Packet, PacketReader } from '../../../src/protocols/mysql/wire.js';
-
-const lenstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
-
-function greeting(caps: number): Buffer {
-  return packet(0, Buffer.concat([Buffer.from([10]), Buffer.from('8.0.36\0'), u32(7), Buffer.alloc(8, 0x41), Buffer.from([0]),
-    u16(caps & 0xffff), Buffer.from([45]), u16(2), u16(caps >>> 16), Buffer.from([21]), Buffer.alloc(10),
-    Buffer.alloc(13, 0x42), Buffer.from('caching_sha2_password\0')]));
-}
-
-function login(caps: number, user: string, db?: string): Buffer {
-  return packet(1, Buffer.concat([u32(caps), u32(1 << 24), Buffer.from([45]), Buffer.alloc(23), Buffer.from(`${user}\0`),
-    Buffer.from([20]), Buffer.alloc(20, 0x5a), db ? Buffer.from(`${db}\0`) : Buffer.alloc(0), Buffer.from('caching_sha2_password\0')]));
-}
-
-const OK = (seq: number, affected = 0, status = 2) => packet(seq, Buffer.concat([Buffer.from([0, affected, 0]), u16(status), u16(0)]));
-const EOF = (seq: number, status = 2) => packet(seq, Buffer.concat([Buffer.from([0xfe]), u16(0), u16(status)]));
-const column = (seq: number, name: string) => packet(seq, Buffer.concat([lenstr('def'), lenstr('shop'), lenstr('t'), lenstr('t'),
-  lenstr(name), lenstr(name), Buffer.from([0x0c]), u16(45), u32(40), Buffer.from([253]), u16(0), Buffer.from([0, 0, 0])]));
-const query = (sql: string) => packet(0, Buffer.concat([Buffer.from([3]), Buffer.from(sql)]));
-const BASE = CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.CONNECT_WITH_DB | CAP.MULTI_RESULTS;
 
 /** The conversation whole, and cut at every byte of its longest segment: the same exchanges. */
 function everySplit(segs: Seg[]): Run {
