@@ -23,6 +23,10 @@ export const TYPES: Readonly<Record<string, string>> = {
 };
 const AGGREGATES = new Set(['*', '%', '~', '>', '|']);
 const BULKS = new Set(['$', '!', '=']);
+/** Per type byte: its name, and whether a length follows (aggregates, bulks), read without building a string. */
+const BYTE_TYPE: (string | undefined)[] = Array.from({ length: 256 }, (_, c) => TYPES[String.fromCharCode(c)]);
+const BYTE_LENGTHED: boolean[] = Array.from({ length: 256 }, (_, c) => AGGREGATES.has(String.fromCharCode(c)) || BULKS.has(String.fromCharCode(c)));
+const BYTE_BULK: boolean[] = Array.from({ length: 256 }, (_, c) => BULKS.has(String.fromCharCode(c)));
 
 /** One RESP value as kept: its type name, a string preview or a number, elements of an aggregate. */
 export interface RespValue {
@@ -214,10 +218,9 @@ export class RespParser {
     const c = s < stop ? b[s]! : -1;
     if (this.stack.length === 0 && this.client && c !== 0x2a /* * */) return this.inline(b.toString('latin1', s, stop), at, next);
     if (!cr) return this.fail('line does not end in CRLF');
-    const t = c < 0 ? '' : String.fromCharCode(c);
-    const type = TYPES[t];
+    const type = c < 0 ? undefined : BYTE_TYPE[c];
     if (type === undefined) return this.fail(`unknown type byte 0x${b[s]!.toString(16).padStart(2, '0')}`);
-    if (AGGREGATES.has(t) || BULKS.has(t)) {
+    if (BYTE_LENGTHED[c]) {
       const n = lengthOf(b, s + 1, stop);
       if (n === undefined) {
         const rest = b.toString('latin1', s + 1, stop);
@@ -226,29 +229,29 @@ export class RespParser {
       }
       if (n === -1) return this.value({ type: 'nil' }, at, next); // RESP2 null bulk string and null array
       if (n < 0 || n > MAX_LENGTH) return this.fail(`bad length ${n}`);
-      if (BULKS.has(t)) {
+      if (BYTE_BULK[c]) {
         this.bulkValue = { type, length: n };
         this.bulkLeft = n + 2;
         return;
       }
       if (this.stack.length >= MAX_DEPTH) return this.fail(`aggregates nested deeper than ${MAX_DEPTH}`);
-      const count = t === '%' || t === '|' ? n * 2 : n;
+      const count = c === 0x25 /* % */ || c === 0x7c /* | */ ? n * 2 : n;
       const value: RespValue = { type, length: n, items: [] };
       if (count === 0) return this.value(value, at, next);
-      this.stack.push({ value, left: count, attribute: t === '|' });
+      this.stack.push({ value, left: count, attribute: c === 0x7c });
       return;
     }
     const value: RespValue = { type };
-    if (t === ':') {
+    if (c === 0x3a /* : */) {
       const num = integerOf(b, s + 1, stop);
       if (num === undefined) return this.fail(`bad ${type} "${b.toString('latin1', s + 1, Math.min(stop, s + 21))}"`);
       value.num = num;
-    } else if (t === '#') {
+    } else if (c === 0x23 /* # */) {
       const rest = b.toString('latin1', s + 1, stop);
       const num = rest === 't' ? 1 : rest === 'f' ? 0 : NaN;
       if (!Number.isFinite(num)) return this.fail(`bad ${type} "${rest.slice(0, 20)}"`);
       value.num = num;
-    } else if (t === '_') {
+    } else if (c === 0x5f /* _ */) {
       if (stop !== s + 1) return this.fail('null with content');
     } else value.str = b.toString('latin1', s + 1, Math.min(stop, s + 1 + this.keep));
     this.value(value, at, next);

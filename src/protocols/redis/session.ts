@@ -232,7 +232,7 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
     const raw = v.type === 'push' || v.type === 'array' ? v.items?.[0]?.str?.toLowerCase() : undefined;
     const head = this.pairing.queue.find((q) => !q.response && !q.done);
     // RESP2 has no push type: in subscribed mode messages and confirmations are plain arrays.
-    const pubsub = v.type === 'push' || this.subscribed > 0 || this.confirm !== undefined || head?.request.cmd.command.toLowerCase() === raw;
+    const pubsub = v.type === 'push' || this.subscribed > 0 || this.confirm !== undefined || (raw !== undefined && head?.request.cmd.command.toLowerCase() === raw);
     const kind = pubsub ? raw : undefined;
     if (kind !== undefined && MESSAGE_KINDS.has(kind)) return this.push(v, resp, kind);
     if (kind !== undefined && SUBSCRIBE_KINDS.has(kind)) {
