@@ -1,5 +1,5 @@
 import { endpoint } from '../common/index.js';
-import { grpcStatusLabel, httpHalves, recordModule, sqlHalves, type RedisFlow, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
+import { grpcStatusLabel, httpHalves, recordModule, sqlHalves, type MysqlRecordRequest, type MysqlRecordResponse, type MysqlValue, type RedisFlow, type Peer, type PgNotice, type PgRecordRequest, type PgRecordResponse, type PgValue, type RawField, type RecordHalf, type RecordMessage, type RecordRequest, type RecordResponse } from '../flows/index.js';
 import type { BoundedFlow } from './flow-bound.js';
 import { flowRow, rowLine } from './rows.js';
 import { iso, plural, scalar, truncatedLines } from './text.js';
@@ -37,7 +37,14 @@ export function flowDetailText(v: BoundedFlow, bodiesAsked: boolean): string {
     lines.push(`session: RESP${x.resp}${x.transaction !== undefined ? `, in transaction (MULTI) #${x.transaction}` : ''}${x.queued ? ', queued: its result came in EXEC\'s reply' : ''}`);
   }
   const ctx = { payloads: v.payloads, bodiesAsked };
-  if (sqlHalves(f)) {
+  if ('mysql' in f && f.mysql) {
+    const session = Object.entries(f.mysql).map(([k, x]) => `${k} ${scalar(x)}`).join(', ');
+    if (session) lines.push(`session: ${session}`);
+  }
+  if (f.protocol === 'mysql') {
+    lines.push(...(f.request ? mysqlRequest(f.request) : ['command: not seen']));
+    lines.push(...(f.response ? mysqlResponse(f.response, ctx) : ['result: not seen']));
+  } else if (sqlHalves(f)) {
     // A NOTIFY is a message of its own: no statement, no result.
     const notify = f.postgres?.notification !== undefined;
     if (f.request) lines.push(...pgRequest(f.request));
@@ -71,7 +78,7 @@ interface Ctx {
 }
 
 const FLOW_KEYS = ['id', 'protocol', 'connectionId', 'src', 'dst', 'start', 'end', 'durationMs', 'connectMs', 'request', 'response', 'incomplete',
-  'incompleteReason', 'upgrade', 'streamId', 'error', 'grpc', 'headersPartial', 'postgres', 'redis'];
+  'incompleteReason', 'upgrade', 'streamId', 'error', 'grpc', 'headersPartial', 'postgres', 'redis', 'mysql'];
 const HALF_KEYS = ['start', 'end', 'frames', 'size', 'headers', 'trailers', 'bodySize', 'body', 'bodyEncoding', 'bodyTruncated', 'bodyDecodeError', 'messages', 'messagesDropped'];
 const REQUEST_KEYS = [...HALF_KEYS, 'method', 'path', 'version', 'authority', 'scheme'];
 const RESPONSE_KEYS = [...HALF_KEYS, 'status', 'reason', 'version', 'interim', 'grpcStatus', 'grpcMessage'];
@@ -196,6 +203,47 @@ function pgValue(v: PgValue): string {
   if (typeof v !== 'object') return String(v);
   if ('bytes' in v) return `<bytea, ${plural(v.bytes, 'byte')}>`;
   return `<binary, ${plural(v.binary, 'byte')}, type oid ${v.oid}>`;
+}
+
+const MYSQL_REQUEST_KEYS = ['start', 'end', 'frames', 'size', 'command', 'query', 'fingerprint', 'statementId', 'params', 'database', 'user', 'ssl', 'part'];
+const MYSQL_RESPONSE_KEYS = ['start', 'end', 'frames', 'size', 'columns', 'rows', 'preview', 'affectedRows', 'lastInsertId', 'warnings', 'error', 'paramCount', 'columnCount'];
+
+/** A MySQL command (COM_QUERY, COM_STMT_EXECUTE, the login as COM_CONNECT): its SQL, statement and parameters. */
+function mysqlRequest(q: MysqlRecordRequest): string[] {
+  const about = [
+    q.statementId !== undefined ? `statement ${q.statementId}` : '',
+    q.part !== undefined ? `result ${q.part + 1} of a multi-result command` : '',
+    q.user !== undefined ? `user ${q.user}` : '', q.database !== undefined ? `database ${q.database}` : '',
+    q.ssl ? 'asked for TLS: what follows is encrypted' : '',
+  ].filter(Boolean).join(', ');
+  const lines = [`command: ${q.command}${about ? ` (${about})` : ''}${wire(q)}`];
+  if (q.query !== undefined) lines.push(`  SQL: ${q.query.split('\n').join('\n       ')}`);
+  if (q.params) lines.push(q.params.length ? `  parameters (${q.params.length}): ${q.params.map((p, i) => `?${i + 1} = ${mysqlValue(p)}`).join(', ')}` : '  parameters: none');
+  if (q.fingerprint !== undefined) lines.push(`  fingerprint: ${q.fingerprint}`);
+  return [...lines, ...other(q, MYSQL_REQUEST_KEYS, '  ')];
+}
+
+/** A MySQL answer: a result set, an OK with its counts, a prepared statement's shape, or an ERR. */
+function mysqlResponse(s: MysqlRecordResponse, ctx: Ctx): string[] {
+  const what = s.error ? 'error'
+    : s.rows !== undefined ? `${plural(s.rows, 'row')} returned`
+      : s.paramCount !== undefined || s.columnCount !== undefined ? `prepared: ${plural(s.paramCount ?? 0, 'parameter')}, ${plural(s.columnCount ?? 0, 'column')}`
+        : s.affectedRows !== undefined ? `OK, ${plural(s.affectedRows, 'row')} affected${s.lastInsertId ? `, last insert id ${s.lastInsertId}` : ''}` : 'OK';
+  const lines = [`result: ${what}${s.warnings ? `, ${plural(s.warnings, 'warning')}` : ''}${wire(s)}`];
+  if (s.columns) lines.push(`  columns (${s.columns.length}): ${s.columns.join(', ')}`);
+  if (s.preview) lines.push(`  first rows (${s.preview.length} shown):`, ...s.preview.map((row) => `    (${row.map(mysqlValue).join(', ')})`));
+  else if (ctx.payloads.some((p) => p.startsWith('response.preview '))) {
+    lines.push(`  first rows: ${ctx.bodiesAsked ? 'left out to fit the bound' : 'not included (include_bodies: true shows them)'}`);
+  }
+  if (s.error) lines.push(`  error: ${s.error.code}${s.error.sqlstate ? ` (SQLSTATE ${s.error.sqlstate})` : ''}: ${s.error.message}`);
+  return [...lines, ...other(s, MYSQL_RESPONSE_KEYS, '  ')];
+}
+
+function mysqlValue(v: MysqlValue): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'string') return `'${v.replace(/'/g, "''")}'`;
+  if (typeof v === 'number') return String(v);
+  return `<binary, ${plural(v.bytes, 'byte')}>`;
 }
 
 const COMMAND_KEYS = ['start', 'end', 'frames', 'size', 'command', 'args', 'argc', 'key', 'inline'];

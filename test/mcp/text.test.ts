@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoint } from '../../src/common/address.js';
@@ -9,6 +10,7 @@ import { findingsPage } from '../../src/mcp/tools/verify.js';
 import { boundVerdict, verdictResultText } from '../../src/mcp/verdict.js';
 import type { Backend, RunRecord } from '../../src/run/backend.js';
 import type { Snapshot } from '../../src/store/index.js';
+import { Conversation, segmentsToPcap } from '../helpers/bytes.js';
 import { connect, DEMO, FIXED, flowOf, ROOT, text } from './helpers.js';
 
 /**
@@ -97,6 +99,27 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     expect(text(push)).not.toContain('command: not seen');
   });
 
+  it('get_flow on MySQL: the login without auth data, a prepared execute with its SQL and parameters, a result set, an error', async () => {
+    const CAP = 'pcaps/mysql/mysql-basic.pcap';
+    const login = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'mysql && request.command == "COM_CONNECT" && has(response.error)') });
+    const l = flowOf(login.structuredContent.flow, 'mysql');
+    expect(l.response!.error!.code).toBe(1045);
+    expect(text(login)).toMatch(new RegExp(`^command: COM_CONNECT \\(user ${l.request!.user}[,)]`, 'm'));
+    expect(text(login)).toContain(`error: 1045 (SQLSTATE 28000): ${l.response!.error!.message}`);
+    const exec = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'mysql && request.command == "COM_STMT_EXECUTE" && size(request.params) > 0') });
+    const e = flowOf(exec.structuredContent.flow, 'mysql');
+    expect(text(exec)).toMatch(new RegExp(`^command: COM_STMT_EXECUTE \\(statement ${e.request!.statementId}\\)`, 'm'));
+    expect(text(exec)).toContain(`SQL: ${e.request!.query}`);
+    expect(text(exec)).toMatch(/^ {2}parameters \(\d+\): \?1 = /m);
+    const rows = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'mysql && request.command == "COM_QUERY" && response.rows > 0') });
+    const r = flowOf(rows.structuredContent.flow, 'mysql');
+    expect(text(rows)).toContain(`result: ${r.response!.rows} row${r.response!.rows === 1 ? '' : 's'} returned`);
+    expect(text(rows)).toContain(`columns (${r.response!.columns!.length}): ${r.response!.columns!.join(', ')}`);
+    const err = await t.call('get_flow', { capture: CAP, id: await firstId(CAP, 'mysql && response.error.code == 1146') });
+    expect(text(err)).toMatch(/^ {2}error: 1146 \(SQLSTATE 42S02\): Table '[^']+' doesn't exist$/m);
+    expect(text(err)).toMatch(/^session: .*user app/m);
+  });
+
   it('get_flow on a gRPC call: each message decoded, the grpc status and trailers', async () => {
     const id = (await t.call('list_flows', { capture: GRPC, limit: 1 })).structuredContent.flows[0].id;
     const r = await t.call('get_flow', { capture: GRPC, id, include_bodies: true });
@@ -163,7 +186,12 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
   });
 
   it('analyze_capture and verify say what the capture held but did not decode, with its server', async () => {
-    const mysql = 'pcaps/postgres/mysql-on-5432.pcap';
+    // A MySQL connection caught after its login, on the PostgreSQL port: no greeting to decode from.
+    const c = new Conversation({ client: '127.0.0.1', server: '127.0.0.1', serverPort: 5432 }).handshake();
+    c.send(0, Buffer.concat([Buffer.from([9, 0, 0, 0, 3]), Buffer.from('SELECT 1', 'latin1')]));
+    c.send(1, Buffer.from([7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]));
+    const mysql = join(mkdtempSync(join(tmpdir(), 'tapwire-mcp-mysql-')), 'mysql-mid.pcap');
+    writeFileSync(mysql, segmentsToPcap(c.close().segments));
     const a = await t.call('analyze_capture', { capture: mysql });
     expect(a.structuredContent.summary.undecoded).toMatchObject({ connections: 1, byReason: { mysql: 1 }, servers: [{ server: '127.0.0.1:5432', transport: 'tcp', reason: 'mysql', connections: 1 }] });
     expect(text(a)).toContain('1 connection not decoded (mysql 1): 127.0.0.1:5432 mysql (1 connection)');
@@ -261,6 +289,16 @@ describe('tapwire mcp: a tool result\'s text carries what its structured result 
     for (const c of d.callsPerRequest) expect(txt).toContain(`${c.change}: ${c.inbound} → ${c.downstream}: mean`);
     for (const e of d.endpoints.changed) expect(txt).toContain(`~ ${e.endpoint}\n`);
     expect(txt).toMatch(/^resolved findings: 2 findings \(1 warning, 1 info\):$/m);
+  });
+
+  it('diff on the cache demo: the hit ratio per key pattern, the timestamped pattern paired with its fix', async () => {
+    const r = await t.call('diff', { before: 'pcaps/demo/cache.pcap', after: 'pcaps/demo/cache-fixed.pcap' });
+    const c = r.structuredContent.cache as { pattern: string; change: string; before?: { pattern: string; hits: number; reads: number }; after?: { hits: number; reads: number } }[];
+    const order = c.find((x) => x.before?.pattern.startsWith('order:') && x.after);
+    expect(order).toMatchObject({ change: 'up', before: { hits: 0 } });
+    expect(order!.after!.hits).toBeGreaterThan(0);
+    expect(text(r)).toContain(`  up: ${order!.before!.pattern} → ${order!.pattern}: hit ratio 0% (0 of ${order!.before!.reads} reads,`);
+    expect(text(r)).toMatch(/^cache hit ratio by key pattern \(\d+\):$/m);
   });
 });
 

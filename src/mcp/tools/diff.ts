@@ -17,11 +17,16 @@ const perRequest = z.object({ mean: z.number(), max: z.number() });
 
 const sideArg = (when: string) => z.string().min(1).max(4096).describe(`${when}: a capture file, or a snapshot id`);
 
+const cacheSide = z.object({
+  pattern: z.string(), reads: z.number().int(), hits: z.number().int(), misses: z.number().int(), sets: z.number().int(), hitRatio: z.number().optional(),
+});
+
 export const diffTool = tool({
   name: 'diff',
   title: 'Diff two captures or snapshots',
   description: 'What changed between two sets of flows (before and after a change): regressions (new error findings, more calls per request, '
-    + 'new error statuses), improvements, endpoints added, removed or changed, payload shapes, and findings new and resolved.',
+    + 'new error statuses, a cache hit ratio down), improvements, endpoints added, removed or changed, payload shapes, Redis cache hit ratios per key pattern, '
+    + 'and findings new and resolved.',
   input: z.strictObject({ before: sideArg('the flows before the change'), after: sideArg('the flows after the change') }),
   output: z.object({
     regression: z.boolean(),
@@ -37,6 +42,8 @@ export const diffTool = tool({
     callsPerRequest: z.array(z.object({ inbound: z.string(), downstream: z.string(), before: perRequest, after: perRequest, change: z.enum(['more', 'fewer', 'same', 'added', 'removed']) })),
     payloadShapes: z.array(z.object({ endpoint: z.string(), added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.object({ path: z.string(), before: z.string(), after: z.string() })) })),
     findings: z.object({ new: z.array(findingSchema), resolved: z.array(findingSchema) }),
+    cache: z.array(z.object({ pattern: z.string(), before: cacheSide.optional(), after: cacheSide.optional(), change: z.enum(['up', 'down', 'same', 'added', 'removed']) }))
+      .describe('Redis cache hit ratio per key pattern, before and after; a pattern paired with the one it extends (order:{n}:{n} → order:{n}) is one cache'),
     truncated: truncationSchema.optional(),
   }),
   annotations: { readOnlyHint: true },
@@ -67,6 +74,7 @@ function lists(d: FlowDiff): [() => unknown[], (v: unknown[]) => void][] {
     [() => e.added, (v) => { e.added = v as typeof e.added; }],
     [() => e.removed, (v) => { e.removed = v as typeof e.removed; }],
     [() => d.callsPerRequest, (v) => { d.callsPerRequest = v as typeof d.callsPerRequest; }],
+    [() => d.cache, (v) => { d.cache = v as typeof d.cache; }],
   ];
 }
 
@@ -88,6 +96,7 @@ function diffText(d: FlowDiff & { truncated?: { note: string } }): string {
   section(`resolved findings: ${findingsCount(d.findings.resolved)}`, d.findings.resolved.flatMap((f) => findingLines(f)));
   section(`downstream calls per inbound request (${d.callsPerRequest.length})`, d.callsPerRequest.map((c) => `  ${c.change}: ${c.inbound} → ${c.downstream}: `
     + `mean ${c.before.mean.toFixed(2)} → ${c.after.mean.toFixed(2)}, max ${c.before.max} → ${c.after.max}`));
+  section(`cache hit ratio by key pattern (${d.cache.length})`, d.cache.map((c) => `  ${c.change}: ${cacheText(c)}`));
   section(`endpoints added (${e.added.length})`, e.added.map((x) => `  + ${x.endpoint}: ${statsText(x)}`));
   section(`endpoints removed (${e.removed.length})`, e.removed.map((x) => `  - ${x.endpoint}: ${statsText(x)}`));
   section(`endpoints changed (${e.changed.length})`, e.changed.flatMap((x) => [`  ~ ${x.endpoint}`, `      before: ${statsText(x.before)}`, `      after:  ${statsText(x.after)}`]));
@@ -96,6 +105,12 @@ function diffText(d: FlowDiff & { truncated?: { note: string } }): string {
   if (L.length === 2) L.push('no differences');
   L.push(...truncatedLines(d.truncated));
   return `${L.join('\n')}\n`;
+}
+
+function cacheText(c: FlowDiff['cache'][number]): string {
+  const side = (x: typeof c.before) => (x ? `${x.hitRatio === undefined ? 'n/a' : `${Math.round(x.hitRatio * 100)}%`} (${x.hits} of ${plural(x.reads, 'read')}, ${plural(x.sets, 'write')})` : 'not used');
+  const name = c.before && c.after && c.before.pattern !== c.after.pattern ? `${c.before.pattern} → ${c.after.pattern}` : c.pattern;
+  return `${name}: hit ratio ${side(c.before)} → ${side(c.after)}`;
 }
 
 function statsText(s: EndpointStats): string {
