@@ -344,7 +344,7 @@ function cache(x: CacheExpect, env: Env): Outcome {
     if (unseen > 0) return { unknown: `${plural(unseen, 'read')} of ${where}, none with its reply seen` };
     return {
       assertion: 'cache',
-      what: `no reads of ${where} were seen${writes.length ? ` (${plural(writes.length, 'write')}, never read)` : ''}: the cache this check names was never used${otherReads(ops)}`,
+      what: `no reads of ${where} were seen${writes.length ? ` (${plural(writes.length, 'write')}, never read)` : ''}: the cache this check names was never used${otherReads(ops, x.service)}`,
       expected, actual: { reads: 0, hits: 0, misses: 0, writes: writes.length },
       evidence: writes.map((o) => [o.flow, `${o.flow.request!.command} ${o.key}: written, never read`]),
     };
@@ -373,9 +373,9 @@ function misses(reads: CacheOp[]): [FlowRecord, string][] {
 }
 
 /** The key patterns that were read, for a check whose glob matched none: most often a typo in it. */
-function otherReads(ops: CacheOp[]): string {
+function otherReads(ops: CacheOp[], service: string | undefined): string {
   const patterns = [...groupBy(ops.filter((o) => o.kind === 'read'), (o) => keyPattern(o.key))].sort((a, b) => b[1].length - a[1].length);
-  if (patterns.length === 0) return ops.length ? '' : ' (no Redis cache commands in the capture)';
+  if (patterns.length === 0) return ops.length ? '' : service !== undefined ? ` (no Redis cache commands to ${service})` : ' (no Redis cache commands in the capture)';
   const shown = patterns.slice(0, 3).map(([p, os]) => `${p} ×${os.length}`).join(', ');
   return ` (keys read: ${shown}${patterns.length > 3 ? `, and ${patterns.length - 3} more patterns` : ''})`;
 }
