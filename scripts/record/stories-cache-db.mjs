@@ -22,6 +22,8 @@
 //   mysql-stories.pcap    orders-api 127.0.0.43:8091 → MariaDB 127.0.0.42:18531 (mysql2):
 //     GET /customers/7/orders            BUG n-plus-one: one order_items query per order (12, prepared: execute)
 //     GET /customers/7/orders?batched=1  fixed: one query with IN (…)
+//     GET /customers/8/orders?prepare=each  the same N+1 as a driver without a statement cache sends it:
+//                                        COM_STMT_PREPARE, EXECUTE and CLOSE per order (12 prepares of one statement)
 //     GET /products/5                    BUG redundant-call: the same product query three times
 //     GET /search?name=…                 BUG unparameterised-sql: the name inlined in the SQL text (4 names)
 //     GET /search?name=…&safe=1          fixed: a bind parameter
@@ -79,8 +81,8 @@ CREATE TABLE shop.orders (id INT PRIMARY KEY, customer_id INT NOT NULL, total DE
 CREATE TABLE shop.order_items (order_id INT NOT NULL, sku INT NOT NULL, qty INT NOT NULL, PRIMARY KEY (order_id, sku));
 CREATE TABLE shop.products (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, price DECIMAL(10,2), stock INT NOT NULL);
 INSERT INTO shop.customers VALUES ${['ada', 'brian', 'chen', 'dana', 'emil', 'fay', 'gus'].map((n, i) => `(${i + 1}, '${n}')`).join(', ')};
-INSERT INTO shop.orders VALUES ${Array.from({ length: 12 }, (_, i) => `(${101 + i}, 7, ${(i + 1) * 10}.50)`).join(', ')}, (1, 1, 5.00);
-INSERT INTO shop.order_items VALUES ${Array.from({ length: 12 }, (_, i) => `(${101 + i}, ${1000 + i}, ${1 + (i % 3)}), (${101 + i}, ${1100 + i}, 1)`).join(', ')};
+INSERT INTO shop.orders VALUES ${[7, 8].flatMap((c) => Array.from({ length: 12 }, (_, i) => `(${c * 100 - 599 + i}, ${c}, ${(i + 1) * 10}.50)`)).join(', ')}, (1, 1, 5.00);
+INSERT INTO shop.order_items VALUES ${[101, 201].flatMap((o) => Array.from({ length: 12 }, (_, i) => `(${o + i}, ${1000 + i}, ${1 + (i % 3)}), (${o + i}, ${1100 + i}, 1)`)).join(', ')};
 INSERT INTO shop.products VALUES ${Array.from({ length: 9 }, (_, i) => `(${i + 1}, 'product-${i + 1}', ${(4.5 + i * 1.25).toFixed(2)}, 100)`).join(', ')};
 CREATE USER '${USER}'@'127.0.0.%' IDENTIFIED BY '${PASSWORD}';
 GRANT ALL ON shop.* TO '${USER}'@'127.0.0.%';
@@ -312,7 +314,17 @@ async function ordersApi() {
       const [orders] = await db.execute('SELECT id FROM orders WHERE customer_id = ? ORDER BY id', [Number(m[1])]);
       const ids = orders.map((o) => o.id);
       const items = new Map(ids.map((id) => [id, []]));
-      if (url.searchParams.get('batched') === '1') {
+      if (url.searchParams.get('prepare') === 'each') {
+        // BUG too, as drivers without a statement cache send it: prepare, execute and close per order
+        // (unprepare: mysql2's close keeps the statement in its cache, and a cached id would be used again)
+        const sql = 'SELECT sku, qty FROM order_items WHERE order_id = ?';
+        db.unprepare(sql);
+        for (const id of ids) {
+          const stmt = await db.prepare(sql);
+          items.set(id, (await stmt.execute([id]))[0]);
+          db.unprepare(sql);
+        }
+      } else if (url.searchParams.get('batched') === '1') {
         const [rows] = await db.execute(`SELECT order_id, sku, qty FROM order_items WHERE order_id IN (${ids.map(() => '?').join(', ')})`, ids);
         for (const r of rows) items.get(r.order_id).push({ sku: r.sku, qty: r.qty });
       } else {
@@ -368,7 +380,7 @@ async function ordersApi() {
 
 const MYSQL_CALLS = [
   ['GET', '/customers/7/orders', 200], ['GET', '/customers/7/orders?batched=1', 200],
-  ['GET', '/products/5', 200],
+  ['GET', '/products/5', 200], ['GET', '/customers/8/orders?prepare=each', 200],
   ...['ada', 'brian', 'chen', "o'neil"].map((n) => ['GET', `/search?name=${encodeURIComponent(n)}`, 200]),
   ...['ada', 'brian', 'chen'].map((n) => ['GET', `/search?name=${n}&safe=1`, 200]),
   ['GET', '/legacy/stats', 500],

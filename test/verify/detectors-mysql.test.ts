@@ -25,16 +25,22 @@ const mysql = async (file = STORIES): Promise<MysqlFlow[]> => (await flows(file)
 const aboutMysql = (fs: Finding[]) => fs.filter((f) => /mysql/i.test(f.summary));
 
 describe('n-plus-one on MySQL', () => {
-  it('fires on one order_items query per order (12 executes), an error with each id as evidence', async () => {
+  it('fires on one order_items query per order (12 executes), in two requests, an error with each id as evidence', async () => {
     const found = await run('n-plus-one');
     expect(found).toHaveLength(1); // the batched request (one IN (…) query) is not one
     const f = found[0]!;
     expect(f.kind).toBe('n-plus-one');
     expect(f.severity).toBe('error');
-    expect(f.summary).toBe('12 calls of mysql "select sku, qty from order_items where order_id = ?" for one GET /customers/{id}/orders request on 127.0.0.43:8091, differing only in a parameter');
-    expect(f.details).toMatchObject({ count: 12, distinctParameters: 12, requests: 1, inbound: 'GET /customers/{id}/orders' });
+    expect(f.summary).toBe('12 calls of mysql "select sku, qty from order_items where order_id = ?" for one GET /customers/{id}/orders request on 127.0.0.43:8091, differing only in a parameter (2 such requests)');
+    expect(f.details).toMatchObject({ count: 12, distinctParameters: 12, requests: 2, perRequest: [12, 12], inbound: 'GET /customers/{id}/orders' });
     expect(f.evidence[0]!.summary).toBe('the inbound request');
     expect(f.evidence.slice(1).map((e) => e.summary)).toEqual(Array.from({ length: 12 }, (_, i) => `call ${i + 1} with [${101 + i}]`));
+  });
+  it('a driver that prepares and closes around each execute: its 12 prepares of one statement are not a finding of their own', async () => {
+    const prepares = (await mysql()).filter((r) => r.request?.command === 'COM_STMT_PREPARE' && r.request.query === 'SELECT sku, qty FROM order_items WHERE order_id = ?');
+    expect(prepares.length).toBeGreaterThanOrEqual(12);
+    const named = new Set([...await run('n-plus-one'), ...await run('redundant-call')].flatMap((f) => f.evidence.map((e) => e.flowId)));
+    expect(prepares.filter((r) => named.has(r.id))).toEqual([]);
   });
 });
 
