@@ -227,7 +227,7 @@ function inboundUse(flows: readonly FlowRecord[], ops: readonly CacheOp[], ctx: 
         return;
       }
       // Fresh when the read hit, or (no read) when the model says the key was set and not expired or deleted.
-      const state = freshBefore.get(op)?.get(`${op.server} ${op.key}`);
+      const state = freshBefore.get(op);
       if (before ? before.hit === true : state !== undefined) {
         use.dbAfterSet.push({ pattern, key: op.key, ...(state ? { set: state.set.flow } : {}), ...(before ? { hit: before.flow } : {}), db: s.db });
       }
@@ -240,21 +240,21 @@ function add<T>(m: Map<string, T[]>, k: string, v: T): void {
   (m.get(k) ?? m.set(k, []).get(k)!).push(v);
 }
 
-type Fresh = Map<string, { set: CacheOp; expiresAt: number | null }>;
+interface Live { set: CacheOp; expiresAt: number | null }
 
 /**
- * For each op, the keys that were fresh just before it: set, not deleted, not expired. Kept per op
- * only for the ops' own keys (what the detector asks), so a long capture does not copy whole maps.
+ * For each op, whether its own key was fresh just before it (set, not deleted, not expired): the
+ * SET that made it so, or nothing. Only the op's own key is kept, so a long capture copies no maps.
  */
-function freshness(ops: readonly CacheOp[]): Map<CacheOp, Fresh> {
-  const live: Fresh = new Map();
-  const out = new Map<CacheOp, Fresh>();
+function freshness(ops: readonly CacheOp[]): Map<CacheOp, Live | undefined> {
+  const live = new Map<string, Live>();
+  const out = new Map<CacheOp, Live | undefined>();
   for (const op of ops) {
     const now = op.flow.start;
     const id = `${op.server} ${op.key}`;
     const cur = live.get(id);
     const alive = cur && (cur.expiresAt === null || cur.expiresAt > now) ? cur : undefined;
-    out.set(op, alive ? new Map([[id, alive]]) : new Map());
+    out.set(op, alive);
     if (!alive && cur) live.delete(id);
     switch (op.kind) {
       case 'write':
