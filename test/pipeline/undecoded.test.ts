@@ -7,6 +7,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { Conversation, ethernet, ipv4, PROTO_UDP, type FramePacket, type Segment, udp } from '../helpers/bytes.js';
 import { runSegments } from '../helpers/pipeline.js';
 import { PCAP_DIR, PCAPS_MISSING_REASON, PCAPS_PRESENT } from '../conformance/oracle.js';
+import { BASE, greeting, login, OK } from '../protocols/mysql/harness.js';
 
 /*
  * Issue 12 item 4: what was seen but not decoded is counted and named, never silent. A TLS,
@@ -42,14 +43,6 @@ function serverHello(): Buffer {
 /** A TLS application data record of `n` bytes. */
 function appData(n: number, fill = 5): Buffer {
   return Buffer.concat([Buffer.from([0x17, 3, 3, n >> 8, n & 255]), Buffer.alloc(n, fill)]);
-}
-
-/** MySQL HandshakeV10 as a server sends it first. */
-function mysqlGreeting(): Buffer {
-  const body = Buffer.concat([Buffer.from([10]), Buffer.from('8.0.36\0', 'latin1'), Buffer.alloc(60, 1)]);
-  const h = Buffer.alloc(4);
-  h.writeUIntLE(body.length, 0, 3);
-  return Buffer.concat([h, body]);
 }
 
 /** A MySQL COM_QUERY (sequence 0) and an OK packet answering it (sequence 1): a connection caught after its login. */
@@ -100,9 +93,9 @@ describe('undecoded TCP connections: counted, and named by their first bytes whe
     });
   }
 
-  it('a MySQL greeting is decoded (issue 19): mysql records, nothing undecoded', () => {
-    const run = runSegments(conn([[1, mysqlGreeting()]], { serverPort: 3306 }));
-    expect(run.records.map((r) => r.protocol)).toEqual(['mysql']);
+  it('a MySQL greeting is decoded (issue 19): the login is a mysql record, nothing undecoded', () => {
+    const run = runSegments(conn([[1, greeting(BASE)], [0, login(BASE, 'app', 'shop')], [1, OK(2)]], { serverPort: 3306 }));
+    expect(run.records.map((r) => [r.protocol, (r.request as { command?: string } | undefined)?.command])).toEqual([['mysql', 'COM_CONNECT']]);
     expect(run.pipeline.coverage()).toMatchObject({ connections: 0, byReason: {}, servers: [] });
   });
 
