@@ -26,9 +26,10 @@ export function detectCacheAside(flows: readonly FlowRecord[], ctx: DetectContex
   const ops = cacheOps(flows);
   if (ops.length === 0) return [];
   const out = neverRead(ops, ctx, t);
-  const flagged = new Set(out.flatMap((f) => (f.details.keyPatterns as string[] | undefined) ?? []));
   const inbound = inboundUse(flows, ops, ctx);
   out.push(...dbAfterSet(inbound.dbAfterSet, ctx, t));
+  // A pattern with a warning or an error carries its hit ratio there, not in an info finding of its own.
+  const flagged = new Set(out.flatMap((f) => (f.details.keyPatterns as string[] | undefined) ?? []));
   const stats = new Map(cacheKeyStats(inbound.calls).map((s) => [s.pattern, s]));
   for (const f of out) {
     const s = stats.get((f.details.keyPatterns as string[] | undefined)?.[0] ?? '');
