@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FlowRecord, RedisFlow } from '../../src/flows/record.js';
+import { RECORDS } from '../../src/flows/protocols/index.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
 import type { DetectorKind } from '../../src/verify/config.js';
 import { runDetector } from '../../src/verify/detectors.js';
@@ -34,6 +35,16 @@ describe('n-plus-one on Redis', () => {
     expect(f.details).toMatchObject({ count: 12, distinctParameters: 12, requests: 1, operation: 'GET item:{n}', inbound: 'GET /carts/{id}' });
     expect(f.evidence[0]!.summary).toBe('the inbound request');
     expect(f.evidence.slice(1).map((e) => e.summary)).toEqual(Array.from({ length: 12 }, (_, i) => `call ${i + 1} with ["item:${i + 1}"]`));
+  });
+});
+
+describe('what a Redis call is, for grouping', () => {
+  it('keys differing in a number, a UUID or a long hex id are one operation', () => {
+    const op = (key: string) => RECORDS.redis.operation({ protocol: 'redis', request: { command: 'GET', args: [key], key } } as never);
+    expect(op('item:12')).toBe('GET item:{n}');
+    expect(op('session:3f2b8c1e-9a4d-4e6f-8b7a-0c1d2e3f4a5b')).toBe('GET session:{id}');
+    expect(op('session:0b9e7d6c-1a2b-4c3d-9e8f-7a6b5c4d3e2f')).toBe('GET session:{id}');
+    expect(op('doc:3f9a0c1b2d3e4f5a:v2')).toBe('GET doc:{id}:v{n}');
   });
 });
 

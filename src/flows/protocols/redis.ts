@@ -34,9 +34,12 @@ function probe(r: RedisFlow): boolean {
   return q.command === 'HELLO' || (q.command === 'CLIENT' && sub === 'SETINFO') || (q.command === 'COMMAND' && sub === 'DOCS');
 }
 
-/** A key with its numbers and long hex or base64-ish runs as placeholders: "order:{n}:{n}". */
+/**
+ * A key with its numbers, UUIDs (RFC 9562's 8-4-4-4-12 hex form) and long hex runs as placeholders:
+ * "order:{n}:{n}", "session:{id}". A UUID is masked whole: its parts are short hex runs and numbers.
+ */
 export function keyPattern(key: string): string {
-  return key.replace(/[0-9a-f]{16,}|[0-9]+/gi, (m) => (/^\d+$/.test(m) ? '{n}' : '{id}'));
+  return key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9]+/gi, (m) => (/^\d+$/.test(m) ? '{n}' : '{id}'));
 }
 
 /** The error's code: its first word when upper-case ("ERR", "WRONGTYPE", "NOAUTH"), as Redis sends them. */
