@@ -4,7 +4,7 @@
 //
 //   node scripts/record/stories-cache-db.mjs [OUT_DIR] [capture ...]     (default OUT_DIR: pcaps/verify, all)
 //
-// Captures (after each, tshark checks the facts below):
+// Captures (after each, tshark checks that it shows the calls and errors below; each under 1 MB):
 //   redis-stories.pcap    shop-api 127.0.0.40:8090 → redis-server 127.0.0.41:18631 (ioredis):
 //     GET /carts/7              BUG n-plus-one: SMEMBERS cart:7, then one GET item:{id} per item (12; 2 are misses)
 //     GET /carts/7?batched=1    fixed: SMEMBERS, then one MGET
@@ -14,10 +14,10 @@
 //     POST /labels?backoff=1    the same, backing off 50, 100, 200 ms (info, not a warning)
 //     GET /reports/{day}        slow: a Lua script that sums a day's entries; day 7 is an outlier (~300 ms), day 8
 //                               over the 1000 ms budget (~1.6 s), days 1–6 ~1 ms
-//   and, outside any request, a worker on a second connection: BRPOP jobs:pending 1.5 twice, on an empty
-//   queue (nil after the wait: a blocking command, not a slow one)
 //     GET /items/{id}           healthy cache reads: GET item:{id}, the same keys read by several requests
 //     POST /checkout            healthy: three INCRs (an id per order line), then MULTI, DECRBY, LPUSH, EXEC
+//     and, outside any request, a worker on a second connection: BRPOP jobs:pending 1.5 twice, on an
+//     empty queue (nil after the wait: a blocking command, not a slow one)
 //   (ordinary Redis load, for the stays-quiet tests, is pcaps/redis/redis-benchmark.pcap: scripts/record/cache-demo.mjs)
 //   mysql-stories.pcap    orders-api 127.0.0.43:8091 → MariaDB 127.0.0.42:18531 (mysql2):
 //     GET /customers/7/orders            BUG n-plus-one: one order_items query per order (12, prepared: execute)
@@ -39,8 +39,8 @@
 // connections are whole (login, ioredis' ready check). The service opens its connections from its
 // own address, like a pod, so tapwire ties each call to the inbound request it was made for. The
 // driver (127.0.0.1) calls one request at a time over one keep-alive connection, 20 ms apart.
-// Keys, values, SQL and order are fixed; ports, timing, thread ids and scrambles are not.
-// After each capture tshark checks that it shows what it is for.
+// Keys, values, SQL and order are fixed; ports, timing, thread ids and scrambles are not. Needs root
+// (tcpdump on lo), redis-server, mariadbd, mariadb-install-db, mysql, mysqlslap and tshark.
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
