@@ -175,7 +175,7 @@ interface InboundUse {
   calls: FlowRecord[];
   /** Key pattern → each miss → database → SET sequence: [the miss, the database calls…, the SET]. */
   fills: Map<string, FlowRecord[][]>;
-  /** Key pattern → the hits of requests that made no database call. */
+  /** Key pattern → a hit of each request that made no database call (its first of the pattern). */
   served: Map<string, FlowRecord[]>;
   /** Database calls made for a key still fresh: [the SET that made it fresh, the hit (if any), the database call]. */
   dbAfterSet: { pattern: string; key: string; set?: FlowRecord; hit?: FlowRecord; db: FlowRecord }[];
@@ -205,7 +205,14 @@ function inboundUse(flows: readonly FlowRecord[], ops: readonly CacheOp[], ctx: 
     const dbs = calls.filter(isDatabase);
     const steps: Step[] = calls.flatMap((r): Step[] => (isDatabase(r) ? [{ db: r }] : (opsOf.get(r) ?? []).map((op) => ({ op }))));
     if (dbs.length === 0) {
-      for (const s of steps) if (s.op?.kind === 'read' && s.op.hit) add(use.served, keyPattern(s.op.key), s.op.flow);
+      // One per request and pattern: the first hit of a request the cache answered alone.
+      const seen = new Set<string>();
+      for (const s of steps) {
+        const pattern = s.op?.kind === 'read' && s.op.hit ? keyPattern(s.op.key) : undefined;
+        if (pattern === undefined || seen.has(pattern)) continue;
+        seen.add(pattern);
+        add(use.served, pattern, s.op!.flow);
+      }
       continue;
     }
     const filled = new Set<CacheOp>();
