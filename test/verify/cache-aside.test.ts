@@ -76,7 +76,9 @@ describe('cache-aside on the recorded demo (pcaps/demo, scripts/record/cache-dem
 });
 
 describe('cache-aside stays quiet on ordinary Redis traffic', () => {
-  for (const f of ['pcaps/redis/redis-cli.pcap', 'pcaps/redis/redis-node.pcap']) {
+  // the detector stories of the other detectors too: a service reading Redis (hits, misses with no SET,
+  // N+1 GETs, MGET) and one querying MariaDB, neither filling a cache
+  for (const f of ['pcaps/redis/redis-cli.pcap', 'pcaps/redis/redis-node.pcap', 'pcaps/verify/redis-stories.pcap', 'pcaps/verify/mysql-stories.pcap']) {
     it(f, async () => {
       const all = await flows(f);
       expect(all.length).toBeGreaterThan(20);
