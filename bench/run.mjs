@@ -6,6 +6,7 @@
 //   npm run bench -- --quick           100 MB cases only, no 1 GB file
 //   npm run bench -- --no-tshark       skip tshark
 //   npm run bench -- --runs 5          runs per figure (median reported)
+//   npm run bench -- --only redis      one case, by its kind (http1, http1-small, grpc, pgbench, redis, mysql, tls)
 //   npm run bench -- --against <ref>   also time the source at a git ref (built in bench/.cache),
 //                                      runs interleaved with this source's, so noise hits both alike
 import { execFileSync, spawnSync } from 'node:child_process';
