@@ -1,6 +1,8 @@
-// Records the MySQL/MariaDB decoder fixture pcaps/mysql/mysql-basic.pcap from real traffic on loopback.
+// Records the MySQL/MariaDB decoder fixtures in pcaps/mysql/ from real traffic on loopback:
+// mysql-basic.pcap, mysql2-node.pcap and mysqlslap.pcap.
 //
-//   node scripts/record/mysql.mjs [OUT_DIR]        (default OUT_DIR: pcaps/mysql)
+//   node scripts/record/mysql.mjs [OUT_DIR] [CAPTURE ...]   (default OUT_DIR: pcaps/mysql; default: every capture,
+//                                                            or only those named: basic, mysql2, slap)
 //
 // A throwaway MariaDB (mariadb-install-db into a temp dir, then mariadbd on 127.0.0.1:PORT and a Unix
 // socket) is seeded over the socket outside the capture: database `shop`, table `orders`, and a user
@@ -15,6 +17,12 @@
 //   4. a raw-socket client (below; mysql2 is not installed and no dependency is added for this):
 //      CLIENT_DEPRECATE_EOF, COM_STMT_PREPARE, two COM_STMT_EXECUTEs with binary parameters (int, string,
 //      NULL, double, datetime) and binary result rows, COM_STMT_CLOSE, COM_PING, COM_INIT_DB, COM_QUIT.
+// mysql2-node.pcap: the real `mysql2` Node driver (dev dependency), whose execute() speaks the binary
+// protocol: executes with int, string, NULL, double and date parameters (one statement executed twice:
+// its id maps to its SQL), query() in the text protocol, a transaction (START TRANSACTION … COMMIT), and
+// a login with a wrong password (ERR 1045).
+// mysqlslap.pcap: mysqlslap's auto-generated load (2 clients, 2 iterations, 100 queries, 20 seed rows), ordinary
+// traffic for stays-quiet tests.
 // Query texts and data are fixed; scrambles, thread ids, TCP ports and timing differ on every run.
 // After the capture, tshark (-d tcp.port==PORT,mysql) checks that it shows what it is for.
 import { join } from 'node:path';
@@ -55,6 +63,8 @@ INSERT INTO shop.orders VALUES ${Array.from({ length: 10 }, (_, i) =>
 CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}';
 GRANT ALL ON shop.* TO '${USER}'@'127.0.0.1';
 GRANT SELECT ON mysql.* TO '${USER}'@'127.0.0.1';
+CREATE USER 'slap'@'127.0.0.1' IDENTIFIED BY 'slap-secret';
+GRANT ALL ON *.* TO 'slap'@'127.0.0.1';
 `;
 
 const CLI_SESSION = `
@@ -244,9 +254,63 @@ async function rawSession(port) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The mysql2 driver, as a Node service would use it.
+async function mysql2Session(port) {
+  const mysql = (await import('mysql2/promise')).default;
+  const opts = { host: HOST, port, user: USER, password: PASSWORD, database: 'shop', timezone: 'Z' };
+  const c = await mysql.createConnection(opts);
+  const sel = 'SELECT id, customer, total, created, note FROM orders WHERE id = ? OR customer = ?';
+  let [rows] = await c.execute(sel, [3, 'customer-005']);
+  if (rows.length !== 2) throw new Error(`mysql2: execute 1 returned ${rows.length} rows`);
+  [rows] = await c.execute(sel, [9, null]); // the same statement again: its id, not its text, goes on the wire
+  if (rows.length !== 1) throw new Error(`mysql2: execute 2 returned ${rows.length} rows`);
+  await c.execute('INSERT INTO orders (id, customer, total, created, note) VALUES (?, ?, ?, ?, ?)',
+    [201, 'node-201', 12.5, new Date(Date.UTC(2025, 2, 4, 10, 30, 15)), null]);
+  [rows] = await c.query('SELECT count(*) AS n FROM orders');
+  if (Number(rows[0].n) < 11) throw new Error('mysql2: count');
+  await c.query('SELECT customer FROM orders WHERE id = 201');
+  await c.beginTransaction();
+  await c.execute('UPDATE orders SET note = ? WHERE id = ?', ['in-tx', 201]);
+  await c.commit();
+  await c.end();
+  try {
+    const bad = await mysql.createConnection({ ...opts, password: 'wrong-password' });
+    await bad.end();
+    throw new Error('mysql2: a wrong password logged in');
+  } catch (e) {
+    if (e.errno !== 1045) throw e;
+  }
+}
+
+/** mysqlslap's auto-generated load, small. */
+function slap(port) {
+  const r = spawnSync('mysqlslap', ['--no-defaults', '--protocol=TCP', '-h', HOST, '-P', String(port), '-u', 'slap', '-pslap-secret',
+    '--skip-ssl', '--concurrency=2', '--iterations=2', '--auto-generate-sql', '--number-of-queries=100',
+    // Fewer seed rows and columns than the defaults (100 rows, one INT and one VARCHAR(128) column are kept): the capture stays under 1 MB.
+    '--auto-generate-sql-write-number=20', '--number-int-cols=1', '--number-char-cols=1'], { encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) throw new Error(`mysqlslap:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** tshark's reading of the mysql2 capture: prepares, executes, queries, the failed login. */
+function verifyMysql2(file) {
+  const out = execFileSync('tshark', ['-r', file, '-d', `tcp.port==${PORT},mysql`, '-Y', 'mysql', '-T', 'fields',
+    '-e', 'mysql.command', '-e', 'mysql.error_code'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const rows = out.split('\n').filter(Boolean).map((l) => l.split('\t'));
+  const count = (i, v) => rows.filter((r) => r[i] === v).length;
+  const want = [
+    ['COM_STMT_PREPARE x3', count(0, '22') === 3], ['COM_STMT_EXECUTE x4', count(0, '23') === 4],
+    ['COM_QUERY', count(0, '3') >= 4], ['ERR 1045', count(1, '1045') === 1],
+  ];
+  const bad = want.filter(([, ok]) => !ok).map(([what]) => what);
+  if (bad.length) throw new Error(`tshark does not show in ${file}: ${bad.join(', ')}`);
+  console.log(`  tshark: ${want.map(([what]) => what).join(', ')}`);
+}
+
 async function main() {
-  requireTools('tcpdump', 'capinfos', 'tshark', 'mariadbd', 'mariadb-install-db', 'mysql', 'openssl');
+  requireTools('tcpdump', 'capinfos', 'tshark', 'mariadbd', 'mariadb-install-db', 'mysql', 'mysqlslap', 'openssl');
   const outDir = process.argv[2] ?? 'pcaps/mysql';
+  const named = process.argv.slice(3);
+  const want = (c) => named.length === 0 || named.includes(c);
   const dir = mkdtempSync(join(tmpdir(), 'tapwire-mysql-'));
   const sock = join(dir, 'mysqld.sock');
   const root = process.getuid?.() === 0 ? ['--user=root'] : [];
@@ -264,7 +328,7 @@ async function main() {
       await server.ready;
       await waitPort(PORT, HOST);
       execFileSync('mysql', ['--no-defaults', `--socket=${sock}`, '-uroot'], { input: SEED, stdio: ['pipe', 'pipe', 'pipe'] });
-      await capture(join(outDir, 'mysql-basic.pcap'), `tcp port ${PORT} and host ${HOST}`, async () => {
+      if (want('basic')) await capture(join(outDir, 'mysql-basic.pcap'), `tcp port ${PORT} and host ${HOST}`, async () => {
         const ok = mysqlCli(['-u', USER, `-p${PASSWORD}`, '--force', '--table', 'shop'], CLI_SESSION);
         // --force: carry on after the two expected errors; the exit status is 1 because of them.
         if (!/1146/.test(ok.stderr) || !/1062/.test(ok.stderr)) throw new Error(`mysql session:\n${ok.stdout}\n${ok.stderr}`);
@@ -274,10 +338,13 @@ async function main() {
         if (tls.status !== 0) throw new Error(`TLS login:\n${tls.stderr}`);
         await rawSession(PORT);
       });
+      if (want('mysql2')) await capture(join(outDir, 'mysql2-node.pcap'), `tcp port ${PORT} and host ${HOST}`, () => mysql2Session(PORT));
+      if (want('slap')) await capture(join(outDir, 'mysqlslap.pcap'), `tcp port ${PORT} and host ${HOST}`, async () => slap(PORT));
     } finally {
       await server.stop('SIGTERM', 10000);
     }
-    verify(join(outDir, 'mysql-basic.pcap'));
+    if (want('basic')) verify(join(outDir, 'mysql-basic.pcap'));
+    if (want('mysql2')) verifyMysql2(join(outDir, 'mysql2-node.pcap'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

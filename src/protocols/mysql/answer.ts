@@ -35,6 +35,8 @@ export interface Result {
 export interface AnswerEnv {
   /** Capabilities both sides agreed on at the login; undefined when the login was not seen. */
   caps(): number | undefined;
+  /** MariaDB's extended column metadata was agreed at the login. */
+  extended(): boolean;
   readonly previewRows: number;
   violation(code: string, reason: string, offset: number): void;
   /** A COM_STMT_PREPARE_OK was read: the statement's id and counts. */
@@ -114,7 +116,7 @@ export class AnswerReader {
         return undefined;
       }
       case 'columns': {
-        const col = parseColumn(b);
+        const col = parseColumn(b, env.extended());
         if (!col) env.violation('mysql.bad_column', `column definition of ${p.length} bytes is too short`, p.offset);
         if (this.cols.length < MAX_COLUMNS) this.cols.push(col ?? { name: '?', type: 253, flags: 0, charset: 33 });
         if (--this.left === 0) this.step = env.caps() === undefined || !this.deprecateEof ? 'columnsEof' : 'rows';
@@ -150,7 +152,7 @@ export class AnswerReader {
         if (h === HEADER.ERR) return this.out({ error: parseErr(b, VALUE_LIMIT) });
         if (isEnd(p)) return this.out({ columns: this.cols.map((c) => c.name) });
         if (this.cols.length < MAX_COLUMNS) {
-          const col = parseColumn(b);
+          const col = parseColumn(b, env.extended());
           if (col) this.cols.push(col);
         }
         return undefined;

@@ -16,6 +16,12 @@ export const CAP = {
   DEPRECATE_EOF: 0x1000000,
 } as const;
 
+/**
+ * MariaDB's capabilities past the 32 bits (sent in reserved bytes when CLIENT_MYSQL, bit 0, is off;
+ * MariaDB's "Connection" page): the extended column metadata adds a string to each column definition.
+ */
+export const MARIADB_CAP = { EXTENDED_METADATA: 0x8 } as const;
+
 /** Server status flags (SERVER_STATUS_flags_enum). */
 export const STATUS = { IN_TRANS: 0x1, AUTOCOMMIT: 0x2, MORE_RESULTS_EXISTS: 0x8 } as const;
 
@@ -42,6 +48,8 @@ export interface Greeting {
   version: string;
   connectionId: number;
   capabilities: number;
+  /** MariaDB's extended capabilities (MARIADB_CAP), 0 from MySQL. */
+  mariadbCaps: number;
   plugin?: string;
 }
 
@@ -53,19 +61,23 @@ export function parseGreeting(b: Buffer): Greeting | undefined {
     const connectionId = c.u32();
     c.skip(8 + 1); // auth-plugin-data-part-1, filler
     let capabilities = c.u16();
-    if (c.left === 0) return { version, connectionId, capabilities };
+    if (c.left === 0) return { version, connectionId, capabilities, mariadbCaps: 0 };
     c.skip(1 + 2); // character set, status flags
     capabilities |= c.u16() << 16;
     const authLen = c.u8();
-    c.skip(10);
+    c.skip(6);
+    const mariadbCaps = capabilities & 1 ? 0 : c.u32();
+    if (capabilities & 1) c.skip(4);
     if (capabilities & CAP.SECURE_CONNECTION) c.skip(Math.min(c.left, Math.max(13, authLen - 8)));
     const plugin = capabilities & CAP.PLUGIN_AUTH && c.left > 0 ? c.nulstr().toString('latin1') : undefined;
-    return { version, connectionId, capabilities: capabilities >>> 0, ...(plugin ? { plugin } : {}) };
+    return { version, connectionId, capabilities: capabilities >>> 0, mariadbCaps, ...(plugin ? { plugin } : {}) };
   });
 }
 
 export interface Login {
   capabilities: number;
+  /** MariaDB's extended capabilities the client asked for (MARIADB_CAP), 0 from a MySQL client. */
+  mariadbCaps?: number;
   /** Protocol::SSLRequest: the rest of the connection is TLS. */
   ssl?: true;
   user?: string;
@@ -88,13 +100,16 @@ export function parseLogin(b: Buffer): Login | undefined {
     }
     c.p = 0;
     const capabilities = c.u32();
-    c.skip(4 + 1 + 23);
+    c.skip(4 + 1 + 19);
+    const mariadbCaps = capabilities & 1 ? 0 : c.u32();
+    if (capabilities & 1) c.skip(4);
     if (c.left === 0) return capabilities & CAP.SSL ? { capabilities, ssl: true } : undefined;
     const user = c.nulstr().toString('utf8');
     if (capabilities & CAP.PLUGIN_AUTH_LENENC_DATA) c.lenstr();
     else if (capabilities & CAP.SECURE_CONNECTION) c.skip(c.u8());
     else c.nulstr();
     const out: Login = { capabilities, user };
+    if (mariadbCaps) out.mariadbCaps = mariadbCaps;
     if (capabilities & CAP.CONNECT_WITH_DB && c.left > 0) {
       const db = c.nulstr().toString('utf8');
       if (db) out.database = db;
@@ -173,12 +188,17 @@ export interface Column {
   charset: number;
 }
 
-/** Protocol::ColumnDefinition41 (catalog … name, org_name, fixed fields). */
-export function parseColumn(b: Buffer): Column | undefined {
+/**
+ * Protocol::ColumnDefinition41 (catalog … name, org_name, fixed fields). `extended`: MariaDB's
+ * extended metadata was agreed at the login, so a string of it precedes the fixed fields; when the
+ * login was not seen, a byte other than the fixed fields' length (always 0x0c) there says the same.
+ */
+export function parseColumn(b: Buffer, extended = false): Column | undefined {
   return parse(b, (c) => {
     for (let i = 0; i < 4; i++) c.lenstr(); // catalog, schema, table, org_table
     const name = (c.lenstr() ?? Buffer.alloc(0)).toString('utf8');
     c.lenstr(); // org_name
+    if (extended || (c.left > 0 && c.b[c.p] !== 0x0c)) c.lenstr(); // MariaDB's extended type info
     c.lenenc(); // length of the fixed fields (0x0c)
     const charset = c.u16();
     c.skip(4); // column length

@@ -2,7 +2,7 @@ import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import { type ClientView, type Pending, Pairing, type PairingHooks, type PairingLimits, UNPAIRED } from '../pairing.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
 import { AnswerReader, type Response, type Result, VALUE_LIMIT } from './answer.js';
-import { COMMAND, COMMAND_NAME, HEADER, parseErr, parseExecute, parseGreeting, parseLogin, type PrepareOk } from './messages.js';
+import { COMMAND, COMMAND_NAME, HEADER, MARIADB_CAP, parseErr, parseExecute, parseGreeting, parseLogin, type PrepareOk } from './messages.js';
 import { splitStatements } from './statements.js';
 import type { MysqlExchange, MysqlSpan, MysqlTransaction } from './types.js';
 import { Cursor, type Packet, PacketReader } from './wire.js';
@@ -69,6 +69,9 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
   private phase: 'greeting' | 'login' | 'command' | 'encrypted' = 'greeting';
   private readonly session: MysqlTransaction['session'] = {};
   private serverCaps = 0;
+  /** MariaDB's extended capabilities both sides agreed on (0: none, or not MariaDB, or the login not seen). */
+  private mariadbCaps = 0;
+  private serverMariadbCaps = 0;
   /** Capabilities both sides agreed on (the login's); undefined when the login was not seen. */
   private caps: number | undefined;
   private login: { req: Request; resp?: MysqlSpan } | undefined;
@@ -95,6 +98,7 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
     const previewRows = ctx.options.previewRows ?? DEFAULT_PREVIEW_ROWS;
     this.ans = new AnswerReader({
       caps: () => this.caps,
+      extended: () => (this.mariadbCaps & MARIADB_CAP.EXTENDED_METADATA) !== 0,
       previewRows,
       violation: (code, reason, offset) => ctx.violation(code, reason, offset),
       prepared: (ok) => this.prepared(ok),
@@ -278,6 +282,7 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
         return;
       }
       this.caps = l.capabilities & (this.serverCaps || 0xffffffff);
+      this.mariadbCaps = (l.mariadbCaps ?? 0) & this.serverMariadbCaps;
       const req: Request = { ...this.span(0, p), command: 'COM_CONNECT' };
       if (l.user !== undefined) req.user = this.session.user = l.user;
       if (l.database !== undefined) req.database = this.session.database = l.database;
@@ -435,6 +440,7 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
       return;
     }
     this.serverCaps = g.capabilities;
+    this.serverMariadbCaps = g.mariadbCaps;
     this.session.serverVersion = g.version;
     this.session.connectionId = g.connectionId;
     this.phase = 'login';
