@@ -10,7 +10,7 @@ import { skipQuoted } from './statements.js';
  * - string ('…', "…" — a string in MySQL's default SQL mode), hex (X'…', 0x…), bit (b'…') and number
  *   literals become `?`; `?` placeholders stay `?`;
  * - lists of placeholders collapse: `IN (?, ?, ?)` and `VALUES (?, ?), (?, ?)` → one `?` tuple;
- * - comments (-- , #, /* … *\/) are dropped, whitespace folded to one space, and everything outside
+ * - comments (-- , #, /* … *\/) are dropped, whitespace (and NUL, a C string's terminator) folded to one space, and everything outside
  *   backquoted identifiers lower-cased (keywords and, for grouping, unquoted identifiers).
  *
  * It is a lexer, not a parser: it never fails, whatever the input.
@@ -21,7 +21,7 @@ export function fingerprint(sql: string): string {
   let i = 0;
   while (i < n) {
     const c = sql[i]!;
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f') {
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\0') {
       i++;
       continue;
     }

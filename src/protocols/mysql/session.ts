@@ -320,7 +320,12 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
   private readCommand(pend: Cmd, p: Packet): void {
     const { code, req } = pend;
     const b = p.payload;
-    const text = () => b.subarray(1).toString('utf8');
+    // Some clients (mysqlslap) send the C string's NUL terminator too: it ends the SQL, it is not part of it.
+    const text = () => {
+      let e = b.length;
+      while (e > 1 && b[e - 1] === 0) e--;
+      return b.toString('utf8', 1, e);
+    };
     switch (code) {
       case COMMAND.COM_QUERY: {
         req.query = text();

@@ -25,3 +25,9 @@ describe('splitStatements', () => {
     expect(splitStatements("SELECT 'a;b'; SELECT `c;d` FROM t; -- x;y\nSELECT 3;")).toEqual(["SELECT 'a;b'", 'SELECT `c;d` FROM t', '-- x;y\nSELECT 3']);
   });
 });
+
+describe('fingerprint: a C string terminator', () => {
+  it('a trailing NUL (mysqlslap sends one) is not part of the statement', () => {
+    expect(fingerprint("INSERT INTO t1 VALUES (1,'a')\0")).toBe('insert into t1 values (?)');
+  });
+});
