@@ -497,7 +497,7 @@ export interface MysqlErrorRecord {
 
 /** MySQL session facts at the command. */
 export interface MysqlSessionRecord {
-  /** The server's version string from its greeting ("11.8.3-MariaDB-0+deb13u1"). */
+  /** The server's version string from its greeting ("8.0.36"; MariaDB: "5.5.5-10.11.19-MariaDB-0+deb12u1"). */
   serverVersion?: string;
   /** The connection (thread) id from the greeting. */
   connectionId?: number;
