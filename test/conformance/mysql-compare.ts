@@ -47,8 +47,6 @@ export interface MysqlDeviation {
   frames: [number, number];
   malformed?: boolean;
   record?: MysqlFlow;
-  /** The other side has the same item with a NUL byte after the SQL (missing), or without it (extra). */
-  nulTwin?: boolean;
 }
 
 const SEP = '\u0001';
@@ -140,15 +138,8 @@ export function compareMysql(tshark: readonly MysqlItem[], records: readonly Flo
       const r = alignIdx(a.map((x) => x.item), b.map((x) => x.item));
       byKind[kind][0] += a.length;
       byKind[kind][1] += r.matched;
-      const extraItems = new Set(r.extra.map((j) => b[j]!.item));
-      const missingItems = new Set(r.missing.map((i) => a[i]!.item));
-      for (const i of r.missing) {
-        deviations.push({ kind, side: 'missing', what: a[i]!.item, conn, frames: [a[i]!.frame, a[i]!.frame], malformed: a[i]!.malformed, nulTwin: extraItems.has(`${a[i]!.item}\u0000`) });
-      }
-      for (const j of r.extra) {
-        const it = b[j]!.item;
-        deviations.push({ kind, side: 'extra', what: it, conn, frames: b[j]!.frames, record: b[j]!.record, nulTwin: it.endsWith('\u0000') && missingItems.has(it.slice(0, -1)) });
-      }
+      for (const i of r.missing) deviations.push({ kind, side: 'missing', what: a[i]!.item, conn, frames: [a[i]!.frame, a[i]!.frame], malformed: a[i]!.malformed });
+      for (const j of r.extra) deviations.push({ kind, side: 'extra', what: b[j]!.item, conn, frames: b[j]!.frames, record: b[j]!.record });
     }
   }
   return { items: byKind.command[0] + byKind.error[0] + byKind.columns[0], matched: byKind.command[1] + byKind.error[1] + byKind.columns[1], byKind, deviations, connections: conns.length };
