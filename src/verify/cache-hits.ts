@@ -68,11 +68,11 @@ export function isRedis(r: FlowRecord): r is RedisFlow {
 
 /**
  * The key with placeholders, the same rule as the Redis record module's operation names
- * (src/flows/protocols/redis.ts keyPattern, not exported through src/flows/index.ts): numbers → {n},
- * hex or id runs of 16 or more → {id}.
+ * (src/flows/protocols/redis.ts keyPattern, not exported through src/flows/index.ts; a test checks they
+ * agree): numbers → {n}; UUIDs (masked whole) and hex runs of 16 or more → {id}.
  */
 export function keyPattern(key: string): string {
-  return key.replace(/[0-9a-f]{16,}|[0-9]+/gi, (m) => (/^\d+$/.test(m) ? '{n}' : '{id}'));
+  return key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9]+/gi, (m) => (/^\d+$/.test(m) ? '{n}' : '{id}'));
 }
 
 /** Per key pattern: reads, hits, misses, writes and keys never read after they were set, over the flows' Redis commands. */

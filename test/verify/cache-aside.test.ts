@@ -156,7 +156,7 @@ describe('namePattern: the varying parts of keys named', () => {
     expect(namePattern(['price:1:2', 'price:1:3', 'price:2:2']).neverRepeating).toEqual([]);
   });
   it('keyPattern matches the Redis module\'s operation names', () => {
-    for (const k of ['order:1:1796676337619', 'sess:0e8c6f1a1b2c4d5e8f90', 'plain']) {
+    for (const k of ['order:1:1796676337619', 'sess:0e8c6f1a1b2c4d5e8f90', 'session:0e8c6f1a-1b2c-4d5e-8f90-000000000001', 'plain']) {
       const op = RECORDS.redis.operation(redis(T0, 'GET', [k], 'nil') as never);
       expect(op).toBe(`GET ${keyPattern(k)}`);
     }
