@@ -3,7 +3,8 @@
 #
 #   bash scripts/record-pcaps.sh            (or: npm run record-pcaps)
 #   ONLY=verify bash scripts/record-pcaps.sh    (only some groups, comma-separated: http1, demo,
-#                                                http2, grpc, postgres, verify, loss, tls; default: all)
+#                                                http2, grpc, postgres, verify, loss, tls, redis, mysql,
+#                                                cache; default: all)
 #
 # Writes pcaps/http1/*.pcap (the HTTP/1 decoder fixtures, see scripts/record/http1.mjs),
 # pcaps/demo/demo.pcap + pcaps/demo/demo-fixed.pcap (the demo stories, see scripts/record/demo/),
@@ -24,7 +25,7 @@ PG_PORT=${DEMO_PG_PORT:-5432}
 
 die() { echo "record-pcaps: $*" >&2; exit 1; }
 
-GROUPS_ALL="http1 demo http2 grpc postgres verify loss tls redis mysql"
+GROUPS_ALL="http1 demo http2 grpc postgres verify loss tls redis mysql cache"
 ONLY=${ONLY:-all}
 for g in ${ONLY//,/ }; do
   [ "$g" = all ] || [[ " $GROUPS_ALL " == *" $g "* ]] || die "ONLY=$ONLY: unknown group '$g' (groups: $GROUPS_ALL)"
@@ -116,6 +117,9 @@ if want verify; then
   # load-cycle.pcap: wrk, 8 keep-alive connections cycling five paths, /fail always 503, on
   #   127.0.0.36:8080 (scripts/record/load.mjs): load the retry detector must not read as retries.
   run node scripts/record/load.mjs pcaps/verify
+  # redis-stories, mysql-stories, mysql-slap: the detectors on Redis and MySQL (issue 19; its own
+  #   redis-server and MariaDB, services on 127.0.0.40-43; needs mariadbd, mysqlslap).
+  run node scripts/record/stories-cache-db.mjs pcaps/verify
 fi
 
 # ---- HTTP/2 and gRPC fixtures (h2c on 127.0.0.1) ---------------------------------------------
@@ -163,6 +167,16 @@ if want mysql; then
   mkdir -p pcaps/mysql
   rm -f pcaps/mysql/*.pcap.tmp
   run node scripts/record/mysql.mjs pcaps/mysql
+fi
+
+# ---- cache demo (pcaps/demo/cache*.pcap, pcaps/redis/redis-benchmark.pcap, see scripts/record/cache-demo.mjs) ----
+# order-api 127.0.0.60:8096 (ioredis, mysql2), redis-server 127.0.0.61:18641 (:18642 for redis-benchmark),
+# MariaDB 127.0.0.62:18541: the cache whose key holds a timestamp, and its fix.
+if want cache; then
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || die "missing mariadbd (apt-get install -y mariadb-server mariadb-client)"
+  mkdir -p pcaps/demo pcaps/redis
+  rm -f pcaps/demo/cache*.pcap.tmp pcaps/redis/redis-benchmark.pcap.tmp
+  run node scripts/record/cache-demo.mjs pcaps
 fi
 
 # ---- loss and reordering captures (pcaps/loss/*.pcap, see scripts/record/loss.mjs) --------------
