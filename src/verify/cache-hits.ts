@@ -1,4 +1,4 @@
-import { RECORDS, recordModule, type FlowRecord, type RedisFlow } from '../flows/index.js';
+import { RECORDS, recordModule, redisKeyPattern, type FlowRecord, type RedisFlow } from '../flows/index.js';
 import { endpoint } from '../common/index.js';
 
 /**
@@ -66,21 +66,15 @@ export function isRedis(r: FlowRecord): r is RedisFlow {
   return recordModule(r) === (RECORDS.redis as unknown);
 }
 
-/**
- * The key with placeholders, the same rule as the Redis record module's operation names
- * (src/flows/protocols/redis.ts keyPattern, not exported through src/flows/index.ts; a test checks they
- * agree): numbers → {n}; UUIDs (masked whole) and hex runs of 16 or more → {id}.
- */
-export function keyPattern(key: string): string {
-  return key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9]+/gi, (m) => (/^\d+$/.test(m) ? '{n}' : '{id}'));
-}
+/** The key with placeholders, as the Redis record module names operations ("order:{n}:{n}"). */
+export { redisKeyPattern as keyPattern };
 
 /** Per key pattern: reads, hits, misses, writes and keys never read after they were set, over the flows' Redis commands. */
 export function cacheKeyStats(flows: readonly FlowRecord[]): CacheKeyStats[] {
   const by = new Map<string, CacheKeyStats & { seen: Set<string>; lastWrite: Map<string, boolean> }>();
   for (const op of cacheOps(flows)) {
     if (op.kind === 'flush') continue;
-    const pattern = keyPattern(op.key);
+    const pattern = redisKeyPattern(op.key);
     let s = by.get(pattern);
     if (!s) {
       s = { pattern, reads: 0, hits: 0, misses: 0, sets: 0, hitRatio: undefined, keys: 0, keysNeverReadAfterSet: 0, exampleKeys: [], seen: new Set(), lastWrite: new Map() };
