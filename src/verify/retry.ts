@@ -82,7 +82,7 @@ export function detectRetries(flows: readonly FlowRecord[], ctx: DetectContext, 
         && b.start >= a.end
         && (b.start - a.end) * 1000 <= t.maxGapMs
         && endBefore <= a.start
-        && ctx.parents.get(a)?.parent === ctx.parents.get(b)?.parent
+        && sameRequest(a, b, ctx)
         && !(next && next.start < b.end)
         && !lanes.otherCallBetween(a, b);
       if (a) endBefore = Math.max(endBefore, a.end);
@@ -95,6 +95,17 @@ export function detectRetries(flows: readonly FlowRecord[], ctx: DetectContext, 
     flush();
   }
   return findings;
+}
+
+/**
+ * Whether b can have been made for the inbound request a was made for: the same attributed parent,
+ * or, when a service handles requests concurrently and one of them was given to another request (the
+ * tightest enclosing request wins), b still inside a's request or a already inside b's. A call made
+ * again for a later request, after a's had ended, is not a retry of a.
+ */
+function sameRequest(a: FlowRecord, b: FlowRecord, ctx: DetectContext): boolean {
+  const pa = ctx.parents.get(a)?.parent, pb = ctx.parents.get(b)?.parent;
+  return pa === pb || (pa !== undefined && pb !== undefined && (b.end <= pa.end || a.start >= pb.start));
 }
 
 function byStart(x: FlowRecord, y: FlowRecord): number {
