@@ -28,13 +28,13 @@
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import Redis, { AbstractConnector } from 'ioredis';
+import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
-import { capture, requireTools, sleep, startChild, waitPort } from './lib.mjs';
+import { capture, requireTools, sleep } from './lib.mjs';
+import { fromAddress, startMariadb, startRedis } from './servers.mjs';
 
 const DRIVER = '127.0.0.1';
 const API = { host: '127.0.0.60', port: 8096 };
@@ -49,16 +49,6 @@ const REQUESTS = [...Array.from({ length: IDS }, (_, i) => i + 1), ...Array.from
 // ---------------------------------------------------------------------------------------------
 // servers
 
-async function startRedis(port) {
-  const dir = mkdtempSync(join(tmpdir(), 'tapwire-redis-'));
-  // protected mode lets only 127.0.0.1 in; the service is 127.0.0.60, as a pod would be another host
-  const srv = startChild('redis-server', ['--port', String(port), '--bind', REDIS.host, '--save', '', '--appendonly', 'no',
-    '--protected-mode', 'no', '--dir', dir, '--daemonize', 'no'], { ready: 'Ready to accept connections' });
-  await srv.ready;
-  await waitPort(port, REDIS.host);
-  return { async stop() { await srv.stop('SIGTERM', 5000); rmSync(dir, { recursive: true, force: true }); } };
-}
-
 const MYSQL_SEED = `
 CREATE DATABASE shop;
 CREATE TABLE shop.orders (id INT PRIMARY KEY, customer VARCHAR(40) NOT NULL, total DECIMAL(10,2));
@@ -67,44 +57,10 @@ CREATE USER '${USER}'@'127.0.0.%' IDENTIFIED BY '${PASSWORD}';
 GRANT ALL ON shop.* TO '${USER}'@'127.0.0.%';
 `;
 
-/** A throwaway MariaDB: a data dir made by mariadb-install-db, mariadbd on MYSQL, seeded over its Unix socket. */
-async function startMysql() {
-  const dir = mkdtempSync(join(tmpdir(), 'tapwire-mysql-'));
-  const sock = join(dir, 'mysqld.sock');
-  const root = process.getuid?.() === 0 ? ['--user=root'] : [];
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${join(dir, 'data')}`, '--skip-test-db',
-    '--auth-root-authentication-method=socket', ...root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const server = startChild('mariadbd', ['--no-defaults', `--datadir=${join(dir, 'data')}`, `--socket=${sock}`,
-    `--port=${MYSQL.port}`, `--bind-address=${MYSQL.host}`, `--pid-file=${join(dir, 'pid')}`, '--skip-log-bin',
-    '--innodb-buffer-pool-size=16M', ...root], { ready: 'ready for connections', timeoutMs: 30000 });
-  await server.ready;
-  await waitPort(MYSQL.port, MYSQL.host);
-  execFileSync('mysql', ['--no-defaults', `--socket=${sock}`, '-uroot'], { input: MYSQL_SEED, stdio: ['pipe', 'pipe', 'pipe'] });
-  return { async stop() { await server.stop('SIGTERM', 10000); rmSync(dir, { recursive: true, force: true }); } };
-}
-
 // ---------------------------------------------------------------------------------------------
 // order-api
 
-/** ioredis has no local-address option: a connector that opens its socket from the service's address. */
-class FromServiceAddress extends AbstractConnector {
-  constructor(options) {
-    super(options.disconnectTimeout);
-    this.options = options;
-  }
-
-  connect() {
-    this.connecting = true;
-    return new Promise((resolve, reject) => {
-      process.nextTick(() => {
-        if (!this.connecting) return reject(new Error('Connection is closed.'));
-        this.stream = net.createConnection({ host: this.options.host, port: this.options.port, localAddress: API.host });
-        this.stream.once('error', (e) => { this.firstError = e; });
-        resolve(this.stream);
-      });
-    });
-  }
-}
+const FromServiceAddress = fromAddress(API.host);
 
 /** The service. `fixed` is the only difference between the builds: what the cache key holds. */
 async function orderApi(fixed) {
@@ -175,9 +131,9 @@ async function drive() {
 // captures
 
 async function recordDemo(file, fixed) {
-  const rs = await startRedis(REDIS.port);
+  const rs = await startRedis(REDIS);
   try {
-    const ms = await startMysql();
+    const ms = await startMariadb({ ...MYSQL, seed: MYSQL_SEED });
     try {
       await capture(file, `tcp and host ${API.host}`, async () => {
         const api = await orderApi(fixed);
@@ -199,7 +155,7 @@ async function recordDemo(file, fixed) {
 /** Ordinary load with no service: SETs of random keys key:000000000000…key:000000000999, then GETs of them. */
 async function recordBenchmark(file) {
   const port = REDIS.port + 1;
-  const rs = await startRedis(port);
+  const rs = await startRedis({ host: REDIS.host, port });
   try {
     for (let i = 1; ; i++) {
       const { dropped } = await capture(file, `tcp and host ${REDIS.host} and port ${port}`, async () => {

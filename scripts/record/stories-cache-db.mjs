@@ -44,13 +44,13 @@
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import Redis, { AbstractConnector } from 'ioredis';
+import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
-import { capture, requireTools, sleep, startChild, waitPort } from './lib.mjs';
+import { capture, requireTools, sleep } from './lib.mjs';
+import { fromAddress, startMariadb, startRedis } from './servers.mjs';
 
 const DRIVER = '127.0.0.1';
 const REDIS = { host: '127.0.0.41', port: 18631 };
@@ -62,17 +62,6 @@ const PASSWORD = 'app-secret';
 
 // ---------------------------------------------------------------------------------------------
 // servers
-
-async function startRedis() {
-  const dir = mkdtempSync(join(tmpdir(), 'tapwire-redis-'));
-  const srv = startChild('redis-server', ['--port', String(REDIS.port), '--bind', REDIS.host, '--save', '', '--appendonly', 'no',
-    // protected mode lets only 127.0.0.1 in; the service is 127.0.0.40, as a pod would be another host
-    '--protected-mode', 'no',
-    '--dir', dir, '--daemonize', 'no'], { ready: 'Ready to accept connections' });
-  await srv.ready;
-  await waitPort(REDIS.port, REDIS.host);
-  return { async stop() { await srv.stop('SIGTERM', 5000); rmSync(dir, { recursive: true, force: true }); } };
-}
 
 const MYSQL_SEED = `
 CREATE DATABASE shop;
@@ -88,22 +77,6 @@ CREATE USER '${USER}'@'127.0.0.%' IDENTIFIED BY '${PASSWORD}';
 GRANT ALL ON shop.* TO '${USER}'@'127.0.0.%';
 GRANT ALL ON mysqlslap.* TO '${USER}'@'127.0.0.%';
 `;
-
-/** A throwaway MariaDB as scripts/record/mysql.mjs starts one (no TLS offered), seeded over its socket. */
-async function startMysql() {
-  const dir = mkdtempSync(join(tmpdir(), 'tapwire-mysql-'));
-  const sock = join(dir, 'mysqld.sock');
-  const root = process.getuid?.() === 0 ? ['--user=root'] : [];
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${join(dir, 'data')}`, '--skip-test-db',
-    '--auth-root-authentication-method=socket', ...root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const server = startChild('mariadbd', ['--no-defaults', `--datadir=${join(dir, 'data')}`, `--socket=${sock}`,
-    `--port=${MYSQL.port}`, `--bind-address=${MYSQL.host}`, `--pid-file=${join(dir, 'pid')}`, '--skip-log-bin',
-    '--innodb-buffer-pool-size=16M', ...root], { ready: 'ready for connections', timeoutMs: 30000 });
-  await server.ready;
-  await waitPort(MYSQL.port, MYSQL.host);
-  execFileSync('mysql', ['--no-defaults', `--socket=${sock}`, '-uroot'], { input: MYSQL_SEED, stdio: ['pipe', 'pipe', 'pipe'] });
-  return { async stop() { await server.stop('SIGTERM', 10000); rmSync(dir, { recursive: true, force: true }); } };
-}
 
 // ---------------------------------------------------------------------------------------------
 // the service kit: an HTTP server on its own address, and a driver
@@ -152,25 +125,7 @@ async function drive(to, calls) {
 // ---------------------------------------------------------------------------------------------
 // Redis story
 
-/** ioredis has no local-address option: a connector that opens its socket from the service's address. */
-class FromServiceAddress extends AbstractConnector {
-  constructor(options) {
-    super(options.disconnectTimeout);
-    this.options = options;
-  }
-
-  connect() {
-    this.connecting = true;
-    return new Promise((resolve, reject) => {
-      process.nextTick(() => {
-        if (!this.connecting) return reject(new Error('Connection is closed.'));
-        this.stream = net.createConnection({ host: this.options.host, port: this.options.port, localAddress: SHOP_API.host });
-        this.stream.once('error', (e) => { this.firstError = e; });
-        resolve(this.stream);
-      });
-    });
-  }
-}
+const FromServiceAddress = fromAddress(SHOP_API.host);
 
 const CART = Array.from({ length: 12 }, (_, i) => String(i + 1));
 const MISSING = new Set(['4', '9']); // not cached: nil replies, misses, not failures
@@ -273,7 +228,7 @@ const REDIS_CALLS = [
 ];
 
 async function recordRedisStories(file) {
-  const srv = await startRedis();
+  const srv = await startRedis(REDIS);
   try {
     const perMs = await seedRedis();
     await capture(file, `tcp and host ${SHOP_API.host}`, async () => {
@@ -390,7 +345,7 @@ const MYSQL_CALLS = [
 ];
 
 async function recordMysqlStories(file) {
-  const srv = await startMysql();
+  const srv = await startMariadb({ ...MYSQL, seed: MYSQL_SEED });
   try {
     await capture(file, `tcp and host ${ORDERS_API.host}`, async () => {
       const api = await ordersApi();
@@ -407,7 +362,7 @@ async function recordMysqlStories(file) {
 }
 
 async function recordMysqlSlap(file) {
-  const srv = await startMysql();
+  const srv = await startMariadb({ ...MYSQL, seed: MYSQL_SEED });
   try {
     await withoutDrops(() => capture(file, `tcp and host ${MYSQL.host} and port ${MYSQL.port}`, async () => {
       // Ordinary load: mysqlslap's own schema, 50 rows, then auto-generated primary-key reads, 4 clients.
