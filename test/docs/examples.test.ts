@@ -12,11 +12,19 @@ import { describe, expect, it } from 'vitest';
 const OFFLINE = new Set(['analyze', 'verify', 'diff']);
 interface Example { file: string; args: string[]; expected: string[] }
 
+/**
+ * A block may hold several commands, each "$ tapwire <args>" line followed by its output; a
+ * "# …" after the arguments is a comment, not an argument.
+ */
 function examples(file: string): Example[] {
   const out: Example[] = [];
   const text = readFileSync(file, 'utf8');
-  for (const m of text.matchAll(/```[a-z]*\n\$ tapwire ([^\n]+)\n([\s\S]*?)```/g)) {
-    out.push({ file, args: m[1]!.trim().split(/\s+/), expected: m[2]!.replace(/\n$/, '').split('\n') });
+  for (const m of text.matchAll(/```[a-z]*\n(\$ tapwire [\s\S]*?)```/g)) {
+    for (const part of m[1]!.split(/^(?=\$ )/m)) {
+      const [command = '', ...lines] = part.replace(/\n$/, '').split('\n');
+      const c = /^\$ tapwire ([^#]+)/.exec(command);
+      if (c) out.push({ file, args: c[1]!.trim().split(/\s+/), expected: lines });
+    }
   }
   return out;
 }
