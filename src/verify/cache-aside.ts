@@ -1,5 +1,5 @@
 import { endpoint } from '../common/index.js';
-import { recordModule, type FlowRecord } from '../flows/index.js';
+import { recordModule, sqlHalves, type FlowRecord } from '../flows/index.js';
 import { cacheKeyStats, cacheOps, isRedis, keyPattern, type CacheKeyStats, type CacheOp } from './cache-hits.js';
 import type { DetectorThresholds } from './config.js';
 import type { DetectContext } from './context.js';
@@ -10,17 +10,21 @@ import { evidence, type Evidence, type Finding } from './types.js';
  * database and write the key). Three causes, one kind:
  *
  * - `keys-never-read` (Redis traffic alone is enough): keys read once (a miss), written, and never read
- *   again, whose common pattern has a part that never repeats — a timestamp, or a request id or
- *   counter while the entity part repeats. The seed's first story: `order:${id}:${Date.now()}` as the
- *   key, so no read ever finds what was written. Warning at `minKeys`, error at `errorKeys`.
- * - `db-after-set` (needs inbound requests): a database call made while handling a request for a key
- *   that was set and still fresh (not expired per SET EX/PX, EXPIRE; not deleted): after a hit, or with
- *   no read at all. Warning at `minDbAfterSet`, error at `errorDbAfterSet`.
+ *   again, whose common pattern has a part that never repeats — a timestamp, or a part under which the
+ *   same entity was written again with the same value (see namePattern). The seed's first story:
+ *   `order:${id}:${Date.now()}` as the key, so no read ever finds what was written. Warning at
+ *   `minKeys`, error at `errorKeys`.
+ * - `db-after-set` (needs inbound requests): a database read made although the cache held the key: the
+ *   request read key K (a hit, or a read of unseen reply while K was set and still fresh: not expired
+ *   per SET EX/PX, EXPIRE; not deleted), then made a database read (isDatabaseRead), then wrote K or a
+ *   key of its pattern. Writes, write-through and invalidation are never this. Warning at
+ *   `minDbAfterSet`, error at `errorDbAfterSet`.
  * - `hit-ratio` (needs inbound requests): where the miss → database → SET sequence is seen, the key
  *   pattern's hit ratio and how many requests the cache answered with no database call. Info: a
  *   working cache-aside is reported for context and does not fail a verdict (verdict.ts fails on errors).
  *
- * A database call is any record whose module's halves are SQL (PostgreSQL, MySQL).
+ * A database call is any record whose module's halves are SQL (PostgreSQL, MySQL); a fill counts any,
+ * `db-after-set` only reads.
  */
 export function detectCacheAside(flows: readonly FlowRecord[], ctx: DetectContext, t: DetectorThresholds['cache-aside']): Finding[] {
   const ops = cacheOps(flows);
@@ -87,7 +91,8 @@ function neverRead(ops: readonly CacheOp[], ctx: DetectContext, t: DetectorThres
     if (lists.length < t.minKeys) continue;
     lists.sort((a, b) => a[0]!.flow.start - b[0]!.flow.start);
     const keys = lists.map((l) => l[0]!.key);
-    const named = namePattern(keys, lists.map((l) => l.find((o) => o.kind === 'write')!.flow.start));
+    const writes = lists.map((l) => l.find((o) => o.kind === 'write')!);
+    const named = namePattern(keys, writes.map((o) => o.flow.start), writes.map(writtenValue));
     if (named.neverRepeating.length === 0) continue;
     const server = lists[0]![0]!.server;
     const n = lists.length;
@@ -122,26 +127,46 @@ export function tokenize(key: string): { skeleton: string[]; values: string[] } 
 /**
  * The common pattern of keys that share a skeleton, with each varying part named: {timestamp} (epoch
  * seconds, ms, µs or ns within a year of when the key was written), {uuid}, {hex}, {id} (other numbers);
- * a part with one value in every key stays literal. `neverRepeating`: the parts that make each key new —
- * a timestamp; or a uuid, hex or increasing number distinct in every key while another part repeats
- * (the same entity cached again under a new key).
+ * a part with one value in every key stays literal. `neverRepeating`: the parts, distinct in every key,
+ * that make each key new:
+ * - a {timestamp};
+ * - any other part when the same entity was cached again under a different key: two keys equal in every
+ *   other part (the entity) that differ only in this part and were written with the same value (of at
+ *   least MIN_ENTITY_VALUE characters, so flags and markers such as "1" or "OK" are not an entity's data).
+ *   Key structure alone cannot tell `order:{id}:{requestId}` from `tenant:{id}:user:{id}` or
+ *   `idem:{user}:{uuid}`; the same data written twice can. With no values known, only a timestamp counts.
  */
-export function namePattern(keys: readonly string[], times: readonly number[] = []): { pattern: string; neverRepeating: string[] } {
+export function namePattern(keys: readonly string[], times: readonly number[] = [], values: readonly (string | undefined)[] = []): { pattern: string; neverRepeating: string[] } {
   const split = keys.map(tokenize);
   const skeleton = split[0]!.skeleton;
   const columns = split[0]!.values.map((_, i) => split.map((s) => s.values[i] ?? ''));
   const names = columns.map((vals) => nameOf(vals, times));
   const distinct = columns.map((vals) => new Set(vals).size);
-  const repeats = distinct.some((d, i) => d < keys.length && names[i] !== undefined);
   const neverRepeating: string[] = [];
   names.forEach((name, i) => {
     if (name === undefined || distinct[i] !== keys.length) return;
-    if (name === '{timestamp}') neverRepeating.push(name);
-    else if (repeats && (name !== '{id}' || increasing(columns[i]!))) neverRepeating.push(name);
+    if (name === '{timestamp}' || cachedAgain(split.map((s) => s.values), i, values)) neverRepeating.push(name);
   });
   let pattern = skeleton[0]!;
   names.forEach((name, i) => (pattern += (name ?? columns[i]![0]!) + skeleton[i + 1]!));
   return { pattern, neverRepeating: [...new Set(neverRepeating)] };
+}
+
+/** Shorter written values are flags, counters or markers, not an entity's data. */
+const MIN_ENTITY_VALUE = 8;
+
+/** Whether two keys equal in every part but `part` were written with the same value: one entity cached again under a new key. */
+function cachedAgain(parts: readonly string[][], part: number, values: readonly (string | undefined)[]): boolean {
+  const seen = new Map<string, Set<string>>();
+  for (let k = 0; k < parts.length; k++) {
+    const v = values[k];
+    if (v === undefined || v.length < MIN_ENTITY_VALUE) continue;
+    const entity = parts[k]!.filter((_, i) => i !== part).join('\u0000');
+    const written = seen.get(entity) ?? seen.set(entity, new Set()).get(entity)!;
+    if (written.has(v)) return true;
+    written.add(v);
+  }
+  return false;
 }
 
 /** A part's name, or undefined when every key has the same value there. */
@@ -150,6 +175,18 @@ function nameOf(vals: readonly string[], times: readonly number[]): string | und
   if (vals.every((v) => /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(v))) return '{uuid}';
   if (!vals.every((v) => /^\d+$/.test(v))) return '{hex}';
   return vals.every((v, i) => epochLike(Number(v), times[i])) ? '{timestamp}' : '{id}';
+}
+
+/** The value a write op wrote to its key (SET, SETNX, GETSET; SETEX, PSETEX, JSON.SET; the key's pair of MSET; HSET's fields and values). */
+function writtenValue(op: CacheOp): string | undefined {
+  const cmd = op.flow.request!.command.toUpperCase(), args = op.flow.request!.args;
+  if (cmd === 'SETEX' || cmd === 'PSETEX' || cmd === 'JSON.SET') return args[2];
+  if (cmd === 'MSET' || cmd === 'MSETNX') {
+    for (let i = 0; i + 1 < args.length; i += 2) if (args[i] === op.key) return args[i + 1];
+    return undefined;
+  }
+  if (cmd.startsWith('H')) return args.length > 1 ? args.slice(1).join('\u0000') : undefined;
+  return args[1];
 }
 
 const YEAR = 366 * 24 * 3600;
@@ -163,10 +200,6 @@ function epochLike(n: number, at: number | undefined): boolean {
   return false;
 }
 
-function increasing(vals: readonly string[]): boolean {
-  return vals.every((v, i) => i === 0 || Number(v) > Number(vals[i - 1]));
-}
-
 // ---------------------------------------------------------------------------------------------
 // with inbound requests
 
@@ -177,8 +210,8 @@ interface InboundUse {
   fills: Map<string, FlowRecord[][]>;
   /** Key pattern → a hit of each request that made no database call (its first of the pattern). */
   served: Map<string, FlowRecord[]>;
-  /** Database calls made for a key still fresh: [the SET that made it fresh, the hit (if any), the database call]. */
-  dbAfterSet: { pattern: string; key: string; set?: FlowRecord; hit?: FlowRecord; db: FlowRecord }[];
+  /** Database reads made for a key still fresh: the SET that made it fresh, the hit (or the read of unknown reply), the database call, the write of the key after it. */
+  dbAfterSet: { pattern: string; key: string; set?: FlowRecord; hit?: FlowRecord; read?: FlowRecord; db: FlowRecord; again: CacheOp }[];
 }
 
 /** One step of a request's work: a cache op, or a database call. */
@@ -218,30 +251,68 @@ function inboundUse(flows: readonly FlowRecord[], ops: readonly CacheOp[], ctx: 
     const filled = new Set<CacheOp>();
     steps.forEach((s, i) => {
       if (!s.db) return;
-      // The key this database call was for: the last one read before it, else the first one written after it.
+      // The last key the request read before the call, and the first key it wrote after it.
       let r = i - 1;
       while (r >= 0 && steps[r]!.op?.kind !== 'read') r--;
       let w = i + 1;
       while (w < steps.length && steps[w]!.op?.kind !== 'write') w++;
       const before = r >= 0 ? steps[r]!.op : undefined, after = w < steps.length ? steps[w]!.op : undefined;
-      const op = before ?? after;
-      if (!op) return;
-      const pattern = keyPattern(op.key);
-      if (before?.hit === false && after && after.key === before.key && after.server === before.server) {
+      if (!before) return;
+      const pattern = keyPattern(before.key);
+      if (before.hit === false && after && after.key === before.key && after.server === before.server) {
         if (filled.has(before)) return;
         filled.add(before);
         const between = steps.slice(r + 1, w).flatMap((x) => (x.db ? [x.db] : []));
         add(use.fills, pattern, [before.flow, ...between, after.flow]);
         return;
       }
-      // Fresh when the read hit, or (no read) when the model says the key was set and not expired or deleted.
-      const state = freshBefore.get(op);
-      if (before ? before.hit === true : state !== undefined) {
-        use.dbAfterSet.push({ pattern, key: op.key, ...(state ? { set: state.set.flow } : {}), ...(before ? { hit: before.flow } : {}), db: s.db });
-      }
+      // A database call made although the cache held the key: read key K (a hit, or a read whose reply was
+      // not seen while the model says K was set and fresh) → a database read → K (or a key of K's pattern)
+      // written again. Only that shape ties the call to K: a write alone, or a read of another pattern, does not.
+      if (before.hit === false || !isDatabaseRead(s.db)) return;
+      const state = freshBefore.get(before);
+      if (before.hit === undefined && state === undefined) return;
+      const again = rewrite(steps, i, before);
+      if (!again) return;
+      use.dbAfterSet.push({ pattern, key: before.key, ...(state ? { set: state.set.flow } : {}), ...(before.hit ? { hit: before.flow } : { read: before.flow }), db: s.db, again });
     });
   }
   return use;
+}
+
+/**
+ * The write after step `i` that ties the database call there to `read`'s key: the first write, before the
+ * request reads again, of the same key or of a key of its pattern on the same server.
+ */
+function rewrite(steps: readonly Step[], i: number, read: CacheOp): CacheOp | undefined {
+  const pattern = keyPattern(read.key);
+  for (let j = i + 1; j < steps.length; j++) {
+    const op = steps[j]!.op;
+    if (!op) continue;
+    if (op.kind === 'read') return undefined;
+    if (op.kind === 'write' && op.server === read.server && (op.key === read.key || keyPattern(op.key) === pattern)) return op;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a database call read data: its SQL (or fingerprint) is a SELECT, `(SELECT …)`, or a `WITH … SELECT`
+ * with no INSERT/UPDATE/DELETE/MERGE in it, and not `SELECT … FOR UPDATE/SHARE` (a write's lock); with no
+ * SQL seen, an answer with rows or columns and no error (and, for PostgreSQL, a SELECT tag). Never DML
+ * (INSERT, UPDATE, DELETE, REPLACE, MERGE), CALL, DDL or transaction control.
+ */
+export function isDatabaseRead(r: FlowRecord): boolean {
+  if (!sqlHalves(r)) return false;
+  const q = r.request, p = r.response;
+  const text = (q?.query ?? q?.fingerprint ?? '').replace(/\/\*[\s\S]*?\*\/|--[^\n]*\n?/g, ' ').trim().replace(/^\(+\s*/, '').toLowerCase();
+  if (text !== '') {
+    if (/\bfor\s+(?:no\s+key\s+)?(?:update|share)\b|\block\s+in\s+share\s+mode\b/.test(text)) return false;
+    if (/^select\b/.test(text)) return true;
+    return /^with\b/.test(text) && /\bselect\b/.test(text) && !/\b(?:insert|update|delete|merge|replace)\b/.test(text);
+  }
+  if (!p || p.error) return false;
+  if ('command' in p && typeof p.command === 'string' && !/^select\b/i.test(p.command)) return false;
+  return p.rows !== undefined || (p.columns?.length ?? 0) > 0;
 }
 
 function add<T>(m: Map<string, T[]>, k: string, v: T): void {
@@ -296,9 +367,11 @@ function dbAfterSet(found: InboundUse['dbAfterSet'], ctx: DetectContext, t: Dete
     const afterHit = list.filter((x) => x.hit).length;
     out.push({
       kind: 'cache-aside', severity: list.length >= t.errorDbAfterSet ? 'error' : 'warning',
-      summary: `${list.length} database calls for ${first.pattern} keys that were set and still fresh on ${ctx.names.name((first.set ?? first.hit ?? first.db).dst)} (${afterHit} right after a hit): the cache held the answer`,
+      summary: `${list.length} database reads for ${first.pattern} keys that were set and still fresh on ${ctx.names.name((first.set ?? first.hit ?? first.db).dst)} (${afterHit} right after a hit), each followed by writing the key again: the cache held the answer`,
       evidence: list.flatMap((x) => [
-        ...(x.set ? [evidence(x.set, `SET ${x.key}`)] : []), ...(x.hit ? [evidence(x.hit, `GET ${x.key}: a hit`)] : []), evidence(x.db, `database call for ${x.key}`),
+        ...(x.set ? [evidence(x.set, `SET ${x.key}`)] : []),
+        ...(x.hit ? [evidence(x.hit, `GET ${x.key}: a hit`)] : []), ...(x.read ? [evidence(x.read, `read of ${x.key}, reply not seen, while the key was fresh`)] : []),
+        evidence(x.db, `database read for ${x.key}`), evidence(x.again.flow, `${x.again.flow.request!.command} ${x.again.key} after the database read`),
       ]),
       details: { cause: 'db-after-set', pattern: first.pattern, count: list.length, afterHit, keys: [...new Set(list.map((x) => x.key))].slice(0, 5), keyPatterns: [first.pattern] },
     });

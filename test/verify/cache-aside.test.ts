@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../../src/flows/record.js';
 import { analyzeFile } from '../../src/pipeline/analyze.js';
-import { namePattern } from '../../src/verify/cache-aside.js';
+import { isDatabaseRead, namePattern } from '../../src/verify/cache-aside.js';
 import { cacheKeyStats, keyPattern } from '../../src/verify/cache-hits.js';
 import { runDetector } from '../../src/verify/detectors.js';
 import type { Finding } from '../../src/verify/types.js';
@@ -132,6 +132,12 @@ function inbound(at: number, ms: number, path: string): FlowRecord {
 
 const get = (at: number, key: string, value?: string) => redis(at, 'GET', [key], value === undefined ? 'nil' : 'bulk', value);
 const set = (at: number, key: string, ...opts: string[]) => redis(at, 'SET', [key, 'v', ...opts], 'simple', 'OK');
+/** A GET whose reply was not seen: neither a hit nor a miss. */
+const unseen = (at: number, key: string): FlowRecord => {
+  const r = redis(at, 'GET', [key], 'nil');
+  delete (r as { response?: unknown }).response;
+  return r;
+};
 
 /** A request that misses, queries and fills; with `read: false` it queries and writes without reading first. */
 function fill(at: number, key: string, { read = true, ex = '60' } = {}): FlowRecord[] {
@@ -147,13 +153,23 @@ describe('namePattern: the varying parts of keys named', () => {
     // ids far from the capture time are not timestamps, whatever their size
     expect(namePattern(['user:1500000000', 'user:1200000000'], [T0, T0])).toEqual({ pattern: 'user:{id}', neverRepeating: [] });
   });
-  it('uuids and hex runs; a per-request id or counter never repeats while the entity does', () => {
+  it('uuids and hex runs; a per-request id never repeats only when the same entity was written again under a new key (same value)', () => {
     const u = (n: number) => `0e8c6f1a-1b2c-4d5e-8f90-${String(n).padStart(12, '0')}`;
-    expect(namePattern([`cart:1:${u(1)}`, `cart:1:${u(2)}`, `cart:2:${u(3)}`])).toEqual({ pattern: 'cart:{id}:{uuid}', neverRepeating: ['{uuid}'] });
+    const cart = [`cart:1:${u(1)}`, `cart:1:${u(2)}`, `cart:2:${u(3)}`];
+    // the key structure alone proves nothing
+    expect(namePattern(cart)).toEqual({ pattern: 'cart:{id}:{uuid}', neverRepeating: [] });
+    // cart 1's data written twice under two keys: the uuid is what makes each key new
+    expect(namePattern(cart, [], ['{"items":[1,2]}', '{"items":[1,2]}', '{"items":[7]}'])).toEqual({ pattern: 'cart:{id}:{uuid}', neverRepeating: ['{uuid}'] });
+    // different data for the same entity part: different things (idem:{user}:{uuid}, tenant:{id}:user:{id})
+    expect(namePattern(cart, [], ['{"items":[1,2]}', '{"items":[3,4]}', '{"items":[7]}']).neverRepeating).toEqual([]);
+    // a marker value ("1", "OK") is not an entity's data
+    expect(namePattern(cart, [], ['1', '1', '1']).neverRepeating).toEqual([]);
     expect(namePattern(['doc:3f9a0c1b2d3e4f5a', 'doc:aa9a0c1b2d3e4f5b']).pattern).toBe('doc:{hex}');
-    expect(namePattern(['order:1:1', 'order:1:2', 'order:2:3'])).toEqual({ pattern: 'order:{id}:{id}', neverRepeating: ['{id}'] });
+    const order = ['order:1:1', 'order:1:2', 'order:2:3'];
+    expect(namePattern(order)).toEqual({ pattern: 'order:{id}:{id}', neverRepeating: [] });
+    expect(namePattern(order, [], ['{"id":1,"total":5}', '{"id":1,"total":5}', '{"id":2,"total":9}'])).toEqual({ pattern: 'order:{id}:{id}', neverRepeating: ['{id}'] });
     // composite keys whose parts all repeat (price per product and store), each read once: nothing never repeats
-    expect(namePattern(['price:1:2', 'price:1:3', 'price:2:2']).neverRepeating).toEqual([]);
+    expect(namePattern(['price:1:2', 'price:1:3', 'price:2:2'], [], ['{"p":100.5}', '{"p":100.5}', '{"p":100.5}']).neverRepeating).toEqual([]);
   });
   it('keyPattern matches the Redis module\'s operation names', () => {
     for (const k of ['order:1:1796676337619', 'sess:0e8c6f1a1b2c4d5e8f90', 'session:0e8c6f1a-1b2c-4d5e-8f90-000000000001', 'plain']) {
@@ -184,6 +200,29 @@ describe('keys written after a miss and never read again (Redis alone)', () => {
     for (let i = 2; i < 12; i++) fs.push(get(T0 + i, `o:${i}:${1800000000000 + i}`, 'v'));
     expect(runDetector('cache-aside', fs)).toEqual([]);
   });
+  it('a warm-up walking tenant:{1..3}:user:{1..12} once each is quiet: the tenant repeats, but no user is cached twice', () => {
+    const fs = Array.from({ length: 12 }, (_, i) => {
+      const at = T0 + i, key = `tenant:${(i % 3) + 1}:user:${i + 1}`;
+      return [get(at, key), redis(at + 0.001, 'SET', [key, `{"id":${i + 1},"name":"user-${i + 1}"}`, 'EX', '600'], 'simple', 'OK')];
+    }).flat();
+    expect(runDetector('cache-aside', fs)).toEqual([]);
+  });
+  it('idempotency keys idem:{user}:{uuid}, each request its own uuid, are quiet', () => {
+    const u = (n: number) => `0e8c6f1a-1b2c-4d5e-8f90-${String(n).padStart(12, '0')}`;
+    const fs = Array.from({ length: 12 }, (_, i) => {
+      const at = T0 + i, key = `idem:${(i % 2) + 1}:${u(i)}`;
+      return [get(at, key), redis(at + 0.001, 'SET', [key, `{"status":201,"payment":${1000 + i}}`, 'EX', '86400'], 'simple', 'OK'), redis(at + 0.002, 'SET', [`lock:${u(i)}`, '1', 'NX'], 'simple', 'OK')];
+    }).flat();
+    expect(runDetector('cache-aside', fs)).toEqual([]);
+  });
+  it('a request counter in the key fires when the same order is written again under a new key', () => {
+    const fs = Array.from({ length: 12 }, (_, i) => {
+      const at = T0 + i, id = (i % 3) + 1, key = `order:${id}:${i + 1}`;
+      return [get(at, key), redis(at + 0.001, 'SET', [key, `{"id":${id},"total":"10.50"}`, 'EX', '60'], 'simple', 'OK')];
+    }).flat();
+    const found = runDetector('cache-aside', fs);
+    expect(found.map((f) => [f.severity, f.details.pattern, f.details.neverRepeating])).toEqual([['error', 'order:{id}:{id}', ['{id}']]]);
+  });
 });
 
 describe('cache stats: what a hit is', () => {
@@ -207,32 +246,72 @@ describe('cache stats: what a hit is', () => {
   });
 });
 
-describe('database calls for a key just set (with inbound requests)', () => {
-  it('a request that queries the database after a hit: reported, with the SET, the hit and the query as evidence', () => {
-    const fs = [...fill(T0, 'a'), inbound(T0 + 1, 10, '/orders/a'), get(T0 + 1.001, 'a', 'v'), sql(T0 + 1.002, "select * from orders where id = 'a'")];
+describe('database reads for a key just set (with inbound requests)', () => {
+  /** A request that read `key` (hit: a value; unseen: no reply), queried the database, and wrote the key again. */
+  const refill = (at: number, key: string, read: 'hit' | 'unseen' = 'hit', then = key): FlowRecord[] => [
+    inbound(at, 10, `/orders/${key}`), read === 'hit' ? get(at + 0.001, key, 'v') : unseen(at + 0.001, key),
+    sql(at + 0.002, `select * from orders where id = '${key}'`), set(at + 0.003, then, 'EX', '60'),
+  ];
+  it('hit → SELECT → SET of the same key: reported, with the SET, the hit, the query and the rewrite as evidence', () => {
+    const fs = [...fill(T0, 'a'), ...refill(T0 + 1, 'a')];
     const [f] = dbAfterSet(fs);
     expect(f).toMatchObject({ severity: 'warning', details: { cause: 'db-after-set', pattern: 'a', count: 1, afterHit: 1, reads: 2, hits: 1, fills: 1 } });
     // its hit ratio is in the warning, not in an info finding beside it
     expect(runDetector('cache-aside', fs, { minDbAfterSet: 1 })).toHaveLength(1);
-    expect(f!.evidence.map((e) => e.summary)).toEqual(['SET a', 'GET a: a hit', 'database call for a']);
+    expect(f!.evidence.map((e) => e.summary)).toEqual(['SET a', 'GET a: a hit', 'database read for a', 'SET a after the database read']);
     // the default needs 2 such calls
     expect(dbAfterSet(fs, {} as never)).toEqual([]);
+    // a key of the same pattern written after the read counts too
+    expect(dbAfterSet([...fill(T0, 'o:1'), ...refill(T0 + 1, 'o:1', 'hit', 'o:2')]).map((x) => x.details.keys)).toEqual([['o:1']]);
   });
-  it('a query and a SET with no read while the key is fresh (SET … EX 60) is reported; after EX runs out it is not', () => {
-    expect(dbAfterSet([...fill(T0, 'k:1'), ...fill(T0 + 30, 'k:1', { read: false })])).toHaveLength(1);
-    expect(dbAfterSet([...fill(T0, 'k:1'), ...fill(T0 + 61, 'k:1', { read: false })])).toEqual([]);
+  it('a hit followed by a SELECT with no rewrite of its key is not reported: a session read, then orders from the database', () => {
+    const fs = [...fill(T0, 'session:1')];
+    for (let i = 1; i <= 12; i++) {
+      fs.push(inbound(T0 + i, 10, '/orders'), get(T0 + i + 0.001, 'session:1', '{"user":1}'), sql(T0 + i + 0.002, 'select * from orders where user_id = 1'));
+      // writing a key of another pattern afterwards ties nothing to the session
+      if (i % 2) fs.push(set(T0 + i + 0.003, `orders:list:${i}`, 'EX', '30'));
+    }
+    expect(dbAfterSet(fs)).toEqual([]);
+    expect(runDetector('cache-aside', fs).filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+  it('write-through (UPDATE, then SET of the fresh key) and invalidation (hit, UPDATE, DEL) are not reported', () => {
+    const through = [...fill(T0, 'order:1')];
+    for (let i = 1; i <= 12; i++) through.push(inbound(T0 + i, 10, '/orders/1'), sql(T0 + i + 0.001, "update orders set total = 5 where id = 1"), set(T0 + i + 0.002, 'order:1', 'EX', '600'));
+    expect(dbAfterSet(through)).toEqual([]);
+    // even after a read of the key: the call is a write, not a read
+    const rmw = [...fill(T0, 'order:1'), inbound(T0 + 1, 10, '/orders/1'), get(T0 + 1.001, 'order:1', 'v'), sql(T0 + 1.002, 'UPDATE orders SET total = 5 WHERE id = 1'), set(T0 + 1.003, 'order:1', 'EX', '600')];
+    expect(dbAfterSet(rmw)).toEqual([]);
+    const invalidate = [...fill(T0, 'order:1')];
+    for (let i = 1; i <= 12; i++) invalidate.push(inbound(T0 + i, 10, '/orders/1'), get(T0 + i + 0.001, 'order:1', 'v'), sql(T0 + i + 0.002, 'update orders set total = 5 where id = 1'), redis(T0 + i + 0.003, 'DEL', ['order:1'], 'integer', '1'));
+    expect(dbAfterSet(invalidate)).toEqual([]);
+    expect(runDetector('cache-aside', invalidate).filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+  it('isDatabaseRead: SELECT, (SELECT …), WITH … SELECT; not DML, CALL, FOR UPDATE; with no SQL, a result with rows', () => {
+    for (const q of ['select 1', '  /* hint */ SELECT * FROM t', '(select a from t) union (select b from u)', 'with x as (select 1) select * from x']) expect(isDatabaseRead(sql(T0, q))).toBe(true);
+    for (const q of ['insert into t values (1)', 'UPDATE t SET a = 1', 'delete from t', 'replace into t values (1)', 'call refresh()', 'with x as (delete from t returning *) select * from x', 'select * from t where id = 1 for update', 'begin']) expect(isDatabaseRead(sql(T0, q))).toBe(false);
+    const bare = (response: object) => ({ ...sql(T0, ''), request: { start: T0, end: T0, size: 20, message: 'Execute' }, response: { start: T0, end: T0, size: 20, ...response } }) as FlowRecord;
+    expect(isDatabaseRead(bare({ command: 'SELECT 3', rows: 3 }))).toBe(true);
+    expect(isDatabaseRead(bare({ command: 'UPDATE 1' }))).toBe(false);
+    expect(isDatabaseRead(bare({ command: 'DELETE 2', rows: 2 }))).toBe(false);
+    expect(isDatabaseRead(get(T0, 'k'))).toBe(false);
+  });
+  it('a read whose reply was not seen counts while SET … EX keeps the key fresh; after EX runs out it does not', () => {
+    expect(dbAfterSet([...fill(T0, 'k:1'), ...refill(T0 + 30, 'k:1', 'unseen')])).toHaveLength(1);
+    expect(dbAfterSet([...fill(T0, 'k:1'), ...refill(T0 + 61, 'k:1', 'unseen')])).toEqual([]);
     // PX is milliseconds
-    expect(dbAfterSet([inbound(T0, 10, '/'), sql(T0 + 0.001, 'q'), set(T0 + 0.002, 'k:1', 'PX', '500'), ...fill(T0 + 1, 'k:1', { read: false })])).toEqual([]);
+    expect(dbAfterSet([inbound(T0, 10, '/'), sql(T0 + 0.001, 'select 1'), set(T0 + 0.002, 'k:1', 'PX', '500'), ...refill(T0 + 1, 'k:1', 'unseen')])).toEqual([]);
+    // a miss is never this (a key evicted early): it is a fill
+    expect(dbAfterSet([...fill(T0, 'k:1'), ...fill(T0 + 30, 'k:1')])).toEqual([]);
   });
   it('EXPIRE shortens a key\'s life, PERSIST ends it; DEL and FLUSHDB remove the key', () => {
-    const base = () => [inbound(T0, 10, '/'), sql(T0 + 0.001, 'q'), set(T0 + 0.002, 'k:1')]; // no expiry
-    expect(dbAfterSet([...base(), ...fill(T0 + 100, 'k:1', { read: false })])).toHaveLength(1);
-    expect(dbAfterSet([...base(), redis(T0 + 1, 'EXPIRE', ['k:1', '5'], 'integer', '1'), ...fill(T0 + 10, 'k:1', { read: false })])).toEqual([]);
-    expect(dbAfterSet([...base(), redis(T0 + 1, 'EXPIRE', ['k:1', '5'], 'integer', '1'), redis(T0 + 2, 'PERSIST', ['k:1'], 'integer', '1'), ...fill(T0 + 10, 'k:1', { read: false })])).toHaveLength(1);
+    const base = () => [inbound(T0, 10, '/'), sql(T0 + 0.001, 'select 1'), set(T0 + 0.002, 'k:1')]; // no expiry
+    expect(dbAfterSet([...base(), ...refill(T0 + 100, 'k:1', 'unseen')])).toHaveLength(1);
+    expect(dbAfterSet([...base(), redis(T0 + 1, 'EXPIRE', ['k:1', '5'], 'integer', '1'), ...refill(T0 + 10, 'k:1', 'unseen')])).toEqual([]);
+    expect(dbAfterSet([...base(), redis(T0 + 1, 'EXPIRE', ['k:1', '5'], 'integer', '1'), redis(T0 + 2, 'PERSIST', ['k:1'], 'integer', '1'), ...refill(T0 + 10, 'k:1', 'unseen')])).toHaveLength(1);
     // EXPIRE answered 0 changed nothing (no such key, or a condition failed)
-    expect(dbAfterSet([...base(), redis(T0 + 1, 'EXPIRE', ['k:1', '5', 'NX'], 'integer', '0'), ...fill(T0 + 10, 'k:1', { read: false })])).toHaveLength(1);
-    expect(dbAfterSet([...base(), redis(T0 + 1, 'DEL', ['k:0', 'k:1'], 'integer', '1'), ...fill(T0 + 10, 'k:1', { read: false })])).toEqual([]);
-    expect(dbAfterSet([...base(), redis(T0 + 1, 'FLUSHDB', [], 'simple', 'OK'), ...fill(T0 + 10, 'k:1', { read: false })])).toEqual([]);
+    expect(dbAfterSet([...base(), redis(T0 + 1, 'EXPIRE', ['k:1', '5', 'NX'], 'integer', '0'), ...refill(T0 + 10, 'k:1', 'unseen')])).toHaveLength(1);
+    expect(dbAfterSet([...base(), redis(T0 + 1, 'DEL', ['k:0', 'k:1'], 'integer', '1'), ...refill(T0 + 10, 'k:1', 'unseen')])).toEqual([]);
+    expect(dbAfterSet([...base(), redis(T0 + 1, 'FLUSHDB', [], 'simple', 'OK'), ...refill(T0 + 10, 'k:1', 'unseen')])).toEqual([]);
   });
   it('the miss → query → SET of a working cache-aside is a fill, not a call after SET; the hit ratio is info', () => {
     // the last request reads its key twice: one request answered from the cache, two hits
@@ -241,9 +320,9 @@ describe('database calls for a key just set (with inbound requests)', () => {
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ severity: 'info', details: { cause: 'hit-ratio', pattern: 'o:{n}', reads: 5, hits: 3, hitRatio: 0.6, fills: 2, servedFromCache: 2 } });
   });
-  it('ten calls after a hit make an error', () => {
+  it('ten hit → SELECT → SET requests make an error', () => {
     const fs = [...fill(T0, 'p')];
-    for (let i = 1; i <= 10; i++) fs.push(inbound(T0 + i, 10, '/p'), get(T0 + i + 0.001, 'p', 'v'), sql(T0 + i + 0.002, 'select p'));
+    for (let i = 1; i <= 10; i++) fs.push(...refill(T0 + i, 'p'));
     expect(dbAfterSet(fs, {} as never).map((f) => [f.severity, f.details.count])).toEqual([['error', 10]]);
   });
 });
