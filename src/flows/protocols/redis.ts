@@ -23,15 +23,18 @@ function blocking(r: RedisFlow): boolean {
 
 /**
  * A client library's probe at connect, whose error it expects from older servers and ignores:
- * CLIENT SETINFO (Redis 7.2+; ioredis, node-redis, redis-py and go-redis send it), HELLO (Redis 6+,
- * NOPROTO where RESP3 is not offered), COMMAND DOCS (redis-cli). Its error is neither a failure
- * nor a problem.
+ * CLIENT SETINFO's "unknown subcommand" (before Redis 7.2; ioredis, node-redis, redis-py and
+ * go-redis send it), HELLO's NOPROTO or "unknown command" (before Redis 6, or RESP3 not offered),
+ * COMMAND DOCS (redis-cli). Such an error is neither a failure nor a problem; any other error of
+ * these commands is (HELLO 3 AUTH's WRONGPASS, NOAUTH).
  */
 function probe(r: RedisFlow): boolean {
-  const q = r.request;
-  if (!q) return false;
+  const q = r.request, e = r.response?.error;
+  if (!q || e === undefined) return false;
   const sub = q.args[0]?.toUpperCase();
-  return q.command === 'HELLO' || (q.command === 'CLIENT' && sub === 'SETINFO') || (q.command === 'COMMAND' && sub === 'DOCS');
+  if (q.command === 'HELLO') return /^NOPROTO\b|^ERR unknown command\b/i.test(e);
+  if (q.command === 'CLIENT' && sub === 'SETINFO') return /^ERR unknown subcommand\b/i.test(e);
+  return q.command === 'COMMAND' && sub === 'DOCS';
 }
 
 /**
@@ -76,7 +79,7 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): R
     if (b.opts.frames) out.frames = resp.frames;
     out.size = resp.size;
     out.type = resp.type;
-    if (resp.value !== undefined) out.value = redactValue(resp.value, resp.secrets, req?.key, b);
+    if (resp.value !== undefined) out.value = redactValue(resp.value, resp.secrets, wholeSecret(req), b);
     if (resp.length !== undefined) out.length = resp.length;
     if (resp.error !== undefined) out.error = resp.error;
     if (resp.channel !== undefined) out.channel = resp.channel;
@@ -95,14 +98,22 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): R
   return r;
 }
 
+/** The reply is a secret whole: its key is named like one (GET api_token), or HGET's field is (HGET user:1 password). */
+function wholeSecret(req: RedisExchange['redis']['request']): boolean {
+  if (!req) return false;
+  if (req.key !== undefined && secretLooking(req.key)) return true;
+  return req.command === 'HGET' && req.args[1] !== undefined && secretLooking(req.args[1]);
+}
+
 /**
- * A reply's value with its secrets as keyed-hash tokens: the whole value when the key is named like
- * a secret (GET api_token), else each string that followed a secret-looking name in an aggregate.
+ * A reply's value with its secrets as keyed-hash tokens: the whole value when `whole`, else each
+ * string the session marked (after a secret-looking name in an aggregate, HMGET's secret-looking
+ * fields, CONFIG GET's password settings).
  */
-function redactValue(value: string, secrets: string[] | undefined, key: string | undefined, b: PartBuilder): string {
+function redactValue(value: string, secrets: string[] | undefined, whole: boolean, b: PartBuilder): string {
   const red = b.opts.redactor;
   if (!red) return value;
-  if (key !== undefined && secretLooking(key)) return red.token(value);
+  if (whole) return red.token(value);
   let out = value;
   for (const s of secrets ?? []) out = out.split(JSON.stringify(s)).join(JSON.stringify(red.token(s)));
   return out;

@@ -1,7 +1,7 @@
 import type { CloseReason, Dir, StreamMeta } from '../../stream/index.js';
 import { type ClientView, type Pending, Pairing, type PairingHooks, type PairingLimits, UNPAIRED } from '../pairing.js';
 import type { ProtocolSession, SessionContext } from '../types.js';
-import { keyOf, MESSAGE_KINDS, secretArgs, secretLooking, SUBSCRIBE_KINDS } from './commands.js';
+import { keyOf, MESSAGE_KINDS, secretArgs, secretLooking, secretParameter, SUBSCRIBE_KINDS } from './commands.js';
 import { probeRedis } from './probe.js';
 import { MAX_ITEMS, preview, type RespMessage, RespParser, type RespValue, type Where } from './resp.js';
 import type { RedisCommand, RedisExchange, RedisReply, RedisTransaction } from './types.js';
@@ -58,13 +58,33 @@ export function replyOf(v: RespValue, base: { start: number; end: number; frames
 }
 
 /** Strings of an aggregate reply right after a secret-looking name (HGETALL's field/value pairs, CONFIG GET's). */
-function secretValues(items: RespValue[]): string[] {
+function secretValues(items: RespValue[], looks: (name: string) => boolean = secretLooking): string[] {
   const out: string[] = [];
   for (let i = 0; i + 1 < items.length; i++) {
     const name = items[i]!.str, value = items[i + 1]!.str;
-    if (name !== undefined && value !== undefined && secretLooking(name)) out.push(value);
+    if (name !== undefined && value && looks(name)) out.push(value);
   }
   return out;
+}
+
+/**
+ * The secrets of a reply that only its command tells: CONFIG GET's values of password settings
+ * (requirepass, masterauth), HMGET's values of secret-looking fields, by position. (HGET of such a
+ * field is a whole value: the record module tokenises it from the command.)
+ */
+export function commandSecrets(c: RedisCommand, v: RespValue, r: RedisReply): void {
+  const items = v.items;
+  if (!items || items.length === 0) return;
+  let found: string[] = [];
+  if (c.command === 'CONFIG' && c.args[0]?.toUpperCase() === 'GET') found = secretValues(items, secretParameter);
+  else if (c.command === 'HMGET') {
+    items.forEach((it, j) => {
+      const field = c.args[j + 1];
+      if (field !== undefined && it.str && secretLooking(field)) found.push(it.str);
+    });
+  }
+  const all = new Set([...(r.secrets ?? []), ...found]);
+  if (all.size > 0) r.secrets = [...all];
 }
 
 /**
@@ -232,7 +252,8 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
     const raw = v.type === 'push' || v.type === 'array' ? v.items?.[0]?.str?.toLowerCase() : undefined;
     const head = this.pairing.queue.find((q) => !q.response && !q.done);
     // RESP2 has no push type: in subscribed mode messages and confirmations are plain arrays.
-    const pubsub = v.type === 'push' || this.subscribed > 0 || this.confirm !== undefined || (raw !== undefined && head?.request.cmd.command.toLowerCase() === raw);
+    // RESP3 pushes have their own type: an array there is a command's reply, subscribed or not.
+    const pubsub = v.type === 'push' || (this.resp === 2 && (this.subscribed > 0 || this.confirm !== undefined)) || (raw !== undefined && head?.request.cmd.command.toLowerCase() === raw);
     const kind = pubsub ? raw : undefined;
     if (kind !== undefined && MESSAGE_KINDS.has(kind)) return this.push(v, resp, kind);
     if (kind !== undefined && SUBSCRIBE_KINDS.has(kind)) {
@@ -263,6 +284,7 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
       return;
     }
     if (this.pairing.unique) this.pairing.reanchor(m.peerAck, !this.lost[0] && this.pairing.queue.length > 0);
+    commandSecrets(p.request.cmd, v, resp);
     this.pairing.answer(p, resp, m.endOff);
     this.state(p, v, resp);
     this.pairing.settle(idle());
@@ -297,12 +319,17 @@ export class RedisSession implements ProtocolSession, PairingHooks<Cmd, RedisRep
       this.queued = [];
       this.multi = 0;
       const results = c === 'EXEC' && v.type === 'array' ? v.items : undefined;
+      // EXEC answered nil (a WATCHed key changed) or EXECABORT: none of the queued commands ran.
+      const aborted = c === 'EXEC' && (v.type === 'nil' || v.type === 'error');
       for (let i = 0; i < held.length; i++) {
         const h = held[i]!;
         const el = results?.[i];
         // Each queued command's answer is its element of EXEC's reply (its bytes counted in EXEC's record).
-        if (el !== undefined) h.response = replyOf(el, { start: resp.start, end: resp.end, frames: resp.frames, size: 0 });
-        this.emit(h, el === undefined && results && i >= MAX_ITEMS ? 'reply-not-kept' : undefined);
+        if (el !== undefined) {
+          h.response = replyOf(el, { start: resp.start, end: resp.end, frames: resp.frames, size: 0 });
+          commandSecrets(h.request.cmd, el, h.response);
+        }
+        this.emit(h, aborted ? 'exec-aborted' : el === undefined && results && i >= MAX_ITEMS ? 'reply-not-kept' : undefined);
       }
     }
     this.emit(p);
