@@ -39,7 +39,7 @@ program
   .option('--stats <file>', 'write a JSON summary of the run (counts, violations, seconds, peak RSS)')
   .option('--proto <path>', '.proto file or directory for decoding gRPC messages (repeatable)', repeatable)
   .option('--max-messages <n>', 'gRPC messages kept per direction of a call', positiveInt('--max-messages'), CLI_DEFAULTS.maxMessages)
-  .option('--redact-params', 'replace PostgreSQL bind parameters with keyed-hash tokens')
+  .option('--redact-params', 'replace SQL bind parameters (PostgreSQL and MySQL executes) with keyed-hash tokens')
   .option('--filter <expr>', 'output only the flows this CEL expression matches, e.g. \'http && response.status >= 500\'')
   .option('--identities <file>', 'JSON map of ip → { name, namespace, workload, node, service }: names the peers')
   .option('--kubeconfig <file>', 'name the peers from this cluster\'s pods, services and nodes (read once, before decoding)')

@@ -3,6 +3,7 @@ import { mysqlFingerprint, type Exchange, type MysqlExchange } from '../../proto
 import type { MysqlFlow, MysqlRecordRequest, MysqlRecordResponse, MysqlSessionRecord } from '../record.js';
 import type { RecordModule } from './module.js';
 import { round3, type PartBuilder } from './part.js';
+import { redactSqlSecrets } from './sql-secrets.js';
 
 /** Fingerprints by SQL text: a service sends the same few statements again and again. Bounded. */
 const fingerprints = new Map<string, string>();
@@ -53,8 +54,11 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): M
     out.size = req.size;
     out.command = req.command;
     if (req.query !== undefined) {
-      out.query = req.query;
-      out.fingerprint = fingerprintOf(req.query);
+      // Passwords in the text (IDENTIFIED BY 'pw', PASSWORD 'pw') as keyed tokens, before the fingerprint and its cache see them.
+      const red = b.opts.redactor;
+      const sql = red ? redactSqlSecrets(req.query, (v) => red.token(v), 'mysql') : req.query;
+      out.query = sql;
+      out.fingerprint = fingerprintOf(sql);
     }
     if (req.statementId !== undefined) out.statementId = req.statementId;
     const pr = b.opts.redactParams;

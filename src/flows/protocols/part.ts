@@ -12,7 +12,10 @@ export interface BuildOptions {
   protos?: ProtoSchemas;
   /** Counts a message that could not be decoded. */
   violation?: (code: string, reason: string) => void;
-  /** --redact-params: PostgreSQL bind parameters become this redactor's keyed-hash tokens. */
+  /**
+   * --redact-params: SQL bind parameters (PostgreSQL and MySQL executes) become this redactor's
+   * keyed-hash tokens. Values a client interpolated into COM_QUERY text stay in `query`.
+   */
   redactParams?: Redactor;
 }
 

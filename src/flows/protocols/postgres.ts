@@ -3,6 +3,7 @@ import { fingerprint, type Exchange, type PgExchange } from '../../protocols/ind
 import type { PgRecordRequest, PgRecordResponse, PostgresFlow } from '../record.js';
 import type { RecordModule } from './module.js';
 import { round3, type PartBuilder } from './part.js';
+import { redactSqlSecrets } from './sql-secrets.js';
 
 /** Fingerprints by SQL text: a service sends the same few statements again and again. Bounded. */
 const fingerprints = new Map<string, string>();
@@ -38,8 +39,11 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): P
     out.size = req.size;
     out.message = req.message;
     if (req.query !== undefined) {
-      out.query = req.query;
-      out.fingerprint = fingerprintOf(req.query);
+      // Passwords in the text (IDENTIFIED BY 'pw', PASSWORD 'pw') as keyed tokens, before the fingerprint and its cache see them.
+      const red = b.opts.redactor;
+      const sql = red ? redactSqlSecrets(req.query, (v) => red.token(v), 'postgres') : req.query;
+      out.query = sql;
+      out.fingerprint = fingerprintOf(sql);
     }
     if (req.statement !== undefined) out.statement = req.statement;
     if (req.portal) out.portal = req.portal;
