@@ -13,6 +13,11 @@ export const KEEP_BYTES = 256 * 1024;
 export const MYSQL_LIMITS: PairingLimits = { maxPendingRequests: 256, maxPendingBytes: 16 * 1024 * 1024, maxUnparsed: 256 };
 /** Prepared statements remembered per connection; past it the oldest is forgotten. */
 export const MAX_STATEMENTS = 4096;
+/**
+ * Bytes of SQL those statements may hold per connection (each is up to KEEP_BYTES): past it the
+ * oldest are forgotten, and an execute of a forgotten id is reported as an unknown statement.
+ */
+export const MAX_STATEMENT_BYTES = 16 * 1024 * 1024;
 const DEFAULT_PREVIEW_ROWS = 5;
 /** Bytes held while resuming after a loss, until they can be told to start a packet (a longer command is not resumed at). */
 export const MAX_HELD = 64 * 1024;
@@ -44,6 +49,8 @@ const LAST_PREPARED = 0xffffffff;
 interface Statement {
   sql: string;
   params: number;
+  /** The SQL's size in UTF-8, counted against MAX_STATEMENT_BYTES. */
+  bytes: number;
   /** Parameter types bound by the last execute: an execute that binds none reuses them. */
   types?: number[];
 }
@@ -81,6 +88,8 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
   /** The answer being read: the command it answers (undefined: none could be given, `orphan` says why). */
   private cur: { p: P | undefined; orphan: string } | undefined;
   private readonly statements = new Map<number, Statement>();
+  /** Bytes of SQL held in `statements` (UTF-8), kept under MAX_STATEMENT_BYTES. */
+  private statementBytes = 0;
   /** The statement id of the last COM_STMT_PREPARE_OK (MariaDB's LAST_PREPARED). */
   private lastPrepared: number | undefined;
   /** A direction lost bytes and has not found a packet start since. */
@@ -350,7 +359,7 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
         req.statementId = b.readUInt32LE(1);
         const st = this.statements.get(req.statementId);
         if (st) req.query = st.sql;
-        if (code === COMMAND.COM_STMT_CLOSE) this.statements.delete(req.statementId);
+        if (code === COMMAND.COM_STMT_CLOSE) this.forget(req.statementId);
         break;
       }
       case COMMAND.COM_CHANGE_USER: {
@@ -451,13 +460,30 @@ export class MysqlSession implements ProtocolSession, PairingHooks<Cmd, Response
     this.phase = 'login';
   }
 
+  /** A prepared statement remembered, the oldest forgotten past MAX_STATEMENTS or MAX_STATEMENT_BYTES. */
+  private remember(id: number, st: Statement): void {
+    this.forget(id);
+    st.bytes = Buffer.byteLength(st.sql);
+    while (this.statements.size > 0 && (this.statements.size >= MAX_STATEMENTS || this.statementBytes + st.bytes > MAX_STATEMENT_BYTES)) {
+      this.forget(this.statements.keys().next().value!);
+    }
+    this.statements.set(id, st);
+    this.statementBytes += st.bytes;
+  }
+
+  private forget(id: number): void {
+    const st = this.statements.get(id);
+    if (!st) return;
+    this.statements.delete(id);
+    this.statementBytes -= st.bytes;
+  }
+
   /** A COM_STMT_PREPARE_OK: the statement is remembered, and executes of "the last prepared" waiting for it are read. */
   private prepared(ok: PrepareOk): void {
     const p = this.cur?.p;
     if (!p) return;
     p.request.req.statementId = ok.statementId;
-    if (this.statements.size >= MAX_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
-    this.statements.set(ok.statementId, { sql: p.request.req.query ?? '', params: ok.params });
+    this.remember(ok.statementId, { sql: p.request.req.query ?? '', params: ok.params, bytes: 0 });
     this.lastPrepared = ok.statementId;
     // Executes of "the last prepared" queued behind this prepare (up to the next prepare) can be read now.
     const q = this.pairing.queue;
