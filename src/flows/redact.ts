@@ -39,7 +39,7 @@ export class Redactor {
 
   /**
    * An HTTP-family record's headers, bodies and query values. Called by the HTTP family's record
-   * module (protocols/http.ts); PostgreSQL records carry no headers, their parameters are
+   * module (protocols/http.ts); SQL records carry no headers, their bind parameters are
    * redacted with --redact-params.
    */
   record(r: HttpFlowRecord): void {

@@ -29,7 +29,7 @@ export interface PipelineOptions {
   protos?: ProtoSchemas;
   /** gRPC messages kept per direction of a call. */
   maxMessages?: number;
-  /** PostgreSQL bind parameters become this redactor's keyed-hash tokens (--redact-params). */
+  /** SQL bind parameters (PostgreSQL, MySQL executes) become this redactor's keyed-hash tokens (--redact-params). */
   redactParams?: Redactor;
 }
 
