@@ -2,22 +2,11 @@ import type { ConnectionInfo } from '../../stream/index.js';
 import { mysqlFingerprint, type Exchange, type MysqlExchange } from '../../protocols/index.js';
 import type { MysqlFlow, MysqlRecordRequest, MysqlRecordResponse, MysqlSessionRecord } from '../record.js';
 import type { RecordModule } from './module.js';
-import { round3, type PartBuilder } from './part.js';
+import { boundedMemo, markIncomplete, spanEnvelope, type PartBuilder } from './part.js';
 import { redactSqlSecrets } from './sql-secrets.js';
 
 /** Fingerprints by SQL text: a service sends the same few statements again and again. Bounded. */
-const fingerprints = new Map<string, string>();
-const MAX_FINGERPRINTS = 10_000;
-
-function fingerprintOf(sql: string): string {
-  let f = fingerprints.get(sql);
-  if (f === undefined) {
-    f = mysqlFingerprint(sql);
-    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.clear();
-    fingerprints.set(sql, f);
-  }
-  return f;
-}
+const fingerprintOf = boundedMemo(mysqlFingerprint, 10_000);
 
 /**
  * Statements that are not work: transaction control and session settings (issue 5, "Not
@@ -41,13 +30,7 @@ const SETUP = new Set([
 function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): MysqlFlow {
   const x = (tx as MysqlExchange).mysql;
   const req = x.request, resp = x.response;
-  const start = req?.start ?? resp?.start ?? 0;
-  const end = Math.max(resp?.end ?? req?.end ?? start, start);
-  const r: MysqlFlow = {
-    id: `${conn.id}-${n}`, protocol: 'mysql', connectionId: conn.id,
-    src: conn.client, dst: conn.server,
-    start, end, durationMs: round3((end - start) * 1000),
-  };
+  const r: MysqlFlow = spanEnvelope('mysql', conn, n, req, resp);
   if (req) {
     const out = { start: req.start, end: req.end } as MysqlRecordRequest;
     if (b.opts.frames) out.frames = req.frames;
@@ -93,10 +76,7 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): M
   if (s.database !== undefined) own.database = s.database;
   if (s.ssl) own.ssl = true;
   if (Object.keys(own).length > 0) r.mysql = own;
-  if (tx.incomplete) {
-    r.incomplete = true;
-    r.incompleteReason = tx.incomplete;
-  }
+  markIncomplete(r, tx.incomplete);
   return r;
 }
 

@@ -2,22 +2,11 @@ import type { ConnectionInfo } from '../../stream/index.js';
 import { fingerprint, type Exchange, type PgExchange } from '../../protocols/index.js';
 import type { PgRecordRequest, PgRecordResponse, PostgresFlow } from '../record.js';
 import type { RecordModule } from './module.js';
-import { round3, type PartBuilder } from './part.js';
+import { boundedMemo, markIncomplete, spanEnvelope, type PartBuilder } from './part.js';
 import { redactSqlSecrets } from './sql-secrets.js';
 
 /** Fingerprints by SQL text: a service sends the same few statements again and again. Bounded. */
-const fingerprints = new Map<string, string>();
-const MAX_FINGERPRINTS = 10_000;
-
-function fingerprintOf(sql: string): string {
-  let f = fingerprints.get(sql);
-  if (f === undefined) {
-    f = fingerprint(sql);
-    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.clear();
-    fingerprints.set(sql, f);
-  }
-  return f;
-}
+const fingerprintOf = boundedMemo(fingerprint, 10_000);
 
 /** Statements that are not work: transaction control and session settings (issue 5, "Not redundant"). */
 const TRANSACTION_CONTROL = /^(begin|start transaction|commit|end|rollback|abort|set|reset|savepoint|release|discard|show)\b/;
@@ -26,13 +15,7 @@ const TRANSACTION_CONTROL = /^(begin|start transaction|commit|end|rollback|abort
 function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): PostgresFlow {
   const pg = (tx as PgExchange).postgres;
   const req = pg.request, resp = pg.response;
-  const start = req?.start ?? resp?.start ?? 0;
-  const end = Math.max(resp?.end ?? req?.end ?? start, start);
-  const r: PostgresFlow = {
-    id: `${conn.id}-${n}`, protocol: 'postgres', connectionId: conn.id,
-    src: conn.client, dst: conn.server,
-    start, end, durationMs: round3((end - start) * 1000),
-  };
+  const r: PostgresFlow = spanEnvelope('postgres', conn, n, req, resp);
   if (req) {
     const out = { start: req.start, end: req.end } as PgRecordRequest;
     if (b.opts.frames) out.frames = req.frames;
@@ -67,10 +50,7 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): P
     r.response = out;
   }
   r.postgres = pg.notification ? { ...pg.session, notification: pg.notification } : pg.session;
-  if (tx.incomplete) {
-    r.incomplete = true;
-    r.incompleteReason = tx.incomplete;
-  }
+  markIncomplete(r, tx.incomplete);
   return r;
 }
 

@@ -3,7 +3,7 @@ import type { Exchange, RedisExchange } from '../../protocols/index.js';
 import type { RedisFlow, RedisRecordRequest, RedisRecordResponse, RedisSessionRecord } from '../record.js';
 import { secretLooking } from '../../protocols/index.js';
 import type { RecordModule } from './module.js';
-import { round3, type PartBuilder } from './part.js';
+import { markIncomplete, spanEnvelope, type PartBuilder } from './part.js';
 
 /** Commands that are not work: connection setup, health checks, transaction control. */
 const SETUP = new Set(['PING', 'HELLO', 'AUTH', 'SELECT', 'CLIENT', 'ECHO', 'QUIT', 'RESET', 'COMMAND', 'INFO']);
@@ -54,13 +54,7 @@ function errorCode(e: string): string {
 function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): RedisFlow {
   const x = (tx as RedisExchange).redis;
   const req = x.request, resp = x.response;
-  const start = req?.start ?? resp?.start ?? 0;
-  const end = Math.max(resp?.end ?? req?.end ?? start, start);
-  const r: RedisFlow = {
-    id: `${conn.id}-${n}`, protocol: 'redis', connectionId: conn.id,
-    src: conn.client, dst: conn.server,
-    start, end, durationMs: round3((end - start) * 1000),
-  };
+  const r: RedisFlow = spanEnvelope('redis', conn, n, req, resp);
   if (req) {
     const out = { start: req.start, end: req.end } as RedisRecordRequest;
     if (b.opts.frames) out.frames = req.frames;
@@ -77,8 +71,6 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): R
   if (resp) {
     const out: RedisRecordResponse = { start: resp.start, end: resp.end, size: resp.size, type: resp.type };
     if (b.opts.frames) out.frames = resp.frames;
-    out.size = resp.size;
-    out.type = resp.type;
     if (resp.value !== undefined) out.value = redactValue(resp.value, resp.secrets, wholeSecret(req), b);
     if (resp.length !== undefined) out.length = resp.length;
     if (resp.error !== undefined) out.error = resp.error;
@@ -91,10 +83,7 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): R
   if (x.transaction !== undefined) own.transaction = x.transaction;
   if (x.queued) own.queued = true;
   r.redis = own;
-  if (tx.incomplete) {
-    r.incomplete = true;
-    r.incompleteReason = tx.incomplete;
-  }
+  markIncomplete(r, tx.incomplete);
   return r;
 }
 

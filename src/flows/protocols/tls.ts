@@ -3,7 +3,7 @@ import type { Exchange, TlsExchange } from '../../protocols/index.js';
 import { tlsNames } from '../../protocols/index.js';
 import type { TlsFlow, TlsRecordRequest, TlsRecordResponse } from '../record.js';
 import type { RecordModule } from './module.js';
-import { round3, type PartBuilder } from './part.js';
+import { markIncomplete, round3, type PartBuilder } from './part.js';
 
 const hex = (v: number): string => v.toString(16).padStart(4, '0');
 
@@ -50,10 +50,7 @@ function build(tx: Exchange, conn: ConnectionInfo, n: number, b: PartBuilder): T
   if (t.handshakeEnd !== undefined && ch) r.handshakeMs = round3((t.handshakeEnd - ch.at.start) * 1000);
   if (sh) r.bytes = { toServer: t.bytes.toServer, toClient: t.bytes.toClient };
   if (t.alert) r.alert = t.alert;
-  if (tx.incomplete) {
-    r.incomplete = true;
-    r.incompleteReason = tx.incomplete;
-  }
+  markIncomplete(r, tx.incomplete);
   return r;
 }
 
